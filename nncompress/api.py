@@ -1,0 +1,37 @@
+"""In-memory convenience API: bytes in, bytes out (used by ``compare`` and by tests)."""
+
+from __future__ import annotations
+
+import io
+
+from .engine import DEFAULT_BLOCK, compress_stream, decompress_stream
+from .model import IntModel
+from .zoo import load_model, model_for_archive
+
+__all__ = ["compress_bytes", "decompress_bytes", "load_model"]
+
+
+def compress_bytes(
+    data: bytes,
+    model: IntModel | None = None,
+    block_size: int = DEFAULT_BLOCK,
+    level: str = "default",
+) -> bytes:
+    """The ``.nnc`` archive of ``data`` (default model unless one is given)."""
+    out = io.BytesIO()
+    compress_stream(io.BytesIO(data), out, model or load_model(), block_size, level)
+    return out.getvalue()
+
+
+def decompress_bytes(blob: bytes, model: IntModel | None = None) -> bytes:
+    """The original bytes of an archive. ``model`` if given must be the archive's model;
+    otherwise it is found by the hash the archive records."""
+
+    def lookup(header):
+        if model is not None and model.sha256 == header.model_sha256:
+            return model
+        return model_for_archive(header.model_name, header.model_sha256)
+
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(blob), out, lookup)
+    return out.getvalue()

@@ -1,0 +1,650 @@
+"""The ``nncompress`` command line, with the conventions of gzip, xz and zstd.
+
+``nncompress FILE`` compresses to ``FILE.nnc``; ``-d`` decompresses; no FILE (or ``-``) means
+stdin to stdout, so ``tar -I nncompress`` works. Subcommands: ``compress``, ``decompress``,
+``train``, ``models``, ``compare``.
+
+Exit codes: 0 success; 1 one or more inputs failed (each failure is one line on stderr, and
+the remaining inputs are still processed); 2 usage error; 130 interrupted.
+
+Heavy modules (numpy, torch) are imported inside the commands, never at import time, so
+``--help`` and ``--version`` answer instantly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+
+from . import __version__
+
+SUFFIX = ".nnc"
+EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+
+
+class UserError(Exception):
+    """A failure the user caused or can fix: reported as one line, never a traceback."""
+
+
+def _warn(msg: str) -> None:
+    click.echo(f"nncompress: {msg}", err=True)
+
+
+def parse_size(text: str) -> int:
+    """``1048576``, ``512K``, ``1M``, ``4MiB``, ``1g`` -> bytes."""
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(t[-1:], 1)
+    try:
+        value = int(t[:-1] if mult > 1 else t)
+    except ValueError:
+        raise click.BadParameter(f"not a size: {text!r}") from None
+    if value <= 0:
+        raise click.BadParameter("size must be positive")
+    return value * mult
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``20m``, ``1.5h`` -> seconds."""
+    t = text.strip().lower()
+    mult = {"s": 1, "m": 60, "h": 3600}.get(t[-1:], None)
+    try:
+        return float(t[:-1]) * mult if mult else float(t)
+    except ValueError:
+        raise click.BadParameter(f"not a duration: {text!r}") from None
+
+
+class DefaultGroup(click.Group):
+    """A group that acts like gzip when no subcommand is named: ``nncompress [-d] [FILE...]``
+    runs ``compress`` (whose ``-d`` switches it to decompression)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (
+            args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "-V")
+        ):
+            args = ["compress", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="nncompress")
+def main() -> None:
+    """Lossless compression with a pretrained neural network and a range coder.
+
+    With no subcommand it behaves like gzip: `nncompress FILE` makes FILE.nnc,
+    `nncompress -d FILE.nnc` restores FILE, and with no FILE it filters stdin to stdout
+    (`tar -I nncompress -cf x.tar.nnc dir`). Exit codes: 0 ok, 1 an input failed,
+    2 usage error, 130 interrupted.
+    """
+
+
+# ----------------------------------------------------------------------------- compress
+@dataclass
+class Job:
+    """Everything one compress/decompress invocation was asked to do."""
+
+    mode: str  # compress | decompress | test | list
+    output: str | None
+    stdout: bool
+    force: bool
+    remove: bool
+    quiet: int
+    verbose: int
+    model: str | None
+    device: str
+    block_size: int
+    level: str
+
+
+def _coding_options(f):
+    opts = [
+        click.option("-d", "--decompress", "mode", flag_value="decompress", help="Decompress."),
+        click.option("-z", "--compress", "mode", flag_value="compress", help="Compress."),
+        click.option("-t", "--test", "mode", flag_value="test", help="Test archive integrity."),
+        click.option("-l", "--list", "mode", flag_value="list", help="List archive contents."),
+        click.option(
+            "-o",
+            "--output",
+            type=click.Path(dir_okay=False),
+            help="Write to this file (one input only); '-' is stdout.",
+        ),
+        click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to stdout."),
+        click.option(
+            "-f",
+            "--force",
+            is_flag=True,
+            help="Overwrite existing outputs; allow compressed data to a terminal.",
+        ),
+        click.option("-k", "--keep", is_flag=True, help="Keep input files (the default)."),
+        click.option("--rm", "remove", is_flag=True, help="Remove input files after success."),
+        click.option("-r", "--recursive", is_flag=True, help="Process directories recursively."),
+        click.option("-q", "--quiet", count=True, help="Suppress warnings and progress."),
+        click.option("-v", "--verbose", count=True, help="Report sizes, ratio and speed."),
+        click.option("-m", "--model", help="Model name or .nnm path (default: the shipped one)."),
+        click.option(
+            "--device",
+            default="auto",
+            show_default=True,
+            help="auto, cpu, cuda[:N] or torch (torch on CPU).",
+        ),
+        click.option(
+            "-B",
+            "--block-size",
+            default="1M",
+            show_default=True,
+            help="Block size: memory use and the unit of damage isolation.",
+        ),
+        click.option(
+            "--fast",
+            "level",
+            flag_value="fast",
+            help="Model only: skip trying the LZMA fallback on each block.",
+        ),
+        click.option(
+            "-T",
+            "--threads",
+            type=click.IntRange(0),
+            default=0,
+            help="CPU threads for matrix products (0: all cores).",
+        ),
+        click.argument("files", nargs=-1, type=click.Path()),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _run_coding(
+    default_mode: str,
+    files: tuple[str, ...],
+    mode: str | None,
+    output: str | None,
+    to_stdout: bool,
+    force: bool,
+    keep: bool,
+    remove: bool,
+    recursive: bool,
+    quiet: int,
+    verbose: int,
+    model: str | None,
+    device: str,
+    block_size: str,
+    level: str | None,
+    threads: int,
+) -> None:
+    if keep and remove:
+        raise click.UsageError("--keep and --rm contradict each other")
+    if threads:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
+    job = Job(
+        mode or default_mode,
+        output,
+        to_stdout,
+        force,
+        remove,
+        quiet,
+        verbose,
+        model,
+        device,
+        parse_size(block_size),
+        level or "default",
+    )
+    inputs = list(files) or ["-"]
+    if output and len(inputs) > 1:
+        raise click.UsageError("-o/--output takes a single input")
+    failures = 0
+    for path in _expand(inputs, recursive, job):
+        try:
+            _process(path, job)
+        except UserError as e:
+            _warn(f"{path}: {e}" if path != "-" else str(e))
+            failures += 1
+        except KeyboardInterrupt:
+            _warn("interrupted")
+            sys.exit(EXIT_INTERRUPTED)
+    if failures:
+        sys.exit(EXIT_ERROR)
+
+
+@main.command("compress")
+@_coding_options
+def compress_cmd(**kw) -> None:
+    """Compress FILES to FILE.nnc (stdin to stdout when none or '-')."""
+    _run_coding("compress", **kw)
+
+
+@main.command("decompress")
+@_coding_options
+def decompress_cmd(**kw) -> None:
+    """Decompress FILE.nnc to FILE (stdin to stdout when none or '-')."""
+    _run_coding("decompress", **kw)
+
+
+def _expand(inputs: list[str], recursive: bool, job: Job) -> list[str]:
+    out: list[str] = []
+    for p in inputs:
+        if p != "-" and os.path.isdir(p):
+            if not recursive:
+                _warn(f"{p}: is a directory -- ignored (use -r)")
+                continue
+            for root, _dirs, names in sorted(os.walk(p)):
+                for name in sorted(names):
+                    full = os.path.join(root, name)
+                    compressed = name.endswith(SUFFIX)
+                    if job.mode == "compress" and compressed:
+                        continue
+                    if job.mode != "compress" and not compressed:
+                        continue
+                    out.append(full)
+        else:
+            out.append(p)
+    return out
+
+
+# ----------------------------------------------------------------------------- one input
+def _target(path: str, job: Job) -> str | None:
+    """Output path for ``path``; None means stdout (or no output for -t/-l)."""
+    if job.mode in ("test", "list"):
+        return None
+    if job.output:
+        return None if job.output == "-" else job.output
+    if job.stdout or path == "-":
+        return None
+    if job.mode == "compress":
+        if path.endswith(SUFFIX):
+            raise UserError(f"already has {SUFFIX} suffix -- unchanged")
+        return path + SUFFIX
+    if not path.endswith(SUFFIX):
+        raise UserError(f"unknown suffix -- ignored (expected {SUFFIX}; use -o or -c)")
+    return path[: -len(SUFFIX)]
+
+
+@contextmanager
+def _open_input(path: str):
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        if os.path.isdir(path):
+            raise UserError("is a directory")
+        f = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        raise UserError("no such file or directory") from None
+    except PermissionError:
+        raise UserError("permission denied") from None
+    with f:
+        yield f
+
+
+@contextmanager
+def _open_output(target: str | None, job: Job, source: str):
+    """Write to a temporary file beside the target and rename it into place only on
+    success, so a failure never leaves a partial output behind."""
+    if target is None:
+        out = sys.stdout.buffer
+        if job.mode == "compress" and out.isatty() and not job.force:
+            raise UserError("stdout is a terminal; refusing to write compressed data (use -f)")
+        yield out
+        out.flush()
+        return
+    if os.path.exists(target) and not job.force:
+        raise UserError(f"{target} already exists; not overwritten (use -f)")
+    if source != "-" and os.path.exists(target) and os.path.samefile(source, target):
+        raise UserError("input and output are the same file")
+    directory = os.path.dirname(target) or "."
+    tmp = os.path.join(directory, f".{os.path.basename(target)}.{os.getpid()}.tmp")
+    try:
+        f = open(tmp, "xb")  # noqa: SIM115
+    except OSError as e:
+        raise UserError(f"cannot create {target}: {e.strerror}") from None
+    try:
+        with f:
+            yield f
+        if source != "-":
+            import shutil
+
+            shutil.copystat(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _process(path: str, job: Job) -> None:
+    from .format import FormatError
+    from .model import ModelError
+
+    target = _target(path, job)
+    size = os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
+    start = time.perf_counter()
+    try:
+        with _open_input(path) as src:
+            if job.mode == "list":
+                _list(path, src, job)
+                return
+            sink = None if job.mode == "test" else target
+            with _open_output(sink, job, path) if job.mode != "test" else _null() as dst:
+                with _progress(job, size, path) as tick:
+                    if job.mode == "compress":
+                        info = _compress(src, dst, job, tick)
+                    else:
+                        info = _decompress(src, dst, job, tick)
+    except FormatError as e:
+        raise UserError(str(e)) from None
+    except ModelError as e:
+        raise UserError(str(e)) from None
+    except BrokenPipeError:
+        _silence_stdout()
+        raise UserError("broken pipe") from None
+    except OSError as e:
+        raise UserError(e.strerror or str(e)) from None
+    if job.remove and path != "-" and job.mode in ("compress", "decompress") and target:
+        os.unlink(path)
+    _report(path, target, job, info, time.perf_counter() - start)
+
+
+@contextmanager
+def _null():
+    yield None
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+@contextmanager
+def _progress(job: Job, total: int | None, label: str):
+    """A rich progress bar on stderr, only when stderr is a terminal and not quiet."""
+    if job.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(os.path.basename(label) if label != "-" else "stdin", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _compress(src: BinaryIO, dst: BinaryIO, job: Job, tick):
+    from .engine import compress_stream
+    from .zoo import load_model
+
+    return compress_stream(
+        src, dst, load_model(job.model, job.device), job.block_size, job.level, tick
+    )
+
+
+def _decompress(src: BinaryIO, dst: BinaryIO | None, job: Job, tick):
+    from .engine import decompress_stream
+    from .zoo import model_for_archive
+
+    return decompress_stream(
+        src,
+        dst,
+        lambda h: model_for_archive(h.model_name, h.model_sha256, job.model, job.device),
+        tick,
+    )
+
+
+def _report(path: str, target: str | None, job: Job, info, seconds: float) -> None:
+    if job.quiet:
+        return
+    if job.mode == "test" and job.verbose:
+        _warn(f"{path}: OK ({info.raw_len:,} bytes)")
+        return
+    if not job.verbose or job.mode == "test":
+        return
+    raw, packed = info.raw_len, info.archive_len
+    bpb = 8 * packed / raw if raw else 0.0
+    speed = raw / seconds / 1e3 if seconds > 0 else 0.0
+    dest = target or "stdout"
+    _warn(
+        f"{path}: {raw:,} -> {packed:,} bytes ({100 * packed / max(raw, 1):.2f}%, "
+        f"{bpb:.3f} bpb) {speed:,.1f} KB/s -> {dest}"
+    )
+
+
+def _list(path: str, src: BinaryIO, job: Job) -> None:
+    from .engine import list_stream
+    from .format import METHOD_NAMES
+
+    info = list_stream(src)
+    raw, packed = info.raw_len, info.archive_len
+    counts: dict[str, int] = {}
+    for b in info.blocks:
+        counts[METHOD_NAMES[b.method]] = counts.get(METHOD_NAMES[b.method], 0) + 1
+    methods = ",".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "-"
+    ratio = f"{raw / packed:.3f}" if packed else "-"
+    bpb = f"{8 * packed / raw:.3f}" if raw else "-"
+    click.echo(
+        f"{'compressed':>12} {'original':>12} {'ratio':>7} {'bpb':>6} {'blocks':>7} "
+        f"{'methods':<20} {'model':<28} name"
+    )
+    model = f"{info.model_name}@{info.model_sha256[:12]}"
+    click.echo(
+        f"{packed:>12,} {raw:>12,} {ratio:>7} {bpb:>6} {len(info.blocks):>7} "
+        f"{methods:<20} {model:<28} {path}"
+    )
+    if job.verbose:
+        for i, b in enumerate(info.blocks):
+            click.echo(
+                f"  block {i}: {METHOD_NAMES[b.method]:<6} {b.raw_len:>10,} -> "
+                f"{b.coded_len:>10,} ({8 * b.coded_len / b.raw_len:.3f} bpb)"
+                + (f", {b.segments} segments" if b.segments else "")
+            )
+
+
+# ----------------------------------------------------------------------------- train, models
+@main.command("train")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Model file to write (NAME.nnm).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["tiny", "small", "base", "large"]),
+    default="small",
+    show_default=True,
+    help="Network size.",
+)
+@click.option(
+    "--time",
+    "time_budget",
+    default="10m",
+    show_default=True,
+    help="Training time budget (e.g. 90s, 20m, 2h).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(0),
+    default=0,
+    help="Stop after this many steps instead of the time budget.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 0.5),
+    default=0.02,
+    show_default=True,
+    help="Tail fraction of each input held out for validation.",
+)
+@click.option(
+    "--segment",
+    type=click.IntRange(64),
+    default=4096,
+    show_default=True,
+    help="Bytes a training stream runs from an empty state (match the coder).",
+)
+@click.option("--batch", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--lr", type=float, default=3e-3, show_default=True)
+@click.option(
+    "--resume",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Continue from a checkpoint (OUTPUT.ckpt from an earlier run).",
+)
+@click.option("--name", help="Model name recorded in archives (default: OUTPUT's stem).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT.")
+@click.option("-q", "--quiet", is_flag=True)
+def train_cmd(
+    inputs,
+    output,
+    preset,
+    time_budget,
+    steps,
+    seed,
+    val_fraction,
+    segment,
+    batch,
+    lr,
+    resume,
+    name,
+    device,
+    force,
+    quiet,
+) -> None:
+    """Train a model on your own data (files, directories, or '-' for stdin).
+
+    The result is a data file (safetensors, no code) for `compress --model OUTPUT`.
+    """
+    out = Path(output)
+    if out.exists() and not force and not resume:
+        _warn(f"{out} already exists; not overwritten (use -f)")
+        sys.exit(EXIT_ERROR)
+    try:
+        from .train import TrainConfig, collect_files, train
+    except ImportError as e:
+        _warn(f"training needs torch ({e}); install it with: pip install torch")
+        sys.exit(EXIT_ERROR)
+    try:
+        files = [] if inputs == ("-",) else collect_files(inputs)
+    except FileNotFoundError as e:
+        _warn(str(e))
+        sys.exit(EXIT_ERROR)
+    if inputs == ("-",):
+        import tempfile
+
+        tmp = Path(tempfile.mkstemp(prefix="nncompress-train-")[1])
+        tmp.write_bytes(sys.stdin.buffer.read())
+        files = [tmp]
+    cfg = TrainConfig(
+        preset=preset,
+        seconds=parse_duration(time_budget),
+        max_steps=steps,
+        batch=batch,
+        segment=segment,
+        lr=lr,
+        seed=seed,
+        val_fraction=val_fraction,
+        device=device,
+        name=name or out.stem,
+    )
+    log = (lambda s: None) if quiet else _warn
+    try:
+        with _train_progress(quiet) as progress:
+            summary = train(files, out, cfg, Path(resume) if resume else None, log, progress)
+    except (ValueError, OSError) as e:
+        _warn(str(e))
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        _warn("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    if not quiet:
+        click.echo(
+            f"{out}: sha256 {summary['sha256']}  validation {summary['val_int_bpb']:.4f} "
+            f"bpb (integer model)"
+        )
+
+
+@contextmanager
+def _train_progress(quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+    bar = Progress(
+        "training",
+        BarColumn(),
+        "{task.percentage:>3.0f}%",
+        "{task.fields[info]}",
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    with bar:
+        task = bar.add_task("train", total=1.0, info="")
+
+        def update(frac: float, stats: dict[str, float]) -> None:
+            info = f"step {stats['step']:.0f} train {stats['train_bpb']:.3f} bpb"
+            if "val_bpb" in stats:
+                info += f" val {stats['val_bpb']:.3f}"
+            bar.update(task, completed=min(frac, 1.0), info=info)
+
+        yield update
+
+
+@main.command("models")
+def models_cmd() -> None:
+    """List the models nncompress can find, with their hashes."""
+    from .model import IntModel, ModelError
+    from .zoo import available_models, model_dirs
+
+    found = available_models()
+    for path in found:
+        try:
+            m = IntModel.load(path)
+        except ModelError as e:
+            click.echo(f"{path}: unusable ({e})")
+            continue
+        click.echo(
+            f"{m.name:<16} {m.sha256}  {m.layers}x{m.hidden} GRU {m.parameters:,} weights  {path}"
+        )
+    if not found:
+        click.echo("no models found in: " + ", ".join(map(str, model_dirs())))
+
+
+def _register_compare() -> None:
+    try:
+        from .compare import compare_command
+    except ImportError:
+        return
+    main.add_command(compare_command)
+
+
+_register_compare()

@@ -1,0 +1,197 @@
+"""Streams in, streams out: block-by-block compression and decompression of ``.nnc`` data.
+
+Memory stays bounded by the block size on endless pipes: input is read one block at a time
+and each block is written as soon as it is coded. Every block takes whichever method is
+smallest -- the model, raw LZMA2 (a classical fallback for data the model does not know),
+or stored -- so the output is never more than a few bytes per block larger than the input.
+"""
+
+from __future__ import annotations
+
+import lzma
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from . import format as fmt
+from .coder import decode_block, encode_block
+from .model import IntModel
+
+DEFAULT_BLOCK = 1 << 20  # 1 MiB
+LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+
+#: Which methods a compression level tries. ``fast`` skips the LZMA fallback.
+LEVELS: dict[str, tuple[int, ...]] = {
+    "fast": (fmt.METHOD_MODEL,),
+    "default": (fmt.METHOD_MODEL, fmt.METHOD_LZMA),
+}
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class BlockInfo:
+    method: int
+    raw_len: int
+    coded_len: int
+    segments: int
+
+
+@dataclass
+class StreamInfo:
+    """What was read or written: the header fields and every block."""
+
+    model_name: str = ""
+    model_sha256: str = ""
+    block_size: int = 0
+    raw_len: int = 0
+    archive_len: int = 0
+    blocks: list[BlockInfo] = field(default_factory=list)
+
+
+def _read_full(src: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes; short only at end of input (pipes return short reads)."""
+    parts, got = [], 0
+    while got < n:
+        chunk = src.read(n - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _lzma_compress(data: bytes) -> bytes:
+    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+
+
+def _lzma_decompress(payload: bytes, n: int) -> bytes:
+    d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+    return d.decompress(payload, max_length=n + 1)
+
+
+def compress_block(
+    model: IntModel, data: bytes, methods: tuple[int, ...], progress: Progress | None = None
+) -> tuple[fmt.BlockHeader, bytes]:
+    """Code one block with the smallest of the allowed methods (stored is always allowed)."""
+    best = (fmt.METHOD_STORED, data, 0)
+    if fmt.METHOD_LZMA in methods:
+        packed = _lzma_compress(data)
+        if len(packed) < len(best[1]):
+            best = (fmt.METHOD_LZMA, packed, 0)
+    if fmt.METHOD_MODEL in methods:
+        payload, segments = encode_block(model, data, progress)
+        if len(payload) < len(best[1]):
+            best = (fmt.METHOD_MODEL, payload, segments)
+    method, payload, segments = best
+    return fmt.BlockHeader(method, len(data), len(payload), segments, fmt.crc32(data)), payload
+
+
+def compress_stream(
+    src: BinaryIO,
+    dst: BinaryIO,
+    model: IntModel,
+    block_size: int = DEFAULT_BLOCK,
+    level: str = "default",
+    progress: Progress | None = None,
+) -> StreamInfo:
+    """Compress all of ``src`` into one ``.nnc`` stream on ``dst``."""
+    if not 0 < block_size <= fmt.MAX_BLOCK:
+        raise ValueError(f"block size must be between 1 and {fmt.MAX_BLOCK}")
+    methods = LEVELS[level]
+    header = fmt.Header(model.name, model.sha256, block_size)
+    info = StreamInfo(model.name, model.sha256, block_size)
+    out = header.pack()
+    dst.write(out)
+    info.archive_len += len(out)
+    total_crc = 0
+    while data := _read_full(src, block_size):
+        bh, payload = compress_block(model, data, methods, progress)
+        out = bh.pack()
+        dst.write(out)
+        dst.write(payload)
+        total_crc = fmt.crc32(data, total_crc)
+        info.raw_len += len(data)
+        info.archive_len += len(out) + len(payload)
+        info.blocks.append(BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.segments))
+    out = fmt.End(info.raw_len, total_crc).pack()
+    dst.write(out)
+    info.archive_len += len(out)
+    return info
+
+
+ModelLookup = Callable[[fmt.Header], IntModel]
+
+
+def decompress_stream(
+    src: BinaryIO,
+    dst: BinaryIO | None,
+    get_model: ModelLookup,
+    progress: Progress | None = None,
+    decode: bool = True,
+) -> StreamInfo:
+    """Decode one or more concatenated ``.nnc`` streams from ``src`` to ``dst``.
+
+    ``dst=None`` checks integrity only; ``decode=False`` only walks the block table. The
+    model is looked up only when a block needs it, so stored/LZMA-only archives decode
+    without it. Raises ``FormatError`` at the first
+    damaged block, after the good blocks before it have been written.
+    """
+    first = src.read(4)
+    if not first:
+        raise fmt.FormatError("not a nncompress archive (empty input)")
+    info = StreamInfo()
+    while first:
+        header = fmt.read_header(src, first)
+        info.model_name, info.model_sha256 = header.model_name, header.model_sha256
+        info.block_size = header.block_size
+        info.archive_len += len(header.pack())
+        model: IntModel | None = None
+        total_crc, total_len, index = 0, 0, 0
+        while True:
+            bh = fmt.read_block_header(src, header)
+            if isinstance(bh, fmt.End):
+                info.archive_len += fmt.END_SIZE
+                if decode and (bh.total_len != total_len or bh.total_crc != total_crc):
+                    raise fmt.FormatError("corrupted archive: whole-stream checksum mismatch")
+                break
+            payload = fmt.read_payload(src, bh)
+            info.raw_len += bh.raw_len
+            info.archive_len += fmt.BLOCK_OVERHEAD + bh.coded_len
+            info.blocks.append(BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.segments))
+            if not decode:
+                continue
+            if bh.method == fmt.METHOD_MODEL and model is None:
+                model = get_model(header)
+            raw = _decode_payload(model, bh, payload, progress)
+            if len(raw) != bh.raw_len or fmt.crc32(raw) != bh.raw_crc:
+                end = total_len + bh.raw_len
+                raise fmt.FormatError(
+                    f"corrupted archive: block {index} (bytes {total_len}..{end}) checksum mismatch"
+                )
+            if dst is not None:
+                dst.write(raw)
+            total_crc = fmt.crc32(raw, total_crc)
+            total_len += len(raw)
+            index += 1
+        first = src.read(4)
+    return info
+
+
+def _decode_payload(
+    model: IntModel | None, bh: fmt.BlockHeader, payload: bytes, progress: Progress | None
+) -> bytes:
+    try:
+        if bh.method == fmt.METHOD_STORED:
+            return payload
+        if bh.method == fmt.METHOD_LZMA:
+            return _lzma_decompress(payload, bh.raw_len)
+        assert model is not None
+        return decode_block(model, payload, bh.raw_len, bh.segments, progress)
+    except (lzma.LZMAError, ValueError, RuntimeError) as e:
+        raise fmt.FormatError(f"corrupted archive: block cannot be decoded ({e})") from None
+
+
+def list_stream(src: BinaryIO) -> StreamInfo:
+    """Header and block table of an archive, read without decoding any payload."""
+    return decompress_stream(src, None, lambda h: None, decode=False)  # type: ignore[arg-type,return-value]

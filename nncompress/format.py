@@ -1,0 +1,151 @@
+"""The ``.nnc`` container: header, blocks, end marker. docs/FORMAT.md is the byte-level spec.
+
+This module knows bytes and checksums only; which method coded a block's payload and how is
+the business of ``engine.py``. Every field a decoder acts on is covered by a CRC32, so
+damage is reported where it happened instead of being decoded into garbage.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+MAGIC = b"NNC\x1a"
+VERSION = 1
+#: The largest raw block any decoder of this version accepts (bounds decoder memory).
+MAX_BLOCK = 1 << 28
+#: The largest number of lockstep segments in one block.
+MAX_SEGMENTS = 1 << 16
+
+METHOD_STORED = 0
+METHOD_MODEL = 1
+METHOD_LZMA = 2
+METHOD_END = 0xFF
+METHOD_NAMES = {METHOD_STORED: "stored", METHOD_MODEL: "model", METHOD_LZMA: "lzma"}
+
+_BLOCK = struct.Struct("<BIIII")  # method, raw_len, coded_len, segments, raw_crc
+_END = struct.Struct("<BQI")  # METHOD_END, total raw length, CRC32 of all raw bytes
+_CRC = struct.Struct("<I")
+
+
+class FormatError(Exception):
+    """The input is not a well-formed ``.nnc`` stream (wrong file, truncated, corrupted)."""
+
+
+@dataclass(frozen=True)
+class Header:
+    model_name: str
+    model_sha256: str  # 64 hex digits
+    block_size: int
+
+    def pack(self) -> bytes:
+        name = self.model_name.encode("utf-8")
+        if len(name) > 255:
+            raise ValueError("model name longer than 255 bytes")
+        body = (
+            MAGIC
+            + bytes([VERSION, 0])
+            + struct.pack("<I", self.block_size)
+            + bytes([len(name)])
+            + name
+            + bytes.fromhex(self.model_sha256)
+        )
+        return body + _CRC.pack(zlib.crc32(body))
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    method: int
+    raw_len: int
+    coded_len: int
+    segments: int
+    raw_crc: int
+
+    def pack(self) -> bytes:
+        body = _BLOCK.pack(self.method, self.raw_len, self.coded_len, self.segments, self.raw_crc)
+        return body + _CRC.pack(zlib.crc32(body))
+
+
+@dataclass(frozen=True)
+class End:
+    total_len: int
+    total_crc: int
+
+    def pack(self) -> bytes:
+        body = _END.pack(METHOD_END, self.total_len, self.total_crc)
+        return body + _CRC.pack(zlib.crc32(body))
+
+
+BLOCK_OVERHEAD = _BLOCK.size + _CRC.size  # 21 bytes
+END_SIZE = _END.size + _CRC.size  # 17 bytes
+
+
+def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise FormatError(f"truncated archive: unexpected end of data in {what}")
+    return data
+
+
+def _check_crc(body: bytes, crc_bytes: bytes, what: str) -> None:
+    if zlib.crc32(body) != _CRC.unpack(crc_bytes)[0]:
+        raise FormatError(f"corrupted archive: {what} checksum mismatch")
+
+
+def read_header(f: BinaryIO, first: bytes = b"") -> Header:
+    """Read and check a stream header. ``first``: magic bytes the caller already consumed."""
+    head = first + _read_exact(f, 4 - len(first), "header")
+    if head != MAGIC:
+        raise FormatError("not a nncompress archive (bad magic)")
+    rest = _read_exact(f, 7, "header")
+    version, flags = rest[0], rest[1]
+    if version != VERSION:
+        raise FormatError(f"unsupported archive format version {version} (this reads {VERSION})")
+    if flags != 0:
+        raise FormatError(f"unsupported archive flags 0x{flags:02x}")
+    (block_size,) = struct.unpack("<I", rest[2:6])
+    name_len = rest[6]
+    name = _read_exact(f, name_len, "header")
+    sha = _read_exact(f, 32, "header")
+    _check_crc(head + rest + name + sha, _read_exact(f, 4, "header"), "header")
+    if not 0 < block_size <= MAX_BLOCK:
+        raise FormatError(f"corrupted archive: block size {block_size} out of range")
+    try:
+        model_name = name.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError("corrupted archive: model name is not UTF-8") from None
+    return Header(model_name, sha.hex(), block_size)
+
+
+def read_block_header(f: BinaryIO, header: Header) -> BlockHeader | End:
+    """The next block header, or the end marker. Validates every field before use."""
+    method = _read_exact(f, 1, "block header")
+    if method[0] == METHOD_END:
+        body = method + _read_exact(f, _END.size - 1, "end marker")
+        _check_crc(body, _read_exact(f, 4, "end marker"), "end marker")
+        _, total_len, total_crc = _END.unpack(body)
+        return End(total_len, total_crc)
+    body = method + _read_exact(f, _BLOCK.size - 1, "block header")
+    _check_crc(body, _read_exact(f, 4, "block header"), "block header")
+    b = BlockHeader(*_BLOCK.unpack(body))
+    if b.method not in METHOD_NAMES:
+        raise FormatError(f"unknown block method {b.method}")
+    if b.raw_len > header.block_size or b.raw_len == 0:
+        raise FormatError(f"corrupted archive: block length {b.raw_len} out of range")
+    if b.method == METHOD_STORED and b.coded_len != b.raw_len:
+        raise FormatError("corrupted archive: stored block with coded length != raw length")
+    if b.method == METHOD_MODEL and not 0 < b.segments <= min(b.raw_len, MAX_SEGMENTS):
+        raise FormatError(f"corrupted archive: {b.segments} segments for {b.raw_len} bytes")
+    if b.coded_len > b.raw_len + (1 << 16):
+        raise FormatError("corrupted archive: coded block longer than possible")
+    return b
+
+
+def read_payload(f: BinaryIO, b: BlockHeader) -> bytes:
+    return _read_exact(f, b.coded_len, "block data")
+
+
+def crc32(data: bytes, prev: int = 0) -> int:
+    return zlib.crc32(data, prev)

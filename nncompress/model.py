@@ -1,0 +1,356 @@
+"""The integer-exact byte model: what the coder asks for the next byte's frequencies.
+
+A model file (``.nnm``) is a safetensors file: integer tensors plus string metadata, never
+pickled code. Its identity is the SHA-256 of the file's bytes; archives record it.
+
+Every quantity on the coding path is an integer (DESIGN.md section 2):
+
+* the hidden state is int8 (Q7, value/128), weights are int8 with one integer rescale
+  multiplier (7 bits) and shift per output row;
+* matrix products run on float32 carriers with every partial sum below 2**24, hence exact
+  in any summation order, on any BLAS, CPU or GPU;
+* rescaling is ``(acc * m + 2**(s-1)) >> s`` in int32, every intermediate bounded below
+  2**31 by construction; sigmoid, tanh and exp are lookup tables stored in the model file.
+
+So the frequencies are bit-identical whatever the thread count, batch shape or device, and
+whether the sequence is evaluated step by step (``step``) or layer by layer over a whole
+sequence at once (``forward_sequence``).
+
+The network is a GRU: an embedding of the previous byte (folded into a 256-row table of
+pre-activations), ``layers`` GRU layers, and a linear head giving 256 logits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .ops import Ops, numpy_ops
+
+MODEL_FORMAT = "nncompress-model"
+MODEL_FORMAT_VERSION = "1"
+
+#: Fixed-point scales of the integer pipeline.
+PRE_BITS = 10  # gate pre-activations: Q10 (value * 1024)
+GATE_BITS = 14  # sigmoid / tanh outputs: Q14
+STATE_BITS = 7  # hidden state: Q7 in int8 [-127, 127]
+LOGIT_BITS = 8  # output logits: Q8 nats
+MULT_MAX = 127  # row multipliers are 7-bit: |acc| * m < 2**30 for hidden <= 512
+MAX_HIDDEN = 512
+GH_CLAMP = (1 << 15) - 1  # bounds r * gh_n below 2**29
+LUT_RANGE = 8  # sigmoid / tanh tables cover pre-activations in [-8, 8)
+LUT_SIZE = 2 * LUT_RANGE << PRE_BITS  # 16384 entries
+EXP_RANGE = 16  # exp table covers logit gaps of 0 .. 16 nats
+EXP_SIZE = (EXP_RANGE << LOGIT_BITS) + 1
+FREQ_BITS = 16  # the most likely symbol gets 2**16, every symbol at least 1
+
+
+class ModelError(Exception):
+    """A model file that cannot be used (missing, malformed, wrong kind)."""
+
+
+@dataclass
+class IntModel:
+    """An integer GRU byte model, ready to code with.
+
+    ``tensors`` holds the integer tensors as numpy arrays; ``ops`` says where they live
+    (numpy on the CPU, or torch on CPU/CUDA) -- the arithmetic is the same everywhere.
+    """
+
+    name: str
+    sha256: str
+    hidden: int
+    layers: int
+    tensors: dict[str, Any]
+    meta: dict[str, str] = field(default_factory=dict)
+    ops: Ops = field(default_factory=numpy_ops)
+    path: Path | None = None
+
+    # ----------------------------------------------------------------- loading / moving
+    @classmethod
+    def load(cls, path: str | Path) -> IntModel:
+        """Load a ``.nnm`` file (safetensors, no code) and check that it is complete."""
+        from safetensors import SafetensorError
+        from safetensors.numpy import load
+
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise ModelError(f"cannot read model {path}: {e.strerror or e}") from None
+        try:
+            tensors = load(raw)
+            meta = _read_metadata(raw)
+        except (SafetensorError, ValueError) as e:
+            raise ModelError(f"{path}: not a nncompress model ({e})") from None
+        return cls.from_tensors(tensors, meta, sha256=hashlib.sha256(raw).hexdigest(), path=path)
+
+    @classmethod
+    def from_tensors(
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, str],
+        sha256: str = "",
+        path: Path | None = None,
+    ) -> IntModel:
+        if meta.get("format") != MODEL_FORMAT:
+            raise ModelError("not a nncompress model (metadata 'format' missing)")
+        if meta.get("format_version") != MODEL_FORMAT_VERSION:
+            raise ModelError(f"unsupported model format version {meta.get('format_version')!r}")
+        if meta.get("family") != "gru":
+            raise ModelError(f"unknown model family {meta.get('family')!r}")
+        try:
+            hidden, layers = int(meta["hidden"]), int(meta["layers"])
+        except (KeyError, ValueError):
+            raise ModelError("model metadata lacks hidden/layers") from None
+        if not (0 < hidden <= MAX_HIDDEN and 0 < layers <= 8):
+            raise ModelError(f"unsupported model size {layers}x{hidden} (hidden <= {MAX_HIDDEN})")
+        model = cls(meta.get("name", "unnamed"), sha256, hidden, layers, {}, meta, path=path)
+        expected = model.tensor_shapes()
+        for key, shape in expected.items():
+            t = tensors.get(key)
+            if t is None or tuple(t.shape) != shape:
+                got = None if t is None else tuple(t.shape)
+                raise ModelError(f"model tensor {key}: expected shape {shape}, got {got}")
+        # Bounds that make every product exact and every int32 intermediate overflow-free.
+        for k in expected:
+            t, kind = tensors[k], k.rsplit(".", 1)[-1]
+            lo, hi = {"w": (-127, 127), "m": (0, MULT_MAX), "s": (1, 30)}.get(kind, (None, None))
+            if lo is not None and (int(t.min()) < lo or int(t.max()) > hi):
+                raise ModelError(f"model tensor {k} outside [{lo}, {hi}]")
+            if kind in ("b", "table") or k == "embed_table":
+                if int(np.abs(t).max()) >= 1 << 24:
+                    raise ModelError(f"model tensor {k} too large")
+        model.tensors = {k: np.ascontiguousarray(tensors[k]) for k in expected}
+        model._prepare()
+        return model
+
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every tensor a model of this size must have, with its shape."""
+        h = self.hidden
+        shapes: dict[str, tuple[int, ...]] = {"embed_table": (256, 3 * h)}
+        for i in range(self.layers):
+            if i > 0:
+                shapes |= _linear_shapes(f"l{i}.in", 3 * h, h)
+            shapes |= _linear_shapes(f"l{i}.h", 3 * h, h)
+        shapes |= _linear_shapes("head", 256, h)
+        shapes |= {"lut.sigmoid": (LUT_SIZE,), "lut.tanh": (LUT_SIZE,), "lut.exp": (EXP_SIZE,)}
+        return shapes
+
+    def _prepare(self) -> None:
+        """Lay out the tensors for ``self.ops``: weights as float32 carriers (transposed for
+        ``x @ w``), everything else int32, plus each row's rounding offset ``2**(s-1)``."""
+        o = self.ops
+        self._t: dict[str, Any] = {}
+        for k, v in self.tensors.items():
+            if k.endswith(".w"):
+                self._t[k] = o.asarray(np.ascontiguousarray(v.astype(np.float32).T))
+            else:
+                self._t[k] = o.asarray(v.astype(np.int32))
+            if k.endswith(".s"):
+                self._t[k[:-2] + ".r"] = o.asarray((1 << (v.astype(np.int32) - 1)).astype(np.int32))
+
+    def to(self, ops: Ops) -> IntModel:
+        """The same model with its tensors laid out for another backend/device."""
+        m = IntModel(
+            self.name,
+            self.sha256,
+            self.hidden,
+            self.layers,
+            self.tensors,
+            self.meta,
+            ops,
+            self.path,
+        )
+        m._prepare()
+        return m
+
+    @property
+    def short_id(self) -> str:
+        return f"{self.name}@{self.sha256[:12]}"
+
+    @property
+    def parameters(self) -> int:
+        return sum(int(np.prod(s)) for k, s in self.tensor_shapes().items() if k.endswith(".w"))
+
+    # ----------------------------------------------------------------- inference
+    def initial_state(self, batch: int) -> list[Any]:
+        """The empty state every segment starts from: all-zero hidden vectors."""
+        return [self.ops.zeros_int((batch, self.hidden)) for _ in range(self.layers)]
+
+    def _linear(self, x: Any, key: str) -> Any:
+        """Exact integer ``x @ w.T`` rescaled by the per-row multiplier, plus bias."""
+        o, t = self.ops, self._t
+        acc = o.exact_matmul(x, t[key + ".w"])
+        return ((acc * t[key + ".m"] + t[key + ".r"]) >> t[key + ".s"]) + t[key + ".b"]
+
+    def _gru_cell(self, gi: Any, h: Any, layer: int) -> Any:
+        """One GRU update on integer tensors; ``gi``, ``gh`` are Q10 pre-activations."""
+        o, t, n = self.ops, self._t, self.hidden
+        gh = self._linear(h, f"l{layer}.h")
+        lo, hi = -(LUT_RANGE << PRE_BITS), (LUT_RANGE << PRE_BITS) - 1
+        off = LUT_RANGE << PRE_BITS
+        rz = o.take(t["lut.sigmoid"], o.clip(gi[:, : 2 * n] + gh[:, : 2 * n], lo, hi) + off)
+        r, z = rz[:, :n], rz[:, n:]
+        pre_n = gi[:, 2 * n :] + ((r * o.clip(gh[:, 2 * n :], -GH_CLAMP, GH_CLAMP)) >> GATE_BITS)
+        cand = o.take(t["lut.tanh"], o.clip(pre_n, lo, hi) + off)
+        shift = GATE_BITS - STATE_BITS
+        h_new = cand + ((z * ((h << shift) - cand)) >> GATE_BITS)
+        return o.clip((h_new + (1 << (shift - 1))) >> shift, -127, 127)
+
+    def _freqs(self, h_top: Any) -> Any:
+        """Integer frequencies from the top hidden state: exp table over logit gaps."""
+        o, t = self.ops, self._t
+        logits = self._linear(h_top, "head")
+        gap = o.clip(o.rowmax(logits) - logits, 0, EXP_SIZE - 1)
+        return o.take(t["lut.exp"], gap)
+
+    def step(self, prev: Any, state: list[Any]) -> tuple[Any, list[Any]]:
+        """Advance every stream by one byte.
+
+        ``prev``: [S] integer previous bytes; ``state``: per-layer [S, H] int32 hidden states.
+        Returns [S, 256] int32 frequencies for the next byte (each >= 1) and the new state.
+        """
+        x = self.ops.take_rows(self._t["embed_table"], prev)
+        new_state = []
+        for i, h in enumerate(state):
+            gi = x if i == 0 else self._linear(x, f"l{i}.in")
+            x = self._gru_cell(gi, h, i)
+            new_state.append(x)
+        return self._freqs(x), new_state
+
+    def forward_sequence(self, seq: Any) -> Any:
+        """Frequencies for every position of [S, T] byte sequences, computed layer by layer:
+        each layer's input projection for all T steps in one product, then the recurrence.
+
+        Position t predicts seq[:, t] from seq[:, :t] (position 0 from the start byte 0).
+        Returns [S, T, 256]; equal, bit for bit, to T calls of ``step``.
+        """
+        o = self.ops
+        s, steps = o.shape(seq)
+        prev = o.concat_cols(o.zeros_int((s, 1)), seq[:, :-1])
+        x = o.take_rows(self._t["embed_table"], o.reshape(prev, (-1,)))  # [S*T, 3H]
+        for i in range(self.layers):
+            gi = x if i == 0 else self._linear(x, f"l{i}.in")
+            gi = o.reshape(gi, (s, steps, -1))
+            h = o.zeros_int((s, self.hidden))
+            outs = []
+            for t in range(steps):
+                h = self._gru_cell(gi[:, t], h, i)
+                outs.append(h)
+            x = o.reshape(o.stack(outs, 1), (s * steps, self.hidden))
+        return o.reshape(self._freqs(x), (s, steps, 256))
+
+
+def _read_metadata(raw: bytes) -> dict[str, str]:
+    """The string metadata of a safetensors file (its JSON header's ``__metadata__``)."""
+    import json
+    import struct
+
+    if len(raw) < 8:
+        raise ValueError("file too short")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > len(raw) - 8:
+        raise ValueError("header length beyond end of file")
+    header = json.loads(raw[8 : 8 + n])
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise ValueError("bad metadata")
+    return {str(k): str(v) for k, v in meta.items()}
+
+
+def build_luts() -> dict[str, np.ndarray]:
+    """The nonlinearity tables, computed once at export time in float64 and stored as ints.
+
+    Inference never evaluates a transcendental function; it only indexes these.
+    """
+    x = (np.arange(LUT_SIZE, dtype=np.float64) - (LUT_RANGE << PRE_BITS)) / (1 << PRE_BITS)
+    sig = np.rint((1 << GATE_BITS) / (1.0 + np.exp(-x))).astype(np.int32)
+    tanh = np.rint((1 << GATE_BITS) * np.tanh(x)).astype(np.int32)
+    gap = np.arange(EXP_SIZE, dtype=np.float64) / (1 << LOGIT_BITS)
+    exp = np.maximum(1, np.rint((1 << FREQ_BITS) * np.exp(-gap))).astype(np.int32)
+    return {"lut.sigmoid": sig, "lut.tanh": tanh, "lut.exp": exp}
+
+
+def quantize_rows(
+    w: np.ndarray, in_bits: int, out_bits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """int8 weights with a 7-bit multiplier ``m`` and a shift ``s`` per output row.
+
+    ``(q @ x * m + 2**(s-1)) >> s`` approximates ``w @ x`` in Q``out_bits`` for x in
+    Q``in_bits``. The row scale ``m * 2**-s`` is chosen first (rounded up, so that no weight
+    needs more than 127) and the weights are quantized against that exact scale.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    want = np.maximum(np.abs(w).max(axis=1), 1e-12) / 127.0 * 2.0 ** (out_bits - in_bits)
+    s = np.floor(np.log2(MULT_MAX / want)).astype(np.int64)
+    s = np.clip(s, 1, 30)
+    m = np.clip(np.ceil(want * 2.0**s), 1, MULT_MAX).astype(np.int64)
+    scale = m * 2.0 ** (-s.astype(np.float64)) / 2.0 ** (out_bits - in_bits)
+    q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
+    return q, m.astype(np.int32), s.astype(np.int32)
+
+
+def _linear_shapes(key: str, rows: int, cols: int) -> dict[str, tuple[int, ...]]:
+    return {f"{key}.w": (rows, cols), f"{key}.m": (rows,), f"{key}.s": (rows,), f"{key}.b": (rows,)}
+
+
+def _linear_tensors(key: str, w: np.ndarray, bias: np.ndarray, out_bits: int) -> dict:
+    q, m, s = quantize_rows(w, STATE_BITS, out_bits)
+    b = np.rint(bias).astype(np.int32)
+    return {f"{key}.w": q, f"{key}.m": m, f"{key}.s": s, f"{key}.b": b}
+
+
+def export_gru(
+    embed: np.ndarray,
+    w_ih: list[np.ndarray],
+    w_hh: list[np.ndarray],
+    b_ih: list[np.ndarray],
+    b_hh: list[np.ndarray],
+    head_w: np.ndarray,
+    head_b: np.ndarray,
+    meta: dict[str, str],
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Turn float GRU weights (PyTorch's layout, gates r, z, n) into integer model tensors."""
+    hidden = w_hh[0].shape[1]
+    layers = len(w_hh)
+    pre = float(1 << PRE_BITS)
+    t: dict[str, np.ndarray] = {}
+    # Layer 0's input projection of each possible previous byte, biases folded in.
+    table = embed.astype(np.float64) @ w_ih[0].astype(np.float64).T + b_ih[0]
+    table[:, : 2 * hidden] += b_hh[0][: 2 * hidden]
+    t["embed_table"] = np.rint(table * pre).astype(np.int32)
+    for i in range(layers):
+        if i > 0:
+            b = b_ih[i].astype(np.float64).copy()
+            b[: 2 * hidden] += b_hh[i][: 2 * hidden]
+            t |= _linear_tensors(f"l{i}.in", w_ih[i], b * pre, PRE_BITS)
+        b = np.zeros(3 * hidden)
+        b[2 * hidden :] = b_hh[i][2 * hidden :]  # r and z biases were folded into the input
+        t |= _linear_tensors(f"l{i}.h", w_hh[i], b * pre, PRE_BITS)
+    t |= _linear_tensors("head", head_w, head_b * (1 << LOGIT_BITS), LOGIT_BITS)
+    t |= build_luts()
+    full_meta = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "family": "gru",
+        "hidden": str(hidden),
+        "layers": str(layers),
+    } | meta
+    return t, full_meta
+
+
+def save_model(path: str | Path, tensors: dict[str, np.ndarray], meta: dict[str, str]) -> str:
+    """Write a model file; returns its SHA-256 (the identity archives record)."""
+    from safetensors.numpy import save
+
+    raw = save({k: np.ascontiguousarray(v) for k, v in sorted(tensors.items())}, metadata=meta)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(raw)
+    tmp.replace(path)
+    return hashlib.sha256(raw).hexdigest()
