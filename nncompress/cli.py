@@ -144,14 +144,16 @@ def _coding_options(f):
             "--fast",
             "level",
             flag_value="fast",
-            help="Model only: skip trying the LZMA fallback on each block.",
+            help="The network alone: no adaptive statistics, no LZMA trial (faster).",
         ),
         click.option(
             "-T",
             "--threads",
             type=click.IntRange(0),
-            default=0,
-            help="CPU threads for matrix products (0: all cores).",
+            default=1,
+            show_default=True,
+            help="CPU threads for matrix products (0: all cores). One thread is the "
+            "default, as in zstd: on a busy machine BLAS threads fight for cores.",
         ),
         click.argument("files", nargs=-1, type=click.Path()),
     ]
@@ -180,9 +182,9 @@ def _run_coding(
 ) -> None:
     if keep and remove:
         raise click.UsageError("--keep and --rm contradict each other")
-    if threads:
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(threads)
+    # Must happen before numpy is first imported (nothing above imports it).
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads or os.cpu_count() or 1)
     job = Job(
         mode or default_mode,
         output,

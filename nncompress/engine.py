@@ -1,8 +1,9 @@
 """Streams in, streams out: block-by-block compression and decompression of ``.nnc`` data.
 
-Memory stays bounded by the block size on endless pipes: input is read one block at a time
-and each block is written as soon as it is coded. Every block takes whichever method is
-smallest -- the model, raw LZMA2 (a classical fallback for data the model does not know),
+Memory stays bounded on endless pipes: input is read one block at a time, each block is
+written as soon as it is coded, and the adaptive statistics carried across blocks have a
+fixed size (the match window keeps the last 64 MiB). Every block takes whichever method is
+smallest -- the network mixed with adaptive statistics, raw LZMA2 (a classical fallback),
 or stored -- so the output is never more than a few bytes per block larger than the input.
 """
 
@@ -14,16 +15,18 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from . import format as fmt
-from .coder import decode_block, encode_block
+from .adaptive import StreamState
+from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
 from .model import IntModel
 
 DEFAULT_BLOCK = 1 << 20  # 1 MiB
 LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 
-#: Which methods a compression level tries. ``fast`` skips the LZMA fallback.
+#: Which methods a compression level tries (stored is always possible). ``fast`` runs the
+#: network alone: no adaptive statistics, no LZMA trial.
 LEVELS: dict[str, tuple[int, ...]] = {
     "fast": (fmt.METHOD_MODEL,),
-    "default": (fmt.METHOD_MODEL, fmt.METHOD_LZMA),
+    "default": (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
 }
 
 Progress = Callable[[int], None]
@@ -71,9 +74,17 @@ def _lzma_decompress(payload: bytes, n: int) -> bytes:
 
 
 def compress_block(
-    model: IntModel, data: bytes, methods: tuple[int, ...], progress: Progress | None = None
+    model: IntModel,
+    data: bytes,
+    methods: tuple[int, ...],
+    state: StreamState,
+    progress: Progress | None = None,
 ) -> tuple[fmt.BlockHeader, bytes]:
-    """Code one block with the smallest of the allowed methods (stored is always allowed)."""
+    """Code one block with the smallest of the allowed methods (stored is always allowed).
+
+    ``state`` ends up as the decoder will have it after this block: updated by the mixed
+    method only if that method is the one written, and holding the block in its history.
+    """
     best = (fmt.METHOD_STORED, data, 0)
     if fmt.METHOD_LZMA in methods:
         packed = _lzma_compress(data)
@@ -83,6 +94,15 @@ def compress_block(
         payload, segments = encode_block(model, data, progress)
         if len(payload) < len(best[1]):
             best = (fmt.METHOD_MODEL, payload, segments)
+    if fmt.METHOD_MIXED in methods:
+        before = state.snapshot()
+        payload, segments = encode_block_mixed(model, data, state, progress)
+        if len(payload) < len(best[1]):
+            best = (fmt.METHOD_MIXED, payload, segments)
+        else:
+            state.restore(before)
+    if best[0] != fmt.METHOD_MIXED:
+        state.append_history(data)
     method, payload, segments = best
     return fmt.BlockHeader(method, len(data), len(payload), segments, fmt.crc32(data)), payload
 
@@ -105,8 +125,9 @@ def compress_stream(
     dst.write(out)
     info.archive_len += len(out)
     total_crc = 0
+    state = StreamState()
     while data := _read_full(src, block_size):
-        bh, payload = compress_block(model, data, methods, progress)
+        bh, payload = compress_block(model, data, methods, state, progress)
         out = bh.pack()
         dst.write(out)
         dst.write(payload)
@@ -147,6 +168,7 @@ def decompress_stream(
         info.block_size = header.block_size
         info.archive_len += len(header.pack())
         model: IntModel | None = None
+        state = StreamState()
         total_crc, total_len, index = 0, 0, 0
         while True:
             bh = fmt.read_block_header(src, header)
@@ -161,9 +183,9 @@ def decompress_stream(
             info.blocks.append(BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.segments))
             if not decode:
                 continue
-            if bh.method == fmt.METHOD_MODEL and model is None:
+            if bh.method in fmt.MODEL_METHODS and model is None:
                 model = get_model(header)
-            raw = _decode_payload(model, bh, payload, progress)
+            raw = _decode_payload(model, bh, payload, state, progress)
             if len(raw) != bh.raw_len or fmt.crc32(raw) != bh.raw_crc:
                 end = total_len + bh.raw_len
                 raise fmt.FormatError(
@@ -179,15 +201,26 @@ def decompress_stream(
 
 
 def _decode_payload(
-    model: IntModel | None, bh: fmt.BlockHeader, payload: bytes, progress: Progress | None
+    model: IntModel | None,
+    bh: fmt.BlockHeader,
+    payload: bytes,
+    state: StreamState,
+    progress: Progress | None,
 ) -> bytes:
+    """A block's raw bytes; ``state`` advances exactly as the encoder's did."""
     try:
+        if bh.method == fmt.METHOD_MIXED:
+            assert model is not None
+            return decode_block_mixed(model, payload, bh.raw_len, bh.segments, state, progress)
         if bh.method == fmt.METHOD_STORED:
-            return payload
-        if bh.method == fmt.METHOD_LZMA:
-            return _lzma_decompress(payload, bh.raw_len)
-        assert model is not None
-        return decode_block(model, payload, bh.raw_len, bh.segments, progress)
+            raw = payload
+        elif bh.method == fmt.METHOD_LZMA:
+            raw = _lzma_decompress(payload, bh.raw_len)
+        else:
+            assert model is not None
+            raw = decode_block(model, payload, bh.raw_len, bh.segments, progress)
+        state.append_history(raw)
+        return raw
     except (lzma.LZMAError, ValueError, RuntimeError) as e:
         raise fmt.FormatError(f"corrupted archive: block cannot be decoded ({e})") from None
 

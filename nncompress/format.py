@@ -22,8 +22,15 @@ MAX_SEGMENTS = 1 << 16
 METHOD_STORED = 0
 METHOD_MODEL = 1
 METHOD_LZMA = 2
+METHOD_MIXED = 3
 METHOD_END = 0xFF
-METHOD_NAMES = {METHOD_STORED: "stored", METHOD_MODEL: "model", METHOD_LZMA: "lzma"}
+METHOD_NAMES = {
+    METHOD_STORED: "stored",
+    METHOD_MODEL: "model",
+    METHOD_LZMA: "lzma",
+    METHOD_MIXED: "mixed",
+}
+MODEL_METHODS = (METHOD_MODEL, METHOD_MIXED)
 
 _BLOCK = struct.Struct("<BIIII")  # method, raw_len, coded_len, segments, raw_crc
 _END = struct.Struct("<BQI")  # METHOD_END, total raw length, CRC32 of all raw bytes
@@ -136,7 +143,7 @@ def read_block_header(f: BinaryIO, header: Header) -> BlockHeader | End:
         raise FormatError(f"corrupted archive: block length {b.raw_len} out of range")
     if b.method == METHOD_STORED and b.coded_len != b.raw_len:
         raise FormatError("corrupted archive: stored block with coded length != raw length")
-    if b.method == METHOD_MODEL and not 0 < b.segments <= min(b.raw_len, MAX_SEGMENTS):
+    if b.method in MODEL_METHODS and not 0 < b.segments <= min(b.raw_len, MAX_SEGMENTS):
         raise FormatError(f"corrupted archive: {b.segments} segments for {b.raw_len} bytes")
     if b.coded_len > b.raw_len + (1 << 16):
         raise FormatError("corrupted archive: coded block longer than possible")

@@ -349,8 +349,22 @@ def save_model(path: str | Path, tensors: dict[str, np.ndarray], meta: dict[str,
     from safetensors.numpy import save
 
     raw = save({k: np.ascontiguousarray(v) for k, v in sorted(tensors.items())}, metadata=meta)
+    raw = _canonical_header(raw)
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(raw)
     tmp.replace(path)
     return hashlib.sha256(raw).hexdigest()
+
+
+def _canonical_header(raw: bytes) -> bytes:
+    """The same safetensors file with its JSON header's keys sorted. safetensors writes the
+    metadata from a Rust HashMap, in a different order on every call, so without this the
+    same weights would get a different SHA-256 (a different model identity) each save."""
+    import json
+
+    n = int.from_bytes(raw[:8], "little")
+    header = json.dumps(json.loads(raw[8 : 8 + n]), sort_keys=True, separators=(",", ":"))
+    text = header.encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data must stay 8-byte aligned
+    return len(text).to_bytes(8, "little") + text + raw[8 + n :]
