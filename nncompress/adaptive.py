@@ -111,19 +111,27 @@ class StreamState:
         self.history_base = 0  # stream offset of history[0]
         self.ready = False
 
+    def ensure_match_table(self) -> None:
+        if not hasattr(self, "match_table"):
+            self.match_table = np.full(1 << MATCH_BITS, -1, dtype=np.int64)
+
     def ensure_tables(self) -> None:
         """Allocate the statistics on first use (about 110 MB), not for streams that never
         use the mixed method."""
+        self.ensure_match_table()
         if self.ready:
             return
         self.ready = True
         size = 1 << TABLE_BITS
         self.prob = np.full(len(ORDERS) * size, 1 << (P_BITS - 1), dtype=np.int32)
         self.count = np.zeros(len(ORDERS) * size, dtype=np.int32)
-        self.match_table = np.full(1 << MATCH_BITS, -1, dtype=np.int64)
         self.match_prob = np.full(64, 3 << (P_BITS - 2), dtype=np.int64)  # by length bucket
         self.weights = np.zeros((4 * 256, N_INPUTS), dtype=np.int64)
-        self.weights[:, 0] = 1 << 16  # start out trusting the network alone
+        # Start from the network's prediction: the other inputs are 0 (probability 1/2)
+        # until their statistics have something to say, then count with these weights.
+        self.weights[:, 0] = 1 << 16
+        self.weights[:, 1 : 1 + len(ORDERS)] = 1 << 13
+        self.weights[:, -2] = 1 << 15
 
     def snapshot(self) -> dict[str, np.ndarray | int]:
         return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(self).items()}
@@ -131,6 +139,22 @@ class StreamState:
     def restore(self, snap: dict[str, np.ndarray | int]) -> None:
         for k, v in snap.items():
             setattr(self, k, v)
+
+    def add_other_block(self, data: bytes) -> None:
+        """A block coded by another method (stored, LZMA, network alone): index every
+        MATCH_MIN-byte context in it for the match model, as the mixed coder does while
+        coding, then add it to the window."""
+        self.ensure_match_table()
+        arr = np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
+        if len(arr) >= MATCH_MIN:
+            ctx = np.zeros(len(arr) - MATCH_MIN + 1, dtype=np.uint64)
+            for i in range(MATCH_MIN):  # byte p - i lands in bits 8i..8i+7, as in BlockCoder.ctx
+                ctx |= arr[MATCH_MIN - 1 - i : len(arr) - i] << np.uint64(8 * i)
+            keys = ((ctx * _PRIMES[5]) >> np.uint64(64 - MATCH_BITS)).astype(np.int64)
+            block_pos = self.history_base + len(self.history)
+            nxt = block_pos + np.arange(MATCH_MIN, len(arr) + 1, dtype=np.int64)
+            np.maximum.at(self.match_table, keys, nxt)
+        self.append_history(data)
 
     def append_history(self, data: bytes) -> None:
         """Add a finished block to the window the match model searches."""
@@ -192,7 +216,6 @@ class BlockCoder:
 
     def begin_byte(self, freqs: np.ndarray, k: int) -> None:
         """Prepare the inputs that stay fixed for the 8 bits of this step's byte."""
-        st = self.st
         self.k = k
         cum = np.zeros((k, 257), dtype=np.int64)
         np.cumsum(freqs[:k], axis=1, out=cum[:, 1:])
@@ -210,15 +233,8 @@ class BlockCoder:
             mask = np.uint64((1 << (8 * order)) - 1)
             hashes.append(((self.ctx[:k] & mask) + np.uint64(order)) * _PRIMES[i])
         self.hashes = np.stack(hashes, axis=1)  # [k, orders] uint64
-        # Match model: continue the current match or look one up.
+        # Match model: the match continued or found in end_byte, if its byte is known.
         mlen, mptr = self.mlen[:k], self.mptr[:k]
-        if self.t >= MATCH_MIN:
-            look = mlen == 0
-            if look.any():
-                cand = st.match_table[self._match_key(k)]
-                ok = look & (cand >= 0) & self._known(cand)
-                mptr[ok] = cand[ok]
-                mlen[ok] = MATCH_MIN
         live = (mlen > 0) & self._known(mptr)
         mlen[~live] = 0
         self.expected = np.where(live, self._byte_at(mptr), 0)
@@ -236,9 +252,18 @@ class BlockCoder:
         self.ctx[:k] = (self.ctx[:k] << np.uint64(8)) | byte.astype(np.uint64)
         self.t += 1
         if self.t >= MATCH_MIN:
-            # The next byte's offset: a later lookup may predict it once it is coded.
+            key = self._match_key(k)
+            # Segments without a match look one up before this step's contexts go in
+            # (else each would find only the entry it is about to make for itself)...
+            look = self.mlen[:k] == 0
+            cand = self.st.match_table[key]
+            found = look & (cand >= 0)
+            self.mptr[:k][found] = cand[found]
+            self.mlen[:k][found] = MATCH_MIN
+            # ...then record where each context continues: the next byte's offset, which
+            # a later lookup may use once that byte is coded.
             nxt = self.block_pos + self.starts[:k] + self.t
-            np.maximum.at(self.st.match_table, self._match_key(k), nxt)
+            np.maximum.at(self.st.match_table, key, nxt)
 
     # ----------------------------------------------------------------- bit level
     def predict(self, j: int, c0: np.ndarray) -> np.ndarray:

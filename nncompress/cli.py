@@ -234,7 +234,7 @@ def _expand(inputs: list[str], recursive: bool, job: Job) -> list[str]:
     for p in inputs:
         if p != "-" and os.path.isdir(p):
             if not recursive:
-                _warn(f"{p}: is a directory -- ignored (use -r)")
+                out.append(p)  # reported as a failure: "is a directory"
                 continue
             for root, _dirs, names in sorted(os.walk(p)):
                 for name in sorted(names):
@@ -275,7 +275,7 @@ def _open_input(path: str):
         return
     try:
         if os.path.isdir(path):
-            raise UserError("is a directory")
+            raise UserError("is a directory (use -r to process its files)")
         f = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         raise UserError("no such file or directory") from None

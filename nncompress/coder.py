@@ -15,24 +15,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .adaptive import BlockCoder, StreamState
+from .format import segment_count
 from .model import IntModel
-
-#: Segment layout. Many short segments make fast lockstep steps; the network warms up
-#: within a few dozen bytes and the adaptive statistics are shared by all segments, so
-#: short segments cost little ratio (measured: alice29 +0.02 bpb at 512 bytes vs 4096).
-SEGMENT_BYTES = 512
-MIN_SEGMENT_BYTES = 64
-SMALL_SEGMENTS = 16
-MAX_SEGMENTS = 1024
-
-
-def segment_count(n: int) -> int:
-    """The number of lockstep segments for a block of ``n`` bytes (part of the format):
-    one per SEGMENT_BYTES, but at least 16 of at least 64 bytes for small inputs, at most
-    MAX_SEGMENTS."""
-    return max(
-        1, min(MAX_SEGMENTS, max(n // SEGMENT_BYTES, min(SMALL_SEGMENTS, n // MIN_SEGMENT_BYTES)))
-    )
 
 
 def _layout(n: int, segments: int) -> tuple[int, int]:
@@ -63,6 +47,20 @@ def _ungrid(grid: np.ndarray, n: int) -> bytes:
     return b"".join(parts)
 
 
+def _ticker(progress: Callable[[int], None] | None, n: int, steps: int) -> Callable[[int], None]:
+    """Report progress in bytes every 256 steps, ending exactly at ``n``."""
+    done = 0
+
+    def tick(t: int) -> None:
+        nonlocal done
+        if progress and (t % 256 == 255 or t == steps - 1):
+            target = n * (t + 1) // steps
+            progress(target - done)
+            done = target
+
+    return tick
+
+
 def _active(t: int, segments: int, base: int, extra: int) -> int:
     return segments if t < base else extra
 
@@ -83,14 +81,14 @@ def encode_block(
     state = model.initial_state(segments)
     enc = constriction.stream.queue.RangeEncoder()
     family = constriction.stream.model.Categorical(perfect=False)
+    tick = _ticker(progress, n, grid.shape[1])
     for t in range(grid.shape[1]):
         k = _active(t, segments, base, extra)
         freqs, state = model.step(prev, state)
         f = ops.to_numpy(freqs[:k]).astype(np.float32)
         enc.encode(np.ascontiguousarray(symbols[:k, t]), family, f)
         prev = ops.asarray(grid[:, t])
-        if progress and t % 256 == 255:
-            progress(256 * segments)
+        tick(t)
     return enc.get_compressed().astype("<u4").tobytes(), segments
 
 
@@ -116,6 +114,7 @@ def decode_block(
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     dec = constriction.stream.queue.RangeDecoder(words)
     family = constriction.stream.model.Categorical(perfect=False)
+    tick = _ticker(progress, n, steps)
     for t in range(steps):
         k = _active(t, segments, base, extra)
         freqs, state = model.step(prev, state)
@@ -125,8 +124,7 @@ def decode_block(
         except AssertionError:  # constriction's report of data no encoder could make
             raise ValueError("model block payload is invalid for this model") from None
         prev = ops.asarray(grid[:, t])
-        if progress and t % 256 == 255:
-            progress(256 * segments)
+        tick(t)
     return _ungrid(grid, n)
 
 
@@ -150,6 +148,7 @@ def _code_mixed(
     bc = BlockCoder(state, n, segments)
     prev = np.zeros(segments, dtype=np.int64)
     mstate = model.initial_state(segments)
+    tick = _ticker(progress, n, steps)
     for t in range(steps):
         k = _active(t, segments, base, extra)
         freqs, mstate = model.step(ops.asarray(prev), mstate)
@@ -166,8 +165,7 @@ def _code_mixed(
         out[:k, t] = byte
         prev[:k] = byte
         prev[k:] = 0
-        if progress and t % 256 == 255:
-            progress(256 * segments)
+        tick(t)
     return out
 
 

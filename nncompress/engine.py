@@ -20,7 +20,16 @@ from .coder import decode_block, decode_block_mixed, encode_block, encode_block_
 from .model import IntModel
 
 DEFAULT_BLOCK = 1 << 20  # 1 MiB
-LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+LZMA_PRESET = 9 | lzma.PRESET_EXTREME
+
+
+def _lzma_filters(n: int) -> list[dict]:
+    """Preset 9e with the dictionary cut to the block (at least 4 KiB): a 64 MiB dictionary
+    for a small block only costs allocation time, in the encoder and the decoder."""
+    return [
+        {"id": lzma.FILTER_LZMA2, "preset": LZMA_PRESET, "dict_size": max(4096, min(n, 64 << 20))}
+    ]
+
 
 #: Which methods a compression level tries (stored is always possible). ``fast`` runs the
 #: network alone: no adaptive statistics, no LZMA trial.
@@ -65,11 +74,11 @@ def _read_full(src: BinaryIO, n: int) -> bytes:
 
 
 def _lzma_compress(data: bytes) -> bytes:
-    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=_lzma_filters(len(data)))
 
 
 def _lzma_decompress(payload: bytes, n: int) -> bytes:
-    d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+    d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_lzma_filters(n))
     return d.decompress(payload, max_length=n + 1)
 
 
@@ -102,7 +111,7 @@ def compress_block(
         else:
             state.restore(before)
     if best[0] != fmt.METHOD_MIXED:
-        state.append_history(data)
+        state.add_other_block(data)
     method, payload, segments = best
     return fmt.BlockHeader(method, len(data), len(payload), segments, fmt.crc32(data)), payload
 
@@ -219,7 +228,7 @@ def _decode_payload(
         else:
             assert model is not None
             raw = decode_block(model, payload, bh.raw_len, bh.segments, progress)
-        state.append_history(raw)
+        state.add_other_block(raw)
         return raw
     except (lzma.LZMAError, ValueError, RuntimeError) as e:
         raise fmt.FormatError(f"corrupted archive: block cannot be decoded ({e})") from None

@@ -16,8 +16,27 @@ MAGIC = b"NNC\x1a"
 VERSION = 1
 #: The largest raw block any decoder of this version accepts (bounds decoder memory).
 MAX_BLOCK = 1 << 28
-#: The largest number of lockstep segments in one block.
-MAX_SEGMENTS = 1 << 16
+
+#: Segment layout. Many short segments make fast lockstep steps; the network warms up
+#: within a few dozen bytes and the adaptive statistics are shared by all segments, so
+#: short segments cost little ratio (measured: alice29 +0.02 bpb at 512 bytes vs 4096).
+SEGMENT_BYTES = 512
+MIN_SEGMENT_BYTES = 64
+SMALL_SEGMENTS = 16
+MAX_BLOCK_SEGMENTS = 1024
+
+
+def segment_count(n: int) -> int:
+    """The number of lockstep segments for a block of ``n`` bytes (part of the format):
+    one per SEGMENT_BYTES, but at least 16 of at least 64 bytes for small inputs, at most
+    MAX_BLOCK_SEGMENTS."""
+    return max(
+        1,
+        min(
+            MAX_BLOCK_SEGMENTS, max(n // SEGMENT_BYTES, min(SMALL_SEGMENTS, n // MIN_SEGMENT_BYTES))
+        ),
+    )
+
 
 METHOD_STORED = 0
 METHOD_MODEL = 1
@@ -143,7 +162,9 @@ def read_block_header(f: BinaryIO, header: Header) -> BlockHeader | End:
         raise FormatError(f"corrupted archive: block length {b.raw_len} out of range")
     if b.method == METHOD_STORED and b.coded_len != b.raw_len:
         raise FormatError("corrupted archive: stored block with coded length != raw length")
-    if b.method in MODEL_METHODS and not 0 < b.segments <= min(b.raw_len, MAX_SEGMENTS):
+    if b.method in MODEL_METHODS and b.segments != segment_count(b.raw_len):
+        # A fixed rule, not a free choice: few segments for a huge block would let a tiny
+        # file keep the decoder busy for hours.
         raise FormatError(f"corrupted archive: {b.segments} segments for {b.raw_len} bytes")
     if b.coded_len > b.raw_len + (1 << 16):
         raise FormatError("corrupted archive: coded block longer than possible")

@@ -119,9 +119,17 @@ class IntModel:
         # Bounds that make every product exact and every int32 intermediate overflow-free.
         for k in expected:
             t, kind = tensors[k], k.rsplit(".", 1)[-1]
+            if not np.issubdtype(t.dtype, np.integer):
+                raise ModelError(f"model tensor {k} is {t.dtype}, not integer")
             lo, hi = {"w": (-127, 127), "m": (0, MULT_MAX), "s": (1, 30)}.get(kind, (None, None))
             if lo is not None and (int(t.min()) < lo or int(t.max()) > hi):
                 raise ModelError(f"model tensor {k} outside [{lo}, {hi}]")
+            if k.startswith("lut."):
+                lo, hi = (
+                    (1, 1 << FREQ_BITS) if k == "lut.exp" else (-(1 << GATE_BITS), 1 << GATE_BITS)
+                )
+                if int(t.min()) < lo or int(t.max()) > hi:
+                    raise ModelError(f"model table {k} outside [{lo}, {hi}]")
             if kind in ("b", "table") or k == "embed_table":
                 if int(np.abs(t).max()) >= 1 << 24:
                     raise ModelError(f"model tensor {k} too large")

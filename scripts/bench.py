@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Benchmark nncompress against gzip -9 (zlib level 9) and xz -9e, measured side by side.
+
+Prints Markdown: the machine, a per-file table of the Canterbury corpus, and the Calgary
+book1 speeds with nncompress's speed as a fraction of xz -9e's from the same run (this
+machine is shared and noisy: ratios between codecs timed together are the stable number).
+
+    python scripts/bench.py                      # ../shared/corpus, default model
+    python scripts/bench.py --model my.nnm --corpus DIR --book1 FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nncompress.compare import collect_inputs, run_comparison, select_codecs, to_markdown  # noqa: E402
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import numpy
+
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "all")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {numpy.__version__}, BLAS threads: {threads}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
+
+
+def main() -> int:
+    shared = ROOT.parent / "shared" / "corpus"
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=shared / "canterbury")
+    ap.add_argument("--book1", type=Path, default=shared / "calgary" / "book1")
+    ap.add_argument("--model", help="model name or .nnm path (default: the shipped one)")
+    ap.add_argument("--codecs", default="nncompress,zlib-9,xz-9e")
+    args = ap.parse_args()
+
+    codecs = select_codecs(args.codecs, "max", [args.model] if args.model else [])
+    print(f"Machine: {machine()}\n")
+    if args.corpus.exists():
+        report = run_comparison(collect_inputs([args.corpus]), codecs)
+        print(f"### {args.corpus.name}\n")
+        print(to_markdown(report))
+        if report.failed:
+            return 1
+    if args.book1.exists():
+        report = run_comparison(collect_inputs([args.book1]), codecs)
+        rows = {r.codec: r.metrics for r in report.files}
+        nn = next(r for name, r in rows.items() if name.startswith("nncompress"))
+        xz = rows.get("xz-9e")
+        print(f"\n### {args.book1.name} ({nn.original_size:,} bytes)\n")
+        print("| codec | bpb | compress KB/s | decompress KB/s |")
+        print("|---|---|---|---|")
+        for name, m in rows.items():
+            print(
+                f"| {name} | {m.bits_per_byte:.3f} | {m.compress_mb_s * 1e3:,.1f} | "
+                f"{m.decompress_mb_s * 1e3:,.1f} |"
+            )
+        if xz is not None:
+            print(
+                f"\nnncompress speed / xz -9e speed: compress "
+                f"{nn.compress_mb_s / xz.compress_mb_s:.3f}, decompress "
+                f"{nn.decompress_mb_s / xz.decompress_mb_s:.4f}"
+            )
+        if report.failed:
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

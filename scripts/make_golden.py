@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""(Re)create the golden files of ``tests/test_golden.py``:
+
+* ``tests/data/golden.txt`` -- original prose (written for this project; it is in this
+  script, so the pair can always be rebuilt), and
+* ``tests/data/golden.nnc`` -- that text compressed with ``models/default.nnm``, with
+  ``BLOCK_SIZE`` and ``LEVEL`` below.
+
+The golden test decompresses golden.nnc and recompresses golden.txt and demands identical
+bytes, so any change to the format, the coder or the shipped model shows up as a failing
+test. Run this script only when such a change is intended (e.g. a new default model), and
+commit the new golden.nnc with it::
+
+    python scripts/make_golden.py            # write both files
+    python scripts/make_golden.py --check    # exit 1 if golden.nnc would change
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+TEXT_PATH = DATA / "golden.txt"
+ARCHIVE_PATH = DATA / "golden.nnc"
+MODEL_PATH = REPO / "models" / "default.nnm"
+#: Two blocks (4096 + the rest), so the block boundary and the statistics the second block
+#: inherits from the first are pinned too.
+BLOCK_SIZE = 4096
+#: The level users get. make_golden refuses an archive with a stored or LZMA block: the
+#: golden must pin the network, the adaptive model and the range coder (and must not depend
+#: on the liblzma version, which would code a fallback block).
+LEVEL = "default"
+
+GOLDEN_TEXT = """\
+The Keeper of the Northern Light
+
+On the last island before the open sea there stood a lighthouse whose lamp had not failed
+in ninety years. The keeper, a patient woman named Ilse Marrow, kept a ledger of every night
+the light burned, and in the margins she wrote down whatever the weather taught her. Fog
+came from the east in spring and from nowhere at all in autumn. Storms announced themselves
+with a low hum in the iron railings, a sound she learned to hear in her sleep.
+
+She rose each evening an hour before sunset. First she climbed the hundred and twelve steps,
+counting them aloud out of habit rather than doubt. Then she polished the great lens, a
+beehive of glass prisms taller than a man, until not one thumbprint remained to scatter the
+beam. She trimmed the wick, checked the oil, wound the clockwork that turned the lens, and
+wrote the time in the ledger: lit at nineteen minutes past six, wind north-west, sea moderate.
+
+Ships passed in the dark and never knew her name. That was the nature of the work. A light
+that is noticed has usually failed somebody already; a light that does its job is only a
+point of certainty in a black and moving world, a promise that the rocks are here and not
+there. Ilse found a quiet pride in being invisible. She told her sister, in one of the long
+letters the supply boat carried twice a month, that she felt like the full stop at the end of
+a sentence: small, easily overlooked, and the only thing that kept the words from running
+into the reef.
+
+In the winter of her eleventh year the supply boat did not come. The first week she was not
+worried; the sea had been rough, and the captain was a careful man. The second week she began
+to count the oil. There was enough for thirty nights if she burned the lamp at full strength,
+and perhaps forty-five if she trimmed the flame and accepted a dimmer beam. She sat at the
+kitchen table with the ledger open and did the arithmetic three times, and each time the
+answer was the same, and each time she disliked it a little more.
+
+A dimmer light would still be seen by a ship that was looking for it. A ship in trouble,
+however, is rarely looking for anything; it is busy with its own emergency, and the light has
+to reach out and take hold of the helmsman's eye. So she kept the flame at full strength and
+began, instead, to save everything else. She cooked once a day. She read by the glow that
+spilled down the stairwell from the lantern room. She stopped heating the bedroom and slept
+in the kitchen beside the stove, wrapped in two coats and a blanket that smelled of tar.
+
+On the twenty-third night the wind turned south and rose to a gale. Around midnight she saw,
+far out, a single green light lifting and falling where no green light should be. It was the
+starboard lamp of a fishing boat, too close to the shoal and moving the wrong way. Ilse could
+not shout across two miles of storm, and she had no radio; the old one had died in the
+summer and its replacement was somewhere on the missing supply boat. What she had was the
+lighthouse, and a rule written on the first page of the ledger by a keeper long dead: the
+light speaks only one sentence, so make sure it is the right one.
+
+She did something no rule allowed. She stopped the clockwork, and the great beam, which had
+swept the horizon every twelve seconds for ninety years, stood still. She aimed it by hand,
+leaning her whole weight against the brass frame, until the light lay straight across the
+shoal like a white road. Then she waited. For a long time the green light kept coming. Then
+it wavered, swung, and crept away to the north along the edge of the beam, keeping the
+brightness on its left hand as a blind man keeps his hand on a wall.
+
+In the morning the storm was gone and the sea was flat and grey and innocent. The fishing
+boat was anchored in the lee of the island, and by noon its crew had rowed ashore with a sack
+of potatoes, a tin of coffee, and forty litres of lamp oil that they swore they did not need.
+The skipper said that in twenty years he had never seen a lighthouse stop turning, and that
+when it did he had understood at once that it was talking to him.
+
+Ilse wrote it all down in the ledger that evening, in the same small handwriting she used for
+wind and tide: lit at twenty-two minutes past five, wind south, falling; beam held fixed from
+midnight until two for a vessel standing into danger; vessel safe. Then, because there was
+room at the bottom of the page, she added one more line for whoever would keep the light after
+her. A rule is a promise about the usual night. Keep it, and know which night is not usual.
+
+The supply boat arrived four days later with a new radio, a crate of oranges, and a letter
+from her sister asking whether anything interesting had happened lately.
+"""
+
+
+def make_archive(model_path: Path = MODEL_PATH) -> bytes:
+    from nncompress.engine import compress_stream
+    from nncompress.model import IntModel
+
+    model = IntModel.load(model_path)
+    out = io.BytesIO()
+    compress_stream(io.BytesIO(GOLDEN_TEXT.encode("utf-8")), out, model, BLOCK_SIZE, LEVEL)
+    return out.getvalue()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=MODEL_PATH, help="model file to use")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the files would change"
+    )
+    args = parser.parse_args()
+    if not args.model.is_file():
+        print(f"make_golden: {args.model} not found", file=sys.stderr)
+        return 1
+    text = GOLDEN_TEXT.encode("utf-8")
+    blob = make_archive(args.model)
+    from nncompress.engine import list_stream
+    from nncompress.format import METHOD_NAMES, MODEL_METHODS
+
+    methods = [b.method for b in list_stream(io.BytesIO(blob)).blocks]
+    if not all(m in MODEL_METHODS for m in methods):
+        names = [METHOD_NAMES[m] for m in methods]
+        print(f"make_golden: expected network-coded blocks only, got {names}", file=sys.stderr)
+        return 1
+    current = (
+        TEXT_PATH.read_bytes() if TEXT_PATH.exists() else None,
+        ARCHIVE_PATH.read_bytes() if ARCHIVE_PATH.exists() else None,
+    )
+    if args.check:
+        same = current == (text, blob)
+        print("golden files are up to date" if same else "golden files would change")
+        return 0 if same else 1
+    DATA.mkdir(parents=True, exist_ok=True)
+    TEXT_PATH.write_bytes(text)
+    ARCHIVE_PATH.write_bytes(blob)
+    print(
+        f"wrote {TEXT_PATH.relative_to(REPO)} ({len(text):,} bytes) and "
+        f"{ARCHIVE_PATH.relative_to(REPO)} ({len(blob):,} bytes, {len(methods)} blocks, "
+        f"{8 * len(blob) / len(text):.3f} bpb) with {args.model}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

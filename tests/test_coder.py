@@ -1,0 +1,384 @@
+"""Lockstep coding of blocks, and the engine's block/method choices around it.
+
+Round trips at every size that changes the layout: empty, one byte, around block boundaries
+and around segment boundaries (the first ``n % S`` segments are one byte longer, so the set
+of active segments shrinks on the last step), multi-block streams, concatenated archives, and
+the "never worse than storing" bound.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+from conftest import (
+    compress,
+    decompress,
+    header_size,
+    lookup_for,
+    memory_model,
+    sample_text,
+    shrink_tables,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nncompress import coder
+from nncompress import format as fmt
+from nncompress.adaptive import StreamState
+from nncompress.api import compress_bytes, decompress_bytes
+from nncompress.engine import compress_block, compress_stream, decompress_stream, list_stream
+from nncompress.model import IntModel, ModelError
+
+#: The worst-case expansion docs/FORMAT.md documents: header 47 + len(name), 21 per block,
+#: 17 for the end marker.
+DOC_HEADER, DOC_BLOCK, DOC_END = 47, 21, 17
+
+
+def methods_of(blob: bytes) -> list[int]:
+    return [b.method for b in list_stream(io.BytesIO(blob)).blocks]
+
+
+# ----------------------------------------------------------------------------- layout
+def reference_segment_count(n: int) -> int:
+    """The encoder's segment count exactly as docs/FORMAT.md specifies it."""
+    return max(1, min(1024, max(n // 512, min(16, n // 64))))
+
+
+def test_segment_count_boundaries() -> None:
+    """``segment_count`` is part of the format: pin it to the spec at its boundaries."""
+    edges = [
+        0,
+        1,
+        63,
+        64,
+        65,
+        127,
+        128,
+        1023,
+        1024,
+        1025,
+        8191,
+        8192,
+        8703,
+        8704,
+        8705,
+        512 * 1024 - 1,
+        512 * 1024,
+        512 * 1024 + 1,
+        1 << 20,
+        1 << 28,
+    ]
+    for n in edges:
+        assert coder.segment_count(n) == reference_segment_count(n), n
+
+
+@given(st.integers(0, 1 << 28))
+def test_segment_count_matches_the_spec(n: int) -> None:
+    assert coder.segment_count(n) == reference_segment_count(n)
+
+
+@given(st.integers(1, 1 << 28))
+def test_segment_count_is_sane(n: int) -> None:
+    s = coder.segment_count(n)
+    assert 1 <= s <= min(n, fmt.MAX_BLOCK_SEGMENTS, fmt.MAX_BLOCK_SEGMENTS)
+    assert coder.segment_count(n + 1) >= s
+
+
+@given(data=st.binary(max_size=300), segments=st.integers(1, 40))
+def test_grid_round_trip(data: bytes, segments: int) -> None:
+    """Segments are contiguous slices of the block; the long ones come first, so the rows
+    still active at step t are always a prefix of the batch."""
+    n = len(data)
+    segments = min(segments, max(n, 1))
+    grid = coder._grid(data, segments)
+    assert coder._ungrid(grid, n) == data
+    base, extra = coder._layout(n, segments)
+    assert base * segments + extra == n
+    pos = 0
+    for i in range(segments):
+        length = base + (i < extra)
+        assert bytes(grid[i, :length].astype(np.uint8)) == data[pos : pos + length]
+        pos += length
+    for t in range(grid.shape[1]):
+        k = coder._active(t, segments, base, extra)
+        assert k == sum(1 for i in range(segments) if t < base + (i < extra))
+
+
+# ----------------------------------------------------------------------------- blocks
+def _block_round_trip(model: IntModel, data: bytes) -> tuple[bytes, int]:
+    payload, segments = coder.encode_block(model, data)
+    assert segments == coder.segment_count(len(data))
+    assert len(payload) % 4 == 0
+    assert coder.decode_block(model, payload, len(data), segments) == data
+    return payload, segments
+
+
+@pytest.mark.parametrize("n", [1, 2, 63, 64, 65, 127, 128, 129, 191, 640, 641, 703])
+def test_block_round_trip_around_segment_boundaries(
+    n: int, any_model: IntModel, small_segments: int
+) -> None:
+    data = sample_text(n, seed=n)
+    _, segments = _block_round_trip(any_model, data)
+    assert segments == max(1, n // small_segments)
+
+
+def test_block_round_trip_one_byte_segments(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every segment a single byte: one lockstep step codes the whole block."""
+    monkeypatch.setattr(fmt, "SEGMENT_BYTES", 1)
+    data = sample_text(300, seed=3) + bytes(range(256))
+    _, segments = _block_round_trip(tiny_model, data)
+    assert segments == len(data)
+
+
+def test_block_round_trip_segment_cap(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_SEGMENTS * SEGMENT_BYTES the segments grow instead of multiplying."""
+    monkeypatch.setattr(fmt, "SEGMENT_BYTES", 16)
+    monkeypatch.setattr(fmt, "MAX_BLOCK_SEGMENTS", 8)
+    for n in (127, 128, 129, 16 * 8 * 3 + 5):
+        _, segments = _block_round_trip(tiny_model, sample_text(n, seed=n))
+        assert segments == min(8, max(1, n // 16))
+
+
+@pytest.mark.parametrize("n", [1023, 1024, 8703, 8704, 8705])
+def test_block_round_trip_real_segment_boundaries(tiny_model: IntModel, n: int) -> None:
+    """With the real constants, where the segment count changes: below 1024 bytes (fewer
+    than 16 segments of 64), at 16 segments, and where 512-byte segments take over
+    (17 segments from 8704 bytes; 8705 makes the first segment one byte longer)."""
+    data = sample_text(n, seed=n)
+    _, segments = _block_round_trip(tiny_model, data)
+    assert segments == reference_segment_count(n)
+
+
+def test_block_bytes_of_every_value(any_model: IntModel, small_segments: int) -> None:
+    """All 256 byte values, including those the model thinks nearly impossible."""
+    data = bytes(range(256)) * 3 + bytes(range(255, -1, -1))
+    _block_round_trip(any_model, data)
+
+
+def test_payload_cost_matches_the_model(tiny_model: IntModel, small_segments: int) -> None:
+    """The range coder spends what the model's frequencies say, within a few words: the
+    coder really codes with the model's probabilities, in the right order."""
+    data = sample_text(64 * 20, seed=4)
+    payload, segments = coder.encode_block(tiny_model, data)
+    grid = coder._grid(data, segments)
+    freqs = tiny_model.forward_sequence(grid).astype(np.float64)
+    p = np.take_along_axis(freqs, grid[..., None], axis=2)[..., 0] / freqs.sum(axis=2)
+    ideal_bits = -np.log2(p).sum()
+    assert ideal_bits / len(data) < 5.0  # the test model really predicts this data
+    assert ideal_bits <= 8 * len(payload) <= ideal_bits * 1.01 + 64
+
+
+def test_decode_block_rejects_partial_words(tiny_model: IntModel) -> None:
+    with pytest.raises(ValueError):
+        coder.decode_block(tiny_model, b"\x00\x01\x02", 10, 1)
+
+
+def test_decode_with_wrong_model_gives_wrong_bytes_not_a_crash(
+    tiny_model: IntModel, tiny_model2: IntModel, small_segments: int
+) -> None:
+    """The coder itself cannot tell; the block CRC must (see test_format)."""
+    data = sample_text(300, seed=5)
+    payload, segments = coder.encode_block(tiny_model, data)
+    try:
+        out = coder.decode_block(tiny_model2, payload, len(data), segments)
+    except ValueError:
+        return
+    assert out != data
+
+
+# ----------------------------------------------------------------------------- streams
+@pytest.mark.parametrize("block_size", [4096, 5000])
+@pytest.mark.parametrize("delta", [-1, 0, 1])
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_stream_sizes_around_block_boundaries(
+    tiny_model: IntModel, small_segments: int, block_size: int, delta: int, blocks: int
+) -> None:
+    n = blocks * block_size + delta
+    data = sample_text(n, seed=n)
+    blob = compress(data, tiny_model, block_size=block_size, level="fast")
+    info = list_stream(io.BytesIO(blob))
+    assert [b.raw_len for b in info.blocks] == [block_size] * (n // block_size) + (
+        [n % block_size] if n % block_size else []
+    )
+    # A block too short to pay for the coder's final word is stored instead.
+    assert all(b.method == fmt.METHOD_MODEL for b in info.blocks if b.raw_len >= 64)
+    assert decompress(blob, tiny_model) == data
+
+
+def test_fast_level_runs_the_network_alone(tiny_model: IntModel, small_segments: int) -> None:
+    """Level fast: the plain model method or stored, no LZMA trial, no adaptive mixing."""
+    data = bytes(3000) + sample_text(1000)
+    blob = compress(data, tiny_model, block_size=1000, level="fast")
+    assert methods_of(blob) == [fmt.METHOD_STORED] * 3 + [fmt.METHOD_MODEL]
+    assert decompress(blob, tiny_model) == data
+
+
+def test_empty_input(any_model: IntModel) -> None:
+    blob = compress(b"", any_model)
+    assert len(blob) == header_size(any_model) + fmt.END_SIZE
+    assert decompress(blob, any_model) == b""
+
+
+@pytest.mark.parametrize("byte", [b"\x00", b"e", b"\xff"])
+def test_one_byte(any_model: IntModel, byte: bytes) -> None:
+    blob = compress(byte, any_model)
+    assert len(blob) == header_size(any_model) + fmt.BLOCK_OVERHEAD + 1 + fmt.END_SIZE
+    assert decompress(blob, any_model) == byte
+
+
+@pytest.mark.slow
+def test_one_mib_of_zeros(tiny_model: IntModel) -> None:
+    """A default-sized block of one repeated byte: the LZMA fallback takes it, tiny.
+    (Slow: the default level tries the mixed method on the whole MiB first.)"""
+    data = bytes(1 << 20)
+    blob = compress(data, tiny_model)
+    assert methods_of(blob) == [fmt.METHOD_LZMA]
+    assert len(blob) < 1000
+    assert decompress(blob, tiny_model) == data
+
+
+@pytest.mark.parametrize(
+    "n, block_size", [(1, 4096), (4096, 4096), (10_000, 4096), (40_000, 1 << 20)]
+)
+def test_random_bytes_are_stored(
+    tiny_model: IntModel, small_segments: int, n: int, block_size: int
+) -> None:
+    """Incompressible data is stored, and the archive never exceeds the input by more than
+    the documented overhead."""
+    data = np.random.default_rng(n).bytes(n)
+    blob = compress(data, tiny_model, block_size=block_size)
+    blocks = math.ceil(n / block_size)
+    assert methods_of(blob) == [fmt.METHOD_STORED] * blocks
+    assert len(blob) == header_size(tiny_model) + n + fmt.BLOCK_OVERHEAD * blocks + fmt.END_SIZE
+    bound = DOC_HEADER + len(tiny_model.name.encode()) + DOC_BLOCK * blocks + DOC_END
+    assert len(blob) - n <= bound
+    assert decompress(blob, tiny_model) == data
+
+
+@settings(max_examples=12, deadline=None)
+@given(data=st.binary(max_size=600), block_size=st.integers(1, 300))
+def test_never_worse_than_storing(data: bytes, block_size: int) -> None:
+    """Any input, any block size: the bound holds and the round trip is exact."""
+    model = memory_model()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fmt, "SEGMENT_BYTES", 32)
+        shrink_tables(mp)
+        blob = compress(data, model, block_size=block_size)
+        out = decompress(blob, model)
+    blocks = math.ceil(len(data) / block_size)
+    assert len(blob) - len(data) <= (
+        DOC_HEADER + len(model.name.encode()) + DOC_BLOCK * blocks + DOC_END
+    )
+    assert out == data
+
+
+def test_compress_block_prefers_the_smallest(tiny_model: IntModel, small_segments: int) -> None:
+    text = sample_text(640, seed=9)
+    bh, payload = compress_block(
+        tiny_model, text, (fmt.METHOD_MODEL, fmt.METHOD_LZMA), StreamState()
+    )
+    assert bh.method == fmt.METHOD_MODEL and bh.coded_len == len(payload) < len(text)
+    assert bh.segments == 10 and bh.raw_crc == fmt.crc32(text)
+    bh, payload = compress_block(tiny_model, text, (), StreamState())
+    assert bh.method == fmt.METHOD_STORED and payload == text and bh.segments == 0
+
+
+def test_concatenated_archives(
+    tiny_model: IntModel, tiny_model2: IntModel, small_segments: int, small_tables: None
+) -> None:
+    """``cat a.nnc b.nnc`` decodes to a + b, even with different models and block sizes."""
+    a, b, c = sample_text(700, 1), bytes(500) + sample_text(300, 2), b""
+    blob_a = compress(a, tiny_model, block_size=256)
+    blob_b = compress(b, tiny_model2, block_size=4096)
+    blob_c = compress(c, tiny_model)
+    assert decompress(blob_a + blob_b + blob_c + blob_a, tiny_model, tiny_model2) == a + b + c + a
+    info = list_stream(io.BytesIO(blob_a + blob_b))
+    assert info.raw_len == len(a) + len(b)
+    assert info.archive_len == len(blob_a) + len(blob_b)
+
+
+def test_stored_and_lzma_archives_need_no_model(tiny_model: IntModel, small_segments: int) -> None:
+    """The model is looked up only when a block needs it."""
+    data = bytes(5000) + np.random.default_rng(1).bytes(3000)
+    blob = compress(data, tiny_model, block_size=4096)
+    assert not set(fmt.MODEL_METHODS) & set(methods_of(blob))
+    assert decompress(blob) == data  # a lookup that knows no model at all
+
+
+def test_model_archive_without_the_model(tiny_model: IntModel, small_segments: int) -> None:
+    blob = compress(sample_text(500), tiny_model, level="fast")
+    with pytest.raises(ModelError, match="tiny-test"):
+        decompress(blob)
+
+
+def test_progress_reports_bytes(tiny_model: IntModel) -> None:
+    """Progress comes every 256 lockstep steps and at the end of a block, in bytes that
+    add up to exactly the block's length (so a progress bar ends at 100%)."""
+    n = 17 * 512 + 100  # 17 segments of about 517 bytes: 518 steps, three reports
+    data = sample_text(n, seed=8)
+    steps = -(-n // coder.segment_count(n))
+    expected = [n * 256 // steps, n * 512 // steps - n * 256 // steps, n - n * 512 // steps]
+    seen: list[int] = []
+    out = io.BytesIO()
+    compress_stream(io.BytesIO(data), out, tiny_model, 1 << 20, "fast", seen.append)
+    assert seen == expected
+    seen.clear()
+    get = lookup_for(tiny_model)
+    decompress_stream(io.BytesIO(out.getvalue()), io.BytesIO(), get, seen.append)
+    assert seen == expected
+
+
+def test_api_round_trip(tiny_model: IntModel, small_segments: int) -> None:
+    data = sample_text(2000, seed=12)
+    blob = compress_bytes(data, tiny_model, block_size=1000, level="fast")
+    assert decompress_bytes(blob, tiny_model) == data
+
+
+def test_mixed_method_learns_across_blocks(tiny_model: IntModel) -> None:
+    """The adaptive statistics and the match model span blocks: a block that repeats the
+    previous one costs a fraction of it (and the decoder rebuilds the same state)."""
+    x = sample_text(3000, seed=5)
+    blob = compress(x + x, tiny_model, block_size=3000)
+    info = list_stream(io.BytesIO(blob))
+    assert [b.method for b in info.blocks] == [fmt.METHOD_MIXED] * 2
+    assert info.blocks[1].coded_len < info.blocks[0].coded_len // 3
+    assert decompress(blob, tiny_model) == x + x
+
+
+def test_match_window_includes_blocks_of_other_methods(tiny_model: IntModel) -> None:
+    """docs/FORMAT.md: the match window holds the stream's decoded bytes "whatever their
+    blocks' methods". Random bytes (stored), then the same bytes again: the repeat must be
+    found by the match model."""
+    x = np.random.default_rng(3).bytes(3000)
+    blob = compress(x + x, tiny_model, block_size=3000)
+    info = list_stream(io.BytesIO(blob))
+    assert info.blocks[0].method == fmt.METHOD_STORED
+    assert info.blocks[1].method == fmt.METHOD_MIXED
+    assert info.blocks[1].coded_len < 3000 // 4
+
+
+def test_mixed_state_restored_when_another_method_wins(tiny_model: IntModel) -> None:
+    """Model, LZMA and stored blocks in one stream, in the order the data asks for. When the
+    mixed trial loses a block, the encoder must roll its statistics back, or the decoder
+    (which never saw that trial) would diverge on the next mixed block."""
+    rng = np.random.default_rng(4)
+    parts = [
+        sample_text(1500, 1),
+        bytes(1500),
+        sample_text(1500, 2),
+        rng.bytes(1500),
+        sample_text(1500, 3),
+    ]
+    data = b"".join(parts)
+    blob = compress(data, tiny_model, block_size=1500)
+    methods = methods_of(blob)
+    assert methods[0] == methods[2] == methods[4] == fmt.METHOD_MIXED
+    assert methods[1] == fmt.METHOD_LZMA and methods[3] == fmt.METHOD_STORED
+    assert decompress(blob, tiny_model) == data

@@ -1,0 +1,236 @@
+"""Bit-exact determinism (DESIGN.md section 2): the decoder must see, at every step, the
+same integer frequencies the encoder saw. So the frequencies and the archive bytes must not
+depend on the batch a segment is coded in, its position in that batch, step-by-step versus
+whole-sequence evaluation, BLAS thread count, or backend/device (numpy, torch CPU, CUDA).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import compress, decompress, memory_model, sample_text, write_random_model
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nncompress import coder
+from nncompress.model import IntModel
+
+
+def run_steps(model: IntModel, seqs: np.ndarray) -> np.ndarray:
+    """Frequencies of every position of [S, T] sequences, by T calls of ``step``."""
+    ops = model.ops
+    s, steps = seqs.shape
+    state = model.initial_state(s)
+    prev = np.zeros(s, dtype=np.int64)
+    out = []
+    for t in range(steps):
+        freqs, state = model.step(ops.asarray(prev), state)
+        out.append(ops.to_numpy(freqs))
+        prev = seqs[:, t]
+    return np.stack(out, axis=1)
+
+
+def _seqs(rows: int, steps: int, seed: int) -> np.ndarray:
+    """Text-like rows mixed with arbitrary bytes (both regimes of the test model)."""
+    rng = np.random.default_rng(seed)
+    text = np.frombuffer(sample_text(rows * steps, seed), dtype=np.uint8).reshape(rows, steps)
+    noise = rng.integers(0, 256, (rows, steps))
+    return np.where(rng.random((rows, steps)) < 0.2, noise, text).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- batching
+def test_step_equals_forward_sequence(any_model: IntModel) -> None:
+    seqs = _seqs(7, 60, seed=1)
+    assert np.array_equal(run_steps(any_model, seqs), np.asarray(any_model.forward_sequence(seqs)))
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    layers=st.sampled_from([1, 2]),
+    rows=st.integers(1, 9),
+    steps=st.integers(1, 24),
+    seed=st.integers(0, 2**16),
+)
+def test_batch_independence(layers: int, rows: int, steps: int, seed: int) -> None:
+    """Each row of a batch gets the frequencies it would get alone, in any batch order,
+    and whether stepped or run as a whole sequence."""
+    model = memory_model(layers)
+    seqs = _seqs(rows, steps, seed)
+    batch = run_steps(model, seqs)
+    perm = np.random.default_rng(seed).permutation(rows)
+    assert np.array_equal(run_steps(model, seqs[perm]), batch[perm])
+    for i in range(rows):
+        assert np.array_equal(run_steps(model, seqs[i : i + 1])[0], batch[i])
+    assert np.array_equal(np.asarray(model.forward_sequence(seqs)), batch)
+
+
+def test_batch_of_one_row_repeated(tiny_model: IntModel) -> None:
+    """A large batch of identical rows: every row identical to the single-row result (a BLAS
+    that blocks the batch differently for different row counts must not matter)."""
+    seq = _seqs(1, 20, seed=3)
+    alone = run_steps(tiny_model, seq)[0]
+    for rows in (2, 3, 16, 63, 64, 65, 257):
+        many = run_steps(tiny_model, np.repeat(seq, rows, axis=0))
+        assert (many == alone).all(), rows
+
+
+def test_segment_layout_does_not_change_a_segment(tiny_model: IntModel) -> None:
+    """The frequencies of a segment's bytes depend only on that segment (what lets the
+    decoder run the segments in lockstep with any batch)."""
+    data = sample_text(640, seed=6)
+    grid = coder._grid(data, 10)
+    together = np.asarray(tiny_model.forward_sequence(grid))
+    for i in range(10):
+        alone = np.asarray(tiny_model.forward_sequence(grid[i : i + 1]))
+        assert np.array_equal(alone[0], together[i])
+
+
+def test_same_bytes_every_time(tiny_model: IntModel, small_segments: int) -> None:
+    data = sample_text(3000, seed=2)
+    a = compress(data, tiny_model, block_size=1000, level="fast")
+    b = compress(data, tiny_model, block_size=1000, level="fast")
+    assert a == b and decompress(a, tiny_model) == data
+
+
+# ----------------------------------------------------------------------------- threads
+_FREQ_HASH = """
+import hashlib, sys
+import numpy as np
+from nncompress.model import IntModel
+m = IntModel.load(sys.argv[1])
+rng = np.random.default_rng(0)
+seqs = rng.integers(0, 256, (48, 40))
+print(hashlib.sha256(np.ascontiguousarray(m.forward_sequence(seqs)).tobytes()).hexdigest())
+"""
+
+
+def _thread_env(n: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(n)
+    return env
+
+
+@pytest.fixture(scope="module")
+def wide_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random model wide enough (hidden 256) that BLAS really splits its products across
+    threads: [1920, 256] x [256, 768] in ``forward_sequence``."""
+    path = tmp_path_factory.mktemp("wide") / "wide.nnm"
+    write_random_model(path, 256, 2, seed=9, name="wide")
+    return path
+
+
+def test_thread_count_does_not_change_frequencies(wide_model_path: Path) -> None:
+    outs = set()
+    for n in (1, 2):
+        r = subprocess.run(
+            [sys.executable, "-c", _FREQ_HASH, str(wide_model_path)],
+            env=_thread_env(n),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert r.returncode == 0, r.stderr
+        outs.add(r.stdout.strip())
+    assert len(outs) == 1
+
+
+def test_thread_count_does_not_change_archives(
+    cli: str, model_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The CLI, in fresh processes with 1 and 2 BLAS threads (``-T``, and the environment
+    to match): identical archive bytes."""
+    src = tmp_path / "in.txt"
+    src.write_bytes(sample_text(3000, seed=4))
+    outs = []
+    for n in (1, 2):
+        r = subprocess.run(
+            [cli, "-c", "--fast", "-B", "1500", "-T", str(n), str(src)],
+            env=model_env | _thread_env(n),
+            capture_output=True,
+            timeout=300,
+        )
+        assert r.returncode == 0, r.stderr
+        outs.append(r.stdout)
+    assert outs[0] == outs[1]
+    assert len(outs[0]) < 3000
+
+
+# ----------------------------------------------------------------------------- backends
+def _torch_ops(device: str):
+    pytest.importorskip("torch")
+    from nncompress.ops import TorchOps
+
+    return TorchOps(device)
+
+
+def _compare_backends(model: IntModel, other: IntModel) -> None:
+    seqs = _seqs(5, 30, seed=8)
+    ref = run_steps(model, seqs)
+    assert np.array_equal(run_steps(other, seqs), ref)
+    assert np.array_equal(other.ops.to_numpy(other.forward_sequence(other.ops.asarray(seqs))), ref)
+
+
+def test_torch_cpu_backend_matches_numpy(
+    any_model: IntModel, small_segments: int, small_tables: None
+) -> None:
+    """Same frequencies, same archives (plain model, and the mixed method for the 1-layer
+    model), and each backend decodes the other's."""
+    other = any_model.to(_torch_ops("cpu"))
+    _compare_backends(any_model, other)
+    data = sample_text(1500, seed=5)
+    for level in ("fast", "default") if any_model.layers == 1 else ("fast",):
+        blob = compress(data, any_model, block_size=700, level=level)
+        assert compress(data, other, block_size=700, level=level) == blob
+        assert decompress(blob, other) == data
+
+
+def test_torch_cpu_backend_matches_numpy_wide(wide_model_path: Path) -> None:
+    """Wide model: torch's own GEMM kernels and blocking against numpy's OpenBLAS."""
+    model = IntModel.load(wide_model_path)
+    _compare_backends(model, model.to(_torch_ops("cpu")))
+
+
+def test_cli_device_torch(model_env: dict[str, str], tmp_path: Path) -> None:
+    """``--device torch`` (torch on the CPU) writes the same archive as the default numpy."""
+    pytest.importorskip("torch")
+    from click.testing import CliRunner
+
+    from nncompress.cli import main
+
+    src = tmp_path / "in.txt"
+    src.write_bytes(sample_text(1200, seed=7))
+    outs = []
+    for device in ("cpu", "torch"):
+        r = CliRunner().invoke(main, ["-c", "--fast", "-B", "600", "--device", device, str(src)])
+        assert r.exit_code == 0, r.output
+        outs.append(r.stdout_bytes)
+    assert outs[0] == outs[1]
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.skipif(not _cuda_available(), reason="no CUDA device (torch.cuda.is_available())")
+def test_cuda_backend_matches_numpy(
+    any_model: IntModel, wide_model_path: Path, small_segments: int
+) -> None:
+    cuda = any_model.to(_torch_ops("cuda"))
+    _compare_backends(any_model, cuda)
+    data = sample_text(1500, seed=5)
+    for level in ("fast", "default"):
+        blob = compress(data, any_model, block_size=700, level=level)
+        assert compress(data, cuda, block_size=700, level=level) == blob
+        assert decompress(blob, cuda) == data
+    wide = IntModel.load(wide_model_path)
+    _compare_backends(wide, wide.to(_torch_ops("cuda")))

@@ -1,0 +1,84 @@
+"""The golden archive: ``tests/data/golden.nnc`` must keep decompressing to
+``tests/data/golden.txt``, and recompressing the text must give the same bytes, so that no
+change to the format, the coder or the shipped model can slip by (DESIGN.md section 2).
+
+When such a change is intended, rebuild the pair with ``python scripts/make_golden.py`` and
+commit it with the change.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+
+import pytest
+from conftest import DATA, DEFAULT_MODEL_PATH, REPO
+
+from nncompress.engine import compress_stream, decompress_stream, list_stream
+from nncompress.model import IntModel
+
+
+def _make_golden():
+    spec = importlib.util.spec_from_file_location(
+        "make_golden", REPO / "scripts" / "make_golden.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_golden = _make_golden()
+TEXT = DATA / "golden.txt"
+ARCHIVE = DATA / "golden.nnc"
+
+
+def test_golden_text_is_the_scripts_text() -> None:
+    assert TEXT.read_bytes() == make_golden.GOLDEN_TEXT.encode("utf-8")
+    assert len(TEXT.read_bytes()) > make_golden.BLOCK_SIZE  # more than one block
+
+
+@pytest.fixture(scope="module")
+def golden(default_model: IntModel) -> bytes:
+    if not ARCHIVE.is_file():
+        pytest.fail(
+            f"{ARCHIVE} is missing although {DEFAULT_MODEL_PATH} exists: "
+            "run `python scripts/make_golden.py` and commit the result"
+        )
+    blob = ARCHIVE.read_bytes()
+    info = list_stream(io.BytesIO(blob))
+    if info.model_sha256 != default_model.sha256:
+        pytest.fail(
+            f"golden.nnc was made with model {info.model_name} "
+            f"(sha256 {info.model_sha256[:16]}...) but models/default.nnm is "
+            f"{default_model.name} (sha256 {default_model.sha256[:16]}...). If the new "
+            "model is intended, run `python scripts/make_golden.py` and commit it."
+        )
+    return blob
+
+
+def test_golden_decompresses(golden: bytes, default_model: IntModel) -> None:
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(golden), out, lambda header: default_model)
+    assert out.getvalue() == TEXT.read_bytes()
+
+
+def test_golden_recompresses_identically(golden: bytes, default_model: IntModel) -> None:
+    info = list_stream(io.BytesIO(golden))
+    assert info.block_size == make_golden.BLOCK_SIZE
+    out = io.BytesIO()
+    compress_stream(
+        io.BytesIO(TEXT.read_bytes()), out, default_model, info.block_size, make_golden.LEVEL
+    )
+    assert out.getvalue() == golden
+
+
+def test_golden_with_torch_backend(golden: bytes, default_model: IntModel) -> None:
+    """The shipped model on the torch backend decodes the golden archive too."""
+    pytest.importorskip("torch")
+    from nncompress.ops import TorchOps
+
+    model = default_model.to(TorchOps("cpu"))
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(golden), out, lambda header: model)
+    assert out.getvalue() == TEXT.read_bytes()
