@@ -430,10 +430,10 @@ def _report(path: str, target: str | None, job: Job, info, seconds: float) -> No
     raw, packed = info.raw_len, info.archive_len
     bpb = 8 * packed / raw if raw else 0.0
     speed = raw / seconds / 1e3 if seconds > 0 else 0.0
-    dest = target or "stdout"
+    sizes = f"{raw:,} -> {packed:,}" if job.mode == "compress" else f"{packed:,} -> {raw:,}"
     _warn(
-        f"{path}: {raw:,} -> {packed:,} bytes ({100 * packed / max(raw, 1):.2f}%, "
-        f"{bpb:.3f} bpb) {speed:,.1f} KB/s -> {dest}"
+        f"{path}: {sizes} bytes ({100 * packed / max(raw, 1):.2f}%, {bpb:.3f} bpb) "
+        f"{speed:,.1f} KB/s -> {target or 'stdout'}"
     )
 
 

@@ -322,13 +322,17 @@ def train(
     return summary
 
 
-def export_checkpoint(ckpt: Path, output: Path, name: str, preset: str) -> str:
-    """Write the integer model of a float checkpoint (``OUTPUT.ckpt``); returns its SHA-256."""
+def export_checkpoint(
+    ckpt: Path, output: Path, name: str, preset: str, meta: dict[str, str] | None = None
+) -> str:
+    """Write the integer model of a float checkpoint (``OUTPUT.ckpt``); returns its SHA-256.
+    ``meta``: training facts to record (steps, bytes, seconds, ...)."""
     from safetensors.numpy import load_file
 
     hidden, layers = PRESETS[preset]
     model = FloatGRU(hidden, layers, "cpu")
     opt = _torch().optim.Adam(model.net.parameters())
     step = _load_state(model, opt, load_file(str(ckpt)))
-    tensors, meta = model.export({"name": name, "preset": preset, "train_steps": str(step)})
-    return save_model(output, tensors, meta)
+    info = dict(meta or {}) | {"name": name, "preset": preset, "train_steps": str(step)}
+    tensors, full_meta = model.export(info)
+    return save_model(output, tensors, full_meta)

@@ -50,11 +50,12 @@ def main() -> int:
     ap.add_argument("--book1", type=Path, default=shared / "calgary" / "book1")
     ap.add_argument("--model", help="model name or .nnm path (default: the shipped one)")
     ap.add_argument("--codecs", default="nncompress,zlib-9,xz-9e")
+    ap.add_argument("--skip-corpus", action="store_true", help="only the book1 speeds")
     args = ap.parse_args()
 
     codecs = select_codecs(args.codecs, "max", [args.model] if args.model else [])
     print(f"Machine: {machine()}\n")
-    if args.corpus.exists():
+    if args.corpus.exists() and not args.skip_corpus:
         report = run_comparison(collect_inputs([args.corpus]), codecs)
         print(f"### {args.corpus.name}\n")
         print(to_markdown(report))

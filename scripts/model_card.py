@@ -29,6 +29,11 @@ def main() -> int:
     ap.add_argument("--val-fraction", type=float, default=0.02)
     ap.add_argument("--segments", type=int, default=64, help="held-out segments to score")
     ap.add_argument("--segment", type=int, default=4096)
+    ap.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="the float checkpoint (NAME.nnm.ckpt) to compare with: needs torch",
+    )
     args = ap.parse_args()
 
     m = IntModel.load(args.model)
@@ -47,6 +52,14 @@ def main() -> int:
         f"held-out: {streams.size:,} bytes in {len(streams)} segments of {args.segment}: "
         f"{bpb:.4f} bpb (integer network alone) [{time.perf_counter() - t:.1f} s]"
     )
+    if args.checkpoint:
+        from safetensors.numpy import load_file
+
+        from nncompress.train import PRESETS, FloatGRU, _load_state, _torch, float_bpb
+
+        fm = FloatGRU(*PRESETS[m.meta.get("preset", "small")], "cpu")
+        _load_state(fm, _torch().optim.Adam(fm.net.parameters()), load_file(str(args.checkpoint)))
+        print(f"float network on the same segments: {float_bpb(fm, streams, 128):.4f} bpb")
     data = val[: 1 << 20].tobytes()
     t = time.perf_counter()
     payload, segments = encode_block(m, data)
