@@ -586,6 +586,9 @@ def train_cmd(
     except KeyboardInterrupt:
         _warn("interrupted")
         sys.exit(EXIT_INTERRUPTED)
+    finally:
+        if inputs == ("-",):
+            files[0].unlink(missing_ok=True)  # the temporary copy of stdin
     if not quiet:
         click.echo(
             f"{out}: sha256 {summary['sha256']}  validation {summary['val_int_bpb']:.4f} "
