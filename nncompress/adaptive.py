@@ -12,6 +12,8 @@ inputs are, in the logit ("stretch") domain:
 
 and a gated linear mixer, whose weight set is chosen by the partial byte and the match
 state, turns them into one probability; its weights follow the gradient of the coding loss.
+A final refinement stage (paq's APM) maps that probability through an adaptive curve
+chosen by the previous byte and the partial byte, and averages the two 1:3.
 
 Everything is integer arithmetic in numpy, identical on every machine; the tables that
 stand for exp/log are built from Python's ``decimal`` module, whose results are correctly
@@ -36,8 +38,9 @@ WINDOW = 64 << 20  # how far back the match model reaches
 STRETCH_MAX = 2047  # logits in Q8, clamped to +-8
 P_BITS = 16  # probabilities of bit == 1 in Q16
 COUNT_LIMIT = 255
-MIX_SHIFT = 14  # mixer learning rate: dw = x * err >> MIX_SHIFT (weights in Q16)
+MIX_SHIFT = 13  # mixer learning rate: dw = x * err >> MIX_SHIFT (weights in Q16)
 N_INPUTS = 3 + len(ORDERS)  # network, orders..., match, bias
+APM_RATE = 6  # the final refinement stage adapts by 1/64 of its error
 
 
 def _luts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,6 +135,10 @@ class StreamState:
         self.weights[:, 0] = 1 << 16
         self.weights[:, 1 : 1 + len(ORDERS)] = 1 << 13
         self.weights[:, -2] = 1 << 15
+        # Refinement of the mixer's output by order-1 context and partial byte: 33
+        # interpolation points over the logit range, starting as the identity.
+        knots = SQUASH[np.clip(np.arange(-16, 17) * 128, -STRETCH_MAX, STRETCH_MAX) + STRETCH_MAX]
+        self.apm = np.tile(knots, (1 << 16, 1)).astype(np.int32)
 
     def snapshot(self) -> dict[str, np.ndarray | int]:
         return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(self).items()}
@@ -285,8 +292,18 @@ class BlockCoder:
             x[a, -2] = (2 * self.ebit[a] - 1) * _stretch(st.match_prob[self.mbucket[a]])
         self.wsel = self.mixset + c0
         dot = (x * st.weights[self.wsel]).sum(axis=1) >> 16
-        self.p = SQUASH[np.minimum(np.maximum(dot, -STRETCH_MAX), STRETCH_MAX) + STRETCH_MAX]
-        return self.p
+        dot = np.minimum(np.maximum(dot, -STRETCH_MAX), STRETCH_MAX)
+        self.p = SQUASH[dot + STRETCH_MAX]
+        # Refine: interpolate the table row of (previous byte, partial byte) at the logit.
+        pos = dot + 2048  # 1 .. 4095
+        self.arow = ((self.ctx[: self.k] & np.uint64(0xFF)).astype(np.int64) << 8) | c0
+        self.aidx, w = pos >> 7, pos & 127
+        lo = st.apm[self.arow, self.aidx].astype(np.int64)
+        hi = st.apm[self.arow, self.aidx + 1].astype(np.int64)
+        refined = (lo * (128 - w) + hi * w) >> 7
+        self.p_final = np.minimum(np.maximum((self.p + 3 * refined) >> 2, 1), (1 << P_BITS) - 1)
+        self.aw = w
+        return self.p_final
 
     def update(self, bit: np.ndarray) -> None:
         """Learn from the coded bits ([k] of 0/1).
@@ -301,6 +318,10 @@ class BlockCoder:
         st = self.st
         target = bit.astype(np.int64) << P_BITS
         err = target - self.p
+        # Move the refinement's nearer interpolation point towards the outcome.
+        flat = self.arow * 33 + self.aidx + (self.aw >= 64)
+        apm = st.apm.reshape(-1)
+        _add_clipped(apm, flat, (target - apm[flat]) >> APM_RATE)
         mult = np.bincount(self.wsel, minlength=len(st.weights))[self.wsel]
         grad = ((self.x * err[:, None]) >> MIX_SHIFT) // ISQRT[mult][:, None]
         flat = (self.wsel[:, None] * N_INPUTS + np.arange(N_INPUTS)).ravel()

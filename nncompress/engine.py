@@ -21,14 +21,34 @@ from .model import IntModel
 
 DEFAULT_BLOCK = 1 << 20  # 1 MiB
 LZMA_PRESET = 9 | lzma.PRESET_EXTREME
+#: LZMA2 settings a block may use (its header's ``segments`` field holds the index; part
+#: of the format): xz's default, then literal/position settings for aligned binary data,
+#: and branch-call filters for SPARC and x86 code.
+LZMA_VARIANTS: tuple[tuple[int | None, int, int, int], ...] = (
+    (None, 3, 0, 2),
+    (None, 0, 2, 2),
+    (None, 1, 0, 0),
+    (None, 0, 1, 1),
+    (None, 4, 0, 0),
+    (lzma.FILTER_SPARC, 3, 0, 2),
+    (lzma.FILTER_X86, 3, 0, 2),
+)
+LZMA_SAMPLE = 1 << 16  # larger blocks rank the variants on their first 64 KiB
 
 
-def _lzma_filters(n: int) -> list[dict]:
-    """Preset 9e with the dictionary cut to the block (at least 4 KiB): a 64 MiB dictionary
-    for a small block only costs allocation time, in the encoder and the decoder."""
-    return [
-        {"id": lzma.FILTER_LZMA2, "preset": LZMA_PRESET, "dict_size": max(4096, min(n, 64 << 20))}
-    ]
+def _lzma_filters(n: int, variant: int) -> list[dict]:
+    """Preset 9e with the dictionary cut to the block (at least 4 KiB: a 64 MiB dictionary
+    for a small block only costs allocation time, in the encoder and the decoder)."""
+    bcj, lc, lp, pb = LZMA_VARIANTS[variant]
+    lz = {
+        "id": lzma.FILTER_LZMA2,
+        "preset": LZMA_PRESET,
+        "lc": lc,
+        "lp": lp,
+        "pb": pb,
+        "dict_size": max(4096, min(n, 64 << 20)),
+    }
+    return ([{"id": bcj}] if bcj else []) + [lz]
 
 
 #: Which methods a compression level tries (stored is always possible). ``fast`` runs the
@@ -73,12 +93,23 @@ def _read_full(src: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _lzma_compress(data: bytes) -> bytes:
-    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=_lzma_filters(len(data)))
+def _lzma(data: bytes, n: int, variant: int) -> bytes:
+    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=_lzma_filters(n, variant))
 
 
-def _lzma_decompress(payload: bytes, n: int) -> bytes:
-    d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_lzma_filters(n))
+def _lzma_compress(data: bytes) -> tuple[bytes, int]:
+    """The smallest LZMA2 coding of ``data`` over the variants, and the variant's index.
+    Blocks larger than the sample are coded in full with the variant best on their start."""
+    variants = range(len(LZMA_VARIANTS))
+    if len(data) > 2 * LZMA_SAMPLE:
+        sample = data[:LZMA_SAMPLE]
+        best = min(variants, key=lambda v: (len(_lzma(sample, len(data), v)), v))
+        return _lzma(data, len(data), best), best
+    return min(((_lzma(data, len(data), v), v) for v in variants), key=lambda c: (len(c[0]), c[1]))
+
+
+def _lzma_decompress(payload: bytes, n: int, variant: int) -> bytes:
+    d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_lzma_filters(n, variant))
     return d.decompress(payload, max_length=n + 1)
 
 
@@ -96,9 +127,9 @@ def compress_block(
     """
     best = (fmt.METHOD_STORED, data, 0)
     if fmt.METHOD_LZMA in methods:
-        packed = _lzma_compress(data)
+        packed, variant = _lzma_compress(data)
         if len(packed) < len(best[1]):
-            best = (fmt.METHOD_LZMA, packed, 0)
+            best = (fmt.METHOD_LZMA, packed, variant)
     if fmt.METHOD_MODEL in methods:
         payload, segments = encode_block(model, data, progress)
         if len(payload) < len(best[1]):
@@ -224,7 +255,7 @@ def _decode_payload(
         if bh.method == fmt.METHOD_STORED:
             raw = payload
         elif bh.method == fmt.METHOD_LZMA:
-            raw = _lzma_decompress(payload, bh.raw_len)
+            raw = _lzma_decompress(payload, bh.raw_len, bh.segments)
         else:
             assert model is not None
             raw = decode_block(model, payload, bh.raw_len, bh.segments, progress)

@@ -50,6 +50,8 @@ METHOD_NAMES = {
     METHOD_MIXED: "mixed",
 }
 MODEL_METHODS = (METHOD_MODEL, METHOD_MIXED)
+#: LZMA blocks name one of this many filter settings in their segment field (engine.py).
+LZMA_VARIANT_COUNT = 7
 
 _BLOCK = struct.Struct("<BIIII")  # method, raw_len, coded_len, segments, raw_crc
 _END = struct.Struct("<BQI")  # METHOD_END, total raw length, CRC32 of all raw bytes
@@ -162,6 +164,10 @@ def read_block_header(f: BinaryIO, header: Header) -> BlockHeader | End:
         raise FormatError(f"corrupted archive: block length {b.raw_len} out of range")
     if b.method == METHOD_STORED and b.coded_len != b.raw_len:
         raise FormatError("corrupted archive: stored block with coded length != raw length")
+    if b.method == METHOD_LZMA and b.segments >= LZMA_VARIANT_COUNT:
+        raise FormatError(f"corrupted archive: unknown LZMA2 variant {b.segments}")
+    if b.method == METHOD_STORED and b.segments != 0:
+        raise FormatError("corrupted archive: stored block with a nonzero segment field")
     if b.method in MODEL_METHODS and b.segments != segment_count(b.raw_len):
         # A fixed rule, not a free choice: few segments for a huge block would let a tiny
         # file keep the decoder busy for hours.

@@ -94,12 +94,13 @@ def valid_blocks(draw: st.DrawFn) -> tuple[fmt.Header, fmt.BlockHeader]:
     method = draw(st.sampled_from(sorted(fmt.METHOD_NAMES)))
     raw_len = draw(st.integers(1, block_size))
     if method == fmt.METHOD_STORED:
-        coded_len, segments = raw_len, draw(U32)
+        coded_len, segments = raw_len, 0
     else:
         coded_len = draw(st.integers(0, raw_len + (1 << 16)))
-        segments = draw(U32)
         if method in fmt.MODEL_METHODS:
             segments = fmt.segment_count(raw_len)
+        else:  # LZMA: the index of its filter settings
+            segments = draw(st.integers(0, fmt.LZMA_VARIANT_COUNT - 1))
     return header, fmt.BlockHeader(method, raw_len, coded_len, segments, draw(U32))
 
 
@@ -136,7 +137,9 @@ def test_block_header_fields_are_validated(
     assert 0 < raw_len <= block_size
     assert coded_len <= raw_len + (1 << 16)
     if method == fmt.METHOD_STORED:
-        assert coded_len == raw_len
+        assert coded_len == raw_len and segments == 0
+    if method == fmt.METHOD_LZMA:
+        assert segments < fmt.LZMA_VARIANT_COUNT
     if method in fmt.MODEL_METHODS:
         assert segments == fmt.segment_count(raw_len)
 
