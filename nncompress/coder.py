@@ -65,31 +65,87 @@ def _active(t: int, segments: int, base: int, extra: int) -> int:
     return segments if t < base else extra
 
 
+class _Encoder:
+    """constriction's range encoder with the one model family every method uses:
+    ``Categorical(perfect=False)`` over integer-valued probabilities."""
+
+    def __init__(self) -> None:
+        import constriction
+
+        self.enc = constriction.stream.queue.RangeEncoder()
+        self.family = constriction.stream.model.Categorical(perfect=False)
+
+    def code(self, probs: np.ndarray, symbols: np.ndarray | None) -> np.ndarray:
+        """Code the known ``symbols`` ([k]) with ``probs`` ([k, n]); return them."""
+        assert symbols is not None
+        self.enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), self.family, probs)
+        return symbols
+
+    def payload(self) -> bytes:
+        return self.enc.get_compressed().astype("<u4").tobytes()
+
+
+class _Decoder:
+    """The decoding twin of ``_Encoder``. A damaged payload decodes to wrong bytes (the
+    caller's CRC check catches them) or raises ValueError, never another exception."""
+
+    def __init__(self, payload: bytes) -> None:
+        import constriction
+
+        if len(payload) % 4:
+            raise ValueError("block payload is not a whole number of 32-bit words")
+        words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
+        self.dec = constriction.stream.queue.RangeDecoder(words)
+        self.family = constriction.stream.model.Categorical(perfect=False)
+
+    def code(self, probs: np.ndarray, symbols: np.ndarray | None = None) -> np.ndarray:
+        """Decode [k] symbols with ``probs`` ([k, n])."""
+        try:
+            return self.dec.decode(self.family, probs).astype(np.int64)
+        except AssertionError:  # constriction's report of data no encoder could make
+            raise ValueError("block payload is invalid for this model") from None
+
+
+_Coder = _Encoder | _Decoder
+
+
+# --------------------------------------------------------------------------- network method
+def _code_network(
+    model: IntModel,
+    n: int,
+    segments: int,
+    coder: _Coder,
+    grid: np.ndarray | None,
+    progress: Callable[[int], None] | None,
+) -> np.ndarray:
+    """The loop shared by encoder and decoder of the network method: per step, one network
+    step for all segments and one coder call for their bytes. ``grid``: the block's bytes
+    when encoding, None when decoding. Returns the [S, steps] grid of coded bytes."""
+    base, extra = _layout(n, segments)
+    steps = base + (extra > 0)
+    out = np.zeros((segments, steps), dtype=np.int64)
+    ops = model.ops
+    state = model.initial_state(segments)
+    prev = np.zeros(segments, dtype=np.int64)  # the start byte
+    tick = _ticker(progress, n, steps)
+    for t in range(steps):
+        k = _active(t, segments, base, extra)
+        freqs, state = model.step(ops.asarray(prev), state)
+        probs = ops.to_numpy(freqs[:k]).astype(np.float32)
+        out[:k, t] = coder.code(probs, None if grid is None else grid[:k, t])
+        prev = out[:, t]  # finished segments advance with byte 0
+        tick(t)
+    return out
+
+
 def encode_block(
     model: IntModel, data: bytes, progress: Callable[[int], None] | None = None
 ) -> tuple[bytes, int]:
     """Range-code ``data`` with ``model``; returns (payload, segment count)."""
-    import constriction
-
-    n = len(data)
-    segments = segment_count(n)
-    base, extra = _layout(n, segments)
-    grid = _grid(data, segments)
-    ops = model.ops
-    symbols = grid.astype(np.int32)
-    prev = ops.asarray(np.zeros(segments, dtype=np.int64))
-    state = model.initial_state(segments)
-    enc = constriction.stream.queue.RangeEncoder()
-    family = constriction.stream.model.Categorical(perfect=False)
-    tick = _ticker(progress, n, grid.shape[1])
-    for t in range(grid.shape[1]):
-        k = _active(t, segments, base, extra)
-        freqs, state = model.step(prev, state)
-        f = ops.to_numpy(freqs[:k]).astype(np.float32)
-        enc.encode(np.ascontiguousarray(symbols[:k, t]), family, f)
-        prev = ops.asarray(grid[:, t])
-        tick(t)
-    return enc.get_compressed().astype("<u4").tobytes(), segments
+    segments = segment_count(len(data))
+    enc = _Encoder()
+    _code_network(model, len(data), segments, enc, _grid(data, segments), progress)
+    return enc.payload(), segments
 
 
 def decode_block(
@@ -99,33 +155,8 @@ def decode_block(
     segments: int,
     progress: Callable[[int], None] | None = None,
 ) -> bytes:
-    """Invert ``encode_block``. The caller checks the result's CRC: a damaged payload decodes
-    to wrong bytes, never to an exception the user would see as a crash."""
-    import constriction
-
-    if len(payload) % 4:
-        raise ValueError("model block payload is not a whole number of 32-bit words")
-    base, extra = _layout(n, segments)
-    steps = base + (extra > 0)
-    grid = np.zeros((segments, steps), dtype=np.int64)
-    ops = model.ops
-    prev = ops.asarray(np.zeros(segments, dtype=np.int64))
-    state = model.initial_state(segments)
-    words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
-    dec = constriction.stream.queue.RangeDecoder(words)
-    family = constriction.stream.model.Categorical(perfect=False)
-    tick = _ticker(progress, n, steps)
-    for t in range(steps):
-        k = _active(t, segments, base, extra)
-        freqs, state = model.step(prev, state)
-        f = ops.to_numpy(freqs[:k]).astype(np.float32)
-        try:
-            grid[:k, t] = dec.decode(family, f)
-        except AssertionError:  # constriction's report of data no encoder could make
-            raise ValueError("model block payload is invalid for this model") from None
-        prev = ops.asarray(grid[:, t])
-        tick(t)
-    return _ungrid(grid, n)
+    """Invert ``encode_block``."""
+    return _ungrid(_code_network(model, n, segments, _Decoder(payload), None, progress), n)
 
 
 # --------------------------------------------------------------------------- mixed method
@@ -134,13 +165,12 @@ def _code_mixed(
     n: int,
     segments: int,
     state: StreamState,
-    code_bits: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
+    coder: _Coder,
     grid: np.ndarray | None,
     progress: Callable[[int], None] | None,
 ) -> np.ndarray:
     """The loop shared by encoder and decoder of the mixed method: per step, one network
-    step for all segments, then 8 binary decisions mixed with the adaptive statistics.
-    ``code_bits(p1, bits)`` codes known bits (encoder) or returns decoded ones (decoder)."""
+    step for all segments, then 8 binary decisions mixed with the adaptive statistics."""
     base, extra = _layout(n, segments)
     steps = base + (extra > 0)
     out = np.zeros((segments, steps), dtype=np.int64)
@@ -157,7 +187,7 @@ def _code_mixed(
         for j in range(8):
             p1 = bc.predict(j, c0)
             known = None if grid is None else (grid[:k, t] >> (7 - j)) & 1
-            bit = code_bits(p1, known)
+            bit = coder.code(_bit_probs(p1), known)
             bc.update(bit)
             c0 = (c0 << 1) | bit
         byte = c0 - 256
@@ -184,21 +214,11 @@ def encode_block_mixed(
 ) -> tuple[bytes, int]:
     """Range-code ``data`` with the network mixed with the stream's adaptive statistics
     (which this updates); returns (payload, segment count)."""
-    import constriction
-
     segments = segment_count(len(data))
-    grid = _grid(data, segments)
-    enc = constriction.stream.queue.RangeEncoder()
-    family = constriction.stream.model.Categorical(perfect=False)
-
-    def code(p1: np.ndarray, bits: np.ndarray | None) -> np.ndarray:
-        assert bits is not None
-        enc.encode(bits.astype(np.int32), family, _bit_probs(p1))
-        return bits
-
-    _code_mixed(model, len(data), segments, state, code, grid, progress)
+    enc = _Encoder()
+    _code_mixed(model, len(data), segments, state, enc, _grid(data, segments), progress)
     state.append_history(data)
-    return enc.get_compressed().astype("<u4").tobytes(), segments
+    return enc.payload(), segments
 
 
 def decode_block_mixed(
@@ -210,21 +230,7 @@ def decode_block_mixed(
     progress: Callable[[int], None] | None = None,
 ) -> bytes:
     """Invert ``encode_block_mixed`` (updating ``state`` the same way)."""
-    import constriction
-
-    if len(payload) % 4:
-        raise ValueError("model block payload is not a whole number of 32-bit words")
-    dec = constriction.stream.queue.RangeDecoder(
-        np.frombuffer(payload, dtype="<u4").astype(np.uint32)
-    )
-    family = constriction.stream.model.Categorical(perfect=False)
-
-    def code(p1: np.ndarray, bits: np.ndarray | None) -> np.ndarray:
-        try:
-            return dec.decode(family, _bit_probs(p1)).astype(np.int64)
-        except AssertionError:  # constriction's report of data no encoder could make
-            raise ValueError("mixed block payload is invalid for this model") from None
-
-    data = _ungrid(_code_mixed(model, n, segments, state, code, None, progress), n)
+    out = _code_mixed(model, n, segments, state, _Decoder(payload), None, progress)
+    data = _ungrid(out, n)
     state.append_history(data)
     return data
