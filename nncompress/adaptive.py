@@ -90,6 +90,44 @@ _C0_PRIME = np.uint64(0x2545F4914F6CDD1D)
 _ORDER_OFFSET = np.arange(len(ORDERS), dtype=np.int64) << TABLE_BITS
 
 
+class Spending:
+    """Where a stream's bits went, for ``-v``: the ideal code length, in bits, that each
+    input alone, the mixer's output and the final (coded) probability would have spent on
+    the bits of the mixed blocks, and how the final cost splits between bytes the match
+    model predicted and the rest. Accounting only: floats are fine here, nothing is coded
+    from them, and it costs nothing unless asked for.
+    """
+
+    INPUTS = ("network", *(f"order-{k}" for k in ORDERS), "mixer", "final")
+    #: Layout of ``StreamState.spending``: INPUTS, then bytes, matched bytes, and the
+    #: final bits spent on matched bytes.
+    SIZE = len(INPUTS) + 3
+
+    def __init__(self, totals: np.ndarray) -> None:
+        self.totals = totals
+
+    @property
+    def bytes(self) -> int:
+        return int(self.totals[len(self.INPUTS)])
+
+    def bpb(self) -> dict[str, float]:
+        """Bits per byte of each input, the mixer and the final stage."""
+        n = max(self.bytes, 1)
+        return {k: float(self.totals[i]) / n for i, k in enumerate(self.INPUTS)}
+
+    def match(self) -> tuple[float, float, float]:
+        """(share of bytes the match model predicted, final bpb on them, final bpb elsewhere)."""
+        n, m, bits = (float(v) for v in self.totals[len(self.INPUTS) :])
+        final = float(self.totals[len(self.INPUTS) - 1])
+        return m / max(n, 1), bits / max(m, 1), (final - bits) / max(n - m, 1)
+
+
+def _cost(p1: np.ndarray, bit: np.ndarray) -> np.ndarray:
+    """Bits to code ``bit`` at P(1) = ``p1`` (Q16), for accounting."""
+    p = np.where(bit == 1, p1, (1 << P_BITS) - p1).astype(np.float64)
+    return -np.log2(np.maximum(p, 1) / (1 << P_BITS))
+
+
 def _stretch(p: np.ndarray) -> np.ndarray:
     return STRETCH[p >> 4]
 
@@ -109,10 +147,13 @@ _LO, _MID, _HI = _node_bounds()
 class StreamState:
     """Statistics that live for one stream: shared by its segments, carried across blocks."""
 
-    def __init__(self) -> None:
+    def __init__(self, account: bool = False) -> None:
         self.history = np.zeros(0, dtype=np.uint8)  # the last WINDOW bytes before this block
         self.history_base = 0  # stream offset of history[0]
         self.ready = False
+        # Bit accounting (Spending) when asked for; an array, so that snapshot/restore
+        # drop the accounts of a block the encoder did not keep.
+        self.spending = np.zeros(Spending.SIZE) if account else None
 
     def ensure_match_table(self) -> None:
         if not hasattr(self, "match_table"):
@@ -246,12 +287,19 @@ class BlockCoder:
         mlen[~live] = 0
         self.expected = np.where(live, self._byte_at(mptr), 0)
         self.agreeing = mlen > 0
+        self.matched = mlen > 0
+        self.byte_bits = np.zeros(k)
         self.mbucket = np.minimum(mlen, 15) + 16 * (mlen > 0)
         self.mixset = np.minimum((mlen + 7) // 8, 3) * 256
 
     def end_byte(self, byte: np.ndarray) -> None:
         """Record this step's bytes ([k]) and advance the match state."""
         k = self.k
+        if self.st.spending is not None:
+            acc, base = self.st.spending, len(Spending.INPUTS)
+            acc[base] += k
+            acc[base + 1] += np.count_nonzero(self.matched)
+            acc[base + 2] += self.byte_bits[self.matched].sum()
         self.block[self.starts[:k] + self.t] = byte
         hit = (self.mlen[:k] > 0) & (self.expected == byte)
         self.mlen[:k] = np.where(hit, np.minimum(self.mlen[:k] + 1, 65535), 0)
@@ -316,6 +364,8 @@ class BlockCoder:
         the learning rate.
         """
         st = self.st
+        if st.spending is not None:
+            self._account(bit)
         target = bit.astype(np.int64) << P_BITS
         err = target - self.p
         # Move the refinement's nearer interpolation point towards the outcome.
@@ -341,6 +391,18 @@ class BlockCoder:
             m = np.bincount(b, minlength=len(st.match_prob))[b]
             _add_clipped(st.match_prob, b, ((right - st.match_prob[b]) >> 6) // m)
             self.agreeing &= bit == self.ebit
+
+    def _account(self, bit: np.ndarray) -> None:
+        acc = self.st.spending
+        assert acc is not None
+        n_ord = len(ORDERS)
+        acc[0] += _cost(SQUASH[self.x[:, 0] + STRETCH_MAX], bit).sum()
+        p_ctx = self.p_ctx.reshape(self.k, n_ord).astype(np.int64)
+        acc[1 : 1 + n_ord] += _cost(p_ctx, bit[:, None]).sum(axis=0)
+        acc[1 + n_ord] += _cost(self.p, bit).sum()
+        final = _cost(self.p_final, bit)
+        acc[2 + n_ord] += final.sum()
+        self.byte_bits += final
 
 
 def _add_clipped(table: np.ndarray, idx: np.ndarray, delta: np.ndarray) -> None:

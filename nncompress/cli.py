@@ -402,8 +402,9 @@ def _compress(src: BinaryIO, dst: BinaryIO, job: Job, tick):
     from .engine import compress_stream
     from .zoo import load_model
 
+    model = load_model(job.model, job.device)
     return compress_stream(
-        src, dst, load_model(job.model, job.device), job.block_size, job.level, tick
+        src, dst, model, job.block_size, job.level, tick, account=job.verbose > 0
     )
 
 
@@ -416,25 +417,58 @@ def _decompress(src: BinaryIO, dst: BinaryIO | None, job: Job, tick):
         dst,
         lambda h: model_for_archive(h.model_name, h.model_sha256, job.model, job.device),
         tick,
+        account=job.verbose > 0,
     )
 
 
 def _report(path: str, target: str | None, job: Job, info, seconds: float) -> None:
     if job.quiet:
         return
-    if job.mode == "test" and job.verbose:
+    if not job.verbose:
+        return
+    if job.mode == "test":
         _warn(f"{path}: OK ({info.raw_len:,} bytes)")
-        return
-    if not job.verbose or job.mode == "test":
-        return
-    raw, packed = info.raw_len, info.archive_len
-    bpb = 8 * packed / raw if raw else 0.0
-    speed = raw / seconds / 1e3 if seconds > 0 else 0.0
-    sizes = f"{raw:,} -> {packed:,}" if job.mode == "compress" else f"{packed:,} -> {raw:,}"
-    _warn(
-        f"{path}: {sizes} bytes ({100 * packed / max(raw, 1):.2f}%, {bpb:.3f} bpb) "
-        f"{speed:,.1f} KB/s -> {target or 'stdout'}"
-    )
+    else:
+        raw, packed = info.raw_len, info.archive_len
+        bpb = 8 * packed / raw if raw else 0.0
+        speed = raw / seconds / 1e3 if seconds > 0 else 0.0
+        sizes = f"{raw:,} -> {packed:,}" if job.mode == "compress" else f"{packed:,} -> {raw:,}"
+        _warn(
+            f"{path}: {sizes} bytes ({100 * packed / max(raw, 1):.2f}%, {bpb:.3f} bpb) "
+            f"{speed:,.1f} KB/s -> {target or 'stdout'}"
+        )
+    for line in _spending_lines(info):
+        _warn(line)
+
+
+def _spending_lines(info) -> list[str]:
+    """How the bits were spent: bytes per block method, and for mixed blocks the bits per
+    byte each model alone would have spent beside what the mix spent."""
+    from .format import METHOD_NAMES
+
+    by_method: dict[str, list[int]] = {}
+    for b in info.blocks:
+        raw_coded = by_method.setdefault(METHOD_NAMES[b.method], [0, 0, 0])
+        raw_coded[0] += 1
+        raw_coded[1] += b.raw_len
+        raw_coded[2] += b.coded_len
+    lines = [
+        f"  {name}: {n} block{'s' if n > 1 else ''}, {raw:,} -> {coded:,} bytes "
+        f"({8 * coded / raw:.3f} bpb)"
+        for name, (n, raw, coded) in sorted(by_method.items())
+    ]
+    sp = info.spending
+    if sp is not None and sp.bytes:
+        bpb = sp.bpb()
+        alone = "  ".join(f"{k} {v:.3f}" for k, v in bpb.items() if k not in ("mixer", "final"))
+        lines.append(f"  mixed blocks, bpb of each model alone: {alone}")
+        share, on, off = sp.match()
+        lines.append(
+            f"  mixed blocks, combined: mixer {bpb['mixer']:.3f}, final {bpb['final']:.3f} bpb; "
+            f"match model predicted {100 * share:.1f}% of bytes "
+            f"(final {on:.3f} bpb on them, {off:.3f} elsewhere)"
+        )
+    return lines
 
 
 def _list(path: str, src: BinaryIO, job: Job) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from . import format as fmt
-from .adaptive import StreamState
+from .adaptive import Spending, StreamState
 from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
 from .model import IntModel
 
@@ -79,6 +79,16 @@ class StreamInfo:
     raw_len: int = 0
     archive_len: int = 0
     blocks: list[BlockInfo] = field(default_factory=list)
+    #: Where the bits of mixed blocks went (only when accounting was asked for).
+    spending: Spending | None = None
+
+    def add_spending(self, state: StreamState) -> None:
+        if state.spending is None:
+            return
+        if self.spending is None:
+            self.spending = Spending(state.spending.copy())
+        else:
+            self.spending.totals += state.spending
 
 
 def _read_full(src: BinaryIO, n: int) -> bytes:
@@ -154,8 +164,10 @@ def compress_stream(
     block_size: int = DEFAULT_BLOCK,
     level: str = "default",
     progress: Progress | None = None,
+    account: bool = False,
 ) -> StreamInfo:
-    """Compress all of ``src`` into one ``.nnc`` stream on ``dst``."""
+    """Compress all of ``src`` into one ``.nnc`` stream on ``dst``. ``account``: record
+    where the bits went (``StreamInfo.spending``)."""
     if not 0 < block_size <= fmt.MAX_BLOCK:
         raise ValueError(f"block size must be between 1 and {fmt.MAX_BLOCK}")
     methods = LEVELS[level]
@@ -165,7 +177,7 @@ def compress_stream(
     dst.write(out)
     info.archive_len += len(out)
     total_crc = 0
-    state = StreamState()
+    state = StreamState(account)
     while data := _read_full(src, block_size):
         bh, payload = compress_block(model, data, methods, state, progress)
         out = bh.pack()
@@ -178,6 +190,7 @@ def compress_stream(
     out = fmt.End(info.raw_len, total_crc).pack()
     dst.write(out)
     info.archive_len += len(out)
+    info.add_spending(state)
     return info
 
 
@@ -190,13 +203,15 @@ def decompress_stream(
     get_model: ModelLookup,
     progress: Progress | None = None,
     decode: bool = True,
+    account: bool = False,
 ) -> StreamInfo:
     """Decode one or more concatenated ``.nnc`` streams from ``src`` to ``dst``.
 
     ``dst=None`` checks integrity only; ``decode=False`` only walks the block table. The
     model is looked up only when a block needs it, so stored/LZMA-only archives decode
     without it. Raises ``FormatError`` at the first
-    damaged block, after the good blocks before it have been written.
+    damaged block, after the good blocks before it have been written. ``account``: record
+    where the bits went, as ``compress_stream`` does.
     """
     first = src.read(4)
     if not first:
@@ -208,7 +223,7 @@ def decompress_stream(
         info.block_size = header.block_size
         info.archive_len += len(header.pack())
         model: IntModel | None = None
-        state = StreamState()
+        state = StreamState(account)
         total_crc, total_len, index = 0, 0, 0
         while True:
             bh = fmt.read_block_header(src, header)
@@ -216,6 +231,7 @@ def decompress_stream(
                 info.archive_len += fmt.END_SIZE
                 if decode and (bh.total_len != total_len or bh.total_crc != total_crc):
                     raise fmt.FormatError("corrupted archive: whole-stream checksum mismatch")
+                info.add_spending(state)
                 break
             payload = fmt.read_payload(src, bh)
             info.raw_len += bh.raw_len

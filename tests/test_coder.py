@@ -382,3 +382,40 @@ def test_mixed_state_restored_when_another_method_wins(tiny_model: IntModel) -> 
     assert methods[0] == methods[2] == methods[4] == fmt.METHOD_MIXED
     assert methods[1] == fmt.METHOD_LZMA and methods[3] == fmt.METHOD_STORED
     assert decompress(blob, tiny_model) == data
+
+
+def test_bit_accounting(tiny_model: IntModel) -> None:
+    """``-v``'s accounting of where the bits went: it leaves the archive unchanged, the
+    decoder's accounts equal the encoder's, and the final stage's ideal cost matches what
+    the mixed blocks really spent (the range coder adds at most a few words per block).
+    Blocks the encoder did not keep (here the stored one) leave no trace in the accounts."""
+    rng = np.random.default_rng(6)
+    data = sample_text(3000, 1) + rng.bytes(3000) + sample_text(3000, 2)
+    plain = compress(data, tiny_model, block_size=3000)
+    out = io.BytesIO()
+    enc = compress_stream(io.BytesIO(data), out, tiny_model, 3000, account=True)
+    assert out.getvalue() == plain
+    assert compress_stream(io.BytesIO(data), io.BytesIO(), tiny_model, 3000).spending is None
+    dec = decompress_stream(io.BytesIO(plain), io.BytesIO(), lookup_for(tiny_model), account=True)
+    assert enc.spending is not None and dec.spending is not None
+    assert np.array_equal(enc.spending.totals, dec.spending.totals)
+    mixed = [b for b in enc.blocks if b.method == fmt.METHOD_MIXED]
+    assert len(mixed) == 2 and fmt.METHOD_STORED in [b.method for b in enc.blocks]
+    assert enc.spending.bytes == sum(b.raw_len for b in mixed)
+    bpb = enc.spending.bpb()
+    spent = sum(b.coded_len for b in mixed)
+    final_bytes = bpb["final"] * enc.spending.bytes / 8
+    assert final_bytes <= spent <= final_bytes + 8 * len(mixed)
+    assert set(bpb) == {
+        "network",
+        "order-1",
+        "order-2",
+        "order-3",
+        "order-4",
+        "order-6",
+        "mixer",
+        "final",
+    }
+    assert all(0 < v < 9 for v in bpb.values())
+    share, on, off = enc.spending.match()
+    assert 0 <= share <= 1 and on >= 0 and off >= 0
