@@ -42,12 +42,14 @@ def methods_of(blob: bytes) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- layout
-def reference_segment_count(n: int) -> int:
-    """The encoder's segment count exactly as docs/FORMAT.md specifies it."""
-    return max(1, min(1024, max(n // 512, min(16, n // 64))))
+def reference_segment_count(n: int, version: int = fmt.VERSION) -> int:
+    """The segment count exactly as docs/FORMAT.md specifies it for each version."""
+    small = {1: 64, 2: 256}[version]
+    return max(1, min(1024, max(n // 512, min(16, n // small))))
 
 
-def test_segment_count_boundaries() -> None:
+@pytest.mark.parametrize("version", fmt.READ_VERSIONS)
+def test_segment_count_boundaries(version: int) -> None:
     """``segment_count`` is part of the format: pin it to the spec at its boundaries."""
     edges = [
         0,
@@ -57,9 +59,17 @@ def test_segment_count_boundaries() -> None:
         65,
         127,
         128,
+        255,
+        256,
+        257,
+        511,
+        512,
         1023,
         1024,
         1025,
+        4095,
+        4096,
+        4097,
         8191,
         8192,
         8703,
@@ -72,12 +82,14 @@ def test_segment_count_boundaries() -> None:
         1 << 28,
     ]
     for n in edges:
-        assert coder.segment_count(n) == reference_segment_count(n), n
+        assert fmt.segment_count(n, version) == reference_segment_count(n, version), n
+    assert fmt.segment_count(1500, version) == {1: 16, 2: 5}[version]
 
 
-@given(st.integers(0, 1 << 28))
-def test_segment_count_matches_the_spec(n: int) -> None:
-    assert coder.segment_count(n) == reference_segment_count(n)
+@given(st.integers(0, 1 << 28), st.sampled_from(fmt.READ_VERSIONS))
+def test_segment_count_matches_the_spec(n: int, version: int) -> None:
+    assert fmt.segment_count(n, version) == reference_segment_count(n, version)
+    assert coder.segment_count(n) == reference_segment_count(n)  # what the encoder writes
 
 
 @given(st.integers(1, 1 << 28))

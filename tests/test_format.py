@@ -90,7 +90,7 @@ def test_header_round_trip_with_consumed_magic(
 @st.composite
 def valid_blocks(draw: st.DrawFn) -> tuple[fmt.Header, fmt.BlockHeader]:
     block_size = draw(st.integers(1, fmt.MAX_BLOCK))
-    header = fmt.Header("m", "00" * 32, block_size)
+    header = fmt.Header("m", "00" * 32, block_size, draw(st.sampled_from(fmt.READ_VERSIONS)))
     method = draw(st.sampled_from(sorted(fmt.METHOD_NAMES)))
     raw_len = draw(st.integers(1, block_size))
     if method == fmt.METHOD_STORED:
@@ -98,7 +98,7 @@ def valid_blocks(draw: st.DrawFn) -> tuple[fmt.Header, fmt.BlockHeader]:
     else:
         coded_len = draw(st.integers(0, raw_len + (1 << 16)))
         if method in fmt.MODEL_METHODS:
-            segments = fmt.segment_count(raw_len)
+            segments = fmt.segment_count(raw_len, header.version)
         else:  # LZMA: the index of its filter settings
             segments = draw(st.integers(0, fmt.LZMA_VARIANT_COUNT - 1))
     return header, fmt.BlockHeader(method, raw_len, coded_len, segments, draw(U32))
@@ -113,6 +113,7 @@ def test_block_header_round_trip(hb: tuple[fmt.Header, fmt.BlockHeader]) -> None
 
 
 @given(
+    version=st.sampled_from(fmt.READ_VERSIONS),
     block_size=st.integers(1, 1 << 20),
     method=st.integers(0, 254),
     raw_len=U32,
@@ -121,12 +122,18 @@ def test_block_header_round_trip(hb: tuple[fmt.Header, fmt.BlockHeader]) -> None
     crc=U32,
 )
 def test_block_header_fields_are_validated(
-    block_size: int, method: int, raw_len: int, coded_len: int, segments: int, crc: int
+    version: int,
+    block_size: int,
+    method: int,
+    raw_len: int,
+    coded_len: int,
+    segments: int,
+    crc: int,
 ) -> None:
     """A block header with a correct checksum but any field values is either accepted as
     exactly what was written, with every invariant the decoder relies on, or refused with
     FormatError -- never used out of range."""
-    header = fmt.Header("m", "00" * 32, block_size)
+    header = fmt.Header("m", "00" * 32, block_size, version)
     b = fmt.BlockHeader(method, raw_len, coded_len, segments, crc)
     try:
         got = fmt.read_block_header(io.BytesIO(b.pack()), header)
@@ -141,7 +148,7 @@ def test_block_header_fields_are_validated(
     if method == fmt.METHOD_LZMA:
         assert segments < fmt.LZMA_VARIANT_COUNT
     if method in fmt.MODEL_METHODS:
-        assert segments == fmt.segment_count(raw_len)
+        assert segments == fmt.segment_count(raw_len, version)
 
 
 @given(total_len=st.integers(0, 2**64 - 1), crc=U32)
@@ -173,7 +180,11 @@ def _raw_header(
         (b"", "truncated"),
         (b"NNC", "truncated"),
         (b"PK\x03\x04" + bytes(60), "bad magic"),
-        (_raw_header(version=2), "unsupported archive format version 2"),
+        (_raw_header(version=0), "unsupported archive format version 0"),
+        (
+            _raw_header(version=fmt.VERSION + 1),
+            f"unsupported archive format version {fmt.VERSION + 1}",
+        ),
         (_raw_header(flags=1), "unsupported archive flags"),
         (_raw_header(block_size=0), "block size 0 out of range"),
         (_raw_header(block_size=fmt.MAX_BLOCK + 1), "out of range"),

@@ -31,6 +31,8 @@ def _make_golden():
 make_golden = _make_golden()
 TEXT = DATA / "golden.txt"
 ARCHIVE = DATA / "golden.nnc"
+#: The same text as written by format version 1, which every later reader must decode.
+ARCHIVE_V1 = DATA / "golden-v1.nnc"
 
 
 def test_golden_text_is_the_scripts_text() -> None:
@@ -61,6 +63,21 @@ def test_golden_decompresses(golden: bytes, default_model: IntModel) -> None:
     out = io.BytesIO()
     decompress_stream(io.BytesIO(golden), out, lambda header: default_model)
     assert out.getvalue() == TEXT.read_bytes()
+
+
+def test_version_1_archive_still_decompresses(default_model: IntModel) -> None:
+    blob = ARCHIVE_V1.read_bytes()
+    assert blob[4] == 1
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(blob), out, lambda header: default_model)
+    assert out.getvalue() == TEXT.read_bytes()
+    # It has a block whose segment count differs between the versions, so the reader
+    # really applied version 1's rule.
+    from nncompress import format as fmt
+
+    assert any(
+        b.segments != fmt.segment_count(b.raw_len) for b in list_stream(io.BytesIO(blob)).blocks
+    )
 
 
 def test_golden_recompresses_identically(golden: bytes, default_model: IntModel) -> None:
