@@ -265,13 +265,10 @@ class BlockCoder:
     def begin_byte(self, freqs: np.ndarray, k: int) -> None:
         """Prepare the inputs that stay fixed for the 8 bits of this step's byte."""
         self.k = k
-        cum = np.zeros((k, 257), dtype=np.int64)
-        np.cumsum(freqs[:k], axis=1, out=cum[:, 1:])
-        n1 = cum[:, _HI] - cum[:, _MID]
-        tot = cum[:, _HI] - cum[:, _LO]
-        p_nn = np.minimum(np.maximum((n1 << P_BITS) // tot, 32), (1 << P_BITS) - 32)
-        self.nn_tree = np.zeros((k, 256), dtype=np.int64)
-        self.nn_tree[:, 1:] = _stretch(p_nn)  # indexed by c0
+        # Cumulative frequencies: the network's P(bit) at any node of the byte's binary
+        # tree is a ratio of two range sums, computed in predict for the 8 nodes visited.
+        self.cum = np.zeros((k, 257), dtype=np.int64)
+        np.cumsum(freqs[:k], axis=1, out=self.cum[:, 1:])
         self.rows = np.arange(k)
         self.x = np.empty((k, N_INPUTS), dtype=np.int64)
         self.x[:, -1] = 256
@@ -324,7 +321,11 @@ class BlockCoder:
     def predict(self, j: int, c0: np.ndarray) -> np.ndarray:
         """P(bit j == 1) in Q16 for each active segment; ``c0`` = 1 followed by the bits so far."""
         st, x = self.st, self.x
-        x[:, 0] = self.nn_tree[self.rows, c0]
+        node = c0 - 1
+        hi = self.cum[self.rows, _HI[node]]
+        n1 = hi - self.cum[self.rows, _MID[node]]
+        tot = hi - self.cum[self.rows, _LO[node]]
+        x[:, 0] = _stretch(np.minimum(np.maximum((n1 << P_BITS) // tot, 32), (1 << P_BITS) - 32))
         slot = (self.hashes ^ (c0.astype(np.uint64) * _C0_PRIME)[:, None]) >> np.uint64(
             64 - TABLE_BITS
         )
