@@ -284,8 +284,9 @@ class BlockCoder:
         mlen[~live] = 0
         self.expected = np.where(live, self._byte_at(mptr), 0)
         self.agreeing = mlen > 0
-        self.matched = mlen > 0
-        self.byte_bits = np.zeros(k)
+        if self.st.spending is not None:  # accounting only (-v)
+            self.matched = mlen > 0
+            self.byte_bits = np.zeros(k)
         self.mbucket = np.minimum(mlen, 15) + 16 * (mlen > 0)
         self.mixset = np.minimum((mlen + 7) // 8, 3) * 256
 
