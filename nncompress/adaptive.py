@@ -15,12 +15,18 @@ state, turns them into one probability; its weights follow the gradient of the c
 A final refinement stage (paq's APM) maps that probability through an adaptive curve
 chosen by the previous byte and the partial byte, and averages the two 1:3.
 
-Everything is integer arithmetic in numpy, identical on every machine; the tables that
-stand for exp/log are built from Python's ``decimal`` module, whose results are correctly
-rounded everywhere. Statistics are shared by all lockstep segments and persist across the
-blocks of a stream (the match model sees a 64 MiB window), so segments and blocks teach
-each other. Updates that several segments make to one table entry in the same step are
-summed (integer addition, so their order cannot matter).
+Everything is integer arithmetic, identical on every machine; the tables that stand for
+exp/log are built from Python's ``decimal`` module, whose results are correctly rounded
+everywhere. Statistics are shared by all lockstep segments and persist across the blocks
+of a stream (the match model sees a 64 MiB window), so segments and blocks teach each
+other. Updates that several segments make to one table entry in the same step are summed
+(integer addition, so their order cannot matter).
+
+The per-bit work runs in loops compiled by numba: in numpy it took some thirty array
+operations per bit, each a pass over all segments, and cost more than the network itself.
+The loops keep the batch semantics exactly (every segment of a step predicts from the
+statistics as they were before that step's updates, and the updates are then summed), so
+the compiled code is a faster way to compute the very same numbers.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ import math
 from decimal import Decimal, getcontext
 
 import numpy as np
+from numba import njit
 
 ORDERS = (1, 2, 3, 4, 6)
+N_ORDERS = len(ORDERS)
 TABLE_BITS = 21  # slots per context order
 MATCH_BITS = 22  # slots of the match model's hash table
 MATCH_MIN = 5  # context bytes a match must share to start
@@ -39,8 +47,14 @@ STRETCH_MAX = 2047  # logits in Q8, clamped to +-8
 P_BITS = 16  # probabilities of bit == 1 in Q16
 COUNT_LIMIT = 255
 MIX_SHIFT = 13  # mixer learning rate: dw = x * err >> MIX_SHIFT (weights in Q16)
-N_INPUTS = 3 + len(ORDERS)  # network, orders..., match, bias
+N_INPUTS = 3 + N_ORDERS  # network, orders..., match, bias
+MIX_SETS = 4 * 256  # weight sets: match-length class x partial byte
 APM_RATE = 6  # the final refinement stage adapts by 1/64 of its error
+APM_KNOTS = 33  # interpolation points of each refinement curve
+P_MIN, P_MAX = 32, (1 << P_BITS) - 32  # adaptive probabilities stay inside this range
+
+#: Numba compiles these loops once and caches the machine code beside this file.
+_jit = njit(cache=True, nogil=True)
 
 
 def _luts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -74,7 +88,8 @@ def _luts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 SQUASH, STRETCH, RATE = _luts()
-ISQRT = np.array([max(1, math.isqrt(i)) for i in range(1 << 16)], dtype=np.int64)
+#: max(1, isqrt(m)) for the number m of segments sharing a mixer weight set in one step.
+ISQRT = np.array([max(1, math.isqrt(i)) for i in range(1 << 11)], dtype=np.int64)
 _PRIMES = np.array(
     [
         0x9E3779B97F4A7C15,
@@ -87,7 +102,21 @@ _PRIMES = np.array(
     dtype=np.uint64,
 )
 _C0_PRIME = np.uint64(0x2545F4914F6CDD1D)
-_ORDER_OFFSET = np.arange(len(ORDERS), dtype=np.int64) << TABLE_BITS
+_ORDER_MASK = np.array([(1 << (8 * k)) - 1 for k in ORDERS], dtype=np.uint64)
+_ORDER_ADD = np.array(ORDERS, dtype=np.uint64)
+_MATCH_MASK = np.uint64((1 << (8 * MATCH_MIN)) - 1)
+
+
+def _node_bounds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each partial byte c0 = 1..255 (a 1 followed by the j bits known so far): the
+    symbol range under it, and where its bit-1 half starts, as cumulative-sum indices."""
+    c0 = np.arange(1, 256)
+    depth = np.floor(np.log2(c0)).astype(np.int64)
+    lo = (c0 - (1 << depth)) << (8 - depth)
+    return lo, lo + (1 << (7 - depth)), lo + (1 << (8 - depth))
+
+
+_LO, _MID, _HI = _node_bounds()
 
 
 class Spending:
@@ -122,28 +151,6 @@ class Spending:
         return m / max(n, 1), bits / max(m, 1), (final - bits) / max(n - m, 1)
 
 
-def _cost(p1: np.ndarray, bit: np.ndarray) -> np.ndarray:
-    """Bits to code ``bit`` at P(1) = ``p1`` (Q16), for accounting."""
-    p = np.where(bit == 1, p1, (1 << P_BITS) - p1).astype(np.float64)
-    return -np.log2(np.maximum(p, 1) / (1 << P_BITS))
-
-
-def _stretch(p: np.ndarray) -> np.ndarray:
-    return STRETCH[p >> 4]
-
-
-def _node_bounds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each partial byte c0 = 1..255 (a 1 followed by the j bits known so far): the
-    symbol range under it, and where its bit-1 half starts, as cumulative-sum indices."""
-    c0 = np.arange(1, 256)
-    depth = np.floor(np.log2(c0)).astype(np.int64)
-    lo = (c0 - (1 << depth)) << (8 - depth)
-    return lo, lo + (1 << (7 - depth)), lo + (1 << (8 - depth))
-
-
-_LO, _MID, _HI = _node_bounds()
-
-
 class StreamState:
     """Statistics that live for one stream: shared by its segments, carried across blocks."""
 
@@ -166,15 +173,16 @@ class StreamState:
         if self.ready:
             return
         self.ready = True
-        size = 1 << TABLE_BITS
-        self.prob = np.full(len(ORDERS) * size, 1 << (P_BITS - 1), dtype=np.int32)
-        self.count = np.zeros(len(ORDERS) * size, dtype=np.int32)
+        # Each slot's probability (Q16) and observation count side by side: one cache
+        # line serves the prediction and the update.
+        self.ctx_stats = np.zeros((N_ORDERS << TABLE_BITS, 2), dtype=np.int32)
+        self.ctx_stats[:, 0] = 1 << (P_BITS - 1)
         self.match_prob = np.full(64, 3 << (P_BITS - 2), dtype=np.int64)  # by length bucket
-        self.weights = np.zeros((4 * 256, N_INPUTS), dtype=np.int64)
+        self.weights = np.zeros((MIX_SETS, N_INPUTS), dtype=np.int64)
         # Start from the network's prediction: the other inputs are 0 (probability 1/2)
         # until their statistics have something to say, then count with these weights.
         self.weights[:, 0] = 1 << 16
-        self.weights[:, 1 : 1 + len(ORDERS)] = 1 << 13
+        self.weights[:, 1 : 1 + N_ORDERS] = 1 << 13
         self.weights[:, -2] = 1 << 15
         # Refinement of the mixer's output by order-1 context and partial byte: 33
         # interpolation points over the logit range, starting as the identity.
@@ -198,7 +206,8 @@ class StreamState:
             ctx = np.zeros(len(arr) - MATCH_MIN + 1, dtype=np.uint64)
             for i in range(MATCH_MIN):  # byte p - i lands in bits 8i..8i+7, as in BlockCoder.ctx
                 ctx |= arr[MATCH_MIN - 1 - i : len(arr) - i] << np.uint64(8 * i)
-            keys = ((ctx * _PRIMES[5]) >> np.uint64(64 - MATCH_BITS)).astype(np.int64)
+            bits = np.uint64(64 - _log2(len(self.match_table)))
+            keys = ((ctx * _PRIMES[5]) >> bits).astype(np.int64)
             block_pos = self.history_base + len(self.history)
             nxt = block_pos + np.arange(MATCH_MIN, len(arr) + 1, dtype=np.int64)
             np.maximum.at(self.match_table, keys, nxt)
@@ -213,11 +222,17 @@ class StreamState:
         self.history = h
 
 
-class BlockCoder:
-    """The per-block side of the adaptive model: segment layout and match-model state.
+def _log2(n: int) -> int:
+    return n.bit_length() - 1
 
-    The caller runs, for each step t, ``begin_byte`` with the network's frequencies, then
-    for each bit ``p1 = predict(j)``, codes the bit, ``update(j, bit)``; then ``end_byte``.
+
+class BlockCoder:
+    """The per-block side of the adaptive model: segment layout, match state and scratch.
+
+    Per step t the caller runs ``begin_byte`` with the network's frequencies, then for each
+    bit j ``predict(j, c0)`` (P(bit = 1) of every active segment, Q16), codes the bits and
+    ``update(j, bits)``, then ``end_byte``. An encoder, which knows the bytes, does all of
+    that in one call of ``code_byte``.
     """
 
     def __init__(self, state: StreamState, n: int, segments: int) -> None:
@@ -228,187 +243,365 @@ class BlockCoder:
         lengths = np.full(segments, base, dtype=np.int64)
         lengths[:extra] += 1
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        self.block_pos = state.history_base + len(state.history)  # stream offset of block
+        # Integers of the block: n, steps done, stream offset of the block, history base.
+        self.ints = np.array([n, 0, state.history_base + len(state.history), state.history_base])
         self.block = np.zeros(n, dtype=np.uint8)
-        self.t = 0  # steps completed
         self.ctx = np.zeros(segments, dtype=np.uint64)  # last 8 bytes of each segment
         self.mptr = np.full(segments, -1, dtype=np.int64)  # stream offset of predicted byte
         self.mlen = np.zeros(segments, dtype=np.int64)
+        # Per-segment scratch: cumulative frequencies, hashes, byte and bit state.
+        self.cum = np.zeros((segments, 257), dtype=np.int64)
+        self.hashes = np.zeros((segments, N_ORDERS), dtype=np.uint64)
+        self.seg = np.zeros((_SEG_FIELDS, segments), dtype=np.int64)
+        self.x = np.zeros((segments, N_INPUTS), dtype=np.int64)
+        self.slots = np.zeros((segments, N_ORDERS), dtype=np.int64)
+        self.p_ctx = np.zeros((segments, N_ORDERS), dtype=np.int64)
+        self.delta = np.zeros((segments, N_ORDERS), dtype=np.int64)
+        self.mixcount = np.zeros(MIX_SETS, dtype=np.int64)
+        self.bucketcount = np.zeros(len(state.match_prob), dtype=np.int64)
+        account = state.spending is not None
+        self.spending = state.spending if account else np.zeros(0)
+        self.byte_bits = np.zeros(segments if account else 0)
+        self.k = 0
 
-    # ----------------------------------------------------------------- byte level
-    def _known(self, pos: np.ndarray) -> np.ndarray:
-        """Whether each stream offset has been coded already (by any segment)."""
-        st = self.st
-        off = pos - self.block_pos
-        in_hist = (pos >= st.history_base) & (off < 0)
-        seg = np.clip(np.searchsorted(self.starts, off, side="right") - 1, 0, self.s - 1)
-        in_block = (off >= 0) & (off < self.n) & (off - self.starts[seg] < self.t)
-        return in_hist | in_block
+    @property
+    def t(self) -> int:
+        """Steps completed."""
+        return int(self.ints[1])
 
-    def _byte_at(self, pos: np.ndarray) -> np.ndarray:
-        """Bytes at known stream offsets (0 elsewhere)."""
+    def _tables(self) -> tuple:
         st = self.st
-        off = pos - self.block_pos
-        h = (
-            st.history[np.clip(pos - st.history_base, 0, max(len(st.history) - 1, 0))]
-            if len(st.history)
-            else np.zeros(len(pos), dtype=np.uint8)
+        return (st.ctx_stats, st.match_prob, st.weights, st.apm, st.match_table)
+
+    def _block(self) -> tuple:
+        return (self.ints, self.starts, self.block, self.st.history, self.ctx, self.mptr, self.mlen)
+
+    def _scratch(self) -> tuple:
+        return (
+            self.cum,
+            self.hashes,
+            self.seg,
+            self.x,
+            self.slots,
+            self.p_ctx,
+            self.delta,
+            self.mixcount,
+            self.bucketcount,
+            self.spending,
+            self.byte_bits,
         )
-        b = self.block[np.clip(off, 0, self.n - 1)]
-        return np.where(off < 0, h, b).astype(np.int64)
-
-    def _match_key(self, k: int) -> np.ndarray:
-        mask = np.uint64((1 << (8 * MATCH_MIN)) - 1)
-        h = (self.ctx[:k] & mask) * _PRIMES[5]
-        return (h >> np.uint64(64 - MATCH_BITS)).astype(np.int64)
 
     def begin_byte(self, freqs: np.ndarray, k: int) -> None:
         """Prepare the inputs that stay fixed for the 8 bits of this step's byte."""
         self.k = k
-        # Cumulative frequencies: the network's P(bit) at any node of the byte's binary
-        # tree is a ratio of two range sums, computed in predict for the 8 nodes visited.
-        self.cum = np.zeros((k, 257), dtype=np.int64)
-        np.cumsum(freqs[:k], axis=1, out=self.cum[:, 1:])
-        self.rows = np.arange(k)
-        self.x = np.empty((k, N_INPUTS), dtype=np.int64)
-        self.x[:, -1] = 256
-        # Context hashes per order (segment-local history, as the network sees it).
-        hashes = []
-        for i, order in enumerate(ORDERS):
-            mask = np.uint64((1 << (8 * order)) - 1)
-            hashes.append(((self.ctx[:k] & mask) + np.uint64(order)) * _PRIMES[i])
-        self.hashes = np.stack(hashes, axis=1)  # [k, orders] uint64
-        # Match model: the match continued or found in end_byte, if its byte is known.
-        mlen, mptr = self.mlen[:k], self.mptr[:k]
-        live = (mlen > 0) & self._known(mptr)
-        mlen[~live] = 0
-        self.expected = np.where(live, self._byte_at(mptr), 0)
-        self.agreeing = mlen > 0
-        if self.st.spending is not None:  # accounting only (-v)
-            self.matched = mlen > 0
-            self.byte_bits = np.zeros(k)
-        self.mbucket = np.minimum(mlen, 15) + 16 * (mlen > 0)
-        self.mixset = np.minimum((mlen + 7) // 8, 3) * 256
+        _begin_byte(freqs, k, self._block(), self._scratch())
 
-    def end_byte(self, byte: np.ndarray) -> None:
-        """Record this step's bytes ([k]) and advance the match state."""
-        k = self.k
-        if self.st.spending is not None:
-            acc, base = self.st.spending, len(Spending.INPUTS)
-            acc[base] += k
-            acc[base + 1] += np.count_nonzero(self.matched)
-            acc[base + 2] += self.byte_bits[self.matched].sum()
-        self.block[self.starts[:k] + self.t] = byte
-        hit = (self.mlen[:k] > 0) & (self.expected == byte)
-        self.mlen[:k] = np.where(hit, np.minimum(self.mlen[:k] + 1, 65535), 0)
-        self.mptr[:k] = np.where(hit, self.mptr[:k] + 1, -1)
-        self.ctx[:k] = (self.ctx[:k] << np.uint64(8)) | byte.astype(np.uint64)
-        self.t += 1
-        if self.t >= MATCH_MIN:
-            key = self._match_key(k)
-            # Segments without a match look one up before this step's contexts go in
-            # (else each would find only the entry it is about to make for itself)...
-            look = self.mlen[:k] == 0
-            cand = self.st.match_table[key]
-            found = look & (cand >= 0)
-            self.mptr[:k][found] = cand[found]
-            self.mlen[:k][found] = MATCH_MIN
-            # ...then record where each context continues: the next byte's offset, which
-            # a later lookup may use once that byte is coded.
-            nxt = self.block_pos + self.starts[:k] + self.t
-            np.maximum.at(self.st.match_table, key, nxt)
-
-    # ----------------------------------------------------------------- bit level
     def predict(self, j: int, c0: np.ndarray) -> np.ndarray:
         """P(bit j == 1) in Q16 for each active segment; ``c0`` = 1 followed by the bits so far."""
-        st, x = self.st, self.x
-        node = c0 - 1
-        hi = self.cum[self.rows, _HI[node]]
-        n1 = hi - self.cum[self.rows, _MID[node]]
-        tot = hi - self.cum[self.rows, _LO[node]]
-        x[:, 0] = _stretch(np.minimum(np.maximum((n1 << P_BITS) // tot, 32), (1 << P_BITS) - 32))
-        slot = (self.hashes ^ (c0.astype(np.uint64) * _C0_PRIME)[:, None]) >> np.uint64(
-            64 - TABLE_BITS
-        )
-        self.slots = (slot.astype(np.int64) + _ORDER_OFFSET).ravel()
-        self.p_ctx = st.prob[self.slots]
-        x[:, 1 : 1 + len(ORDERS)] = _stretch(self.p_ctx).reshape(self.k, -1)
-        # Match input: signed by the expected bit, while the byte agrees with it so far.
-        self.ebit = (self.expected >> (7 - j)) & 1
-        self.agree = np.flatnonzero(self.agreeing)
-        x[:, -2] = 0
-        if len(self.agree):
-            a = self.agree
-            x[a, -2] = (2 * self.ebit[a] - 1) * _stretch(st.match_prob[self.mbucket[a]])
-        self.wsel = self.mixset + c0
-        dot = (x * st.weights[self.wsel]).sum(axis=1) >> 16
-        dot = np.minimum(np.maximum(dot, -STRETCH_MAX), STRETCH_MAX)
-        self.p = SQUASH[dot + STRETCH_MAX]
-        # Refine: interpolate the table row of (previous byte, partial byte) at the logit.
-        pos = dot + 2048  # 1 .. 4095
-        self.arow = ((self.ctx[: self.k] & np.uint64(0xFF)).astype(np.int64) << 8) | c0
-        self.aidx, w = pos >> 7, pos & 127
-        lo = st.apm[self.arow, self.aidx].astype(np.int64)
-        hi = st.apm[self.arow, self.aidx + 1].astype(np.int64)
-        refined = (lo * (128 - w) + hi * w) >> 7
-        self.p_final = np.minimum(np.maximum((self.p + 3 * refined) >> 2, 1), (1 << P_BITS) - 1)
-        self.aw = w
+        self.p_final = np.empty(self.k, dtype=np.int64)
+        c0 = np.ascontiguousarray(c0, dtype=np.int64)
+        _predict(j, c0, self.p_final, self._tables(), self._block(), self._scratch())
         return self.p_final
 
     def update(self, bit: np.ndarray) -> None:
-        """Learn from the coded bits ([k] of 0/1).
+        """Learn from the coded bits ([k] of 0/1) of the last ``predict``."""
+        bit = np.ascontiguousarray(bit, dtype=np.int64)
+        _update(bit, self.p_final, self._tables(), self._scratch())
 
-        Where m segments touched the same entry in this step, their updates are combined
-        as one batch: the mixer's gradients are summed and divided by sqrt(m) (the mean
-        learns too slowly when hundreds of segments share a weight set, the plain sum
-        diverges), and a context counter moves as a count-based estimate does after m
-        more observations. So sharing statistics across many segments does not multiply
-        the learning rate.
-        """
-        st = self.st
-        if st.spending is not None:
-            self._account(bit)
-        target = bit.astype(np.int64) << P_BITS
-        err = target - self.p
-        # Move the refinement's nearer interpolation point towards the outcome.
-        flat = self.arow * 33 + self.aidx + (self.aw >= 64)
-        apm = st.apm.reshape(-1)
-        _add_clipped(apm, flat, (target - apm[flat]) >> APM_RATE)
-        mult = np.bincount(self.wsel, minlength=len(st.weights))[self.wsel]
-        grad = ((self.x * err[:, None]) >> MIX_SHIFT) // ISQRT[mult][:, None]
-        flat = (self.wsel[:, None] * N_INPUTS + np.arange(N_INPUTS)).ravel()
-        np.add.at(st.weights.reshape(-1), flat, grad.ravel())
-        slots = self.slots
-        n_old = st.count[slots]
-        np.add.at(st.count, slots, np.ones(len(slots), dtype=st.count.dtype))
-        visits = st.count[slots] - n_old
-        # A batch of m observations moves a count-n estimate by sum(target - p) / (n + m + 1.5).
-        rate = RATE[np.minimum(n_old + visits - 1, COUNT_LIMIT)]
-        delta = ((target[:, None] - self.p_ctx.reshape(self.k, -1)).ravel() * rate) >> 16
-        _add_clipped(st.prob, slots, delta)
-        if len(self.agree):
-            a = self.agree
-            b = self.mbucket[a]
-            right = (bit[a] == self.ebit[a]).astype(np.int64) << P_BITS
-            m = np.bincount(b, minlength=len(st.match_prob))[b]
-            _add_clipped(st.match_prob, b, ((right - st.match_prob[b]) >> 6) // m)
-            self.agreeing &= bit == self.ebit
+    def end_byte(self, byte: np.ndarray) -> None:
+        """Record this step's bytes ([k]) and advance the match state."""
+        byte = np.ascontiguousarray(byte, dtype=np.int64)
+        _end_byte(byte, self._tables(), self._block(), self._scratch())
 
-    def _account(self, bit: np.ndarray) -> None:
-        acc = self.st.spending
-        assert acc is not None
-        n_ord = len(ORDERS)
-        acc[0] += _cost(SQUASH[self.x[:, 0] + STRETCH_MAX], bit).sum()
-        p_ctx = self.p_ctx.reshape(self.k, n_ord).astype(np.int64)
-        acc[1 : 1 + n_ord] += _cost(p_ctx, bit[:, None]).sum(axis=0)
-        acc[1 + n_ord] += _cost(self.p, bit).sum()
-        final = _cost(self.p_final, bit)
-        acc[2 + n_ord] += final.sum()
-        self.byte_bits += final
+    def code_byte(self, freqs: np.ndarray, byte: np.ndarray, probs: np.ndarray) -> None:
+        """Encoder's step: everything for the known bytes ``byte`` ([k]), with P(bit = 1)
+        of bit j of segment i written to ``probs[j, i]``."""
+        self.k = len(byte)
+        _code_byte(freqs, byte, probs, self._tables(), self._block(), self._scratch())
 
 
-def _add_clipped(table: np.ndarray, idx: np.ndarray, delta: np.ndarray) -> None:
-    """``table[idx] += delta`` with repeated indices summed (integer sums, so the order in
-    which segments' updates land cannot matter), then clipped to the probability range."""
-    np.add.at(table, idx, delta.astype(table.dtype))  # same dtype: numpy's fast path
-    table[idx] = np.minimum(np.maximum(table[idx], 32), (1 << P_BITS) - 32)
+# Rows of BlockCoder.seg: per-segment values of the current byte and bit.
+_EXPECTED, _AGREEING, _MBUCKET, _MIXSET = 0, 1, 2, 3
+_EBIT, _WSEL, _P, _AROW, _AIDX, _AW, _MATCHED, _C0 = 4, 5, 6, 7, 8, 9, 10, 11
+_SEG_FIELDS = 12
+
+
+@_jit
+def _cost(p1: int, bit: int) -> float:
+    """Bits to code ``bit`` at P(1) = ``p1`` (Q16), for accounting."""
+    p = p1 if bit == 1 else (1 << P_BITS) - p1
+    return -np.log2(max(p, 1) / (1 << P_BITS))
+
+
+@_jit
+def _begin_byte(freqs, k, blk, scr) -> None:
+    ints, starts, block, history, ctx, mptr, mlen = blk
+    cum, hashes, seg = scr[0], scr[1], scr[2]
+    spending, byte_bits = scr[9], scr[10]
+    n, t, block_pos, history_base = ints[0], ints[1], ints[2], ints[3]
+    nseg = len(starts)
+    for i in range(k):
+        # Cumulative frequencies: the network's P(bit) at any node of the byte's binary
+        # tree is a ratio of two range sums, taken in predict for the 8 nodes visited.
+        acc = 0
+        cum[i, 0] = 0
+        for s in range(256):
+            acc += freqs[i, s]
+            cum[i, s + 1] = acc
+        # Context hashes per order (segment-local history, as the network sees it).
+        c = ctx[i]
+        for o in range(N_ORDERS):
+            hashes[i, o] = ((c & _ORDER_MASK[o]) + _ORDER_ADD[o]) * _PRIMES[o]
+        # Match model: the match continued or found in end_byte, if its byte is known.
+        ml = mlen[i]
+        expected = 0
+        if ml > 0:
+            pos = mptr[i]
+            off = pos - block_pos
+            known = False
+            if off < 0:
+                if pos >= history_base:
+                    known = True
+                    expected = np.int64(history[pos - history_base])
+            elif off < n:
+                sg = np.searchsorted(starts, off, side="right") - 1
+                sg = min(max(sg, 0), nseg - 1)
+                if off - starts[sg] < t:
+                    known = True
+                    expected = np.int64(block[off])
+            if not known:
+                ml = 0
+                mlen[i] = 0
+                expected = 0
+        seg[_EXPECTED, i] = expected
+        seg[_AGREEING, i] = 1 if ml > 0 else 0
+        seg[_MATCHED, i] = 1 if ml > 0 else 0
+        seg[_MBUCKET, i] = min(ml, 15) + (16 if ml > 0 else 0)
+        seg[_MIXSET, i] = min((ml + 7) // 8, 3) * 256
+    if len(spending):
+        for i in range(k):
+            byte_bits[i] = 0.0
+
+
+@_jit
+def _predict(j, c0, p_out, tab, blk, scr) -> None:
+    """P(bit j = 1) of every active segment into ``p_out``. The loads from the large
+    tables have loops of their own, so that the cache misses of many segments overlap."""
+    ctx_stats, match_prob, weights, apm, match_table = tab
+    ctx = blk[4]
+    cum, hashes, seg, x, slots, p_ctx = scr[0], scr[1], scr[2], scr[3], scr[4], scr[5]
+    k = len(c0)
+    slot_bits = _ilog2(len(ctx_stats) // N_ORDERS)
+    drop = np.uint64(64 - slot_bits)
+    for i in range(k):
+        c = c0[i]
+        seg[_C0, i] = c
+        node = c - 1
+        hi = cum[i, _HI[node]]
+        n1 = hi - cum[i, _MID[node]]
+        tot = hi - cum[i, _LO[node]]
+        q = min(max((n1 << P_BITS) // tot, 32), (1 << P_BITS) - 32)
+        x[i, 0] = STRETCH[q >> 4]
+        cc = np.uint64(c) * _C0_PRIME
+        for o in range(N_ORDERS):
+            slots[i, o] = np.int64((hashes[i, o] ^ cc) >> drop) + (np.int64(o) << slot_bits)
+    for i in range(k):
+        for o in range(N_ORDERS):
+            p_ctx[i, o] = ctx_stats[slots[i, o], 0]
+    for i in range(k):
+        c = seg[_C0, i]
+        for o in range(N_ORDERS):
+            x[i, 1 + o] = STRETCH[p_ctx[i, o] >> 4]
+        # Match input: signed by the expected bit, while the byte agrees with it so far.
+        eb = (seg[_EXPECTED, i] >> (7 - j)) & 1
+        seg[_EBIT, i] = eb
+        if seg[_AGREEING, i]:
+            x[i, N_INPUTS - 2] = (2 * eb - 1) * STRETCH[match_prob[seg[_MBUCKET, i]] >> 4]
+        else:
+            x[i, N_INPUTS - 2] = 0
+        x[i, N_INPUTS - 1] = 256
+        ws = seg[_MIXSET, i] + c
+        seg[_WSEL, i] = ws
+        dot = 0
+        for q in range(N_INPUTS):
+            dot += x[i, q] * weights[ws, q]
+        dot = min(max(dot >> 16, -STRETCH_MAX), STRETCH_MAX)
+        seg[_P, i] = SQUASH[dot + STRETCH_MAX]
+        # Refine: interpolate the table row of (previous byte, partial byte) at the logit.
+        pos = dot + 2048  # 1 .. 4095
+        seg[_AROW, i] = (np.int64(ctx[i] & np.uint64(0xFF)) << 8) | c
+        seg[_AIDX, i] = pos >> 7
+        seg[_AW, i] = pos & 127
+    for i in range(k):
+        ai, w = seg[_AIDX, i], seg[_AW, i]
+        row = apm[seg[_AROW, i]]
+        refined = (np.int64(row[ai]) * (128 - w) + np.int64(row[ai + 1]) * w) >> 7
+        p_out[i] = min(max((seg[_P, i] + 3 * refined) >> 2, 1), (1 << P_BITS) - 1)
+
+
+@_jit
+def _update(bit, p_final, tab, scr) -> None:
+    """Learn from the coded bits. Where m segments touched the same entry in this step,
+    their updates are combined as one batch: the mixer's gradients are summed and divided
+    by sqrt(m) (the mean learns too slowly when hundreds of segments share a weight set,
+    the plain sum diverges), and a context counter moves as a count-based estimate does
+    after m more observations. So sharing statistics across many segments does not
+    multiply the learning rate. Every update is computed from the values before this
+    step's updates, then summed."""
+    ctx_stats, match_prob, weights, apm, match_table = tab
+    seg, x, slots, p_ctx, delta = scr[2], scr[3], scr[4], scr[5], scr[6]
+    mixcount, bucketcount, spending, byte_bits = scr[7], scr[8], scr[9], scr[10]
+    k = len(bit)
+    if len(spending):
+        _account(bit, p_final, seg, x, p_ctx, spending, byte_bits)
+    apm_flat = apm.reshape(-1)
+    # Refinement stage: move the nearer interpolation point towards the outcome.
+    for i in range(k):
+        flat = seg[_AROW, i] * APM_KNOTS + seg[_AIDX, i] + (1 if seg[_AW, i] >= 64 else 0)
+        seg[_AROW, i] = flat  # the row is not needed again this bit
+        delta[i, 0] = ((bit[i] << P_BITS) - np.int64(apm_flat[flat])) >> APM_RATE
+    for i in range(k):
+        apm_flat[seg[_AROW, i]] += delta[i, 0]
+    for i in range(k):
+        f = seg[_AROW, i]
+        apm_flat[f] = min(max(apm_flat[f], P_MIN), P_MAX)
+    # Mixer: gradient step, damped by the square root of the segments sharing the set.
+    for i in range(k):
+        mixcount[seg[_WSEL, i]] += 1
+    for i in range(k):
+        ws = seg[_WSEL, i]
+        err = (bit[i] << P_BITS) - seg[_P, i]
+        root = ISQRT[mixcount[ws]]
+        for q in range(N_INPUTS):
+            weights[ws, q] += ((x[i, q] * err) >> MIX_SHIFT) // root
+    for i in range(k):
+        mixcount[seg[_WSEL, i]] = 0
+    # Context statistics: count-based adaptation rates.
+    for i in range(k):
+        for o in range(N_ORDERS):
+            delta[i, o] = ctx_stats[slots[i, o], 1]  # n_old
+    for i in range(k):
+        for o in range(N_ORDERS):
+            ctx_stats[slots[i, o], 1] += 1
+    for i in range(k):
+        target = bit[i] << P_BITS
+        for o in range(N_ORDERS):
+            n_old = delta[i, o]
+            visits = ctx_stats[slots[i, o], 1] - n_old
+            # m observations move a count-n estimate by sum(target - p) / (n + m + 1.5).
+            rate = RATE[min(n_old + visits - 1, COUNT_LIMIT)]
+            delta[i, o] = ((target - p_ctx[i, o]) * rate) >> 16
+    for i in range(k):
+        for o in range(N_ORDERS):
+            ctx_stats[slots[i, o], 0] += delta[i, o]
+    for i in range(k):
+        for o in range(N_ORDERS):
+            s = slots[i, o]
+            ctx_stats[s, 0] = min(max(ctx_stats[s, 0], P_MIN), P_MAX)
+    # Match model: confidence per length bucket, while the byte agrees with the match.
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            bucketcount[seg[_MBUCKET, i]] += 1
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            b = seg[_MBUCKET, i]
+            right = (1 if bit[i] == seg[_EBIT, i] else 0) << P_BITS
+            delta[i, 0] = ((right - match_prob[b]) >> 6) // bucketcount[b]
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            match_prob[seg[_MBUCKET, i]] += delta[i, 0]
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            b = seg[_MBUCKET, i]
+            match_prob[b] = min(max(match_prob[b], P_MIN), P_MAX)
+            bucketcount[b] = 0
+            if bit[i] != seg[_EBIT, i]:
+                seg[_AGREEING, i] = 0
+
+
+@_jit
+def _account(bit, p_final, seg, x, p_ctx, spending, byte_bits) -> None:
+    """Add this bit's ideal costs to the accounts (``-v`` only)."""
+    for i in range(len(bit)):
+        b = bit[i]
+        spending[0] += _cost(SQUASH[x[i, 0] + STRETCH_MAX], b)
+        for o in range(N_ORDERS):
+            spending[1 + o] += _cost(p_ctx[i, o], b)
+        spending[1 + N_ORDERS] += _cost(seg[_P, i], b)
+        c = _cost(p_final[i], b)
+        spending[2 + N_ORDERS] += c
+        byte_bits[i] += c
+
+
+@_jit
+def _end_byte(byte, tab, blk, scr) -> None:
+    match_table = tab[4]
+    ints, starts, block, history, ctx, mptr, mlen = blk
+    seg, spending, byte_bits = scr[2], scr[9], scr[10]
+    k = len(byte)
+    t = ints[1]
+    if len(spending):
+        base = N_ORDERS + 3
+        spending[base] += k
+        for i in range(k):
+            if seg[_MATCHED, i]:
+                spending[base + 1] += 1
+                spending[base + 2] += byte_bits[i]
+    for i in range(k):
+        b = byte[i]
+        block[starts[i] + t] = b
+        if mlen[i] > 0 and seg[_EXPECTED, i] == b:
+            mlen[i] = min(mlen[i] + 1, 65535)
+            mptr[i] += 1
+        else:
+            mlen[i] = 0
+            mptr[i] = -1
+        ctx[i] = (ctx[i] << np.uint64(8)) | np.uint64(b)
+    t += 1
+    ints[1] = t
+    if t >= MATCH_MIN:
+        bits = np.uint64(64 - _ilog2(len(match_table)))
+        keys = scr[4][:, 0]  # slots' first column is free until the next predict
+        cand = scr[6][:, 0]
+        for i in range(k):
+            keys[i] = np.int64(((ctx[i] & _MATCH_MASK) * _PRIMES[5]) >> bits)
+            cand[i] = match_table[keys[i]]
+        # Segments without a match look one up before this step's contexts go in (else
+        # each would find only the entry it is about to make for itself)...
+        for i in range(k):
+            if mlen[i] == 0 and cand[i] >= 0:
+                mptr[i] = cand[i]
+                mlen[i] = MATCH_MIN
+        # ...then record where each context continues: the next byte's offset, which a
+        # later lookup may use once that byte is coded.
+        block_pos = ints[2]
+        for i in range(k):
+            nxt = block_pos + starts[i] + t
+            if nxt > match_table[keys[i]]:
+                match_table[keys[i]] = nxt
+
+
+@_jit
+def _code_byte(freqs, byte, probs, tab, blk, scr) -> None:
+    """The encoder's whole step: begin, 8 predictions and updates with the known bits, end."""
+    k = len(byte)
+    _begin_byte(freqs, k, blk, scr)
+    c0 = np.ones(k, dtype=np.int64)
+    bit = np.empty(k, dtype=np.int64)
+    for j in range(8):
+        p_out = probs[j]
+        _predict(j, c0, p_out, tab, blk, scr)
+        for i in range(k):
+            bit[i] = (byte[i] >> (7 - j)) & 1
+        _update(bit, p_out, tab, scr)
+        for i in range(k):
+            c0[i] = (c0[i] << 1) | bit[i]
+    _end_byte(byte, tab, blk, scr)
+
+
+@_jit
+def _ilog2(n) -> int:
+    r = 0
+    while (1 << (r + 1)) <= n:
+        r += 1
+    return r

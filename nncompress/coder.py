@@ -170,7 +170,9 @@ def _code_mixed(
     progress: Callable[[int], None] | None,
 ) -> np.ndarray:
     """The loop shared by encoder and decoder of the mixed method: per step, one network
-    step for all segments, then 8 binary decisions mixed with the adaptive statistics."""
+    step for all segments, then 8 binary decisions mixed with the adaptive statistics.
+    The encoder, knowing the bytes, computes a step's 8 x k bit probabilities in one call
+    and codes them in one call, bit 0 of every segment first, as the decoder decodes them."""
     base, extra = _layout(n, segments)
     steps = base + (extra > 0)
     out = np.zeros((segments, steps), dtype=np.int64)
@@ -179,19 +181,25 @@ def _code_mixed(
     prev = np.zeros(segments, dtype=np.int64)
     mstate = model.initial_state(segments)
     tick = _ticker(progress, n, steps)
+    probs = np.zeros((8, segments), dtype=np.int64)
     for t in range(steps):
         k = _active(t, segments, base, extra)
         freqs, mstate = model.step(ops.asarray(prev), mstate)
-        bc.begin_byte(ops.to_numpy(freqs[:k]).astype(np.int64), k)
-        c0 = np.ones(k, dtype=np.int64)
-        for j in range(8):
-            p1 = bc.predict(j, c0)
-            known = None if grid is None else (grid[:k, t] >> (7 - j)) & 1
-            bit = coder.code(_bit_probs(p1), known)
-            bc.update(bit)
-            c0 = (c0 << 1) | bit
-        byte = c0 - 256
-        bc.end_byte(byte)
+        freqs = ops.to_numpy(freqs)
+        if grid is not None:
+            byte = np.ascontiguousarray(grid[:k, t])
+            bc.code_byte(freqs, byte, probs[:, :k])
+            bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
+            coder.code(_bit_probs(probs[:, :k].ravel()), bits.ravel())
+        else:
+            bc.begin_byte(freqs, k)
+            c0 = np.ones(k, dtype=np.int64)
+            for j in range(8):
+                bit = coder.code(_bit_probs(bc.predict(j, c0)), None)
+                bc.update(bit)
+                c0 = (c0 << 1) | bit
+            byte = c0 - 256
+            bc.end_byte(byte)
         out[:k, t] = byte
         prev[:k] = byte
         prev[k:] = 0

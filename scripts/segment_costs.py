@@ -39,25 +39,27 @@ RANGES = ((0, 5), (5, 16), (16, 32), (32, 64), (64, 128), (128, 256), (256, 1 <<
 
 def costs_by_position(data: bytes, block_size: int, from_block: int) -> None:
     per_t: dict[int, list[float]] = {}  # step -> [bits, bytes, matched bytes]
-    original = adaptive.BlockCoder.end_byte
+    original = adaptive.BlockCoder.code_byte
     seen_blocks: list[adaptive.BlockCoder] = []
 
-    def end_byte(self: adaptive.BlockCoder, byte: np.ndarray) -> None:
+    def code_byte(self: adaptive.BlockCoder, freqs, byte: np.ndarray, probs) -> None:
+        t = self.t
+        original(self, freqs, byte, probs)
         if not seen_blocks or seen_blocks[-1] is not self:
             seen_blocks.append(self)
         if len(seen_blocks) - 1 >= from_block:
-            row = per_t.setdefault(self.t, [0.0, 0, 0])
-            row[0] += float(self.byte_bits.sum())
-            row[1] += self.k
-            row[2] += int(np.count_nonzero(self.matched))
-        original(self, byte)
+            k = len(byte)
+            row = per_t.setdefault(t, [0.0, 0, 0])
+            row[0] += float(self.byte_bits[:k].sum())
+            row[1] += k
+            row[2] += int(np.count_nonzero(self.seg[adaptive._MATCHED, :k]))
 
-    adaptive.BlockCoder.end_byte = end_byte  # type: ignore[method-assign]
+    adaptive.BlockCoder.code_byte = code_byte  # type: ignore[method-assign]
     try:
         out = io.BytesIO()
         info = compress_stream(io.BytesIO(data), out, load_model(), block_size, account=True)
     finally:
-        adaptive.BlockCoder.end_byte = original  # type: ignore[method-assign]
+        adaptive.BlockCoder.code_byte = original  # type: ignore[method-assign]
     print(f"{len(data):,} bytes -> {info.archive_len:,}; mixed blocks from block {from_block}:")
     total = sum(r[0] for r in per_t.values()) / 8
     print(f"  {total:,.0f} bytes of ideal code length")
@@ -82,7 +84,7 @@ def profile(data: bytes) -> None:
     prof.disable()
     print(f"cProfile of one mixed block of {len(sample):,} bytes:")
     pstats.Stats(prof).sort_stats("cumulative").print_stats(
-        "exact_matmul|_gru_cell|predict|update|begin_byte|end_byte|encode|_code_mixed"
+        "_step_compiled|_gru_kernel|_freqs_kernel|code_byte|encode|_code_mixed"
     )
 
 

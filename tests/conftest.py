@@ -188,7 +188,6 @@ def shrink_tables(mp: pytest.MonkeyPatch, bits: int = 10) -> None:
 
     mp.setattr(adaptive, "TABLE_BITS", bits)
     mp.setattr(adaptive, "MATCH_BITS", bits)
-    mp.setattr(adaptive, "_ORDER_OFFSET", np.arange(len(adaptive.ORDERS), dtype=np.int64) << bits)
 
 
 @pytest.fixture
