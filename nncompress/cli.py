@@ -546,6 +546,13 @@ def _list(path: str, src: BinaryIO, job: Job) -> None:
     show_default=True,
     help="Bytes a training stream runs from an empty state (match the coder).",
 )
+@click.option(
+    "--window",
+    type=click.IntRange(8),
+    default=128,
+    show_default=True,
+    help="Bytes per backpropagation window (the state carries across windows).",
+)
 @click.option("--batch", type=click.IntRange(1), default=128, show_default=True)
 @click.option("--lr", type=float, default=3e-3, show_default=True)
 @click.option(
@@ -566,6 +573,7 @@ def train_cmd(
     seed,
     val_fraction,
     segment,
+    window,
     batch,
     lr,
     resume,
@@ -603,6 +611,7 @@ def train_cmd(
         seconds=parse_duration(time_budget),
         max_steps=steps,
         batch=batch,
+        window=window,
         segment=segment,
         lr=lr,
         seed=seed,

@@ -123,31 +123,43 @@ class FloatGRU:
 
 class StreamSampler:
     """Batch rows that read contiguous data from random offsets, restarting (empty state,
-    start byte 0) every ``segment`` bytes, as the coder's segments do."""
+    start byte 0) every ``segment`` bytes, as the coder's segments do.
 
-    def __init__(self, data: np.ndarray, batch: int, window: int, segment: int, seed: int):
+    The data lives on the training device and batches are cut there, so a GPU is never
+    kept waiting for the CPU to gather bytes."""
+
+    def __init__(
+        self, data: np.ndarray, batch: int, window: int, segment: int, seed: int, device="cpu"
+    ):
+        torch = _torch()
         if len(data) < window + 2:
             raise ValueError(f"too little training data ({len(data)} bytes)")
-        self.data, self.batch, self.window = data, batch, window
+        self.data = torch.from_numpy(np.array(data, dtype=np.uint8)).to(device)
+        self.batch, self.window = batch, window
         self.windows_per_segment = max(1, segment // window)
-        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator(device=device).manual_seed(seed)
+        self.offsets = torch.arange(window, device=device)
         self.count = 0
-        self.pos = np.zeros(batch, dtype=np.int64)
-        self.last = np.zeros(batch, dtype=np.int64)
+        self.pos = torch.zeros(batch, dtype=torch.long, device=device)
+        self.last = torch.zeros(batch, dtype=torch.long, device=device)
 
-    def next(self) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(inputs [B, T], targets [B, T], whether this window starts new segments)."""
+    def next(self):
+        """(inputs [B, T], targets [B, T], whether this window starts new segments), as
+        int64 tensors on the device."""
+        torch = _torch()
         fresh = self.count % self.windows_per_segment == 0
         span = self.window * self.windows_per_segment
         if fresh:
             hi = max(1, len(self.data) - span - 1)
-            self.pos = self.rng.integers(0, hi, self.batch)
-            self.last = np.zeros(self.batch, dtype=np.int64)
-        idx = np.minimum(self.pos[:, None] + np.arange(self.window), len(self.data) - 1)
-        tgt = self.data[idx].astype(np.int64)
-        inp = np.concatenate([self.last[:, None], tgt[:, :-1]], axis=1)
+            self.pos = torch.randint(
+                0, hi, (self.batch,), generator=self.gen, device=self.data.device
+            )
+            self.last = torch.zeros_like(self.pos)
+        idx = (self.pos[:, None] + self.offsets).clamp_(max=len(self.data) - 1)
+        tgt = self.data[idx].long()
+        inp = torch.cat([self.last[:, None], tgt[:, :-1]], dim=1)
         self.last = tgt[:, -1]
-        self.pos += self.window
+        self.pos = self.pos + self.window
         self.count += 1
         return inp, tgt, fresh
 
@@ -249,11 +261,13 @@ def train(
     if resume is not None:
         step = _load_state(model, opt, load_file(str(resume)))
         log(f"resumed from {resume} at step {step}")
-    sampler = StreamSampler(data, cfg.batch, cfg.window, cfg.segment, cfg.seed + step)
+    sampler = StreamSampler(data, cfg.batch, cfg.window, cfg.segment, cfg.seed + step, device)
     vstreams = val_streams(val, cfg.segment, 32)
     h = model.zero_state(cfg.batch)
     start = time.monotonic()
-    last_report, seen, run_loss, run_n = start, 0, 0.0, 0
+    report_every = min(120.0, max(10.0, cfg.seconds / 10))
+    last_report, seen, run_n = start, 0, 0
+    run_loss = torch.zeros((), device=device)  # summed on the device: no sync per step
     stats: dict[str, float] = {}
     while True:
         elapsed = time.monotonic() - start
@@ -268,30 +282,32 @@ def train(
         inp, tgt, fresh = sampler.next()
         if fresh:
             h = model.zero_state(cfg.batch)
-        logits, h = model.forward(torch.from_numpy(inp).to(device), h.detach())
-        loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, 256), torch.from_numpy(tgt).to(device).reshape(-1)
-        )
+        logits, h = model.forward(inp, h.detach())
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 256), tgt.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.net.parameters(), 1.0)
         opt.step()
         step += 1
-        seen += inp.size
-        run_loss += loss.item()
+        seen += inp.numel()
+        run_loss += loss.detach()
         run_n += 1
         now = time.monotonic()
-        stats = {"step": step, "bytes": seen, "train_bpb": run_loss / run_n / math.log(2), "lr": lr}
-        if progress:
+        if progress and (step % 16 == 0 or step < 16):
+            stats = {"step": step, "bytes": seen, "lr": lr}
+            stats["train_bpb"] = run_loss.item() / run_n / math.log(2)
             progress(frac, stats)
-        if now - last_report > 120:
+        if now - last_report > report_every:
+            stats = {"step": step, "bytes": seen, "lr": lr}
+            stats["train_bpb"] = run_loss.item() / run_n / math.log(2)
             stats["val_bpb"] = float_bpb(model, vstreams, cfg.window)
             log(
                 f"step {step} bytes {seen:,} train {stats['train_bpb']:.3f} bpb "
                 f"val {stats['val_bpb']:.3f} bpb lr {lr:.2e} {seen / (now - start):,.0f} B/s"
             )
             save_file(_state_tensors(model, opt, step), str(ckpt))
-            last_report, run_loss, run_n = now, 0.0, 0
+            last_report, run_n = now, 0
+            run_loss = torch.zeros((), device=device)
     elapsed = time.monotonic() - start
     save_file(_state_tensors(model, opt, step), str(ckpt))
     meta = {

@@ -221,15 +221,15 @@ def train(model, data: np.ndarray, seconds: float, seed: int) -> tuple[int, floa
         inp, tgt, fresh = sampler.next()
         if fresh or h is None:
             h = model.zero_state(BATCH)
-        logits, h = model(torch.from_numpy(inp), h)
+        logits, h = model(inp, h)
         if h is not None:
             h = h.detach()
-        loss = F.cross_entropy(logits.reshape(-1, 256), torch.from_numpy(tgt).reshape(-1))
+        loss = F.cross_entropy(logits.reshape(-1, 256), tgt.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        step, seen = step + 1, seen + inp.size
+        step, seen = step + 1, seen + inp.numel()
     return seen, time.monotonic() - start
 
 
