@@ -1,57 +1,70 @@
-"""Learning the file while coding it: context statistics, a match model and an online
-mixer, combined with the network bit by bit (DESIGN.md section 4).
+"""Learning the file while coding it: context statistics, a match model and online mixers,
+combined with the network bit by bit (DESIGN.md section 4). This is the mixed method of
+format version 3; ``adaptive_v2.py`` keeps the one of versions 1 and 2.
 
 Each byte is coded as 8 binary decisions, most significant bit first. For each decision the
 inputs are, in the logit ("stretch") domain:
 
 * the network's probability of the bit, from its 256 frequencies (one cumulative sum per
   byte gives every node of the binary tree);
-* hashed order-1, 2, 3, 4 and 6 context tables of bit probabilities, adapted after every bit;
-* a match model: the byte that followed the longest recent earlier occurrence of the
-  current context, with a confidence learned per match length;
+* hashed context tables of bit probabilities, adapted after every bit: orders 1, 2, 3, 4,
+  6 and 8, the current word, and the current word with the one before (words: letters
+  case-folded, digits, '_' and non-ASCII bytes). Each slot carries a check tag of its
+  context, so a slot that another context hashed to predicts as an empty one instead of
+  passing on that context's statistics;
+* a match model: the byte that followed an earlier occurrence of the current context, as
+  two inputs: a confidence learned per match-length class, and one that grows with the
+  length. Segments without a match also try the distance of their neighbour's long match,
+  or the stream's latest long-match distance, so a long repeat is picked up by every
+  segment that runs through it, and by each segment's first bytes in the next block;
 
-and a gated linear mixer, whose weight set is chosen by the partial byte and the match
-state, turns them into one probability; its weights follow the gradient of the coding loss.
-A final refinement stage (paq's APM) maps that probability through an adaptive curve
-chosen by the previous byte and the partial byte, and averages the two 1:3.
+then two gated linear mixers, one with weight sets chosen by the partial byte and the
+match state, one by how many of the order-2..8 contexts have been seen before, the match
+state and the bit position, each trained on its own error; their average goes through a
+refinement stage (paq's APM) chosen by the previous byte and the partial byte.
 
 Everything is integer arithmetic, identical on every machine; the tables that stand for
 exp/log are built from Python's ``decimal`` module, whose results are correctly rounded
 everywhere. Statistics are shared by all lockstep segments and persist across the blocks
 of a stream (the match model sees a 64 MiB window), so segments and blocks teach each
-other. Updates that several segments make to one table entry in the same step are summed
-(integer addition, so their order cannot matter).
+other. Within one step every segment predicts from the statistics as they were before the
+step, and the updates are then combined (summed, or claimed in segment order), so the
+batch of a step is one well-defined computation.
 
 The per-bit work runs in loops compiled by numba: in numpy it took some thirty array
 operations per bit, each a pass over all segments, and cost more than the network itself.
-The loops keep the batch semantics exactly (every segment of a step predicts from the
-statistics as they were before that step's updates, and the updates are then summed), so
-the compiled code is a faster way to compute the very same numbers.
 """
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal, getcontext
 
 import numpy as np
 from numba import njit
 
-ORDERS = (1, 2, 3, 4, 6)
+ORDERS = (1, 2, 3, 4, 6, 8)
 N_ORDERS = len(ORDERS)
-TABLE_BITS = 21  # slots per context order
-MATCH_BITS = 22  # slots of the match model's hash table
+N_WORD = 2  # word contexts: the current word, and it with the word before
+N_CTX = N_ORDERS + N_WORD
+TABLE_BITS = 21  # slots per context (at most; see table_bits)
+MATCH_BITS = 22  # slots of the match model's hash table (at most)
 MATCH_MIN = 5  # context bytes a match must share to start
+SEED_LEN = 16  # a match this long lends its distance to the next segment
+REP_LEN = 32  # a match this long sets the stream's repeat distance
 WINDOW = 64 << 20  # how far back the match model reaches
 STRETCH_MAX = 2047  # logits in Q8, clamped to +-8
 P_BITS = 16  # probabilities of bit == 1 in Q16
-COUNT_LIMIT = 255
+COUNT_LIMIT = 1023  # counts beyond this adapt at the same (slowest) rate
+COUNT_CAP = 60000  # counts saturate here (16 bits beside the slot's check tag)
 MIX_SHIFT = 13  # mixer learning rate: dw = x * err >> MIX_SHIFT (weights in Q16)
-N_INPUTS = 3 + N_ORDERS  # network, orders..., match, bias
+N_INPUTS = 4 + N_CTX  # network, contexts..., match (learned, by length), bias
 MIX_SETS = 4 * 256  # weight sets: match-length class x partial byte
+MIX2_SETS = N_ORDERS * 4 * 8  # second mixer: orders 2-8 that know their context x match
+#                                 class x bit position
 APM_RATE = 6  # the final refinement stage adapts by 1/64 of its error
 APM_KNOTS = 33  # interpolation points of each refinement curve
 P_MIN, P_MAX = 32, (1 << P_BITS) - 32  # adaptive probabilities stay inside this range
+HALF = 1 << (P_BITS - 1)
 
 #: Numba compiles these loops once and caches the machine code beside this file.
 _jit = njit(cache=True, nogil=True)
@@ -88,8 +101,9 @@ def _luts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 SQUASH, STRETCH, RATE = _luts()
-#: max(1, isqrt(m)) for the number m of segments sharing a mixer weight set in one step.
-ISQRT = np.array([max(1, math.isqrt(i)) for i in range(1 << 11)], dtype=np.int64)
+#: Shifts that divide by about sqrt(m), for the m segments sharing a mixer weight set in
+#: one step.
+SQRT_SHIFT = np.array([i.bit_length() // 2 for i in range(1 << 11)], dtype=np.int64)
 _PRIMES = np.array(
     [
         0x9E3779B97F4A7C15,
@@ -127,7 +141,7 @@ class Spending:
     from them, and it costs nothing unless asked for.
     """
 
-    INPUTS = ("network", *(f"order-{k}" for k in ORDERS), "mixer", "final")
+    INPUTS = ("network", *(f"order-{k}" for k in ORDERS), "word", "word-2", "mixer", "final")
     #: Layout of ``StreamState.spending``: INPUTS, then bytes, matched bytes, and the
     #: final bits spent on matched bytes.
     SIZE = len(INPUTS) + 3
@@ -154,9 +168,13 @@ class Spending:
 class StreamState:
     """Statistics that live for one stream: shared by its segments, carried across blocks."""
 
-    def __init__(self, account: bool = False) -> None:
+    spending_type = Spending
+
+    def __init__(self, account: bool = False, block_size: int = 1 << 20) -> None:
         self.history = np.zeros(0, dtype=np.uint8)  # the last WINDOW bytes before this block
         self.history_base = 0  # stream offset of history[0]
+        self.rep_dist = 0  # distance of the latest long match (0: none yet)
+        self.table_bits, self.match_bits = table_bits(block_size)
         self.ready = False
         # Bit accounting (Spending) when asked for; an array, so that snapshot/restore
         # drop the accounts of a block the encoder did not keep.
@@ -164,30 +182,40 @@ class StreamState:
 
     def ensure_match_table(self) -> None:
         if not hasattr(self, "match_table"):
-            self.match_table = np.full(1 << MATCH_BITS, -1, dtype=np.int64)
+            # Stream offset + 1 of the byte after each hashed context (0: none), so that a
+            # new table is all zeros: memory the system hands out lazily.
+            self.match_table = np.zeros(1 << self.match_bits, dtype=np.int64)
 
     def ensure_tables(self) -> None:
-        """Allocate the statistics on first use (about 110 MB), not for streams that never
-        use the mixed method."""
+        """Allocate the statistics on first use (about 175 MB for blocks of 256 KiB or more,
+        less for streams of smaller blocks), not for streams that never use the mixed
+        method."""
         self.ensure_match_table()
         if self.ready:
             return
         self.ready = True
         # Each slot's probability (Q16) and observation count side by side: one cache
         # line serves the prediction and the update.
-        self.ctx_stats = np.zeros((N_ORDERS << TABLE_BITS, 2), dtype=np.int32)
-        self.ctx_stats[:, 0] = 1 << (P_BITS - 1)
-        self.match_prob = np.full(64, 3 << (P_BITS - 2), dtype=np.int64)  # by length bucket
+        # The probability is stored as its difference from 1/2, so that an empty slot
+        # is all zeros (an allocation the system hands out lazily, page by page).
+        self.ctx_stats = np.zeros((N_CTX << self.table_bits, 2), dtype=np.int32)
+        # The match model's confidence by length bucket, with its observation count.
+        self.match_prob = np.zeros((64, 2), dtype=np.int64)
+        self.match_prob[:, 0] = 3 << (P_BITS - 2)
         self.weights = np.zeros((MIX_SETS, N_INPUTS), dtype=np.int64)
         # Start from the network's prediction: the other inputs are 0 (probability 1/2)
         # until their statistics have something to say, then count with these weights.
         self.weights[:, 0] = 1 << 16
-        self.weights[:, 1 : 1 + N_ORDERS] = 1 << 13
-        self.weights[:, -2] = 1 << 15
-        # Refinement of the mixer's output by order-1 context and partial byte: 33
+        self.weights[:, 1 : 1 + N_CTX] = 1 << 13
+        self.weights[:, -3] = 1 << 15
+        self.weights2 = np.tile(self.weights[:1], (MIX2_SETS, 1))
+        # Refinement of the mixers' output by order-1 context and partial byte: 33
         # interpolation points over the logit range, starting as the identity.
         knots = SQUASH[np.clip(np.arange(-16, 17) * 128, -STRETCH_MAX, STRETCH_MAX) + STRETCH_MAX]
         self.apm = np.tile(knots, (1 << 16, 1)).astype(np.int32)
+
+    def block_coder(self, n: int, segments: int) -> BlockCoder:
+        return BlockCoder(self, n, segments)
 
     def snapshot(self) -> dict[str, np.ndarray | int]:
         return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(self).items()}
@@ -210,7 +238,7 @@ class StreamState:
             keys = ((ctx * _PRIMES[5]) >> bits).astype(np.int64)
             block_pos = self.history_base + len(self.history)
             nxt = block_pos + np.arange(MATCH_MIN, len(arr) + 1, dtype=np.int64)
-            np.maximum.at(self.match_table, keys, nxt)
+            np.maximum.at(self.match_table, keys, nxt + 1)
         self.append_history(data)
 
     def append_history(self, data: bytes) -> None:
@@ -222,6 +250,15 @@ class StreamState:
         self.history = h
 
 
+def table_bits(block_size: int) -> tuple[int, int]:
+    """Size of a stream's context and match tables (log2 of their slots), from the block
+    size in its header: a byte touches 8 slots per context, so a stream of small blocks
+    (a small file is one block of its own size) gets small tables, which cost less to set
+    up than the data costs to code."""
+    need = max(1, block_size - 1).bit_length()
+    return min(TABLE_BITS, max(12, need + 3)), min(MATCH_BITS, max(12, need + 2))
+
+
 def _log2(n: int) -> int:
     return n.bit_length() - 1
 
@@ -231,8 +268,9 @@ class BlockCoder:
 
     Per step t the caller runs ``begin_byte`` with the network's frequencies, then for each
     bit j ``predict(j, c0)`` (P(bit = 1) of every active segment, Q16), codes the bits and
-    ``update(j, bits)``, then ``end_byte``. An encoder, which knows the bytes, does all of
-    that in one call of ``code_byte``.
+    ``update(bits)``, then ``end_byte``. An encoder, which knows the bytes, does all of
+    that in one call of ``code_byte``. ``finish`` hands what outlives the block back to
+    the stream.
     """
 
     def __init__(self, state: StreamState, n: int, segments: int) -> None:
@@ -243,21 +281,32 @@ class BlockCoder:
         lengths = np.full(segments, base, dtype=np.int64)
         lengths[:extra] += 1
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        # Integers of the block: n, steps done, stream offset of the block, history base.
-        self.ints = np.array([n, 0, state.history_base + len(state.history), state.history_base])
+        # Integers of the block: n, steps done, stream offset of the block, history base,
+        # latest long-match distance.
+        self.ints = np.array(
+            [n, 0, state.history_base + len(state.history), state.history_base, state.rep_dist]
+        )
         self.block = np.zeros(n, dtype=np.uint8)
         self.ctx = np.zeros(segments, dtype=np.uint64)  # last 8 bytes of each segment
         self.mptr = np.full(segments, -1, dtype=np.int64)  # stream offset of predicted byte
         self.mlen = np.zeros(segments, dtype=np.int64)
+        self.mseed = np.zeros(segments, dtype=np.int64)  # whether a match came from seeding
+        if state.rep_dist > 0:  # each segment's first byte: try the latest long match distance
+            self.mptr[:] = self.ints[2] + self.starts - state.rep_dist
+            self.mlen[:] = 1
+            self.mseed[:] = 1
+        self.words = np.zeros((2, segments), dtype=np.uint64)  # current and previous word
         # Per-segment scratch: cumulative frequencies, hashes, byte and bit state.
         self.cum = np.zeros((segments, 257), dtype=np.int64)
-        self.hashes = np.zeros((segments, N_ORDERS), dtype=np.uint64)
+        self.hashes = np.zeros((segments, N_CTX), dtype=np.uint64)
         self.seg = np.zeros((_SEG_FIELDS, segments), dtype=np.int64)
         self.x = np.zeros((segments, N_INPUTS), dtype=np.int64)
-        self.slots = np.zeros((segments, N_ORDERS), dtype=np.int64)
-        self.p_ctx = np.zeros((segments, N_ORDERS), dtype=np.int64)
-        self.delta = np.zeros((segments, N_ORDERS), dtype=np.int64)
-        self.mixcount = np.zeros(MIX_SETS, dtype=np.int64)
+        self.slots = np.zeros((segments, N_CTX), dtype=np.int64)
+        self.p_ctx = np.zeros((segments, N_CTX), dtype=np.int64)
+        self.delta = np.zeros((segments, N_CTX), dtype=np.int64)
+        self.ctx_tag = np.zeros((segments, N_CTX), dtype=np.int64)
+        self.ctx_n = np.zeros((segments, N_CTX), dtype=np.int64)
+        self.mixcount = np.zeros(max(MIX_SETS, MIX2_SETS), dtype=np.int64)
         self.bucketcount = np.zeros(len(state.match_prob), dtype=np.int64)
         account = state.spending is not None
         self.spending = state.spending if account else np.zeros(0)
@@ -271,10 +320,27 @@ class BlockCoder:
 
     def _tables(self) -> tuple:
         st = self.st
-        return (st.ctx_stats, st.match_prob, st.weights, st.apm, st.match_table)
+        return (
+            st.ctx_stats,
+            st.match_prob,
+            st.weights,
+            st.apm,
+            st.match_table,
+            st.weights2,
+        )
 
     def _block(self) -> tuple:
-        return (self.ints, self.starts, self.block, self.st.history, self.ctx, self.mptr, self.mlen)
+        return (
+            self.ints,
+            self.starts,
+            self.block,
+            self.st.history,
+            self.ctx,
+            self.mptr,
+            self.mlen,
+            self.words,
+            self.mseed,
+        )
 
     def _scratch(self) -> tuple:
         return (
@@ -289,6 +355,8 @@ class BlockCoder:
             self.bucketcount,
             self.spending,
             self.byte_bits,
+            self.ctx_tag,
+            self.ctx_n,
         )
 
     def begin_byte(self, freqs: np.ndarray, k: int) -> None:
@@ -313,6 +381,10 @@ class BlockCoder:
         byte = np.ascontiguousarray(byte, dtype=np.int64)
         _end_byte(byte, self._tables(), self._block(), self._scratch())
 
+    def finish(self) -> None:
+        """The block is done: keep its latest long-match distance for the next block."""
+        self.st.rep_dist = int(self.ints[4])
+
     def code_byte(self, freqs: np.ndarray, byte: np.ndarray, probs: np.ndarray) -> None:
         """Encoder's step: everything for the known bytes ``byte`` ([k]), with P(bit = 1)
         of bit j of segment i written to ``probs[j, i]``."""
@@ -323,7 +395,8 @@ class BlockCoder:
 # Rows of BlockCoder.seg: per-segment values of the current byte and bit.
 _EXPECTED, _AGREEING, _MBUCKET, _MIXSET = 0, 1, 2, 3
 _EBIT, _WSEL, _P, _AROW, _AIDX, _AW, _MATCHED, _C0 = 4, 5, 6, 7, 8, 9, 10, 11
-_SEG_FIELDS = 12
+_WSEL2, _P1, _P2, _MLEN = 12, 13, 14, 15
+_SEG_FIELDS = 16
 
 
 @_jit
@@ -335,11 +408,9 @@ def _cost(p1: int, bit: int) -> float:
 
 @_jit
 def _begin_byte(freqs, k, blk, scr) -> None:
-    ints, starts, block, history, ctx, mptr, mlen = blk
+    ints, starts, block, history, ctx, mptr, mlen, words, mseed = blk
     cum, hashes, seg = scr[0], scr[1], scr[2]
     spending, byte_bits = scr[9], scr[10]
-    n, t, block_pos, history_base = ints[0], ints[1], ints[2], ints[3]
-    nseg = len(starts)
     for i in range(k):
         # Cumulative frequencies: the network's P(bit) at any node of the byte's binary
         # tree is a ratio of two range sums, taken in predict for the 8 nodes visited.
@@ -352,31 +423,22 @@ def _begin_byte(freqs, k, blk, scr) -> None:
         c = ctx[i]
         for o in range(N_ORDERS):
             hashes[i, o] = ((c & _ORDER_MASK[o]) + _ORDER_ADD[o]) * _PRIMES[o]
+        hashes[i, N_ORDERS] = (words[0, i] + np.uint64(1)) * _PRIMES[4]
+        hashes[i, N_ORDERS + 1] = (words[0, i] ^ (words[1, i] * _PRIMES[3])) * _PRIMES[1]
         # Match model: the match continued or found in end_byte, if its byte is known.
         ml = mlen[i]
         expected = 0
         if ml > 0:
-            pos = mptr[i]
-            off = pos - block_pos
-            known = False
-            if off < 0:
-                if pos >= history_base:
-                    known = True
-                    expected = np.int64(history[pos - history_base])
-            elif off < n:
-                sg = np.searchsorted(starts, off, side="right") - 1
-                sg = min(max(sg, 0), nseg - 1)
-                if off - starts[sg] < t:
-                    known = True
-                    expected = np.int64(block[off])
-            if not known:
+            expected = _known_byte(mptr[i], ints, starts, block, history)
+            if expected < 0:
                 ml = 0
                 mlen[i] = 0
                 expected = 0
         seg[_EXPECTED, i] = expected
+        seg[_MLEN, i] = ml
         seg[_AGREEING, i] = 1 if ml > 0 else 0
         seg[_MATCHED, i] = 1 if ml > 0 else 0
-        seg[_MBUCKET, i] = min(ml, 15) + (16 if ml > 0 else 0)
+        seg[_MBUCKET, i] = _length_bucket(ml) + (24 if mseed[i] else 0)
         seg[_MIXSET, i] = min((ml + 7) // 8, 3) * 256
     if len(spending):
         for i in range(k):
@@ -387,11 +449,12 @@ def _begin_byte(freqs, k, blk, scr) -> None:
 def _predict(j, c0, p_out, tab, blk, scr) -> None:
     """P(bit j = 1) of every active segment into ``p_out``. The loads from the large
     tables have loops of their own, so that the cache misses of many segments overlap."""
-    ctx_stats, match_prob, weights, apm, match_table = tab
+    ctx_stats, match_prob, weights, apm, match_table, weights2 = tab
     ctx = blk[4]
     cum, hashes, seg, x, slots, p_ctx = scr[0], scr[1], scr[2], scr[3], scr[4], scr[5]
+    ctx_tag, ctx_n = scr[11], scr[12]
     k = len(c0)
-    slot_bits = _ilog2(len(ctx_stats) // N_ORDERS)
+    slot_bits = _ilog2(len(ctx_stats) // N_CTX)
     drop = np.uint64(64 - slot_bits)
     for i in range(k):
         c = c0[i]
@@ -403,29 +466,55 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         q = min(max((n1 << P_BITS) // tot, 32), (1 << P_BITS) - 32)
         x[i, 0] = STRETCH[q >> 4]
         cc = np.uint64(c) * _C0_PRIME
-        for o in range(N_ORDERS):
-            slots[i, o] = np.int64((hashes[i, o] ^ cc) >> drop) + (np.int64(o) << slot_bits)
+        for o in range(N_CTX):
+            hh = hashes[i, o] ^ cc
+            slots[i, o] = np.int64(hh >> drop) + (np.int64(o) << slot_bits)
+            ctx_tag[i, o] = np.int64((hh >> np.uint64(24)) & np.uint64(0x7FFF))
+    for i in range(k):  # loads only, so that many cache misses overlap
+        for o in range(N_CTX):
+            sl = slots[i, o]
+            p_ctx[i, o] = ctx_stats[sl, 0] + HALF
+            ctx_n[i, o] = ctx_stats[sl, 1]
     for i in range(k):
-        for o in range(N_ORDERS):
-            p_ctx[i, o] = ctx_stats[slots[i, o], 0]
+        for o in range(N_CTX):
+            # A slot holding another context (its tag differs) predicts as an empty one.
+            meta = ctx_n[i, o]
+            same = (meta >> 16) == ctx_tag[i, o]
+            p_ctx[i, o] = p_ctx[i, o] if same else HALF
+            ctx_n[i, o] = meta & 0xFFFF if same else -1
     for i in range(k):
         c = seg[_C0, i]
-        for o in range(N_ORDERS):
+        for o in range(N_CTX):
             x[i, 1 + o] = STRETCH[p_ctx[i, o] >> 4]
         # Match input: signed by the expected bit, while the byte agrees with it so far.
         eb = (seg[_EXPECTED, i] >> (7 - j)) & 1
         seg[_EBIT, i] = eb
         if seg[_AGREEING, i]:
-            x[i, N_INPUTS - 2] = (2 * eb - 1) * STRETCH[match_prob[seg[_MBUCKET, i]] >> 4]
+            sign = 2 * eb - 1
+            x[i, N_INPUTS - 3] = sign * STRETCH[match_prob[seg[_MBUCKET, i], 0] >> 4]
+            x[i, N_INPUTS - 2] = sign * min(seg[_MLEN, i] * 32, STRETCH_MAX)
         else:
+            x[i, N_INPUTS - 3] = 0
             x[i, N_INPUTS - 2] = 0
         x[i, N_INPUTS - 1] = 256
         ws = seg[_MIXSET, i] + c
         seg[_WSEL, i] = ws
-        dot = 0
+        seen = 0
+        for o in range(1, N_ORDERS):
+            if ctx_n[i, o] > 0:
+                seen += 1
+        ws2 = (seen * 4 + seg[_MIXSET, i] // 256) * 8 + j
+        seg[_WSEL2, i] = ws2
+        d1 = 0
+        d2 = 0
         for q in range(N_INPUTS):
-            dot += x[i, q] * weights[ws, q]
-        dot = min(max(dot >> 16, -STRETCH_MAX), STRETCH_MAX)
+            d1 += x[i, q] * weights[ws, q]
+            d2 += x[i, q] * weights2[ws2, q]
+        d1 = min(max(d1 >> 16, -STRETCH_MAX), STRETCH_MAX)
+        d2 = min(max(d2 >> 16, -STRETCH_MAX), STRETCH_MAX)
+        seg[_P1, i] = SQUASH[d1 + STRETCH_MAX]
+        seg[_P2, i] = SQUASH[d2 + STRETCH_MAX]
+        dot = (d1 + d2) >> 1
         seg[_P, i] = SQUASH[dot + STRETCH_MAX]
         # Refine: interpolate the table row of (previous byte, partial byte) at the logit.
         pos = dot + 2048  # 1 .. 4095
@@ -435,8 +524,9 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
     for i in range(k):
         ai, w = seg[_AIDX, i], seg[_AW, i]
         row = apm[seg[_AROW, i]]
-        refined = (np.int64(row[ai]) * (128 - w) + np.int64(row[ai + 1]) * w) >> 7
-        p_out[i] = min(max((seg[_P, i] + 3 * refined) >> 2, 1), (1 << P_BITS) - 1)
+        r1 = (np.int64(row[ai]) * (128 - w) + np.int64(row[ai + 1]) * w) >> 7
+        pf = (seg[_P, i] + 3 * r1) >> 2
+        p_out[i] = min(max(pf, 1), (1 << P_BITS) - 1)
 
 
 @_jit
@@ -448,14 +538,80 @@ def _update(bit, p_final, tab, scr) -> None:
     after m more observations. So sharing statistics across many segments does not
     multiply the learning rate. Every update is computed from the values before this
     step's updates, then summed."""
-    ctx_stats, match_prob, weights, apm, match_table = tab
+    ctx_stats, match_prob, weights, apm, match_table, weights2 = tab
     seg, x, slots, p_ctx, delta = scr[2], scr[3], scr[4], scr[5], scr[6]
     mixcount, bucketcount, spending, byte_bits = scr[7], scr[8], scr[9], scr[10]
     k = len(bit)
     if len(spending):
         _account(bit, p_final, seg, x, p_ctx, spending, byte_bits)
-    apm_flat = apm.reshape(-1)
     # Refinement stage: move the nearer interpolation point towards the outcome.
+    _train_apm(bit, seg, apm.reshape(-1), delta)
+    # Mixer: gradient step, damped by the square root of the segments sharing the set.
+    _train_mixer(bit, seg, x, weights, _WSEL, _P1, mixcount)
+    _train_mixer(bit, seg, x, weights2, _WSEL2, _P2, mixcount)
+    # Context statistics: count-based adaptation rates. A slot holding another context
+    # (its check tag differs) is first claimed: reset to an empty slot with this tag, the
+    # later segment winning where several claim one slot in a step.
+    ctx_tag, ctx_n = scr[11], scr[12]
+    for i in range(k):
+        for o in range(N_CTX):
+            if ctx_n[i, o] < 0:
+                sl = slots[i, o]
+                ctx_stats[sl, 0] = 0
+                ctx_stats[sl, 1] = ctx_tag[i, o] << 16
+    for i in range(k):
+        for o in range(N_CTX):
+            sl = slots[i, o]
+            if (np.int64(ctx_stats[sl, 1]) >> 16) == ctx_tag[i, o]:
+                ctx_stats[sl, 1] += 1
+                delta[i, o] = max(ctx_n[i, o], 0)  # n_old
+            else:
+                delta[i, o] = -1  # lost the slot to another context this step
+    for i in range(k):
+        target = bit[i] << P_BITS
+        for o in range(N_CTX):
+            n_old = delta[i, o]
+            if n_old >= 0:
+                sl = slots[i, o]
+                visits = (np.int64(ctx_stats[sl, 1]) & 0xFFFF) - n_old
+                # m observations move a count-n estimate by sum(target - p) / (n + m + 1.5).
+                rate = RATE[min(n_old + visits - 1, COUNT_LIMIT)]
+                ctx_stats[sl, 0] += ((target - p_ctx[i, o]) * rate) >> 16
+    for i in range(k):
+        for o in range(N_CTX):
+            sl = slots[i, o]
+            ctx_stats[sl, 0] = min(max(ctx_stats[sl, 0], P_MIN - HALF), P_MAX - HALF)
+            meta = np.int64(ctx_stats[sl, 1])
+            if (meta & 0xFFFF) > COUNT_CAP:
+                ctx_stats[sl, 1] = (meta & ~np.int64(0xFFFF)) | COUNT_CAP
+    # Match model: confidence per length bucket, while the byte agrees with the match,
+    # adapting as a count-based estimate does (a batch of m observations at once moves
+    # it as m observations one by one would, roughly).
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            bucketcount[seg[_MBUCKET, i]] += 1
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            b = seg[_MBUCKET, i]
+            right = (1 if bit[i] == seg[_EBIT, i] else 0) << P_BITS
+            rate = RATE[min(match_prob[b, 1] + bucketcount[b] - 1, COUNT_LIMIT)]
+            delta[i, 0] = ((right - match_prob[b, 0]) * rate) >> 16
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            match_prob[seg[_MBUCKET, i], 0] += delta[i, 0]
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            b = seg[_MBUCKET, i]
+            match_prob[b, 0] = min(max(match_prob[b, 0], P_MIN), P_MAX)
+            match_prob[b, 1] = min(match_prob[b, 1] + bucketcount[b], COUNT_CAP)
+            bucketcount[b] = 0
+            if bit[i] != seg[_EBIT, i]:
+                seg[_AGREEING, i] = 0
+
+
+@_jit
+def _train_apm(bit, seg, apm_flat, delta) -> None:
+    k = len(bit)
     for i in range(k):
         flat = seg[_AROW, i] * APM_KNOTS + seg[_AIDX, i] + (1 if seg[_AW, i] >= 64 else 0)
         seg[_AROW, i] = flat  # the row is not needed again this bit
@@ -465,58 +621,23 @@ def _update(bit, p_final, tab, scr) -> None:
     for i in range(k):
         f = seg[_AROW, i]
         apm_flat[f] = min(max(apm_flat[f], P_MIN), P_MAX)
-    # Mixer: gradient step, damped by the square root of the segments sharing the set.
+
+
+@_jit
+def _train_mixer(bit, seg, x, weights, wsel, pfield, mixcount) -> None:
+    """Gradient step of one mixer on its own error, damped by the square root of the
+    number of segments sharing a weight set."""
+    k = len(bit)
     for i in range(k):
-        mixcount[seg[_WSEL, i]] += 1
+        mixcount[seg[wsel, i]] += 1
     for i in range(k):
-        ws = seg[_WSEL, i]
-        err = (bit[i] << P_BITS) - seg[_P, i]
-        root = ISQRT[mixcount[ws]]
+        ws = seg[wsel, i]
+        err = (bit[i] << P_BITS) - seg[pfield, i]
+        shift = MIX_SHIFT + SQRT_SHIFT[mixcount[ws]]
         for q in range(N_INPUTS):
-            weights[ws, q] += ((x[i, q] * err) >> MIX_SHIFT) // root
+            weights[ws, q] += (x[i, q] * err) >> shift
     for i in range(k):
-        mixcount[seg[_WSEL, i]] = 0
-    # Context statistics: count-based adaptation rates.
-    for i in range(k):
-        for o in range(N_ORDERS):
-            delta[i, o] = ctx_stats[slots[i, o], 1]  # n_old
-    for i in range(k):
-        for o in range(N_ORDERS):
-            ctx_stats[slots[i, o], 1] += 1
-    for i in range(k):
-        target = bit[i] << P_BITS
-        for o in range(N_ORDERS):
-            n_old = delta[i, o]
-            visits = ctx_stats[slots[i, o], 1] - n_old
-            # m observations move a count-n estimate by sum(target - p) / (n + m + 1.5).
-            rate = RATE[min(n_old + visits - 1, COUNT_LIMIT)]
-            delta[i, o] = ((target - p_ctx[i, o]) * rate) >> 16
-    for i in range(k):
-        for o in range(N_ORDERS):
-            ctx_stats[slots[i, o], 0] += delta[i, o]
-    for i in range(k):
-        for o in range(N_ORDERS):
-            s = slots[i, o]
-            ctx_stats[s, 0] = min(max(ctx_stats[s, 0], P_MIN), P_MAX)
-    # Match model: confidence per length bucket, while the byte agrees with the match.
-    for i in range(k):
-        if seg[_AGREEING, i]:
-            bucketcount[seg[_MBUCKET, i]] += 1
-    for i in range(k):
-        if seg[_AGREEING, i]:
-            b = seg[_MBUCKET, i]
-            right = (1 if bit[i] == seg[_EBIT, i] else 0) << P_BITS
-            delta[i, 0] = ((right - match_prob[b]) >> 6) // bucketcount[b]
-    for i in range(k):
-        if seg[_AGREEING, i]:
-            match_prob[seg[_MBUCKET, i]] += delta[i, 0]
-    for i in range(k):
-        if seg[_AGREEING, i]:
-            b = seg[_MBUCKET, i]
-            match_prob[b] = min(max(match_prob[b], P_MIN), P_MAX)
-            bucketcount[b] = 0
-            if bit[i] != seg[_EBIT, i]:
-                seg[_AGREEING, i] = 0
+        mixcount[seg[wsel, i]] = 0
 
 
 @_jit
@@ -525,23 +646,23 @@ def _account(bit, p_final, seg, x, p_ctx, spending, byte_bits) -> None:
     for i in range(len(bit)):
         b = bit[i]
         spending[0] += _cost(SQUASH[x[i, 0] + STRETCH_MAX], b)
-        for o in range(N_ORDERS):
+        for o in range(N_CTX):
             spending[1 + o] += _cost(p_ctx[i, o], b)
-        spending[1 + N_ORDERS] += _cost(seg[_P, i], b)
+        spending[1 + N_CTX] += _cost(seg[_P, i], b)
         c = _cost(p_final[i], b)
-        spending[2 + N_ORDERS] += c
+        spending[2 + N_CTX] += c
         byte_bits[i] += c
 
 
 @_jit
 def _end_byte(byte, tab, blk, scr) -> None:
     match_table = tab[4]
-    ints, starts, block, history, ctx, mptr, mlen = blk
+    ints, starts, block, history, ctx, mptr, mlen, words, mseed = blk
     seg, spending, byte_bits = scr[2], scr[9], scr[10]
     k = len(byte)
     t = ints[1]
     if len(spending):
-        base = N_ORDERS + 3
+        base = N_CTX + 3
         spending[base] += k
         for i in range(k):
             if seg[_MATCHED, i]:
@@ -556,7 +677,16 @@ def _end_byte(byte, tab, blk, scr) -> None:
         else:
             mlen[i] = 0
             mptr[i] = -1
+            mseed[i] = 0
         ctx[i] = (ctx[i] << np.uint64(8)) | np.uint64(b)
+        # Words: letters (case folded), digits, '_' and non-ASCII bytes.
+        if 65 <= b <= 90:
+            b += 32
+        if (97 <= b <= 122) or (48 <= b <= 57) or b == 95 or b >= 128:
+            words[0, i] = (words[0, i] + np.uint64(b) + np.uint64(1)) * _PRIMES[5]
+        elif words[0, i] != 0:
+            words[1, i] = words[0, i]
+            words[0, i] = 0
     t += 1
     ints[1] = t
     if t >= MATCH_MIN:
@@ -565,20 +695,87 @@ def _end_byte(byte, tab, blk, scr) -> None:
         cand = scr[6][:, 0]
         for i in range(k):
             keys[i] = np.int64(((ctx[i] & _MATCH_MASK) * _PRIMES[5]) >> bits)
-            cand[i] = match_table[keys[i]]
+            cand[i] = match_table[keys[i]] - 1
         # Segments without a match look one up before this step's contexts go in (else
         # each would find only the entry it is about to make for itself)...
         for i in range(k):
             if mlen[i] == 0 and cand[i] >= 0:
                 mptr[i] = cand[i]
                 mlen[i] = MATCH_MIN
+                mseed[i] = 0
         # ...then record where each context continues: the next byte's offset, which a
         # later lookup may use once that byte is coded.
         block_pos = ints[2]
         for i in range(k):
             nxt = block_pos + starts[i] + t
-            if nxt > match_table[keys[i]]:
-                match_table[keys[i]] = nxt
+            if nxt + 1 > match_table[keys[i]]:
+                match_table[keys[i]] = nxt + 1
+    _seed_matches(k, ints, starts, block, history, mptr, mlen, mseed)
+
+
+@_jit
+def _length_bucket(ml) -> int:
+    """Match-length classes of the match model's confidence: 0 (none), 1-15 one by one,
+    then 16-23, 24-31, 32-47, 48-63, 64-127, 128-255, 256-511, 512+."""
+    if ml < 16:
+        return ml
+    if ml < 32:
+        return 16 + (ml - 16) // 8
+    if ml < 64:
+        return 18 + (ml - 32) // 16
+    if ml < 512:
+        return 20 + _ilog2(ml) - 6
+    return 23
+
+
+@_jit
+def _known_byte(pos, ints, starts, block, history) -> int:
+    """The byte at stream offset ``pos`` if it has been coded already (by any segment),
+    else -1."""
+    n, t, block_pos, history_base = ints[0], ints[1], ints[2], ints[3]
+    off = pos - block_pos
+    if off < 0:
+        return np.int64(history[pos - history_base]) if pos >= history_base else -1
+    if off < n:
+        sg = min(max(np.searchsorted(starts, off, side="right") - 1, 0), len(starts) - 1)
+        if off - starts[sg] < t:
+            return np.int64(block[off])
+    return -1
+
+
+@_jit
+def _seed_matches(k, ints, starts, block, history, mptr, mlen, mseed) -> None:
+    """Segments still without a match try the distance of the segment before them (when
+    that one is in a long match), else the stream's latest long-match distance: long
+    repeats keep one distance, and neighbouring segments of a repeat share it. A candidate
+    must agree with the segment's last bytes (up to 8 that are known)."""
+    t, block_pos = ints[1], ints[2]
+    for i in range(k):
+        if mlen[i] != 0:
+            continue
+        d = ints[4]
+        if i > 0 and mlen[i - 1] >= SEED_LEN:
+            d = block_pos + starts[i - 1] + t - mptr[i - 1]
+        if d <= 0:
+            continue
+        src = block_pos + starts[i] + t - d
+        agree = 0
+        for q in range(min(t, 8)):
+            if (
+                _known_byte(src - 1 - q, ints, starts, block, history)
+                != block[starts[i] + t - 1 - q]
+            ):
+                agree = -1
+                break
+            agree += 1
+        if agree >= 0:
+            mptr[i] = src
+            mlen[i] = max(agree, 1)
+            mseed[i] = 1
+    for i in range(k):
+        if mlen[i] >= REP_LEN:
+            ints[4] = block_pos + starts[i] + t - mptr[i]
+            break
 
 
 @_jit

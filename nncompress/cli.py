@@ -100,6 +100,7 @@ class Job:
     device: str
     block_size: int
     level: str
+    threads: int = 0
 
 
 def _coding_options(f):
@@ -150,10 +151,10 @@ def _coding_options(f):
             "-T",
             "--threads",
             type=click.IntRange(0),
-            default=1,
+            default=0,
             show_default=True,
-            help="CPU threads for matrix products (0: all cores). One thread is the "
-            "default, as in zstd: on a busy machine BLAS threads fight for cores.",
+            help="CPU threads (0: all cores). -T1 keeps nncompress on one core, for "
+            "busy machines and parallel batch jobs.",
         ),
         click.argument("files", nargs=-1, type=click.Path()),
     ]
@@ -197,6 +198,7 @@ def _run_coding(
         device,
         parse_size(block_size),
         level or "default",
+        threads,
     )
     inputs = list(files) or ["-"]
     if output and len(inputs) > 1:
@@ -404,7 +406,14 @@ def _compress(src: BinaryIO, dst: BinaryIO, job: Job, tick):
 
     model = load_model(job.model, job.device)
     return compress_stream(
-        src, dst, model, job.block_size, job.level, tick, account=job.verbose > 0
+        src,
+        dst,
+        model,
+        job.block_size,
+        job.level,
+        tick,
+        account=job.verbose > 0,
+        threads=job.threads,
     )
 
 

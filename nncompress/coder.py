@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .adaptive import BlockCoder, StreamState
+from .adaptive import StreamState
 from .format import segment_count
 from .model import IntModel
 
@@ -177,7 +177,7 @@ def _code_mixed(
     steps = base + (extra > 0)
     out = np.zeros((segments, steps), dtype=np.int64)
     ops = model.ops
-    bc = BlockCoder(state, n, segments)
+    bc = state.block_coder(n, segments)
     prev = np.zeros(segments, dtype=np.int64)
     mstate = model.initial_state(segments)
     tick = _ticker(progress, n, steps)
@@ -204,6 +204,7 @@ def _code_mixed(
         prev[:k] = byte
         prev[k:] = 0
         tick(t)
+    bc.finish()
     return out
 
 

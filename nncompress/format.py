@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 MAGIC = b"NNC\x1a"
-VERSION = 2  # what the encoder writes
-READ_VERSIONS = (1, 2)  # what the decoder reads
+VERSION = 3  # what the encoder writes
+READ_VERSIONS = (1, 2, 3)  # what the decoder reads
 #: The largest raw block any decoder of this version accepts (bounds decoder memory).
 MAX_BLOCK = 1 << 28
 
@@ -26,7 +26,7 @@ MAX_BLOCK = 1 << 28
 #: keeps small-block segments at 256 bytes or more, which recovers most of that and bounds
 #: a small block at 511 steps.
 SEGMENT_BYTES = 512
-MIN_SEGMENT_BYTES = {1: 64, 2: 256}  # by format version
+MIN_SEGMENT_BYTES = {1: 64, 2: 256, 3: 256}  # by format version
 SMALL_SEGMENTS = 16
 MAX_BLOCK_SEGMENTS = 1024
 

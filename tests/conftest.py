@@ -179,15 +179,16 @@ def small_segments(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def shrink_tables(mp: pytest.MonkeyPatch, bits: int = 10) -> None:
-    """Shrink the mixed method's hash tables (2**21 slots per context order and 2**22 match
-    slots: about 110 MB allocated per stream, and copied once per block by the encoder's
+    """Shrink the mixed method's hash tables (2**21 slots per context and 2**22 match
+    slots: about 175 MB allocated per stream, and copied once per block by the encoder's
     snapshot) to 2**bits slots. The arithmetic is unchanged -- only hash slots collide more
     -- and encoder and decoder in this process both see the small tables. For tests that
     code hundreds of tiny archives, where that fixed cost would dominate."""
-    from nncompress import adaptive
+    from nncompress import adaptive, adaptive_v2
 
-    mp.setattr(adaptive, "TABLE_BITS", bits)
-    mp.setattr(adaptive, "MATCH_BITS", bits)
+    for module in (adaptive, adaptive_v2):
+        mp.setattr(module, "TABLE_BITS", bits)
+        mp.setattr(module, "MATCH_BITS", bits)
 
 
 @pytest.fixture

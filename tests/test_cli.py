@@ -270,7 +270,8 @@ def test_test_option(work: Path) -> None:
 
 
 def test_list_option(work: Path) -> None:
-    write(work / "a", sample_text(2000) + bytes(2000))
+    # Text (a model method wins) and random bytes (stored wins): two blocks, two methods.
+    write(work / "a", sample_text(2000) + os.urandom(2000))
     run(["-B", "2000", "a"])
     size = (work / "a.nnc").stat().st_size
     r = run(["-l", "a.nnc"])
@@ -280,13 +281,13 @@ def test_list_option(work: Path) -> None:
     fields = row.split()
     assert fields[0] == f"{size:,}" and fields[1] == "4,000" and fields[-1] == "a.nnc"
     methods = dict(m.split(":") for m in fields[5].split(","))
-    assert methods.pop("lzma") == "1" and list(methods.values()) == ["1"]
+    assert methods.pop("stored") == "1" and list(methods.values()) == ["1"]
     assert list(methods)[0] in {fmt.METHOD_NAMES[m] for m in fmt.MODEL_METHODS}
     assert f"{TINY_NAME}@" in row
     r = run(["-lv", "a.nnc"])
     lines = r.output.strip().splitlines()
     assert len(lines) == 4 and lines[2].strip().startswith("block 0: m")  # model or mixed
-    assert "segments" in lines[2] and "block 1: lzma" in lines[3]
+    assert "segments" in lines[2] and "block 1: stored" in lines[3]
 
 
 def test_list_without_the_model(

@@ -3,7 +3,9 @@
 change to the format, the coder or the shipped model can slip by (DESIGN.md section 2).
 
 When such a change is intended, rebuild the pair with ``python scripts/make_golden.py`` and
-commit it with the change.
+commit it with the change. The archives earlier versions wrote stay here too
+(``golden-v1.nnc``, ``golden-v2.nnc``: the same text, formats 1 and 2, the first default
+model), and must keep decoding: with the model the archive names, found by its hash.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ def _make_golden():
 make_golden = _make_golden()
 TEXT = DATA / "golden.txt"
 ARCHIVE = DATA / "golden.nnc"
-#: The same text as written by format version 1, which every later reader must decode.
-ARCHIVE_V1 = DATA / "golden-v1.nnc"
+#: The same text as written by format versions 1 and 2 with the first default model
+#: (shipped as models/default-2026-11-25.nnm), which every later reader must decode.
+LEGACY = {1: DATA / "golden-v1.nnc", 2: DATA / "golden-v2.nnc"}
+FIRST_MODEL_SHA256 = "2e0de4d1f5885b8583a7a8931c95adaf5086202134dd6aeda280c7e68a1af426"
 
 
 def test_golden_text_is_the_scripts_text() -> None:
@@ -65,19 +69,30 @@ def test_golden_decompresses(golden: bytes, default_model: IntModel) -> None:
     assert out.getvalue() == TEXT.read_bytes()
 
 
-def test_version_1_archive_still_decompresses(default_model: IntModel) -> None:
-    blob = ARCHIVE_V1.read_bytes()
-    assert blob[4] == 1
-    out = io.BytesIO()
-    decompress_stream(io.BytesIO(blob), out, lambda header: default_model)
-    assert out.getvalue() == TEXT.read_bytes()
-    # It has a block whose segment count differs between the versions, so the reader
-    # really applied version 1's rule.
+@pytest.mark.parametrize("version", sorted(LEGACY))
+def test_archives_of_earlier_versions_still_decompress(
+    version: int, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """Found the way the CLI finds it: the header names model ``default``, whose current
+    file has another hash, so the search goes on by hash to the first default model."""
     from nncompress import format as fmt
+    from nncompress.zoo import model_for_archive
 
-    assert any(
-        b.segments != fmt.segment_count(b.raw_len) for b in list_stream(io.BytesIO(blob)).blocks
+    monkeypatch.setenv("NNCOMPRESS_MODELS", "")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # no user models
+    blob = LEGACY[version].read_bytes()
+    assert blob[4] == version
+    info = list_stream(io.BytesIO(blob))
+    assert (info.model_name, info.model_sha256) == ("default", FIRST_MODEL_SHA256)
+    out = io.BytesIO()
+    decompress_stream(
+        io.BytesIO(blob), out, lambda h: model_for_archive(h.model_name, h.model_sha256)
     )
+    assert out.getvalue() == TEXT.read_bytes()
+    if version == 1:
+        # A block whose segment count differs between the versions: the reader really
+        # applied version 1's rule.
+        assert any(b.segments != fmt.segment_count(b.raw_len) for b in info.blocks)
 
 
 def test_golden_recompresses_identically(golden: bytes, default_model: IntModel) -> None:
