@@ -748,7 +748,11 @@ def _seed_matches(k, ints, starts, block, history, mptr, mlen, mseed) -> None:
     """Segments still without a match try the distance of the segment before them (when
     that one is in a long match), else the stream's latest long-match distance: long
     repeats keep one distance, and neighbouring segments of a repeat share it. A candidate
-    must agree with the segment's last bytes (up to 8 that are known)."""
+    must agree with the segment's last bytes (up to 8 that are known).
+
+    The stream's distance is kept as a backward one: in the lockstep a copy can be coded
+    before its original, whose match then points forward, but a later block repeats them
+    both from behind."""
     t, block_pos = ints[1], ints[2]
     for i in range(k):
         if mlen[i] != 0:
@@ -774,7 +778,7 @@ def _seed_matches(k, ints, starts, block, history, mptr, mlen, mseed) -> None:
             mseed[i] = 1
     for i in range(k):
         if mlen[i] >= REP_LEN:
-            ints[4] = block_pos + starts[i] + t - mptr[i]
+            ints[4] = abs(block_pos + starts[i] + t - mptr[i])
             break
 
 
