@@ -20,12 +20,14 @@ MAX_BLOCK = 1 << 28
 
 #: Segment layout. Many short segments make fast lockstep steps; the network warms up
 #: within a few dozen bytes and the adaptive statistics are shared by all segments, so
-#: short segments cost little ratio on large blocks (measured: alice29 +0.02 bpb at 512
-#: bytes vs 4096). On small blocks each segment's cold start shows: version 1 cut a 1.5 KB
-#: block into 16 segments of 96 bytes, and one segment codes it 25-30% smaller; version 2
-#: keeps small-block segments at 256 bytes or more, which recovers most of that and bounds
-#: a small block at 511 steps.
-SEGMENT_BYTES = 512
+#: short segments cost little ratio on large blocks. On small blocks each segment's cold
+#: start shows: version 1 cut a 1.5 KB block into 16 segments of 96 bytes, and one segment
+#: codes it 25-30% smaller; version 2 keeps small-block segments at 256 bytes or more,
+#: which recovers most of that and bounds a small block at 511 steps. Version 3 makes
+#: segments of 1 KiB where versions 1 and 2 made them of 512 bytes: the same 1,024
+#: segments for a 1 MiB block (so the same speed), longer segments below 1 MiB (measured:
+#: book1 -0.2%, paper1, progc, paper2, alice29, fields.c and progp -0.8% in all).
+SEGMENT_BYTES = 1024  # version 3; versions 1 and 2: 512
 MIN_SEGMENT_BYTES = {1: 64, 2: 256, 3: 256}  # by format version
 SMALL_SEGMENTS = 16
 MAX_BLOCK_SEGMENTS = 1024
@@ -36,7 +38,8 @@ def segment_count(n: int, version: int = VERSION) -> int:
     one per SEGMENT_BYTES, but up to 16 of at least MIN_SEGMENT_BYTES for small inputs, at
     most MAX_BLOCK_SEGMENTS."""
     small = min(SMALL_SEGMENTS, n // MIN_SEGMENT_BYTES[version])
-    return max(1, min(MAX_BLOCK_SEGMENTS, max(n // SEGMENT_BYTES, small)))
+    per = SEGMENT_BYTES if version >= 3 else 512
+    return max(1, min(MAX_BLOCK_SEGMENTS, max(n // per, small)))
 
 
 METHOD_STORED = 0

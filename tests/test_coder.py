@@ -45,7 +45,8 @@ def methods_of(blob: bytes) -> list[int]:
 def reference_segment_count(n: int, version: int = fmt.VERSION) -> int:
     """The segment count exactly as docs/FORMAT.md specifies it for each version."""
     small = {1: 64, 2: 256, 3: 256}[version]
-    return max(1, min(1024, max(n // 512, min(16, n // small))))
+    per = {1: 512, 2: 512, 3: 1024}[version]
+    return max(1, min(1024, max(n // per, min(16, n // small))))
 
 
 @pytest.mark.parametrize("version", fmt.READ_VERSIONS)
@@ -158,11 +159,11 @@ def test_block_round_trip_segment_cap(
         assert segments == min(8, max(1, n // 16))
 
 
-@pytest.mark.parametrize("n", [1023, 1024, 8703, 8704, 8705])
+@pytest.mark.parametrize("n", [1023, 1024, 17407, 17408, 17409])
 def test_block_round_trip_real_segment_boundaries(tiny_model: IntModel, n: int) -> None:
-    """With the real constants, where the segment count changes: below 1024 bytes (fewer
-    than 16 segments of 64), at 16 segments, and where 512-byte segments take over
-    (17 segments from 8704 bytes; 8705 makes the first segment one byte longer)."""
+    """With the real constants, where the segment count changes: below 4096 bytes (fewer
+    than 16 segments of 256), at 16 segments, and where 1 KiB segments take over
+    (17 segments from 17408 bytes; 17409 makes the first segment one byte longer)."""
     data = sample_text(n, seed=n)
     _, segments = _block_round_trip(tiny_model, data)
     assert segments == reference_segment_count(n)
@@ -333,7 +334,7 @@ def test_model_archive_without_the_model(tiny_model: IntModel, small_segments: i
 def test_progress_reports_bytes(tiny_model: IntModel) -> None:
     """Progress comes every 256 lockstep steps and at the end of a block, in bytes that
     add up to exactly the block's length (so a progress bar ends at 100%)."""
-    n = 17 * 512 + 100  # 17 segments of about 517 bytes: 518 steps, three reports
+    n = 17 * 512 + 100  # 16 segments of about 550 bytes: 551 steps, three reports
     data = sample_text(n, seed=8)
     steps = -(-n // coder.segment_count(n))
     expected = [n * 256 // steps, n * 512 // steps - n * 256 // steps, n - n * 512 // steps]
