@@ -18,10 +18,11 @@ inputs are, in the logit ("stretch") domain:
   or the stream's latest long-match distance, so a long repeat is picked up by every
   segment that runs through it, and by each segment's first bytes in the next block;
 
-then two gated linear mixers, one with weight sets chosen by the partial byte and the
-match state, one by how many of the order-2..8 contexts have been seen before, the match
-state and the bit position, each trained on its own error; their average goes through a
-refinement stage (paq's APM) chosen by the previous byte and the partial byte.
+then three gated linear mixers, with weight sets chosen by the partial byte and the match
+state; by how many of the order-2..8 contexts have been seen before, the match state and
+the bit position; and by the previous byte and the bit position; each is trained on its
+own error. Their average goes through a refinement stage (paq's APM) chosen by the
+previous byte and the partial byte.
 
 Everything is integer arithmetic, identical on every machine; the tables that stand for
 exp/log are built from Python's ``decimal`` module, whose results are correctly rounded
@@ -61,6 +62,7 @@ N_INPUTS = 4 + N_CTX  # network, contexts..., match (learned, by length), bias
 MIX_SETS = 4 * 256  # weight sets: match-length class x partial byte
 MIX2_SETS = N_ORDERS * 4 * 8  # second mixer: orders 2-8 that know their context x match
 #                                 class x bit position
+MIX3_SETS = 256 * 8  # third mixer: previous byte x bit position
 APM_RATE = 6  # the final refinement stage adapts by 1/64 of its error
 APM_KNOTS = 33  # interpolation points of each refinement curve
 P_MIN, P_MAX = 32, (1 << P_BITS) - 32  # adaptive probabilities stay inside this range
@@ -209,6 +211,7 @@ class StreamState:
         self.weights[:, 1 : 1 + N_CTX] = 1 << 13
         self.weights[:, -3] = 1 << 15
         self.weights2 = np.tile(self.weights[:1], (MIX2_SETS, 1))
+        self.weights3 = np.tile(self.weights[:1], (MIX3_SETS, 1))
         # Refinement of the mixers' output by order-1 context and partial byte: 33
         # interpolation points over the logit range, starting as the identity.
         knots = SQUASH[np.clip(np.arange(-16, 17) * 128, -STRETCH_MAX, STRETCH_MAX) + STRETCH_MAX]
@@ -306,7 +309,7 @@ class BlockCoder:
         self.delta = np.zeros((segments, N_CTX), dtype=np.int64)
         self.ctx_tag = np.zeros((segments, N_CTX), dtype=np.int64)
         self.ctx_n = np.zeros((segments, N_CTX), dtype=np.int64)
-        self.mixcount = np.zeros(max(MIX_SETS, MIX2_SETS), dtype=np.int64)
+        self.mixcount = np.zeros(max(MIX_SETS, MIX2_SETS, MIX3_SETS), dtype=np.int64)
         self.bucketcount = np.zeros(len(state.match_prob), dtype=np.int64)
         account = state.spending is not None
         self.spending = state.spending if account else np.zeros(0)
@@ -327,6 +330,7 @@ class BlockCoder:
             st.apm,
             st.match_table,
             st.weights2,
+            st.weights3,
         )
 
     def _block(self) -> tuple:
@@ -395,8 +399,8 @@ class BlockCoder:
 # Rows of BlockCoder.seg: per-segment values of the current byte and bit.
 _EXPECTED, _AGREEING, _MBUCKET, _MIXSET = 0, 1, 2, 3
 _EBIT, _WSEL, _P, _AROW, _AIDX, _AW, _MATCHED, _C0 = 4, 5, 6, 7, 8, 9, 10, 11
-_WSEL2, _P1, _P2, _MLEN = 12, 13, 14, 15
-_SEG_FIELDS = 16
+_WSEL2, _P1, _P2, _MLEN, _WSEL3, _P3 = 12, 13, 14, 15, 16, 17
+_SEG_FIELDS = 18
 
 
 @_jit
@@ -449,7 +453,7 @@ def _begin_byte(freqs, k, blk, scr) -> None:
 def _predict(j, c0, p_out, tab, blk, scr) -> None:
     """P(bit j = 1) of every active segment into ``p_out``. The loads from the large
     tables have loops of their own, so that the cache misses of many segments overlap."""
-    ctx_stats, match_prob, weights, apm, match_table, weights2 = tab
+    ctx_stats, match_prob, weights, apm, match_table, weights2, weights3 = tab
     ctx = blk[4]
     cum, hashes, seg, x, slots, p_ctx = scr[0], scr[1], scr[2], scr[3], scr[4], scr[5]
     ctx_tag, ctx_n = scr[11], scr[12]
@@ -505,16 +509,22 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
                 seen += 1
         ws2 = (seen * 4 + seg[_MIXSET, i] // 256) * 8 + j
         seg[_WSEL2, i] = ws2
+        ws3 = np.int64(ctx[i] & np.uint64(0xFF)) * 8 + j
+        seg[_WSEL3, i] = ws3
         d1 = 0
         d2 = 0
+        d3 = 0
         for q in range(N_INPUTS):
             d1 += x[i, q] * weights[ws, q]
             d2 += x[i, q] * weights2[ws2, q]
+            d3 += x[i, q] * weights3[ws3, q]
         d1 = min(max(d1 >> 16, -STRETCH_MAX), STRETCH_MAX)
         d2 = min(max(d2 >> 16, -STRETCH_MAX), STRETCH_MAX)
+        d3 = min(max(d3 >> 16, -STRETCH_MAX), STRETCH_MAX)
         seg[_P1, i] = SQUASH[d1 + STRETCH_MAX]
         seg[_P2, i] = SQUASH[d2 + STRETCH_MAX]
-        dot = (d1 + d2) >> 1
+        seg[_P3, i] = SQUASH[d3 + STRETCH_MAX]
+        dot = ((d1 + d2 + d3) * 21845) >> 16  # their mean (21845 / 2**16 is about 1/3)
         seg[_P, i] = SQUASH[dot + STRETCH_MAX]
         # Refine: interpolate the table row of (previous byte, partial byte) at the logit.
         pos = dot + 2048  # 1 .. 4095
@@ -538,7 +548,7 @@ def _update(bit, p_final, tab, scr) -> None:
     after m more observations. So sharing statistics across many segments does not
     multiply the learning rate. Every update is computed from the values before this
     step's updates, then summed."""
-    ctx_stats, match_prob, weights, apm, match_table, weights2 = tab
+    ctx_stats, match_prob, weights, apm, match_table, weights2, weights3 = tab
     seg, x, slots, p_ctx, delta = scr[2], scr[3], scr[4], scr[5], scr[6]
     mixcount, bucketcount, spending, byte_bits = scr[7], scr[8], scr[9], scr[10]
     k = len(bit)
@@ -549,6 +559,7 @@ def _update(bit, p_final, tab, scr) -> None:
     # Mixer: gradient step, damped by the square root of the segments sharing the set.
     _train_mixer(bit, seg, x, weights, _WSEL, _P1, mixcount)
     _train_mixer(bit, seg, x, weights2, _WSEL2, _P2, mixcount)
+    _train_mixer(bit, seg, x, weights3, _WSEL3, _P3, mixcount)
     # Context statistics: count-based adaptation rates. A slot holding another context
     # (its check tag differs) is first claimed: reset to an empty slot with this tag, the
     # later segment winning where several claim one slot in a step.
