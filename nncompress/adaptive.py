@@ -237,7 +237,7 @@ class StreamState:
             ctx = np.zeros(len(arr) - MATCH_MIN + 1, dtype=np.uint64)
             for i in range(MATCH_MIN):  # byte p - i lands in bits 8i..8i+7, as in BlockCoder.ctx
                 ctx |= arr[MATCH_MIN - 1 - i : len(arr) - i] << np.uint64(8 * i)
-            bits = np.uint64(64 - _log2(len(self.match_table)))
+            bits = np.uint64(64 - self.match_bits)
             keys = ((ctx * _PRIMES[5]) >> bits).astype(np.int64)
             block_pos = self.history_base + len(self.history)
             nxt = block_pos + np.arange(MATCH_MIN, len(arr) + 1, dtype=np.int64)
@@ -260,10 +260,6 @@ def table_bits(block_size: int) -> tuple[int, int]:
     up than the data costs to code."""
     need = max(1, block_size - 1).bit_length()
     return min(TABLE_BITS, max(12, need + 3)), min(MATCH_BITS, max(12, need + 2))
-
-
-def _log2(n: int) -> int:
-    return n.bit_length() - 1
 
 
 class BlockCoder:

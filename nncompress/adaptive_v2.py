@@ -35,6 +35,8 @@ from decimal import Decimal, getcontext
 import numpy as np
 from numba import njit
 
+from . import adaptive
+
 ORDERS = (1, 2, 3, 4, 6)
 N_ORDERS = len(ORDERS)
 TABLE_BITS = 21  # slots per context order
@@ -117,36 +119,12 @@ def _node_bounds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _LO, _MID, _HI = _node_bounds()
 
 
-class Spending:
-    """Where a stream's bits went, for ``-v``: the ideal code length, in bits, that each
-    input alone, the mixer's output and the final (coded) probability would have spent on
-    the bits of the mixed blocks, and how the final cost splits between bytes the match
-    model predicted and the rest. Accounting only: floats are fine here, nothing is coded
-    from them, and it costs nothing unless asked for.
-    """
+class Spending(adaptive.Spending):
+    """Where a stream's bits went, for ``-v`` (accounting only, nothing is coded from it):
+    ``adaptive.Spending`` over this method's inputs."""
 
     INPUTS = ("network", *(f"order-{k}" for k in ORDERS), "mixer", "final")
-    #: Layout of ``StreamState.spending``: INPUTS, then bytes, matched bytes, and the
-    #: final bits spent on matched bytes.
     SIZE = len(INPUTS) + 3
-
-    def __init__(self, totals: np.ndarray) -> None:
-        self.totals = totals
-
-    @property
-    def bytes(self) -> int:
-        return int(self.totals[len(self.INPUTS)])
-
-    def bpb(self) -> dict[str, float]:
-        """Bits per byte of each input, the mixer and the final stage."""
-        n = max(self.bytes, 1)
-        return {k: float(self.totals[i]) / n for i, k in enumerate(self.INPUTS)}
-
-    def match(self) -> tuple[float, float, float]:
-        """(share of bytes the match model predicted, final bpb on them, final bpb elsewhere)."""
-        n, m, bits = (float(v) for v in self.totals[len(self.INPUTS) :])
-        final = float(self.totals[len(self.INPUTS) - 1])
-        return m / max(n, 1), bits / max(m, 1), (final - bits) / max(n - m, 1)
 
 
 class StreamState:

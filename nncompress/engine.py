@@ -207,8 +207,8 @@ def compress_stream(
     info.archive_len += len(out)
     total_crc = 0
     state = stream_state(header, account)
+    parallel = threads != 1 and (os.cpu_count() or 1) > 1
     while data:
-        parallel = threads != 1 and (os.cpu_count() or 1) > 1
         bh, payload = compress_block(model, data, methods, state, progress, parallel)
         out = bh.pack()
         dst.write(out)

@@ -27,7 +27,8 @@ MAX_BLOCK = 1 << 28
 #: segments of 1 KiB where versions 1 and 2 made them of 512 bytes: the same 1,024
 #: segments for a 1 MiB block (so the same speed), longer segments below 1 MiB (measured:
 #: book1 -0.2%, paper1, progc, paper2, alice29, fields.c and progp -0.8% in all).
-SEGMENT_BYTES = 1024  # version 3; versions 1 and 2: 512
+SEGMENT_BYTES = 1024  # version 3
+SEGMENT_BYTES_BEFORE_3 = 512  # versions 1 and 2
 MIN_SEGMENT_BYTES = {1: 64, 2: 256, 3: 256}  # by format version
 SMALL_SEGMENTS = 16
 MAX_BLOCK_SEGMENTS = 1024
@@ -38,7 +39,7 @@ def segment_count(n: int, version: int = VERSION) -> int:
     one per SEGMENT_BYTES, but up to 16 of at least MIN_SEGMENT_BYTES for small inputs, at
     most MAX_BLOCK_SEGMENTS."""
     small = min(SMALL_SEGMENTS, n // MIN_SEGMENT_BYTES[version])
-    per = SEGMENT_BYTES if version >= 3 else 512
+    per = SEGMENT_BYTES if version >= 3 else SEGMENT_BYTES_BEFORE_3
     return max(1, min(MAX_BLOCK_SEGMENTS, max(n // per, small)))
 
 
