@@ -148,6 +148,13 @@ def _coding_options(f):
             help="The network alone: no adaptive statistics, no LZMA trial (faster).",
         ),
         click.option(
+            "--max",
+            "level",
+            flag_value="max",
+            help="Strongest and slowest: each block of up to 1 MiB in one segment "
+            "(about a fifth of the default speed, 3-5% smaller on files of 25-400 KB).",
+        ),
+        click.option(
             "-T",
             "--threads",
             type=click.IntRange(0),

@@ -274,11 +274,14 @@ class NNCompressCodec(LibraryCodec):
     works without it (and without whatever heavy packages it may import).
     """
 
-    def __init__(self, model: str | None = None) -> None:
+    def __init__(self, model: str | None = None, level: str = "default") -> None:
         name = "nncompress" if model is None else f"nncompress:{PurePath(model).stem}"
+        name += "" if level == "default" else f"-{level}"
         described = "the shipped model" if model is None else f"model {model}"
-        super().__init__(name, f"nncompress with {described}", _unused, _unused)
+        options = "" if level == "default" else f" --{level}"
+        super().__init__(name, f"nncompress{options} with {described}", _unused, _unused)
         self.model_name = model
+        self.level = level
         self._api: Any = None
         self._model: Any = None
 
@@ -296,7 +299,7 @@ class NNCompressCodec(LibraryCodec):
         return None
 
     def compress(self, data: bytes) -> bytes:
-        return self._api.compress_bytes(data, model=self._model)
+        return self._api.compress_bytes(data, model=self._model, level=self.level)
 
     def decompress(self, blob: bytes) -> bytes:
         return self._api.decompress_bytes(blob, model=self._model)

@@ -220,10 +220,12 @@ def encode_block_mixed(
     data: bytes,
     state: StreamState,
     progress: Callable[[int], None] | None = None,
+    segments: int | None = None,
 ) -> tuple[bytes, int]:
     """Range-code ``data`` with the network mixed with the stream's adaptive statistics
-    (which this updates); returns (payload, segment count)."""
-    segments = segment_count(len(data))
+    (which this updates) in ``segments`` lockstep segments (default: ``segment_count``);
+    returns (payload, segment count)."""
+    segments = segments or segment_count(len(data))
     enc = _Encoder()
     _code_mixed(model, len(data), segments, state, enc, _grid(data, segments), progress)
     state.append_history(data)

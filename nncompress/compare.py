@@ -118,7 +118,8 @@ def select_codecs(spec: str | None, level: str, models: Sequence[str]) -> list[C
     (``zstd``, ``7z``, ``7z-ppmd``, ``nncompress``), which picks the codecs of the family at
     the chosen level. No ``--codecs``: all of them.
     """
-    candidates: list[Codec] = [NNCompressCodec(m) for m in (models or [None])]
+    levels = ("default", "max") if level == "max" else ("default",)
+    candidates: list[Codec] = [NNCompressCodec(m, lv) for m in (models or [None]) for lv in levels]
     candidates += codecs_mod.preset(level)
     if spec is None:
         return candidates

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from . import adaptive, adaptive_v2
+from . import adaptive, adaptive_v2, adaptive_v3
 from . import format as fmt
 from .adaptive import Spending, StreamState
 from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
@@ -56,10 +56,12 @@ def _lzma_filters(n: int, variant: int) -> list[dict]:
 
 
 #: Which methods a compression level tries (stored is always possible). ``fast`` runs the
-#: network alone: no adaptive statistics, no LZMA trial.
+#: network alone: no adaptive statistics, no LZMA trial. ``max`` codes with the fewest
+#: segments the format allows (one per MiB), slower and smaller.
 LEVELS: dict[str, tuple[int, ...]] = {
     "fast": (fmt.METHOD_MODEL,),
     "default": (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
+    "max": (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
 }
 
 Progress = Callable[[int], None]
@@ -140,9 +142,11 @@ def compress_block(
     state: StreamState,
     progress: Progress | None = None,
     parallel: bool = True,
+    fewest_segments: bool = False,
 ) -> tuple[fmt.BlockHeader, bytes]:
     """Code one block with the smallest of the allowed methods (stored is always allowed).
-    ``parallel``: run the LZMA2 trial in a second thread.
+    ``parallel``: run the LZMA2 trial in a second thread. ``fewest_segments``: the mixed
+    method codes in the fewest, longest segments the format allows.
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -165,7 +169,8 @@ def compress_block(
     before = None
     if fmt.METHOD_MIXED in methods:
         before = state.snapshot()
-        payload, segments = encode_block_mixed(model, data, state, progress)
+        count = (fmt.fewest_segments if fewest_segments else fmt.segment_count)(len(data))
+        payload, segments = encode_block_mixed(model, data, state, progress, count)
         cands.append((fmt.METHOD_MIXED, payload, segments))
     if lzma_trial is not None:
         packed, variant = lzma_trial.result()
@@ -209,7 +214,9 @@ def compress_stream(
     state = stream_state(header, account)
     parallel = threads != 1 and (os.cpu_count() or 1) > 1
     while data:
-        bh, payload = compress_block(model, data, methods, state, progress, parallel)
+        bh, payload = compress_block(
+            model, data, methods, state, progress, parallel, level == "max"
+        )
         out = bh.pack()
         dst.write(out)
         dst.write(payload)
@@ -227,10 +234,12 @@ def compress_stream(
 
 def stream_state(header: fmt.Header, account: bool = False) -> StreamState:
     """The adaptive statistics of a new stream: the mixed method learns as the header's
-    format version specifies (version 3: ``adaptive``, with tables sized by the block size;
-    1 and 2: ``adaptive_v2``)."""
-    if header.version >= 3:
+    format version specifies (version 4: ``adaptive``, 3: ``adaptive_v3``, both with
+    tables sized by the block size; 1 and 2: ``adaptive_v2``)."""
+    if header.version >= 4:
         return adaptive.StreamState(account, header.block_size)
+    if header.version == 3:
+        return adaptive_v3.StreamState(account, header.block_size)  # type: ignore[return-value]
     return adaptive_v2.StreamState(account)  # type: ignore[return-value]
 
 

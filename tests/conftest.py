@@ -174,8 +174,15 @@ def small_segments(monkeypatch: pytest.MonkeyPatch) -> int:
     boundaries) are exercised with a few dozen model steps instead of thousands. The
     decoder takes the segment count from the block header, so this changes only the
     encoder's choice, exactly as a different ``segment_count`` would."""
-    monkeypatch.setattr(fmt, "SEGMENT_BYTES", 64)
+    set_segment_bytes(monkeypatch, 64)
     return 64
+
+
+def set_segment_bytes(mp: pytest.MonkeyPatch, n: int) -> None:
+    """Segments of ``n`` bytes for every format version (the encoder writes, and this
+    process's decoder checks, the patched rule)."""
+    mp.setattr(fmt, "SEGMENT_BYTES", dict.fromkeys(fmt.SEGMENT_BYTES, n))
+    mp.setattr(fmt, "MIN_SEGMENT_BYTES", {v: min(m, n) for v, m in fmt.MIN_SEGMENT_BYTES.items()})
 
 
 def shrink_tables(mp: pytest.MonkeyPatch, bits: int = 10) -> None:
@@ -184,9 +191,9 @@ def shrink_tables(mp: pytest.MonkeyPatch, bits: int = 10) -> None:
     snapshot) to 2**bits slots. The arithmetic is unchanged -- only hash slots collide more
     -- and encoder and decoder in this process both see the small tables. For tests that
     code hundreds of tiny archives, where that fixed cost would dominate."""
-    from nncompress import adaptive, adaptive_v2
+    from nncompress import adaptive, adaptive_v2, adaptive_v3
 
-    for module in (adaptive, adaptive_v2):
+    for module in (adaptive, adaptive_v2, adaptive_v3):
         mp.setattr(module, "TABLE_BITS", bits)
         mp.setattr(module, "MATCH_BITS", bits)
 

@@ -186,6 +186,15 @@ def test_block_size_option(work: Path) -> None:
         assert r.exit_code == 2, bad
 
 
+def test_max_option(work: Path) -> None:
+    data = write(work / "a", sample_text(9000, seed=6))
+    assert run(["--max", "-k", "a"]).exit_code == 0
+    info = list_stream(io.BytesIO((work / "a.nnc").read_bytes()))
+    assert [b.segments for b in info.blocks] == [1]
+    assert run(["-dc", "a.nnc"]).stdout_bytes == data
+    assert run(["-t", "a.nnc"]).exit_code == 0
+
+
 def test_explicit_model_option(work: Path, model_dir: Path) -> None:
     data = write(work / "a", sample_text(600, seed=5))
     assert run(["-m", "two", "--fast", "a"]).exit_code == 0

@@ -20,6 +20,7 @@ from conftest import (
     lookup_for,
     memory_model,
     sample_text,
+    set_segment_bytes,
     shrink_tables,
 )
 from hypothesis import given, settings
@@ -44,9 +45,18 @@ def methods_of(blob: bytes) -> list[int]:
 # ----------------------------------------------------------------------------- layout
 def reference_segment_count(n: int, version: int = fmt.VERSION) -> int:
     """The segment count exactly as docs/FORMAT.md specifies it for each version."""
+    if version >= 4:
+        return max(1, min(1024, n // 4096))
     small = {1: 64, 2: 256, 3: 256}[version]
     per = {1: 512, 2: 512, 3: 1024}[version]
     return max(1, min(1024, max(n // per, min(16, n // small))))
+
+
+def reference_fewest_segments(n: int, version: int = fmt.VERSION) -> int:
+    """The fewest segments a block may have (docs/FORMAT.md): from version 4 one per MiB."""
+    if version >= 4:
+        return max(1, -(-n // (1 << 20)))
+    return reference_segment_count(n, version)
 
 
 @pytest.mark.parametrize("version", fmt.READ_VERSIONS)
@@ -84,13 +94,16 @@ def test_segment_count_boundaries(version: int) -> None:
     ]
     for n in edges:
         assert fmt.segment_count(n, version) == reference_segment_count(n, version), n
-    assert fmt.segment_count(1500, version) == {1: 16, 2: 5, 3: 5}[version]
+        assert fmt.fewest_segments(n, version) == reference_fewest_segments(n, version), n
+    assert fmt.segment_count(1500, version) == {1: 16, 2: 5, 3: 5, 4: 1}[version]
 
 
 @given(st.integers(0, 1 << 28), st.sampled_from(fmt.READ_VERSIONS))
 def test_segment_count_matches_the_spec(n: int, version: int) -> None:
     assert fmt.segment_count(n, version) == reference_segment_count(n, version)
     assert coder.segment_count(n) == reference_segment_count(n)  # what the encoder writes
+    assert fmt.fewest_segments(n, version) == reference_fewest_segments(n, version)
+    assert fmt.fewest_segments(n, version) <= fmt.segment_count(n, version)
 
 
 @given(st.integers(1, 1 << 28))
@@ -142,7 +155,7 @@ def test_block_round_trip_one_byte_segments(
     tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every segment a single byte: one lockstep step codes the whole block."""
-    monkeypatch.setattr(fmt, "SEGMENT_BYTES", 1)
+    set_segment_bytes(monkeypatch, 1)
     data = sample_text(300, seed=3) + bytes(range(256))
     _, segments = _block_round_trip(tiny_model, data)
     assert segments == len(data)
@@ -152,18 +165,17 @@ def test_block_round_trip_segment_cap(
     tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past MAX_SEGMENTS * SEGMENT_BYTES the segments grow instead of multiplying."""
-    monkeypatch.setattr(fmt, "SEGMENT_BYTES", 16)
+    set_segment_bytes(monkeypatch, 16)
     monkeypatch.setattr(fmt, "MAX_BLOCK_SEGMENTS", 8)
     for n in (127, 128, 129, 16 * 8 * 3 + 5):
         _, segments = _block_round_trip(tiny_model, sample_text(n, seed=n))
         assert segments == min(8, max(1, n // 16))
 
 
-@pytest.mark.parametrize("n", [1023, 1024, 17407, 17408, 17409])
+@pytest.mark.parametrize("n", [4095, 4096, 8191, 8192, 8193])
 def test_block_round_trip_real_segment_boundaries(tiny_model: IntModel, n: int) -> None:
-    """With the real constants, where the segment count changes: below 4096 bytes (fewer
-    than 16 segments of 256), at 16 segments, and where 1 KiB segments take over
-    (17 segments from 17408 bytes; 17409 makes the first segment one byte longer)."""
+    """With the real constants, where the segment count changes: one segment below
+    8 KiB, two from 8192 bytes (8193 makes the first segment one byte longer)."""
     data = sample_text(n, seed=n)
     _, segments = _block_round_trip(tiny_model, data)
     assert segments == reference_segment_count(n)
@@ -233,6 +245,20 @@ def test_fast_level_runs_the_network_alone(tiny_model: IntModel, small_segments:
     assert decompress(blob, tiny_model) == data
 
 
+def test_max_level_codes_in_the_fewest_segments(
+    tiny_model: IntModel, small_segments: int, small_tables: None
+) -> None:
+    """Level max: the mixed method in the fewest segments the format allows (one per MiB),
+    where the default cuts many; both decode, and the adaptive state carries across."""
+    data = sample_text(1500, seed=11) + sample_text(1500, seed=11)
+    default = list_stream(io.BytesIO(compress(data, tiny_model, block_size=2000))).blocks
+    blob = compress(data, tiny_model, block_size=2000, level="max")
+    blocks = list_stream(io.BytesIO(blob)).blocks
+    assert [b.segments for b in default] == [2000 // small_segments, 1000 // small_segments]
+    assert [(b.method, b.segments) for b in blocks] == [(fmt.METHOD_MIXED, 1)] * 2
+    assert decompress(blob, tiny_model) == data
+
+
 def test_empty_input(any_model: IntModel) -> None:
     blob = compress(b"", any_model)
     assert len(blob) == header_size(any_model) + fmt.END_SIZE
@@ -281,7 +307,7 @@ def test_never_worse_than_storing(data: bytes, block_size: int) -> None:
     """Any input, any block size: the bound holds and the round trip is exact."""
     model = memory_model()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fmt, "SEGMENT_BYTES", 32)
+        set_segment_bytes(mp, 32)
         shrink_tables(mp)
         blob = compress(data, model, block_size=block_size)
         out = decompress(blob, model)
@@ -334,7 +360,7 @@ def test_model_archive_without_the_model(tiny_model: IntModel, small_segments: i
 def test_progress_reports_bytes(tiny_model: IntModel) -> None:
     """Progress comes every 256 lockstep steps and at the end of a block, in bytes that
     add up to exactly the block's length (so a progress bar ends at 100%)."""
-    n = 17 * 512 + 100  # 16 segments of about 550 bytes: 551 steps, three reports
+    n = 551  # one segment (below 8 KiB): 551 steps, three reports
     data = sample_text(n, seed=8)
     steps = -(-n // coder.segment_count(n))
     expected = [n * 256 // steps, n * 512 // steps - n * 256 // steps, n - n * 512 // steps]
@@ -430,6 +456,9 @@ def test_bit_accounting(tiny_model: IntModel) -> None:
         "order-8",
         "word",
         "word-2",
+        "word-byte",
+        "column",
+        "column-2",
         "mixer",
         "final",
     }

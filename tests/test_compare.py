@@ -213,8 +213,11 @@ def test_nncompress_codec_round_trips_when_a_model_is_available() -> None:
 
 
 def test_model_names_become_codec_names() -> None:
-    names = [c.name for c in select_codecs("nncompress", "max", ["models/a.nnm", "small"])]
+    names = [c.name for c in select_codecs("nncompress", "default", ["models/a.nnm", "small"])]
     assert names == ["nncompress:a", "nncompress:small"]
+    # Level max also runs nncompress --max beside each model's default.
+    names = [c.name for c in select_codecs("nncompress", "max", ["models/a.nnm", "small"])]
+    assert names == ["nncompress:a", "nncompress:a-max", "nncompress:small", "nncompress:small-max"]
 
 
 # --- selecting codecs ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compress, decompress, lookup_for, sample_text
+from conftest import compress, decompress, lookup_for, sample_text, set_segment_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -98,7 +98,10 @@ def valid_blocks(draw: st.DrawFn) -> tuple[fmt.Header, fmt.BlockHeader]:
     else:
         coded_len = draw(st.integers(0, raw_len + (1 << 16)))
         if method in fmt.MODEL_METHODS:
-            segments = fmt.segment_count(raw_len, header.version)
+            v = header.version
+            segments = draw(
+                st.integers(fmt.fewest_segments(raw_len, v), fmt.segment_count(raw_len, v))
+            )
         else:  # LZMA: the index of its filter settings
             segments = draw(st.integers(0, fmt.LZMA_VARIANT_COUNT - 1))
     return header, fmt.BlockHeader(method, raw_len, coded_len, segments, draw(U32))
@@ -148,7 +151,28 @@ def test_block_header_fields_are_validated(
     if method == fmt.METHOD_LZMA:
         assert segments < fmt.LZMA_VARIANT_COUNT
     if method in fmt.MODEL_METHODS:
-        assert segments == fmt.segment_count(raw_len, version)
+        assert (
+            fmt.fewest_segments(raw_len, version) <= segments <= fmt.segment_count(raw_len, version)
+        )
+
+
+@pytest.mark.parametrize("version", fmt.READ_VERSIONS)
+@pytest.mark.parametrize("raw_len", [1, 4096, 8192, 1 << 20, (1 << 20) + 1, fmt.MAX_BLOCK])
+def test_segment_counts_outside_the_range_are_refused(version: int, raw_len: int) -> None:
+    """A model block may have from ``fewest_segments`` to ``segment_count`` segments (one
+    count before version 4); any other count is damage, and a too-small one would let a
+    small archive keep the decoder busy for hours."""
+    header = fmt.Header("m", "00" * 32, fmt.MAX_BLOCK, version)
+    lo, hi = fmt.fewest_segments(raw_len, version), fmt.segment_count(raw_len, version)
+    assert 1 <= lo <= hi and (lo == hi or version >= 4)
+    for segments in (lo - 1, lo, hi, hi + 1):
+        block = fmt.BlockHeader(fmt.METHOD_MIXED, raw_len, 10, segments, 0)
+        f = io.BytesIO(block.pack())
+        if lo <= segments <= hi:
+            assert fmt.read_block_header(f, header) == block
+        else:
+            with pytest.raises(fmt.FormatError, match="segments for"):
+                fmt.read_block_header(f, header)
 
 
 @given(total_len=st.integers(0, 2**64 - 1), crc=U32)
@@ -189,7 +213,7 @@ def _raw_header(
         (_raw_header(block_size=0), "block size 0 out of range"),
         (_raw_header(block_size=fmt.MAX_BLOCK + 1), "out of range"),
         (_raw_header(name=b"\xff\xfe"), "not UTF-8"),
-        (_raw_header()[:-1] + b"\x00", "checksum mismatch"),
+        (_raw_header()[:-1] + bytes([_raw_header()[-1] ^ 1]), "checksum mismatch"),
         (_raw_header()[:20], "truncated"),
     ],
 )
@@ -252,7 +276,7 @@ def small_archive(
     Blocks of 64 bytes in 8-byte segments keep every model decode to 8 steps, and small
     adaptive tables keep the mixed method's per-stream setup cheap, so the exhaustive
     damage tests below cost milliseconds per case."""
-    monkeypatch.setattr(fmt, "SEGMENT_BYTES", 8)
+    set_segment_bytes(monkeypatch, 8)
     rng = np.random.default_rng(5)
     data = (
         sample_text(64, seed=1)

@@ -4,8 +4,9 @@ change to the format, the coder or the shipped model can slip by (DESIGN.md sect
 
 When such a change is intended, rebuild the pair with ``python scripts/make_golden.py`` and
 commit it with the change. The archives earlier versions wrote stay here too
-(``golden-v1.nnc``, ``golden-v2.nnc``: the same text, formats 1 and 2, the first default
-model), and must keep decoding: with the model the archive names, found by its hash.
+(``golden-v1.nnc``, ``golden-v2.nnc``, ``golden-v3.nnc``: the text once, formats 1 and 2
+with the first default model, format 3 with the current one), and must keep decoding: with
+the model the archive names, found by its hash.
 """
 
 from __future__ import annotations
@@ -33,14 +34,16 @@ def _make_golden():
 make_golden = _make_golden()
 TEXT = DATA / "golden.txt"
 ARCHIVE = DATA / "golden.nnc"
-#: The same text as written by format versions 1 and 2 with the first default model
+#: The text once, as written by format versions 1 and 2 with the first default model
 #: (shipped as models/default-2026-11-25.nnm), which every later reader must decode.
-LEGACY = {1: DATA / "golden-v1.nnc", 2: DATA / "golden-v2.nnc"}
+LEGACY = {1: DATA / "golden-v1.nnc", 2: DATA / "golden-v2.nnc", 3: DATA / "golden-v3.nnc"}
 FIRST_MODEL_SHA256 = "2e0de4d1f5885b8583a7a8931c95adaf5086202134dd6aeda280c7e68a1af426"
+#: The model of golden-v3.nnc: the current default (models/default.nnm).
+MODEL_V3_SHA256 = "f54397debb4455525081923ba6b05b35cac6b4f27554b2204a0b2cd5d70e3e9e"
 
 
 def test_golden_text_is_the_scripts_text() -> None:
-    assert TEXT.read_bytes() == make_golden.GOLDEN_TEXT.encode("utf-8")
+    assert TEXT.read_bytes() == make_golden.golden_data()
     assert len(TEXT.read_bytes()) > make_golden.BLOCK_SIZE  # more than one block
 
 
@@ -73,8 +76,9 @@ def test_golden_decompresses(golden: bytes, default_model: IntModel) -> None:
 def test_archives_of_earlier_versions_still_decompress(
     version: int, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
-    """Found the way the CLI finds it: the header names model ``default``, whose current
-    file has another hash, so the search goes on by hash to the first default model."""
+    """Found the way the CLI finds it: the header names model ``default``; for versions 1
+    and 2 its current file has another hash, so the search goes on by hash to the first
+    default model."""
     from nncompress import format as fmt
     from nncompress.zoo import model_for_archive
 
@@ -83,16 +87,16 @@ def test_archives_of_earlier_versions_still_decompress(
     blob = LEGACY[version].read_bytes()
     assert blob[4] == version
     info = list_stream(io.BytesIO(blob))
-    assert (info.model_name, info.model_sha256) == ("default", FIRST_MODEL_SHA256)
+    sha = FIRST_MODEL_SHA256 if version < 3 else MODEL_V3_SHA256
+    assert (info.model_name, info.model_sha256) == ("default", sha)
     out = io.BytesIO()
     decompress_stream(
         io.BytesIO(blob), out, lambda h: model_for_archive(h.model_name, h.model_sha256)
     )
-    assert out.getvalue() == TEXT.read_bytes()
-    if version == 1:
-        # A block whose segment count differs between the versions: the reader really
-        # applied version 1's rule.
-        assert any(b.segments != fmt.segment_count(b.raw_len) for b in info.blocks)
+    assert out.getvalue() == make_golden.GOLDEN_TEXT.encode("utf-8")
+    # Blocks whose segment count differs from this version's: the reader really applied
+    # the archive's rule.
+    assert any(b.segments != fmt.segment_count(b.raw_len) for b in info.blocks)
 
 
 def test_golden_recompresses_identically(golden: bytes, default_model: IntModel) -> None:
