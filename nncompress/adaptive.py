@@ -13,9 +13,8 @@ inputs are, in the logit ("stretch") domain:
   with the last byte (words: letters case-folded, digits, '_' and non-ASCII bytes); and
   two contexts of the text's layout, for code and tables: the column with the byte above
   it in the previous line, and the column with the last two bytes. Each slot carries a
-  check tag of its
-  context, so a slot that another context hashed to predicts as an empty one instead of
-  passing on that context's statistics;
+  check tag of its context, so a slot that another context hashed to predicts as an empty
+  one instead of passing on that context's statistics;
 * a match model: the byte that followed an earlier occurrence of the current context, as
   two inputs: a confidence learned per match-length class, and one that grows with the
   length. Segments without a match also try the distance of their neighbour's long match,
@@ -106,7 +105,7 @@ def _luts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         np.array(low + [-v for v in low[::-1]], dtype=np.int64), -STRETCH_MAX, STRETCH_MAX
     )
     # A count-n estimate moves by 1/(n + 1.3) of its error: after one observation a slot
-    # says 0.88 for what it saw (1.5 said 0.83; -0.4% on small source files).
+    # says 0.88 for what it saw (1.5 said 0.83; -0.3% on small source files).
     rate = np.array([int(65536 / (n + 1.3)) for n in range(COUNT_LIMIT + 1)], dtype=np.int64)
     return squash, stretch, rate
 
@@ -208,7 +207,7 @@ class StreamState:
             self.match_table = np.zeros(1 << self.match_bits, dtype=np.int64)
 
     def ensure_tables(self) -> None:
-        """Allocate the statistics on first use (about 175 MB for blocks of 256 KiB or more,
+        """Allocate the statistics on first use (about 230 MB for blocks of 256 KiB or more,
         less for streams of smaller blocks), not for streams that never use the mixed
         method."""
         self.ensure_match_table()
@@ -227,7 +226,7 @@ class StreamState:
         # Start from half the network's prediction: the other inputs are 0 (probability
         # 1/2) until their statistics have something to say, then count with these
         # weights. (The full network weighed too much at the start of data it was never
-        # trained on, such as source code: -0.7% on a set of small C files, text too.)
+        # trained on, such as source code: -0.8% on a set of small C files and paper1.)
         self.weights[:, 0] = 1 << 15
         self.weights[:, 1 : 1 + N_CTX] = 1 << 13
         self.weights[:, -3] = 1 << 15

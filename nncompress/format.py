@@ -28,13 +28,14 @@ MAX_BLOCK = 1 << 28
 #: segments for a 1 MiB block (so the same speed), longer segments below 1 MiB (measured:
 #: book1 -0.2%, paper1, progc, paper2, alice29, fields.c and progp -0.8% in all).
 #:
-#: Version 4 cuts segments of 4 KiB by default (one segment below 8 KiB; book1 -0.2% at
-#: the same speed, a 40 KB source file -2%), and lets the encoder choose fewer, longer
-#: segments, down to one per MiB: ``--max`` codes a block of up to 1 MiB as one segment,
-#: 3-5% smaller on files of 25-400 KB, at about a fifth of the speed. A decoder accepts
-#: any count in that range, which bounds a block's steps at 1 MiB.
-SEGMENT_BYTES = {1: 512, 2: 512, 3: 1024, 4: 4096}  # by format version
-MIN_SEGMENT_BYTES = {1: 64, 2: 256, 3: 256, 4: 4096}
+#: Version 4 keeps version 3's count as the default and lets the encoder choose fewer,
+#: longer segments, down to one per MiB: ``--max`` codes a block of up to 1 MiB as one
+#: segment, 3-5% smaller on files of 25-400 KB, at a fifth of the speed or less. (Segments
+#: of 4 KiB as the default cost the decoder a third of its speed on book1: four times the
+#: steps, each with 8 calls into the coder.) A decoder accepts any count in that range,
+#: which bounds a block's steps at 1 MiB.
+SEGMENT_BYTES = {1: 512, 2: 512, 3: 1024, 4: 1024}  # by format version
+MIN_SEGMENT_BYTES = {1: 64, 2: 256, 3: 256, 4: 256}
 MAX_SEGMENT_BYTES = 1 << 20  # version 4: the longest segment a decoder accepts
 SMALL_SEGMENTS = 16
 MAX_BLOCK_SEGMENTS = 1024

@@ -27,7 +27,7 @@ DATA = REPO / "tests" / "data"
 TEXT_PATH = DATA / "golden.txt"
 ARCHIVE_PATH = DATA / "golden.nnc"
 MODEL_PATH = REPO / "models" / "default.nnm"
-#: Two blocks (9000 bytes in two lockstep segments, and the rest in one), so the
+#: Two blocks (9000 bytes in 16 lockstep segments, and the rest in 2), so the
 #: lockstep, the block boundary, the statistics the second block inherits from the first
 #: and the match model's repeats (the text comes twice) are pinned too. (Archives of
 #: versions 1-3 hold the text once, in blocks of 4096.)

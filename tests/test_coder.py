@@ -45,10 +45,8 @@ def methods_of(blob: bytes) -> list[int]:
 # ----------------------------------------------------------------------------- layout
 def reference_segment_count(n: int, version: int = fmt.VERSION) -> int:
     """The segment count exactly as docs/FORMAT.md specifies it for each version."""
-    if version >= 4:
-        return max(1, min(1024, n // 4096))
-    small = {1: 64, 2: 256, 3: 256}[version]
-    per = {1: 512, 2: 512, 3: 1024}[version]
+    small = {1: 64, 2: 256, 3: 256, 4: 256}[version]
+    per = {1: 512, 2: 512, 3: 1024, 4: 1024}[version]
     return max(1, min(1024, max(n // per, min(16, n // small))))
 
 
@@ -95,7 +93,7 @@ def test_segment_count_boundaries(version: int) -> None:
     for n in edges:
         assert fmt.segment_count(n, version) == reference_segment_count(n, version), n
         assert fmt.fewest_segments(n, version) == reference_fewest_segments(n, version), n
-    assert fmt.segment_count(1500, version) == {1: 16, 2: 5, 3: 5, 4: 1}[version]
+    assert fmt.segment_count(1500, version) == {1: 16, 2: 5, 3: 5, 4: 5}[version]
 
 
 @given(st.integers(0, 1 << 28), st.sampled_from(fmt.READ_VERSIONS))
@@ -172,10 +170,11 @@ def test_block_round_trip_segment_cap(
         assert segments == min(8, max(1, n // 16))
 
 
-@pytest.mark.parametrize("n", [4095, 4096, 8191, 8192, 8193])
+@pytest.mark.parametrize("n", [1023, 1024, 17407, 17408, 17409])
 def test_block_round_trip_real_segment_boundaries(tiny_model: IntModel, n: int) -> None:
-    """With the real constants, where the segment count changes: one segment below
-    8 KiB, two from 8192 bytes (8193 makes the first segment one byte longer)."""
+    """With the real constants, where the segment count changes: below 4096 bytes (fewer
+    than 16 segments of 256), at 16 segments, and where 1 KiB segments take over
+    (17 segments from 17408 bytes; 17409 makes the first segment one byte longer)."""
     data = sample_text(n, seed=n)
     _, segments = _block_round_trip(tiny_model, data)
     assert segments == reference_segment_count(n)
@@ -360,7 +359,7 @@ def test_model_archive_without_the_model(tiny_model: IntModel, small_segments: i
 def test_progress_reports_bytes(tiny_model: IntModel) -> None:
     """Progress comes every 256 lockstep steps and at the end of a block, in bytes that
     add up to exactly the block's length (so a progress bar ends at 100%)."""
-    n = 551  # one segment (below 8 KiB): 551 steps, three reports
+    n = 17 * 512 + 100  # 16 segments of about 550 bytes: 551 steps, three reports
     data = sample_text(n, seed=8)
     steps = -(-n // coder.segment_count(n))
     expected = [n * 256 // steps, n * 512 // steps - n * 256 // steps, n - n * 512 // steps]
