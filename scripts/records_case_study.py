@@ -63,9 +63,9 @@ def external(name: str, comp: list[str], decomp: list[str]):
     return name, codec
 
 
-def in_process(name: str, model):
+def in_process(name: str, model, level: str = "default"):
     def codec(data: bytes) -> tuple[bytes, bytes]:
-        blob = compress_bytes(data, model)
+        blob = compress_bytes(data, model, level=level)
         return blob, decompress_bytes(blob, model)
 
     return name, codec
@@ -128,6 +128,7 @@ def main() -> None:
         ),
         in_process("nncompress, default model", load_model()),
         in_process("nncompress, trained model", load_model(str(model_path))),
+        in_process("nncompress --max, trained model", load_model(str(model_path)), "max"),
     ]
     raw = sum(f.stat().st_size for f in test_files)
     # nncompress.train.split_data holds out the last int(len * 0.02) bytes of each file.
