@@ -152,7 +152,9 @@ def _coding_options(f):
             "level",
             flag_value="max",
             help="Strongest and slowest: each block of up to 1 MiB in one segment "
-            "(about a fifth of the default speed, 3-5% smaller on files of 25-400 KB).",
+            "(1.6-7.8% smaller on Calgary's text and code of 25-400 KB; a fifth of the "
+            "default's compression speed, "
+            "a fifteenth of its decompression speed).",
         ),
         click.option(
             "-T",
