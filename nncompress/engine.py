@@ -56,13 +56,17 @@ def _lzma_filters(n: int, variant: int) -> list[dict]:
 
 
 #: Which methods a compression level tries (stored is always possible). ``fast`` runs the
-#: network alone: no adaptive statistics, no LZMA trial. ``max`` codes with the fewest
-#: segments the format allows (one per MiB), slower and smaller.
+#: network alone: no adaptive statistics, no LZMA trial. ``max`` tries what ``default``
+#: does, but cuts its mixed blocks into fewer segments (SEGMENT_RULES).
 LEVELS: dict[str, tuple[int, ...]] = {
     "fast": (fmt.METHOD_MODEL,),
     "default": (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
     "max": (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
 }
+#: How many lockstep segments a level's mixed blocks get, from the block length, where
+#: not the format's default count: ``max`` takes the fewest the format allows (one per
+#: MiB), slower and smaller.
+SEGMENT_RULES: dict[str, Callable[[int], int]] = {"max": fmt.fewest_segments}
 
 Progress = Callable[[int], None]
 
@@ -142,11 +146,11 @@ def compress_block(
     state: StreamState,
     progress: Progress | None = None,
     parallel: bool = True,
-    fewest_segments: bool = False,
+    segment_rule: Callable[[int], int] = fmt.segment_count,
 ) -> tuple[fmt.BlockHeader, bytes]:
     """Code one block with the smallest of the allowed methods (stored is always allowed).
-    ``parallel``: run the LZMA2 trial in a second thread. ``fewest_segments``: the mixed
-    method codes in the fewest, longest segments the format allows.
+    ``parallel``: run the LZMA2 trial in a second thread. ``segment_rule``: the mixed
+    method's segment count for the block's length.
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -169,8 +173,9 @@ def compress_block(
     before = None
     if fmt.METHOD_MIXED in methods:
         before = state.snapshot()
-        count = (fmt.fewest_segments if fewest_segments else fmt.segment_count)(len(data))
-        payload, segments = encode_block_mixed(model, data, state, progress, count)
+        payload, segments = encode_block_mixed(
+            model, data, state, progress, segment_rule(len(data))
+        )
         cands.append((fmt.METHOD_MIXED, payload, segments))
     if lzma_trial is not None:
         packed, variant = lzma_trial.result()
@@ -200,6 +205,7 @@ def compress_stream(
     if not 0 < block_size <= fmt.MAX_BLOCK:
         raise ValueError(f"block size must be between 1 and {fmt.MAX_BLOCK}")
     methods = LEVELS[level]
+    segment_rule = SEGMENT_RULES.get(level, fmt.segment_count)
     data = _read_full(src, block_size)
     if 0 < len(data) < block_size:
         # The whole input is one short block: say so in the header, which sizes the
@@ -214,9 +220,7 @@ def compress_stream(
     state = stream_state(header, account)
     parallel = threads != 1 and (os.cpu_count() or 1) > 1
     while data:
-        bh, payload = compress_block(
-            model, data, methods, state, progress, parallel, level == "max"
-        )
+        bh, payload = compress_block(model, data, methods, state, progress, parallel, segment_rule)
         out = bh.pack()
         dst.write(out)
         dst.write(payload)
