@@ -1,7 +1,7 @@
 """Learning the file while coding it: context statistics, a match model and online mixers,
 combined with the network bit by bit (DESIGN.md section 4). This is the mixed method of
-format version 4; ``adaptive_v3.py`` keeps the one of version 3, ``adaptive_v2.py`` the one
-of versions 1 and 2.
+format versions 4 and 5; ``adaptive_v3.py`` keeps the one of version 3, ``adaptive_v2.py``
+the one of versions 1 and 2.
 
 Each byte is coded as 8 binary decisions, most significant bit first. For each decision the
 inputs are, in the logit ("stretch") domain:
@@ -31,9 +31,10 @@ Everything is integer arithmetic, identical on every machine; the tables that st
 exp/log are built from Python's ``decimal`` module, whose results are correctly rounded
 everywhere. Statistics are shared by all lockstep segments and persist across the blocks
 of a stream (the match model sees a 64 MiB window), so segments and blocks teach each
-other. Within one step every segment predicts from the statistics as they were before the
-step, and the updates are then combined (summed, or claimed in segment order), so the
-batch of a step is one well-defined computation.
+other. Within one step of a group of segments (version 5 codes a block's segments in two
+groups, one after the other; version 4 in one) every segment predicts from the statistics
+as they were before the step, and the updates are then combined (summed, or claimed in
+segment order), so the batch of a step is one well-defined computation.
 
 The per-bit work runs in loops compiled by numba: in numpy it took some thirty array
 operations per bit, each a pass over all segments, and cost more than the network itself.
@@ -241,7 +242,15 @@ class StreamState:
         self.apm = np.tile(knots, (1 << 16, 1)).astype(np.int32)
 
     def block_coder(self, n: int, segments: int) -> BlockCoder:
-        return BlockCoder(self, n, segments)
+        """The coder of a block whose segments form one group (as in format version 4)."""
+        return self.block_coders(n, segments, [(0, segments)])[0]
+
+    def block_coders(self, n: int, segments: int, groups: list[tuple[int, int]]) -> list:
+        """One coder per group of segments ``[lo, hi)`` of a block (format version 5: two
+        groups, coded one after the other at each step). The groups share the block's
+        bytes and the stream's statistics."""
+        shared = _BlockShared(self, n, segments)
+        return [BlockCoder(self, shared, lo, hi) for lo, hi in groups]
 
     def snapshot(self) -> dict[str, np.ndarray | int]:
         return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(self).items()}
@@ -285,36 +294,50 @@ def table_bits(block_size: int) -> tuple[int, int]:
     return min(TABLE_BITS, max(12, need + 3)), min(MATCH_BITS, max(12, need + 2))
 
 
-class BlockCoder:
-    """The per-block side of the adaptive model: segment layout, match state and scratch.
-
-    Per step t the caller runs ``begin_byte`` with the network's frequencies, then for each
-    bit j ``predict(j, c0)`` (P(bit = 1) of every active segment, Q16), codes the bits and
-    ``update(bits)``, then ``end_byte``. An encoder, which knows the bytes, does all of
-    that in one call of ``code_byte``. ``finish`` hands what outlives the block back to
-    the stream.
-    """
+class _BlockShared:
+    """What the segment groups of one block share: its layout, its bytes, how many bytes
+    each segment has coded (the match model reads only those), and its integers: n, the
+    stream offset of the block, the history's base, the latest long-match distance."""
 
     def __init__(self, state: StreamState, n: int, segments: int) -> None:
-        state.ensure_tables()
-        self.st = state
-        self.n, self.s = n, segments
         base, extra = n // segments, n % segments
         lengths = np.full(segments, base, dtype=np.int64)
         lengths[:extra] += 1
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        # Integers of the block: n, steps done, stream offset of the block, history base,
-        # latest long-match distance.
         self.ints = np.array(
-            [n, 0, state.history_base + len(state.history), state.history_base, state.rep_dist]
+            [n, state.history_base + len(state.history), state.history_base, state.rep_dist]
         )
         self.block = np.zeros(n, dtype=np.uint8)
+        self.done = np.zeros(segments, dtype=np.int64)
+
+
+class BlockCoder:
+    """The per-block side of the adaptive model for one group of segments: their match
+    state, contexts and scratch.
+
+    Per step t the caller runs ``begin_byte`` with the network's frequencies for the
+    group, then for each bit j ``predict(j, c0)`` (P(bit = 1) of every active segment,
+    Q16), codes the bits and ``update(bits)``, then ``end_byte``. An encoder, which knows
+    the bytes, does all of that in one call of ``code_byte``. ``finish`` hands what
+    outlives the block back to the stream.
+    """
+
+    def __init__(self, state: StreamState, shared: _BlockShared, lo: int, hi: int) -> None:
+        state.ensure_tables()
+        self.st = state
+        self.sh = shared
+        segments = hi - lo
+        self.n, self.s = int(shared.ints[0]), segments
+        self.starts = shared.starts[lo:hi]
+        self.done = shared.done[lo:hi]
+        self.ints = shared.ints
+        self.block = shared.block
         self.ctx = np.zeros(segments, dtype=np.uint64)  # last 8 bytes of each segment
         self.mptr = np.full(segments, -1, dtype=np.int64)  # stream offset of predicted byte
         self.mlen = np.zeros(segments, dtype=np.int64)
         self.mseed = np.zeros(segments, dtype=np.int64)  # whether a match came from seeding
         if state.rep_dist > 0:  # each segment's first byte: try the latest long match distance
-            self.mptr[:] = self.ints[2] + self.starts - state.rep_dist
+            self.mptr[:] = self.ints[1] + self.starts - state.rep_dist
             self.mlen[:] = 1
             self.mseed[:] = 1
         self.words = np.zeros((2, segments), dtype=np.uint64)  # current and previous word
@@ -343,7 +366,7 @@ class BlockCoder:
     @property
     def t(self) -> int:
         """Steps completed."""
-        return int(self.ints[1])
+        return int(self.done[0])
 
     def _tables(self) -> tuple:
         st = self.st
@@ -370,6 +393,9 @@ class BlockCoder:
             self.words,
             self.mseed,
             self.lines,
+            self.sh.starts,
+            self.sh.done,
+            self.done,
         )
 
     def _scratch(self) -> tuple:
@@ -413,7 +439,7 @@ class BlockCoder:
 
     def finish(self) -> None:
         """The block is done: keep its latest long-match distance for the next block."""
-        self.st.rep_dist = int(self.ints[4])
+        self.st.rep_dist = int(self.ints[3])
 
     def code_byte(self, freqs: np.ndarray, byte: np.ndarray, probs: np.ndarray) -> None:
         """Encoder's step: everything for the known bytes ``byte`` ([k]), with P(bit = 1)
@@ -438,7 +464,8 @@ def _cost(p1: int, bit: int) -> float:
 
 @_jit
 def _begin_byte(freqs, k, blk, scr) -> None:
-    ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk
+    ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk[:10]
+    starts_all, done_all = blk[10], blk[11]
     cum, hashes, seg = scr[0], scr[1], scr[2]
     spending, byte_bits = scr[9], scr[10]
     for i in range(k):
@@ -469,7 +496,7 @@ def _begin_byte(freqs, k, blk, scr) -> None:
         ml = mlen[i]
         expected = 0
         if ml > 0:
-            expected = _known_byte(mptr[i], ints, starts, block, history)
+            expected = _known_byte(mptr[i], ints, starts_all, done_all, block, history)
             if expected < 0:
                 ml = 0
                 mlen[i] = 0
@@ -727,10 +754,11 @@ def _account(bit, p_final, seg, x, p_ctx, spending, byte_bits) -> None:
 @_jit
 def _end_byte(byte, tab, blk, scr) -> None:
     match_table = tab[4]
-    ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk
+    ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk[:10]
+    starts_all, done_all, done = blk[10], blk[11], blk[12]
     seg, spending, byte_bits = scr[2], scr[9], scr[10]
     k = len(byte)
-    t = ints[1]
+    t = done[0]
     if len(spending):
         base = N_CTX + 3
         spending[base] += k
@@ -764,7 +792,8 @@ def _end_byte(byte, tab, blk, scr) -> None:
             words[1, i] = words[0, i]
             words[0, i] = 0
     t += 1
-    ints[1] = t
+    for i in range(k):
+        done[i] = t
     if t >= MATCH_MIN:
         bits = np.uint64(64 - _ilog2(len(match_table)))
         keys = scr[4][:, 0]  # slots' first column is free until the next predict
@@ -781,12 +810,12 @@ def _end_byte(byte, tab, blk, scr) -> None:
                 mseed[i] = 0
         # ...then record where each context continues: the next byte's offset, which a
         # later lookup may use once that byte is coded.
-        block_pos = ints[2]
+        block_pos = ints[1]
         for i in range(k):
             nxt = block_pos + starts[i] + t
             if nxt + 1 > match_table[keys[i]]:
                 match_table[keys[i]] = nxt + 1
-    _seed_matches(k, ints, starts, block, history, mptr, mlen, mseed)
+    _seed_matches(k, t, ints, starts, starts_all, done_all, block, history, mptr, mlen, mseed)
 
 
 @_jit
@@ -805,22 +834,25 @@ def _length_bucket(ml) -> int:
 
 
 @_jit
-def _known_byte(pos, ints, starts, block, history) -> int:
-    """The byte at stream offset ``pos`` if it has been coded already (by any segment),
-    else -1."""
-    n, t, block_pos, history_base = ints[0], ints[1], ints[2], ints[3]
+def _known_byte(pos, ints, starts_all, done_all, block, history) -> int:
+    """The byte at stream offset ``pos`` if it has been coded already (by any segment of
+    any group), else -1."""
+    n, block_pos, history_base = ints[0], ints[1], ints[2]
     off = pos - block_pos
     if off < 0:
         return np.int64(history[pos - history_base]) if pos >= history_base else -1
     if off < n:
-        sg = min(max(np.searchsorted(starts, off, side="right") - 1, 0), len(starts) - 1)
-        if off - starts[sg] < t:
+        last = len(starts_all) - 1
+        sg = min(max(np.searchsorted(starts_all, off, side="right") - 1, 0), last)
+        if off - starts_all[sg] < done_all[sg]:
             return np.int64(block[off])
     return -1
 
 
 @_jit
-def _seed_matches(k, ints, starts, block, history, mptr, mlen, mseed) -> None:
+def _seed_matches(
+    k, t, ints, starts, starts_all, done_all, block, history, mptr, mlen, mseed
+) -> None:
     """Segments still without a match try the distance of the segment before them (when
     that one is in a long match), else the stream's latest long-match distance: long
     repeats keep one distance, and neighbouring segments of a repeat share it. A candidate
@@ -829,11 +861,11 @@ def _seed_matches(k, ints, starts, block, history, mptr, mlen, mseed) -> None:
     The stream's distance is kept as a backward one: in the lockstep a copy can be coded
     before its original, whose match then points forward, but a later block repeats them
     both from behind."""
-    t, block_pos = ints[1], ints[2]
+    block_pos = ints[1]
     for i in range(k):
         if mlen[i] != 0:
             continue
-        d = ints[4]
+        d = ints[3]
         if i > 0 and mlen[i - 1] >= SEED_LEN:
             d = block_pos + starts[i - 1] + t - mptr[i - 1]
         if d <= 0:
@@ -842,7 +874,7 @@ def _seed_matches(k, ints, starts, block, history, mptr, mlen, mseed) -> None:
         agree = 0
         for q in range(min(t, 8)):
             if (
-                _known_byte(src - 1 - q, ints, starts, block, history)
+                _known_byte(src - 1 - q, ints, starts_all, done_all, block, history)
                 != block[starts[i] + t - 1 - q]
             ):
                 agree = -1
@@ -854,7 +886,7 @@ def _seed_matches(k, ints, starts, block, history, mptr, mlen, mseed) -> None:
             mseed[i] = 1
     for i in range(k):
         if mlen[i] >= REP_LEN:
-            ints[4] = abs(block_pos + starts[i] + t - mptr[i])
+            ints[3] = abs(block_pos + starts[i] + t - mptr[i])
             break
 
 

@@ -436,6 +436,7 @@ def _decompress(src: BinaryIO, dst: BinaryIO | None, job: Job, tick):
         lambda h: model_for_archive(h.model_name, h.model_sha256, job.model, job.device),
         tick,
         account=job.verbose > 0,
+        threads=job.threads,
     )
 
 

@@ -10,12 +10,17 @@ are a prefix of the batch.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
+import threading
 from collections.abc import Callable
 
 import numpy as np
 
 from .adaptive import StreamState
-from .format import segment_count
+from .format import VERSION as FORMAT_VERSION
+from .format import segment_count, segment_groups
 from .model import IntModel
 
 
@@ -160,6 +165,73 @@ def decode_block(
 
 
 # --------------------------------------------------------------------------- mixed method
+class _Steps:
+    """The network's steps for the segment groups of a mixed block, asked for in the
+    coder's order: group 0 at step 0, group 1 at step 0, group 0 at step 1, ...
+
+    ``submit(g, prev)`` hands over group g's latest bytes, ``freqs(g)`` returns the
+    frequencies of its next byte. With ``pipelined`` a thread of its own computes each
+    step as soon as its bytes are submitted, so one group's network step runs while the
+    coder mixes and codes the other group's bytes, each on a core; without it the step is
+    computed when asked for. The results are the same: the network is a pure function of
+    the bytes.
+    """
+
+    def __init__(self, model: IntModel, groups: list[tuple[int, int]], pipelined: bool) -> None:
+        self.model = model
+        self.states = [model.initial_state(hi - lo) for lo, hi in groups]
+        self.pending: list[np.ndarray | None] = [None] * len(groups)
+        self.thread: threading.Thread | None = None
+        if pipelined:
+            self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+            self.outbox: queue.SimpleQueue = queue.SimpleQueue()
+            self.thread = threading.Thread(target=self._run, name="nncompress-net", daemon=True)
+            self.thread.start()
+        for g, (lo, hi) in enumerate(groups):
+            self.submit(g, np.zeros(hi - lo, dtype=np.int64))  # the start byte
+
+    def _step(self, g: int, prev: np.ndarray) -> np.ndarray:
+        ops = self.model.ops
+        freqs, self.states[g] = self.model.step(ops.asarray(prev), self.states[g])
+        return ops.to_numpy(freqs)
+
+    def _run(self) -> None:
+        while (item := self.inbox.get()) is not None:
+            try:
+                self.outbox.put(self._step(*item))
+            except BaseException as e:  # handed to the coder's thread, which raises it
+                self.outbox.put(e)
+                return
+
+    def submit(self, g: int, prev: np.ndarray) -> None:
+        if self.thread is not None:
+            self.inbox.put((g, prev))
+        else:
+            self.pending[g] = prev
+
+    def freqs(self, g: int) -> np.ndarray:
+        if self.thread is None:
+            prev, self.pending[g] = self.pending[g], None
+            assert prev is not None
+            return self._step(g, prev)
+        out = self.outbox.get()
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.inbox.put(None)
+            self.thread.join()
+            self.thread = None
+
+
+def pipeline_default() -> bool:
+    """Whether mixed blocks run the network in a thread of its own: when there is a
+    second core for it."""
+    return (os.cpu_count() or 1) > 1
+
+
 def _code_mixed(
     model: IntModel,
     n: int,
@@ -168,44 +240,69 @@ def _code_mixed(
     coder: _Coder,
     grid: np.ndarray | None,
     progress: Callable[[int], None] | None,
+    groups: list[tuple[int, int]],
+    pipelined: bool,
 ) -> np.ndarray:
-    """The loop shared by encoder and decoder of the mixed method: per step, one network
-    step for all segments, then 8 binary decisions mixed with the adaptive statistics.
-    The encoder, knowing the bytes, computes a step's 8 x k bit probabilities in one call
-    and codes them in one call, bit 0 of every segment first, as the decoder decodes them."""
+    """The loop shared by encoder and decoder of the mixed method: per step and segment
+    group, the network's frequencies, then 8 binary decisions mixed with the adaptive
+    statistics. The encoder, knowing the bytes, computes a group's 8 x k bit probabilities
+    in one call and codes them in one call, bit 0 of every segment first, as the decoder
+    decodes them."""
     base, extra = _layout(n, segments)
     steps = base + (extra > 0)
     out = np.zeros((segments, steps), dtype=np.int64)
-    ops = model.ops
-    bc = state.block_coder(n, segments)
-    prev = np.zeros(segments, dtype=np.int64)
-    mstate = model.initial_state(segments)
+    if len(groups) == 1:
+        coders = [state.block_coder(n, segments)]
+    else:
+        coders = state.block_coders(n, segments, groups)
+    pipelined = pipelined and len(groups) > 1
     tick = _ticker(progress, n, steps)
     probs = np.zeros((8, segments), dtype=np.int64)
-    for t in range(steps):
-        k = _active(t, segments, base, extra)
-        freqs, mstate = model.step(ops.asarray(prev), mstate)
-        freqs = ops.to_numpy(freqs)
-        if grid is not None:
-            byte = np.ascontiguousarray(grid[:k, t])
-            bc.code_byte(freqs, byte, probs[:, :k])
-            bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
-            coder.code(_bit_probs(probs[:, :k].ravel()), bits.ravel())
-        else:
-            bc.begin_byte(freqs, k)
-            c0 = np.ones(k, dtype=np.int64)
-            for j in range(8):
-                bit = coder.code(_bit_probs(bc.predict(j, c0)), None)
-                bc.update(bit)
-                c0 = (c0 << 1) | bit
-            byte = c0 - 256
-            bc.end_byte(byte)
-        out[:k, t] = byte
-        prev[:k] = byte
-        prev[k:] = 0
-        tick(t)
-    bc.finish()
+    limits = _one_blas_thread() if pipelined else contextlib.nullcontext()
+    with limits:
+        net = _Steps(model, groups, pipelined)
+        try:
+            for t in range(steps):
+                active = _active(t, segments, base, extra)
+                for g, (lo, hi) in enumerate(groups):
+                    k = min(max(active - lo, 0), hi - lo)
+                    if k == 0:
+                        continue
+                    bc = coders[g]
+                    freqs = net.freqs(g)
+                    if grid is not None:
+                        byte = np.ascontiguousarray(grid[lo : lo + k, t])
+                        bc.code_byte(freqs, byte, probs[:, :k])
+                        bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
+                        coder.code(_bit_probs(probs[:, :k].ravel()), bits.ravel())
+                    else:
+                        bc.begin_byte(freqs, k)
+                        c0 = np.ones(k, dtype=np.int64)
+                        for j in range(8):
+                            bit = coder.code(_bit_probs(bc.predict(j, c0)), None)
+                            bc.update(bit)
+                            c0 = (c0 << 1) | bit
+                        byte = c0 - 256
+                        bc.end_byte(byte)
+                    out[lo : lo + k, t] = byte
+                    if t + 1 < steps:
+                        prev = np.zeros(hi - lo, dtype=np.int64)
+                        prev[:k] = byte  # finished segments advance with byte 0
+                        net.submit(g, prev)
+                tick(t)
+        finally:
+            net.close()
+    for bc in coders:
+        bc.finish()
     return out
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """BLAS on one thread while the network has a core of its own: a second BLAS thread
+    would only contend with the coder's thread for the other core."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
 
 
 def _bit_probs(p1: np.ndarray) -> np.ndarray:
@@ -221,13 +318,20 @@ def encode_block_mixed(
     state: StreamState,
     progress: Callable[[int], None] | None = None,
     segments: int | None = None,
+    version: int = FORMAT_VERSION,
+    pipelined: bool | None = None,
 ) -> tuple[bytes, int]:
     """Range-code ``data`` with the network mixed with the stream's adaptive statistics
-    (which this updates) in ``segments`` lockstep segments (default: ``segment_count``);
-    returns (payload, segment count)."""
+    (which this updates) in ``segments`` lockstep segments (default: ``segment_count``),
+    grouped as format ``version`` says; returns (payload, segment count). ``pipelined``:
+    run the network in a thread of its own (default: when there is a second core)."""
     segments = segments or segment_count(len(data))
     enc = _Encoder()
-    _code_mixed(model, len(data), segments, state, enc, _grid(data, segments), progress)
+    groups = segment_groups(segments, version)
+    if pipelined is None:
+        pipelined = pipeline_default()
+    grid = _grid(data, segments)
+    _code_mixed(model, len(data), segments, state, enc, grid, progress, groups, pipelined)
     state.append_history(data)
     return enc.payload(), segments
 
@@ -239,9 +343,15 @@ def decode_block_mixed(
     segments: int,
     state: StreamState,
     progress: Callable[[int], None] | None = None,
+    version: int = FORMAT_VERSION,
+    pipelined: bool | None = None,
 ) -> bytes:
     """Invert ``encode_block_mixed`` (updating ``state`` the same way)."""
-    out = _code_mixed(model, n, segments, state, _Decoder(payload), None, progress)
+    groups = segment_groups(segments, version)
+    if pipelined is None:
+        pipelined = pipeline_default()
+    dec = _Decoder(payload)
+    out = _code_mixed(model, n, segments, state, dec, None, progress, groups, pipelined)
     data = _ungrid(out, n)
     state.append_history(data)
     return data

@@ -147,10 +147,12 @@ def compress_block(
     progress: Progress | None = None,
     parallel: bool = True,
     segment_rule: Callable[[int], int] = fmt.segment_count,
+    version: int = fmt.VERSION,
 ) -> tuple[fmt.BlockHeader, bytes]:
     """Code one block with the smallest of the allowed methods (stored is always allowed).
-    ``parallel``: run the LZMA2 trial in a second thread. ``segment_rule``: the mixed
-    method's segment count for the block's length.
+    ``parallel``: run the LZMA2 trial, and the mixed method's network, in threads of their
+    own. ``segment_rule``: the mixed method's segment count for the block's length.
+    ``version``: the stream's format version.
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -174,7 +176,7 @@ def compress_block(
     if fmt.METHOD_MIXED in methods:
         before = state.snapshot()
         payload, segments = encode_block_mixed(
-            model, data, state, progress, segment_rule(len(data))
+            model, data, state, progress, segment_rule(len(data)), version, parallel
         )
         cands.append((fmt.METHOD_MIXED, payload, segments))
     if lzma_trial is not None:
@@ -220,7 +222,9 @@ def compress_stream(
     state = stream_state(header, account)
     parallel = threads != 1 and (os.cpu_count() or 1) > 1
     while data:
-        bh, payload = compress_block(model, data, methods, state, progress, parallel, segment_rule)
+        bh, payload = compress_block(
+            model, data, methods, state, progress, parallel, segment_rule, header.version
+        )
         out = bh.pack()
         dst.write(out)
         dst.write(payload)
@@ -238,7 +242,7 @@ def compress_stream(
 
 def stream_state(header: fmt.Header, account: bool = False) -> StreamState:
     """The adaptive statistics of a new stream: the mixed method learns as the header's
-    format version specifies (version 4: ``adaptive``, 3: ``adaptive_v3``, both with
+    format version specifies (versions 4 and 5: ``adaptive``, 3: ``adaptive_v3``, all with
     tables sized by the block size; 1 and 2: ``adaptive_v2``)."""
     if header.version >= 4:
         return adaptive.StreamState(account, header.block_size)
@@ -257,6 +261,7 @@ def decompress_stream(
     progress: Progress | None = None,
     decode: bool = True,
     account: bool = False,
+    threads: int = 0,
 ) -> StreamInfo:
     """Decode one or more concatenated ``.nnc`` streams from ``src`` to ``dst``.
 
@@ -264,8 +269,10 @@ def decompress_stream(
     model is looked up only when a block needs it, so stored/LZMA-only archives decode
     without it. Raises ``FormatError`` at the first
     damaged block, after the good blocks before it have been written. ``account``: record
-    where the bits went, as ``compress_stream`` does.
+    where the bits went, as ``compress_stream`` does. ``threads``: 1 keeps everything on
+    one thread; otherwise the network runs in a thread of its own when there are cores.
     """
+    parallel = threads != 1 and (os.cpu_count() or 1) > 1
     first = src.read(4)
     if not first:
         raise fmt.FormatError("not a nncompress archive (empty input)")
@@ -294,7 +301,7 @@ def decompress_stream(
                 continue
             if bh.method in fmt.MODEL_METHODS and model is None:
                 model = get_model(header)
-            raw = _decode_payload(model, bh, payload, state, progress)
+            raw = _decode_payload(model, bh, payload, state, progress, header.version, parallel)
             if len(raw) != bh.raw_len or fmt.crc32(raw) != bh.raw_crc:
                 end = total_len + bh.raw_len
                 raise fmt.FormatError(
@@ -315,12 +322,16 @@ def _decode_payload(
     payload: bytes,
     state: StreamState,
     progress: Progress | None,
+    version: int,
+    parallel: bool,
 ) -> bytes:
     """A block's raw bytes; ``state`` advances exactly as the encoder's did."""
     try:
         if bh.method == fmt.METHOD_MIXED:
             assert model is not None
-            return decode_block_mixed(model, payload, bh.raw_len, bh.segments, state, progress)
+            return decode_block_mixed(
+                model, payload, bh.raw_len, bh.segments, state, progress, version, parallel
+            )
         if bh.method == fmt.METHOD_STORED:
             raw = payload
         elif bh.method == fmt.METHOD_LZMA:

@@ -27,10 +27,10 @@ DATA = REPO / "tests" / "data"
 TEXT_PATH = DATA / "golden.txt"
 ARCHIVE_PATH = DATA / "golden.nnc"
 MODEL_PATH = REPO / "models" / "default.nnm"
-#: Two blocks (9000 bytes in 16 lockstep segments, and the rest in 2), so the
-#: lockstep, the block boundary, the statistics the second block inherits from the first
-#: and the match model's repeats (the text comes twice) are pinned too. (Archives of
-#: versions 1-3 hold the text once, in blocks of 4096.)
+#: Two blocks (9000 bytes in 16 lockstep segments, coded in two groups of 8, and the rest
+#: in 2, a group each), so the lockstep, the groups, the block boundary, the statistics the
+#: second block inherits from the first and the match model's repeats (the text comes
+#: twice) are pinned too. (Archives of versions 1-3 hold the text once, in blocks of 4096.)
 BLOCK_SIZE = 9000
 #: The level users get. make_golden refuses an archive with a stored or LZMA block: the
 #: golden must pin the network, the adaptive model and the range coder (and must not depend

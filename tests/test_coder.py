@@ -45,8 +45,8 @@ def methods_of(blob: bytes) -> list[int]:
 # ----------------------------------------------------------------------------- layout
 def reference_segment_count(n: int, version: int = fmt.VERSION) -> int:
     """The segment count exactly as docs/FORMAT.md specifies it for each version."""
-    small = {1: 64, 2: 256, 3: 256, 4: 256}[version]
-    per = {1: 512, 2: 512, 3: 1024, 4: 1024}[version]
+    small = {1: 64, 2: 256, 3: 256, 4: 256, 5: 256}[version]
+    per = {1: 512, 2: 512, 3: 1024, 4: 1024, 5: 1024}[version]
     return max(1, min(1024, max(n // per, min(16, n // small))))
 
 
@@ -55,6 +55,22 @@ def reference_fewest_segments(n: int, version: int = fmt.VERSION) -> int:
     if version >= 4:
         return max(1, -(-n // (1 << 20)))
     return reference_segment_count(n, version)
+
+
+def reference_segment_groups(segments: int, version: int = fmt.VERSION) -> list[tuple[int, int]]:
+    """The groups of a mixed block's segments (docs/FORMAT.md): from version 5, the first
+    half rounded up and the rest; before, all segments at once."""
+    if version >= 5 and segments >= 2:
+        return [(0, (segments + 1) // 2), ((segments + 1) // 2, segments)]
+    return [(0, segments)]
+
+
+@pytest.mark.parametrize("version", fmt.READ_VERSIONS)
+def test_segment_groups_match_the_spec(version: int) -> None:
+    for segments in (*range(1, 20), 1023, 1024):
+        groups = fmt.segment_groups(segments, version)
+        assert groups == reference_segment_groups(segments, version)
+        assert groups[0][0] == 0 and groups[-1][1] == segments
 
 
 @pytest.mark.parametrize("version", fmt.READ_VERSIONS)
@@ -93,7 +109,7 @@ def test_segment_count_boundaries(version: int) -> None:
     for n in edges:
         assert fmt.segment_count(n, version) == reference_segment_count(n, version), n
         assert fmt.fewest_segments(n, version) == reference_fewest_segments(n, version), n
-    assert fmt.segment_count(1500, version) == {1: 16, 2: 5, 3: 5, 4: 5}[version]
+    assert fmt.segment_count(1500, version) == {1: 16, 2: 5, 3: 5, 4: 5, 5: 5}[version]
 
 
 @given(st.integers(0, 1 << 28), st.sampled_from(fmt.READ_VERSIONS))

@@ -98,6 +98,57 @@ def test_same_bytes_every_time(tiny_model: IntModel, small_segments: int) -> Non
 
 
 # ----------------------------------------------------------------------------- threads
+@pytest.mark.parametrize("n", [64 * 9, 64 * 9 + 3, 64 * 9 + 7, 64 * 2, 64])
+def test_pipelined_network_does_not_change_archives(
+    tiny_model: IntModel, small_segments: int, small_tables: None, n: int
+) -> None:
+    """The mixed method with the network's steps in a thread of their own codes the same
+    bytes as with everything on one thread, and each decodes the other's. The lengths
+    give 9 segments (two groups of 5 and 4) with no longer segments, with 3 (at the last
+    step only the first group is active) and with 7 (both are); 2 segments (a group
+    each) and 1 (one group)."""
+    from nncompress.adaptive import StreamState
+
+    data = sample_text(n, seed=n)
+    blobs = []
+    for pipelined in (False, True):
+        blob, segments = coder.encode_block_mixed(
+            tiny_model, data, StreamState(block_size=n), pipelined=pipelined
+        )
+        blobs.append(blob)
+    assert blobs[0] == blobs[1]
+    for pipelined in (False, True):
+        out = coder.decode_block_mixed(
+            tiny_model, blobs[0], n, segments, StreamState(block_size=n), pipelined=pipelined
+        )
+        assert out == data
+
+
+def test_pipelined_network_errors_reach_the_coder(
+    tiny_model: IntModel, small_segments: int, small_tables: None, monkeypatch
+) -> None:
+    """An exception in the network's thread is raised in the coder's thread, and the
+    network's thread is gone afterwards."""
+    import threading
+
+    from nncompress.adaptive import StreamState
+
+    calls = []
+
+    def failing_step(prev, state):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("network failed")
+        return type(tiny_model).step(tiny_model, prev, state)
+
+    monkeypatch.setattr(tiny_model, "step", failing_step)
+    with pytest.raises(RuntimeError, match="network failed"):
+        coder.encode_block_mixed(
+            tiny_model, sample_text(640, seed=1), StreamState(block_size=640), pipelined=True
+        )
+    assert not [t for t in threading.enumerate() if t.name == "nncompress-net"]
+
+
 _FREQ_HASH = """
 import hashlib, sys
 import numpy as np
@@ -144,21 +195,23 @@ def test_thread_count_does_not_change_archives(
     cli: str, model_env: dict[str, str], tmp_path: Path
 ) -> None:
     """The CLI, in fresh processes with 1 and 2 BLAS threads (``-T``, and the environment
-    to match): identical archive bytes."""
+    to match): identical archive bytes, with the network alone and mixed (where -T1 also
+    keeps the network's steps on the coder's thread)."""
     src = tmp_path / "in.txt"
     src.write_bytes(sample_text(3000, seed=4))
-    outs = []
-    for n in (1, 2):
-        r = subprocess.run(
-            [cli, "-c", "--fast", "-B", "1500", "-T", str(n), str(src)],
-            env=model_env | _thread_env(n),
-            capture_output=True,
-            timeout=300,
-        )
-        assert r.returncode == 0, r.stderr
-        outs.append(r.stdout)
-    assert outs[0] == outs[1]
-    assert len(outs[0]) < 3000
+    for level in (["--fast"], []):
+        outs = []
+        for n in (1, 2):
+            r = subprocess.run(
+                [cli, "-c", *level, "-B", "1500", "-T", str(n), str(src)],
+                env=model_env | _thread_env(n),
+                capture_output=True,
+                timeout=300,
+            )
+            assert r.returncode == 0, r.stderr
+            outs.append(r.stdout)
+        assert outs[0] == outs[1]
+        assert len(outs[0]) < 3000
 
 
 # ----------------------------------------------------------------------------- backends

@@ -281,7 +281,7 @@ def small_archive(
     data = (
         sample_text(64, seed=1)
         + rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
-        + bytes(64)
+        + rng.integers(0, 256, 8, dtype=np.uint8).tobytes() * 8  # LZMA's: one long match
         + sample_text(20, seed=2)
     )
     level = request.param

@@ -5,8 +5,9 @@ change to the format, the coder or the shipped model can slip by (DESIGN.md sect
 When such a change is intended, rebuild the pair with ``python scripts/make_golden.py`` and
 commit it with the change. The archives earlier versions wrote stay here too
 (``golden-v1.nnc``, ``golden-v2.nnc``, ``golden-v3.nnc``: the text once, formats 1 and 2
-with the first default model, format 3 with the current one), and must keep decoding: with
-the model the archive names, found by its hash.
+with the first default model, format 3 with the current one; ``golden-v4.nnc``: the text
+twice in blocks of 9000, as ``golden.nnc`` holds it, in format 4), and must keep decoding:
+with the model the archive names, found by its hash.
 """
 
 from __future__ import annotations
@@ -36,9 +37,14 @@ TEXT = DATA / "golden.txt"
 ARCHIVE = DATA / "golden.nnc"
 #: The text once, as written by format versions 1 and 2 with the first default model
 #: (shipped as models/default-2026-11-25.nnm), which every later reader must decode.
-LEGACY = {1: DATA / "golden-v1.nnc", 2: DATA / "golden-v2.nnc", 3: DATA / "golden-v3.nnc"}
+LEGACY = {
+    1: DATA / "golden-v1.nnc",
+    2: DATA / "golden-v2.nnc",
+    3: DATA / "golden-v3.nnc",
+    4: DATA / "golden-v4.nnc",
+}
 FIRST_MODEL_SHA256 = "2e0de4d1f5885b8583a7a8931c95adaf5086202134dd6aeda280c7e68a1af426"
-#: The model of golden-v3.nnc: the current default (models/default.nnm).
+#: The model of golden-v3.nnc and golden-v4.nnc: the current default (models/default.nnm).
 MODEL_V3_SHA256 = "f54397debb4455525081923ba6b05b35cac6b4f27554b2204a0b2cd5d70e3e9e"
 
 
@@ -93,7 +99,8 @@ def test_archives_of_earlier_versions_still_decompress(
     decompress_stream(
         io.BytesIO(blob), out, lambda h: model_for_archive(h.model_name, h.model_sha256)
     )
-    assert out.getvalue() == make_golden.GOLDEN_TEXT.encode("utf-8")
+    text = make_golden.golden_data() if version >= 4 else make_golden.GOLDEN_TEXT.encode("utf-8")
+    assert out.getvalue() == text
     if version == 1:
         # A block whose segment count differs between the versions: the reader really
         # applied version 1's rule.
