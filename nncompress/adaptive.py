@@ -245,7 +245,9 @@ class StreamState:
         """The coder of a block whose segments form one group (as in format version 4)."""
         return self.block_coders(n, segments, [(0, segments)])[0]
 
-    def block_coders(self, n: int, segments: int, groups: list[tuple[int, int]]) -> list:
+    def block_coders(
+        self, n: int, segments: int, groups: list[tuple[int, int]]
+    ) -> list[BlockCoder]:
         """One coder per group of segments ``[lo, hi)`` of a block (format version 5: two
         groups, coded one after the other at each step). The groups share the block's
         bytes and the stream's statistics."""

@@ -40,13 +40,13 @@ RANGES = ((0, 5), (5, 16), (16, 32), (32, 64), (64, 128), (128, 256), (256, 1 <<
 def costs_by_position(data: bytes, block_size: int, from_block: int) -> None:
     per_t: dict[int, list[float]] = {}  # step -> [bits, bytes, matched bytes]
     original = adaptive.BlockCoder.code_byte
-    seen_blocks: list[adaptive.BlockCoder] = []
+    seen_blocks: list[object] = []  # what a block's segment groups share, block by block
 
     def code_byte(self: adaptive.BlockCoder, freqs, byte: np.ndarray, probs) -> None:
         t = self.t
         original(self, freqs, byte, probs)
-        if not seen_blocks or seen_blocks[-1] is not self:
-            seen_blocks.append(self)
+        if not seen_blocks or seen_blocks[-1] is not self.sh:
+            seen_blocks.append(self.sh)
         if len(seen_blocks) - 1 >= from_block:
             k = len(byte)
             row = per_t.setdefault(t, [0.0, 0, 0])
@@ -80,7 +80,8 @@ def profile(data: bytes) -> None:
     sample = data[: 192 << 10]
     prof = cProfile.Profile()
     prof.enable()
-    encode_block_mixed(model, sample, adaptive.StreamState())
+    # One thread, so that the profile sees the network's steps too.
+    encode_block_mixed(model, sample, adaptive.StreamState(), pipelined=False)
     prof.disable()
     print(f"cProfile of one mixed block of {len(sample):,} bytes:")
     pstats.Stats(prof).sort_stats("cumulative").print_stats(
