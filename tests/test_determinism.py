@@ -124,6 +124,28 @@ def test_pipelined_network_does_not_change_archives(
         assert out == data
 
 
+@settings(max_examples=25, deadline=None)
+@given(data=st.binary(min_size=1, max_size=700), segments=st.integers(1, 40))
+def test_pipelined_network_any_layout(data: bytes, segments: int) -> None:
+    """Any block and any segment count: the same bytes with and without the network's
+    thread, and a round trip (the test model; tables as small as the block allows)."""
+    from nncompress.adaptive import StreamState
+
+    model = memory_model(1)
+    segments = min(segments, len(data))
+    blobs = [
+        coder.encode_block_mixed(
+            model, data, StreamState(block_size=len(data)), segments=segments, pipelined=p
+        )[0]
+        for p in (False, True)
+    ]
+    assert blobs[0] == blobs[1]
+    out = coder.decode_block_mixed(
+        model, blobs[0], len(data), segments, StreamState(block_size=len(data)), pipelined=True
+    )
+    assert out == data
+
+
 def test_pipelined_network_errors_reach_the_coder(
     tiny_model: IntModel, small_segments: int, small_tables: None, monkeypatch
 ) -> None:
