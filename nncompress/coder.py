@@ -1,11 +1,14 @@
 """Lockstep range coding of one block with an integer model.
 
-A block of n bytes is cut into S segments (S a function of n alone, recorded in the block
-header). One batched model step advances every segment by one byte, and one vectorised
-constriction call codes the S symbols of that step, so Python's overhead is paid once per
-step rather than once per byte. Segment i holds bytes [start_i, start_i + len_i); the first
-``n % S`` segments are one byte longer than the rest, so at every step the active segments
-are a prefix of the batch.
+A block of n bytes is cut into S segments (S chosen by the encoder within the range the
+format allows for n, and recorded in the block header). One batched model step advances
+every segment by one byte, and one vectorised constriction call codes the S symbols of
+that step, so Python's overhead is paid once per step rather than once per byte. Segment
+i holds bytes [start_i, start_i + len_i); the first ``n % S`` segments are one byte longer
+than the rest, so at every step the active segments are a prefix of the batch. The mixed
+method of format 5 codes the segments in two groups, one after the other at each step
+(``format.segment_groups``), so that one group's network step can run beside the coding
+of the other's bytes.
 """
 
 from __future__ import annotations
