@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from . import adaptive, adaptive_v2, adaptive_v3
+from . import adaptive
 from . import format as fmt
 from .adaptive import Spending, StreamState
 from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
@@ -258,11 +258,17 @@ def compress_stream(
 def stream_state(header: fmt.Header, account: bool = False) -> StreamState:
     """The adaptive statistics of a new stream: the mixed method learns as the header's
     format version specifies (versions 4 and 5: ``adaptive``, 3: ``adaptive_v3``, all with
-    tables sized by the block size; 1 and 2: ``adaptive_v2``)."""
+    tables sized by the block size; 1 and 2: ``adaptive_v2``). The frozen modules are
+    imported only for their archives: each builds its tables at import, a tenth of a
+    second that every run of the program would otherwise pay."""
     if header.version >= 4:
         return adaptive.StreamState(account, header.block_size)
     if header.version == 3:
+        from . import adaptive_v3
+
         return adaptive_v3.StreamState(account, header.block_size)  # type: ignore[return-value]
+    from . import adaptive_v2
+
     return adaptive_v2.StreamState(account)  # type: ignore[return-value]
 
 
