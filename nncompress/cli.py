@@ -423,6 +423,7 @@ def _compress(src: BinaryIO, dst: BinaryIO, job: Job, tick):
         tick,
         account=job.verbose > 0,
         threads=job.threads,
+        int8_products=True,
     )
 
 
@@ -437,6 +438,7 @@ def _decompress(src: BinaryIO, dst: BinaryIO | None, job: Job, tick):
         tick,
         account=job.verbose > 0,
         threads=job.threads,
+        int8_products=True,
     )
 
 

@@ -72,6 +72,24 @@ SEGMENT_RULES: dict[str, Callable[[int], int]] = {"max": fmt.fewest_segments}
 
 Progress = Callable[[int], None]
 
+#: With ``int8_products`` on one thread, a model block at least this long switches the
+#: model to int8 products (``IntModel.use_int8_products``): importing torch costs about a
+#: second, which such a block repays. With a second core the network's steps already run
+#: beside the coder, which then sets the pace, and int8 products gained too little to pay
+#: for the import on book1.
+INT8_MIN_BLOCK = 512 << 10
+
+
+def _int8_for(model: IntModel | None, n: int, allowed: bool) -> None:
+    """Switch ``model`` to int8 products for a block of ``n`` bytes, if allowed and worth
+    it. Torch then runs on one thread, as the caller asked for one."""
+    if not allowed or model is None or n < INT8_MIN_BLOCK or model.ops.name != "numpy":
+        return
+    if model._int8 is None and model.use_int8_products():
+        import torch
+
+        torch.set_num_threads(1)
+
 
 @dataclass
 class BlockInfo:
@@ -215,10 +233,14 @@ def compress_stream(
     progress: Progress | None = None,
     account: bool = False,
     threads: int = 0,
+    int8_products: bool = False,
 ) -> StreamInfo:
     """Compress all of ``src`` into one ``.nnc`` stream on ``dst``. ``account``: record
     where the bits went (``StreamInfo.spending``). ``threads``: 1 keeps everything on one
-    thread; otherwise the LZMA2 trial runs beside the network when there are cores for it."""
+    thread; otherwise the LZMA2 trial runs beside the network when there are cores for it.
+    ``int8_products``: on one thread, let large blocks switch the model to int8 products
+    through torch (the same archive, faster; for callers that own the process, as the
+    CLI does)."""
     if not 0 < block_size <= fmt.MAX_BLOCK:
         raise ValueError(f"block size must be between 1 and {fmt.MAX_BLOCK}")
     methods = LEVELS[level]
@@ -237,6 +259,7 @@ def compress_stream(
     state = stream_state(header, account)
     parallel = threads != 1 and (os.cpu_count() or 1) > 1
     while data:
+        _int8_for(model, len(data), int8_products and not parallel)
         bh, payload = compress_block(
             model, data, methods, state, progress, parallel, segment_rule, header.version
         )
@@ -283,6 +306,7 @@ def decompress_stream(
     decode: bool = True,
     account: bool = False,
     threads: int = 0,
+    int8_products: bool = False,
 ) -> StreamInfo:
     """Decode one or more concatenated ``.nnc`` streams from ``src`` to ``dst``.
 
@@ -292,6 +316,7 @@ def decompress_stream(
     damaged block, after the good blocks before it have been written. ``account``: record
     where the bits went, as ``compress_stream`` does. ``threads``: 1 keeps everything on
     one thread; otherwise the network runs in a thread of its own when there are cores.
+    ``int8_products``: as for ``compress_stream``.
     """
     parallel = threads != 1 and (os.cpu_count() or 1) > 1
     first = src.read(4)
@@ -320,8 +345,10 @@ def decompress_stream(
             info.blocks.append(BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.segments))
             if not decode:
                 continue
-            if bh.method in fmt.MODEL_METHODS and model is None:
-                model = get_model(header)
+            if bh.method in fmt.MODEL_METHODS:
+                if model is None:
+                    model = get_model(header)
+                _int8_for(model, bh.raw_len, int8_products and not parallel)
             raw = _decode_payload(model, bh, payload, state, progress, header.version, parallel)
             if len(raw) != bh.raw_len or fmt.crc32(raw) != bh.raw_crc:
                 end = total_len + bh.raw_len

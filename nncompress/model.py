@@ -70,6 +70,8 @@ class IntModel:
     meta: dict[str, str] = field(default_factory=dict)
     ops: Ops = field(default_factory=numpy_ops)
     path: Path | None = None
+    #: Exact int8 products through torch (``use_int8_products``), or None: float32 ones.
+    _int8: _Int8Products | None = field(default=None, repr=False, compare=False)
 
     # ----------------------------------------------------------------- loading / moving
     @classmethod
@@ -234,20 +236,50 @@ class IntModel:
             new_state.append(x)
         return self._freqs(x), new_state
 
+    def use_int8_products(self) -> bool:
+        """Compute the CPU step's matrix products as int8 x int8 -> int32 with torch
+        (``torch._int_mm``) instead of on float32 carriers: the same integers, four times
+        as fast on a core with int8 dot-product instructions (``scripts/gemm_bench.py``).
+        Each batch size is checked against the exact product before it is used (worst-case
+        values included, which a kernel summing pairs of products in 16 bits would
+        saturate); where the check fails the float32 product is used. Returns whether torch
+        was available. Importing torch costs about a second, so callers enable this for
+        large inputs only."""
+        if self.ops.name != "numpy":
+            return False
+        if self._int8 is None:
+            try:
+                self._int8 = _Int8Products(self.tensors)
+            except ImportError:
+                return False
+        return True
+
+    def _product(self, x: np.ndarray, key: str) -> np.ndarray:
+        """``x @ w`` for the weights ``key``: int8 ``x`` through the int8 products when
+        they are exact for this batch size, else on float32 carriers."""
+        if x.dtype == np.int8:
+            assert self._int8 is not None
+            out = self._int8(x, key)
+            if out is not None:
+                return out
+            x = x.astype(np.float32)
+        return x @ self._t[key + ".w"]
+
     def _step_compiled(self, prev: np.ndarray, state: list[Any]) -> tuple[Any, list[Any]]:
         """``step`` on the CPU: the same arithmetic, with each layer's elementwise work fused
-        into one compiled loop after its BLAS product (in numpy, that work was a dozen
-        passes over [S, 3H] arrays and cost as much as the products)."""
+        into one compiled loop after its product (in numpy, that work was a dozen passes
+        over [S, 3H] arrays and cost as much as the products)."""
         t = self._t
         src, rows = t["embed_table"], prev
         new_state = []
         xf = None
+        carrier = np.int8 if self._int8 is not None else np.float32
         for i, h in enumerate(state):
             if i > 0:
                 key = f"l{i}.in"
                 src = np.empty((len(prev), 3 * self.hidden), dtype=np.int64)
                 _rescale(
-                    xf @ t[key + ".w"],
+                    self._product(xf, key),
                     t[key + ".m"],
                     t[key + ".r"],
                     t[key + ".s"],
@@ -256,9 +288,9 @@ class IntModel:
                 )
                 rows = np.arange(len(prev))
             key = f"l{i}.h"
-            acc = np.asarray(h, dtype=np.float32) @ t[key + ".w"]
+            acc = self._product(np.asarray(h).astype(carrier), key)
             h_new = np.empty(h.shape, dtype=np.int32)
-            xf = np.empty(h.shape, dtype=np.float32)
+            xf = np.empty(h.shape, dtype=carrier)
             _gru_kernel(
                 src,
                 rows,
@@ -276,7 +308,7 @@ class IntModel:
             new_state.append(h_new)
         freqs = np.empty((len(prev), 256), dtype=np.int32)
         _freqs_kernel(
-            xf @ t["head.w"],
+            self._product(xf, "head"),
             t["head.m"],
             t["head.r"],
             t["head.s"],
@@ -307,6 +339,56 @@ class IntModel:
                 outs.append(h)
             x = o.reshape(o.stack(outs, 1), (s * steps, self.hidden))
         return o.reshape(self._freqs(x), (s, steps, 256))
+
+
+class _Int8Products:
+    """``x @ w`` for int8 ``x`` and a model's int8 weights, through ``torch._int_mm``
+    (int32 accumulation: exact for any int8 values, K <= 2**16). A kernel that sums pairs
+    of u8 x s8 products in 16 bits (AVX2's vpmaddubsw, which some int8 GEMMs use) would
+    saturate on large values, so each batch size is checked once against the exact
+    product, on the worst case and on random values, before it is trusted."""
+
+    def __init__(self, tensors: dict[str, np.ndarray]) -> None:
+        import torch
+
+        self.torch = torch
+        # [N, K] int8 as stored, seen as [K, N]: the layout torch's kernel takes fastest.
+        self.w = {
+            k[:-2]: torch.from_numpy(np.ascontiguousarray(v.astype(np.int8))).t()
+            for k, v in tensors.items()
+            if k.endswith(".w")
+        }
+        self.exact: dict[int, bool] = {}
+
+    def __call__(self, x: np.ndarray, key: str) -> np.ndarray | None:
+        rows = len(x)
+        if rows not in self.exact:
+            self.exact[rows] = self._check(rows)
+        if not self.exact[rows]:
+            return None
+        return self.torch._int_mm(self.torch.from_numpy(x), self.w[key]).numpy()
+
+    def _check(self, rows: int) -> bool:
+        torch = self.torch
+        rng = np.random.default_rng(rows)
+        try:
+            for w in self.w.values():
+                k, n = w.shape
+                tops = [np.full((n, k), 127, dtype=np.int8), rng.integers(-127, 128, (n, k))]
+                for w_np in (*tops, w.t().numpy()):
+                    w_np = np.ascontiguousarray(w_np, dtype=np.int8)
+                    for x in (
+                        np.full((rows, k), 127, dtype=np.int8),
+                        np.full((rows, k), -127, dtype=np.int8),
+                        rng.integers(-127, 128, (rows, k)).astype(np.int8),
+                    ):
+                        got = torch._int_mm(torch.from_numpy(x), torch.from_numpy(w_np).t())
+                        want = x.astype(np.int64) @ w_np.T.astype(np.int64)
+                        if not np.array_equal(got.numpy(), want):
+                            return False
+        except RuntimeError:  # a shape or build this torch cannot multiply
+            return False
+        return True
 
 
 # ------------------------------------------------------------------ compiled CPU kernels

@@ -309,3 +309,64 @@ def test_cuda_backend_matches_numpy(
         assert decompress(blob, cuda) == data
     wide = IntModel.load(wide_model_path)
     _compare_backends(wide, wide.to(_torch_ops("cuda")))
+
+
+# ----------------------------------------------------------------------------- int8 products
+@pytest.mark.parametrize("layers", [1, 2])
+def test_int8_products_give_the_same_frequencies(layers: int, model_dir: Path) -> None:
+    """The step with int8 products through torch equals the float32 one, row for row, for
+    batches of several sizes (each size is checked against the exact product first)."""
+    pytest.importorskip("torch")
+    path = model_dir / ("default.nnm" if layers == 1 else "two.nnm")
+    ref, fast = IntModel.load(path), IntModel.load(path)
+    assert fast.use_int8_products()
+    for rows in (1, 5, 64):
+        seqs = _seqs(rows, 12, seed=rows)
+        assert np.array_equal(run_steps(fast, seqs), run_steps(ref, seqs))
+    assert fast._int8 is not None and all(fast._int8.exact.values())
+
+
+def test_int8_products_refused_where_inexact(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A torch whose int8 product saturates (as a kernel summing pairs of products in 16
+    bits would on large values) fails the check, and the float32 product is used."""
+    torch = pytest.importorskip("torch")
+    real = torch._int_mm
+
+    def saturating(a, b):
+        return torch.clamp(real(a, b), -(1 << 15), (1 << 15) - 1)
+
+    monkeypatch.setattr(torch, "_int_mm", saturating)
+    ref, fast = IntModel.load(model_dir / "default.nnm"), IntModel.load(model_dir / "default.nnm")
+    assert fast.use_int8_products()
+    seqs = _seqs(3, 12, seed=4)
+    assert np.array_equal(run_steps(fast, seqs), run_steps(ref, seqs))
+    assert fast._int8 is not None and fast._int8.exact == {3: False}
+
+
+def test_int8_products_in_the_engine(
+    model_dir: Path, small_segments: int, small_tables: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On one thread, a block at least INT8_MIN_BLOCK long switches the model to int8
+    products; the archive is the same bytes, and decodes either way."""
+    torch = pytest.importorskip("torch")
+    import io
+
+    from nncompress import engine
+
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # this process's torch
+
+    monkeypatch.setattr(engine, "INT8_MIN_BLOCK", 1000)
+    data = sample_text(3000, seed=9)
+    ref, fast = IntModel.load(model_dir / "default.nnm"), IntModel.load(model_dir / "default.nnm")
+    blobs = []
+    for model, int8 in ((ref, False), (fast, True)):
+        out = io.BytesIO()
+        engine.compress_stream(io.BytesIO(data), out, model, 1500, threads=1, int8_products=int8)
+        blobs.append(out.getvalue())
+    assert blobs[0] == blobs[1]
+    assert ref._int8 is None and fast._int8 is not None
+    out = io.BytesIO()
+    engine.decompress_stream(io.BytesIO(blobs[0]), out, lambda h: fast, threads=1)
+    assert out.getvalue() == data
