@@ -35,7 +35,9 @@ def machine() -> str:
         pass
     import numpy
 
-    threads = os.environ.get("OPENBLAS_NUM_THREADS", "all")
+    # Mixed blocks hold BLAS to one thread while the network's steps run on a thread of
+    # their own (format 5); the setting applies to everything else.
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "all") + " (mixed blocks: 1)"
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"numpy {numpy.__version__}, BLAS threads: {threads}, "
