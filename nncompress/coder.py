@@ -243,14 +243,18 @@ def _code_mixed(
     coder: _Coder,
     grid: np.ndarray | None,
     progress: Callable[[int], None] | None,
-    groups: list[tuple[int, int]],
-    pipelined: bool,
+    version: int,
+    pipelined: bool | None,
 ) -> np.ndarray:
     """The loop shared by encoder and decoder of the mixed method: per step and segment
-    group, the network's frequencies, then 8 binary decisions mixed with the adaptive
-    statistics. The encoder, knowing the bytes, computes a group's 8 x k bit probabilities
-    in one call and codes them in one call, bit 0 of every segment first, as the decoder
-    decodes them."""
+    group (as format ``version`` groups them), the network's frequencies, then 8 binary
+    decisions mixed with the adaptive statistics. The encoder, knowing the bytes, computes
+    a group's 8 x k bit probabilities in one call and codes them in one call, bit 0 of
+    every segment first, as the decoder decodes them. ``pipelined``: run the network in a
+    thread of its own (None: when there is a second core)."""
+    groups = segment_groups(segments, version)
+    if pipelined is None:
+        pipelined = pipeline_default()
     base, extra = _layout(n, segments)
     steps = base + (extra > 0)
     out = np.zeros((segments, steps), dtype=np.int64)
@@ -330,11 +334,8 @@ def encode_block_mixed(
     run the network in a thread of its own (default: when there is a second core)."""
     segments = segments or segment_count(len(data))
     enc = _Encoder()
-    groups = segment_groups(segments, version)
-    if pipelined is None:
-        pipelined = pipeline_default()
     grid = _grid(data, segments)
-    _code_mixed(model, len(data), segments, state, enc, grid, progress, groups, pipelined)
+    _code_mixed(model, len(data), segments, state, enc, grid, progress, version, pipelined)
     state.append_history(data)
     return enc.payload(), segments
 
@@ -350,11 +351,8 @@ def decode_block_mixed(
     pipelined: bool | None = None,
 ) -> bytes:
     """Invert ``encode_block_mixed`` (updating ``state`` the same way)."""
-    groups = segment_groups(segments, version)
-    if pipelined is None:
-        pipelined = pipeline_default()
     dec = _Decoder(payload)
-    out = _code_mixed(model, n, segments, state, dec, None, progress, groups, pipelined)
+    out = _code_mixed(model, n, segments, state, dec, None, progress, version, pipelined)
     data = _ungrid(out, n)
     state.append_history(data)
     return data

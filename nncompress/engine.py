@@ -85,7 +85,7 @@ def _int8_for(model: IntModel | None, n: int, allowed: bool) -> None:
     it. Torch then runs on one thread, as the caller asked for one."""
     if not allowed or model is None or n < INT8_MIN_BLOCK or model.ops.name != "numpy":
         return
-    if model._int8 is None and model.use_int8_products():
+    if model.use_int8_products():
         import torch
 
         torch.set_num_threads(1)
