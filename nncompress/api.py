@@ -6,9 +6,9 @@ import io
 
 from .engine import DEFAULT_BLOCK, compress_stream, decompress_stream
 from .model import IntModel
-from .zoo import load_model, model_for_archive
+from .zoo import load_model, model_for_archive, model_spec
 
-__all__ = ["compress_bytes", "decompress_bytes", "load_model"]
+__all__ = ["compress_bytes", "decompress_bytes", "load_model", "model_spec"]
 
 
 def compress_bytes(
@@ -17,9 +17,10 @@ def compress_bytes(
     block_size: int = DEFAULT_BLOCK,
     level: str = "default",
 ) -> bytes:
-    """The ``.nnc`` archive of ``data`` (default model unless one is given)."""
+    """The ``.nnc`` archive of ``data`` (the level's model unless one is given)."""
     out = io.BytesIO()
-    compress_stream(io.BytesIO(data), out, model or load_model(), block_size, level)
+    model = model or load_model(model_spec(None, level))
+    compress_stream(io.BytesIO(data), out, model, block_size, level)
     return out.getvalue()
 
 

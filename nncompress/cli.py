@@ -411,9 +411,9 @@ def _progress(job: Job, total: int | None, label: str):
 
 def _compress(src: BinaryIO, dst: BinaryIO, job: Job, tick):
     from .engine import compress_stream
-    from .zoo import load_model
+    from .zoo import load_model, model_spec
 
-    model = load_model(job.model, job.device)
+    model = load_model(model_spec(job.model, job.level), job.device)
     return compress_stream(
         src,
         dst,
@@ -534,7 +534,7 @@ def _list(path: str, src: BinaryIO, job: Job) -> None:
 )
 @click.option(
     "--preset",
-    type=click.Choice(["tiny", "small", "base", "large"]),
+    type=click.Choice(["tiny", "small", "medium", "base", "large"]),
     default="small",
     show_default=True,
     help="Network size.",

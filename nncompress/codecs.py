@@ -277,7 +277,7 @@ class NNCompressCodec(LibraryCodec):
     def __init__(self, model: str | None = None, level: str = "default") -> None:
         name = "nncompress" if model is None else f"nncompress:{PurePath(model).stem}"
         name += "" if level == "default" else f"-{level}"
-        described = "the shipped model" if model is None else f"model {model}"
+        described = "the shipped model for the level" if model is None else f"model {model}"
         options = "" if level == "default" else f" --{level}"
         super().__init__(name, f"nncompress{options} with {described}", _unused, _unused)
         self.model_name = model
@@ -293,7 +293,7 @@ class NNCompressCodec(LibraryCodec):
                 return "nncompress.api not available"
             return f"nncompress.api needs {exc.name!r}, which is not installed"
         try:
-            self._model = self._api.load_model(self.model_name)
+            self._model = self._api.load_model(self._api.model_spec(self.model_name, self.level))
         except Exception as exc:  # any load failure skips this model, with why
             return f"cannot load model {self.model_name or '(default)'}: {one_line(exc)}"
         return None

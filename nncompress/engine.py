@@ -72,18 +72,23 @@ SEGMENT_RULES: dict[str, Callable[[int], int]] = {"max": fmt.fewest_segments}
 
 Progress = Callable[[int], None]
 
-#: With ``int8_products`` on one thread, a model block at least this long switches the
-#: model to int8 products (``IntModel.use_int8_products``): importing torch costs about a
-#: second, which such a block repays. With a second core the network's steps already run
-#: beside the coder, which then sets the pace, and int8 products gained too little to pay
-#: for the import on book1.
+#: With ``int8_products``, a model block at least this long switches the model to int8
+#: products (``IntModel.use_int8_products``): importing torch costs about a second, which
+#: such a block repays.
 INT8_MIN_BLOCK = 512 << 10
+#: With a second core the network's steps run beside the coder. For the default model the
+#: coder then sets the pace, and int8 products gained too little to pay for the import on
+#: book1; a model with more weights than this would set the pace with float products
+#: (the ``large`` model's float step runs at a third of the default's).
+INT8_PARALLEL_WEIGHTS = 400_000
 
 
-def _int8_for(model: IntModel | None, n: int, allowed: bool) -> None:
+def _int8_for(model: IntModel | None, n: int, allowed: bool, parallel: bool) -> None:
     """Switch ``model`` to int8 products for a block of ``n`` bytes, if allowed and worth
-    it. Torch then runs on one thread, as the caller asked for one."""
+    it. Torch then runs on one thread: the caller's only one, or the network's own."""
     if not allowed or model is None or n < INT8_MIN_BLOCK or model.ops.name != "numpy":
+        return
+    if parallel and model.parameters <= INT8_PARALLEL_WEIGHTS:
         return
     if model.use_int8_products():
         import torch
@@ -238,9 +243,9 @@ def compress_stream(
     """Compress all of ``src`` into one ``.nnc`` stream on ``dst``. ``account``: record
     where the bits went (``StreamInfo.spending``). ``threads``: 1 keeps everything on one
     thread; otherwise the LZMA2 trial runs beside the network when there are cores for it.
-    ``int8_products``: on one thread, let large blocks switch the model to int8 products
-    through torch (the same archive, faster; for callers that own the process, as the
-    CLI does)."""
+    ``int8_products``: let large blocks switch the model to int8 products through torch
+    where that pays (``_int8_for``; the same archive, faster; for callers that own the
+    process, as the CLI does)."""
     if not 0 < block_size <= fmt.MAX_BLOCK:
         raise ValueError(f"block size must be between 1 and {fmt.MAX_BLOCK}")
     methods = LEVELS[level]
@@ -259,7 +264,7 @@ def compress_stream(
     state = stream_state(header, account)
     parallel = threads != 1 and (os.cpu_count() or 1) > 1
     while data:
-        _int8_for(model, len(data), int8_products and not parallel)
+        _int8_for(model, len(data), int8_products, parallel)
         bh, payload = compress_block(
             model, data, methods, state, progress, parallel, segment_rule, header.version
         )
@@ -348,7 +353,7 @@ def decompress_stream(
             if bh.method in fmt.MODEL_METHODS:
                 if model is None:
                     model = get_model(header)
-                _int8_for(model, bh.raw_len, int8_products and not parallel)
+                _int8_for(model, bh.raw_len, int8_products, parallel)
             raw = _decode_payload(model, bh, payload, state, progress, header.version, parallel)
             if len(raw) != bh.raw_len or fmt.crc32(raw) != bh.raw_crc:
                 end = total_len + bh.raw_len

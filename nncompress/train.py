@@ -24,6 +24,7 @@ from .model import IntModel, export_gru, save_model
 PRESETS: dict[str, tuple[int, int]] = {
     "tiny": (128, 1),
     "small": (256, 1),
+    "medium": (384, 1),
     "base": (256, 2),
     "large": (512, 1),
 }

@@ -3,7 +3,8 @@
 Search order for a model named NAME (file ``NAME.nnm``), first hit wins:
 ``$NNCOMPRESS_MODELS`` (colon-separated folders), ``$XDG_DATA_HOME/nncompress/models``
 (default ``~/.local/share/nncompress/models``), the models shipped inside the package, and the
-repository's ``models/`` folder (for a source checkout). The default model is ``default``.
+repository's ``models/`` folder (for a source checkout). The default model is ``default``;
+``--max`` compresses with ``large`` unless a model is named.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from .model import IntModel, ModelError
 from .ops import Ops, TorchOps, numpy_ops
 
 DEFAULT_MODEL = "default"
+#: The model a compression level uses when none is named. ``max`` trades speed for size
+#: throughout, so it takes the larger network: it runs at 1/3 of the default's speed with
+#: float products and would pace the default level's coder, but at ``--max``'s few
+#: segments the per-byte coding work, not the network, sets the pace.
+LEVEL_MODELS = {"max": "large"}
 MODEL_SUFFIX = ".nnm"
 
 _cache: dict[tuple[str, str], IntModel] = {}
@@ -68,6 +74,12 @@ def _load(path: Path, ops: Ops) -> IntModel:
         m = IntModel.load(path)
         _cache[key] = m if ops.name == "numpy" else m.to(ops)
     return _cache[key]
+
+
+def model_spec(spec: str | None, level: str) -> str | None:
+    """The model to compress with at ``level``: the one named, else the level's own, else
+    None (the default model)."""
+    return spec or LEVEL_MODELS.get(level)
 
 
 def find_path(spec: str | None) -> Path:

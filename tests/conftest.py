@@ -137,10 +137,12 @@ def header_size(model: IntModel) -> int:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model folder holding the test models; ``default.nnm`` is the 1-layer one, so with
-    ``NNCOMPRESS_MODELS`` pointing here it is the CLI's default model."""
+    ``NNCOMPRESS_MODELS`` pointing here it is the CLI's default model, and ``large.nnm``
+    the one ``--max`` takes."""
     d = tmp_path_factory.mktemp("models")
     write_random_model(d / "default.nnm", 32, 1, seed=1, name=TINY_NAME)
     write_random_model(d / "two.nnm", 32, 2, seed=2, name="tiny-two")
+    write_random_model(d / "large.nnm", 48, 1, seed=3, name="tiny-large")
     return d
 
 

@@ -195,6 +195,19 @@ def test_max_option(work: Path) -> None:
     assert run(["-t", "a.nnc"]).exit_code == 0
 
 
+def test_max_takes_the_large_model(work: Path) -> None:
+    """``--max`` compresses with the ``large`` model unless one is named; decompression
+    finds either by the hash the archive records."""
+    data = write(work / "a", sample_text(3000, seed=7))
+    for args, name in (([], "tiny-large"), (["-m", "default"], TINY_NAME)):
+        r = run(["--max", "-c", *args, "a"])
+        assert r.exit_code == 0
+        assert list_stream(io.BytesIO(r.stdout_bytes)).model_name == name
+        assert run(["-d"], input=r.stdout_bytes).stdout_bytes == data
+    r = run(["-c", "a"])
+    assert list_stream(io.BytesIO(r.stdout_bytes)).model_name == TINY_NAME
+
+
 def test_explicit_model_option(work: Path, model_dir: Path) -> None:
     data = write(work / "a", sample_text(600, seed=5))
     assert run(["-m", "two", "--fast", "a"]).exit_code == 0

@@ -370,3 +370,29 @@ def test_int8_products_in_the_engine(
     out = io.BytesIO()
     engine.decompress_stream(io.BytesIO(blobs[0]), out, lambda h: fast, threads=1)
     assert out.getvalue() == data
+
+
+def test_int8_products_beside_the_network_thread(
+    model_dir: Path, small_segments: int, small_tables: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a second core, only a model over INT8_PARALLEL_WEIGHTS switches to int8
+    products (the network's thread would pace the coder with float ones); the archive is
+    the same bytes either way."""
+    torch = pytest.importorskip("torch")
+    import io
+
+    from nncompress import engine
+
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(engine, "INT8_MIN_BLOCK", 1000)
+    data = sample_text(3000, seed=10)
+    blobs = []
+    for limit in (engine.INT8_PARALLEL_WEIGHTS, 0):
+        monkeypatch.setattr(engine, "INT8_PARALLEL_WEIGHTS", limit)
+        model = IntModel.load(model_dir / "default.nnm")
+        out = io.BytesIO()
+        engine.compress_stream(io.BytesIO(data), out, model, 1500, threads=0, int8_products=True)
+        blobs.append(out.getvalue())
+        assert (model._int8 is not None) == (limit == 0)
+    assert blobs[0] == blobs[1]

@@ -335,3 +335,13 @@ def test_float_vs_integer_gap(layers: int) -> None:
     fb = float_bpb(net, streams, 64)
     ib = int_bpb(imodel, streams)
     assert abs(ib - fb) < 0.02, (fb, ib)
+
+
+def test_levels_name_their_models() -> None:
+    """``--max`` takes the shipped ``large`` model unless a model is named; the other
+    levels take the default model."""
+    assert zoo.model_spec(None, "max") == "large"
+    assert zoo.model_spec("two", "max") == "two"
+    assert zoo.model_spec(None, "default") is None
+    assert zoo.model_spec(None, "fast") is None
+    assert (Path(__file__).resolve().parents[1] / "models" / "large.nnm").is_file()
