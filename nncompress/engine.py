@@ -76,19 +76,22 @@ Progress = Callable[[int], None]
 #: products (``IntModel.use_int8_products``): importing torch costs about a second, which
 #: such a block repays.
 INT8_MIN_BLOCK = 512 << 10
-#: With a second core the network's steps run beside the coder. For the default model the
-#: coder then sets the pace, and int8 products gained too little to pay for the import on
-#: book1; a model with more weights than this would set the pace with float products
-#: (the ``large`` model's float step runs at a third of the default's).
-INT8_PARALLEL_WEIGHTS = 400_000
+#: Models with more weights than this are "large": their float products are slow enough
+#: (the ``large`` model's float step runs at a third of the default's) that int8 products
+#: repay the import on blocks from INT8_MIN_BLOCK_LARGE, and pay with a second core too.
+#: With the default model the coder's thread sets the pace there, and int8 products
+#: gained too little to pay for the import on book1.
+INT8_LARGE_WEIGHTS = 400_000
+INT8_MIN_BLOCK_LARGE = 64 << 10
 
 
 def _int8_for(model: IntModel | None, n: int, allowed: bool, parallel: bool) -> None:
     """Switch ``model`` to int8 products for a block of ``n`` bytes, if allowed and worth
     it. Torch then runs on one thread: the caller's only one, or the network's own."""
-    if not allowed or model is None or n < INT8_MIN_BLOCK or model.ops.name != "numpy":
+    if not allowed or model is None or model.ops.name != "numpy":
         return
-    if parallel and model.parameters <= INT8_PARALLEL_WEIGHTS:
+    large = model.parameters > INT8_LARGE_WEIGHTS
+    if n < (INT8_MIN_BLOCK_LARGE if large else INT8_MIN_BLOCK) or (parallel and not large):
         return
     if model.use_int8_products():
         import torch

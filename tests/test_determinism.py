@@ -372,11 +372,11 @@ def test_int8_products_in_the_engine(
     assert out.getvalue() == data
 
 
-def test_int8_products_beside_the_network_thread(
+def test_int8_products_for_large_models(
     model_dir: Path, small_segments: int, small_tables: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With a second core, only a model over INT8_PARALLEL_WEIGHTS switches to int8
-    products (the network's thread would pace the coder with float ones); the archive is
+    """A model over INT8_LARGE_WEIGHTS switches to int8 products from INT8_MIN_BLOCK_LARGE
+    on, with a second core too; a smaller one does not with a second core. The archive is
     the same bytes either way."""
     torch = pytest.importorskip("torch")
     import io
@@ -385,11 +385,12 @@ def test_int8_products_beside_the_network_thread(
 
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(engine, "INT8_MIN_BLOCK", 1000)
+    monkeypatch.setattr(engine, "INT8_MIN_BLOCK", 1 << 30)
+    monkeypatch.setattr(engine, "INT8_MIN_BLOCK_LARGE", 1000)
     data = sample_text(3000, seed=10)
     blobs = []
-    for limit in (engine.INT8_PARALLEL_WEIGHTS, 0):
-        monkeypatch.setattr(engine, "INT8_PARALLEL_WEIGHTS", limit)
+    for limit in (engine.INT8_LARGE_WEIGHTS, 0):
+        monkeypatch.setattr(engine, "INT8_LARGE_WEIGHTS", limit)
         model = IntModel.load(model_dir / "default.nnm")
         out = io.BytesIO()
         engine.compress_stream(io.BytesIO(data), out, model, 1500, threads=0, int8_products=True)
