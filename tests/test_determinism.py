@@ -397,3 +397,8 @@ def test_int8_products_for_large_models(
         blobs.append(out.getvalue())
         assert (model._int8 is not None) == (limit == 0)
     assert blobs[0] == blobs[1]
+    # A large model's block below INT8_MIN_BLOCK_LARGE keeps the float products.
+    monkeypatch.setattr(engine, "INT8_MIN_BLOCK_LARGE", len(data) + 1)
+    model = IntModel.load(model_dir / "default.nnm")
+    engine.compress_stream(io.BytesIO(data), io.BytesIO(), model, threads=0, int8_products=True)
+    assert model._int8 is None
