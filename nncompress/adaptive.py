@@ -1,7 +1,7 @@
 """Learning the file while coding it: context statistics, a match model and online mixers,
 combined with the network bit by bit (DESIGN.md section 4). This is the mixed method of
-format versions 4 and 5; ``adaptive_v3.py`` keeps the one of version 3, ``adaptive_v2.py``
-the one of versions 1 and 2.
+format version 6; ``adaptive_v5.py`` keeps the one of versions 4 and 5, ``adaptive_v3.py``
+the one of version 3, ``adaptive_v2.py`` the one of versions 1 and 2.
 
 Each byte is coded as 8 binary decisions, most significant bit first. For each decision the
 inputs are, in the logit ("stretch") domain:
@@ -11,8 +11,11 @@ inputs are, in the logit ("stretch") domain:
 * hashed context tables of bit probabilities, adapted after every bit: orders 1, 2, 3, 4,
   6 and 8, the current word, the current word with the one before, and the current word
   with the last byte (words: letters case-folded, digits, '_' and non-ASCII bytes); and
-  two contexts of the text's layout, for code and tables: the column with the byte above
-  it in the previous line, and the column with the last two bytes. Each slot carries a
+  contexts of the text's layout, for code and tables: the column with the byte above it in
+  the previous line, the column with the last two bytes, the two bytes above with the last
+  byte, the line's indentation with the last byte, and the line's first byte with the last
+  two; sparse contexts (the two bytes before the last, the third and fourth bytes back);
+  and the current word with the two words before it. Each slot carries a
   check tag of its context, so a slot that another context hashed to predicts as an empty
   one instead of passing on that context's statistics;
 * a match model: the byte that followed an earlier occurrence of the current context, as
@@ -23,9 +26,10 @@ inputs are, in the logit ("stretch") domain:
 
 then three gated linear mixers, with weight sets chosen by the partial byte and the match
 state; by how many of the order-2..8 contexts have been seen before, the match state and
-the bit position; and by the previous byte and the bit position; each is trained on its
-own error. A final mixer of the three, with weights chosen by the partial byte, feeds a
-refinement stage (paq's APM) chosen by the previous byte and the partial byte.
+the network's confidence; and by the previous byte and the bit position; each is trained
+on its own error, at its own rate. A final mixer of the three, with weights chosen by the
+partial byte, feeds two refinement stages (paq's APM), chosen by the previous byte and by
+the last two bytes, each with the partial byte, averaged with the mixers' output.
 
 Everything is integer arithmetic, identical on every machine; the tables that stand for
 exp/log are built from Python's ``decimal`` module, whose results are correctly rounded
@@ -51,7 +55,12 @@ ORDERS = (1, 2, 3, 4, 6, 8)
 N_ORDERS = len(ORDERS)
 N_WORD = 3  # word contexts: the current word, it with the word before, it with the last byte
 N_COLUMN = 2  # layout contexts: column and the byte above; column and the last two bytes
-N_CTX = N_ORDERS + N_WORD + N_COLUMN
+#: Format 6's contexts, for code and tables above all: the two bytes before the last one;
+#: the line's indentation (and whether it is still being written) with the last byte; the
+#: line's first byte with the last two; the third and fourth bytes back; the current word
+#: with the two before it; the two bytes above in the previous line with the last byte.
+N_EXTRA = 6
+N_CTX = N_ORDERS + N_WORD + N_COLUMN + N_EXTRA
 TABLE_BITS = 21  # slots per context (at most; see table_bits)
 MATCH_BITS = 22  # slots of the match model's hash table (at most)
 MATCH_MIN = 5  # context bytes a match must share to start
@@ -62,11 +71,13 @@ STRETCH_MAX = 2047  # logits in Q8, clamped to +-8
 P_BITS = 16  # probabilities of bit == 1 in Q16
 COUNT_LIMIT = 1023  # counts beyond this adapt at the same (slowest) rate
 COUNT_CAP = 60000  # counts saturate here (16 bits beside the slot's check tag)
-MIX_SHIFT = 13  # mixer learning rate: dw = x * err >> MIX_SHIFT (weights in Q16)
+#: Learning rates of the three mixers: dw = x * err >> shift (weights in Q16). The two
+#: slower ones suit text, the faster third one code.
+MIX_SHIFTS = (14, 14, 13)
 N_INPUTS = 4 + N_CTX  # network, contexts..., match (learned, by length), bias
 MIX_SETS = 4 * 256  # weight sets: match-length class x partial byte
 MIX2_SETS = N_ORDERS * 4 * 8  # second mixer: orders 2-8 that know their context x match
-#                                 class x bit position
+#                                 class x the network's confidence (8 classes of |logit|)
 MIX3_SETS = 256 * 8  # third mixer: previous byte x bit position
 FINAL_SETS = 256  # final mixer of the three: partial byte
 FINAL_SHIFT = 16  # its learning rate (weights in Q16)
@@ -160,6 +171,12 @@ class Spending:
         "word-byte",
         "column",
         "column-2",
+        "sparse",
+        "indent",
+        "line",
+        "sparse-2",
+        "word-3",
+        "vertical",
         "mixer",
         "final",
     )
@@ -208,7 +225,7 @@ class StreamState:
             self.match_table = np.zeros(1 << self.match_bits, dtype=np.int64)
 
     def ensure_tables(self) -> None:
-        """Allocate the statistics on first use (about 230 MB for blocks of 256 KiB or more,
+        """Allocate the statistics on first use (about 340 MB for blocks of 256 KiB or more,
         less for streams of smaller blocks), not for streams that never use the mixed
         method."""
         self.ensure_match_table()
@@ -236,10 +253,12 @@ class StreamState:
         self.weights2 = np.tile(self.weights[:1], (MIX2_SETS, 1))
         self.weights3 = np.tile(self.weights[:1], (MIX3_SETS, 1))
         self.weights_final = np.full((FINAL_SETS, 3), 21845, dtype=np.int64)  # mean: 1/3 each
-        # Refinement of the mixers' output by order-1 context and partial byte: 33
-        # interpolation points over the logit range, starting as the identity.
+        # Refinement of the mixers' output by order-1 context and partial byte, and by a
+        # hash of the order-2 context and partial byte: 33 interpolation points over the
+        # logit range each, starting as the identity.
         knots = SQUASH[np.clip(np.arange(-16, 17) * 128, -STRETCH_MAX, STRETCH_MAX) + STRETCH_MAX]
         self.apm = np.tile(knots, (1 << 16, 1)).astype(np.int32)
+        self.apm2 = np.tile(knots, (1 << 16, 1)).astype(np.int32)
 
     def block_coder(self, n: int, segments: int) -> BlockCoder:
         """The coder of a block whose segments form one group (as in format version 4)."""
@@ -342,10 +361,10 @@ class BlockCoder:
             self.mptr[:] = self.ints[1] + self.starts - state.rep_dist
             self.mlen[:] = 1
             self.mseed[:] = 1
-        self.words = np.zeros((2, segments), dtype=np.uint64)  # current and previous word
+        self.words = np.zeros((3, segments), dtype=np.uint64)  # current word, two before
         # Per segment: column, block offset of the current line's start, and of the
-        # previous line's start (-1: none in this segment).
-        self.lines = np.zeros((3, segments), dtype=np.int64)
+        # previous line's start (-1: none in this segment), the line's indentation.
+        self.lines = np.zeros((4, segments), dtype=np.int64)
         self.lines[1] = self.starts
         self.lines[2] = -1
         # Per-segment scratch: cumulative frequencies, hashes, byte and bit state.
@@ -381,6 +400,7 @@ class BlockCoder:
             st.weights2,
             st.weights3,
             st.weights_final,
+            st.apm2,
         )
 
     def _block(self) -> tuple:
@@ -454,7 +474,8 @@ class BlockCoder:
 _EXPECTED, _AGREEING, _MBUCKET, _MIXSET = 0, 1, 2, 3
 _EBIT, _WSEL, _P, _AROW, _AIDX, _AW, _MATCHED, _C0 = 4, 5, 6, 7, 8, 9, 10, 11
 _WSEL2, _P1, _P2, _MLEN, _WSEL3, _P3, _D1, _D2, _D3 = 12, 13, 14, 15, 16, 17, 18, 19, 20
-_SEG_FIELDS = 21
+_AROW2 = 21
+_SEG_FIELDS = 22
 
 
 @_jit
@@ -494,6 +515,24 @@ def _begin_byte(freqs, k, blk, scr) -> None:
         hashes[i, N_ORDERS + 3] = v * _PRIMES[2]
         v = np.uint64(min(col, 255)) * np.uint64(65536) + (c & np.uint64(0xFFFF))
         hashes[i, N_ORDERS + 4] = (v + np.uint64(900002)) * _PRIMES[4]
+        # Format 6's contexts (N_EXTRA), in the order of Spending.INPUTS.
+        v = ((c >> np.uint64(8)) & np.uint64(0xFFFF)) + np.uint64(7000001)
+        hashes[i, N_ORDERS + 5] = v * _PRIMES[1]
+        lead = 1 if lines[0, i] == lines[3, i] else 0
+        v = np.uint64(min(lines[3, i], 63) * 512 + lead * 256) + (c & np.uint64(0xFF))
+        hashes[i, N_ORDERS + 6] = (v + np.uint64(3000017)) * _PRIMES[0]
+        first = np.int64(block[lines[1, i]]) + 1 if col > 0 else 0
+        v = np.uint64(first * 65536) + (c & np.uint64(0xFFFF))
+        hashes[i, N_ORDERS + 7] = (v + np.uint64(5000011)) * _PRIMES[2]
+        v = ((c >> np.uint64(16)) & np.uint64(0xFFFF)) + np.uint64(9000007)
+        hashes[i, N_ORDERS + 8] = v * _PRIMES[3]
+        v = words[0, i] ^ (words[1, i] * _PRIMES[3]) ^ (words[2, i] * _PRIMES[4])
+        hashes[i, N_ORDERS + 9] = (v + np.uint64(77)) * _PRIMES[5]
+        above2 = 0
+        if lines[2, i] >= 0 and lines[2, i] + col + 1 < lines[1, i]:
+            above2 = np.int64(block[lines[2, i] + col + 1]) + 1
+        v = np.uint64(above * 512 + above2) * np.uint64(256) + (c & np.uint64(0xFF))
+        hashes[i, N_ORDERS + 10] = (v + np.uint64(4242)) * _PRIMES[1]
         # Match model: the match continued or found in end_byte, if its byte is known.
         ml = mlen[i]
         expected = 0
@@ -518,7 +557,8 @@ def _begin_byte(freqs, k, blk, scr) -> None:
 def _predict(j, c0, p_out, tab, blk, scr) -> None:
     """P(bit j = 1) of every active segment into ``p_out``. The loads from the large
     tables have loops of their own, so that the cache misses of many segments overlap."""
-    ctx_stats, match_prob, weights, apm, match_table, weights2, weights3, weights_final = tab
+    ctx_stats, match_prob, weights, apm, match_table, weights2, weights3, weights_final = tab[:8]
+    apm2 = tab[8]
     ctx = blk[4]
     cum, hashes, seg, x, slots, p_ctx = scr[0], scr[1], scr[2], scr[3], scr[4], scr[5]
     ctx_tag, ctx_n = scr[11], scr[12]
@@ -572,7 +612,8 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         for o in range(1, N_ORDERS):
             if ctx_n[i, o] > 0:
                 seen += 1
-        ws2 = (seen * 4 + seg[_MIXSET, i] // 256) * 8 + j
+        conf = min(abs(x[i, 0]) >> 7, 7)
+        ws2 = (seen * 4 + seg[_MIXSET, i] // 256) * 8 + conf
         seg[_WSEL2, i] = ws2
         ws3 = np.int64(ctx[i] & np.uint64(0xFF)) * 8 + j
         seg[_WSEL3, i] = ws3
@@ -599,13 +640,17 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         # Refine: interpolate the table row of (previous byte, partial byte) at the logit.
         pos = dot + 2048  # 1 .. 4095
         seg[_AROW, i] = (np.int64(ctx[i] & np.uint64(0xFF)) << 8) | c
+        h2 = ((ctx[i] & np.uint64(0xFFFF)) + np.uint64(1)) * _PRIMES[2]
+        seg[_AROW2, i] = np.int64((h2 + np.uint64(c) * _PRIMES[3]) >> np.uint64(48))
         seg[_AIDX, i] = pos >> 7
         seg[_AW, i] = pos & 127
     for i in range(k):
         ai, w = seg[_AIDX, i], seg[_AW, i]
         row = apm[seg[_AROW, i]]
         r1 = (np.int64(row[ai]) * (128 - w) + np.int64(row[ai + 1]) * w) >> 7
-        pf = (seg[_P, i] + 3 * r1) >> 2
+        row2 = apm2[seg[_AROW2, i]]
+        r2 = (np.int64(row2[ai]) * (128 - w) + np.int64(row2[ai + 1]) * w) >> 7
+        pf = (2 * seg[_P, i] + 3 * r1 + 3 * r2) >> 3
         p_out[i] = min(max(pf, 1), (1 << P_BITS) - 1)
 
 
@@ -618,18 +663,20 @@ def _update(bit, p_final, tab, scr) -> None:
     after m more observations. So sharing statistics across many segments does not
     multiply the learning rate. Every update is computed from the values before this
     step's updates, then summed."""
-    ctx_stats, match_prob, weights, apm, match_table, weights2, weights3, weights_final = tab
+    ctx_stats, match_prob, weights, apm, match_table, weights2, weights3, weights_final = tab[:8]
+    apm2 = tab[8]
     seg, x, slots, p_ctx, delta = scr[2], scr[3], scr[4], scr[5], scr[6]
     mixcount, bucketcount, spending, byte_bits = scr[7], scr[8], scr[9], scr[10]
     k = len(bit)
     if len(spending):
         _account(bit, p_final, seg, x, p_ctx, spending, byte_bits)
-    # Refinement stage: move the nearer interpolation point towards the outcome.
-    _train_apm(bit, seg, apm.reshape(-1), delta)
+    # Refinement stages: move the nearer interpolation point towards the outcome.
+    _train_apm(bit, seg, apm.reshape(-1), delta, _AROW)
+    _train_apm(bit, seg, apm2.reshape(-1), delta, _AROW2)
     # Mixer: gradient step, damped by the square root of the segments sharing the set.
-    _train_mixer(bit, seg, x, weights, _WSEL, _P1, mixcount)
-    _train_mixer(bit, seg, x, weights2, _WSEL2, _P2, mixcount)
-    _train_mixer(bit, seg, x, weights3, _WSEL3, _P3, mixcount)
+    _train_mixer(bit, seg, x, weights, _WSEL, _P1, mixcount, MIX_SHIFTS[0])
+    _train_mixer(bit, seg, x, weights2, _WSEL2, _P2, mixcount, MIX_SHIFTS[1])
+    _train_mixer(bit, seg, x, weights3, _WSEL3, _P3, mixcount, MIX_SHIFTS[2])
     _train_final(bit, seg, weights_final, mixcount)
     # Context statistics: count-based adaptation rates. A slot holding another context
     # (its check tag differs) is first claimed: reset to an empty slot with this tag, the
@@ -692,21 +739,22 @@ def _update(bit, p_final, tab, scr) -> None:
 
 
 @_jit
-def _train_apm(bit, seg, apm_flat, delta) -> None:
+def _train_apm(bit, seg, apm_flat, delta, row_field) -> None:
     k = len(bit)
     for i in range(k):
-        flat = seg[_AROW, i] * APM_KNOTS + seg[_AIDX, i] + (1 if seg[_AW, i] >= 64 else 0)
-        seg[_AROW, i] = flat  # the row is not needed again this bit
+        near = seg[_AIDX, i] + (1 if seg[_AW, i] >= 64 else 0)
+        flat = seg[row_field, i] * APM_KNOTS + near
+        seg[row_field, i] = flat  # the row is not needed again this bit
         delta[i, 0] = ((bit[i] << P_BITS) - np.int64(apm_flat[flat])) >> APM_RATE
     for i in range(k):
-        apm_flat[seg[_AROW, i]] += delta[i, 0]
+        apm_flat[seg[row_field, i]] += delta[i, 0]
     for i in range(k):
-        f = seg[_AROW, i]
+        f = seg[row_field, i]
         apm_flat[f] = min(max(apm_flat[f], P_MIN), P_MAX)
 
 
 @_jit
-def _train_mixer(bit, seg, x, weights, wsel, pfield, mixcount) -> None:
+def _train_mixer(bit, seg, x, weights, wsel, pfield, mixcount, shift0) -> None:
     """Gradient step of one mixer on its own error, damped by the square root of the
     number of segments sharing a weight set."""
     k = len(bit)
@@ -715,7 +763,7 @@ def _train_mixer(bit, seg, x, weights, wsel, pfield, mixcount) -> None:
     for i in range(k):
         ws = seg[wsel, i]
         err = (bit[i] << P_BITS) - seg[pfield, i]
-        shift = MIX_SHIFT + SQRT_SHIFT[mixcount[ws]]
+        shift = shift0 + SQRT_SHIFT[mixcount[ws]]
         for q in range(N_INPUTS):
             weights[ws, q] += (x[i, q] * err) >> shift
     for i in range(k):
@@ -783,7 +831,10 @@ def _end_byte(byte, tab, blk, scr) -> None:
             lines[2, i] = lines[1, i]
             lines[1, i] = starts[i] + t + 1
             lines[0, i] = 0
+            lines[3, i] = 0
         else:
+            if lines[0, i] == lines[3, i] and (b == 32 or b == 9):  # still indenting
+                lines[3, i] += 1
             lines[0, i] += 1
         # Words: letters (case folded), digits, '_' and non-ASCII bytes.
         if 65 <= b <= 90:
@@ -791,6 +842,7 @@ def _end_byte(byte, tab, blk, scr) -> None:
         if (97 <= b <= 122) or (48 <= b <= 57) or b == 95 or b >= 128:
             words[0, i] = (words[0, i] + np.uint64(b) + np.uint64(1)) * _PRIMES[5]
         elif words[0, i] != 0:
+            words[2, i] = words[1, i]
             words[1, i] = words[0, i]
             words[0, i] = 0
     t += 1

@@ -288,12 +288,16 @@ def compress_stream(
 
 def stream_state(header: fmt.Header, account: bool = False) -> StreamState:
     """The adaptive statistics of a new stream: the mixed method learns as the header's
-    format version specifies (versions 4 and 5: ``adaptive``, 3: ``adaptive_v3``, all with
-    tables sized by the block size; 1 and 2: ``adaptive_v2``). The frozen modules are
-    imported only for their archives: each builds its tables at import, a tenth of a
-    second that every run of the program would otherwise pay."""
-    if header.version >= 4:
+    format version specifies (version 6: ``adaptive``, 4 and 5: ``adaptive_v5``, 3:
+    ``adaptive_v3``, all with tables sized by the block size; 1 and 2: ``adaptive_v2``).
+    The frozen modules are imported only for their archives: each builds its tables at
+    import, a tenth of a second that every run of the program would otherwise pay."""
+    if header.version >= 6:
         return adaptive.StreamState(account, header.block_size)
+    if header.version >= 4:
+        from . import adaptive_v5
+
+        return adaptive_v5.StreamState(account, header.block_size)  # type: ignore[return-value]
     if header.version == 3:
         from . import adaptive_v3
 

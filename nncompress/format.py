@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 MAGIC = b"NNC\x1a"
-VERSION = 5  # what the encoder writes
-READ_VERSIONS = (1, 2, 3, 4, 5)  # what the decoder reads
+VERSION = 6  # what the encoder writes
+READ_VERSIONS = (1, 2, 3, 4, 5, 6)  # what the decoder reads
 #: The largest raw block any decoder of this version accepts (bounds decoder memory).
 MAX_BLOCK = 1 << 28
 
@@ -36,9 +36,10 @@ MAX_BLOCK = 1 << 28
 #: the steps, each with 8 calls into the coder.) A decoder accepts any count in that range,
 #: which bounds a block's steps at 1 MiB.
 #:
-#: Version 5 keeps version 4's segments and codes them in two groups (``segment_groups``).
-SEGMENT_BYTES = {1: 512, 2: 512, 3: 1024, 4: 1024, 5: 1024}  # by format version
-MIN_SEGMENT_BYTES = {1: 64, 2: 256, 3: 256, 4: 256, 5: 256}
+#: Version 5 keeps version 4's segments and codes them in two groups (``segment_groups``);
+#: version 6 keeps version 5's segments and groups (it changes the mixed method only).
+SEGMENT_BYTES = {1: 512, 2: 512, 3: 1024, 4: 1024, 5: 1024, 6: 1024}  # by format version
+MIN_SEGMENT_BYTES = {1: 64, 2: 256, 3: 256, 4: 256, 5: 256, 6: 256}
 MAX_SEGMENT_BYTES = 1 << 20  # version 4 on: the longest segment a decoder accepts
 SMALL_SEGMENTS = 16
 MAX_BLOCK_SEGMENTS = 1024
@@ -66,7 +67,7 @@ def segment_groups(segments: int, version: int = VERSION) -> list[tuple[int, int
     each step: each group's bytes are mixed with the adaptive statistics and range-coded
     before the next group's.
 
-    Version 5 makes two groups (the first half of the segments, rounded up, and the rest)
+    Version 5 (and 6) makes two groups (the first half of the segments, rounded up, and the rest)
     so that a decoder can run the network's step for one group while it decodes the
     other's bytes, on two cores; in versions 1-4 all segments form one group, so the
     network had to wait for every byte of a step. Measured on book1 on a 2-core VM

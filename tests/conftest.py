@@ -189,13 +189,13 @@ def set_segment_bytes(mp: pytest.MonkeyPatch, n: int) -> None:
 
 def shrink_tables(mp: pytest.MonkeyPatch, bits: int = 10) -> None:
     """Shrink the mixed method's hash tables (2**21 slots per context and 2**22 match
-    slots: about 230 MB allocated per stream, and copied once per block by the encoder's
+    slots: about 340 MB allocated per stream, and copied once per block by the encoder's
     snapshot) to 2**bits slots. The arithmetic is unchanged -- only hash slots collide more
     -- and encoder and decoder in this process both see the small tables. For tests that
     code hundreds of tiny archives, where that fixed cost would dominate."""
-    from nncompress import adaptive, adaptive_v2, adaptive_v3
+    from nncompress import adaptive, adaptive_v2, adaptive_v3, adaptive_v5
 
-    for module in (adaptive, adaptive_v2, adaptive_v3):
+    for module in (adaptive, adaptive_v2, adaptive_v3, adaptive_v5):
         mp.setattr(module, "TABLE_BITS", bits)
         mp.setattr(module, "MATCH_BITS", bits)
 

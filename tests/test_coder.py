@@ -45,8 +45,8 @@ def methods_of(blob: bytes) -> list[int]:
 # ----------------------------------------------------------------------------- layout
 def reference_segment_count(n: int, version: int = fmt.VERSION) -> int:
     """The segment count exactly as docs/FORMAT.md specifies it for each version."""
-    small = {1: 64, 2: 256, 3: 256, 4: 256, 5: 256}[version]
-    per = {1: 512, 2: 512, 3: 1024, 4: 1024, 5: 1024}[version]
+    small = {1: 64, 2: 256, 3: 256, 4: 256, 5: 256, 6: 256}[version]
+    per = {1: 512, 2: 512, 3: 1024, 4: 1024, 5: 1024, 6: 1024}[version]
     return max(1, min(1024, max(n // per, min(16, n // small))))
 
 
@@ -109,7 +109,7 @@ def test_segment_count_boundaries(version: int) -> None:
     for n in edges:
         assert fmt.segment_count(n, version) == reference_segment_count(n, version), n
         assert fmt.fewest_segments(n, version) == reference_fewest_segments(n, version), n
-    assert fmt.segment_count(1500, version) == {1: 16, 2: 5, 3: 5, 4: 5, 5: 5}[version]
+    assert fmt.segment_count(1500, version) == {1: 16, 2: 5, 3: 5, 4: 5, 5: 5, 6: 5}[version]
 
 
 @given(st.integers(0, 1 << 28), st.sampled_from(fmt.READ_VERSIONS))
@@ -474,6 +474,12 @@ def test_bit_accounting(tiny_model: IntModel) -> None:
         "word-byte",
         "column",
         "column-2",
+        "sparse",
+        "indent",
+        "line",
+        "sparse-2",
+        "word-3",
+        "vertical",
         "mixer",
         "final",
     }

@@ -5,9 +5,10 @@ change to the format, the coder or the shipped model can slip by (DESIGN.md sect
 When such a change is intended, rebuild the pair with ``python scripts/make_golden.py`` and
 commit it with the change. The archives earlier versions wrote stay here too
 (``golden-v1.nnc``, ``golden-v2.nnc``, ``golden-v3.nnc``: the text once, formats 1 and 2
-with the first default model, format 3 with the current one; ``golden-v4.nnc``: the text
-twice in blocks of 9000, as ``golden.nnc`` holds it, in format 4), and must keep decoding:
-with the model the archive names, found by its hash.
+with the first default model, format 3 with the current one; ``golden-v4.nnc`` and
+``golden-v5.nnc``: the text twice in blocks of 9000, as ``golden.nnc`` holds it, in
+formats 4 and 5), and must keep decoding: with the model the archive names, found by its
+hash.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ LEGACY = {
     2: DATA / "golden-v2.nnc",
     3: DATA / "golden-v3.nnc",
     4: DATA / "golden-v4.nnc",
+    5: DATA / "golden-v5.nnc",
 }
 FIRST_MODEL_SHA256 = "2e0de4d1f5885b8583a7a8931c95adaf5086202134dd6aeda280c7e68a1af426"
-#: The model of golden-v3.nnc and golden-v4.nnc: the current default (models/default.nnm).
+#: The model of golden-v3.nnc to golden-v5.nnc: the current default (models/default.nnm).
 MODEL_V3_SHA256 = "f54397debb4455525081923ba6b05b35cac6b4f27554b2204a0b2cd5d70e3e9e"
 
 

@@ -1,0 +1,919 @@
+"""Learning the file while coding it: context statistics, a match model and online mixers,
+combined with the network bit by bit (DESIGN.md section 4). This is the mixed method of
+format versions 4 and 5, frozen so that their archives keep decoding: ``adaptive.py`` is
+the one of version 6, ``adaptive_v3.py`` keeps the one of version 3, ``adaptive_v2.py`` the
+one of versions 1 and 2.
+
+Each byte is coded as 8 binary decisions, most significant bit first. For each decision the
+inputs are, in the logit ("stretch") domain:
+
+* the network's probability of the bit, from its 256 frequencies (one cumulative sum per
+  byte gives every node of the binary tree);
+* hashed context tables of bit probabilities, adapted after every bit: orders 1, 2, 3, 4,
+  6 and 8, the current word, the current word with the one before, and the current word
+  with the last byte (words: letters case-folded, digits, '_' and non-ASCII bytes); and
+  two contexts of the text's layout, for code and tables: the column with the byte above
+  it in the previous line, and the column with the last two bytes. Each slot carries a
+  check tag of its context, so a slot that another context hashed to predicts as an empty
+  one instead of passing on that context's statistics;
+* a match model: the byte that followed an earlier occurrence of the current context, as
+  two inputs: a confidence learned per match-length class, and one that grows with the
+  length. Segments without a match also try the distance of their neighbour's long match,
+  or the stream's latest long-match distance, so a long repeat is picked up by every
+  segment that runs through it, and by each segment's first bytes in the next block;
+
+then three gated linear mixers, with weight sets chosen by the partial byte and the match
+state; by how many of the order-2..8 contexts have been seen before, the match state and
+the bit position; and by the previous byte and the bit position; each is trained on its
+own error. A final mixer of the three, with weights chosen by the partial byte, feeds a
+refinement stage (paq's APM) chosen by the previous byte and the partial byte.
+
+Everything is integer arithmetic, identical on every machine; the tables that stand for
+exp/log are built from Python's ``decimal`` module, whose results are correctly rounded
+everywhere. Statistics are shared by all lockstep segments and persist across the blocks
+of a stream (the match model sees a 64 MiB window), so segments and blocks teach each
+other. Within one step of a group of segments (version 5 codes a block's segments in two
+groups, one after the other; version 4 in one) every segment predicts from the statistics
+as they were before the step, and the updates are then combined (summed, or claimed in
+segment order), so the batch of a step is one well-defined computation.
+
+The per-bit work runs in loops compiled by numba: in numpy it took some thirty array
+operations per bit, each a pass over all segments, and cost more than the network itself.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, getcontext
+
+import numpy as np
+from numba import njit
+
+ORDERS = (1, 2, 3, 4, 6, 8)
+N_ORDERS = len(ORDERS)
+N_WORD = 3  # word contexts: the current word, it with the word before, it with the last byte
+N_COLUMN = 2  # layout contexts: column and the byte above; column and the last two bytes
+N_CTX = N_ORDERS + N_WORD + N_COLUMN
+TABLE_BITS = 21  # slots per context (at most; see table_bits)
+MATCH_BITS = 22  # slots of the match model's hash table (at most)
+MATCH_MIN = 5  # context bytes a match must share to start
+SEED_LEN = 16  # a match this long lends its distance to the next segment
+REP_LEN = 32  # a match this long sets the stream's repeat distance
+WINDOW = 64 << 20  # how far back the match model reaches
+STRETCH_MAX = 2047  # logits in Q8, clamped to +-8
+P_BITS = 16  # probabilities of bit == 1 in Q16
+COUNT_LIMIT = 1023  # counts beyond this adapt at the same (slowest) rate
+COUNT_CAP = 60000  # counts saturate here (16 bits beside the slot's check tag)
+MIX_SHIFT = 13  # mixer learning rate: dw = x * err >> MIX_SHIFT (weights in Q16)
+N_INPUTS = 4 + N_CTX  # network, contexts..., match (learned, by length), bias
+MIX_SETS = 4 * 256  # weight sets: match-length class x partial byte
+MIX2_SETS = N_ORDERS * 4 * 8  # second mixer: orders 2-8 that know their context x match
+#                                 class x bit position
+MIX3_SETS = 256 * 8  # third mixer: previous byte x bit position
+FINAL_SETS = 256  # final mixer of the three: partial byte
+FINAL_SHIFT = 16  # its learning rate (weights in Q16)
+APM_RATE = 6  # the final refinement stage adapts by 1/64 of its error
+APM_KNOTS = 33  # interpolation points of each refinement curve
+P_MIN, P_MAX = 32, (1 << P_BITS) - 32  # adaptive probabilities stay inside this range
+HALF = 1 << (P_BITS - 1)
+
+#: Numba compiles these loops once and caches the machine code beside this file.
+_jit = njit(cache=True, nogil=True)
+
+
+def _luts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """squash (logit Q8 -> P16), stretch (P16 >> 4 -> logit Q8), and adaptation rates.
+
+    Built symmetric by construction (squash(-x) = 2**16 - squash(x), stretch(1-p) =
+    -stretch(p)), so only half of each is computed.
+    """
+    getcontext().prec = 20
+    one, half = Decimal(1), Decimal("0.5")
+    top = 1 << P_BITS
+    pos = [
+        int((Decimal(top) / (one + (Decimal(-i) / 256).exp())).to_integral_value())
+        for i in range(STRETCH_MAX + 1)
+    ]
+    squash = np.array([top - v for v in pos[:0:-1]] + pos, dtype=np.int64)
+    squash = np.clip(squash, 1, top - 1)
+    low = [
+        int(
+            (
+                256 * ((Decimal(i) + half) / (Decimal(4096) - Decimal(i) - half)).ln()
+            ).to_integral_value()
+        )
+        for i in range(2048)
+    ]
+    stretch = np.clip(
+        np.array(low + [-v for v in low[::-1]], dtype=np.int64), -STRETCH_MAX, STRETCH_MAX
+    )
+    # A count-n estimate moves by 1/(n + 1.3) of its error: after one observation a slot
+    # says 0.88 for what it saw (1.5 said 0.83; -0.3% on small source files).
+    rate = np.array([int(65536 / (n + 1.3)) for n in range(COUNT_LIMIT + 1)], dtype=np.int64)
+    return squash, stretch, rate
+
+
+SQUASH, STRETCH, RATE = _luts()
+#: Shifts that divide by about sqrt(m), for the m segments sharing a mixer weight set in
+#: one step.
+SQRT_SHIFT = np.array([i.bit_length() // 2 for i in range(1 << 11)], dtype=np.int64)
+_PRIMES = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+    ],
+    dtype=np.uint64,
+)
+_C0_PRIME = np.uint64(0x2545F4914F6CDD1D)
+_ORDER_MASK = np.array([(1 << (8 * k)) - 1 for k in ORDERS], dtype=np.uint64)
+_ORDER_ADD = np.array(ORDERS, dtype=np.uint64)
+_MATCH_MASK = np.uint64((1 << (8 * MATCH_MIN)) - 1)
+
+
+def _node_bounds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each partial byte c0 = 1..255 (a 1 followed by the j bits known so far): the
+    symbol range under it, and where its bit-1 half starts, as cumulative-sum indices."""
+    c0 = np.arange(1, 256)
+    depth = np.floor(np.log2(c0)).astype(np.int64)
+    lo = (c0 - (1 << depth)) << (8 - depth)
+    return lo, lo + (1 << (7 - depth)), lo + (1 << (8 - depth))
+
+
+_LO, _MID, _HI = _node_bounds()
+
+
+class Spending:
+    """Where a stream's bits went, for ``-v``: the ideal code length, in bits, that each
+    input alone, the mixer's output and the final (coded) probability would have spent on
+    the bits of the mixed blocks, and how the final cost splits between bytes the match
+    model predicted and the rest. Accounting only: floats are fine here, nothing is coded
+    from them, and it costs nothing unless asked for.
+    """
+
+    INPUTS = (
+        "network",
+        *(f"order-{k}" for k in ORDERS),
+        "word",
+        "word-2",
+        "word-byte",
+        "column",
+        "column-2",
+        "mixer",
+        "final",
+    )
+    #: Layout of ``StreamState.spending``: INPUTS, then bytes, matched bytes, and the
+    #: final bits spent on matched bytes.
+    SIZE = len(INPUTS) + 3
+
+    def __init__(self, totals: np.ndarray) -> None:
+        self.totals = totals
+
+    @property
+    def bytes(self) -> int:
+        return int(self.totals[len(self.INPUTS)])
+
+    def bpb(self) -> dict[str, float]:
+        """Bits per byte of each input, the mixer and the final stage."""
+        n = max(self.bytes, 1)
+        return {k: float(self.totals[i]) / n for i, k in enumerate(self.INPUTS)}
+
+    def match(self) -> tuple[float, float, float]:
+        """(share of bytes the match model predicted, final bpb on them, final bpb elsewhere)."""
+        n, m, bits = (float(v) for v in self.totals[len(self.INPUTS) :])
+        final = float(self.totals[len(self.INPUTS) - 1])
+        return m / max(n, 1), bits / max(m, 1), (final - bits) / max(n - m, 1)
+
+
+class StreamState:
+    """Statistics that live for one stream: shared by its segments, carried across blocks."""
+
+    spending_type = Spending
+
+    def __init__(self, account: bool = False, block_size: int = 1 << 20) -> None:
+        self.history = np.zeros(0, dtype=np.uint8)  # the last WINDOW bytes before this block
+        self.history_base = 0  # stream offset of history[0]
+        self.rep_dist = 0  # distance of the latest long match (0: none yet)
+        self.table_bits, self.match_bits = table_bits(block_size)
+        self.ready = False
+        # Bit accounting (Spending) when asked for; an array, so that snapshot/restore
+        # drop the accounts of a block the encoder did not keep.
+        self.spending = np.zeros(Spending.SIZE) if account else None
+
+    def ensure_match_table(self) -> None:
+        if not hasattr(self, "match_table"):
+            # Stream offset + 1 of the byte after each hashed context (0: none), so that a
+            # new table is all zeros: memory the system hands out lazily.
+            self.match_table = np.zeros(1 << self.match_bits, dtype=np.int64)
+
+    def ensure_tables(self) -> None:
+        """Allocate the statistics on first use (about 230 MB for blocks of 256 KiB or more,
+        less for streams of smaller blocks), not for streams that never use the mixed
+        method."""
+        self.ensure_match_table()
+        if self.ready:
+            return
+        self.ready = True
+        # Each slot's probability (Q16) and observation count side by side: one cache
+        # line serves the prediction and the update.
+        # The probability is stored as its difference from 1/2, so that an empty slot
+        # is all zeros (an allocation the system hands out lazily, page by page).
+        self.ctx_stats = np.zeros((N_CTX << self.table_bits, 2), dtype=np.int32)
+        # The match model's confidence by length bucket, with its observation count.
+        self.match_prob = np.zeros((64, 2), dtype=np.int64)
+        self.match_prob[:, 0] = 3 << (P_BITS - 2)
+        self.weights = np.zeros((MIX_SETS, N_INPUTS), dtype=np.int64)
+        # Start from 3/4 of the network's prediction: the other inputs are 0 (probability
+        # 1/2) until their statistics have something to say, then count with these
+        # weights. Measured on small files: the full network weighs too much at the start
+        # of data it was never trained on (a set of small C files and paper1: 1/2 is 0.8%
+        # smaller, 3/4 0.5%), half of it too little where it is good (records of 1.5 KB
+        # from held-out logs, JSON, CSV, XML and licence text: 1/2 is 1.9% larger, 3/4 0.1%).
+        self.weights[:, 0] = 3 << 14
+        self.weights[:, 1 : 1 + N_CTX] = 1 << 13
+        self.weights[:, -3] = 1 << 15
+        self.weights2 = np.tile(self.weights[:1], (MIX2_SETS, 1))
+        self.weights3 = np.tile(self.weights[:1], (MIX3_SETS, 1))
+        self.weights_final = np.full((FINAL_SETS, 3), 21845, dtype=np.int64)  # mean: 1/3 each
+        # Refinement of the mixers' output by order-1 context and partial byte: 33
+        # interpolation points over the logit range, starting as the identity.
+        knots = SQUASH[np.clip(np.arange(-16, 17) * 128, -STRETCH_MAX, STRETCH_MAX) + STRETCH_MAX]
+        self.apm = np.tile(knots, (1 << 16, 1)).astype(np.int32)
+
+    def block_coder(self, n: int, segments: int) -> BlockCoder:
+        """The coder of a block whose segments form one group (as in format version 4)."""
+        return self.block_coders(n, segments, [(0, segments)])[0]
+
+    def block_coders(
+        self, n: int, segments: int, groups: list[tuple[int, int]]
+    ) -> list[BlockCoder]:
+        """One coder per group of segments ``[lo, hi)`` of a block (format version 5: two
+        groups, coded one after the other at each step). The groups share the block's
+        bytes and the stream's statistics."""
+        shared = _BlockShared(self, n, segments)
+        return [BlockCoder(self, shared, lo, hi) for lo, hi in groups]
+
+    def snapshot(self) -> dict[str, np.ndarray | int]:
+        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(self).items()}
+
+    def restore(self, snap: dict[str, np.ndarray | int]) -> None:
+        for k, v in snap.items():
+            setattr(self, k, v)
+
+    def add_other_block(self, data: bytes) -> None:
+        """A block coded by another method (stored, LZMA, network alone): index every
+        MATCH_MIN-byte context in it for the match model, as the mixed coder does while
+        coding, then add it to the window."""
+        self.ensure_match_table()
+        arr = np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
+        if len(arr) >= MATCH_MIN:
+            ctx = np.zeros(len(arr) - MATCH_MIN + 1, dtype=np.uint64)
+            for i in range(MATCH_MIN):  # byte p - i lands in bits 8i..8i+7, as in BlockCoder.ctx
+                ctx |= arr[MATCH_MIN - 1 - i : len(arr) - i] << np.uint64(8 * i)
+            bits = np.uint64(64 - self.match_bits)
+            keys = ((ctx * _PRIMES[5]) >> bits).astype(np.int64)
+            block_pos = self.history_base + len(self.history)
+            nxt = block_pos + np.arange(MATCH_MIN, len(arr) + 1, dtype=np.int64)
+            np.maximum.at(self.match_table, keys, nxt + 1)
+        self.append_history(data)
+
+    def append_history(self, data: bytes) -> None:
+        """Add a finished block to the window the match model searches."""
+        h = np.concatenate([self.history, np.frombuffer(data, dtype=np.uint8)])
+        if len(h) > WINDOW:
+            self.history_base += len(h) - WINDOW
+            h = h[len(h) - WINDOW :]
+        self.history = h
+
+
+def table_bits(block_size: int) -> tuple[int, int]:
+    """Size of a stream's context and match tables (log2 of their slots), from the block
+    size in its header: a byte touches 8 slots per context, so a stream of small blocks
+    (a small file is one block of its own size) gets small tables, which cost less to set
+    up than the data costs to code."""
+    need = max(1, block_size - 1).bit_length()
+    return min(TABLE_BITS, max(12, need + 3)), min(MATCH_BITS, max(12, need + 2))
+
+
+class _BlockShared:
+    """What the segment groups of one block share: its layout, its bytes, how many bytes
+    each segment has coded (the match model reads only those), and its integers: n, the
+    stream offset of the block, the history's base, the latest long-match distance."""
+
+    def __init__(self, state: StreamState, n: int, segments: int) -> None:
+        base, extra = n // segments, n % segments
+        lengths = np.full(segments, base, dtype=np.int64)
+        lengths[:extra] += 1
+        self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        self.ints = np.array(
+            [n, state.history_base + len(state.history), state.history_base, state.rep_dist]
+        )
+        self.block = np.zeros(n, dtype=np.uint8)
+        self.done = np.zeros(segments, dtype=np.int64)
+
+
+class BlockCoder:
+    """The per-block side of the adaptive model for one group of segments: their match
+    state, contexts and scratch.
+
+    Per step t the caller runs ``begin_byte`` with the network's frequencies for the
+    group, then for each bit j ``predict(j, c0)`` (P(bit = 1) of every active segment,
+    Q16), codes the bits and ``update(bits)``, then ``end_byte``. An encoder, which knows
+    the bytes, does all of that in one call of ``code_byte``. ``finish`` hands what
+    outlives the block back to the stream.
+    """
+
+    def __init__(self, state: StreamState, shared: _BlockShared, lo: int, hi: int) -> None:
+        state.ensure_tables()
+        self.st = state
+        self.sh = shared
+        segments = hi - lo
+        self.n, self.s = int(shared.ints[0]), segments
+        self.starts = shared.starts[lo:hi]
+        self.done = shared.done[lo:hi]
+        self.ints = shared.ints
+        self.block = shared.block
+        self.ctx = np.zeros(segments, dtype=np.uint64)  # last 8 bytes of each segment
+        self.mptr = np.full(segments, -1, dtype=np.int64)  # stream offset of predicted byte
+        self.mlen = np.zeros(segments, dtype=np.int64)
+        self.mseed = np.zeros(segments, dtype=np.int64)  # whether a match came from seeding
+        if state.rep_dist > 0:  # each segment's first byte: try the latest long match distance
+            self.mptr[:] = self.ints[1] + self.starts - state.rep_dist
+            self.mlen[:] = 1
+            self.mseed[:] = 1
+        self.words = np.zeros((2, segments), dtype=np.uint64)  # current and previous word
+        # Per segment: column, block offset of the current line's start, and of the
+        # previous line's start (-1: none in this segment).
+        self.lines = np.zeros((3, segments), dtype=np.int64)
+        self.lines[1] = self.starts
+        self.lines[2] = -1
+        # Per-segment scratch: cumulative frequencies, hashes, byte and bit state.
+        self.cum = np.zeros((segments, 257), dtype=np.int64)
+        self.hashes = np.zeros((segments, N_CTX), dtype=np.uint64)
+        self.seg = np.zeros((_SEG_FIELDS, segments), dtype=np.int64)
+        self.x = np.zeros((segments, N_INPUTS), dtype=np.int64)
+        self.slots = np.zeros((segments, N_CTX), dtype=np.int64)
+        self.p_ctx = np.zeros((segments, N_CTX), dtype=np.int64)
+        self.delta = np.zeros((segments, N_CTX), dtype=np.int64)
+        self.ctx_tag = np.zeros((segments, N_CTX), dtype=np.int64)
+        self.ctx_n = np.zeros((segments, N_CTX), dtype=np.int64)
+        self.mixcount = np.zeros(max(MIX_SETS, MIX2_SETS, MIX3_SETS), dtype=np.int64)
+        self.bucketcount = np.zeros(len(state.match_prob), dtype=np.int64)
+        account = state.spending is not None
+        self.spending = state.spending if account else np.zeros(0)
+        self.byte_bits = np.zeros(segments if account else 0)
+        self.k = 0
+
+    @property
+    def t(self) -> int:
+        """Steps completed."""
+        return int(self.done[0])
+
+    def _tables(self) -> tuple:
+        st = self.st
+        return (
+            st.ctx_stats,
+            st.match_prob,
+            st.weights,
+            st.apm,
+            st.match_table,
+            st.weights2,
+            st.weights3,
+            st.weights_final,
+        )
+
+    def _block(self) -> tuple:
+        return (
+            self.ints,
+            self.starts,
+            self.block,
+            self.st.history,
+            self.ctx,
+            self.mptr,
+            self.mlen,
+            self.words,
+            self.mseed,
+            self.lines,
+            self.sh.starts,
+            self.sh.done,
+            self.done,
+        )
+
+    def _scratch(self) -> tuple:
+        return (
+            self.cum,
+            self.hashes,
+            self.seg,
+            self.x,
+            self.slots,
+            self.p_ctx,
+            self.delta,
+            self.mixcount,
+            self.bucketcount,
+            self.spending,
+            self.byte_bits,
+            self.ctx_tag,
+            self.ctx_n,
+        )
+
+    def begin_byte(self, freqs: np.ndarray, k: int) -> None:
+        """Prepare the inputs that stay fixed for the 8 bits of this step's byte."""
+        self.k = k
+        _begin_byte(freqs, k, self._block(), self._scratch())
+
+    def predict(self, j: int, c0: np.ndarray) -> np.ndarray:
+        """P(bit j == 1) in Q16 for each active segment; ``c0`` = 1 followed by the bits so far."""
+        self.p_final = np.empty(self.k, dtype=np.int64)
+        c0 = np.ascontiguousarray(c0, dtype=np.int64)
+        _predict(j, c0, self.p_final, self._tables(), self._block(), self._scratch())
+        return self.p_final
+
+    def update(self, bit: np.ndarray) -> None:
+        """Learn from the coded bits ([k] of 0/1) of the last ``predict``."""
+        bit = np.ascontiguousarray(bit, dtype=np.int64)
+        _update(bit, self.p_final, self._tables(), self._scratch())
+
+    def end_byte(self, byte: np.ndarray) -> None:
+        """Record this step's bytes ([k]) and advance the match state."""
+        byte = np.ascontiguousarray(byte, dtype=np.int64)
+        _end_byte(byte, self._tables(), self._block(), self._scratch())
+
+    def finish(self) -> None:
+        """The block is done: keep its latest long-match distance for the next block."""
+        self.st.rep_dist = int(self.ints[3])
+
+    def code_byte(self, freqs: np.ndarray, byte: np.ndarray, probs: np.ndarray) -> None:
+        """Encoder's step: everything for the known bytes ``byte`` ([k]), with P(bit = 1)
+        of bit j of segment i written to ``probs[j, i]``."""
+        self.k = len(byte)
+        _code_byte(freqs, byte, probs, self._tables(), self._block(), self._scratch())
+
+
+# Rows of BlockCoder.seg: per-segment values of the current byte and bit.
+_EXPECTED, _AGREEING, _MBUCKET, _MIXSET = 0, 1, 2, 3
+_EBIT, _WSEL, _P, _AROW, _AIDX, _AW, _MATCHED, _C0 = 4, 5, 6, 7, 8, 9, 10, 11
+_WSEL2, _P1, _P2, _MLEN, _WSEL3, _P3, _D1, _D2, _D3 = 12, 13, 14, 15, 16, 17, 18, 19, 20
+_SEG_FIELDS = 21
+
+
+@_jit
+def _cost(p1: int, bit: int) -> float:
+    """Bits to code ``bit`` at P(1) = ``p1`` (Q16), for accounting."""
+    p = p1 if bit == 1 else (1 << P_BITS) - p1
+    return -np.log2(max(p, 1) / (1 << P_BITS))
+
+
+@_jit
+def _begin_byte(freqs, k, blk, scr) -> None:
+    ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk[:10]
+    starts_all, done_all = blk[10], blk[11]
+    cum, hashes, seg = scr[0], scr[1], scr[2]
+    spending, byte_bits = scr[9], scr[10]
+    for i in range(k):
+        # Cumulative frequencies: the network's P(bit) at any node of the byte's binary
+        # tree is a ratio of two range sums, taken in predict for the 8 nodes visited.
+        acc = 0
+        cum[i, 0] = 0
+        for s in range(256):
+            acc += freqs[i, s]
+            cum[i, s + 1] = acc
+        # Context hashes per order (segment-local history, as the network sees it).
+        c = ctx[i]
+        for o in range(N_ORDERS):
+            hashes[i, o] = ((c & _ORDER_MASK[o]) + _ORDER_ADD[o]) * _PRIMES[o]
+        hashes[i, N_ORDERS] = (words[0, i] + np.uint64(1)) * _PRIMES[4]
+        hashes[i, N_ORDERS + 1] = (words[0, i] ^ (words[1, i] * _PRIMES[3])) * _PRIMES[1]
+        v = (words[0, i] + np.uint64(12345)) * _PRIMES[0] + (c & np.uint64(0xFF))
+        hashes[i, N_ORDERS + 2] = (v + np.uint64(1)) * _PRIMES[3]
+        col = lines[0, i]
+        above = 0
+        if lines[2, i] >= 0 and lines[2, i] + col < lines[1, i]:
+            above = np.int64(block[lines[2, i] + col]) + 1
+        v = np.uint64(min(col, 63) * 512 + above + 100000)
+        hashes[i, N_ORDERS + 3] = v * _PRIMES[2]
+        v = np.uint64(min(col, 255)) * np.uint64(65536) + (c & np.uint64(0xFFFF))
+        hashes[i, N_ORDERS + 4] = (v + np.uint64(900002)) * _PRIMES[4]
+        # Match model: the match continued or found in end_byte, if its byte is known.
+        ml = mlen[i]
+        expected = 0
+        if ml > 0:
+            expected = _known_byte(mptr[i], ints, starts_all, done_all, block, history)
+            if expected < 0:
+                ml = 0
+                mlen[i] = 0
+                expected = 0
+        seg[_EXPECTED, i] = expected
+        seg[_MLEN, i] = ml
+        seg[_AGREEING, i] = 1 if ml > 0 else 0
+        seg[_MATCHED, i] = 1 if ml > 0 else 0
+        seg[_MBUCKET, i] = _length_bucket(ml) + (24 if mseed[i] else 0)
+        seg[_MIXSET, i] = min((ml + 7) // 8, 3) * 256
+    if len(spending):
+        for i in range(k):
+            byte_bits[i] = 0.0
+
+
+@_jit
+def _predict(j, c0, p_out, tab, blk, scr) -> None:
+    """P(bit j = 1) of every active segment into ``p_out``. The loads from the large
+    tables have loops of their own, so that the cache misses of many segments overlap."""
+    ctx_stats, match_prob, weights, apm, match_table, weights2, weights3, weights_final = tab
+    ctx = blk[4]
+    cum, hashes, seg, x, slots, p_ctx = scr[0], scr[1], scr[2], scr[3], scr[4], scr[5]
+    ctx_tag, ctx_n = scr[11], scr[12]
+    k = len(c0)
+    slot_bits = _ilog2(len(ctx_stats) // N_CTX)
+    drop = np.uint64(64 - slot_bits)
+    for i in range(k):
+        c = c0[i]
+        seg[_C0, i] = c
+        node = c - 1
+        hi = cum[i, _HI[node]]
+        n1 = hi - cum[i, _MID[node]]
+        tot = hi - cum[i, _LO[node]]
+        q = min(max((n1 << P_BITS) // tot, 32), (1 << P_BITS) - 32)
+        x[i, 0] = STRETCH[q >> 4]
+        cc = np.uint64(c) * _C0_PRIME
+        for o in range(N_CTX):
+            hh = hashes[i, o] ^ cc
+            slots[i, o] = np.int64(hh >> drop) + (np.int64(o) << slot_bits)
+            ctx_tag[i, o] = np.int64((hh >> np.uint64(24)) & np.uint64(0x7FFF))
+    for i in range(k):  # loads only, so that many cache misses overlap
+        for o in range(N_CTX):
+            sl = slots[i, o]
+            p_ctx[i, o] = ctx_stats[sl, 0] + HALF
+            ctx_n[i, o] = ctx_stats[sl, 1]
+    for i in range(k):
+        for o in range(N_CTX):
+            # A slot holding another context (its tag differs) predicts as an empty one.
+            meta = ctx_n[i, o]
+            same = (meta >> 16) == ctx_tag[i, o]
+            p_ctx[i, o] = p_ctx[i, o] if same else HALF
+            ctx_n[i, o] = meta & 0xFFFF if same else -1
+    for i in range(k):
+        c = seg[_C0, i]
+        for o in range(N_CTX):
+            x[i, 1 + o] = STRETCH[p_ctx[i, o] >> 4]
+        # Match input: signed by the expected bit, while the byte agrees with it so far.
+        eb = (seg[_EXPECTED, i] >> (7 - j)) & 1
+        seg[_EBIT, i] = eb
+        if seg[_AGREEING, i]:
+            sign = 2 * eb - 1
+            x[i, N_INPUTS - 3] = sign * STRETCH[match_prob[seg[_MBUCKET, i], 0] >> 4]
+            x[i, N_INPUTS - 2] = sign * min(seg[_MLEN, i] * 32, STRETCH_MAX)
+        else:
+            x[i, N_INPUTS - 3] = 0
+            x[i, N_INPUTS - 2] = 0
+        x[i, N_INPUTS - 1] = 256
+        ws = seg[_MIXSET, i] + c
+        seg[_WSEL, i] = ws
+        seen = 0
+        for o in range(1, N_ORDERS):
+            if ctx_n[i, o] > 0:
+                seen += 1
+        ws2 = (seen * 4 + seg[_MIXSET, i] // 256) * 8 + j
+        seg[_WSEL2, i] = ws2
+        ws3 = np.int64(ctx[i] & np.uint64(0xFF)) * 8 + j
+        seg[_WSEL3, i] = ws3
+        d1 = 0
+        d2 = 0
+        d3 = 0
+        for q in range(N_INPUTS):
+            d1 += x[i, q] * weights[ws, q]
+            d2 += x[i, q] * weights2[ws2, q]
+            d3 += x[i, q] * weights3[ws3, q]
+        d1 = min(max(d1 >> 16, -STRETCH_MAX), STRETCH_MAX)
+        d2 = min(max(d2 >> 16, -STRETCH_MAX), STRETCH_MAX)
+        d3 = min(max(d3 >> 16, -STRETCH_MAX), STRETCH_MAX)
+        seg[_P1, i] = SQUASH[d1 + STRETCH_MAX]
+        seg[_P2, i] = SQUASH[d2 + STRETCH_MAX]
+        seg[_P3, i] = SQUASH[d3 + STRETCH_MAX]
+        seg[_D1, i] = d1
+        seg[_D2, i] = d2
+        seg[_D3, i] = d3
+        wf = weights_final[c]
+        dot = (d1 * wf[0] + d2 * wf[1] + d3 * wf[2]) >> 16
+        dot = min(max(dot, -STRETCH_MAX), STRETCH_MAX)
+        seg[_P, i] = SQUASH[dot + STRETCH_MAX]
+        # Refine: interpolate the table row of (previous byte, partial byte) at the logit.
+        pos = dot + 2048  # 1 .. 4095
+        seg[_AROW, i] = (np.int64(ctx[i] & np.uint64(0xFF)) << 8) | c
+        seg[_AIDX, i] = pos >> 7
+        seg[_AW, i] = pos & 127
+    for i in range(k):
+        ai, w = seg[_AIDX, i], seg[_AW, i]
+        row = apm[seg[_AROW, i]]
+        r1 = (np.int64(row[ai]) * (128 - w) + np.int64(row[ai + 1]) * w) >> 7
+        pf = (seg[_P, i] + 3 * r1) >> 2
+        p_out[i] = min(max(pf, 1), (1 << P_BITS) - 1)
+
+
+@_jit
+def _update(bit, p_final, tab, scr) -> None:
+    """Learn from the coded bits. Where m segments touched the same entry in this step,
+    their updates are combined as one batch: the mixer's gradients are summed and divided
+    by sqrt(m) (the mean learns too slowly when hundreds of segments share a weight set,
+    the plain sum diverges), and a context counter moves as a count-based estimate does
+    after m more observations. So sharing statistics across many segments does not
+    multiply the learning rate. Every update is computed from the values before this
+    step's updates, then summed."""
+    ctx_stats, match_prob, weights, apm, match_table, weights2, weights3, weights_final = tab
+    seg, x, slots, p_ctx, delta = scr[2], scr[3], scr[4], scr[5], scr[6]
+    mixcount, bucketcount, spending, byte_bits = scr[7], scr[8], scr[9], scr[10]
+    k = len(bit)
+    if len(spending):
+        _account(bit, p_final, seg, x, p_ctx, spending, byte_bits)
+    # Refinement stage: move the nearer interpolation point towards the outcome.
+    _train_apm(bit, seg, apm.reshape(-1), delta)
+    # Mixer: gradient step, damped by the square root of the segments sharing the set.
+    _train_mixer(bit, seg, x, weights, _WSEL, _P1, mixcount)
+    _train_mixer(bit, seg, x, weights2, _WSEL2, _P2, mixcount)
+    _train_mixer(bit, seg, x, weights3, _WSEL3, _P3, mixcount)
+    _train_final(bit, seg, weights_final, mixcount)
+    # Context statistics: count-based adaptation rates. A slot holding another context
+    # (its check tag differs) is first claimed: reset to an empty slot with this tag, the
+    # later segment winning where several claim one slot in a step.
+    ctx_tag, ctx_n = scr[11], scr[12]
+    for i in range(k):
+        for o in range(N_CTX):
+            if ctx_n[i, o] < 0:
+                sl = slots[i, o]
+                ctx_stats[sl, 0] = 0
+                ctx_stats[sl, 1] = ctx_tag[i, o] << 16
+    for i in range(k):
+        for o in range(N_CTX):
+            sl = slots[i, o]
+            if (np.int64(ctx_stats[sl, 1]) >> 16) == ctx_tag[i, o]:
+                ctx_stats[sl, 1] += 1
+                delta[i, o] = max(ctx_n[i, o], 0)  # n_old
+            else:
+                delta[i, o] = -1  # lost the slot to another context this step
+    for i in range(k):
+        target = bit[i] << P_BITS
+        for o in range(N_CTX):
+            n_old = delta[i, o]
+            if n_old >= 0:
+                sl = slots[i, o]
+                visits = (np.int64(ctx_stats[sl, 1]) & 0xFFFF) - n_old
+                # m observations move a count-n estimate by sum(target - p) / (n + m + 1.3).
+                rate = RATE[min(n_old + visits - 1, COUNT_LIMIT)]
+                ctx_stats[sl, 0] += ((target - p_ctx[i, o]) * rate) >> 16
+    for i in range(k):
+        for o in range(N_CTX):
+            sl = slots[i, o]
+            ctx_stats[sl, 0] = min(max(ctx_stats[sl, 0], P_MIN - HALF), P_MAX - HALF)
+            meta = np.int64(ctx_stats[sl, 1])
+            if (meta & 0xFFFF) > COUNT_CAP:
+                ctx_stats[sl, 1] = (meta & ~np.int64(0xFFFF)) | COUNT_CAP
+    # Match model: confidence per length bucket, while the byte agrees with the match,
+    # adapting as a count-based estimate does (a batch of m observations at once moves
+    # it as m observations one by one would, roughly).
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            bucketcount[seg[_MBUCKET, i]] += 1
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            b = seg[_MBUCKET, i]
+            right = (1 if bit[i] == seg[_EBIT, i] else 0) << P_BITS
+            rate = RATE[min(match_prob[b, 1] + bucketcount[b] - 1, COUNT_LIMIT)]
+            delta[i, 0] = ((right - match_prob[b, 0]) * rate) >> 16
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            match_prob[seg[_MBUCKET, i], 0] += delta[i, 0]
+    for i in range(k):
+        if seg[_AGREEING, i]:
+            b = seg[_MBUCKET, i]
+            match_prob[b, 0] = min(max(match_prob[b, 0], P_MIN), P_MAX)
+            match_prob[b, 1] = min(match_prob[b, 1] + bucketcount[b], COUNT_CAP)
+            bucketcount[b] = 0
+            if bit[i] != seg[_EBIT, i]:
+                seg[_AGREEING, i] = 0
+
+
+@_jit
+def _train_apm(bit, seg, apm_flat, delta) -> None:
+    k = len(bit)
+    for i in range(k):
+        flat = seg[_AROW, i] * APM_KNOTS + seg[_AIDX, i] + (1 if seg[_AW, i] >= 64 else 0)
+        seg[_AROW, i] = flat  # the row is not needed again this bit
+        delta[i, 0] = ((bit[i] << P_BITS) - np.int64(apm_flat[flat])) >> APM_RATE
+    for i in range(k):
+        apm_flat[seg[_AROW, i]] += delta[i, 0]
+    for i in range(k):
+        f = seg[_AROW, i]
+        apm_flat[f] = min(max(apm_flat[f], P_MIN), P_MAX)
+
+
+@_jit
+def _train_mixer(bit, seg, x, weights, wsel, pfield, mixcount) -> None:
+    """Gradient step of one mixer on its own error, damped by the square root of the
+    number of segments sharing a weight set."""
+    k = len(bit)
+    for i in range(k):
+        mixcount[seg[wsel, i]] += 1
+    for i in range(k):
+        ws = seg[wsel, i]
+        err = (bit[i] << P_BITS) - seg[pfield, i]
+        shift = MIX_SHIFT + SQRT_SHIFT[mixcount[ws]]
+        for q in range(N_INPUTS):
+            weights[ws, q] += (x[i, q] * err) >> shift
+    for i in range(k):
+        mixcount[seg[wsel, i]] = 0
+
+
+@_jit
+def _train_final(bit, seg, weights_final, mixcount) -> None:
+    """Gradient step of the final mixer, whose inputs are the three mixers' logits."""
+    k = len(bit)
+    for i in range(k):
+        mixcount[seg[_C0, i]] += 1
+    for i in range(k):
+        ws = seg[_C0, i]
+        err = (bit[i] << P_BITS) - seg[_P, i]
+        shift = FINAL_SHIFT + SQRT_SHIFT[mixcount[ws]]
+        weights_final[ws, 0] += (seg[_D1, i] * err) >> shift
+        weights_final[ws, 1] += (seg[_D2, i] * err) >> shift
+        weights_final[ws, 2] += (seg[_D3, i] * err) >> shift
+    for i in range(k):
+        mixcount[seg[_C0, i]] = 0
+
+
+@_jit
+def _account(bit, p_final, seg, x, p_ctx, spending, byte_bits) -> None:
+    """Add this bit's ideal costs to the accounts (``-v`` only)."""
+    for i in range(len(bit)):
+        b = bit[i]
+        spending[0] += _cost(SQUASH[x[i, 0] + STRETCH_MAX], b)
+        for o in range(N_CTX):
+            spending[1 + o] += _cost(p_ctx[i, o], b)
+        spending[1 + N_CTX] += _cost(seg[_P, i], b)
+        c = _cost(p_final[i], b)
+        spending[2 + N_CTX] += c
+        byte_bits[i] += c
+
+
+@_jit
+def _end_byte(byte, tab, blk, scr) -> None:
+    match_table = tab[4]
+    ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk[:10]
+    starts_all, done_all, done = blk[10], blk[11], blk[12]
+    seg, spending, byte_bits = scr[2], scr[9], scr[10]
+    k = len(byte)
+    t = done[0]
+    if len(spending):
+        base = N_CTX + 3
+        spending[base] += k
+        for i in range(k):
+            if seg[_MATCHED, i]:
+                spending[base + 1] += 1
+                spending[base + 2] += byte_bits[i]
+    for i in range(k):
+        b = byte[i]
+        block[starts[i] + t] = b
+        if mlen[i] > 0 and seg[_EXPECTED, i] == b:
+            mlen[i] = min(mlen[i] + 1, 65535)
+            mptr[i] += 1
+        else:
+            mlen[i] = 0
+            mptr[i] = -1
+            mseed[i] = 0
+        ctx[i] = (ctx[i] << np.uint64(8)) | np.uint64(b)
+        if b == 10:  # a new line: its start, and the one before it, for the column contexts
+            lines[2, i] = lines[1, i]
+            lines[1, i] = starts[i] + t + 1
+            lines[0, i] = 0
+        else:
+            lines[0, i] += 1
+        # Words: letters (case folded), digits, '_' and non-ASCII bytes.
+        if 65 <= b <= 90:
+            b += 32
+        if (97 <= b <= 122) or (48 <= b <= 57) or b == 95 or b >= 128:
+            words[0, i] = (words[0, i] + np.uint64(b) + np.uint64(1)) * _PRIMES[5]
+        elif words[0, i] != 0:
+            words[1, i] = words[0, i]
+            words[0, i] = 0
+    t += 1
+    for i in range(k):
+        done[i] = t
+    if t >= MATCH_MIN:
+        bits = np.uint64(64 - _ilog2(len(match_table)))
+        keys = scr[4][:, 0]  # slots' first column is free until the next predict
+        cand = scr[6][:, 0]
+        for i in range(k):
+            keys[i] = np.int64(((ctx[i] & _MATCH_MASK) * _PRIMES[5]) >> bits)
+            cand[i] = match_table[keys[i]] - 1
+        # Segments without a match look one up before this step's contexts go in (else
+        # each would find only the entry it is about to make for itself)...
+        for i in range(k):
+            if mlen[i] == 0 and cand[i] >= 0:
+                mptr[i] = cand[i]
+                mlen[i] = MATCH_MIN
+                mseed[i] = 0
+        # ...then record where each context continues: the next byte's offset, which a
+        # later lookup may use once that byte is coded.
+        block_pos = ints[1]
+        for i in range(k):
+            nxt = block_pos + starts[i] + t
+            if nxt + 1 > match_table[keys[i]]:
+                match_table[keys[i]] = nxt + 1
+    _seed_matches(k, t, ints, starts, starts_all, done_all, block, history, mptr, mlen, mseed)
+
+
+@_jit
+def _length_bucket(ml) -> int:
+    """Match-length classes of the match model's confidence: 0 (none), 1-15 one by one,
+    then 16-23, 24-31, 32-47, 48-63, 64-127, 128-255, 256-511, 512+."""
+    if ml < 16:
+        return ml
+    if ml < 32:
+        return 16 + (ml - 16) // 8
+    if ml < 64:
+        return 18 + (ml - 32) // 16
+    if ml < 512:
+        return 20 + _ilog2(ml) - 6
+    return 23
+
+
+@_jit
+def _known_byte(pos, ints, starts_all, done_all, block, history) -> int:
+    """The byte at stream offset ``pos`` if it has been coded already (by any segment of
+    any group), else -1."""
+    n, block_pos, history_base = ints[0], ints[1], ints[2]
+    off = pos - block_pos
+    if off < 0:
+        return np.int64(history[pos - history_base]) if pos >= history_base else -1
+    if off < n:
+        last = len(starts_all) - 1
+        sg = min(max(np.searchsorted(starts_all, off, side="right") - 1, 0), last)
+        if off - starts_all[sg] < done_all[sg]:
+            return np.int64(block[off])
+    return -1
+
+
+@_jit
+def _seed_matches(
+    k, t, ints, starts, starts_all, done_all, block, history, mptr, mlen, mseed
+) -> None:
+    """Segments still without a match try the distance of the segment before them (when
+    that one is in a long match), else the stream's latest long-match distance: long
+    repeats keep one distance, and neighbouring segments of a repeat share it. A candidate
+    must agree with the segment's last bytes (up to 8 that are known).
+
+    The stream's distance is kept as a backward one: in the lockstep a copy can be coded
+    before its original, whose match then points forward, but a later block repeats them
+    both from behind."""
+    block_pos = ints[1]
+    for i in range(k):
+        if mlen[i] != 0:
+            continue
+        d = ints[3]
+        if i > 0 and mlen[i - 1] >= SEED_LEN:
+            d = block_pos + starts[i - 1] + t - mptr[i - 1]
+        if d <= 0:
+            continue
+        src = block_pos + starts[i] + t - d
+        agree = 0
+        for q in range(min(t, 8)):
+            if (
+                _known_byte(src - 1 - q, ints, starts_all, done_all, block, history)
+                != block[starts[i] + t - 1 - q]
+            ):
+                agree = -1
+                break
+            agree += 1
+        if agree >= 0:
+            mptr[i] = src
+            mlen[i] = max(agree, 1)
+            mseed[i] = 1
+    for i in range(k):
+        if mlen[i] >= REP_LEN:
+            ints[3] = abs(block_pos + starts[i] + t - mptr[i])
+            break
+
+
+@_jit
+def _code_byte(freqs, byte, probs, tab, blk, scr) -> None:
+    """The encoder's whole step: begin, 8 predictions and updates with the known bits, end."""
+    k = len(byte)
+    _begin_byte(freqs, k, blk, scr)
+    c0 = np.ones(k, dtype=np.int64)
+    bit = np.empty(k, dtype=np.int64)
+    for j in range(8):
+        p_out = probs[j]
+        _predict(j, c0, p_out, tab, blk, scr)
+        for i in range(k):
+            bit[i] = (byte[i] >> (7 - j)) & 1
+        _update(bit, p_out, tab, scr)
+        for i in range(k):
+            c0[i] = (c0[i] << 1) | bit[i]
+    _end_byte(byte, tab, blk, scr)
+
+
+@_jit
+def _ilog2(n) -> int:
+    r = 0
+    while (1 << (r + 1)) <= n:
+        r += 1
+    return r
