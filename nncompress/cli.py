@@ -152,7 +152,7 @@ def _coding_options(f):
             "level",
             flag_value="max",
             help="Strongest and slowest: each block of up to 1 MiB in one segment, with "
-            "the larger model 'large' unless -m names one (3.5-8.7% smaller on Calgary's "
+            "the larger model 'large' unless -m names one (3.9-8.7% smaller on Calgary's "
             "text and code of 40-400 KB; a tenth of the default's compression speed, "
             "a twentieth of its decompression speed).",
         ),
