@@ -1,23 +1,18 @@
 """Learning the file while coding it: context statistics, a match model and online mixers,
-combined with the network bit by bit (DESIGN.md section 4). This is the mixed method of
-format version 6; ``adaptive_v5.py`` keeps the one of versions 4 and 5, ``adaptive_v3.py``
-the one of version 3, ``adaptive_v2.py`` the one of versions 1 and 2.
+combined with the network bit by bit (docs/DESIGN.md, "Adaptive statistics"). One generic
+coder for every configuration: which contexts it hashes (``contexts.py``), how large its
+tables are and how fast its mixers learn come from the stream's ``config.Config``.
 
 Each byte is coded as 8 binary decisions, most significant bit first. For each decision the
 inputs are, in the logit ("stretch") domain:
 
 * the network's probability of the bit, from its 256 frequencies (one cumulative sum per
   byte gives every node of the binary tree);
-* hashed context tables of bit probabilities, adapted after every bit: orders 1, 2, 3, 4,
-  6 and 8, the current word, the current word with the one before, and the current word
-  with the last byte (words: letters case-folded, digits, '_' and non-ASCII bytes); and
-  contexts of the text's layout, for code and tables: the column with the byte above it in
-  the previous line, the column with the last two bytes, the two bytes above with the last
-  byte, the line's indentation with the last byte, and the line's first byte with the last
-  two; sparse contexts (the two bytes before the last, the third and fourth bytes back);
-  and the current word with the two words before it. Each slot carries a
-  check tag of its context, so a slot that another context hashed to predicts as an empty
-  one instead of passing on that context's statistics;
+* one hashed table of bit probabilities per context of the configuration, adapted after
+  every bit (the default configuration: orders 1, 2, 3, 4, 6 and 8, three word contexts,
+  two column contexts, and six for code and tables; ``contexts.py`` says what each hashes).
+  Each slot carries a check tag of its context, so a slot that another context hashed to
+  predicts as an empty one instead of passing on that context's statistics;
 * a match model: the byte that followed an earlier occurrence of the current context, as
   two inputs: a confidence learned per match-length class, and one that grows with the
   length. Segments without a match also try the distance of their neighbour's long match,
@@ -25,8 +20,9 @@ inputs are, in the logit ("stretch") domain:
   segment that runs through it, and by each segment's first bytes in the next block;
 
 then three gated linear mixers, with weight sets chosen by the partial byte and the match
-state; by how many of the order-2..8 contexts have been seen before, the match state and
-the network's confidence; and by the previous byte and the bit position; each is trained
+state; by how many of the configuration's contexts of order 2 to 8 have been seen before,
+the match state and the network's confidence; and by the previous byte and the bit
+position; each is trained
 on its own error, at its own rate. A final mixer of the three, with weights chosen by the
 partial byte, feeds two refinement stages (paq's APM), chosen by the previous byte and by
 the last two bytes, each with the partial byte, averaged with the mixers' output.
@@ -34,9 +30,9 @@ the last two bytes, each with the partial byte, averaged with the mixers' output
 Everything is integer arithmetic, identical on every machine; the tables that stand for
 exp/log are built from Python's ``decimal`` module, whose results are correctly rounded
 everywhere. Statistics are shared by all lockstep segments and persist across the blocks
-of a stream (the match model sees a 64 MiB window), so segments and blocks teach each
-other. Within one step of a group of segments (version 5 codes a block's segments in two
-groups, one after the other; version 4 in one) every segment predicts from the statistics
+of a frame (the match model sees a 64 MiB window), so segments and blocks teach each
+other. Within one step of a group of segments (a block's segments form two groups, coded
+one after the other) every segment predicts from the statistics
 as they were before the step, and the updates are then combined (summed, or claimed in
 segment order), so the batch of a step is one well-defined computation.
 
@@ -51,18 +47,9 @@ from decimal import Decimal, getcontext
 import numpy as np
 from numba import njit
 
-ORDERS = (1, 2, 3, 4, 6, 8)
-N_ORDERS = len(ORDERS)
-N_WORD = 3  # word contexts: the current word, it with the word before, it with the last byte
-N_COLUMN = 2  # layout contexts: column and the byte above; column and the last two bytes
-#: Format 6's contexts, for code and tables above all: the two bytes before the last one;
-#: the line's indentation (and whether it is still being written) with the last byte; the
-#: line's first byte with the last two; the third and fourth bytes back; the current word
-#: with the two before it; the two bytes above in the previous line with the last byte.
-N_EXTRA = 6
-N_CTX = N_ORDERS + N_WORD + N_COLUMN + N_EXTRA
-TABLE_BITS = 21  # slots per context (at most; see table_bits)
-MATCH_BITS = 22  # slots of the match model's hash table (at most)
+from .config import DEFAULT, Config
+from .contexts import PRIMES, SEEN_KINDS, context_hash
+
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance
@@ -71,17 +58,9 @@ STRETCH_MAX = 2047  # logits in Q8, clamped to +-8
 P_BITS = 16  # probabilities of bit == 1 in Q16
 COUNT_LIMIT = 1023  # counts beyond this adapt at the same (slowest) rate
 COUNT_CAP = 60000  # counts saturate here (16 bits beside the slot's check tag)
-#: Learning rates of the three mixers: dw = x * err >> shift (weights in Q16). The two
-#: slower ones suit text, the faster third one code.
-MIX_SHIFTS = (14, 14, 13)
-N_INPUTS = 4 + N_CTX  # network, contexts..., match (learned, by length), bias
 MIX_SETS = 4 * 256  # weight sets: match-length class x partial byte
-MIX2_SETS = N_ORDERS * 4 * 8  # second mixer: orders 2-8 that know their context x match
-#                                 class x the network's confidence (8 classes of |logit|)
 MIX3_SETS = 256 * 8  # third mixer: previous byte x bit position
 FINAL_SETS = 256  # final mixer of the three: partial byte
-FINAL_SHIFT = 16  # its learning rate (weights in Q16)
-APM_RATE = 6  # the final refinement stage adapts by 1/64 of its error
 APM_KNOTS = 33  # interpolation points of each refinement curve
 P_MIN, P_MAX = 32, (1 << P_BITS) - 32  # adaptive probabilities stay inside this range
 HALF = 1 << (P_BITS - 1)
@@ -126,20 +105,8 @@ SQUASH, STRETCH, RATE = _luts()
 #: Shifts that divide by about sqrt(m), for the m segments sharing a mixer weight set in
 #: one step.
 SQRT_SHIFT = np.array([i.bit_length() // 2 for i in range(1 << 11)], dtype=np.int64)
-_PRIMES = np.array(
-    [
-        0x9E3779B97F4A7C15,
-        0xC2B2AE3D27D4EB4F,
-        0x165667B19E3779F9,
-        0xD6E8FEB86659FD93,
-        0xFF51AFD7ED558CCD,
-        0xC4CEB9FE1A85EC53,
-    ],
-    dtype=np.uint64,
-)
+_PRIMES = PRIMES
 _C0_PRIME = np.uint64(0x2545F4914F6CDD1D)
-_ORDER_MASK = np.array([(1 << (8 * k)) - 1 for k in ORDERS], dtype=np.uint64)
-_ORDER_ADD = np.array(ORDERS, dtype=np.uint64)
 _MATCH_MASK = np.uint64((1 << (8 * MATCH_MIN)) - 1)
 
 
@@ -163,60 +130,54 @@ class Spending:
     from them, and it costs nothing unless asked for.
     """
 
-    INPUTS = (
-        "network",
-        *(f"order-{k}" for k in ORDERS),
-        "word",
-        "word-2",
-        "word-byte",
-        "column",
-        "column-2",
-        "sparse",
-        "indent",
-        "line",
-        "sparse-2",
-        "word-3",
-        "vertical",
-        "mixer",
-        "final",
-    )
-    #: Layout of ``StreamState.spending``: INPUTS, then bytes, matched bytes, and the
-    #: final bits spent on matched bytes.
-    SIZE = len(INPUTS) + 3
-
-    def __init__(self, totals: np.ndarray) -> None:
+    def __init__(self, totals: np.ndarray, names: list[str]) -> None:
+        #: The inputs: the network, the configuration's contexts, the mixer, the final stage.
+        self.inputs = ["network", *names, "mixer", "final"]
+        #: Layout of ``totals``: the inputs, then bytes, matched bytes, and the final bits
+        #: spent on matched bytes.
         self.totals = totals
+
+    @staticmethod
+    def size(n_contexts: int) -> int:
+        return n_contexts + 6
 
     @property
     def bytes(self) -> int:
-        return int(self.totals[len(self.INPUTS)])
+        return int(self.totals[len(self.inputs)])
 
     def bpb(self) -> dict[str, float]:
         """Bits per byte of each input, the mixer and the final stage."""
         n = max(self.bytes, 1)
-        return {k: float(self.totals[i]) / n for i, k in enumerate(self.INPUTS)}
+        return {k: float(self.totals[i]) / n for i, k in enumerate(self.inputs)}
 
     def match(self) -> tuple[float, float, float]:
         """(share of bytes the match model predicted, final bpb on them, final bpb elsewhere)."""
-        n, m, bits = (float(v) for v in self.totals[len(self.INPUTS) :])
-        final = float(self.totals[len(self.INPUTS) - 1])
+        n, m, bits = (float(v) for v in self.totals[len(self.inputs) :])
+        final = float(self.totals[len(self.inputs) - 1])
         return m / max(n, 1), bits / max(m, 1), (final - bits) / max(n - m, 1)
 
 
 class StreamState:
     """Statistics that live for one stream: shared by its segments, carried across blocks."""
 
-    spending_type = Spending
-
-    def __init__(self, account: bool = False, block_size: int = 1 << 20) -> None:
+    def __init__(
+        self, config: Config = DEFAULT, block_size: int = 1 << 20, account: bool = False
+    ) -> None:
+        self.config = config
         self.history = np.zeros(0, dtype=np.uint8)  # the last WINDOW bytes before this block
         self.history_base = 0  # stream offset of history[0]
         self.rep_dist = 0  # distance of the latest long match (0: none yet)
-        self.table_bits, self.match_bits = table_bits(block_size)
+        self.table_bits, self.match_bits = table_bits(block_size, config)
         self.ready = False
         # Bit accounting (Spending) when asked for; an array, so that snapshot/restore
         # drop the accounts of a block the encoder did not keep.
-        self.spending = np.zeros(Spending.SIZE) if account else None
+        self.spending = np.zeros(Spending.size(len(config.contexts))) if account else None
+
+    def spent(self) -> Spending | None:
+        """The accounts of the mixed blocks so far (None unless asked for)."""
+        if self.spending is None:
+            return None
+        return Spending(self.spending.copy(), self.config.names)
 
     def ensure_match_table(self) -> None:
         if not hasattr(self, "match_table"):
@@ -236,21 +197,25 @@ class StreamState:
         # line serves the prediction and the update.
         # The probability is stored as its difference from 1/2, so that an empty slot
         # is all zeros (an allocation the system hands out lazily, page by page).
-        self.ctx_stats = np.zeros((N_CTX << self.table_bits, 2), dtype=np.int32)
+        cfg = self.config
+        n_ctx = len(cfg.contexts)
+        self.ctx_stats = np.zeros((n_ctx << self.table_bits, 2), dtype=np.int32)
         # The match model's confidence by length bucket, with its observation count.
         self.match_prob = np.zeros((64, 2), dtype=np.int64)
         self.match_prob[:, 0] = 3 << (P_BITS - 2)
-        self.weights = np.zeros((MIX_SETS, N_INPUTS), dtype=np.int64)
+        self.weights = np.zeros((MIX_SETS, n_ctx + 4), dtype=np.int64)
         # Start from 3/4 of the network's prediction: the other inputs are 0 (probability
         # 1/2) until their statistics have something to say, then count with these
         # weights. Measured on small files: the full network weighs too much at the start
         # of data it was never trained on (a set of small C files and paper1: 1/2 is 0.8%
         # smaller, 3/4 0.5%), half of it too little where it is good (records of 1.5 KB
         # from held-out logs, JSON, CSV, XML and licence text: 1/2 is 1.9% larger, 3/4 0.1%).
-        self.weights[:, 0] = 3 << 14
-        self.weights[:, 1 : 1 + N_CTX] = 1 << 13
+        self.weights[:, 0] = cfg.network_weight
+        self.weights[:, 1 : 1 + n_ctx] = 1 << 13
         self.weights[:, -3] = 1 << 15
-        self.weights2 = np.tile(self.weights[:1], (MIX2_SETS, 1))
+        # The second mixer's sets: how many of the counted contexts (contexts.SEEN_KINDS)
+        # have been seen before x match class x the network's confidence (8 classes).
+        self.weights2 = np.tile(self.weights[:1], (mix2_sets(cfg), 1))
         self.weights3 = np.tile(self.weights[:1], (MIX3_SETS, 1))
         self.weights_final = np.full((FINAL_SETS, 3), 21845, dtype=np.int64)  # mean: 1/3 each
         # Refinement of the mixers' output by order-1 context and partial byte, and by a
@@ -306,13 +271,17 @@ class StreamState:
         self.history = h
 
 
-def table_bits(block_size: int) -> tuple[int, int]:
+def mix2_sets(config: Config) -> int:
+    return (sum(k in SEEN_KINDS for k in config.contexts) + 1) * 4 * 8
+
+
+def table_bits(block_size: int, config: Config) -> tuple[int, int]:
     """Size of a stream's context and match tables (log2 of their slots), from the block
     size in its header: a byte touches 8 slots per context, so a stream of small blocks
     (a small file is one block of its own size) gets small tables, which cost less to set
     up than the data costs to code."""
     need = max(1, block_size - 1).bit_length()
-    return min(TABLE_BITS, max(12, need + 3)), min(MATCH_BITS, max(12, need + 2))
+    return min(config.table_bits, max(12, need + 3)), min(config.match_bits, max(12, need + 2))
 
 
 class _BlockShared:
@@ -369,15 +338,23 @@ class BlockCoder:
         self.lines[2] = -1
         # Per-segment scratch: cumulative frequencies, hashes, byte and bit state.
         self.cum = np.zeros((segments, 257), dtype=np.int64)
-        self.hashes = np.zeros((segments, N_CTX), dtype=np.uint64)
+        cfg = state.config
+        n_ctx = len(cfg.contexts)
+        self.kinds = np.array(cfg.contexts, dtype=np.int64)
+        self.seen_kind = np.array([k in SEEN_KINDS for k in cfg.contexts], dtype=np.int64)
+        self.params = np.zeros(_N_PARAMS, dtype=np.int64)
+        self.params[_MIX_SHIFT : _MIX_SHIFT + 3] = cfg.mix_shifts
+        self.params[_FINAL_SHIFT] = cfg.final_shift
+        self.params[_APM_RATE] = cfg.apm_rate
+        self.hashes = np.zeros((segments, n_ctx), dtype=np.uint64)
         self.seg = np.zeros((_SEG_FIELDS, segments), dtype=np.int64)
-        self.x = np.zeros((segments, N_INPUTS), dtype=np.int64)
-        self.slots = np.zeros((segments, N_CTX), dtype=np.int64)
-        self.p_ctx = np.zeros((segments, N_CTX), dtype=np.int64)
-        self.delta = np.zeros((segments, N_CTX), dtype=np.int64)
-        self.ctx_tag = np.zeros((segments, N_CTX), dtype=np.int64)
-        self.ctx_n = np.zeros((segments, N_CTX), dtype=np.int64)
-        self.mixcount = np.zeros(max(MIX_SETS, MIX2_SETS, MIX3_SETS), dtype=np.int64)
+        self.x = np.zeros((segments, n_ctx + 4), dtype=np.int64)
+        self.slots = np.zeros((segments, n_ctx), dtype=np.int64)
+        self.p_ctx = np.zeros((segments, n_ctx), dtype=np.int64)
+        self.delta = np.zeros((segments, n_ctx), dtype=np.int64)
+        self.ctx_tag = np.zeros((segments, n_ctx), dtype=np.int64)
+        self.ctx_n = np.zeros((segments, n_ctx), dtype=np.int64)
+        self.mixcount = np.zeros(max(MIX_SETS, mix2_sets(cfg), MIX3_SETS), dtype=np.int64)
         self.bucketcount = np.zeros(len(state.match_prob), dtype=np.int64)
         account = state.spending is not None
         self.spending = state.spending if account else np.zeros(0)
@@ -435,6 +412,9 @@ class BlockCoder:
             self.byte_bits,
             self.ctx_tag,
             self.ctx_n,
+            self.kinds,
+            self.params,
+            self.seen_kind,
         )
 
     def begin_byte(self, freqs: np.ndarray, k: int) -> None:
@@ -476,6 +456,8 @@ _EBIT, _WSEL, _P, _AROW, _AIDX, _AW, _MATCHED, _C0 = 4, 5, 6, 7, 8, 9, 10, 11
 _WSEL2, _P1, _P2, _MLEN, _WSEL3, _P3, _D1, _D2, _D3 = 12, 13, 14, 15, 16, 17, 18, 19, 20
 _AROW2 = 21
 _SEG_FIELDS = 22
+# BlockCoder.params: the configuration's learning rates.
+_MIX_SHIFT, _FINAL_SHIFT, _APM_RATE, _N_PARAMS = 0, 3, 4, 5
 
 
 @_jit
@@ -490,7 +472,7 @@ def _begin_byte(freqs, k, blk, scr) -> None:
     ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk[:10]
     starts_all, done_all = blk[10], blk[11]
     cum, hashes, seg = scr[0], scr[1], scr[2]
-    spending, byte_bits = scr[9], scr[10]
+    spending, byte_bits, kinds = scr[9], scr[10], scr[13]
     for i in range(k):
         # Cumulative frequencies: the network's P(bit) at any node of the byte's binary
         # tree is a ratio of two range sums, taken in predict for the 8 nodes visited.
@@ -499,40 +481,10 @@ def _begin_byte(freqs, k, blk, scr) -> None:
         for s in range(256):
             acc += freqs[i, s]
             cum[i, s + 1] = acc
-        # Context hashes per order (segment-local history, as the network sees it).
+        # Context hashes (segment-local history, as the network sees it), by kind.
         c = ctx[i]
-        for o in range(N_ORDERS):
-            hashes[i, o] = ((c & _ORDER_MASK[o]) + _ORDER_ADD[o]) * _PRIMES[o]
-        hashes[i, N_ORDERS] = (words[0, i] + np.uint64(1)) * _PRIMES[4]
-        hashes[i, N_ORDERS + 1] = (words[0, i] ^ (words[1, i] * _PRIMES[3])) * _PRIMES[1]
-        v = (words[0, i] + np.uint64(12345)) * _PRIMES[0] + (c & np.uint64(0xFF))
-        hashes[i, N_ORDERS + 2] = (v + np.uint64(1)) * _PRIMES[3]
-        col = lines[0, i]
-        above = 0
-        if lines[2, i] >= 0 and lines[2, i] + col < lines[1, i]:
-            above = np.int64(block[lines[2, i] + col]) + 1
-        v = np.uint64(min(col, 63) * 512 + above + 100000)
-        hashes[i, N_ORDERS + 3] = v * _PRIMES[2]
-        v = np.uint64(min(col, 255)) * np.uint64(65536) + (c & np.uint64(0xFFFF))
-        hashes[i, N_ORDERS + 4] = (v + np.uint64(900002)) * _PRIMES[4]
-        # Format 6's contexts (N_EXTRA), in the order of Spending.INPUTS.
-        v = ((c >> np.uint64(8)) & np.uint64(0xFFFF)) + np.uint64(7000001)
-        hashes[i, N_ORDERS + 5] = v * _PRIMES[1]
-        lead = 1 if lines[0, i] == lines[3, i] else 0
-        v = np.uint64(min(lines[3, i], 63) * 512 + lead * 256) + (c & np.uint64(0xFF))
-        hashes[i, N_ORDERS + 6] = (v + np.uint64(3000017)) * _PRIMES[0]
-        first = np.int64(block[lines[1, i]]) + 1 if col > 0 else 0
-        v = np.uint64(first * 65536) + (c & np.uint64(0xFFFF))
-        hashes[i, N_ORDERS + 7] = (v + np.uint64(5000011)) * _PRIMES[2]
-        v = ((c >> np.uint64(16)) & np.uint64(0xFFFF)) + np.uint64(9000007)
-        hashes[i, N_ORDERS + 8] = v * _PRIMES[3]
-        v = words[0, i] ^ (words[1, i] * _PRIMES[3]) ^ (words[2, i] * _PRIMES[4])
-        hashes[i, N_ORDERS + 9] = (v + np.uint64(77)) * _PRIMES[5]
-        above2 = 0
-        if lines[2, i] >= 0 and lines[2, i] + col + 1 < lines[1, i]:
-            above2 = np.int64(block[lines[2, i] + col + 1]) + 1
-        v = np.uint64(above * 512 + above2) * np.uint64(256) + (c & np.uint64(0xFF))
-        hashes[i, N_ORDERS + 10] = (v + np.uint64(4242)) * _PRIMES[1]
+        for o in range(len(kinds)):
+            hashes[i, o] = context_hash(kinds[o], c, words, lines, block, i)
         # Match model: the match continued or found in end_byte, if its byte is known.
         ml = mlen[i]
         expected = 0
@@ -561,9 +513,10 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
     apm2 = tab[8]
     ctx = blk[4]
     cum, hashes, seg, x, slots, p_ctx = scr[0], scr[1], scr[2], scr[3], scr[4], scr[5]
-    ctx_tag, ctx_n = scr[11], scr[12]
+    ctx_tag, ctx_n, seen_kind = scr[11], scr[12], scr[15]
     k = len(c0)
-    slot_bits = _ilog2(len(ctx_stats) // N_CTX)
+    n_ctx, n_in = hashes.shape[1], x.shape[1]
+    slot_bits = _ilog2(len(ctx_stats) // n_ctx)
     drop = np.uint64(64 - slot_bits)
     for i in range(k):
         c = c0[i]
@@ -575,17 +528,17 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         q = min(max((n1 << P_BITS) // tot, 32), (1 << P_BITS) - 32)
         x[i, 0] = STRETCH[q >> 4]
         cc = np.uint64(c) * _C0_PRIME
-        for o in range(N_CTX):
+        for o in range(n_ctx):
             hh = hashes[i, o] ^ cc
             slots[i, o] = np.int64(hh >> drop) + (np.int64(o) << slot_bits)
             ctx_tag[i, o] = np.int64((hh >> np.uint64(24)) & np.uint64(0x7FFF))
     for i in range(k):  # loads only, so that many cache misses overlap
-        for o in range(N_CTX):
+        for o in range(n_ctx):
             sl = slots[i, o]
             p_ctx[i, o] = ctx_stats[sl, 0] + HALF
             ctx_n[i, o] = ctx_stats[sl, 1]
     for i in range(k):
-        for o in range(N_CTX):
+        for o in range(n_ctx):
             # A slot holding another context (its tag differs) predicts as an empty one.
             meta = ctx_n[i, o]
             same = (meta >> 16) == ctx_tag[i, o]
@@ -593,24 +546,24 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
             ctx_n[i, o] = meta & 0xFFFF if same else -1
     for i in range(k):
         c = seg[_C0, i]
-        for o in range(N_CTX):
+        for o in range(n_ctx):
             x[i, 1 + o] = STRETCH[p_ctx[i, o] >> 4]
         # Match input: signed by the expected bit, while the byte agrees with it so far.
         eb = (seg[_EXPECTED, i] >> (7 - j)) & 1
         seg[_EBIT, i] = eb
         if seg[_AGREEING, i]:
             sign = 2 * eb - 1
-            x[i, N_INPUTS - 3] = sign * STRETCH[match_prob[seg[_MBUCKET, i], 0] >> 4]
-            x[i, N_INPUTS - 2] = sign * min(seg[_MLEN, i] * 32, STRETCH_MAX)
+            x[i, n_in - 3] = sign * STRETCH[match_prob[seg[_MBUCKET, i], 0] >> 4]
+            x[i, n_in - 2] = sign * min(seg[_MLEN, i] * 32, STRETCH_MAX)
         else:
-            x[i, N_INPUTS - 3] = 0
-            x[i, N_INPUTS - 2] = 0
-        x[i, N_INPUTS - 1] = 256
+            x[i, n_in - 3] = 0
+            x[i, n_in - 2] = 0
+        x[i, n_in - 1] = 256
         ws = seg[_MIXSET, i] + c
         seg[_WSEL, i] = ws
         seen = 0
-        for o in range(1, N_ORDERS):
-            if ctx_n[i, o] > 0:
+        for o in range(n_ctx):
+            if seen_kind[o] and ctx_n[i, o] > 0:
                 seen += 1
         conf = min(abs(x[i, 0]) >> 7, 7)
         ws2 = (seen * 4 + seg[_MIXSET, i] // 256) * 8 + conf
@@ -620,7 +573,7 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         d1 = 0
         d2 = 0
         d3 = 0
-        for q in range(N_INPUTS):
+        for q in range(n_in):
             d1 += x[i, q] * weights[ws, q]
             d2 += x[i, q] * weights2[ws2, q]
             d3 += x[i, q] * weights3[ws3, q]
@@ -667,29 +620,31 @@ def _update(bit, p_final, tab, scr) -> None:
     apm2 = tab[8]
     seg, x, slots, p_ctx, delta = scr[2], scr[3], scr[4], scr[5], scr[6]
     mixcount, bucketcount, spending, byte_bits = scr[7], scr[8], scr[9], scr[10]
+    prm = scr[14]
     k = len(bit)
+    n_ctx = p_ctx.shape[1]
     if len(spending):
         _account(bit, p_final, seg, x, p_ctx, spending, byte_bits)
     # Refinement stages: move the nearer interpolation point towards the outcome.
-    _train_apm(bit, seg, apm.reshape(-1), delta, _AROW)
-    _train_apm(bit, seg, apm2.reshape(-1), delta, _AROW2)
+    _train_apm(bit, seg, apm.reshape(-1), delta, _AROW, prm[_APM_RATE])
+    _train_apm(bit, seg, apm2.reshape(-1), delta, _AROW2, prm[_APM_RATE])
     # Mixer: gradient step, damped by the square root of the segments sharing the set.
-    _train_mixer(bit, seg, x, weights, _WSEL, _P1, mixcount, MIX_SHIFTS[0])
-    _train_mixer(bit, seg, x, weights2, _WSEL2, _P2, mixcount, MIX_SHIFTS[1])
-    _train_mixer(bit, seg, x, weights3, _WSEL3, _P3, mixcount, MIX_SHIFTS[2])
-    _train_final(bit, seg, weights_final, mixcount)
+    _train_mixer(bit, seg, x, weights, _WSEL, _P1, mixcount, prm[_MIX_SHIFT])
+    _train_mixer(bit, seg, x, weights2, _WSEL2, _P2, mixcount, prm[_MIX_SHIFT + 1])
+    _train_mixer(bit, seg, x, weights3, _WSEL3, _P3, mixcount, prm[_MIX_SHIFT + 2])
+    _train_final(bit, seg, weights_final, mixcount, prm[_FINAL_SHIFT])
     # Context statistics: count-based adaptation rates. A slot holding another context
     # (its check tag differs) is first claimed: reset to an empty slot with this tag, the
     # later segment winning where several claim one slot in a step.
     ctx_tag, ctx_n = scr[11], scr[12]
     for i in range(k):
-        for o in range(N_CTX):
+        for o in range(n_ctx):
             if ctx_n[i, o] < 0:
                 sl = slots[i, o]
                 ctx_stats[sl, 0] = 0
                 ctx_stats[sl, 1] = ctx_tag[i, o] << 16
     for i in range(k):
-        for o in range(N_CTX):
+        for o in range(n_ctx):
             sl = slots[i, o]
             if (np.int64(ctx_stats[sl, 1]) >> 16) == ctx_tag[i, o]:
                 ctx_stats[sl, 1] += 1
@@ -698,7 +653,7 @@ def _update(bit, p_final, tab, scr) -> None:
                 delta[i, o] = -1  # lost the slot to another context this step
     for i in range(k):
         target = bit[i] << P_BITS
-        for o in range(N_CTX):
+        for o in range(n_ctx):
             n_old = delta[i, o]
             if n_old >= 0:
                 sl = slots[i, o]
@@ -707,7 +662,7 @@ def _update(bit, p_final, tab, scr) -> None:
                 rate = RATE[min(n_old + visits - 1, COUNT_LIMIT)]
                 ctx_stats[sl, 0] += ((target - p_ctx[i, o]) * rate) >> 16
     for i in range(k):
-        for o in range(N_CTX):
+        for o in range(n_ctx):
             sl = slots[i, o]
             ctx_stats[sl, 0] = min(max(ctx_stats[sl, 0], P_MIN - HALF), P_MAX - HALF)
             meta = np.int64(ctx_stats[sl, 1])
@@ -739,13 +694,13 @@ def _update(bit, p_final, tab, scr) -> None:
 
 
 @_jit
-def _train_apm(bit, seg, apm_flat, delta, row_field) -> None:
+def _train_apm(bit, seg, apm_flat, delta, row_field, rate) -> None:
     k = len(bit)
     for i in range(k):
         near = seg[_AIDX, i] + (1 if seg[_AW, i] >= 64 else 0)
         flat = seg[row_field, i] * APM_KNOTS + near
         seg[row_field, i] = flat  # the row is not needed again this bit
-        delta[i, 0] = ((bit[i] << P_BITS) - np.int64(apm_flat[flat])) >> APM_RATE
+        delta[i, 0] = ((bit[i] << P_BITS) - np.int64(apm_flat[flat])) >> rate
     for i in range(k):
         apm_flat[seg[row_field, i]] += delta[i, 0]
     for i in range(k):
@@ -757,21 +712,21 @@ def _train_apm(bit, seg, apm_flat, delta, row_field) -> None:
 def _train_mixer(bit, seg, x, weights, wsel, pfield, mixcount, shift0) -> None:
     """Gradient step of one mixer on its own error, damped by the square root of the
     number of segments sharing a weight set."""
-    k = len(bit)
+    k, n_in = len(bit), x.shape[1]
     for i in range(k):
         mixcount[seg[wsel, i]] += 1
     for i in range(k):
         ws = seg[wsel, i]
         err = (bit[i] << P_BITS) - seg[pfield, i]
         shift = shift0 + SQRT_SHIFT[mixcount[ws]]
-        for q in range(N_INPUTS):
+        for q in range(n_in):
             weights[ws, q] += (x[i, q] * err) >> shift
     for i in range(k):
         mixcount[seg[wsel, i]] = 0
 
 
 @_jit
-def _train_final(bit, seg, weights_final, mixcount) -> None:
+def _train_final(bit, seg, weights_final, mixcount, shift0) -> None:
     """Gradient step of the final mixer, whose inputs are the three mixers' logits."""
     k = len(bit)
     for i in range(k):
@@ -779,7 +734,7 @@ def _train_final(bit, seg, weights_final, mixcount) -> None:
     for i in range(k):
         ws = seg[_C0, i]
         err = (bit[i] << P_BITS) - seg[_P, i]
-        shift = FINAL_SHIFT + SQRT_SHIFT[mixcount[ws]]
+        shift = shift0 + SQRT_SHIFT[mixcount[ws]]
         weights_final[ws, 0] += (seg[_D1, i] * err) >> shift
         weights_final[ws, 1] += (seg[_D2, i] * err) >> shift
         weights_final[ws, 2] += (seg[_D3, i] * err) >> shift
@@ -790,14 +745,15 @@ def _train_final(bit, seg, weights_final, mixcount) -> None:
 @_jit
 def _account(bit, p_final, seg, x, p_ctx, spending, byte_bits) -> None:
     """Add this bit's ideal costs to the accounts (``-v`` only)."""
+    n_ctx = p_ctx.shape[1]
     for i in range(len(bit)):
         b = bit[i]
         spending[0] += _cost(SQUASH[x[i, 0] + STRETCH_MAX], b)
-        for o in range(N_CTX):
+        for o in range(n_ctx):
             spending[1 + o] += _cost(p_ctx[i, o], b)
-        spending[1 + N_CTX] += _cost(seg[_P, i], b)
+        spending[1 + n_ctx] += _cost(seg[_P, i], b)
         c = _cost(p_final[i], b)
-        spending[2 + N_CTX] += c
+        spending[2 + n_ctx] += c
         byte_bits[i] += c
 
 
@@ -810,7 +766,7 @@ def _end_byte(byte, tab, blk, scr) -> None:
     k = len(byte)
     t = done[0]
     if len(spending):
-        base = N_CTX + 3
+        base = scr[5].shape[1] + 3
         spending[base] += k
         for i in range(k):
             if seg[_MATCHED, i]:

@@ -6,7 +6,7 @@ import io
 
 from .engine import DEFAULT_BLOCK, compress_stream, decompress_stream
 from .model import IntModel
-from .zoo import load_model, model_for_archive, model_spec
+from .zoo import load_model, model_for_archive, model_ref, model_spec
 
 __all__ = ["compress_bytes", "decompress_bytes", "load_model", "model_spec"]
 
@@ -35,9 +35,9 @@ def decompress_bytes(
     ``compress_bytes``."""
 
     def lookup(header):
-        if model is not None and model.sha256 == header.model_sha256:
+        if model is not None and model_ref(model) == (header.model, header.model_prefix):
             return model
-        return model_for_archive(header.model_name, header.model_sha256)
+        return model_for_archive(header.model, header.model_prefix)
 
     out = io.BytesIO()
     decompress_stream(io.BytesIO(blob), out, lookup, int8_products=int8_products)

@@ -101,6 +101,7 @@ class Job:
     block_size: int
     level: str
     threads: int = 0
+    frame_size: int = 16 << 20
 
 
 def _coding_options(f):
@@ -140,6 +141,14 @@ def _coding_options(f):
             default="1M",
             show_default=True,
             help="Block size: memory use and the unit of damage isolation.",
+        ),
+        click.option(
+            "-F",
+            "--frame-size",
+            default="16M",
+            show_default=True,
+            help="Frame size: the statistics start afresh at each frame, the unit of "
+            "random access and parallel coding (rounded down to whole blocks).",
         ),
         click.option(
             "--fast",
@@ -187,6 +196,7 @@ def _run_coding(
     model: str | None,
     device: str,
     block_size: str,
+    frame_size: str,
     level: str | None,
     threads: int,
 ) -> None:
@@ -208,6 +218,7 @@ def _run_coding(
         parse_size(block_size),
         level or "default",
         threads,
+        parse_size(frame_size),
     )
     inputs = list(files) or ["-"]
     if output and len(inputs) > 1:
@@ -424,6 +435,7 @@ def _compress(src: BinaryIO, dst: BinaryIO, job: Job, tick):
         account=job.verbose > 0,
         threads=job.threads,
         int8_products=True,
+        frame_size=job.frame_size,
     )
 
 
@@ -434,7 +446,7 @@ def _decompress(src: BinaryIO, dst: BinaryIO | None, job: Job, tick):
     return decompress_stream(
         src,
         dst,
-        lambda h: model_for_archive(h.model_name, h.model_sha256, job.model, job.device),
+        lambda h: model_for_archive(h.model, h.model_prefix, job.model, job.device),
         tick,
         account=job.verbose > 0,
         threads=job.threads,
@@ -494,7 +506,7 @@ def _spending_lines(info) -> list[str]:
 
 def _list(path: str, src: BinaryIO, job: Job) -> None:
     from .engine import list_stream
-    from .format import METHOD_NAMES
+    from .format import METHOD_LZMA, METHOD_NAMES, MODEL_METHODS
 
     info = list_stream(src)
     raw, packed = info.raw_len, info.archive_len
@@ -505,20 +517,28 @@ def _list(path: str, src: BinaryIO, job: Job) -> None:
     ratio = f"{raw / packed:.3f}" if packed else "-"
     bpb = f"{8 * packed / raw:.3f}" if raw else "-"
     click.echo(
-        f"{'compressed':>12} {'original':>12} {'ratio':>7} {'bpb':>6} {'blocks':>7} "
-        f"{'methods':<20} {'model':<28} name"
+        f"{'compressed':>12} {'original':>12} {'ratio':>7} {'bpb':>6} {'frames':>6} "
+        f"{'blocks':>7} {'methods':<20} {'model':<28} name"
     )
-    model = f"{info.model_name}@{info.model_sha256[:12]}"
     click.echo(
-        f"{packed:>12,} {raw:>12,} {ratio:>7} {bpb:>6} {len(info.blocks):>7} "
-        f"{methods:<20} {model:<28} {path}"
+        f"{packed:>12,} {raw:>12,} {ratio:>7} {bpb:>6} {len(info.frames):>6} "
+        f"{len(info.blocks):>7} {methods:<20} {info.model_name:<28} {path}"
     )
     if job.verbose:
-        for i, b in enumerate(info.blocks):
+        for i, f in enumerate(info.frames):
             click.echo(
-                f"  block {i}: {METHOD_NAMES[b.method]:<6} {b.raw_len:>10,} -> "
-                f"{b.coded_len:>10,} ({8 * b.coded_len / b.raw_len:.3f} bpb)"
-                + (f", {b.segments} segments" if b.segments else "")
+                f"  frame {i}: at {f.offset:,}, {f.raw_len:,} -> {f.coded_len:,} bytes "
+                f"(output bytes {f.raw_offset:,}..{f.raw_offset + f.raw_len:,})"
+            )
+        for i, b in enumerate(info.blocks):
+            what = ""
+            if b.method in MODEL_METHODS:
+                what = f", {b.segments} segments"
+            elif b.method == METHOD_LZMA:
+                what = f", filter variant {b.segments}"
+            click.echo(
+                f"  block {i} (frame {b.frame}): {METHOD_NAMES[b.method]:<6} {b.raw_len:>10,} -> "
+                f"{b.coded_len:>10,} ({8 * b.coded_len / b.raw_len:.3f} bpb){what}"
             )
 
 

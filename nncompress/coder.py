@@ -6,9 +6,9 @@ every segment by one byte, and one vectorised constriction call codes the S symb
 that step, so Python's overhead is paid once per step rather than once per byte. Segment
 i holds bytes [start_i, start_i + len_i); the first ``n % S`` segments are one byte longer
 than the rest, so at every step the active segments are a prefix of the batch. The mixed
-method of format 5 codes the segments in two groups, one after the other at each step
+method codes the segments in two groups, one after the other at each step
 (``format.segment_groups``), so that one group's network step can run beside the coding
-of the other's bytes.
+of the other's bytes (docs/DESIGN.md, "Lockstep segments").
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from collections.abc import Callable
 import numpy as np
 
 from .adaptive import StreamState
-from .format import VERSION as FORMAT_VERSION
 from .format import segment_count, segment_groups
 from .model import IntModel
 
@@ -147,10 +146,14 @@ def _code_network(
 
 
 def encode_block(
-    model: IntModel, data: bytes, progress: Callable[[int], None] | None = None
+    model: IntModel,
+    data: bytes,
+    progress: Callable[[int], None] | None = None,
+    segments: int | None = None,
 ) -> tuple[bytes, int]:
-    """Range-code ``data`` with ``model``; returns (payload, segment count)."""
-    segments = segment_count(len(data))
+    """Range-code ``data`` with ``model`` in ``segments`` lockstep segments (default:
+    ``segment_count``); returns (payload, segment count)."""
+    segments = segments or segment_count(len(data))
     enc = _Encoder()
     _code_network(model, len(data), segments, enc, _grid(data, segments), progress)
     return enc.payload(), segments
@@ -243,16 +246,15 @@ def _code_mixed(
     coder: _Coder,
     grid: np.ndarray | None,
     progress: Callable[[int], None] | None,
-    version: int,
     pipelined: bool | None,
 ) -> np.ndarray:
     """The loop shared by encoder and decoder of the mixed method: per step and segment
-    group (as format ``version`` groups them), the network's frequencies, then 8 binary
+    group (``segment_groups``), the network's frequencies, then 8 binary
     decisions mixed with the adaptive statistics. The encoder, knowing the bytes, computes
     a group's 8 x k bit probabilities in one call and codes them in one call, bit 0 of
     every segment first, as the decoder decodes them. ``pipelined``: run the network in a
     thread of its own (None: when there is a second core)."""
-    groups = segment_groups(segments, version)
+    groups = segment_groups(segments)
     if pipelined is None:
         pipelined = pipeline_default()
     base, extra = _layout(n, segments)
@@ -325,17 +327,16 @@ def encode_block_mixed(
     state: StreamState,
     progress: Callable[[int], None] | None = None,
     segments: int | None = None,
-    version: int = FORMAT_VERSION,
     pipelined: bool | None = None,
 ) -> tuple[bytes, int]:
-    """Range-code ``data`` with the network mixed with the stream's adaptive statistics
-    (which this updates) in ``segments`` lockstep segments (default: ``segment_count``),
-    grouped as format ``version`` says; returns (payload, segment count). ``pipelined``:
+    """Range-code ``data`` with the network mixed with the frame's adaptive statistics
+    (which this updates) in ``segments`` lockstep segments (default: ``segment_count``);
+    returns (payload, segment count). ``pipelined``:
     run the network in a thread of its own (default: when there is a second core)."""
     segments = segments or segment_count(len(data))
     enc = _Encoder()
     grid = _grid(data, segments)
-    _code_mixed(model, len(data), segments, state, enc, grid, progress, version, pipelined)
+    _code_mixed(model, len(data), segments, state, enc, grid, progress, pipelined)
     state.append_history(data)
     return enc.payload(), segments
 
@@ -347,12 +348,11 @@ def decode_block_mixed(
     segments: int,
     state: StreamState,
     progress: Callable[[int], None] | None = None,
-    version: int = FORMAT_VERSION,
     pipelined: bool | None = None,
 ) -> bytes:
     """Invert ``encode_block_mixed`` (updating ``state`` the same way)."""
     dec = _Decoder(payload)
-    out = _code_mixed(model, n, segments, state, dec, None, progress, version, pipelined)
+    out = _code_mixed(model, n, segments, state, dec, None, progress, pipelined)
     data = _ungrid(out, n)
     state.append_history(data)
     return data

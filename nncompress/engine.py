@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from . import adaptive
 from . import format as fmt
 from .adaptive import Spending, StreamState
 from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
+from .config import DEFAULT, Config
+from .levels import DEFAULT_BLOCK, DEFAULT_FRAME, LEVELS
 from .model import IntModel
 
-DEFAULT_BLOCK = 1 << 20  # 1 MiB
 LZMA_PRESET = 9 | lzma.PRESET_EXTREME
 #: LZMA2 settings a block may use (its header's ``segments`` field holds the index; part
 #: of the format): xz's default, then literal/position settings for aligned binary data,
@@ -56,19 +56,6 @@ def _lzma_filters(n: int, variant: int) -> list[dict]:
     }
     return ([{"id": bcj}] if bcj else []) + [lz]
 
-
-#: Which methods a compression level tries (stored is always possible). ``fast`` runs the
-#: network alone: no adaptive statistics, no LZMA trial. ``max`` tries what ``default``
-#: does, but cuts its mixed blocks into fewer segments (SEGMENT_RULES).
-LEVELS: dict[str, tuple[int, ...]] = {
-    "fast": (fmt.METHOD_MODEL,),
-    "default": (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
-    "max": (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
-}
-#: How many lockstep segments a level's mixed blocks get, from the block length, where
-#: not the format's default count: ``max`` takes the fewest the format allows (one per
-#: MiB), slower and smaller.
-SEGMENT_RULES: dict[str, Callable[[int], int]] = {"max": fmt.fewest_segments}
 
 Progress = Callable[[int], None]
 
@@ -104,30 +91,54 @@ class BlockInfo:
     method: int
     raw_len: int
     coded_len: int
+    #: Segment count of model and mixed blocks, filter variant of LZMA blocks, 0 if stored.
     segments: int
+    frame: int = 0
+
+
+@dataclass
+class FrameInfo:
+    """A frame's place in the archive: where its first block starts (``offset``, from the
+    start of the file or input) and where its bytes start in the decoded output."""
+
+    offset: int
+    coded_len: int
+    raw_offset: int
+    raw_len: int
 
 
 @dataclass
 class StreamInfo:
-    """What was read or written: the header fields and every block."""
+    """What was read or written: the header fields, every frame and every block."""
 
-    model_name: str = ""
-    model_sha256: str = ""
+    model: int = fmt.MODEL_NONE
+    model_prefix: str = ""
+    config: Config = DEFAULT
     block_size: int = 0
     raw_len: int = 0
     archive_len: int = 0
+    streams: int = 0
     blocks: list[BlockInfo] = field(default_factory=list)
+    frames: list[FrameInfo] = field(default_factory=list)
     #: Where the bits of mixed blocks went (only when accounting was asked for).
     spending: Spending | None = None
 
-    def add_spending(self, state: StreamState) -> None:
-        if state.spending is None:
+    def add_spending(self, state: StreamState | None) -> None:
+        spent = state.spent() if state is not None else None
+        if spent is None:
             return
-        if self.spending is None or type(self.spending) is not state.spending_type:
-            # (streams of different versions back to back: the later one's accounts)
-            self.spending = state.spending_type(state.spending.copy())
+        if self.spending is None or self.spending.inputs != spent.inputs:
+            self.spending = spent  # (streams of other configurations: the later one's)
         else:
-            self.spending.totals += state.spending
+            self.spending.totals += spent.totals
+
+    @property
+    def model_name(self) -> str:
+        from .zoo import REGISTRY
+
+        if self.model in REGISTRY:
+            return REGISTRY[self.model][0]
+        return f"sha256:{self.model_prefix}" if self.model_prefix else "-"
 
 
 def _read_full(src: BinaryIO, n: int) -> bytes:
@@ -188,12 +199,11 @@ def compress_block(
     progress: Progress | None = None,
     parallel: bool = True,
     segment_rule: Callable[[int], int] = fmt.segment_count,
-    version: int = fmt.VERSION,
-) -> tuple[fmt.BlockHeader, bytes]:
-    """Code one block with the smallest of the allowed methods (stored is always allowed).
-    ``parallel``: run the LZMA2 trial, and the mixed method's network, in threads of their
-    own. ``segment_rule``: the mixed method's segment count for the block's length.
-    ``version``: the stream's format version.
+) -> tuple[int, bytes, int]:
+    """Code one block with the smallest of the allowed methods (stored is always allowed);
+    returns (method, payload, segment count or LZMA variant). ``parallel``: run the LZMA2
+    trial, and the mixed method's network, in threads of their own. ``segment_rule``: the
+    mixed method's segment count for the block's length.
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -211,13 +221,13 @@ def compress_block(
             packed, variant = _lzma_compress(data)
             cands.append((fmt.METHOD_LZMA, packed, variant))
     if fmt.METHOD_MODEL in methods:
-        payload, segments = encode_block(model, data, progress)
+        payload, segments = encode_block(model, data, progress, segment_rule(len(data)))
         cands.append((fmt.METHOD_MODEL, payload, segments))
     before = None
     if fmt.METHOD_MIXED in methods:
         before = state.snapshot()
         payload, segments = encode_block_mixed(
-            model, data, state, progress, segment_rule(len(data)), version, parallel
+            model, data, state, progress, segment_rule(len(data)), parallel
         )
         cands.append((fmt.METHOD_MIXED, payload, segments))
     if lzma_trial is not None:
@@ -228,8 +238,7 @@ def compress_block(
         if before is not None:
             state.restore(before)
         state.add_other_block(data)
-    method, payload, segments = best
-    return fmt.BlockHeader(method, len(data), len(payload), segments, fmt.crc32(data)), payload
+    return best
 
 
 def compress_stream(
@@ -242,72 +251,194 @@ def compress_stream(
     account: bool = False,
     threads: int = 0,
     int8_products: bool = False,
+    frame_size: int = DEFAULT_FRAME,
+    config: Config | None = None,
 ) -> StreamInfo:
-    """Compress all of ``src`` into one ``.nnc`` stream on ``dst``. ``account``: record
-    where the bits went (``StreamInfo.spending``). ``threads``: 1 keeps everything on one
-    thread; otherwise the LZMA2 trial runs beside the network when there are cores for it.
-    ``int8_products``: let large blocks switch the model to int8 products through torch
-    where that pays (``_int8_for``; the same archive, faster; for callers that own the
-    process, as the CLI does)."""
+    """Compress all of ``src`` into one ``.nnc`` stream on ``dst``: frames of ``frame_size``
+    bytes (rounded down to whole blocks, at least one), each of blocks of ``block_size``.
+    ``config``: the mixed method's configuration (default: the level's), written in the
+    header as a preset number or in full.
+    ``account``: record where the bits went (``StreamInfo.spending``). ``threads``: 1 keeps
+    everything on one thread; otherwise the LZMA2 trial runs beside the network when there
+    are cores for it. ``int8_products``: let large blocks switch the model to int8 products
+    through torch where that pays (``_int8_for``; the same archive, faster; for callers
+    that own the process, as the CLI does).
+
+    The input is read one block ahead, so that each block's descriptor can say whether the
+    frame or the stream ends with it; a stream that is one block long, coded without the
+    model, names no model (the header is written after that block is coded)."""
+    from .zoo import model_ref
+
     if not 0 < block_size <= fmt.MAX_BLOCK:
         raise ValueError(f"block size must be between 1 and {fmt.MAX_BLOCK}")
-    methods = LEVELS[level]
-    segment_rule = SEGMENT_RULES.get(level, fmt.segment_count)
+    if frame_size < 1:
+        raise ValueError("frame size must be positive")
+    lvl = LEVELS[level]
+    config = config or lvl.config
+    frame_blocks = max(1, frame_size // block_size)
     data = _read_full(src, block_size)
-    if 0 < len(data) < block_size:
-        # The whole input is one short block: say so in the header, which sizes the
-        # decoder's buffers and the adaptive tables to the data.
+    info = StreamInfo(config=config, streams=1)
+    if not data:
+        out = fmt.Header(0).pack()
+        dst.write(out)
+        info.archive_len = len(out)
+        return info
+    nxt = _read_full(src, block_size)
+    if not nxt and len(data) < block_size:
+        # The whole input is one short block: say so in the header, which bounds the
+        # decoder's buffers and sizes the adaptive tables to the data.
         block_size = len(data)
-    header = fmt.Header(model.name, model.sha256, block_size)
-    info = StreamInfo(model.name, model.sha256, block_size)
-    out = header.pack()
-    dst.write(out)
-    info.archive_len += len(out)
-    total_crc = 0
-    state = stream_state(header, account)
+    ref, prefix = model_ref(model)
+    header = fmt.Header(block_size, ref, prefix, config)
+    header_bytes = b""
     parallel = threads != 1 and (os.cpu_count() or 1) > 1
+    state = StreamState(config, block_size, account)
+    seed = check = 0
+    in_frame = 0
+    frame = FrameInfo(0, 0, 0, 0)
     while data:
         _int8_for(model, len(data), int8_products, parallel)
-        bh, payload = compress_block(
-            model, data, methods, state, progress, parallel, segment_rule, header.version
+        method, payload, param = compress_block(
+            model, data, lvl.methods, state, progress, parallel, lvl.segments
         )
-        out = bh.pack()
-        dst.write(out)
+        if not header_bytes:
+            if not nxt and method not in fmt.MODEL_METHODS:
+                header = fmt.Header(block_size)  # a stream of one block needs no model
+            header_bytes = header.pack()
+            dst.write(header_bytes)
+            info.model, info.model_prefix = header.model, header.model_prefix
+            info.block_size, info.archive_len = block_size, len(header_bytes)
+            seed = check = fmt.crc32(header_bytes)
+            frame.offset = len(header_bytes)
+        in_frame += 1
+        if not nxt:
+            end = fmt.END_INDEX if info.frames else fmt.END_STREAM
+        else:
+            end = fmt.END_FRAME if in_frame == frame_blocks else fmt.END_NONE
+        bh = fmt.BlockHeader(method, len(data), len(payload), param, end)
+        head = bh.pack(block_size)
+        check = fmt.block_check(head, data, check)
+        dst.write(head)
         dst.write(payload)
-        total_crc = fmt.crc32(data, total_crc)
+        dst.write(fmt.CHECK.pack(check))
+        size = len(head) + len(payload) + fmt.CHECK_SIZE
+        info.blocks.append(BlockInfo(method, len(data), len(payload), param, len(info.frames)))
         info.raw_len += len(data)
-        info.archive_len += len(out) + len(payload)
-        info.blocks.append(BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.segments))
-        data = _read_full(src, block_size)
-    out = fmt.End(info.raw_len, total_crc).pack()
-    dst.write(out)
-    info.archive_len += len(out)
-    info.add_spending(state)
+        info.archive_len += size
+        frame.coded_len += size
+        frame.raw_len += len(data)
+        if end != fmt.END_NONE:
+            info.frames.append(frame)
+            frame = FrameInfo(info.archive_len, 0, info.raw_len, 0)
+            info.add_spending(state)
+            in_frame, check = 0, seed
+            if end == fmt.END_FRAME:
+                state = StreamState(config, block_size, account)
+        data, nxt = nxt, (_read_full(src, block_size) if nxt else b"")
+    if len(info.frames) > 1:
+        entries = [fmt.FrameEntry(f.raw_len, f.coded_len) for f in info.frames]
+        out = fmt.Index(len(header_bytes), entries).pack()
+        dst.write(out)
+        info.archive_len += len(out)
     return info
 
 
-def stream_state(header: fmt.Header, account: bool = False) -> StreamState:
-    """The adaptive statistics of a new stream: the mixed method learns as the header's
-    format version specifies (version 6: ``adaptive``, 4 and 5: ``adaptive_v5``, 3:
-    ``adaptive_v3``, all with tables sized by the block size; 1 and 2: ``adaptive_v2``).
-    The frozen modules are imported only for their archives: each builds its tables at
-    import, a tenth of a second that every run of the program would otherwise pay."""
-    if header.version >= 6:
-        return adaptive.StreamState(account, header.block_size)
-    if header.version >= 4:
-        from . import adaptive_v5
-
-        return adaptive_v5.StreamState(account, header.block_size)  # type: ignore[return-value]
-    if header.version == 3:
-        from . import adaptive_v3
-
-        return adaptive_v3.StreamState(account, header.block_size)  # type: ignore[return-value]
-    from . import adaptive_v2
-
-    return adaptive_v2.StreamState(account)  # type: ignore[return-value]
-
-
 ModelLookup = Callable[[fmt.Header], IntModel]
+
+
+class _Frames:
+    """Decodes the frames of one stream, one after the other or any one alone: what a
+    frame's blocks need is the stream's header, the model (looked up when a block first
+    needs it, so stored and LZMA archives decode without it) and fresh statistics."""
+
+    def __init__(
+        self,
+        header: fmt.Header,
+        header_bytes: bytes,
+        get_model: ModelLookup,
+        progress: Progress | None,
+        account: bool,
+        parallel: bool,
+        int8_products: bool,
+    ) -> None:
+        self.header, self.seed = header, fmt.crc32(header_bytes)
+        self.get_model, self.model = get_model, None
+        self.progress, self.account = progress, account
+        self.parallel, self.int8_products = parallel, int8_products
+
+    def frame(
+        self,
+        src: BinaryIO,
+        info: StreamInfo,
+        dst: BinaryIO | None,
+        decode: bool = True,
+    ) -> int:
+        """Read (and with ``decode`` check and decode, to ``dst`` unless None) one frame's
+        blocks from ``src``; returns the last block's end code. Raises FormatError at the
+        first damaged block, after the good blocks before it have been written."""
+        state = StreamState(self.header.config, self.header.block_size, self.account)
+        check = self.seed
+        frame = FrameInfo(info.archive_len, 0, info.raw_len, 0)
+        try:
+            while True:
+                bh, head = fmt.read_block_header(src, self.header)
+                if decode or not src.seekable():
+                    payload = fmt.read_payload(src, bh)
+                else:
+                    src.seek(bh.coded_len, os.SEEK_CUR)
+                    payload = b""
+                stored = fmt.read_check(src)
+                size = len(head) + bh.coded_len + fmt.CHECK_SIZE
+                info.blocks.append(
+                    BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.param, len(info.frames))
+                )
+                if decode:
+                    raw = self._block(bh, payload, state)
+                    check = fmt.block_check(head, raw, check)
+                    if len(raw) != bh.raw_len or check != stored:
+                        index = len(info.blocks) - 1
+                        end = info.raw_len + bh.raw_len
+                        raise fmt.FormatError(
+                            f"corrupted archive: block {index} (bytes {info.raw_len}..{end}) "
+                            "checksum mismatch"
+                        )
+                    if dst is not None:
+                        dst.write(raw)
+                info.raw_len += bh.raw_len
+                info.archive_len += size
+                frame.coded_len += size
+                frame.raw_len += bh.raw_len
+                if bh.end != fmt.END_NONE:
+                    info.frames.append(frame)
+                    return bh.end
+        finally:
+            info.add_spending(state if decode else None)
+
+    def _block(self, bh: fmt.BlockHeader, payload: bytes, state: StreamState) -> bytes:
+        """A block's raw bytes; ``state`` advances exactly as the encoder's did."""
+        model = None
+        if bh.method in fmt.MODEL_METHODS:
+            if self.model is None:
+                self.model = self.get_model(self.header)
+            model = self.model
+            _int8_for(model, bh.raw_len, self.int8_products, self.parallel)
+        try:
+            if bh.method == fmt.METHOD_MIXED:
+                assert model is not None
+                return decode_block_mixed(
+                    model, payload, bh.raw_len, bh.param, state, self.progress, self.parallel
+                )
+            if bh.method == fmt.METHOD_STORED:
+                raw = payload
+            elif bh.method == fmt.METHOD_LZMA:
+                raw = _lzma_decompress(payload, bh.raw_len, bh.param)
+            else:
+                assert model is not None
+                raw = decode_block(model, payload, bh.raw_len, bh.param, self.progress)
+            state.add_other_block(raw)
+            return raw
+        except (lzma.LZMAError, ValueError, RuntimeError) as e:
+            raise fmt.FormatError(f"corrupted archive: block cannot be decoded ({e})") from None
 
 
 def decompress_stream(
@@ -322,13 +453,12 @@ def decompress_stream(
 ) -> StreamInfo:
     """Decode one or more concatenated ``.nnc`` streams from ``src`` to ``dst``.
 
-    ``dst=None`` checks integrity only; ``decode=False`` only walks the block table. The
-    model is looked up only when a block needs it, so stored/LZMA-only archives decode
-    without it. Raises ``FormatError`` at the first
-    damaged block, after the good blocks before it have been written. ``account``: record
-    where the bits went, as ``compress_stream`` does. ``threads``: 1 keeps everything on
-    one thread; otherwise the network runs in a thread of its own when there are cores.
-    ``int8_products``: as for ``compress_stream``.
+    ``dst=None`` checks integrity only; ``decode=False`` only walks the headers (seeking
+    over payloads where ``src`` can seek). The model is looked up only when a block needs
+    it. Raises ``FormatError`` at the first damaged block, after the good blocks before it
+    have been written. ``account``: record where the bits went, as ``compress_stream``
+    does. ``threads``: 1 keeps everything on one thread; otherwise the network runs in a
+    thread of its own when there are cores. ``int8_products``: as for ``compress_stream``.
     """
     parallel = threads != 1 and (os.cpu_count() or 1) > 1
     first = src.read(4)
@@ -336,75 +466,29 @@ def decompress_stream(
         raise fmt.FormatError("not a nncompress archive (empty input)")
     info = StreamInfo()
     while first:
-        header = fmt.read_header(src, first)
-        info.model_name, info.model_sha256 = header.model_name, header.model_sha256
-        info.block_size = header.block_size
-        info.archive_len += len(header.pack())
-        model: IntModel | None = None
-        state = stream_state(header, account)
-        total_crc, total_len, index = 0, 0, 0
-        while True:
-            bh = fmt.read_block_header(src, header)
-            if isinstance(bh, fmt.End):
-                info.archive_len += fmt.END_SIZE
-                if decode and (bh.total_len != total_len or bh.total_crc != total_crc):
-                    raise fmt.FormatError("corrupted archive: whole-stream checksum mismatch")
-                info.add_spending(state)
-                break
-            payload = fmt.read_payload(src, bh)
-            info.raw_len += bh.raw_len
-            info.archive_len += fmt.BLOCK_OVERHEAD + bh.coded_len
-            info.blocks.append(BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.segments))
-            if not decode:
-                continue
-            if bh.method in fmt.MODEL_METHODS:
-                if model is None:
-                    model = get_model(header)
-                _int8_for(model, bh.raw_len, int8_products, parallel)
-            raw = _decode_payload(model, bh, payload, state, progress, header.version, parallel)
-            if len(raw) != bh.raw_len or fmt.crc32(raw) != bh.raw_crc:
-                end = total_len + bh.raw_len
-                raise fmt.FormatError(
-                    f"corrupted archive: block {index} (bytes {total_len}..{end}) checksum mismatch"
-                )
-            if dst is not None:
-                dst.write(raw)
-            total_crc = fmt.crc32(raw, total_crc)
-            total_len += len(raw)
-            index += 1
+        header, header_bytes = fmt.read_header(src, first)
+        info.streams += 1
+        info.model, info.model_prefix = header.model, header.model_prefix
+        info.config, info.block_size = header.config, header.block_size
+        info.archive_len += len(header_bytes)
+        if header.block_size:
+            frames = _Frames(
+                header, header_bytes, get_model, progress, account, parallel, int8_products
+            )
+            first_frame = len(info.frames)
+            while (end := frames.frame(src, info, dst, decode)) == fmt.END_FRAME:
+                pass
+            if end == fmt.END_INDEX:
+                index = fmt.read_index(src)
+                mine = info.frames[first_frame:]
+                got = [fmt.FrameEntry(f.raw_len, f.coded_len) for f in mine]
+                if index.frames != got or index.header_len != len(header_bytes):
+                    raise fmt.FormatError("corrupted archive: the index does not match the frames")
+                info.archive_len += len(index.pack())
         first = src.read(4)
     return info
 
 
-def _decode_payload(
-    model: IntModel | None,
-    bh: fmt.BlockHeader,
-    payload: bytes,
-    state: StreamState,
-    progress: Progress | None,
-    version: int,
-    parallel: bool,
-) -> bytes:
-    """A block's raw bytes; ``state`` advances exactly as the encoder's did."""
-    try:
-        if bh.method == fmt.METHOD_MIXED:
-            assert model is not None
-            return decode_block_mixed(
-                model, payload, bh.raw_len, bh.segments, state, progress, version, parallel
-            )
-        if bh.method == fmt.METHOD_STORED:
-            raw = payload
-        elif bh.method == fmt.METHOD_LZMA:
-            raw = _lzma_decompress(payload, bh.raw_len, bh.segments)
-        else:
-            assert model is not None
-            raw = decode_block(model, payload, bh.raw_len, bh.segments, progress)
-        state.add_other_block(raw)
-        return raw
-    except (lzma.LZMAError, ValueError, RuntimeError) as e:
-        raise fmt.FormatError(f"corrupted archive: block cannot be decoded ({e})") from None
-
-
 def list_stream(src: BinaryIO) -> StreamInfo:
-    """Header and block table of an archive, read without decoding any payload."""
+    """Headers, frames and blocks of an archive, read without decoding any payload."""
     return decompress_stream(src, None, lambda h: None, decode=False)  # type: ignore[arg-type,return-value]

@@ -1,90 +1,38 @@
-"""The ``.nnc`` container: header, blocks, end marker. docs/FORMAT.md is the byte-level spec.
+"""The ``.nnc`` container, format 1: stream header, blocks, frames and the index.
 
-This module knows bytes and checksums only; which method coded a block's payload and how is
-the business of ``engine.py``. Every field a decoder acts on is covered by a CRC32, so
-damage is reported where it happened instead of being decoded into garbage.
+docs/FORMAT.md is the byte-level spec. This module knows bytes and checks only; how a
+block's payload is coded is the business of ``engine.py`` and ``coder.py``.
+
+The framing is small because small files and records are where users feel it: a stream of
+one block costs 10 bytes plus its lengths (6 for empty input, 12 for one byte). Fields are
+varints, the model is named by a registry number or 8 bytes of its SHA-256, and each block
+carries one CRC32 that chains the frame's block headers and content, so damage, truncation
+and reordering are caught at the block where they happen.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
-MAGIC = b"NNC\x1a"
-VERSION = 6  # what the encoder writes
-READ_VERSIONS = (1, 2, 3, 4, 5, 6)  # what the decoder reads
-#: The largest raw block any decoder of this version accepts (bounds decoder memory).
+from .config import DEFAULT_PRESET, PRESETS, Config, ConfigError
+
+#: "NNC" and the format number: a reader refuses other numbers with a clear message.
+MAGIC = b"NNC\x01"
+FORMAT = 1
+#: What the pre-release formats (retired before format 1) started with.
+PRE_RELEASE_MAGIC = b"NNC\x1a"
+#: The end of a stream's index: the index's length (u32) and this.
+INDEX_MAGIC = b"NNCi"
+#: The largest raw block any decoder accepts (bounds decoder memory).
 MAX_BLOCK = 1 << 28
-
-#: Segment layout. Many short segments make fast lockstep steps; the network warms up
-#: within a few dozen bytes and the adaptive statistics are shared by all segments, so
-#: short segments cost little ratio on large blocks. On small blocks each segment's cold
-#: start shows: version 1 cut a 1.5 KB block into 16 segments of 96 bytes, and one segment
-#: codes it 25-30% smaller; version 2 keeps small-block segments at 256 bytes or more,
-#: which recovers most of that and bounds a small block at 511 steps. Version 3 makes
-#: segments of 1 KiB where versions 1 and 2 made them of 512 bytes: the same 1,024
-#: segments for a 1 MiB block (so the same speed), longer segments below 1 MiB (measured:
-#: book1 -0.2%, paper1, progc, paper2, alice29, fields.c and progp -0.8% in all).
-#:
-#: Version 4 keeps version 3's count as the default and lets the encoder choose fewer,
-#: longer segments, down to one per MiB: ``--max`` codes a block of up to 1 MiB as one
-#: segment, 1.6-7.8% smaller on Calgary's text and code of 25-400 KB, at a fifth of the
-#: speed compressing and a fifteenth decompressing. (Segments of 4 KiB as the default
-#: cost the decoder a quarter of its speed on book1, 81.7 against 109.3 KB/s: four times
-#: the steps, each with 8 calls into the coder.) A decoder accepts any count in that range,
-#: which bounds a block's steps at 1 MiB.
-#:
-#: Version 5 keeps version 4's segments and codes them in two groups (``segment_groups``);
-#: version 6 keeps version 5's segments and groups (it changes the mixed method only).
-SEGMENT_BYTES = {1: 512, 2: 512, 3: 1024, 4: 1024, 5: 1024, 6: 1024}  # by format version
-MIN_SEGMENT_BYTES = {1: 64, 2: 256, 3: 256, 4: 256, 5: 256, 6: 256}
-MAX_SEGMENT_BYTES = 1 << 20  # version 4 on: the longest segment a decoder accepts
-SMALL_SEGMENTS = 16
-MAX_BLOCK_SEGMENTS = 1024
-
-
-def segment_count(n: int, version: int = VERSION) -> int:
-    """The default number of lockstep segments for a block of ``n`` bytes: one per
-    SEGMENT_BYTES, but up to 16 of at least MIN_SEGMENT_BYTES for small inputs, at most
-    MAX_BLOCK_SEGMENTS. Before version 4 it is the only count allowed."""
-    small = min(SMALL_SEGMENTS, n // MIN_SEGMENT_BYTES[version])
-    return max(1, min(MAX_BLOCK_SEGMENTS, max(n // SEGMENT_BYTES[version], small)))
-
-
-def fewest_segments(n: int, version: int = VERSION) -> int:
-    """The fewest segments a block of ``n`` bytes may have (``--max`` uses this count).
-    Not a free choice: one segment for a huge block would let a tiny archive keep the
-    decoder busy for hours."""
-    if version < 4:
-        return segment_count(n, version)
-    return max(1, -(-n // MAX_SEGMENT_BYTES))
-
-
-def segment_groups(segments: int, version: int = VERSION) -> list[tuple[int, int]]:
-    """The groups ``[lo, hi)`` of a mixed block's segments, coded one after the other at
-    each step: each group's bytes are mixed with the adaptive statistics and range-coded
-    before the next group's.
-
-    Version 5 (and 6) makes two groups (the first half of the segments, rounded up, and the rest)
-    so that a decoder can run the network's step for one group while it decodes the
-    other's bytes, on two cores; in versions 1-4 all segments form one group, so the
-    network had to wait for every byte of a step. Measured on book1 on a 2-core VM
-    (``scripts/bench.py --skip-corpus``): 123-131 KB/s compressing and 131-149 KB/s
-    decompressing, against 95 KB/s both ways for version 4 in the same hour; the archive
-    is 72 bytes smaller (190,868 bytes; group 1 learns from group 0's step)."""
-    if version < 5 or segments < 2:
-        return [(0, segments)]
-    half = (segments + 1) // 2
-    return [(0, half), (half, segments)]
-
 
 METHOD_STORED = 0
 METHOD_MODEL = 1
 METHOD_LZMA = 2
 METHOD_MIXED = 3
-METHOD_END = 0xFF
 METHOD_NAMES = {
     METHOD_STORED: "stored",
     METHOD_MODEL: "model",
@@ -92,65 +40,77 @@ METHOD_NAMES = {
     METHOD_MIXED: "mixed",
 }
 MODEL_METHODS = (METHOD_MODEL, METHOD_MIXED)
-#: LZMA blocks name one of this many filter settings in their segment field (engine.py).
+#: LZMA blocks name one of this many filter settings (engine.LZMA_VARIANTS).
 LZMA_VARIANT_COUNT = 7
 
-_BLOCK = struct.Struct("<BIIII")  # method, raw_len, coded_len, segments, raw_crc
-_END = struct.Struct("<BQI")  # METHOD_END, total raw length, CRC32 of all raw bytes
-_CRC = struct.Struct("<I")
+#: Where a block stands in its stream (bits 2-3 of its descriptor).
+END_NONE = 0  # more blocks of this frame follow
+END_FRAME = 1  # the frame ends here; another frame follows
+END_STREAM = 2  # the stream ends here, without an index
+END_INDEX = 3  # the stream ends here, and its index follows
+
+#: How the header names the model (bits 0-3 of its descriptor): 0 none, 1..14 a registered
+#: model (``zoo.REGISTRY``), 15 the first 8 bytes of the model file's SHA-256.
+MODEL_NONE = 0
+MODEL_HASH = 15
+HASH_PREFIX = 8
+#: How it names the mixed method's configuration (bits 4-5): the default preset, a preset
+#: number in one byte, or the configuration written out (a length byte, then ``Config.pack``).
+CONFIG_DEFAULT, CONFIG_PRESET, CONFIG_INLINE = 0, 1, 2
+
+# ----------------------------------------------------------------------------- segments
+#: Segment layout of model and mixed blocks. Many short segments make fast lockstep steps;
+#: the network warms up within a few dozen bytes and the adaptive statistics are shared by
+#: all segments, so short segments cost little ratio on large blocks. The default count is
+#: one segment per KiB (1,024 for a 1 MiB block), but up to 16 of at least 256 bytes for
+#: small blocks (a small block's segments each start cold). The encoder may choose fewer,
+#: longer segments, down to one per MiB: ``--max`` codes a block of up to 1 MiB as one
+#: segment (1.6-7.8% smaller on Calgary's text and code of 25-400 KB, at a fifth of the
+#: speed compressing and a fifteenth decompressing). A decoder accepts any count in that
+#: range, which bounds a block's steps at 1 MiB.
+SEGMENT_BYTES = 1024
+MIN_SEGMENT_BYTES = 256
+MAX_SEGMENT_BYTES = 1 << 20
+SMALL_SEGMENTS = 16
+MAX_BLOCK_SEGMENTS = 1024
+
+
+def segment_count(n: int) -> int:
+    """The default number of lockstep segments for a block of ``n`` bytes."""
+    small = min(SMALL_SEGMENTS, n // MIN_SEGMENT_BYTES)
+    return max(1, min(MAX_BLOCK_SEGMENTS, max(n // SEGMENT_BYTES, small)))
+
+
+def fewest_segments(n: int) -> int:
+    """The fewest segments a block of ``n`` bytes may have (``--max`` uses this count).
+    Not a free choice: one segment for a huge block would let a tiny archive keep the
+    decoder busy for hours."""
+    return max(1, -(-n // MAX_SEGMENT_BYTES))
+
+
+def segment_groups(segments: int) -> list[tuple[int, int]]:
+    """The groups ``[lo, hi)`` of a mixed block's segments, coded one after the other at
+    each step: the first half of the segments (rounded up) and the rest, so that a decoder
+    can run the network's step for one group while it decodes the other's bytes."""
+    if segments < 2:
+        return [(0, segments)]
+    half = (segments + 1) // 2
+    return [(0, half), (half, segments)]
 
 
 class FormatError(Exception):
     """The input is not a well-formed ``.nnc`` stream (wrong file, truncated, corrupted)."""
 
 
-@dataclass(frozen=True)
-class Header:
-    model_name: str
-    model_sha256: str  # 64 hex digits
-    block_size: int
-    version: int = VERSION
-
-    def pack(self) -> bytes:
-        name = self.model_name.encode("utf-8")
-        if len(name) > 255:
-            raise ValueError("model name longer than 255 bytes")
-        body = (
-            MAGIC
-            + bytes([self.version, 0])
-            + struct.pack("<I", self.block_size)
-            + bytes([len(name)])
-            + name
-            + bytes.fromhex(self.model_sha256)
-        )
-        return body + _CRC.pack(zlib.crc32(body))
-
-
-@dataclass(frozen=True)
-class BlockHeader:
-    method: int
-    raw_len: int
-    coded_len: int
-    segments: int
-    raw_crc: int
-
-    def pack(self) -> bytes:
-        body = _BLOCK.pack(self.method, self.raw_len, self.coded_len, self.segments, self.raw_crc)
-        return body + _CRC.pack(zlib.crc32(body))
-
-
-@dataclass(frozen=True)
-class End:
-    total_len: int
-    total_crc: int
-
-    def pack(self) -> bytes:
-        body = _END.pack(METHOD_END, self.total_len, self.total_crc)
-        return body + _CRC.pack(zlib.crc32(body))
-
-
-BLOCK_OVERHEAD = _BLOCK.size + _CRC.size  # 21 bytes
-END_SIZE = _END.size + _CRC.size  # 17 bytes
+# ----------------------------------------------------------------------------- varints
+def varint(n: int) -> bytes:
+    """LEB128: 7 bits a byte, low first, the high bit set on all but the last."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
@@ -160,72 +120,247 @@ def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
     return data
 
 
-def _check_crc(body: bytes, crc_bytes: bytes, what: str) -> None:
-    if zlib.crc32(body) != _CRC.unpack(crc_bytes)[0]:
-        raise FormatError(f"corrupted archive: {what} checksum mismatch")
+def read_varint(f: BinaryIO, what: str, limit: int = MAX_BLOCK) -> tuple[int, bytes]:
+    """A varint of at most ``limit`` and its bytes. Only the shortest encoding is valid, so
+    that every archive has one reading."""
+    raw = bytearray()
+    value = 0
+    while True:
+        b = _read_exact(f, 1, what)[0]
+        raw.append(b)
+        value |= (b & 0x7F) << (7 * (len(raw) - 1))
+        if not b & 0x80:
+            break
+        if len(raw) >= 5:
+            raise FormatError(f"corrupted archive: {what} too long")
+    if len(raw) > 1 and raw[-1] == 0:
+        raise FormatError(f"corrupted archive: {what} not in its shortest form")
+    if value > limit:
+        raise FormatError(f"corrupted archive: {what} {value} out of range")
+    return value, bytes(raw)
 
 
-def read_header(f: BinaryIO, first: bytes = b"") -> Header:
-    """Read and check a stream header. ``first``: magic bytes the caller already consumed."""
+# ----------------------------------------------------------------------------- header
+@dataclass(frozen=True)
+class Header:
+    """A stream's header. ``model``: ``MODEL_NONE``, a registry number, or ``MODEL_HASH``
+    with ``model_prefix`` (hex); ``block_size``: the longest block (0: the stream is empty);
+    ``config``: the mixed method's configuration."""
+
+    block_size: int
+    model: int = MODEL_NONE
+    model_prefix: str = ""
+    config: Config = PRESETS[DEFAULT_PRESET]
+
+    def pack(self) -> bytes:
+        from .config import preset_of
+
+        preset = preset_of(self.config)
+        if self.model == MODEL_NONE or preset == DEFAULT_PRESET:
+            cfg_kind, cfg = CONFIG_DEFAULT, b""
+        elif preset is not None:
+            cfg_kind, cfg = CONFIG_PRESET, bytes([preset])
+        else:
+            packed = self.config.pack()
+            cfg_kind, cfg = CONFIG_INLINE, bytes([len(packed)]) + packed
+        ref = bytes.fromhex(self.model_prefix) if self.model == MODEL_HASH else b""
+        return MAGIC + bytes([self.model | cfg_kind << 4]) + ref + cfg + varint(self.block_size)
+
+    @property
+    def needs_model(self) -> bool:
+        return self.model != MODEL_NONE
+
+
+def read_header(f: BinaryIO, first: bytes = b"") -> tuple[Header, bytes]:
+    """Read a stream header (``first``: bytes of it the caller already consumed); returns it
+    and its bytes, which seed the check of each frame's first block."""
     head = first + _read_exact(f, 4 - len(first), "header")
+    if head == PRE_RELEASE_MAGIC:
+        raise FormatError("archive of a pre-release format (retired before format 1)")
+    if head[:3] == MAGIC[:3] and head != MAGIC:
+        raise FormatError(f"unsupported archive format {head[3]} (this reads format {FORMAT})")
     if head != MAGIC:
         raise FormatError("not a nncompress archive (bad magic)")
-    rest = _read_exact(f, 7, "header")
-    version, flags = rest[0], rest[1]
-    if version not in READ_VERSIONS:
-        raise FormatError(
-            f"unsupported archive format version {version} (this reads up to {VERSION})"
-        )
-    if flags != 0:
-        raise FormatError(f"unsupported archive flags 0x{flags:02x}")
-    (block_size,) = struct.unpack("<I", rest[2:6])
-    name_len = rest[6]
-    name = _read_exact(f, name_len, "header")
-    sha = _read_exact(f, 32, "header")
-    _check_crc(head + rest + name + sha, _read_exact(f, 4, "header"), "header")
-    if not 0 < block_size <= MAX_BLOCK:
-        raise FormatError(f"corrupted archive: block size {block_size} out of range")
-    try:
-        model_name = name.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FormatError("corrupted archive: model name is not UTF-8") from None
-    return Header(model_name, sha.hex(), block_size, version)
+    desc = _read_exact(f, 1, "header")
+    raw = head + desc
+    model, cfg_kind = desc[0] & 0x0F, (desc[0] >> 4) & 0x03
+    if desc[0] >> 6:
+        raise FormatError(f"unsupported archive flags 0x{desc[0]:02x}")
+    prefix = ""
+    if model == MODEL_HASH:
+        ref = _read_exact(f, HASH_PREFIX, "header")
+        raw += ref
+        prefix = ref.hex()
+    config = PRESETS[DEFAULT_PRESET]
+    if cfg_kind != CONFIG_DEFAULT and model == MODEL_NONE:
+        raise FormatError("corrupted archive: a configuration without a model")
+    if cfg_kind == CONFIG_PRESET:
+        number = _read_exact(f, 1, "header")
+        raw += number
+        if number[0] not in PRESETS:
+            raise FormatError(f"unknown mixed-method preset {number[0]} (made by a newer release?)")
+        config = PRESETS[number[0]]
+    elif cfg_kind == CONFIG_INLINE:
+        length = _read_exact(f, 1, "header")
+        body = _read_exact(f, length[0], "header")
+        raw += length + body
+        try:
+            config = Config.unpack(body)
+        except ConfigError as e:
+            raise FormatError(f"corrupted archive: {e}") from None
+    elif cfg_kind != CONFIG_DEFAULT:
+        raise FormatError(f"unsupported archive flags 0x{desc[0]:02x}")
+    block_size, b = read_varint(f, "block size")
+    return Header(block_size, model, prefix, config), raw + b
 
 
-def read_block_header(f: BinaryIO, header: Header) -> BlockHeader | End:
-    """The next block header, or the end marker. Validates every field before use."""
-    method = _read_exact(f, 1, "block header")
-    if method[0] == METHOD_END:
-        body = method + _read_exact(f, _END.size - 1, "end marker")
-        _check_crc(body, _read_exact(f, 4, "end marker"), "end marker")
-        _, total_len, total_crc = _END.unpack(body)
-        return End(total_len, total_crc)
-    body = method + _read_exact(f, _BLOCK.size - 1, "block header")
-    _check_crc(body, _read_exact(f, 4, "block header"), "block header")
-    b = BlockHeader(*_BLOCK.unpack(body))
-    if b.method not in METHOD_NAMES:
-        raise FormatError(f"unknown block method {b.method}")
-    if b.raw_len > header.block_size or b.raw_len == 0:
-        raise FormatError(f"corrupted archive: block length {b.raw_len} out of range")
-    if b.method == METHOD_STORED and b.coded_len != b.raw_len:
-        raise FormatError("corrupted archive: stored block with coded length != raw length")
-    if b.method == METHOD_LZMA and b.segments >= LZMA_VARIANT_COUNT:
-        raise FormatError(f"corrupted archive: unknown LZMA2 variant {b.segments}")
-    if b.method == METHOD_STORED and b.segments != 0:
-        raise FormatError("corrupted archive: stored block with a nonzero segment field")
-    if b.method in MODEL_METHODS and not (
-        fewest_segments(b.raw_len, header.version)
-        <= b.segments
-        <= segment_count(b.raw_len, header.version)
-    ):
-        raise FormatError(f"corrupted archive: {b.segments} segments for {b.raw_len} bytes")
-    if b.coded_len > b.raw_len + (1 << 16):
-        raise FormatError("corrupted archive: coded block longer than possible")
-    return b
+# ----------------------------------------------------------------------------- blocks
+@dataclass(frozen=True)
+class BlockHeader:
+    """A block's descriptor and lengths. ``param``: the segment count of model and mixed
+    blocks, the filter variant of LZMA blocks, 0 for stored ones."""
+
+    method: int
+    raw_len: int
+    coded_len: int
+    param: int = 0
+    end: int = END_NONE
+
+    def pack(self, block_size: int) -> bytes:
+        """Descriptor, then the raw length (unless the block is ``block_size`` long), the
+        coded length (unless stored), the segment count (unless the default)."""
+        full = self.raw_len == block_size
+        desc = self.method | self.end << 2 | full << 4
+        tail = b""
+        if self.method == METHOD_LZMA:
+            desc |= self.param << 5
+        elif self.method in MODEL_METHODS:
+            if self.param != segment_count(self.raw_len):
+                desc |= 1 << 5
+                tail = varint(self.param)
+        out = bytes([desc]) + (b"" if full else varint(self.raw_len))
+        if self.method != METHOD_STORED:
+            out += varint(self.coded_len)
+        return out + tail
+
+
+CHECK = struct.Struct("<I")
+CHECK_SIZE = CHECK.size
+
+
+def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
+    """The next block header and its bytes. Validates every field before use."""
+    raw = _read_exact(f, 1, "block header")
+    d = raw[0]
+    method, end, full, extra = d & 3, (d >> 2) & 3, (d >> 4) & 1, d >> 5
+    raw_len = header.block_size
+    if not full:
+        raw_len, b = read_varint(f, "block length", header.block_size)
+        raw += b
+    if raw_len == 0:
+        raise FormatError("corrupted archive: empty block")
+    coded_len = raw_len
+    if method != METHOD_STORED:
+        coded_len, b = read_varint(f, "coded length", raw_len + (1 << 16))
+        raw += b
+    if method in MODEL_METHODS and not header.needs_model:
+        raise FormatError("corrupted archive: a model-coded block in a stream without a model")
+    param = 0
+    if method == METHOD_LZMA:
+        param = extra
+        if param >= LZMA_VARIANT_COUNT:
+            raise FormatError(f"corrupted archive: unknown LZMA2 variant {param}")
+    elif method in MODEL_METHODS:
+        if extra & ~1:
+            raise FormatError(f"corrupted archive: unknown block flags 0x{d:02x}")
+        param = segment_count(raw_len)
+        if extra:
+            param, b = read_varint(f, "segment count", MAX_BLOCK_SEGMENTS)
+            raw += b
+        if not fewest_segments(raw_len) <= param <= segment_count(raw_len):
+            raise FormatError(f"corrupted archive: {param} segments for {raw_len} bytes")
+    elif extra:
+        raise FormatError(f"corrupted archive: unknown block flags 0x{d:02x}")
+    return BlockHeader(method, raw_len, coded_len, param, end), raw
+
+
+def block_check(header_bytes: bytes, raw: bytes, prev: int) -> int:
+    """A block's check: CRC32 of its header bytes, then its decoded bytes, continuing from
+    ``prev`` (the check of the frame's previous block, or for a frame's first block the CRC32
+    of the stream header). The last block's check thus covers the whole frame."""
+    return zlib.crc32(raw, zlib.crc32(header_bytes, prev))
 
 
 def read_payload(f: BinaryIO, b: BlockHeader) -> bytes:
     return _read_exact(f, b.coded_len, "block data")
+
+
+def read_check(f: BinaryIO) -> int:
+    return CHECK.unpack(_read_exact(f, CHECK_SIZE, "block check"))[0]
+
+
+# ----------------------------------------------------------------------------- index
+@dataclass
+class FrameEntry:
+    """One frame of a stream: its decoded and coded lengths (blocks, from the first block's
+    descriptor to the last block's check)."""
+
+    raw_len: int
+    coded_len: int
+
+
+@dataclass
+class Index:
+    """The table at the end of a stream of several frames: the header's length and every
+    frame's lengths, so that a reader finds any frame from the end of the file."""
+
+    header_len: int
+    frames: list[FrameEntry] = field(default_factory=list)
+
+    def pack(self) -> bytes:
+        body = varint(len(self.frames)) + varint(self.header_len)
+        for fr in self.frames:
+            body += varint(fr.raw_len) + varint(fr.coded_len)
+        body += CHECK.pack(zlib.crc32(body))
+        return body + struct.pack("<I", len(body)) + INDEX_MAGIC
+
+
+INDEX_FOOTER = 4 + len(INDEX_MAGIC)
+_BIG = 1 << 62  # frames and streams may be far larger than blocks
+
+
+def read_index(f: BinaryIO) -> Index:
+    """Read an index (forwards, after a block that says one follows) and check it."""
+    count, raw = read_varint(f, "index", _BIG)
+    header_len, b = read_varint(f, "index", 1 << 16)
+    raw += b
+    frames = []
+    for _ in range(count):
+        r, b1 = read_varint(f, "index", _BIG)
+        c, b2 = read_varint(f, "index", _BIG)
+        raw += b1 + b2
+        frames.append(FrameEntry(r, c))
+    crc = _read_exact(f, CHECK_SIZE, "index")
+    if zlib.crc32(raw) != CHECK.unpack(crc)[0]:
+        raise FormatError("corrupted archive: index checksum mismatch")
+    size, magic = struct.unpack("<I4s", _read_exact(f, INDEX_FOOTER, "index"))
+    if magic != INDEX_MAGIC or size != len(raw) + CHECK_SIZE:
+        raise FormatError("corrupted archive: bad index footer")
+    return Index(header_len, frames)
+
+
+def index_before(f: BinaryIO, end: int) -> tuple[Index, int] | None:
+    """The index that ends at offset ``end`` of a seekable file, and where it starts; None if
+    no index ends there (a stream of one frame, or not an archive)."""
+    if end < INDEX_FOOTER:
+        return None
+    f.seek(end - INDEX_FOOTER)
+    size, magic = struct.unpack("<I4s", f.read(INDEX_FOOTER))
+    if magic != INDEX_MAGIC or size > end - INDEX_FOOTER:
+        return None
+    start = end - INDEX_FOOTER - size
+    f.seek(start)
+    return read_index(f), start
 
 
 def crc32(data: bytes, prev: int = 0) -> int:

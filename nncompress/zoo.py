@@ -4,7 +4,11 @@ Search order for a model named NAME (file ``NAME.nnm``), first hit wins:
 ``$NNCOMPRESS_MODELS`` (colon-separated folders), ``$XDG_DATA_HOME/nncompress/models``
 (default ``~/.local/share/nncompress/models``), the models shipped inside the package, and the
 repository's ``models/`` folder (for a source checkout). The default model is ``default``;
-``--max`` compresses with ``large`` unless a model is named.
+``--max`` compresses with ``large`` unless a model is named (``levels.py``).
+
+An archive names a shipped model by its number in ``REGISTRY`` (one part of a byte) and any
+other model by the first 8 bytes of its file's SHA-256; either way the model file found is
+checked against the hash before it is used.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from .model import IntModel, ModelError
 from .ops import Ops, TorchOps, numpy_ops
 
 DEFAULT_MODEL = "default"
-#: The model a compression level uses when none is named. ``max`` trades speed for size
-#: throughout, so it takes the larger network: it runs at 1/3 of the default's speed with
-#: float products and would pace the default level's coder, but at ``--max``'s few
-#: segments the per-byte coding work, not the network, sets the pace.
-LEVEL_MODELS = {"max": "large"}
 MODEL_SUFFIX = ".nnm"
+#: Shipped models by number (part of the format: a number, once released, always means the
+#: same file; a new model gets a new number, 1..14).
+REGISTRY: dict[int, tuple[str, str]] = {
+    1: ("default", "f54397debb4455525081923ba6b05b35cac6b4f27554b2204a0b2cd5d70e3e9e"),
+    2: ("large", "d3a116d0ebeae2f0d8845d4bbda00223c2097a7457bb9d2dc71ff25e4c255948"),
+}
 
 _cache: dict[tuple[str, str], IntModel] = {}
 
@@ -77,9 +82,12 @@ def _load(path: Path, ops: Ops) -> IntModel:
 
 
 def model_spec(spec: str | None, level: str) -> str | None:
-    """The model to compress with at ``level``: the one named, else the level's own, else
-    None (the default model)."""
-    return spec or LEVEL_MODELS.get(level)
+    """The model to compress with at ``level``: the one named, else the level's own if it
+    is not the default model, else None (the default model)."""
+    from .levels import LEVELS
+
+    own = LEVELS[level].model
+    return spec or (None if own == DEFAULT_MODEL else own)
 
 
 def find_path(spec: str | None) -> Path:
@@ -116,21 +124,51 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def model_ref(model: IntModel) -> tuple[int, str]:
+    """How an archive names ``model``: its registry number, or ``(MODEL_HASH, prefix)``."""
+    from .format import HASH_PREFIX, MODEL_HASH
+
+    for number, (_, sha) in REGISTRY.items():
+        if sha == model.sha256:
+            return number, ""
+    return MODEL_HASH, model.sha256[: 2 * HASH_PREFIX]
+
+
+def describe_ref(ref: int, prefix: str) -> str:
+    """The model an archive names, for messages."""
+    if ref in REGISTRY:
+        name, sha = REGISTRY[ref]
+        return f"model {name!r} (shipped model {ref}, sha256 {sha[:16]}...)"
+    if prefix:
+        return f"the model with sha256 {prefix}..."
+    return f"unknown shipped model {ref} (made by a newer release?)"
+
+
+def _matches(sha256: str, ref: int, prefix: str) -> bool:
+    if ref in REGISTRY:
+        return sha256 == REGISTRY[ref][1]
+    return bool(prefix) and sha256.startswith(prefix)
+
+
 def model_for_archive(
-    name: str, sha256: str, spec: str | None = None, device: str = "cpu"
+    ref: int, prefix: str, spec: str | None = None, device: str = "cpu"
 ) -> IntModel:
-    """The model an archive was made with. With ``spec`` (``--model``) that model must match
-    the archive's hash; otherwise the search folders are scanned, name first, then by hash."""
-    want = f"{name} (sha256 {sha256[:16]}...)"
+    """The model an archive names (``Header.model`` and ``model_prefix``). With ``spec``
+    (``--model``) that model must match the archive's hash; otherwise the search folders
+    are scanned, a shipped model's name first, then every model file by hash."""
+    want = describe_ref(ref, prefix)
     if spec is not None:
         m = load_model(spec, device)
-        if m.sha256 != sha256:
+        if not _matches(m.sha256, ref, prefix):
             raise ModelError(
-                f"archive needs model {want}, but {spec} is {m.name} (sha256 {m.sha256[:16]}...)"
+                f"archive needs {want}, but {spec} is {m.name} (sha256 {m.sha256[:16]}...)"
             )
         return m
-    candidates = [d / (name + MODEL_SUFFIX) for d in model_dirs()] + available_models()
-    for path in candidates:
-        if path.is_file() and file_sha256(path) == sha256:
+    candidates = []
+    if ref in REGISTRY:
+        candidates = [d / (REGISTRY[ref][0] + MODEL_SUFFIX) for d in model_dirs()]
+    for path in candidates + available_models():
+        if path.is_file() and _matches(file_sha256(path), ref, prefix):
             return _load(path, make_ops(device))
-    raise ModelError(f"archive needs model {want}, which is not installed; pass it with --model")
+    hint = "" if ref in REGISTRY else " (or the archive is damaged)"
+    raise ModelError(f"archive needs {want}, which is not installed{hint}; pass it with --model")

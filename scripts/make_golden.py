@@ -3,16 +3,20 @@
 
 * ``tests/data/golden.txt`` -- original prose (written for this project; it is in this
   script, so the pair can always be rebuilt), twice over, and
-* ``tests/data/golden.nnc`` -- that text compressed with ``models/default.nnm``, with
-  ``BLOCK_SIZE`` and ``LEVEL`` below.
+* ``tests/data/golden*.nnc`` -- that text compressed with ``models/default.nnm`` in the
+  ways ``GOLDENS`` lists: the default level in blocks of 9000 bytes; in frames of two
+  blocks of 4096 (so the index and the frame restarts are pinned); and with a second
+  mixed-method configuration written out in the header (so the generic decoder is pinned
+  on a configuration other than the default).
 
-The golden test decompresses golden.nnc and recompresses golden.txt and demands identical
-bytes, so any change to the format, the coder or the shipped model shows up as a failing
-test. Run this script only when such a change is intended (e.g. a new default model), and
-commit the new golden.nnc with it::
+These are archives of format 1, which every release must decode: the golden test
+decompresses each and recompresses golden.txt, demanding identical bytes, so any change to
+the format, the coder, the configurations or the shipped model shows up as a failing test.
+A golden archive is never rebuilt once released; a new format feature gets a new golden
+beside them::
 
-    python scripts/make_golden.py            # write both files
-    python scripts/make_golden.py --check    # exit 1 if golden.nnc would change
+    python scripts/make_golden.py            # write the files that are missing
+    python scripts/make_golden.py --check    # exit 1 if any archive would differ
 """
 
 from __future__ import annotations
@@ -23,19 +27,49 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from nncompress import contexts  # noqa: E402
+from nncompress.config import Config  # noqa: E402
+
 DATA = REPO / "tests" / "data"
 TEXT_PATH = DATA / "golden.txt"
-ARCHIVE_PATH = DATA / "golden.nnc"
 MODEL_PATH = REPO / "models" / "default.nnm"
-#: Two blocks (9000 bytes in 16 lockstep segments, coded in two groups of 8, and the rest
-#: in 2, a group each), so the lockstep, the groups, the block boundary, the statistics the
-#: second block inherits from the first and the match model's repeats (the text comes
-#: twice) are pinned too. (Archives of versions 1-3 hold the text once, in blocks of 4096.)
-BLOCK_SIZE = 9000
 #: The level users get. make_golden refuses an archive with a stored or LZMA block: the
 #: golden must pin the network, the adaptive model and the range coder (and must not depend
 #: on the liblzma version, which would code a fallback block).
 LEVEL = "default"
+#: A configuration unlike the default one: fewer contexts in another order, other
+#: learning rates, smaller tables, a different start for the network's weight.
+SECOND_CONFIG = Config(
+    contexts=(
+        contexts.WORD,
+        1,
+        2,
+        3,
+        5,
+        7,
+        contexts.COLUMN,
+        contexts.SPARSE,
+        contexts.LINE,
+    ),
+    mix_shifts=(13, 15, 12),
+    final_shift=15,
+    apm_rate=7,
+    table_bits=18,
+    match_bits=20,
+    network_weight=1 << 15,
+)
+#: file name -> (block size, frame size, configuration or None for the level's)
+GOLDENS: dict[str, tuple[int, int, Config | None]] = {
+    # Two blocks (9000 bytes in 16 lockstep segments, coded in two groups of 8, and the
+    # rest in 2, a group each): the lockstep, the groups, the block boundary, the
+    # statistics the second block inherits and the match model's repeats.
+    "golden.nnc": (9000, 16 << 20, None),
+    # Blocks of 4096 in frames of two: three blocks, two frames, an index.
+    "golden-frames.nnc": (4096, 8192, None),
+    "golden-config2.nnc": (9000, 16 << 20, SECOND_CONFIG),
+}
 
 GOLDEN_TEXT = """\
 The Keeper of the Northern Light
@@ -111,13 +145,16 @@ def golden_data() -> bytes:
     return 2 * GOLDEN_TEXT.encode("utf-8")
 
 
-def make_archive(model_path: Path = MODEL_PATH) -> bytes:
+def make_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     from nncompress.engine import compress_stream
     from nncompress.model import IntModel
 
+    block, frame, config = GOLDENS[name]
     model = IntModel.load(model_path)
     out = io.BytesIO()
-    compress_stream(io.BytesIO(golden_data()), out, model, BLOCK_SIZE, LEVEL)
+    compress_stream(
+        io.BytesIO(golden_data()), out, model, block, LEVEL, frame_size=frame, config=config
+    )
     return out.getvalue()
 
 
@@ -125,39 +162,47 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=MODEL_PATH, help="model file to use")
     parser.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 if the files would change"
+        "--check", action="store_true", help="write nothing; exit 1 if an archive would differ"
     )
     args = parser.parse_args()
     if not args.model.is_file():
         print(f"make_golden: {args.model} not found", file=sys.stderr)
         return 1
-    text = golden_data()
-    blob = make_archive(args.model)
     from nncompress.engine import list_stream
     from nncompress.format import METHOD_NAMES, MODEL_METHODS
 
-    methods = [b.method for b in list_stream(io.BytesIO(blob)).blocks]
-    if not all(m in MODEL_METHODS for m in methods):
-        names = [METHOD_NAMES[m] for m in methods]
-        print(f"make_golden: expected network-coded blocks only, got {names}", file=sys.stderr)
+    text = golden_data()
+    status = 0
+    if not args.check and not TEXT_PATH.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        TEXT_PATH.write_bytes(text)
+    if TEXT_PATH.read_bytes() != text:
+        print("make_golden: golden.txt differs from the script's text", file=sys.stderr)
         return 1
-    current = (
-        TEXT_PATH.read_bytes() if TEXT_PATH.exists() else None,
-        ARCHIVE_PATH.read_bytes() if ARCHIVE_PATH.exists() else None,
-    )
-    if args.check:
-        same = current == (text, blob)
-        print("golden files are up to date" if same else "golden files would change")
-        return 0 if same else 1
-    DATA.mkdir(parents=True, exist_ok=True)
-    TEXT_PATH.write_bytes(text)
-    ARCHIVE_PATH.write_bytes(blob)
-    print(
-        f"wrote {TEXT_PATH.relative_to(REPO)} ({len(text):,} bytes) and "
-        f"{ARCHIVE_PATH.relative_to(REPO)} ({len(blob):,} bytes, {len(methods)} blocks, "
-        f"{8 * len(blob) / len(text):.3f} bpb) with {args.model}"
-    )
-    return 0
+    for name in GOLDENS:
+        path = DATA / name
+        blob = make_archive(name, args.model)
+        info = list_stream(io.BytesIO(blob))
+        methods = [b.method for b in info.blocks]
+        if not all(m in MODEL_METHODS for m in methods):
+            names = [METHOD_NAMES[m] for m in methods]
+            print(f"make_golden: {name}: expected network-coded blocks, got {names}")
+            return 1
+        if path.exists():
+            same = path.read_bytes() == blob
+            print(f"{name}: {'up to date' if same else 'WOULD CHANGE (released: keep it)'}")
+            status |= not same
+            continue
+        if args.check:
+            print(f"{name}: missing")
+            status = 1
+            continue
+        path.write_bytes(blob)
+        print(
+            f"wrote {path.relative_to(REPO)} ({len(blob):,} bytes, {len(info.frames)} frames, "
+            f"{len(methods)} blocks, {8 * len(blob) / len(text):.3f} bpb) with {args.model}"
+        )
+    return status
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from nncompress import format as fmt
 from nncompress.engine import compress_stream, decompress_stream
 from nncompress.format import Header
 from nncompress.model import IntModel, ModelError, export_gru, save_model
+from nncompress.zoo import describe_ref, model_ref
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -91,10 +92,14 @@ def write_random_model(path: Path, hidden: int, layers: int, seed: int, name: st
 
 
 def compress(
-    data: bytes, model: IntModel, block_size: int = 1 << 20, level: str = "default"
+    data: bytes,
+    model: IntModel,
+    block_size: int = 1 << 20,
+    level: str = "default",
+    frame_size: int = 16 << 20,
 ) -> bytes:
     out = io.BytesIO()
-    compress_stream(io.BytesIO(data), out, model, block_size, level)
+    compress_stream(io.BytesIO(data), out, model, block_size, level, frame_size=frame_size)
     return out.getvalue()
 
 
@@ -103,9 +108,9 @@ def lookup_for(*models: IntModel):
 
     def get(header: Header) -> IntModel:
         for m in models:
-            if m.sha256 == header.model_sha256:
+            if model_ref(m) == (header.model, header.model_prefix):
                 return m
-        raise ModelError(f"archive needs model {header.model_name}, which is not installed")
+        raise ModelError(f"archive needs {describe_ref(header.model, header.model_prefix)}")
 
     return get
 
@@ -129,8 +134,10 @@ def memory_model(layers: int = 1) -> IntModel:
     return _MEMORY_MODELS[layers]
 
 
-def header_size(model: IntModel) -> int:
-    return len(Header(model.name, model.sha256, 1).pack())
+def header_size(model: IntModel, block_size: int = 1) -> int:
+    """Bytes of the header of a stream coded with ``model`` (that names it)."""
+    ref, prefix = model_ref(model)
+    return len(Header(block_size, ref, prefix).pack())
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -181,10 +188,10 @@ def small_segments(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def set_segment_bytes(mp: pytest.MonkeyPatch, n: int) -> None:
-    """Segments of ``n`` bytes for every format version (the encoder writes, and this
-    process's decoder checks, the patched rule)."""
-    mp.setattr(fmt, "SEGMENT_BYTES", dict.fromkeys(fmt.SEGMENT_BYTES, n))
-    mp.setattr(fmt, "MIN_SEGMENT_BYTES", {v: min(m, n) for v, m in fmt.MIN_SEGMENT_BYTES.items()})
+    """Segments of ``n`` bytes (the encoder writes, and this process's decoder checks, the
+    patched rule)."""
+    mp.setattr(fmt, "SEGMENT_BYTES", n)
+    mp.setattr(fmt, "MIN_SEGMENT_BYTES", min(fmt.MIN_SEGMENT_BYTES, n))
 
 
 def shrink_tables(mp: pytest.MonkeyPatch, bits: int = 10) -> None:
@@ -193,11 +200,9 @@ def shrink_tables(mp: pytest.MonkeyPatch, bits: int = 10) -> None:
     snapshot) to 2**bits slots. The arithmetic is unchanged -- only hash slots collide more
     -- and encoder and decoder in this process both see the small tables. For tests that
     code hundreds of tiny archives, where that fixed cost would dominate."""
-    from nncompress import adaptive, adaptive_v2, adaptive_v3, adaptive_v5
+    from nncompress import adaptive
 
-    for module in (adaptive, adaptive_v2, adaptive_v3, adaptive_v5):
-        mp.setattr(module, "TABLE_BITS", bits)
-        mp.setattr(module, "MATCH_BITS", bits)
+    mp.setattr(adaptive, "table_bits", lambda block_size, config: (bits, bits))
 
 
 @pytest.fixture

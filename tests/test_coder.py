@@ -33,9 +33,21 @@ from nncompress.api import compress_bytes, decompress_bytes
 from nncompress.engine import compress_block, compress_stream, decompress_stream, list_stream
 from nncompress.model import IntModel, ModelError
 
-#: The worst-case expansion docs/FORMAT.md documents: header 47 + len(name), 21 per block,
-#: 17 for the end marker.
-DOC_HEADER, DOC_BLOCK, DOC_END = 47, 21, 17
+#: The worst-case expansion docs/FORMAT.md documents: a header of at most 18 bytes (with
+#: a preset configuration), 15 bytes per block, and an index of at most 20 + 10 per frame.
+DOC_HEADER, DOC_BLOCK = 18, 15
+
+
+def stored_size(n: int, block_size: int, named: IntModel | None) -> int:
+    """The exact size of an archive of ``n`` bytes that are all stored, in one frame:
+    header (naming ``named``), then per block a descriptor, the length unless full, the
+    bytes and the check."""
+    head = header_size(named, block_size) if named else len(fmt.Header(block_size).pack())
+    size = head
+    for lo in range(0, n, block_size):
+        raw = min(block_size, n - lo)
+        size += 1 + (0 if raw == block_size else len(fmt.varint(raw))) + raw + 4
+    return size
 
 
 def methods_of(blob: bytes) -> list[int]:
@@ -43,81 +55,48 @@ def methods_of(blob: bytes) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- layout
-def reference_segment_count(n: int, version: int = fmt.VERSION) -> int:
-    """The segment count exactly as docs/FORMAT.md specifies it for each version."""
-    small = {1: 64, 2: 256, 3: 256, 4: 256, 5: 256, 6: 256}[version]
-    per = {1: 512, 2: 512, 3: 1024, 4: 1024, 5: 1024, 6: 1024}[version]
-    return max(1, min(1024, max(n // per, min(16, n // small))))
+def reference_segment_count(n: int) -> int:
+    """The segment count exactly as docs/FORMAT.md specifies it."""
+    return max(1, min(1024, max(n // 1024, min(16, n // 256))))
 
 
-def reference_fewest_segments(n: int, version: int = fmt.VERSION) -> int:
-    """The fewest segments a block may have (docs/FORMAT.md): from version 4 one per MiB."""
-    if version >= 4:
-        return max(1, -(-n // (1 << 20)))
-    return reference_segment_count(n, version)
+def reference_fewest_segments(n: int) -> int:
+    """The fewest segments a block may have (docs/FORMAT.md): one per MiB."""
+    return max(1, -(-n // (1 << 20)))
 
 
-def reference_segment_groups(segments: int, version: int = fmt.VERSION) -> list[tuple[int, int]]:
-    """The groups of a mixed block's segments (docs/FORMAT.md): from version 5, the first
-    half rounded up and the rest; before, all segments at once."""
-    if version >= 5 and segments >= 2:
+def reference_segment_groups(segments: int) -> list[tuple[int, int]]:
+    """The groups of a mixed block's segments (docs/FORMAT.md): the first half rounded up
+    and the rest."""
+    if segments >= 2:
         return [(0, (segments + 1) // 2), ((segments + 1) // 2, segments)]
     return [(0, segments)]
 
 
-@pytest.mark.parametrize("version", fmt.READ_VERSIONS)
-def test_segment_groups_match_the_spec(version: int) -> None:
+def test_segment_groups_match_the_spec() -> None:
     for segments in (*range(1, 20), 1023, 1024):
-        groups = fmt.segment_groups(segments, version)
-        assert groups == reference_segment_groups(segments, version)
+        groups = fmt.segment_groups(segments)
+        assert groups == reference_segment_groups(segments)
         assert groups[0][0] == 0 and groups[-1][1] == segments
 
 
-@pytest.mark.parametrize("version", fmt.READ_VERSIONS)
-def test_segment_count_boundaries(version: int) -> None:
+def test_segment_count_boundaries() -> None:
     """``segment_count`` is part of the format: pin it to the spec at its boundaries."""
-    edges = [
-        0,
-        1,
-        63,
-        64,
-        65,
-        127,
-        128,
-        255,
-        256,
-        257,
-        511,
-        512,
-        1023,
-        1024,
-        1025,
-        4095,
-        4096,
-        4097,
-        8191,
-        8192,
-        8703,
-        8704,
-        8705,
-        512 * 1024 - 1,
-        512 * 1024,
-        512 * 1024 + 1,
-        1 << 20,
-        1 << 28,
-    ]
+    edges = [0, 1, 63, 64, 65, 127, 128, 255, 256, 257, 511, 512, 1023, 1024, 1025, 4095]
+    edges += [4096, 4097, 8191, 8192, 8703, 8704, 8705, 512 * 1024 - 1, 512 * 1024]
+    edges += [512 * 1024 + 1, 1 << 20, 1 << 28]
     for n in edges:
-        assert fmt.segment_count(n, version) == reference_segment_count(n, version), n
-        assert fmt.fewest_segments(n, version) == reference_fewest_segments(n, version), n
-    assert fmt.segment_count(1500, version) == {1: 16, 2: 5, 3: 5, 4: 5, 5: 5, 6: 5}[version]
+        assert fmt.segment_count(n) == reference_segment_count(n), n
+        assert fmt.fewest_segments(n) == reference_fewest_segments(n), n
+    assert fmt.segment_count(1500) == 5
 
 
-@given(st.integers(0, 1 << 28), st.sampled_from(fmt.READ_VERSIONS))
-def test_segment_count_matches_the_spec(n: int, version: int) -> None:
-    assert fmt.segment_count(n, version) == reference_segment_count(n, version)
+@given(st.integers(0, 1 << 28))
+def test_segment_count_matches_the_spec(n: int) -> None:
+    assert fmt.segment_count(n) == reference_segment_count(n)
     assert coder.segment_count(n) == reference_segment_count(n)  # what the encoder writes
-    assert fmt.fewest_segments(n, version) == reference_fewest_segments(n, version)
-    assert fmt.fewest_segments(n, version) <= fmt.segment_count(n, version)
+    assert fmt.fewest_segments(n) == reference_fewest_segments(n)
+    assert fmt.fewest_segments(n) <= fmt.segment_count(n)
 
 
 @given(st.integers(1, 1 << 28))
@@ -276,14 +255,15 @@ def test_max_level_codes_in_the_fewest_segments(
 
 def test_empty_input(any_model: IntModel) -> None:
     blob = compress(b"", any_model)
-    assert len(blob) == header_size(any_model) + fmt.END_SIZE
+    assert blob == b"NNC\x01\x00\x00"  # magic, no model, block size 0: nothing follows
     assert decompress(blob, any_model) == b""
 
 
 @pytest.mark.parametrize("byte", [b"\x00", b"e", b"\xff"])
 def test_one_byte(any_model: IntModel, byte: bytes) -> None:
     blob = compress(byte, any_model)
-    assert len(blob) == header_size(any_model) + fmt.BLOCK_OVERHEAD + 1 + fmt.END_SIZE
+    assert len(blob) == 12  # header 6, descriptor 1, the byte, check 4
+    assert methods_of(blob) == [fmt.METHOD_STORED]
     assert decompress(blob, any_model) == byte
 
 
@@ -310,9 +290,8 @@ def test_random_bytes_are_stored(
     blob = compress(data, tiny_model, block_size=block_size)
     blocks = math.ceil(n / block_size)
     assert methods_of(blob) == [fmt.METHOD_STORED] * blocks
-    assert len(blob) == header_size(tiny_model) + n + fmt.BLOCK_OVERHEAD * blocks + fmt.END_SIZE
-    bound = DOC_HEADER + len(tiny_model.name.encode()) + DOC_BLOCK * blocks + DOC_END
-    assert len(blob) - n <= bound
+    assert len(blob) == stored_size(n, min(n, block_size), tiny_model if blocks > 1 else None)
+    assert len(blob) - n <= DOC_HEADER + DOC_BLOCK * blocks
     assert decompress(blob, tiny_model) == data
 
 
@@ -327,21 +306,19 @@ def test_never_worse_than_storing(data: bytes, block_size: int) -> None:
         blob = compress(data, model, block_size=block_size)
         out = decompress(blob, model)
     blocks = math.ceil(len(data) / block_size)
-    assert len(blob) - len(data) <= (
-        DOC_HEADER + len(model.name.encode()) + DOC_BLOCK * blocks + DOC_END
-    )
+    assert len(blob) - len(data) <= DOC_HEADER + DOC_BLOCK * blocks
     assert out == data
 
 
 def test_compress_block_prefers_the_smallest(tiny_model: IntModel, small_segments: int) -> None:
     text = sample_text(640, seed=9)
-    bh, payload = compress_block(
+    method, payload, segments = compress_block(
         tiny_model, text, (fmt.METHOD_MODEL, fmt.METHOD_LZMA), StreamState()
     )
-    assert bh.method == fmt.METHOD_MODEL and bh.coded_len == len(payload) < len(text)
-    assert bh.segments == 10 and bh.raw_crc == fmt.crc32(text)
-    bh, payload = compress_block(tiny_model, text, (), StreamState())
-    assert bh.method == fmt.METHOD_STORED and payload == text and bh.segments == 0
+    assert method == fmt.METHOD_MODEL and len(payload) < len(text)
+    assert segments == 10
+    method, payload, segments = compress_block(tiny_model, text, (), StreamState())
+    assert method == fmt.METHOD_STORED and payload == text and segments == 0
 
 
 def test_concatenated_archives(
@@ -368,7 +345,7 @@ def test_stored_and_lzma_archives_need_no_model(tiny_model: IntModel, small_segm
 
 def test_model_archive_without_the_model(tiny_model: IntModel, small_segments: int) -> None:
     blob = compress(sample_text(500), tiny_model, level="fast")
-    with pytest.raises(ModelError, match="tiny-test"):
+    with pytest.raises(ModelError, match=tiny_model.sha256[:16]):
         decompress(blob)
 
 

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import save
 
+from nncompress import format as fmt
 from nncompress import zoo
 from nncompress.model import (
     EXP_SIZE,
@@ -294,19 +295,29 @@ def test_model_for_archive(
     tiny_model: IntModel,
     other_model_path: Path,
 ) -> None:
-    """Found by hash whatever its file is called; a wrong --model is refused by name and
-    hash; a missing one is reported with its name."""
+    """Found by the hash prefix the archive records, whatever its file is called; a wrong
+    --model is refused by name and hash; a missing one is reported with its hash; a shipped
+    model is found by its registry number and checked against the whole hash."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     monkeypatch.setenv("NNCOMPRESS_MODELS", str(model_dir))
-    got = zoo.model_for_archive(TINY_NAME, tiny_model.sha256)
+    ref, prefix = zoo.model_ref(tiny_model)
+    assert ref == fmt.MODEL_HASH and prefix == tiny_model.sha256[:16]
+    got = zoo.model_for_archive(ref, prefix)
     assert got.sha256 == tiny_model.sha256
-    assert zoo.model_for_archive("whatever", tiny_model.sha256).sha256 == tiny_model.sha256
     with pytest.raises(ModelError) as e:
-        zoo.model_for_archive(TINY_NAME, tiny_model.sha256, spec=str(other_model_path))
+        zoo.model_for_archive(ref, prefix, spec=str(other_model_path))
     msg = str(e.value)
-    assert TINY_NAME in msg and tiny_model.sha256[:16] in msg and "tiny-other" in msg
-    with pytest.raises(ModelError, match=f"needs model {TINY_NAME}.*not installed"):
-        zoo.model_for_archive(TINY_NAME, "00" * 32)
+    assert prefix in msg and "tiny-other" in msg
+    with pytest.raises(ModelError, match="sha256 0000000000000000.*not installed"):
+        zoo.model_for_archive(ref, "00" * 8)
+    # The test folder's default.nnm is not the shipped one: registry number 1 skips it.
+    monkeypatch.setenv("NNCOMPRESS_MODELS", str(model_dir))
+    shipped = Path(__file__).resolve().parents[1] / "models" / "default.nnm"
+    if shipped.is_file():
+        assert zoo.model_for_archive(1, "").sha256 == zoo.REGISTRY[1][1]
+        assert zoo.model_ref(zoo.model_for_archive(1, "")) == (1, "")
+    with pytest.raises(ModelError, match="unknown shipped model 14"):
+        zoo.model_for_archive(14, "")
 
 
 # ----------------------------------------------------------------------------- float vs int

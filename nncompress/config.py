@@ -1,0 +1,132 @@
+"""The mixed method's configuration: which contexts, table sizes and learning rates.
+
+The structure of the adaptive layer is data, not code. A stream names its configuration in
+its header, either as a preset number from ``PRESETS`` (one byte, or none for preset 1) or
+written out in full (``Config.pack``), and one generic decoder (``adaptive.py``) reads it.
+So the mixed method improves by adding a preset or a context kind beside the old ones,
+never by copying a module: every configuration ever written keeps decoding through the same
+code. Presets, once released, never change (docs/DESIGN.md, "How the format grows").
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from . import contexts
+
+
+class ConfigError(ValueError):
+    """A configuration that no decoder of this format can use."""
+
+
+_FIXED = struct.Struct("<BBBBBBBH")  # shifts x3, final shift, APM rate, table bits, match bits, w0
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration of the mixed method.
+
+    - ``contexts``: the context kinds (``contexts.NAMES``), in the order of their tables
+      and mixer inputs; each kind at most once.
+    - ``mix_shifts``: learning rates of the three mixers, as right shifts of
+      ``input * error`` (weights in Q16): larger is slower.
+    - ``final_shift``: the learning rate of the final mixer of the three.
+    - ``apm_rate``: the refinement stages move by ``error >> apm_rate``.
+    - ``table_bits`` / ``match_bits``: the most slots (log2) per context table and in the
+      match model's table; streams of small blocks use fewer (``adaptive.table_bits``).
+    - ``network_weight``: the network's initial mixer weight (Q16: 65536 is 1).
+    """
+
+    contexts: tuple[int, ...]
+    mix_shifts: tuple[int, int, int] = (14, 14, 13)
+    final_shift: int = 16
+    apm_rate: int = 6
+    table_bits: int = 21
+    match_bits: int = 22
+    network_weight: int = 3 << 14
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Refuse what the decoder could not run, or could be made to run out of memory by."""
+        if not 1 <= len(self.contexts) <= 32:
+            raise ConfigError(f"a configuration has 1 to 32 contexts, not {len(self.contexts)}")
+        for k in self.contexts:
+            if k not in contexts.NAMES:
+                raise ConfigError(f"unknown context kind {k}")
+        if len(set(self.contexts)) != len(self.contexts):
+            raise ConfigError("a context kind is listed twice")
+        if len(self.mix_shifts) != 3 or not all(8 <= s <= 24 for s in self.mix_shifts):
+            raise ConfigError(f"mixer learning rates out of range: {self.mix_shifts}")
+        if not 8 <= self.final_shift <= 24:
+            raise ConfigError(f"final mixer learning rate out of range: {self.final_shift}")
+        if not 1 <= self.apm_rate <= 12:
+            raise ConfigError(f"refinement rate out of range: {self.apm_rate}")
+        if not 12 <= self.table_bits <= 22 or not 12 <= self.match_bits <= 24:
+            raise ConfigError("table sizes out of range")
+        if not 0 <= self.network_weight <= 65535:
+            raise ConfigError(f"network weight out of range: {self.network_weight}")
+
+    @property
+    def names(self) -> list[str]:
+        return [contexts.NAMES[k] for k in self.contexts]
+
+    def pack(self) -> bytes:
+        """The configuration written out (docs/FORMAT.md, "Configuration")."""
+        fixed = _FIXED.pack(
+            *self.mix_shifts,
+            self.final_shift,
+            self.apm_rate,
+            self.table_bits,
+            self.match_bits,
+            self.network_weight,
+        )
+        return bytes([len(self.contexts), *self.contexts]) + fixed
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Config:
+        """Inverse of ``pack``; raises ConfigError on anything but a whole, valid one."""
+        if not data or len(data) != 1 + data[0] + _FIXED.size:
+            raise ConfigError("configuration of the wrong length")
+        n = data[0]
+        s1, s2, s3, fs, apm, tb, mb, w0 = _FIXED.unpack(data[1 + n :])
+        return cls(tuple(data[1 : 1 + n]), (s1, s2, s3), fs, apm, tb, mb, w0)
+
+
+#: The configuration of format 1's first release: orders 1-4, 6 and 8, three word
+#: contexts, two column contexts, and six for code and tables.
+DEFAULT = Config(
+    contexts=(
+        1,
+        2,
+        3,
+        4,
+        6,
+        8,
+        contexts.WORD,
+        contexts.WORD_2,
+        contexts.WORD_BYTE,
+        contexts.COLUMN,
+        contexts.COLUMN_2,
+        contexts.SPARSE,
+        contexts.INDENT,
+        contexts.LINE,
+        contexts.SPARSE_2,
+        contexts.WORD_3,
+        contexts.VERTICAL,
+    )
+)
+
+#: Released presets by number (part of the format: never change or reuse a number).
+PRESETS: dict[int, Config] = {1: DEFAULT}
+DEFAULT_PRESET = 1
+
+
+def preset_of(config: Config) -> int | None:
+    """The preset number of ``config``, or None if it has to be written out."""
+    for number, c in PRESETS.items():
+        if c == config:
+            return number
+    return None

@@ -1,0 +1,121 @@
+"""Context kinds of the mixed method: what each one hashes, by a stable id.
+
+A context is a function of what a segment has coded so far (its last bytes, its words, its
+line layout) that picks a slot of bit statistics in the adaptive tables (``adaptive.py``).
+Which contexts a stream uses, and in which order, is data: the stream's configuration
+(``config.py``) lists their ids. The code of a kind, once released, never changes: an
+archive of format 1 names its contexts by id and must keep decoding the same way. A new
+idea is a new id with a new branch here, beside the old ones (docs/DESIGN.md, "How the
+format grows").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_jit = njit(cache=True, nogil=True)
+
+#: Multipliers of the hashes (odd 64-bit constants; the top bits of a product pick a slot).
+PRIMES = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+    ],
+    dtype=np.uint64,
+)
+
+#: Kind ids (part of the format) and their names (for ``-v`` and the configuration's text).
+ORDER = {k: k for k in range(1, 9)}  # order-k: the last k bytes, k = 1..8
+WORD = 9  # the current word (letters case-folded, digits, '_' and non-ASCII bytes)
+WORD_2 = 10  # the current word and the one before it
+WORD_BYTE = 11  # the current word and the last byte
+COLUMN = 12  # the column and the byte above it in the previous line
+COLUMN_2 = 13  # the column and the last two bytes
+SPARSE = 14  # the two bytes before the last one
+INDENT = 15  # the line's indentation (and whether it is still being written), the last byte
+LINE = 16  # the line's first byte and the last two bytes
+SPARSE_2 = 17  # the third and fourth bytes back
+WORD_3 = 18  # the current word and the two words before it
+VERTICAL = 19  # the two bytes above in the previous line, and the last byte
+
+NAMES: dict[int, str] = {
+    **{k: f"order-{k}" for k in ORDER},
+    WORD: "word",
+    WORD_2: "word-2",
+    WORD_BYTE: "word-byte",
+    COLUMN: "column",
+    COLUMN_2: "column-2",
+    SPARSE: "sparse",
+    INDENT: "indent",
+    LINE: "line",
+    SPARSE_2: "sparse-2",
+    WORD_3: "word-3",
+    VERTICAL: "vertical",
+}
+#: Kinds counted by the second mixer's selector ("how many of the longer contexts have been
+#: seen before"): the orders from 2 on.
+SEEN_KINDS = frozenset(range(2, 9))
+
+_ORDER_MASK = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+#: Which multiplier each order uses (orders 1, 2, 3, 4, 6 and 8 as the first released
+#: configuration has them; 5 and 7 share their neighbours', their masks differ).
+_ORDER_PRIME = np.array([0, 0, 1, 2, 3, 4, 4, 5, 5], dtype=np.int64)
+
+
+@_jit
+def context_hash(kind, c, words, lines, block, i) -> np.uint64:
+    """The 64-bit hash of context ``kind`` for segment ``i`` before its next byte.
+
+    ``c``: the segment's last 8 bytes (the latest in the low byte); ``words``: [3, S] hashes
+    of the current word and the two before it; ``lines``: [4, S] column, block offset of the
+    line's start, of the previous line's start (-1: none), and the indentation; ``block``:
+    the block's bytes so far. Returns 0 for an unknown kind (configurations are checked
+    before use, so that does not happen)."""
+    if kind <= 8:
+        return ((c & _ORDER_MASK[kind]) + np.uint64(kind)) * PRIMES[_ORDER_PRIME[kind]]
+    w0, w1, w2 = words[0, i], words[1, i], words[2, i]
+    if kind == WORD:
+        return (w0 + np.uint64(1)) * PRIMES[4]
+    if kind == WORD_2:
+        return (w0 ^ (w1 * PRIMES[3])) * PRIMES[1]
+    if kind == WORD_BYTE:
+        v = (w0 + np.uint64(12345)) * PRIMES[0] + (c & np.uint64(0xFF))
+        return (v + np.uint64(1)) * PRIMES[3]
+    if kind == WORD_3:
+        v = w0 ^ (w1 * PRIMES[3]) ^ (w2 * PRIMES[4])
+        return (v + np.uint64(77)) * PRIMES[5]
+    if kind == SPARSE:
+        v = ((c >> np.uint64(8)) & np.uint64(0xFFFF)) + np.uint64(7000001)
+        return v * PRIMES[1]
+    if kind == SPARSE_2:
+        v = ((c >> np.uint64(16)) & np.uint64(0xFFFF)) + np.uint64(9000007)
+        return v * PRIMES[3]
+    col = lines[0, i]
+    if kind == COLUMN_2:
+        v = np.uint64(min(col, 255)) * np.uint64(65536) + (c & np.uint64(0xFFFF))
+        return (v + np.uint64(900002)) * PRIMES[4]
+    if kind == INDENT:
+        lead = 1 if lines[0, i] == lines[3, i] else 0
+        v = np.uint64(min(lines[3, i], 63) * 512 + lead * 256) + (c & np.uint64(0xFF))
+        return (v + np.uint64(3000017)) * PRIMES[0]
+    if kind == LINE:
+        first = np.int64(block[lines[1, i]]) + 1 if col > 0 else 0
+        v = np.uint64(first * 65536) + (c & np.uint64(0xFFFF))
+        return (v + np.uint64(5000011)) * PRIMES[2]
+    above = 0
+    if lines[2, i] >= 0 and lines[2, i] + col < lines[1, i]:
+        above = np.int64(block[lines[2, i] + col]) + 1
+    if kind == COLUMN:
+        return np.uint64(min(col, 63) * 512 + above + 100000) * PRIMES[2]
+    if kind == VERTICAL:
+        above2 = 0
+        if lines[2, i] >= 0 and lines[2, i] + col + 1 < lines[1, i]:
+            above2 = np.int64(block[lines[2, i] + col + 1]) + 1
+        v = np.uint64(above * 512 + above2) * np.uint64(256) + (c & np.uint64(0xFF))
+        return (v + np.uint64(4242)) * PRIMES[1]
+    return np.uint64(0)

@@ -1,0 +1,49 @@
+"""Compression levels: the one table of what each level does.
+
+A level is the encoder's choice only: which block methods it tries, how many lockstep
+segments its model-coded blocks get, which model and which mixed-method configuration it
+uses when none is named, and how long its frames are. Everything it chooses is recorded in
+the stream, so a decoder needs no level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import format as fmt
+from .config import DEFAULT, Config
+
+#: Blocks of 1 MiB: large enough that a block's lockstep segments (one per KiB) fill a
+#: batched network step, small enough that memory stays low and damage is located.
+DEFAULT_BLOCK = 1 << 20
+#: Frames of 16 MiB: the adaptive statistics start afresh at each frame, which is what lets
+#: frames be coded in parallel and read at random. Measured (scripts/frame_cost.py): see
+#: docs/FORMAT.md, "Frames".
+DEFAULT_FRAME = 16 << 20
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    #: Block methods tried (stored is always possible; the smallest wins).
+    methods: tuple[int, ...]
+    #: Segment count of a model-coded block of n bytes.
+    segments: Callable[[int], int] = fmt.segment_count
+    #: The model used when none is named (a name in the model search path).
+    model: str = "default"
+    #: The mixed method's configuration.
+    config: Config = DEFAULT
+
+
+LEVELS: dict[str, Level] = {
+    # The network alone: no adaptive statistics, no LZMA trial.
+    "fast": Level("fast", (fmt.METHOD_MODEL,)),
+    "default": Level("default", (fmt.METHOD_MIXED, fmt.METHOD_LZMA)),
+    # Strongest and slowest: each block of up to 1 MiB as one segment, and the larger
+    # network (a third of the default's speed with float products, which at one segment
+    # does not set the pace: the per-byte coding work does).
+    "max": Level(
+        "max", (fmt.METHOD_MIXED, fmt.METHOD_LZMA), segments=fmt.fewest_segments, model="large"
+    ),
+}

@@ -1,0 +1,165 @@
+"""Reading an archive at random: a seekable file object over the decoded bytes.
+
+Frames start with fresh statistics, so any frame decodes on its own from the stream's
+header. A stream of several frames ends with an index (docs/FORMAT.md, "Index"), found
+from the end of the file, which gives every frame's offset without reading the frames;
+streams without one (a single frame) are walked block header by block header, seeking
+over payloads. Reading at an offset decodes only the frames that hold the bytes asked for.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import os
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from . import format as fmt
+from .engine import ModelLookup, StreamInfo, _Frames
+
+
+@dataclass
+class _Frame:
+    header: fmt.Header
+    header_bytes: bytes
+    offset: int  # of its first block, in the archive
+    raw_offset: int  # of its first byte, in the decoded output
+    raw_len: int
+
+
+def _stream_from_index(f: BinaryIO, end: int) -> tuple[int, list[_Frame]] | None:
+    """The stream whose index ends at ``end``: its start and frames (raw offsets from the
+    stream's start); None if no index ends there."""
+    found = fmt.index_before(f, end)
+    if found is None:
+        return None
+    index, index_start = found
+    start = index_start - sum(e.coded_len for e in index.frames) - index.header_len
+    if start < 0:
+        raise fmt.FormatError("corrupted archive: the index points before the file")
+    f.seek(start)
+    header, header_bytes = fmt.read_header(f)
+    if len(header_bytes) != index.header_len:
+        raise fmt.FormatError("corrupted archive: the index does not match the header")
+    frames, offset, raw = [], start + index.header_len, 0
+    for e in index.frames:
+        frames.append(_Frame(header, header_bytes, offset, raw, e.raw_len))
+        offset += e.coded_len
+        raw += e.raw_len
+    return start, frames
+
+
+def _walk(f: BinaryIO, end: int) -> list[list[_Frame]]:
+    """The streams in ``f[0:end]``, walked forwards (headers only)."""
+    streams: list[list[_Frame]] = []
+    f.seek(0)
+    while f.tell() < end:
+        start = f.tell()
+        header, header_bytes = fmt.read_header(f)
+        frames: list[_Frame] = []
+        if header.block_size:
+            info = StreamInfo(archive_len=start + len(header_bytes))
+            walker = _Frames(header, header_bytes, lambda h: None, None, False, False, False)  # type: ignore[arg-type,return-value]
+            while (code := walker.frame(f, info, None, decode=False)) == fmt.END_FRAME:
+                pass
+            if code == fmt.END_INDEX:
+                fmt.read_index(f)
+            for fr in info.frames:
+                frames.append(_Frame(header, header_bytes, fr.offset, fr.raw_offset, fr.raw_len))
+        streams.append(frames)
+    return streams
+
+
+def frame_table(f: BinaryIO) -> list[_Frame]:
+    """Every frame of every stream in a seekable archive, with raw offsets from the start
+    of the decoded output. Indexes are read from the end; what no index covers is walked."""
+    end = f.seek(0, os.SEEK_END)
+    tail: list[list[_Frame]] = []
+    while end > 0:
+        found = _stream_from_index(f, end)
+        if found is None:
+            break
+        end, frames = found
+        tail.insert(0, frames)
+    streams = (_walk(f, end) if end > 0 else []) + tail
+    out, raw = [], 0
+    for frames in streams:
+        for fr in frames:
+            fr.raw_offset += raw
+            out.append(fr)
+        if frames:
+            raw = frames[-1].raw_offset + frames[-1].raw_len
+    return out
+
+
+class ArchiveReader(io.RawIOBase):
+    """The decoded bytes of a seekable ``.nnc`` archive as a read-only, seekable file.
+
+    ``get_model``: finds the model a stream's header names (``zoo.model_for_archive`` by
+    default). Each read decodes the frames that hold the bytes asked for (the last one is
+    kept, so sequential reads decode each frame once); ``frames_decoded`` counts them."""
+
+    def __init__(self, fileobj: BinaryIO, get_model: ModelLookup | None = None) -> None:
+        if get_model is None:
+            from .zoo import model_for_archive
+
+            def get_model(h: fmt.Header):
+                return model_for_archive(h.model, h.model_prefix)
+
+        self._f = fileobj
+        self._get_model = get_model
+        self._frames = frame_table(fileobj)
+        self._starts = [fr.raw_offset for fr in self._frames]
+        self._size = self._frames[-1].raw_offset + self._frames[-1].raw_len if self._frames else 0
+        self._pos = 0
+        self._cached: tuple[int, bytes] | None = None
+        self.frames_decoded = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def frame_count(self) -> int:
+        return len(self._frames)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def _frame(self, i: int) -> bytes:
+        if self._cached is None or self._cached[0] != i:
+            fr = self._frames[i]
+            self._f.seek(fr.offset)
+            out = io.BytesIO()
+            frames = _Frames(fr.header, fr.header_bytes, self._get_model, None, False, True, False)
+            frames.frame(self._f, StreamInfo(), out)
+            self.frames_decoded += 1
+            self._cached = (i, out.getvalue())
+        return self._cached[1]
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        got = 0
+        while got < len(view) and self._pos < self._size:
+            i = bisect.bisect_right(self._starts, self._pos) - 1
+            data = self._frame(i)
+            at = self._pos - self._starts[i]
+            n = min(len(view) - got, len(data) - at)
+            view[got : got + n] = data[at : at + n]
+            got += n
+            self._pos += n
+        return got
