@@ -1,5 +1,5 @@
 """Learning the file while coding it: context statistics, a match model and online mixers,
-combined with the network bit by bit (docs/DESIGN.md, "Adaptive statistics"). One generic
+combined with the network bit by bit (docs/DESIGN.md, section 4). One generic
 coder for every configuration: which contexts it hashes (``contexts.py``), how large its
 tables are and how fast its mixers learn come from the stream's ``config.Config``.
 

@@ -1,6 +1,6 @@
 """The compressors that ``nncompress compare`` puts side by side, and what it measures on them.
 
-Every codec is judged the same way (DESIGN.md section 1): compress, decompress, compare the
+Every codec is judged the same way (docs/DESIGN.md, section 1): compress, decompress, compare the
 result with the input byte for byte. A codec that loses data, or crashes, gets a FAILED row;
 it is never counted as a result. The class hierarchy follows CompressAI's
 ``utils/bench/codecs.py``:

@@ -8,7 +8,7 @@ i holds bytes [start_i, start_i + len_i); the first ``n % S`` segments are one b
 than the rest, so at every step the active segments are a prefix of the batch. The mixed
 method codes the segments in two groups, one after the other at each step
 (``format.segment_groups``), so that one group's network step can run beside the coding
-of the other's bytes (docs/DESIGN.md, "Lockstep segments").
+of the other's bytes (docs/DESIGN.md, section 3).
 """
 
 from __future__ import annotations

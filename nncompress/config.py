@@ -5,7 +5,7 @@ its header, either as a preset number from ``PRESETS`` (one byte, or none for pr
 written out in full (``Config.pack``), and one generic decoder (``adaptive.py``) reads it.
 So the mixed method improves by adding a preset or a context kind beside the old ones,
 never by copying a module: every configuration ever written keeps decoding through the same
-code. Presets, once released, never change (docs/DESIGN.md, "How the format grows").
+code. Presets, once released, never change (docs/DESIGN.md, section 7).
 """
 
 from __future__ import annotations

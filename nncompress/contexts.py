@@ -5,8 +5,8 @@ line layout) that picks a slot of bit statistics in the adaptive tables (``adapt
 Which contexts a stream uses, and in which order, is data: the stream's configuration
 (``config.py``) lists their ids. The code of a kind, once released, never changes: an
 archive of format 1 names its contexts by id and must keep decoding the same way. A new
-idea is a new id with a new branch here, beside the old ones (docs/DESIGN.md, "How the
-format grows").
+idea is a new id with a new branch here, beside the old ones (docs/DESIGN.md, section 7,
+which also says how to add a context).
 """
 
 from __future__ import annotations

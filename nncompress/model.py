@@ -3,7 +3,7 @@
 A model file (``.nnm``) is a safetensors file: integer tensors plus string metadata, never
 pickled code. Its identity is the SHA-256 of the file's bytes; archives record it.
 
-Every quantity on the coding path is an integer (DESIGN.md section 2):
+Every quantity on the coding path is an integer (docs/DESIGN.md, section 2):
 
 * the hidden state is int8 (Q7, value/128), weights are int8 with one integer rescale
   multiplier (7 bits) and shift per output row;

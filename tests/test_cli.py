@@ -1,4 +1,4 @@
-"""The command line, path by path, with gzip's conventions (DESIGN.md section 6).
+"""The command line, path by path, with gzip's conventions (docs/DESIGN.md, section 9).
 
 Most tests run the CLI in-process with click's CliRunner (fast, and an uncaught exception
 shows up as ``result.exception``); what needs real file descriptors -- pipes, a terminal,

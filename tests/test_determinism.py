@@ -1,4 +1,4 @@
-"""Bit-exact determinism (DESIGN.md section 2): the decoder must see, at every step, the
+"""Bit-exact determinism (docs/DESIGN.md, section 2): the decoder must see, at every step, the
 same integer frequencies the encoder saw. So the frequencies and the archive bytes must not
 depend on the batch a segment is coded in, its position in that batch, step-by-step versus
 whole-sequence evaluation, BLAS thread count, or backend/device (numpy, torch CPU, CUDA).

@@ -5,7 +5,7 @@
 ``tests/data/golden.txt``, found the way the CLI finds its model (by the number the header
 names), and recompressing the text the same way must give the same bytes, so that no
 change to the format, the coder, a configuration or the shipped model can slip by
-(docs/DESIGN.md, "Compatibility"). Released golden archives are never rebuilt; a new
+(docs/DESIGN.md, section 7). Released golden archives are never rebuilt; a new
 feature of the format adds a golden beside them.
 """
 

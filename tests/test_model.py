@@ -183,7 +183,7 @@ def test_rejects_weights_beyond_int8(tmp_path: Path, parts, key: str, value: int
 
 @pytest.mark.parametrize("key", ["head.w", "embed_table"])
 def test_rejects_float_tensors(tmp_path: Path, parts, key: str) -> None:
-    """Every tensor must hold integers (DESIGN.md section 2): a float tensor with fractional
+    """Every tensor must hold integers (docs/DESIGN.md, section 2): a float tensor with fractional
     values would make the 'exact' products inexact, so loading must refuse it."""
     tensors, meta = parts
     tensors = dict(tensors)
