@@ -39,15 +39,12 @@ def _warn(msg: str) -> None:
 
 def parse_size(text: str) -> int:
     """``1048576``, ``512K``, ``1M``, ``4MiB``, ``1g`` -> bytes."""
-    t = text.strip().lower().removesuffix("ib").removesuffix("b")
-    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(t[-1:], 1)
+    from .workers import parse_size as parse
+
     try:
-        value = int(t[:-1] if mult > 1 else t)
+        return parse(text)
     except ValueError:
-        raise click.BadParameter(f"not a size: {text!r}") from None
-    if value <= 0:
-        raise click.BadParameter("size must be positive")
-    return value * mult
+        raise click.BadParameter(f"not a positive size: {text!r}") from None
 
 
 def parse_duration(text: str) -> float:
@@ -102,6 +99,7 @@ class Job:
     level: str
     threads: int = 0
     frame_size: int = 16 << 20
+    memory: int | None = None
 
 
 def _coding_options(f):
@@ -171,8 +169,15 @@ def _coding_options(f):
             type=click.IntRange(0),
             default=0,
             show_default=True,
-            help="CPU threads (0: all cores). -T1 keeps nncompress on one core, for "
-            "busy machines and parallel batch jobs.",
+            help="CPU threads (0: all cores). Inputs of several frames are coded, and "
+            "decoded, by this many worker processes, as memory allows (--memory); -T1 "
+            "keeps nncompress on one core, for busy machines and parallel batch jobs.",
+        ),
+        click.option(
+            "--memory",
+            "memory_limit",
+            help="Memory the worker processes may use (e.g. 4G; default: "
+            "$NNCOMPRESS_MEMORY, else half of the machine's memory).",
         ),
         click.argument("files", nargs=-1, type=click.Path()),
     ]
@@ -199,6 +204,7 @@ def _run_coding(
     frame_size: str,
     level: str | None,
     threads: int,
+    memory_limit: str | None,
 ) -> None:
     if keep and remove:
         raise click.UsageError("--keep and --rm contradict each other")
@@ -219,6 +225,7 @@ def _run_coding(
         level or "default",
         threads,
         parse_size(frame_size),
+        parse_size(memory_limit) if memory_limit else None,
     )
     inputs = list(files) or ["-"]
     if output and len(inputs) > 1:
@@ -436,6 +443,7 @@ def _compress(src: BinaryIO, dst: BinaryIO, job: Job, tick):
         threads=job.threads,
         int8_products=True,
         frame_size=job.frame_size,
+        memory=job.memory,
     )
 
 
@@ -451,6 +459,7 @@ def _decompress(src: BinaryIO, dst: BinaryIO | None, job: Job, tick):
         account=job.verbose > 0,
         threads=job.threads,
         int8_products=True,
+        memory=job.memory,
     )
 
 
@@ -469,6 +478,13 @@ def _report(path: str, target: str | None, job: Job, info, seconds: float) -> No
         _warn(
             f"{path}: {sizes} bytes ({100 * packed / max(raw, 1):.2f}%, {bpb:.3f} bpb) "
             f"{speed:,.1f} KB/s -> {target or 'stdout'}"
+        )
+    if info.workers is not None:
+        w = info.workers
+        _warn(
+            f"  {w.count} worker processes over {len(info.frames)} frames, up to "
+            f"{w.peak / 2**20:,.0f} MiB each (planned {w.memory_each / 2**20:,.0f} MiB each "
+            f"within a budget of {w.budget / 2**20:,.0f} MiB)"
         )
     for line in _spending_lines(info):
         _warn(line)

@@ -267,8 +267,7 @@ def _code_mixed(
     pipelined = pipelined and len(groups) > 1
     tick = _ticker(progress, n, steps)
     probs = np.zeros((8, segments), dtype=np.int64)
-    limits = _one_blas_thread() if pipelined else contextlib.nullcontext()
-    with limits:
+    with _one_blas_thread():
         net = _Steps(model, groups, pipelined)
         try:
             for t in range(steps):
@@ -307,8 +306,11 @@ def _code_mixed(
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager:
-    """BLAS on one thread while the network has a core of its own: a second BLAS thread
-    would only contend with the coder's thread for the other core."""
+    """BLAS on one thread for the mixed method's network steps: a group's products are
+    small ([S/2, 256] by [256, 768] for the default model), and a second BLAS thread only
+    contends with the coder's thread (pipelined) or spins while the coder works (not
+    pipelined): with another process busy on a 2-core machine, unlimited BLAS threads made
+    a 229 KB input take 320 s instead of a few."""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(1, user_api="blas")

@@ -10,14 +10,16 @@ or stored -- so the output is never more than a few bytes per block larger than 
 from __future__ import annotations
 
 import functools
+import io
 import lzma
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from . import format as fmt
 from .adaptive import Spending, StreamState
@@ -25,6 +27,9 @@ from .coder import decode_block, decode_block_mixed, encode_block, encode_block_
 from .config import DEFAULT, Config
 from .levels import DEFAULT_BLOCK, DEFAULT_FRAME, LEVELS
 from .model import IntModel
+
+if TYPE_CHECKING:
+    from .workers import Workers
 
 LZMA_PRESET = 9 | lzma.PRESET_EXTREME
 #: LZMA2 settings a block may use (its header's ``segments`` field holds the index; part
@@ -58,6 +63,11 @@ def _lzma_filters(n: int, variant: int) -> list[dict]:
 
 
 Progress = Callable[[int], None]
+
+#: Frames shorter than this are coded in the calling process whatever the thread count:
+#: starting a worker process (a fresh interpreter and its imports) costs a second or two,
+#: which a frame of 256 KiB repays (it takes about two seconds to code).
+MIN_WORKER_FRAME = 256 << 10
 
 #: With ``int8_products``, a model block at least this long switches the model to int8
 #: products (``IntModel.use_int8_products``): importing torch costs about a second, which
@@ -123,8 +133,10 @@ class StreamInfo:
     #: Where the bits of mixed blocks went (only when accounting was asked for).
     spending: Spending | None = None
 
-    def add_spending(self, state: StreamState | None) -> None:
-        spent = state.spent() if state is not None else None
+    #: The worker processes that coded the frames (None: the calling process did).
+    workers: Workers | None = None
+
+    def add_spending(self, spent: Spending | None) -> None:
         if spent is None:
             return
         if self.spending is None or self.spending.inputs != spent.inputs:
@@ -241,6 +253,86 @@ def compress_block(
     return best
 
 
+@dataclass(frozen=True)
+class FrameJob:
+    """What coding one frame needs besides its bytes and the model: everything here is
+    small and picklable, so a frame can be coded in another process."""
+
+    level: str
+    config: Config
+    block_size: int
+    #: Where the frame's check chain starts (``format.frame_seed``).
+    seed: int
+    #: End code of the frame's last block (END_FRAME, END_STREAM or END_INDEX).
+    end: int
+    account: bool = False
+    #: Run the network and the LZMA2 trial in threads of their own.
+    parallel: bool = True
+    int8_products: bool = False
+
+
+@dataclass
+class CodedFrame:
+    """A frame as it goes into the archive, and what was learned coding it."""
+
+    data: bytes
+    blocks: list[BlockInfo]
+    raw_len: int
+    spending: Spending | None = None
+
+
+def _block_bytes(
+    method: int, raw: bytes, payload: bytes, param: int, end: int, block_size: int, check: int
+) -> tuple[bytes, int]:
+    """A block as written (descriptor, lengths, payload, check) and its check."""
+    head = fmt.BlockHeader(method, len(raw), len(payload), param, end).pack(block_size)
+    check = fmt.block_check(head, raw, check)
+    return head + payload + fmt.CHECK.pack(check), check
+
+
+def encode_frame(
+    model: IntModel,
+    blocks: list[bytes],
+    job: FrameJob,
+    progress: Progress | None = None,
+    emit: Callable[[bytes], None] | None = None,
+) -> CodedFrame:
+    """Code one frame: ``blocks`` with fresh statistics, each with the smallest method the
+    level allows, chained checks from ``job.seed``. ``emit``: called with each block's
+    bytes as soon as it is coded (else they are collected in the result)."""
+    lvl = LEVELS[job.level]
+    state = StreamState(job.config, job.block_size, job.account)
+    parts: list[bytes] = []
+    infos: list[BlockInfo] = []
+    check = job.seed
+    for i, raw in enumerate(blocks):
+        _int8_for(model, len(raw), job.int8_products, job.parallel)
+        method, payload, param = compress_block(
+            model, raw, lvl.methods, state, progress, job.parallel, lvl.segments
+        )
+        end = job.end if i == len(blocks) - 1 else fmt.END_NONE
+        out, check = _block_bytes(method, raw, payload, param, end, job.block_size, check)
+        (emit or parts.append)(out)
+        infos.append(BlockInfo(method, len(raw), len(payload), param))
+    return CodedFrame(b"".join(parts), infos, sum(map(len, blocks)), state.spent())
+
+
+def _frames(
+    src: BinaryIO, first: list[bytes], block_size: int, frame_blocks: int
+) -> Iterator[tuple[list[bytes], bool]]:
+    """The input cut into frames of ``frame_blocks`` blocks, each with whether it is the
+    last; ``first``: blocks already read. Reads one block ahead, no more."""
+    pending = list(first)
+    while pending:
+        while len(pending) <= frame_blocks:
+            block = _read_full(src, block_size)
+            if not block:
+                break
+            pending.append(block)
+        frame, pending = pending[:frame_blocks], pending[frame_blocks:]
+        yield frame, not pending
+
+
 def compress_stream(
     src: BinaryIO,
     dst: BinaryIO,
@@ -253,20 +345,25 @@ def compress_stream(
     int8_products: bool = False,
     frame_size: int = DEFAULT_FRAME,
     config: Config | None = None,
+    memory: int | None = None,
 ) -> StreamInfo:
     """Compress all of ``src`` into one ``.nnc`` stream on ``dst``: frames of ``frame_size``
     bytes (rounded down to whole blocks, at least one), each of blocks of ``block_size``.
     ``config``: the mixed method's configuration (default: the level's), written in the
     header as a preset number or in full.
     ``account``: record where the bits went (``StreamInfo.spending``). ``threads``: 1 keeps
-    everything on one thread; otherwise the LZMA2 trial runs beside the network when there
-    are cores for it. ``int8_products``: let large blocks switch the model to int8 products
-    through torch where that pays (``_int8_for``; the same archive, faster; for callers
-    that own the process, as the CLI does).
+    everything on one thread; 0 (all cores) or N > 1 codes the frames of a stream of
+    several in worker processes, as many as ``threads`` and ``memory`` (bytes; default:
+    ``workers.memory_budget``) allow, each with the network and the LZMA2 trial beside its
+    coder where cores are left for them. The archive is the same whatever the count.
+    ``int8_products``: let large blocks switch the model to int8 products through torch
+    where that pays (``_int8_for``; the same archive, faster; for callers that own the
+    process, as the CLI does).
 
-    The input is read one block ahead, so that each block's descriptor can say whether the
-    frame or the stream ends with it; a stream that is one block long, coded without the
-    model, names no model (the header is written after that block is coded)."""
+    A stream that is one block long, coded without the model, names no model (its header
+    is written after that block is coded). Otherwise the header comes first, and each
+    frame is written when coded, in order."""
+    from .workers import FramePool, plan_workers
     from .zoo import model_ref
 
     if not 0 < block_size <= fmt.MAX_BLOCK:
@@ -276,70 +373,99 @@ def compress_stream(
     lvl = LEVELS[level]
     config = config or lvl.config
     frame_blocks = max(1, frame_size // block_size)
-    data = _read_full(src, block_size)
     info = StreamInfo(config=config, streams=1)
-    if not data:
-        out = fmt.Header(0).pack()
+    data = _read_full(src, block_size)
+    nxt = _read_full(src, block_size) if data else b""
+    cores = os.cpu_count() or 1
+    parallel = threads != 1 and cores > 1
+
+    def put(out: bytes) -> None:
         dst.write(out)
-        info.archive_len = len(out)
-        return info
-    nxt = _read_full(src, block_size)
-    if not nxt and len(data) < block_size:
-        # The whole input is one short block: say so in the header, which bounds the
-        # decoder's buffers and sizes the adaptive tables to the data.
+        info.archive_len += len(out)
+
+    if not nxt:
+        # Empty, or one block: say the block's length in the header (it bounds the
+        # decoder's buffers and sizes the adaptive tables to the data), and name the model
+        # only if the block needs it.
         block_size = len(data)
-    ref, prefix = model_ref(model)
-    header = fmt.Header(block_size, ref, prefix, config)
-    header_bytes = b""
-    parallel = threads != 1 and (os.cpu_count() or 1) > 1
-    state = StreamState(config, block_size, account)
-    seed = check = 0
-    in_frame = 0
-    frame = FrameInfo(0, 0, 0, 0)
-    while data:
-        _int8_for(model, len(data), int8_products, parallel)
+        if not data:
+            put(fmt.Header(0).pack())
+            return info
+        state = StreamState(config, block_size, account)
+        _int8_for(model, block_size, int8_products, parallel)
         method, payload, param = compress_block(
             model, data, lvl.methods, state, progress, parallel, lvl.segments
         )
-        if not header_bytes:
-            if not nxt and method not in fmt.MODEL_METHODS:
-                header = fmt.Header(block_size)  # a stream of one block needs no model
-            header_bytes = header.pack()
-            dst.write(header_bytes)
-            info.model, info.model_prefix = header.model, header.model_prefix
-            info.block_size, info.archive_len = block_size, len(header_bytes)
-            seed = check = fmt.crc32(header_bytes)
-            frame.offset = len(header_bytes)
-        in_frame += 1
-        if not nxt:
-            end = fmt.END_INDEX if info.frames else fmt.END_STREAM
-        else:
-            end = fmt.END_FRAME if in_frame == frame_blocks else fmt.END_NONE
-        bh = fmt.BlockHeader(method, len(data), len(payload), param, end)
-        head = bh.pack(block_size)
-        check = fmt.block_check(head, data, check)
-        dst.write(head)
-        dst.write(payload)
-        dst.write(fmt.CHECK.pack(check))
-        size = len(head) + len(payload) + fmt.CHECK_SIZE
-        info.blocks.append(BlockInfo(method, len(data), len(payload), param, len(info.frames)))
-        info.raw_len += len(data)
-        info.archive_len += size
-        frame.coded_len += size
-        frame.raw_len += len(data)
-        if end != fmt.END_NONE:
-            info.frames.append(frame)
-            frame = FrameInfo(info.archive_len, 0, info.raw_len, 0)
-            info.add_spending(state)
-            in_frame, check = 0, seed
-            if end == fmt.END_FRAME:
-                state = StreamState(config, block_size, account)
-        data, nxt = nxt, (_read_full(src, block_size) if nxt else b"")
+        header = fmt.Header(block_size, *model_ref(model), config)
+        if method not in fmt.MODEL_METHODS:
+            header = fmt.Header(block_size)
+        header_bytes = header.pack()
+        put(header_bytes)
+        info.model, info.model_prefix, info.block_size = (
+            header.model,
+            header.model_prefix,
+            block_size,
+        )
+        seed = fmt.frame_seed(header_bytes, 0)
+        out, _ = _block_bytes(method, data, payload, param, fmt.END_STREAM, block_size, seed)
+        put(out)
+        info.blocks.append(BlockInfo(method, len(data), len(payload), param))
+        info.frames.append(FrameInfo(len(header_bytes), len(out), 0, len(data)))
+        info.raw_len = len(data)
+        info.add_spending(state.spent())
+        return info
+
+    header = fmt.Header(block_size, *model_ref(model), config)
+    header_bytes = header.pack()
+    put(header_bytes)
+    info.model, info.model_prefix, info.block_size = header.model, header.model_prefix, block_size
+    pool: FramePool | None = None
+
+    def add(frame: CodedFrame, offset: int) -> None:
+        """Account for a frame written from ``offset`` on (writing it first, unless its
+        blocks were emitted as they were coded)."""
+        put(frame.data)
+        index = len(info.frames)
+        coded = info.archive_len - offset
+        info.frames.append(FrameInfo(offset, coded, info.raw_len, frame.raw_len))
+        for b in frame.blocks:
+            b.frame = index
+        info.blocks += frame.blocks
+        info.raw_len += frame.raw_len
+        info.add_spending(frame.spending)
+
+    try:
+        for n, (blocks, last) in enumerate(_frames(src, [data, nxt], block_size, frame_blocks)):
+            end = fmt.END_FRAME if not last else fmt.END_INDEX if n else fmt.END_STREAM
+            frame_bytes = frame_blocks * block_size
+            if n == 0 and not last and frame_bytes >= MIN_WORKER_FRAME:
+                workers = plan_workers(threads, header, frame_bytes, memory, compress=True)
+                if workers.count > 1:
+                    pool = FramePool(workers)
+                    info.workers = workers
+            seed = fmt.frame_seed(header_bytes, n)
+            if pool is None:
+                job = FrameJob(
+                    level, config, block_size, seed, end, account, parallel, int8_products
+                )
+                offset = info.archive_len
+                add(encode_frame(model, blocks, job, progress, put), offset)
+                continue
+            job = FrameJob(level, config, block_size, seed, end, account, pool.threaded, False)
+            for done in pool.submit(encode_frame, model, blocks, job):
+                add(done, info.archive_len)
+                if progress:
+                    progress(done.raw_len)
+        for done in pool.drain() if pool is not None else ():
+            add(done, info.archive_len)
+            if progress:
+                progress(done.raw_len)
+    finally:
+        if pool is not None:
+            info.workers.peak = pool.close()  # type: ignore[union-attr]
     if len(info.frames) > 1:
         entries = [fmt.FrameEntry(f.raw_len, f.coded_len) for f in info.frames]
-        out = fmt.Index(len(header_bytes), entries).pack()
-        dst.write(out)
-        info.archive_len += len(out)
+        put(fmt.Index(len(header_bytes), entries).pack())
     return info
 
 
@@ -361,7 +487,8 @@ class _Frames:
         parallel: bool,
         int8_products: bool,
     ) -> None:
-        self.header, self.seed = header, fmt.crc32(header_bytes)
+        self.header, self.header_bytes = header, header_bytes
+        self.count = 0  # frames read so far
         self.get_model, self.model = get_model, None
         self.progress, self.account = progress, account
         self.parallel, self.int8_products = parallel, int8_products
@@ -372,12 +499,19 @@ class _Frames:
         info: StreamInfo,
         dst: BinaryIO | None,
         decode: bool = True,
+        block_base: int = 0,
+        number: int | None = None,
     ) -> int:
         """Read (and with ``decode`` check and decode, to ``dst`` unless None) one frame's
         blocks from ``src``; returns the last block's end code. Raises FormatError at the
-        first damaged block, after the good blocks before it have been written."""
+        first damaged block, after the good blocks before it have been written.
+        ``block_base``: the number of the stream's blocks before ``info.blocks`` (for
+        messages); ``number``: the frame's number in its stream (default: the next)."""
         state = StreamState(self.header.config, self.header.block_size, self.account)
-        check = self.seed
+        if number is None:
+            number = self.count
+        self.count = number + 1
+        check = fmt.frame_seed(self.header_bytes, number)
         frame = FrameInfo(info.archive_len, 0, info.raw_len, 0)
         try:
             while True:
@@ -393,15 +527,15 @@ class _Frames:
                     BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.param, len(info.frames))
                 )
                 if decode:
-                    raw = self._block(bh, payload, state)
+                    index = block_base + len(info.blocks) - 1
+                    where = f"block {index} (bytes {info.raw_len}..{info.raw_len + bh.raw_len})"
+                    try:
+                        raw = self._block(bh, payload, state)
+                    except fmt.FormatError as e:
+                        raise fmt.FormatError(f"corrupted archive: {where} {e}") from None
                     check = fmt.block_check(head, raw, check)
                     if len(raw) != bh.raw_len or check != stored:
-                        index = len(info.blocks) - 1
-                        end = info.raw_len + bh.raw_len
-                        raise fmt.FormatError(
-                            f"corrupted archive: block {index} (bytes {info.raw_len}..{end}) "
-                            "checksum mismatch"
-                        )
+                        raise fmt.FormatError(f"corrupted archive: {where} checksum mismatch")
                     if dst is not None:
                         dst.write(raw)
                 info.raw_len += bh.raw_len
@@ -412,7 +546,7 @@ class _Frames:
                     info.frames.append(frame)
                     return bh.end
         finally:
-            info.add_spending(state if decode else None)
+            info.add_spending(state.spent() if decode else None)
 
     def _block(self, bh: fmt.BlockHeader, payload: bytes, state: StreamState) -> bytes:
         """A block's raw bytes; ``state`` advances exactly as the encoder's did."""
@@ -438,7 +572,7 @@ class _Frames:
             state.add_other_block(raw)
             return raw
         except (lzma.LZMAError, ValueError, RuntimeError) as e:
-            raise fmt.FormatError(f"corrupted archive: block cannot be decoded ({e})") from None
+            raise fmt.FormatError(f"cannot be decoded ({e})") from None
 
 
 def decompress_stream(
@@ -450,6 +584,7 @@ def decompress_stream(
     account: bool = False,
     threads: int = 0,
     int8_products: bool = False,
+    memory: int | None = None,
 ) -> StreamInfo:
     """Decode one or more concatenated ``.nnc`` streams from ``src`` to ``dst``.
 
@@ -457,8 +592,10 @@ def decompress_stream(
     over payloads where ``src`` can seek). The model is looked up only when a block needs
     it. Raises ``FormatError`` at the first damaged block, after the good blocks before it
     have been written. ``account``: record where the bits went, as ``compress_stream``
-    does. ``threads``: 1 keeps everything on one thread; otherwise the network runs in a
-    thread of its own when there are cores. ``int8_products``: as for ``compress_stream``.
+    does. ``threads``: 1 keeps everything on one thread; 0 (all cores) or N > 1 decodes
+    the frames of a stream of several in worker processes, as ``compress_stream`` codes
+    them, and a frame in the calling process runs the network in a thread of its own
+    when there are cores. ``int8_products``: as for ``compress_stream``.
     """
     parallel = threads != 1 and (os.cpu_count() or 1) > 1
     first = src.read(4)
@@ -476,8 +613,11 @@ def decompress_stream(
                 header, header_bytes, get_model, progress, account, parallel, int8_products
             )
             first_frame = len(info.frames)
-            while (end := frames.frame(src, info, dst, decode)) == fmt.END_FRAME:
-                pass
+            if decode and threads != 1 and (os.cpu_count() or 1) > 1:
+                end = _decode_frames(src, dst, frames, info, header_bytes, threads, memory)
+            else:
+                while (end := frames.frame(src, info, dst, decode)) == fmt.END_FRAME:
+                    pass
             if end == fmt.END_INDEX:
                 index = fmt.read_index(src)
                 mine = info.frames[first_frame:]
@@ -487,6 +627,122 @@ def decompress_stream(
                 info.archive_len += len(index.pack())
         first = src.read(4)
     return info
+
+
+@dataclass
+class DecodedFrame:
+    raw: bytes
+    spending: Spending | None
+    #: The FormatError's message if the frame is damaged (``raw``: its good blocks).
+    error: str | None = None
+
+
+def decode_frame(
+    model: IntModel | None,
+    header: fmt.Header,
+    header_bytes: bytes,
+    data: bytes,
+    block_base: int,
+    raw_base: int,
+    account: bool,
+    parallel: bool,
+    number: int,
+) -> DecodedFrame:
+    """Decode one frame's bytes (a worker's job): ``block_base`` and ``raw_base`` are the
+    numbers of blocks and bytes of the stream before it, for messages; ``number`` is the
+    frame's number in its stream."""
+    frames = _Frames(header, header_bytes, lambda h: model, None, account, parallel, False)  # type: ignore[arg-type,return-value]
+    info = StreamInfo(raw_len=raw_base)
+    out = io.BytesIO()
+    try:
+        frames.frame(io.BytesIO(data), info, out, True, block_base, number)
+    except fmt.FormatError as e:
+        return DecodedFrame(out.getvalue(), None, str(e))
+    return DecodedFrame(out.getvalue(), info.spending)
+
+
+def _read_frame(src: BinaryIO, header: fmt.Header) -> tuple[bytes, int, list[BlockInfo]]:
+    """One frame's bytes, read without decoding, its end code and its blocks."""
+    parts: list[bytes] = []
+    blocks: list[BlockInfo] = []
+    while True:
+        bh, head = fmt.read_block_header(src, header)
+        parts += [head, fmt.read_payload(src, bh), fmt.CHECK.pack(fmt.read_check(src))]
+        blocks.append(BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.param))
+        if bh.end != fmt.END_NONE:
+            return b"".join(parts), bh.end, blocks
+
+
+def _decode_frames(
+    src: BinaryIO,
+    dst: BinaryIO | None,
+    frames: _Frames,
+    info: StreamInfo,
+    header_bytes: bytes,
+    threads: int,
+    memory: int | None,
+) -> int:
+    """Decode a stream's frames, in worker processes when there are several (the first
+    frame's end code says so); returns the last block's end code."""
+    from .workers import FramePool, plan_workers
+
+    header = frames.header
+    pool: FramePool | None = None
+    waiting: deque[tuple[int, int, list[BlockInfo]]] = deque()
+
+    def take(done: DecodedFrame) -> None:
+        offset, coded, blocks = waiting.popleft()
+        if dst is not None:
+            dst.write(done.raw)
+        if done.error is not None:
+            raise fmt.FormatError(done.error)
+        index = len(info.frames)
+        info.frames.append(FrameInfo(offset, coded, info.raw_len, len(done.raw)))
+        for b in blocks:
+            b.frame = index
+        info.blocks += blocks
+        info.raw_len += len(done.raw)
+        info.add_spending(done.spending)
+        if frames.progress:
+            frames.progress(len(done.raw))
+
+    try:
+        while True:
+            offset = info.archive_len
+            data, end, blocks = _read_frame(src, header)
+            frame_bytes = sum(b.raw_len for b in blocks)
+            if pool is None and end == fmt.END_FRAME and frame_bytes >= MIN_WORKER_FRAME:
+                workers = plan_workers(threads, header, frame_bytes, memory, compress=False)
+                if workers.count > 1:
+                    pool = FramePool(workers)
+                    info.workers = workers
+            if pool is None:
+                end = frames.frame(io.BytesIO(data), info, dst)
+                if end != fmt.END_FRAME:
+                    return end
+                continue
+            info.archive_len = offset + len(data)
+            model = None
+            if any(b.method in fmt.MODEL_METHODS for b in blocks):
+                if frames.model is None:
+                    frames.model = frames.get_model(header)
+                model = frames.model
+            base = len(info.blocks) + sum(len(w[2]) for w in waiting)
+            raw_base = info.raw_len  # (the frames still in flight are added below)
+            raw_base += sum(sum(b.raw_len for b in w[2]) for w in waiting)
+            waiting.append((offset, len(data), blocks))
+            job = (model, header, header_bytes, data, base, raw_base, frames.account, pool.threaded)
+            job += (frames.count,)
+            frames.count += 1
+            for done in pool.submit(decode_frame, *job):
+                take(done)
+            if end != fmt.END_FRAME:
+                for done in pool.drain():
+                    take(done)
+                return end
+    finally:
+        if pool is not None:
+            info.workers.peak = pool.close()  # type: ignore[union-attr]
 
 
 def list_stream(src: BinaryIO) -> StreamInfo:

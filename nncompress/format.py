@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from .config import DEFAULT_PRESET, PRESETS, Config, ConfigError
+from .config import DEFAULT_PRESET, PRESETS, Config, ConfigError, preset_of
 
 #: "NNC" and the format number: a reader refuses other numbers with a clear message.
 MAGIC = b"NNC\x01"
@@ -48,6 +48,10 @@ END_NONE = 0  # more blocks of this frame follow
 END_FRAME = 1  # the frame ends here; another frame follows
 END_STREAM = 2  # the stream ends here, without an index
 END_INDEX = 3  # the stream ends here, and its index follows
+
+#: How a model or mixed block gives its segment count (bits 5-6 of its descriptor): the
+#: default count, the fewest allowed (``--max``), or a varint that follows.
+SEGMENTS_DEFAULT, SEGMENTS_FEWEST, SEGMENTS_GIVEN = 0, 1, 2
 
 #: How the header names the model (bits 0-3 of its descriptor): 0 none, 1..14 a registered
 #: model (``zoo.REGISTRY``), 15 the first 8 bytes of the model file's SHA-256.
@@ -131,7 +135,7 @@ def read_varint(f: BinaryIO, what: str, limit: int = MAX_BLOCK) -> tuple[int, by
         value |= (b & 0x7F) << (7 * (len(raw) - 1))
         if not b & 0x80:
             break
-        if len(raw) >= 5:
+        if len(raw) >= (limit.bit_length() + 6) // 7:
             raise FormatError(f"corrupted archive: {what} too long")
     if len(raw) > 1 and raw[-1] == 0:
         raise FormatError(f"corrupted archive: {what} not in its shortest form")
@@ -153,8 +157,10 @@ class Header:
     config: Config = PRESETS[DEFAULT_PRESET]
 
     def pack(self) -> bytes:
-        from .config import preset_of
-
+        if not 0 <= self.model <= MODEL_HASH or not 0 <= self.block_size <= MAX_BLOCK:
+            raise ValueError("model reference or block size out of range")
+        if (self.model == MODEL_HASH) != (len(self.model_prefix) == 2 * HASH_PREFIX):
+            raise ValueError("a hash prefix of 8 bytes goes with model reference 15 only")
         preset = preset_of(self.config)
         if self.model == MODEL_NONE or preset == DEFAULT_PRESET:
             cfg_kind, cfg = CONFIG_DEFAULT, b""
@@ -208,6 +214,8 @@ def read_header(f: BinaryIO, first: bytes = b"") -> tuple[Header, bytes]:
             config = Config.unpack(body)
         except ConfigError as e:
             raise FormatError(f"corrupted archive: {e}") from None
+        if preset_of(config) is not None:
+            raise FormatError("corrupted archive: a preset configuration written out")
     elif cfg_kind != CONFIG_DEFAULT:
         raise FormatError(f"unsupported archive flags 0x{desc[0]:02x}")
     block_size, b = read_varint(f, "block size")
@@ -228,15 +236,18 @@ class BlockHeader:
 
     def pack(self, block_size: int) -> bytes:
         """Descriptor, then the raw length (unless the block is ``block_size`` long), the
-        coded length (unless stored), the segment count (unless the default)."""
+        coded length (unless stored), the segment count (unless the default or the
+        fewest, which the descriptor names)."""
         full = self.raw_len == block_size
         desc = self.method | self.end << 2 | full << 4
         tail = b""
         if self.method == METHOD_LZMA:
             desc |= self.param << 5
-        elif self.method in MODEL_METHODS:
-            if self.param != segment_count(self.raw_len):
-                desc |= 1 << 5
+        elif self.method in MODEL_METHODS and self.param != segment_count(self.raw_len):
+            if self.param == fewest_segments(self.raw_len):
+                desc |= SEGMENTS_FEWEST << 5
+            else:
+                desc |= SEGMENTS_GIVEN << 5
                 tail = varint(self.param)
         out = bytes([desc]) + (b"" if full else varint(self.raw_len))
         if self.method != METHOD_STORED:
@@ -257,6 +268,8 @@ def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
     if not full:
         raw_len, b = read_varint(f, "block length", header.block_size)
         raw += b
+        if raw_len == header.block_size:
+            raise FormatError("corrupted archive: a full block without the full flag")
     if raw_len == 0:
         raise FormatError("corrupted archive: empty block")
     coded_len = raw_len
@@ -271,14 +284,18 @@ def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
         if param >= LZMA_VARIANT_COUNT:
             raise FormatError(f"corrupted archive: unknown LZMA2 variant {param}")
     elif method in MODEL_METHODS:
-        if extra & ~1:
-            raise FormatError(f"corrupted archive: unknown block flags 0x{d:02x}")
-        param = segment_count(raw_len)
-        if extra:
+        default, fewest = segment_count(raw_len), fewest_segments(raw_len)
+        if extra == SEGMENTS_DEFAULT:
+            param = default
+        elif extra == SEGMENTS_FEWEST and fewest != default:
+            param = fewest
+        elif extra == SEGMENTS_GIVEN:
             param, b = read_varint(f, "segment count", MAX_BLOCK_SEGMENTS)
             raw += b
-        if not fewest_segments(raw_len) <= param <= segment_count(raw_len):
-            raise FormatError(f"corrupted archive: {param} segments for {raw_len} bytes")
+            if not fewest < param < default:
+                raise FormatError(f"corrupted archive: {param} segments for {raw_len} bytes")
+        else:
+            raise FormatError(f"corrupted archive: unknown block flags 0x{d:02x}")
     elif extra:
         raise FormatError(f"corrupted archive: unknown block flags 0x{d:02x}")
     return BlockHeader(method, raw_len, coded_len, param, end), raw
@@ -286,9 +303,17 @@ def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
 
 def block_check(header_bytes: bytes, raw: bytes, prev: int) -> int:
     """A block's check: CRC32 of its header bytes, then its decoded bytes, continuing from
-    ``prev`` (the check of the frame's previous block, or for a frame's first block the CRC32
-    of the stream header). The last block's check thus covers the whole frame."""
+    ``prev`` (the check of the frame's previous block, or ``frame_seed`` for a frame's first
+    block). The last block's check thus covers the whole frame."""
     return zlib.crc32(raw, zlib.crc32(header_bytes, prev))
+
+
+def frame_seed(header_bytes: bytes, frame: int) -> int:
+    """Where the check chain of a stream's frame number ``frame`` (from 0) starts: the CRC32
+    of the stream's header bytes, then of the frame's number as a varint. So a frame
+    checks against its stream's header and its place: frames swapped, repeated or moved
+    from another stream fail their first block's check."""
+    return zlib.crc32(varint(frame), zlib.crc32(header_bytes))
 
 
 def read_payload(f: BinaryIO, b: BlockHeader) -> bytes:
@@ -360,7 +385,10 @@ def index_before(f: BinaryIO, end: int) -> tuple[Index, int] | None:
         return None
     start = end - INDEX_FOOTER - size
     f.seek(start)
-    return read_index(f), start
+    try:
+        return read_index(f), start
+    except FormatError:
+        return None  # bytes that only look like an index's end: walk instead
 
 
 def crc32(data: bytes, prev: int = 0) -> int:

@@ -18,8 +18,9 @@ from .config import DEFAULT, Config
 #: batched network step, small enough that memory stays low and damage is located.
 DEFAULT_BLOCK = 1 << 20
 #: Frames of 16 MiB: the adaptive statistics start afresh at each frame, which is what lets
-#: frames be coded in parallel and read at random. Measured (scripts/frame_cost.py): see
-#: docs/FORMAT.md, "Frames".
+#: frames be coded in parallel and read at random. Measured with scripts/frame_cost.py
+#: (docs/FORMAT.md, "Frames"): free below 16 MiB, +0.51% on 20 MB of Python source,
+#: against +2.07% for frames of 4 MiB and +5.91% for 1 MiB.
 DEFAULT_FRAME = 16 << 20
 
 

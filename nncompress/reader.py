@@ -23,6 +23,7 @@ from .engine import ModelLookup, StreamInfo, _Frames
 class _Frame:
     header: fmt.Header
     header_bytes: bytes
+    number: int  # in its stream
     offset: int  # of its first block, in the archive
     raw_offset: int  # of its first byte, in the decoded output
     raw_len: int
@@ -43,8 +44,8 @@ def _stream_from_index(f: BinaryIO, end: int) -> tuple[int, list[_Frame]] | None
     if len(header_bytes) != index.header_len:
         raise fmt.FormatError("corrupted archive: the index does not match the header")
     frames, offset, raw = [], start + index.header_len, 0
-    for e in index.frames:
-        frames.append(_Frame(header, header_bytes, offset, raw, e.raw_len))
+    for number, e in enumerate(index.frames):
+        frames.append(_Frame(header, header_bytes, number, offset, raw, e.raw_len))
         offset += e.coded_len
         raw += e.raw_len
     return start, frames
@@ -65,8 +66,8 @@ def _walk(f: BinaryIO, end: int) -> list[list[_Frame]]:
                 pass
             if code == fmt.END_INDEX:
                 fmt.read_index(f)
-            for fr in info.frames:
-                frames.append(_Frame(header, header_bytes, fr.offset, fr.raw_offset, fr.raw_len))
+            for n, fr in enumerate(info.frames):
+                frames.append(_Frame(header, header_bytes, n, fr.offset, fr.raw_offset, fr.raw_len))
         streams.append(frames)
     return streams
 
@@ -146,8 +147,12 @@ class ArchiveReader(io.RawIOBase):
             self._f.seek(fr.offset)
             out = io.BytesIO()
             frames = _Frames(fr.header, fr.header_bytes, self._get_model, None, False, True, False)
-            frames.frame(self._f, StreamInfo(), out)
+            frames.frame(self._f, StreamInfo(), out, number=fr.number)
             self.frames_decoded += 1
+            if len(out.getvalue()) != fr.raw_len:
+                raise fmt.FormatError(
+                    f"corrupted archive: frame {fr.number} is not as long as its index says"
+                )
             self._cached = (i, out.getvalue())
         return self._cached[1]
 
