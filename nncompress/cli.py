@@ -352,8 +352,7 @@ def _open_output(target: str | None, job: Job, source: str):
 
 
 def _process(path: str, job: Job) -> None:
-    from .format import FormatError
-    from .model import ModelError
+    from .errors import NNCError
 
     target = _target(path, job)
     size = os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
@@ -370,9 +369,7 @@ def _process(path: str, job: Job) -> None:
                         info = _compress(src, dst, job, tick)
                     else:
                         info = _decompress(src, dst, job, tick)
-    except FormatError as e:
-        raise UserError(str(e)) from None
-    except ModelError as e:
+    except NNCError as e:
         raise UserError(str(e)) from None
     except BrokenPipeError:
         _silence_stdout()

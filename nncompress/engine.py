@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import format as fmt
 from .adaptive import Spending, StreamState
@@ -29,7 +29,7 @@ from .levels import DEFAULT_BLOCK, DEFAULT_FRAME, LEVELS
 from .model import IntModel
 
 if TYPE_CHECKING:
-    from .workers import Workers
+    from .workers import FramePool, Workers
 
 LZMA_PRESET = 9 | lzma.PRESET_EXTREME
 #: LZMA2 settings a block may use (its header's ``segments`` field holds the index; part
@@ -317,20 +317,200 @@ def encode_frame(
     return CodedFrame(b"".join(parts), infos, sum(map(len, blocks)), state.spent())
 
 
-def _frames(
-    src: BinaryIO, first: list[bytes], block_size: int, frame_blocks: int
-) -> Iterator[tuple[list[bytes], bool]]:
-    """The input cut into frames of ``frame_blocks`` blocks, each with whether it is the
-    last; ``first``: blocks already read. Reads one block ahead, no more."""
-    pending = list(first)
-    while pending:
-        while len(pending) <= frame_blocks:
-            block = _read_full(src, block_size)
-            if not block:
-                break
-            pending.append(block)
-        frame, pending = pending[:frame_blocks], pending[frame_blocks:]
-        yield frame, not pending
+class StreamEncoder:
+    """One ``.nnc`` stream, coded as its input arrives: ``write`` takes input and returns
+    the archive bytes that are ready, ``finish`` ends the stream and returns the rest (or,
+    with ``sink``, every archive byte goes to ``sink`` as soon as it is coded).
+
+    Frames of ``frame_size`` bytes (rounded down to whole blocks, at least one) of blocks
+    of ``block_size``; a frame is coded once the input holds more than it (so the frame
+    knows it is not the last) or at ``finish``. ``config``: the mixed method's
+    configuration (default: the level's), written in the header as a preset number or in
+    full. ``account``: record where the bits went (``info.spending``). ``threads``: 1 keeps
+    everything on one thread; 0 (all cores) or N > 1 codes the frames of a stream of
+    several in worker processes, as many as ``threads`` and ``memory`` (bytes; default:
+    ``workers.memory_budget``) allow, each with the network and the LZMA2 trial beside its
+    coder where cores are left for them. The archive is the same whatever the count.
+    ``int8_products``: let large blocks switch the model to int8 products through torch
+    where that pays (``_int8_for``; the same archive, faster; for callers that own the
+    process, as the CLI does). ``pool``: code the frames of a stream of several there
+    instead (an object with ``FramePool``'s ``submit``, ``drain`` and ``threaded``, such as
+    ``cluster.DaskFrames``; the caller closes it).
+
+    A stream that is one block long, coded without the model, names no model: its header
+    is written after that block is coded. Otherwise the header comes with the first
+    frame."""
+
+    def __init__(
+        self,
+        model: IntModel,
+        block_size: int = DEFAULT_BLOCK,
+        level: str = "default",
+        progress: Progress | None = None,
+        account: bool = False,
+        threads: int = 0,
+        int8_products: bool = False,
+        frame_size: int = DEFAULT_FRAME,
+        config: Config | None = None,
+        memory: int | None = None,
+        sink: Callable[[bytes], object] | None = None,
+        pool: Any = None,
+    ) -> None:
+        if not 0 < block_size <= fmt.MAX_BLOCK:
+            raise ValueError(f"block size must be between 1 and {fmt.MAX_BLOCK}")
+        if frame_size < 1:
+            raise ValueError("frame size must be positive")
+        if level not in LEVELS:
+            raise ValueError(f"unknown level {level!r} (use {', '.join(LEVELS)})")
+        self.model, self.level, self.block_size = model, level, block_size
+        self.config = config or LEVELS[level].config
+        self.frame_bytes = max(1, frame_size // block_size) * block_size
+        self.progress, self.account, self.threads = progress, account, threads
+        self.int8_products, self.memory, self.sink = int8_products, memory, sink
+        self.parallel = threads != 1 and (os.cpu_count() or 1) > 1
+        self.info = StreamInfo(config=self.config, streams=1)
+        self._input = bytearray()
+        self._output: list[bytes] = []
+        self._header = b""
+        self._pool: FramePool | None = None
+        self._external_pool = pool
+        self._started = 0  # frames handed to the coder
+        self._done = False
+
+    # ------------------------------------------------------------------ public
+    def write(self, data: bytes) -> bytes:
+        if self._done:
+            raise ValueError("write after finish")
+        self._input += data
+        while len(self._input) > self.frame_bytes:
+            frame = bytes(self._input[: self.frame_bytes])
+            del self._input[: self.frame_bytes]
+            self._frame(frame, last=False)
+        return self._take()
+
+    def finish(self) -> bytes:
+        """End the stream: code what is left, the index of a stream of several frames."""
+        if self._done:
+            return b""
+        self._done = True
+        data, self._input = bytes(self._input), bytearray()
+        try:
+            if not self._header and len(data) <= self.block_size:
+                self._single(data)
+            else:
+                self._frame(data, last=True)
+                self._collect(self._pool.drain() if self._pool is not None else ())
+                if len(self.info.frames) > 1:
+                    entries = [fmt.FrameEntry(f.raw_len, f.coded_len) for f in self.info.frames]
+                    self._put(fmt.Index(len(self._header), entries).pack())
+        finally:
+            self.close()
+        return self._take()
+
+    def close(self) -> None:
+        """Stop the worker processes, if any (``finish`` does; for abandoned streams)."""
+        if self._pool is not None and self._pool is not self._external_pool:
+            assert self.info.workers is not None
+            self.info.workers.peak = self._pool.close()
+        self._pool = None
+
+    # ------------------------------------------------------------------ inside
+    def _put(self, out: bytes) -> None:
+        self.info.archive_len += len(out)
+        if self.sink is not None:
+            self.sink(out)
+        else:
+            self._output.append(out)
+
+    def _take(self) -> bytes:
+        out, self._output = b"".join(self._output), []
+        return out
+
+    def _write_header(self, header: fmt.Header) -> None:
+        self._header = header.pack()
+        self._put(self._header)
+        info = self.info
+        info.model, info.model_prefix, info.block_size = (
+            header.model,
+            header.model_prefix,
+            header.block_size,
+        )
+
+    def _single(self, data: bytes) -> None:
+        """The whole stream is ``data``, at most one block: the header says its length (it
+        bounds the decoder's buffers and sizes the adaptive tables to the data), and names
+        the model only if the block needs it."""
+        from .zoo import model_ref
+
+        if not data:
+            self._write_header(fmt.Header(0))
+            return
+        n, lvl = len(data), LEVELS[self.level]
+        state = StreamState(self.config, n, self.account)
+        _int8_for(self.model, n, self.int8_products, self.parallel)
+        method, payload, param = compress_block(
+            self.model, data, lvl.methods, state, self.progress, self.parallel, lvl.segments
+        )
+        header = fmt.Header(n)
+        if method in fmt.MODEL_METHODS:
+            header = fmt.Header(n, *model_ref(self.model), self.config)
+        self._write_header(header)
+        seed = fmt.frame_seed(self._header, 0)
+        out, _ = _block_bytes(method, data, payload, param, fmt.END_STREAM, n, seed)
+        self._put(out)
+        self.info.blocks.append(BlockInfo(method, n, len(payload), param))
+        self.info.frames.append(FrameInfo(len(self._header), len(out), 0, n))
+        self.info.raw_len = n
+        self.info.add_spending(state.spent())
+
+    def _frame(self, data: bytes, last: bool) -> None:
+        from .workers import FramePool, plan_workers
+        from .zoo import model_ref
+
+        info, bs = self.info, self.block_size
+        if not self._header:
+            self._write_header(fmt.Header(bs, *model_ref(self.model), self.config))
+        number, self._started = self._started, self._started + 1
+        end = fmt.END_FRAME if not last else fmt.END_INDEX if number else fmt.END_STREAM
+        blocks = [data[i : i + bs] for i in range(0, len(data), bs)]
+        if number == 0 and not last and self._external_pool is not None:
+            self._pool = self._external_pool
+        elif number == 0 and not last and self.frame_bytes >= MIN_WORKER_FRAME:
+            header = fmt.read_header(io.BytesIO(self._header))[0]
+            workers = plan_workers(self.threads, header, self.frame_bytes, self.memory, True)
+            if workers.count > 1:
+                self._pool = FramePool(workers)
+                info.workers = workers
+        seed = fmt.frame_seed(self._header, number)
+        args = (self.level, self.config, bs, seed, end, self.account)
+        if self._pool is None:
+            job = FrameJob(*args, self.parallel, self.int8_products)
+            offset = info.archive_len
+            self._add(encode_frame(self.model, blocks, job, self.progress, self._put), offset)
+        else:
+            job = FrameJob(*args, self._pool.threaded, False)
+            self._collect(self._pool.submit(encode_frame, self.model, blocks, job))
+
+    def _collect(self, done: Iterator[CodedFrame]) -> None:
+        for frame in done:
+            self._add(frame, self.info.archive_len)
+            if self.progress:
+                self.progress(frame.raw_len)
+
+    def _add(self, frame: CodedFrame, offset: int) -> None:
+        """Account for a frame written from ``offset`` on (writing it first, unless its
+        blocks were emitted as they were coded)."""
+        info = self.info
+        self._put(frame.data)
+        index = len(info.frames)
+        info.frames.append(
+            FrameInfo(offset, info.archive_len - offset, info.raw_len, frame.raw_len)
+        )
+        for b in frame.blocks:
+            b.frame = index
+        info.blocks += frame.blocks
+        info.raw_len += frame.raw_len
+        info.add_spending(frame.spending)
 
 
 def compress_stream(
@@ -347,126 +527,29 @@ def compress_stream(
     config: Config | None = None,
     memory: int | None = None,
 ) -> StreamInfo:
-    """Compress all of ``src`` into one ``.nnc`` stream on ``dst``: frames of ``frame_size``
-    bytes (rounded down to whole blocks, at least one), each of blocks of ``block_size``.
-    ``config``: the mixed method's configuration (default: the level's), written in the
-    header as a preset number or in full.
-    ``account``: record where the bits went (``StreamInfo.spending``). ``threads``: 1 keeps
-    everything on one thread; 0 (all cores) or N > 1 codes the frames of a stream of
-    several in worker processes, as many as ``threads`` and ``memory`` (bytes; default:
-    ``workers.memory_budget``) allow, each with the network and the LZMA2 trial beside its
-    coder where cores are left for them. The archive is the same whatever the count.
-    ``int8_products``: let large blocks switch the model to int8 products through torch
-    where that pays (``_int8_for``; the same archive, faster; for callers that own the
-    process, as the CLI does).
-
-    A stream that is one block long, coded without the model, names no model (its header
-    is written after that block is coded). Otherwise the header comes first, and each
-    frame is written when coded, in order."""
-    from .workers import FramePool, plan_workers
-    from .zoo import model_ref
-
-    if not 0 < block_size <= fmt.MAX_BLOCK:
-        raise ValueError(f"block size must be between 1 and {fmt.MAX_BLOCK}")
-    if frame_size < 1:
-        raise ValueError("frame size must be positive")
-    lvl = LEVELS[level]
-    config = config or lvl.config
-    frame_blocks = max(1, frame_size // block_size)
-    info = StreamInfo(config=config, streams=1)
-    data = _read_full(src, block_size)
-    nxt = _read_full(src, block_size) if data else b""
-    cores = os.cpu_count() or 1
-    parallel = threads != 1 and cores > 1
-
-    def put(out: bytes) -> None:
-        dst.write(out)
-        info.archive_len += len(out)
-
-    if not nxt:
-        # Empty, or one block: say the block's length in the header (it bounds the
-        # decoder's buffers and sizes the adaptive tables to the data), and name the model
-        # only if the block needs it.
-        block_size = len(data)
-        if not data:
-            put(fmt.Header(0).pack())
-            return info
-        state = StreamState(config, block_size, account)
-        _int8_for(model, block_size, int8_products, parallel)
-        method, payload, param = compress_block(
-            model, data, lvl.methods, state, progress, parallel, lvl.segments
-        )
-        header = fmt.Header(block_size, *model_ref(model), config)
-        if method not in fmt.MODEL_METHODS:
-            header = fmt.Header(block_size)
-        header_bytes = header.pack()
-        put(header_bytes)
-        info.model, info.model_prefix, info.block_size = (
-            header.model,
-            header.model_prefix,
-            block_size,
-        )
-        seed = fmt.frame_seed(header_bytes, 0)
-        out, _ = _block_bytes(method, data, payload, param, fmt.END_STREAM, block_size, seed)
-        put(out)
-        info.blocks.append(BlockInfo(method, len(data), len(payload), param))
-        info.frames.append(FrameInfo(len(header_bytes), len(out), 0, len(data)))
-        info.raw_len = len(data)
-        info.add_spending(state.spent())
-        return info
-
-    header = fmt.Header(block_size, *model_ref(model), config)
-    header_bytes = header.pack()
-    put(header_bytes)
-    info.model, info.model_prefix, info.block_size = header.model, header.model_prefix, block_size
-    pool: FramePool | None = None
-
-    def add(frame: CodedFrame, offset: int) -> None:
-        """Account for a frame written from ``offset`` on (writing it first, unless its
-        blocks were emitted as they were coded)."""
-        put(frame.data)
-        index = len(info.frames)
-        coded = info.archive_len - offset
-        info.frames.append(FrameInfo(offset, coded, info.raw_len, frame.raw_len))
-        for b in frame.blocks:
-            b.frame = index
-        info.blocks += frame.blocks
-        info.raw_len += frame.raw_len
-        info.add_spending(frame.spending)
-
+    """Compress all of ``src`` into one ``.nnc`` stream on ``dst`` (``StreamEncoder`` says
+    what the options do), reading a block at a time and writing each block as soon as it is
+    coded (or each frame, from worker processes)."""
+    enc = StreamEncoder(
+        model,
+        block_size,
+        level,
+        progress,
+        account,
+        threads,
+        int8_products,
+        frame_size,
+        config,
+        memory,
+        sink=dst.write,
+    )
     try:
-        for n, (blocks, last) in enumerate(_frames(src, [data, nxt], block_size, frame_blocks)):
-            end = fmt.END_FRAME if not last else fmt.END_INDEX if n else fmt.END_STREAM
-            frame_bytes = frame_blocks * block_size
-            if n == 0 and not last and frame_bytes >= MIN_WORKER_FRAME:
-                workers = plan_workers(threads, header, frame_bytes, memory, compress=True)
-                if workers.count > 1:
-                    pool = FramePool(workers)
-                    info.workers = workers
-            seed = fmt.frame_seed(header_bytes, n)
-            if pool is None:
-                job = FrameJob(
-                    level, config, block_size, seed, end, account, parallel, int8_products
-                )
-                offset = info.archive_len
-                add(encode_frame(model, blocks, job, progress, put), offset)
-                continue
-            job = FrameJob(level, config, block_size, seed, end, account, pool.threaded, False)
-            for done in pool.submit(encode_frame, model, blocks, job):
-                add(done, info.archive_len)
-                if progress:
-                    progress(done.raw_len)
-        for done in pool.drain() if pool is not None else ():
-            add(done, info.archive_len)
-            if progress:
-                progress(done.raw_len)
+        while chunk := _read_full(src, block_size):
+            enc.write(chunk)
+        enc.finish()
     finally:
-        if pool is not None:
-            info.workers.peak = pool.close()  # type: ignore[union-attr]
-    if len(info.frames) > 1:
-        entries = [fmt.FrameEntry(f.raw_len, f.coded_len) for f in info.frames]
-        put(fmt.Index(len(header_bytes), entries).pack())
-    return info
+        enc.close()
+    return enc.info
 
 
 ModelLookup = Callable[[fmt.Header], IntModel]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from .config import DEFAULT_PRESET, PRESETS, Config, ConfigError, preset_of
+from .errors import NNCError
 
 #: "NNC" and the format number: a reader refuses other numbers with a clear message.
 MAGIC = b"NNC\x01"
@@ -102,8 +103,12 @@ def segment_groups(segments: int) -> list[tuple[int, int]]:
     return [(0, half), (half, segments)]
 
 
-class FormatError(Exception):
+class FormatError(NNCError):
     """The input is not a well-formed ``.nnc`` stream (wrong file, truncated, corrupted)."""
+
+
+class TruncatedError(FormatError):
+    """The input ends before the stream does (an incremental decoder waits for more)."""
 
 
 # ----------------------------------------------------------------------------- varints
@@ -120,7 +125,7 @@ def varint(n: int) -> bytes:
 def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
     data = f.read(n)
     if len(data) != n:
-        raise FormatError(f"truncated archive: unexpected end of data in {what}")
+        raise TruncatedError(f"truncated archive: unexpected end of data in {what}")
     return data
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from .errors import NNCError
 from .ops import Ops, numpy_ops
 
 MODEL_FORMAT = "nncompress-model"
@@ -50,7 +51,7 @@ EXP_SIZE = (EXP_RANGE << LOGIT_BITS) + 1
 FREQ_BITS = 16  # the most likely symbol gets 2**16, every symbol at least 1
 
 
-class ModelError(Exception):
+class ModelError(NNCError):
     """A model file that cannot be used (missing, malformed, wrong kind)."""
 
 

@@ -157,14 +157,15 @@ class ArchiveReader(io.RawIOBase):
         return self._cached[1]
 
     def readinto(self, buffer) -> int:
+        """Bytes from the current position up to the end of its frame at most (a short read,
+        as raw files may give), so that a buffered reader above decodes no frame ahead."""
         view = memoryview(buffer).cast("B")
-        got = 0
-        while got < len(view) and self._pos < self._size:
-            i = bisect.bisect_right(self._starts, self._pos) - 1
-            data = self._frame(i)
-            at = self._pos - self._starts[i]
-            n = min(len(view) - got, len(data) - at)
-            view[got : got + n] = data[at : at + n]
-            got += n
-            self._pos += n
-        return got
+        if self._pos >= self._size or not len(view):
+            return 0
+        i = bisect.bisect_right(self._starts, self._pos) - 1
+        data = self._frame(i)
+        at = self._pos - self._starts[i]
+        n = min(len(view), len(data) - at)
+        view[:n] = data[at : at + n]
+        self._pos += n
+        return n

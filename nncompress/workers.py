@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from . import format as fmt
+from .errors import NNCError
 
 #: Python, numpy, numba and the coder's modules in a fresh worker process, measured as
 #: resident memory after the first frame's imports (scripts/worker_memory.py).
@@ -109,7 +110,7 @@ def plan_workers(
     return Workers(count, cores >= 2 * count, each, budget)
 
 
-class WorkerError(RuntimeError):
+class WorkerError(NNCError):
     """A worker process failed or ended unexpectedly."""
 
 

@@ -120,8 +120,17 @@ def available_models() -> list[Path]:
     return list(seen.values())
 
 
+_hashes: dict[tuple[str, int, int], str] = {}
+
+
 def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The SHA-256 of a model file, remembered while the file is unchanged (a process that
+    decodes many archives scans its model folders each time)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _hashes:
+        _hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _hashes[key]
 
 
 def model_ref(model: IntModel) -> tuple[int, str]:
