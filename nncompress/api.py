@@ -234,7 +234,9 @@ class Decompressor:
                     fmt.read_index(src)
                     self.eof = True
                 else:
-                    end = self._frames.frame(src, info, out, True, self._blocks, self._number)
+                    end = self._frames.frame(
+                        src, info, out, True, self._blocks, self._number, self._raw
+                    )
                     self._number += 1
                     self._blocks += len(info.blocks)
                     self._raw = info.raw_len
@@ -305,8 +307,19 @@ class NNCFile(io.BufferedIOBase):
         mode = mode.replace("b", "")
         if mode not in ("r", "w", "x", "a"):
             raise ValueError(f"invalid mode: {mode!r}")
+        self._target: str | None = None  # a new file, written under a temporary name
+        self._append_at: int | None = None  # where an appended stream starts
         if isinstance(filename, (str, bytes, os.PathLike)):
-            self._fp: BinaryIO = builtins.open(filename, mode + "b")
+            name = os.fsdecode(filename)
+            if mode in ("w", "x"):
+                if mode == "x" and os.path.lexists(name):
+                    raise FileExistsError(f"{name} already exists")
+                self._target = name
+                folder, base = os.path.split(name)
+                name = os.path.join(folder, f".{base}.{os.getpid()}.{id(self)}.tmp")
+            self._fp: BinaryIO = builtins.open(name, "xb" if self._target else mode + "b")
+            if mode == "a":
+                self._append_at = self._fp.tell()
             self._owns = True
         elif hasattr(filename, "read" if mode == "r" else "write"):
             self._fp, self._owns = filename, False  # type: ignore[assignment]
@@ -402,19 +415,46 @@ class NNCFile(io.BufferedIOBase):
         return self._fp.fileno()
 
     def close(self) -> None:
+        """Finish the stream (writing) and close; a new file appears under its name only
+        now, complete."""
         if self.closed:
             return
+        done = False
         try:
             if self._enc is not None:
                 self._enc.finish()
+            done = True
         finally:
-            try:
-                if self._enc is not None:
-                    self._enc.close()
-                if self._owns:
-                    self._fp.close()
-            finally:
-                super().close()
+            self._release(keep=done)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """On an exception, writing leaves nothing behind: no new file, and an appended
+        stream is cut off again."""
+        if exc_type is None or self.closed:
+            self.close()
+        else:
+            self._release(keep=self._enc is None)
+
+    def _release(self, keep: bool) -> None:
+        try:
+            if self._enc is not None:
+                self._enc.close()
+            if self._owns:
+                if not keep and self._append_at is not None:
+                    self._fp.truncate(self._append_at)
+                self._fp.close()
+                if self._target is not None:
+                    tmp = self._fp.name
+                    try:
+                        if keep and self._mode == "x":
+                            os.link(tmp, self._target)  # refuses a file that appeared since
+                        elif keep:
+                            os.replace(tmp, self._target)
+                    finally:
+                        if os.path.lexists(tmp):
+                            os.unlink(tmp)
+        finally:
+            super().close()
 
 
 def open(  # noqa: A001  (the shape of lzma.open)

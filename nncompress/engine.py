@@ -455,7 +455,7 @@ class StreamEncoder:
         if method in fmt.MODEL_METHODS:
             header = fmt.Header(n, *model_ref(self.model), self.config)
         self._write_header(header)
-        seed = fmt.frame_seed(self._header, 0)
+        seed = fmt.frame_seed(self._header, 0, 0)
         out, _ = _block_bytes(method, data, payload, param, fmt.END_STREAM, n, seed)
         self._put(out)
         self.info.blocks.append(BlockInfo(method, n, len(payload), param))
@@ -481,7 +481,7 @@ class StreamEncoder:
             if workers.count > 1:
                 self._pool = FramePool(workers)
                 info.workers = workers
-        seed = fmt.frame_seed(self._header, number)
+        seed = fmt.frame_seed(self._header, number, number * self.frame_bytes)
         args = (self.level, self.config, bs, seed, end, self.account)
         if self._pool is None:
             job = FrameJob(*args, self.parallel, self.int8_products)
@@ -572,6 +572,7 @@ class _Frames:
     ) -> None:
         self.header, self.header_bytes = header, header_bytes
         self.count = 0  # frames read so far
+        self.raw = 0  # and the bytes they decode to
         self.get_model, self.model = get_model, None
         self.progress, self.account = progress, account
         self.parallel, self.int8_products = parallel, int8_products
@@ -584,17 +585,21 @@ class _Frames:
         decode: bool = True,
         block_base: int = 0,
         number: int | None = None,
+        raw_offset: int | None = None,
     ) -> int:
         """Read (and with ``decode`` check and decode, to ``dst`` unless None) one frame's
         blocks from ``src``; returns the last block's end code. Raises FormatError at the
         first damaged block, after the good blocks before it have been written.
         ``block_base``: the number of the stream's blocks before ``info.blocks`` (for
-        messages); ``number``: the frame's number in its stream (default: the next)."""
+        messages); ``number`` and ``raw_offset``: the frame's number in its stream and the
+        offset of its first byte in the stream's decoded bytes (default: the next frame's)."""
         state = StreamState(self.header.config, self.header.block_size, self.account)
         if number is None:
-            number = self.count
+            number, raw_offset = self.count, self.raw
+        assert raw_offset is not None
         self.count = number + 1
-        check = fmt.frame_seed(self.header_bytes, number)
+        self.raw = raw_offset
+        check = fmt.frame_seed(self.header_bytes, number, raw_offset)
         frame = FrameInfo(info.archive_len, 0, info.raw_len, 0)
         try:
             while True:
@@ -622,6 +627,7 @@ class _Frames:
                     if dst is not None:
                         dst.write(raw)
                 info.raw_len += bh.raw_len
+                self.raw += bh.raw_len
                 info.archive_len += size
                 frame.coded_len += size
                 frame.raw_len += bh.raw_len
@@ -702,14 +708,19 @@ def decompress_stream(
                 while (end := frames.frame(src, info, dst, decode)) == fmt.END_FRAME:
                     pass
             if end == fmt.END_INDEX:
-                index = fmt.read_index(src)
-                mine = info.frames[first_frame:]
-                got = [fmt.FrameEntry(f.raw_len, f.coded_len) for f in mine]
-                if index.frames != got or index.header_len != len(header_bytes):
-                    raise fmt.FormatError("corrupted archive: the index does not match the frames")
+                index = read_index_of(src, info.frames[first_frame:], len(header_bytes))
                 info.archive_len += len(index.pack())
         first = src.read(4)
     return info
+
+
+def read_index_of(src: BinaryIO, frames: list[FrameInfo], header_len: int) -> fmt.Index:
+    """Read the index that follows a stream's frames, and check it against them."""
+    index = fmt.read_index(src)
+    got = [fmt.FrameEntry(f.raw_len, f.coded_len) for f in frames]
+    if index.frames != got or index.header_len != header_len:
+        raise fmt.FormatError("corrupted archive: the index does not match the frames")
+    return index
 
 
 @dataclass
@@ -730,15 +741,16 @@ def decode_frame(
     account: bool,
     parallel: bool,
     number: int,
+    stream_offset: int,
 ) -> DecodedFrame:
     """Decode one frame's bytes (a worker's job): ``block_base`` and ``raw_base`` are the
-    numbers of blocks and bytes of the stream before it, for messages; ``number`` is the
-    frame's number in its stream."""
+    numbers of blocks and bytes before it, for messages; ``number`` and ``stream_offset``
+    are the frame's number in its stream and the offset of its first byte there."""
     frames = _Frames(header, header_bytes, lambda h: model, None, account, parallel, False)  # type: ignore[arg-type,return-value]
     info = StreamInfo(raw_len=raw_base)
     out = io.BytesIO()
     try:
-        frames.frame(io.BytesIO(data), info, out, True, block_base, number)
+        frames.frame(io.BytesIO(data), info, out, True, block_base, number, stream_offset)
     except fmt.FormatError as e:
         return DecodedFrame(out.getvalue(), None, str(e))
     return DecodedFrame(out.getvalue(), info.spending)
@@ -815,8 +827,9 @@ def _decode_frames(
             raw_base += sum(sum(b.raw_len for b in w[2]) for w in waiting)
             waiting.append((offset, len(data), blocks))
             job = (model, header, header_bytes, data, base, raw_base, frames.account, pool.threaded)
-            job += (frames.count,)
+            job += (frames.count, frames.raw)
             frames.count += 1
+            frames.raw += frame_bytes
             for done in pool.submit(decode_frame, *job):
                 take(done)
             if end != fmt.END_FRAME:

@@ -164,8 +164,12 @@ class Header:
     def pack(self) -> bytes:
         if not 0 <= self.model <= MODEL_HASH or not 0 <= self.block_size <= MAX_BLOCK:
             raise ValueError("model reference or block size out of range")
-        if (self.model == MODEL_HASH) != (len(self.model_prefix) == 2 * HASH_PREFIX):
-            raise ValueError("a hash prefix of 8 bytes goes with model reference 15 only")
+        prefix = self.model_prefix
+        if self.model == MODEL_HASH:
+            if len(prefix) != 2 * HASH_PREFIX or prefix != prefix.lower():
+                raise ValueError("model reference 15 takes 8 bytes of SHA-256 in lowercase hex")
+        elif prefix:
+            raise ValueError("a hash prefix goes with model reference 15 only")
         preset = preset_of(self.config)
         if self.model == MODEL_NONE or preset == DEFAULT_PRESET:
             cfg_kind, cfg = CONFIG_DEFAULT, b""
@@ -313,12 +317,13 @@ def block_check(header_bytes: bytes, raw: bytes, prev: int) -> int:
     return zlib.crc32(raw, zlib.crc32(header_bytes, prev))
 
 
-def frame_seed(header_bytes: bytes, frame: int) -> int:
+def frame_seed(header_bytes: bytes, frame: int, raw_offset: int) -> int:
     """Where the check chain of a stream's frame number ``frame`` (from 0) starts: the CRC32
-    of the stream's header bytes, then of the frame's number as a varint. So a frame
-    checks against its stream's header and its place: frames swapped, repeated or moved
-    from another stream fail their first block's check."""
-    return zlib.crc32(varint(frame), zlib.crc32(header_bytes))
+    of the stream's header bytes, then of the frame's number and of the offset of its first
+    byte in the stream's decoded bytes, as varints. So a frame checks against its stream's
+    header and its place: frames swapped, repeated or moved from another stream fail their
+    first block's check, and so does a frame read through an index that misplaces it."""
+    return zlib.crc32(varint(frame) + varint(raw_offset), zlib.crc32(header_bytes))
 
 
 def read_payload(f: BinaryIO, b: BlockHeader) -> bytes:

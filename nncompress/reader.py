@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from . import format as fmt
-from .engine import ModelLookup, StreamInfo, _Frames
+from .engine import ModelLookup, StreamInfo, _Frames, read_index_of
 
 
 @dataclass
@@ -24,6 +24,7 @@ class _Frame:
     header: fmt.Header
     header_bytes: bytes
     number: int  # in its stream
+    stream_offset: int  # of its first byte, in its stream's decoded bytes
     offset: int  # of its first block, in the archive
     raw_offset: int  # of its first byte, in the decoded output
     raw_len: int
@@ -45,7 +46,7 @@ def _stream_from_index(f: BinaryIO, end: int) -> tuple[int, list[_Frame]] | None
         raise fmt.FormatError("corrupted archive: the index does not match the header")
     frames, offset, raw = [], start + index.header_len, 0
     for number, e in enumerate(index.frames):
-        frames.append(_Frame(header, header_bytes, number, offset, raw, e.raw_len))
+        frames.append(_Frame(header, header_bytes, number, raw, offset, raw, e.raw_len))
         offset += e.coded_len
         raw += e.raw_len
     return start, frames
@@ -65,9 +66,13 @@ def _walk(f: BinaryIO, end: int) -> list[list[_Frame]]:
             while (code := walker.frame(f, info, None, decode=False)) == fmt.END_FRAME:
                 pass
             if code == fmt.END_INDEX:
-                fmt.read_index(f)
+                read_index_of(f, info.frames, len(header_bytes))
             for n, fr in enumerate(info.frames):
-                frames.append(_Frame(header, header_bytes, n, fr.offset, fr.raw_offset, fr.raw_len))
+                frames.append(
+                    _Frame(
+                        header, header_bytes, n, fr.raw_offset, fr.offset, fr.raw_offset, fr.raw_len
+                    )
+                )
         streams.append(frames)
     return streams
 
@@ -147,7 +152,7 @@ class ArchiveReader(io.RawIOBase):
             self._f.seek(fr.offset)
             out = io.BytesIO()
             frames = _Frames(fr.header, fr.header_bytes, self._get_model, None, False, True, False)
-            frames.frame(self._f, StreamInfo(), out, number=fr.number)
+            frames.frame(self._f, StreamInfo(), out, number=fr.number, raw_offset=fr.stream_offset)
             self.frames_decoded += 1
             if len(out.getvalue()) != fr.raw_len:
                 raise fmt.FormatError(

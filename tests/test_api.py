@@ -187,3 +187,26 @@ def test_fsspec_reads_and_writes_nnc(model_env, tiny_model: IntModel) -> None:
         assert f.read() == data
     with fsspec.open("memory://table.csv.nnc", "rb") as f:
         assert nncompress.decompress(f.read()) == data
+
+
+def test_nothing_half_written_on_an_exception(tmp_path: Path, tiny_model: IntModel) -> None:
+    path = tmp_path / "a.nnc"
+    with pytest.raises(RuntimeError), nncompress.open(path, "wb", model=tiny_model) as f:
+        f.write(sample_text(3000))
+        raise RuntimeError("the producer failed")
+    assert list(tmp_path.iterdir()) == []
+    with nncompress.open(path, "wb", model=tiny_model) as f:
+        f.write(b"first")
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError), nncompress.open(path, "ab", model=tiny_model) as f:
+        f.write(sample_text(3000))
+        raise RuntimeError("again")
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+    # "x" refuses a file that exists, also one that appeared while writing.
+    other = tmp_path / "b.nnc"
+    f = nncompress.open(other, "xb", model=tiny_model)
+    f.write(b"data")
+    other.write_bytes(b"someone else's")
+    with pytest.raises(FileExistsError):
+        f.close()
+    assert other.read_bytes() == b"someone else's" and sorted(tmp_path.iterdir()) == [path, other]

@@ -1,201 +1,571 @@
-"""The ``.nnc`` container: exact layout, round trips of every record, and the decoder's
-behaviour on anything that is not a well-formed archive.
+"""The ``.nnc`` container, format 1: exact layout, round trips of every record, frames, the
+index, concatenation, random access, and the decoder's behaviour on anything that is not a
+well-formed archive.
 
-The safety rule (DESIGN.md section 6) is that damaged input ends in ``FormatError`` (or
-``ModelError`` for a model problem) and never in another exception or in silently wrong
-output. These tests check it exhaustively on small archives: every truncation, every single
-bit flip.
+The safety rule is that damaged input ends in ``FormatError`` (or ``ModelError`` for a model
+problem) and never in another exception or in silently wrong output. These tests check it
+exhaustively on small archives: every truncation, every single bit flip.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import os
+import random
+import re
 import struct
+import sys
+import threading
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compress, decompress, lookup_for, sample_text, set_segment_bytes
+from conftest import (
+    REPO,
+    compress,
+    decompress,
+    header_size,
+    lookup_for,
+    memory_model,
+    sample_text,
+    set_segment_bytes,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nncompress import contexts, zoo
 from nncompress import format as fmt
+from nncompress.config import DEFAULT, PRESETS, Config
 from nncompress.engine import decompress_stream, list_stream
+from nncompress.levels import LEVELS, Level
 from nncompress.model import IntModel, ModelError
+from nncompress.reader import ArchiveReader
 
-SHA = st.binary(min_size=32, max_size=32).map(bytes.hex)
-U32 = st.integers(0, 2**32 - 1)
+#: A configuration of the mixed method that is not a preset.
+CUSTOM = Config(
+    contexts=(1, 2, 3, 4, contexts.WORD, contexts.COLUMN),
+    mix_shifts=(13, 14, 15),
+    final_shift=15,
+    apm_rate=5,
+    table_bits=16,
+    match_bits=16,
+    network_weight=1 << 15,
+)
+#: A registry number the shipped models do not use (tests register the tiny model there).
+TINY_NUMBER = 3
+
+MODEL_REFS = st.one_of(
+    st.just((fmt.MODEL_NONE, "")),
+    st.tuples(st.integers(1, 14), st.just("")),
+    st.tuples(st.just(fmt.MODEL_HASH), st.binary(min_size=8, max_size=8).map(bytes.hex)),
+)
+CONFIGS = st.builds(
+    Config,
+    contexts=st.lists(
+        st.sampled_from(sorted(contexts.NAMES)), min_size=1, max_size=32, unique=True
+    ).map(tuple),
+    mix_shifts=st.tuples(st.integers(8, 24), st.integers(8, 24), st.integers(8, 24)),
+    final_shift=st.integers(8, 24),
+    apm_rate=st.integers(1, 12),
+    table_bits=st.integers(12, 22),
+    match_bits=st.integers(12, 24),
+    network_weight=st.integers(0, 65535),
+)
+DAMAGE = (fmt.FormatError, ModelError)
 
 
-def _names() -> st.SearchStrategy[str]:
-    return st.text(max_size=80).filter(lambda s: len(s.encode("utf-8")) <= 255)
+def _random_bytes(n: int, seed: int = 0) -> bytes:
+    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
+def _check(head: bytes, raw: bytes, prev: int) -> bytes:
+    return struct.pack("<I", zlib.crc32(head + raw, prev))
+
+
+def _walk_blocks(blob: bytes) -> list[tuple[int, fmt.BlockHeader, int]]:
+    """(offset, header, size) of every block of every stream in a well-formed ``blob``,
+    read with the format's own readers."""
+    f = io.BytesIO(blob)
+    out = []
+    while f.tell() < len(blob):
+        header, _ = fmt.read_header(f)
+        end = fmt.END_NONE if header.block_size else fmt.END_STREAM
+        while end not in (fmt.END_STREAM, fmt.END_INDEX):
+            at = f.tell()
+            bh, _ = fmt.read_block_header(f, header)
+            f.seek(bh.coded_len + fmt.CHECK_SIZE, os.SEEK_CUR)
+            out.append((at, bh, f.tell() - at))
+            end = bh.end
+        if end == fmt.END_INDEX:
+            fmt.read_index(f)
+    return out
+
+
+def _decode(blob: bytes, *models: IntModel) -> tuple[bytes, Exception | None]:
+    """What the decoder writes, and the damage error it raised (None if it succeeded)."""
+    out = io.BytesIO()
+    try:
+        decompress_stream(io.BytesIO(blob), out, lookup_for(*models))
+    except DAMAGE as e:
+        return out.getvalue(), e
+    return out.getvalue(), None
+
+
+@pytest.fixture
+def registered(monkeypatch: pytest.MonkeyPatch, tiny_model: IntModel) -> int:
+    """The tiny model as shipped model number TINY_NUMBER."""
+    monkeypatch.setitem(zoo.REGISTRY, TINY_NUMBER, ("tiny-test", tiny_model.sha256))
+    return TINY_NUMBER
+
+
+def _custom_level(monkeypatch: pytest.MonkeyPatch, config: Config) -> str:
+    """A level whose blocks take the mixed method under ``config``."""
+    monkeypatch.setitem(LEVELS, "custom", Level("custom", (fmt.METHOD_MIXED,), config=config))
+    return "custom"
 
 
 # ----------------------------------------------------------------------------- layout
-def test_record_sizes_are_pinned() -> None:
-    """The fixed overheads are part of the format (and of the documented worst case):
-    header 47 + len(name) bytes, 21 per block, 17 for the end marker."""
-    h = fmt.Header("abc", "00" * 32, 4096)
-    assert len(h.pack()) == 47 + 3
-    assert len(fmt.BlockHeader(0, 1, 1, 0, 0).pack()) == fmt.BLOCK_OVERHEAD == 21
-    assert len(fmt.End(0, 0).pack()) == fmt.END_SIZE == 17
-
-
-def test_header_layout() -> None:
-    """Byte-level check of the header against the spec, so a silent layout change fails."""
-    sha = bytes(range(32))
-    raw = fmt.Header("m", sha.hex(), 0x01020304).pack()
-    assert raw[:4] == fmt.MAGIC == b"NNC\x1a"
-    assert raw[4] == fmt.VERSION and raw[5] == 0
-    assert raw[6:10] == struct.pack("<I", 0x01020304)
-    assert raw[10] == 1 and raw[11:12] == b"m"
-    assert raw[12:44] == sha
-    assert raw[44:48] == struct.pack("<I", zlib.crc32(raw[:44]))
-
-
-def test_empty_archive_is_header_plus_end(tiny_model: IntModel) -> None:
+def test_empty_stream_is_six_bytes(tiny_model: IntModel) -> None:
     blob = compress(b"", tiny_model)
-    assert len(blob) == len(fmt.Header(tiny_model.name, tiny_model.sha256, 1).pack()) + 17
-    assert decompress(blob, tiny_model) == b""
+    assert blob == b"NNC\x01\x00\x00" == fmt.Header(0).pack()
+    assert decompress(blob) == b""  # no model needed
     info = list_stream(io.BytesIO(blob))
-    assert info.raw_len == 0 and info.blocks == [] and info.archive_len == len(blob)
+    assert (info.raw_len, info.archive_len, info.streams) == (0, 6, 1)
+    assert info.blocks == [] and info.frames == []
 
 
-def test_header_name_too_long() -> None:
+def test_one_byte_stream_is_twelve_bytes(tiny_model: IntModel) -> None:
+    """Magic, descriptor (no model: a one-block stream coded without it names none), block
+    size 1; then one full stored block that ends the stream, and its check, chained from
+    frame 0's seed."""
+    blob = compress(b"x", tiny_model)
+    header = fmt.MAGIC + b"\x00\x01"
+    desc = fmt.METHOD_STORED | fmt.END_STREAM << 2 | 1 << 4
+    assert desc == 0x18
+    seed = fmt.frame_seed(header, 0, 0)
+    assert blob == header + bytes([desc]) + b"x" + _check(bytes([desc]), b"x", seed)
+    assert blob[-4:] == bytes.fromhex("ad016995")  # (pinned: a silent change of the rule fails)
+    assert len(blob) == 12
+    assert decompress(blob) == b"x"
+
+
+@pytest.mark.parametrize("frame", [0, 1, 2, 127, 128, 300, 1 << 40])
+def test_frame_seed_layout(frame: int) -> None:
+    """A frame's check chain starts from the CRC32 of the stream's header bytes continued
+    over the frame's number and its offset in the stream's decoded bytes, as varints:
+    every frame of a stream has its own seed, which also depends on where it starts."""
+    header = fmt.Header(4096, 1).pack()
+    offset = frame * 4096
+    seed = fmt.frame_seed(header, frame, offset)
+    assert seed == zlib.crc32(fmt.varint(frame) + fmt.varint(offset), zlib.crc32(header))
+    assert seed != zlib.crc32(header)
+    assert seed != fmt.frame_seed(header, frame + 1, offset)
+    assert seed != fmt.frame_seed(header, frame, offset + 1)
+    assert seed != fmt.frame_seed(fmt.Header(4096, 2).pack(), frame, offset)
+
+
+@pytest.mark.parametrize(
+    "header, raw",
+    [
+        (fmt.Header(0), b"\x00\x00"),
+        (fmt.Header(300), b"\x00\xac\x02"),
+        (fmt.Header(1 << 20, 1), b"\x01\x80\x80\x40"),
+        (fmt.Header(4096, 14), b"\x0e\x80\x20"),
+        (
+            fmt.Header(127, fmt.MODEL_HASH, "0123456789abcdef"),
+            b"\x0f" + bytes.fromhex("0123456789abcdef") + b"\x7f",
+        ),
+        (fmt.Header(5, 1, "", DEFAULT), b"\x01\x05"),  # the default preset: no byte
+        (
+            fmt.Header(128, 2, "", CUSTOM),
+            bytes([0x22, len(CUSTOM.pack())]) + CUSTOM.pack() + b"\x80\x01",
+        ),
+        (fmt.Header(5, fmt.MODEL_NONE, "", CUSTOM), b"\x00\x05"),  # no model: no configuration
+    ],
+)
+def test_header_layout(header: fmt.Header, raw: bytes) -> None:
+    """Byte-level check of headers against the spec, so a silent layout change fails."""
+    assert header.pack() == fmt.MAGIC + raw
+    got, got_raw = fmt.read_header(io.BytesIO(header.pack()))
+    assert got_raw == header.pack()
+    assert (got.block_size, got.model, got.model_prefix) == (
+        header.block_size,
+        header.model,
+        header.model_prefix,
+    )
+
+
+def test_preset_configuration_written_out_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A configuration has one writing: a preset's number, never the preset written out
+    (so a configuration that becomes a preset makes old archives of it unreadable only if
+    they were written wrongly)."""
+    raw = fmt.MAGIC + b"\x21" + bytes([len(CUSTOM.pack())]) + CUSTOM.pack() + b"\x40"
+    assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
+    assert fmt.read_header(io.BytesIO(raw))[0].config == CUSTOM
+    monkeypatch.setitem(PRESETS, 2, CUSTOM)
+    with pytest.raises(fmt.FormatError, match="a preset configuration written out"):
+        fmt.read_header(io.BytesIO(raw))
+    assert fmt.Header(64, 1, "", CUSTOM).pack() == fmt.MAGIC + b"\x11\x02\x40"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        fmt.Header(64, -1),
+        fmt.Header(64, 16),
+        fmt.Header(-1, 1),
+        fmt.Header(fmt.MAX_BLOCK + 1, 1),
+        fmt.Header(fmt.MAX_BLOCK + 1),
+        fmt.Header(64, fmt.MODEL_HASH),  # model 15 without its hash prefix
+        fmt.Header(64, fmt.MODEL_HASH, "ab" * 4),  # a prefix of 4 bytes
+        fmt.Header(64, fmt.MODEL_HASH, "ab" * 9),
+        fmt.Header(64, 1, "ab" * 8),  # a registered model with a hash prefix
+        fmt.Header(64, fmt.MODEL_NONE, "ab" * 8),
+    ],
+)
+def test_header_pack_refuses_what_no_reader_would_read_back(header: fmt.Header) -> None:
+    """A header that cannot be written as it is raises ValueError instead of packing into
+    bytes that read back as another header (or that no reader accepts)."""
     with pytest.raises(ValueError):
-        fmt.Header("x" * 256, "00" * 32, 1).pack()
+        header.pack()
 
 
-# ----------------------------------------------------------------------------- round trips
-@given(name=_names(), sha=SHA, block_size=st.integers(1, fmt.MAX_BLOCK))
-def test_header_round_trip(name: str, sha: str, block_size: int) -> None:
-    h = fmt.Header(name, sha, block_size)
-    f = io.BytesIO(h.pack())
-    assert fmt.read_header(f) == h
+def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A released preset other than the default is named by its number in one byte."""
+    raw = fmt.MAGIC + b"\x11\x02\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 2"):
+        fmt.read_header(io.BytesIO(raw))
+    monkeypatch.setitem(PRESETS, 2, CUSTOM)
+    assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
+    assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
+
+
+@pytest.mark.parametrize(
+    "block, block_size, raw",
+    [
+        (fmt.BlockHeader(fmt.METHOD_STORED, 100, 100), 4096, b"\x00\x64"),
+        (fmt.BlockHeader(fmt.METHOD_STORED, 4096, 4096, 0, fmt.END_FRAME), 4096, b"\x14"),
+        (
+            fmt.BlockHeader(fmt.METHOD_LZMA, 300, 200, 6, fmt.END_STREAM),
+            4096,
+            b"\xca\xac\x02\xc8\x01",
+        ),
+        (
+            fmt.BlockHeader(fmt.METHOD_MODEL, 4096, 1000, fmt.segment_count(4096), fmt.END_INDEX),
+            4096,
+            b"\x1d\xe8\x07",
+        ),
+        # The fewest segments (--max): named by the descriptor (bits 5-6 = 1), no varint.
+        (fmt.BlockHeader(fmt.METHOD_MIXED, 4096, 1000, 1), 4096, b"\x33\xe8\x07"),
+        (
+            fmt.BlockHeader(fmt.METHOD_MIXED, (2 << 20) + 1, 1000, 3),
+            fmt.MAX_BLOCK,
+            b"\x23\x81\x80\x80\x01\xe8\x07",
+        ),
+        # Another count (bits 5-6 = 2): a varint after the lengths.
+        (
+            fmt.BlockHeader(fmt.METHOD_MODEL, 4096, 1000, 2, fmt.END_INDEX),
+            4096,
+            b"\x5d\xe8\x07\x02",
+        ),
+        (
+            fmt.BlockHeader(fmt.METHOD_MIXED, (2 << 20) + 1, 1000, 1000),
+            fmt.MAX_BLOCK,
+            b"\x43\x81\x80\x80\x01\xe8\x07\xe8\x07",
+        ),
+        (
+            fmt.BlockHeader(fmt.METHOD_MIXED, 200, 150, 1, fmt.END_FRAME),
+            4096,
+            b"\x07\xc8\x01\x96\x01",
+        ),
+    ],
+)
+def test_block_header_layout(block: fmt.BlockHeader, block_size: int, raw: bytes) -> None:
+    """Descriptor (method, end code, full bit, LZMA variant / how the segment count is
+    given), then the raw length unless full, the coded length unless stored, the segment
+    count if neither the default nor the fewest."""
+    assert block.pack(block_size) == raw
+    header = fmt.Header(block_size, 1)
+    f = io.BytesIO(raw)
+    assert fmt.read_block_header(f, header) == (block, raw)
     assert f.read() == b""
 
 
-@given(name=_names(), sha=SHA, block_size=st.integers(1, fmt.MAX_BLOCK), split=st.integers(0, 4))
-def test_header_round_trip_with_consumed_magic(
-    name: str, sha: str, block_size: int, split: int
+@pytest.mark.parametrize("n", [1, 2, 127, 128, 1000, 16383, 16384, 65536, (1 << 20) - 1, 1 << 20])
+@pytest.mark.parametrize("method", sorted(fmt.METHOD_NAMES))
+def test_one_block_framing_cost(n: int, method: int) -> None:
+    """A stream of one block costs 10 bytes plus its varints (block size, coded length), at
+    most 16 bytes for blocks up to 1 MiB (a named model costs 8 bytes more). The fewest
+    segments (``--max``) cost nothing more, being named by the descriptor; only another
+    count costs its varint."""
+    coded = n if method == fmt.METHOD_STORED else max(1, n - 1)
+    param = {fmt.METHOD_LZMA: 3, fmt.METHOD_STORED: 0}.get(method, fmt.segment_count(n))
+    block = fmt.BlockHeader(method, n, coded, param, fmt.END_STREAM)
+    lengths = len(fmt.varint(n)) + (len(fmt.varint(coded)) if method else 0)
+    for ref, prefix, extra in [(1, "", 0), (fmt.MODEL_HASH, "ab" * 8, 8)]:
+        cost = len(fmt.Header(n, ref, prefix).pack()) + len(block.pack(n)) + fmt.CHECK_SIZE
+        assert cost == 10 + extra + lengths
+        assert cost - extra <= 16
+    lo, hi = fmt.fewest_segments(n), fmt.segment_count(n)
+    if method in fmt.MODEL_METHODS and lo < hi:
+        fewest = fmt.BlockHeader(method, n, coded, lo, fmt.END_STREAM)
+        assert len(fewest.pack(n)) == len(block.pack(n))
+        assert fewest.pack(n)[0] >> 5 == fmt.SEGMENTS_FEWEST
+        if hi - lo > 1:
+            given = fmt.BlockHeader(method, n, coded, hi - 1, fmt.END_STREAM)
+            assert len(given.pack(n)) == len(block.pack(n)) + len(fmt.varint(hi - 1))
+            assert given.pack(n)[0] >> 5 == fmt.SEGMENTS_GIVEN
+
+
+@pytest.mark.parametrize(
+    "data, level",
+    [
+        (sample_text(10, seed=1), "default"),
+        (sample_text(300, seed=2), "default"),
+        (sample_text(3000, seed=3), "default"),
+        (sample_text(300, seed=4), "fast"),
+        (sample_text(2000, seed=5), "max"),  # the fewest segments (one), not the default
+        (_random_bytes(300), "default"),
+        (bytes(1000), "default"),
+    ],
+    ids=["text-10", "text-300", "text-3000", "fast", "max", "random", "zeros"],
+)
+def test_one_block_stream_cost(
+    data: bytes, level: str, tiny_model: IntModel, registered: int, small_tables: None
 ) -> None:
-    """``read_header(f, first)``: the decoder peeks at the magic to detect concatenation."""
-    raw = fmt.Header(name, sha, block_size).pack()
-    assert fmt.read_header(io.BytesIO(raw[split:]), raw[:split]) == fmt.Header(
-        name, sha, block_size
-    )
+    """End to end: a one-block stream is its payload plus 10 bytes plus its varints."""
+    blob = compress(data, tiny_model, level=level)
+    info = list_stream(io.BytesIO(blob))
+    [b] = info.blocks
+    varints = len(fmt.varint(len(data)))
+    if b.method != fmt.METHOD_STORED:
+        varints += len(fmt.varint(b.coded_len))
+    assert len(blob) - b.coded_len == 10 + varints <= 16  # --max too: no segment count
+    if b.method in fmt.MODEL_METHODS:
+        rule = fmt.fewest_segments if level == "max" else fmt.segment_count
+        assert b.segments == rule(len(data))
+    if level == "max":
+        assert b.method == fmt.METHOD_MIXED and b.segments == 1 < fmt.segment_count(len(data))
+    # The header names the (registered) model only if the block needs it.
+    assert blob[4] == (registered if b.method in fmt.MODEL_METHODS else fmt.MODEL_NONE)
+    assert decompress(blob, tiny_model) == data
+
+
+# ----------------------------------------------------------------------------- varints
+@pytest.mark.parametrize(
+    "limit, size", [(1, 1), (127, 1), (128, 2), (fmt.MAX_BLOCK, 5), (2**35, 6), (2**62, 9)]
+)
+def test_varint_length_follows_the_limit(limit: int, size: int) -> None:
+    """A field may take as many bytes as its largest value needs (``(bits + 6) // 7``):
+    that value reads back, a longer varint is refused as too long."""
+    assert len(fmt.varint(limit)) == size == (limit.bit_length() + 6) // 7
+    assert fmt.read_varint(io.BytesIO(fmt.varint(limit)), "x", limit) == (limit, fmt.varint(limit))
+    with pytest.raises(fmt.FormatError, match="x too long"):
+        fmt.read_varint(io.BytesIO(b"\x80" * size + b"\x01"), "x", limit)
+    with pytest.raises(fmt.FormatError, match=f"x (too long|{limit + 1} out of range)"):
+        fmt.read_varint(io.BytesIO(fmt.varint(limit + 1)), "x", limit)
+
+
+@given(st.integers(0, 2**35 - 1))
+def test_varint_round_trip(n: int) -> None:
+    raw = fmt.varint(n)
+    assert len(raw) == max(1, -(-n.bit_length() // 7))
+    f = io.BytesIO(raw + b"junk")
+    assert fmt.read_varint(f, "x", 2**35) == (n, raw)
+    assert f.read() == b"junk"
+
+
+@given(n=st.integers(0, 2**28), pad=st.integers(1, 4))
+def test_non_minimal_varints_are_refused(n: int, pad: int) -> None:
+    """The same value with zero high groups appended: never a second reading of a field."""
+    raw = fmt.varint(n)
+    longer = raw[:-1] + bytes([raw[-1] | 0x80]) + b"\x80" * (pad - 1) + b"\x00"
+    with pytest.raises(fmt.FormatError, match="shortest form|too long"):
+        fmt.read_varint(io.BytesIO(longer), "x", 2**35)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"\x80\x00", "x not in its shortest form"),
+        (b"\x81\x00", "not in its shortest form"),
+        (b"\xff\x80\x00", "not in its shortest form"),
+        (b"\x80\x80\x80\x80\x00", "not in its shortest form"),
+        (b"\x80\x80\x80\x80\x80\x00", "x too long"),
+        (b"\xff\xff\xff\xff\x0f", "x 4294967295 out of range"),
+        (fmt.varint(fmt.MAX_BLOCK + 1), "out of range"),
+        (b"\x80", "truncated archive: unexpected end of data in x"),
+        (b"", "truncated"),
+    ],
+)
+def test_bad_varints(raw: bytes, message: str) -> None:
+    assert fmt.read_varint(io.BytesIO(fmt.varint(fmt.MAX_BLOCK)), "x")[0] == fmt.MAX_BLOCK
+    with pytest.raises(fmt.FormatError, match=message):
+        fmt.read_varint(io.BytesIO(raw), "x")
+
+
+def test_non_minimal_varints_in_archives_are_refused() -> None:
+    """The minimal-varint rule holds for every field of a stream (block size, raw length,
+    coded length, segment count), which would otherwise each have many readings."""
+    header = fmt.MAGIC + b"\x01\x80\x20"  # model 1, blocks of 4096
+    with pytest.raises(fmt.FormatError, match="block size not in its shortest form"):
+        fmt.read_header(io.BytesIO(fmt.MAGIC + b"\x01\xc0\x00"))
+    h, _ = fmt.read_header(io.BytesIO(header))
+    assert fmt.read_block_header(io.BytesIO(b"\x41\xa0\x1f\x05\x02"), h)[0].param == 2
+    cases = {
+        "block length": b"\x00\x8a\x00",  # stored, 10 bytes
+        "coded length": b"\x02\x0a\x85\x00",  # LZMA, 10 -> 5 bytes
+        "segment count": b"\x41\xa0\x1f\x05\x82\x00",  # model, 4000 bytes in 2 segments
+    }
+    for what, block in cases.items():
+        f = io.BytesIO(header + block)
+        h, _ = fmt.read_header(f)
+        with pytest.raises(fmt.FormatError, match=f"{what} not in its shortest form"):
+            fmt.read_block_header(f, h)
+
+
+# ----------------------------------------------------------------------------- round trips
+@given(
+    block_size=st.integers(0, fmt.MAX_BLOCK),
+    ref=MODEL_REFS,
+    config=st.one_of(st.just(DEFAULT), CONFIGS),
+    split=st.integers(0, 4),
+)
+def test_header_round_trip(
+    block_size: int, ref: tuple[int, str], config: Config, split: int
+) -> None:
+    """Every header reads back as written, also when the decoder has already consumed part
+    of the magic (as it does to detect a concatenated stream). A stream that names no model
+    names no configuration either (only model blocks use it)."""
+    header = fmt.Header(block_size, *ref, config)
+    raw = header.pack()
+    f = io.BytesIO(raw[split:] + b"more")
+    got, got_raw = fmt.read_header(f, raw[:split])
+    expect = header if header.needs_model else fmt.Header(block_size)
+    assert (got, got_raw) == (expect, raw)
+    assert f.read() == b"more"
+    config_bytes = 0
+    if header.needs_model and config != DEFAULT:
+        config_bytes = 1 + len(config.pack())
+    prefix = fmt.HASH_PREFIX if ref[0] == fmt.MODEL_HASH else 0
+    assert len(raw) == 5 + prefix + config_bytes + len(fmt.varint(block_size))
 
 
 @st.composite
 def valid_blocks(draw: st.DrawFn) -> tuple[fmt.Header, fmt.BlockHeader]:
     block_size = draw(st.integers(1, fmt.MAX_BLOCK))
-    header = fmt.Header("m", "00" * 32, block_size, draw(st.sampled_from(fmt.READ_VERSIONS)))
+    header = fmt.Header(block_size, *draw(MODEL_REFS.filter(lambda r: r[0] != fmt.MODEL_NONE)))
     method = draw(st.sampled_from(sorted(fmt.METHOD_NAMES)))
-    raw_len = draw(st.integers(1, block_size))
+    raw_len = draw(st.one_of(st.just(block_size), st.integers(1, block_size)))
     if method == fmt.METHOD_STORED:
-        coded_len, segments = raw_len, 0
+        coded_len, param = raw_len, 0
     else:
         coded_len = draw(st.integers(0, raw_len + (1 << 16)))
         if method in fmt.MODEL_METHODS:
-            v = header.version
-            segments = draw(
-                st.integers(fmt.fewest_segments(raw_len, v), fmt.segment_count(raw_len, v))
-            )
+            lo, hi = fmt.fewest_segments(raw_len), fmt.segment_count(raw_len)
+            param = draw(st.one_of(st.just(hi), st.just(lo), st.integers(lo, hi)))
         else:  # LZMA: the index of its filter settings
-            segments = draw(st.integers(0, fmt.LZMA_VARIANT_COUNT - 1))
-    return header, fmt.BlockHeader(method, raw_len, coded_len, segments, draw(U32))
+            param = draw(st.integers(0, fmt.LZMA_VARIANT_COUNT - 1))
+    end = draw(st.integers(0, 3))
+    return header, fmt.BlockHeader(method, raw_len, coded_len, param, end)
 
 
 @given(valid_blocks())
 def test_block_header_round_trip(hb: tuple[fmt.Header, fmt.BlockHeader]) -> None:
     header, b = hb
-    f = io.BytesIO(b.pack())
-    assert fmt.read_block_header(f, header) == b
-    assert f.read() == b""
+    raw = b.pack(header.block_size)
+    f = io.BytesIO(raw + b"payload")
+    assert fmt.read_block_header(f, header) == (b, raw)
+    assert f.read() == b"payload"
+    full = b.raw_len == header.block_size
+    assert bool(raw[0] & 0x10) == full
+    size = 1 + (0 if full else len(fmt.varint(b.raw_len)))
+    if b.method != fmt.METHOD_STORED:
+        size += len(fmt.varint(b.coded_len))
+    if b.method in fmt.MODEL_METHODS:
+        lo, hi = fmt.fewest_segments(b.raw_len), fmt.segment_count(b.raw_len)
+        kind = fmt.SEGMENTS_DEFAULT if b.param == hi else fmt.SEGMENTS_FEWEST
+        if lo < b.param < hi:
+            kind = fmt.SEGMENTS_GIVEN
+            size += len(fmt.varint(b.param))
+        assert raw[0] >> 5 == kind
+    assert len(raw) == size
 
 
+@settings(max_examples=500)
 @given(
-    version=st.sampled_from(fmt.READ_VERSIONS),
-    block_size=st.integers(1, 1 << 20),
-    method=st.integers(0, 254),
-    raw_len=U32,
-    coded_len=U32,
-    segments=U32,
-    crc=U32,
+    desc=st.integers(0, 255),
+    tail=st.binary(max_size=12),
+    block_size=st.integers(1, fmt.MAX_BLOCK),
+    has_model=st.booleans(),
 )
-def test_block_header_fields_are_validated(
-    version: int,
-    block_size: int,
-    method: int,
-    raw_len: int,
-    coded_len: int,
-    segments: int,
-    crc: int,
+def test_any_block_header_that_reads_is_in_range(
+    desc: int, tail: bytes, block_size: int, has_model: bool
 ) -> None:
-    """A block header with a correct checksum but any field values is either accepted as
-    exactly what was written, with every invariant the decoder relies on, or refused with
-    FormatError -- never used out of range."""
-    header = fmt.Header("m", "00" * 32, block_size, version)
-    b = fmt.BlockHeader(method, raw_len, coded_len, segments, crc)
+    """Whatever the bytes, a block header is either within every limit the decoder relies
+    on, or refused with FormatError -- never used out of range."""
+    header = fmt.Header(block_size, 1 if has_model else fmt.MODEL_NONE)
     try:
-        got = fmt.read_block_header(io.BytesIO(b.pack()), header)
+        b, raw = fmt.read_block_header(io.BytesIO(bytes([desc]) + tail), header)
     except fmt.FormatError:
         return
-    assert got == b
-    assert method in fmt.METHOD_NAMES
-    assert 0 < raw_len <= block_size
-    assert coded_len <= raw_len + (1 << 16)
-    if method == fmt.METHOD_STORED:
-        assert coded_len == raw_len and segments == 0
-    if method == fmt.METHOD_LZMA:
-        assert segments < fmt.LZMA_VARIANT_COUNT
-    if method in fmt.MODEL_METHODS:
-        assert (
-            fmt.fewest_segments(raw_len, version) <= segments <= fmt.segment_count(raw_len, version)
-        )
+    assert raw == (bytes([desc]) + tail)[: len(raw)]
+    assert b.method in fmt.METHOD_NAMES and b.end in range(4)
+    assert 0 < b.raw_len <= block_size
+    assert 0 <= b.coded_len <= b.raw_len + (1 << 16)
+    if b.method == fmt.METHOD_STORED:
+        assert b.coded_len == b.raw_len and b.param == 0
+    if b.method == fmt.METHOD_LZMA:
+        assert 0 <= b.param < fmt.LZMA_VARIANT_COUNT
+    if b.method in fmt.MODEL_METHODS:
+        assert has_model
+        assert fmt.fewest_segments(b.raw_len) <= b.param <= fmt.segment_count(b.raw_len)
+    # Its canonical encoding reads back the same.
+    assert fmt.read_block_header(io.BytesIO(b.pack(block_size)), header)[0] == b
 
 
-@pytest.mark.parametrize("version", fmt.READ_VERSIONS)
-@pytest.mark.parametrize("raw_len", [1, 4096, 8192, 1 << 20, (1 << 20) + 1, fmt.MAX_BLOCK])
-def test_segment_counts_outside_the_range_are_refused(version: int, raw_len: int) -> None:
-    """A model block may have from ``fewest_segments`` to ``segment_count`` segments (one
-    count before version 4); any other count is damage, and a too-small one would let a
-    small archive keep the decoder busy for hours."""
-    header = fmt.Header("m", "00" * 32, fmt.MAX_BLOCK, version)
-    lo, hi = fmt.fewest_segments(raw_len, version), fmt.segment_count(raw_len, version)
-    assert 1 <= lo <= hi and (lo == hi or version >= 4)
-    for segments in (lo - 1, lo, hi, hi + 1):
-        block = fmt.BlockHeader(fmt.METHOD_MIXED, raw_len, 10, segments, 0)
-        f = io.BytesIO(block.pack())
-        if lo <= segments <= hi:
-            assert fmt.read_block_header(f, header) == block
+@pytest.mark.parametrize(
+    "raw_len",
+    [1, 255, 256, 511, 512, 768, 4096, 8192, 1 << 20, (1 << 20) + 1, (2 << 20) + 1, fmt.MAX_BLOCK],
+)
+def test_segment_counts_outside_the_range_are_refused(raw_len: int) -> None:
+    """A model block may have from ``fewest_segments`` to ``segment_count`` segments; any
+    other count is damage, and a too-small one would let a small archive keep the decoder
+    busy for hours (no segment is longer than MAX_SEGMENT_BYTES). Each count has one
+    writing: the default and the fewest are named by the descriptor (the fewest only where
+    it differs from the default), a varint gives only the counts strictly between them."""
+    header = fmt.Header(fmt.MAX_BLOCK, 1)
+    lo, hi = fmt.fewest_segments(raw_len), fmt.segment_count(raw_len)
+    assert 1 <= lo <= hi <= fmt.MAX_BLOCK_SEGMENTS
+    assert lo * fmt.MAX_SEGMENT_BYTES >= raw_len
+    full = raw_len == fmt.MAX_BLOCK
+    lengths = (b"" if full else fmt.varint(raw_len)) + b"\x0a"
+
+    def read(kind: int, tail: bytes = b"") -> fmt.BlockHeader:
+        desc = fmt.METHOD_MIXED | full << 4 | kind << 5
+        return fmt.read_block_header(io.BytesIO(bytes([desc]) + lengths + tail), header)[0]
+
+    assert read(fmt.SEGMENTS_DEFAULT).param == hi
+    if lo < hi:
+        assert read(fmt.SEGMENTS_FEWEST).param == lo
+    else:
+        with pytest.raises(fmt.FormatError, match="unknown block flags"):
+            read(fmt.SEGMENTS_FEWEST)
+    for segments in sorted({0, lo - 1, lo, lo + 1, hi - 1, hi, hi + 1} - {-1}):
+        if lo < segments < hi:
+            assert read(fmt.SEGMENTS_GIVEN, fmt.varint(segments)).param == segments
         else:
-            with pytest.raises(fmt.FormatError, match="segments for"):
-                fmt.read_block_header(f, header)
-
-
-@given(total_len=st.integers(0, 2**64 - 1), crc=U32)
-def test_end_round_trip(total_len: int, crc: int) -> None:
-    e = fmt.End(total_len, crc)
-    f = io.BytesIO(e.pack())
-    assert fmt.read_block_header(f, fmt.Header("m", "00" * 32, 1)) == e
-    assert f.read() == b""
+            with pytest.raises(fmt.FormatError, match="segment"):
+                read(fmt.SEGMENTS_GIVEN, fmt.varint(segments))
+    for kind in range(3, 8):  # bits 5-6 = 3, or bit 7 set
+        with pytest.raises(fmt.FormatError, match="unknown block flags"):
+            read(kind, b"\x02")
 
 
 # ----------------------------------------------------------------------------- bad headers
-def _raw_header(
-    version: int = fmt.VERSION, flags: int = 0, block_size: int = 4096, name: bytes = b"m"
-) -> bytes:
-    body = (
-        fmt.MAGIC
-        + bytes([version, flags])
-        + struct.pack("<I", block_size)
-        + bytes([len(name)])
-        + name
-        + bytes(32)
-    )
-    return body + struct.pack("<I", zlib.crc32(body))
+_INLINE_BAD_KIND = bytes([2, 1, 200]) + CUSTOM.pack()[1 + len(CUSTOM.contexts) :]
 
 
 @pytest.mark.parametrize(
@@ -204,17 +574,29 @@ def _raw_header(
         (b"", "truncated"),
         (b"NNC", "truncated"),
         (b"PK\x03\x04" + bytes(60), "bad magic"),
-        (_raw_header(version=0), "unsupported archive format version 0"),
+        (fmt.PRE_RELEASE_MAGIC + bytes(60), "pre-release format"),
+        (b"NNC\x02\x00\x00", r"unsupported archive format 2 \(this reads format 1\)"),
+        (b"NNC\x00\x00\x00", "unsupported archive format 0"),
+        (b"NNC\xff\x00\x00", "unsupported archive format 255"),
+        (fmt.MAGIC + b"\x40\x01", "unsupported archive flags 0x40"),
+        (fmt.MAGIC + b"\x81\x01", "unsupported archive flags 0x81"),
+        (fmt.MAGIC + b"\x31\x01", "unsupported archive flags 0x31"),  # configuration kind 3
+        (fmt.MAGIC + b"\x10\x02\x01", "configuration without a model"),
+        (fmt.MAGIC + b"\x20\x00\x01", "configuration without a model"),
+        (fmt.MAGIC + b"\x11\x07\x01", "unknown mixed-method preset 7"),
+        (fmt.MAGIC + b"\x21\x03abc\x01", "configuration of the wrong length"),
+        (fmt.MAGIC + b"\x21\x00\x01", "configuration of the wrong length"),
+        (fmt.MAGIC + b"\x21" + bytes([len(_INLINE_BAD_KIND)]) + _INLINE_BAD_KIND, "context kind"),
         (
-            _raw_header(version=fmt.VERSION + 1),
-            f"unsupported archive format version {fmt.VERSION + 1}",
+            fmt.MAGIC + b"\x21" + bytes([len(DEFAULT.pack())]) + DEFAULT.pack() + b"\x01",
+            "corrupted archive: a preset configuration written out",
         ),
-        (_raw_header(flags=1), "unsupported archive flags"),
-        (_raw_header(block_size=0), "block size 0 out of range"),
-        (_raw_header(block_size=fmt.MAX_BLOCK + 1), "out of range"),
-        (_raw_header(name=b"\xff\xfe"), "not UTF-8"),
-        (_raw_header()[:-1] + bytes([_raw_header()[-1] ^ 1]), "checksum mismatch"),
-        (_raw_header()[:20], "truncated"),
+        (fmt.MAGIC + b"\x21\x30", "truncated archive: unexpected end of data in header"),
+        (fmt.MAGIC + b"\x0f" + bytes(3), "truncated archive: unexpected end of data in header"),
+        (fmt.MAGIC + b"\x00", "truncated archive: unexpected end of data in block size"),
+        (fmt.MAGIC + b"\x00\x80", "truncated archive: unexpected end of data in block size"),
+        (fmt.MAGIC + b"\x00" + fmt.varint(fmt.MAX_BLOCK + 1), "block size 268435457 out of range"),
+        (fmt.MAGIC + b"\x00\x80\x00", "block size not in its shortest form"),
     ],
 )
 def test_bad_headers(raw: bytes, message: str) -> None:
@@ -222,44 +604,537 @@ def test_bad_headers(raw: bytes, message: str) -> None:
         fmt.read_header(io.BytesIO(raw))
 
 
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (fmt.PRE_RELEASE_MAGIC + b"\x06\x00" + bytes(60), "pre-release format"),
+        (b"NNC\x02" + bytes(20), r"unsupported archive format 2 \(this reads format 1\)"),
+    ],
+)
+def test_other_formats_are_refused_by_name(raw: bytes, message: str) -> None:
+    """The decoder, the lister and the reader all name what they found."""
+    with pytest.raises(fmt.FormatError, match=message):
+        decompress_stream(io.BytesIO(raw), io.BytesIO(), lookup_for())
+    with pytest.raises(fmt.FormatError, match=message):
+        list_stream(io.BytesIO(raw))
+    with pytest.raises(fmt.FormatError, match=message):
+        ArchiveReader(io.BytesIO(raw), lookup_for())
+
+
+@pytest.mark.parametrize(
+    "raw, has_model, message",
+    [
+        (b"\x00\x00", True, "empty block"),
+        (b"\x00" + fmt.varint(4097), True, "block length 4097 out of range"),
+        (b"\x02\x0a" + fmt.varint(10 + (1 << 16) + 1), True, "coded length 65547 out of range"),
+        (b"\xe2\x0a\x05", True, "unknown LZMA2 variant 7"),
+        (b"\x00" + fmt.varint(4096), True, "a full block without the full flag"),
+        (b"\x03" + fmt.varint(4096) + b"\x05", True, "a full block without the full flag"),
+        (b"\x20\x0a", True, "unknown block flags 0x20"),
+        (b"\x80\x0a", True, "unknown block flags 0x80"),
+        (b"\x61\x0a\x05", True, "unknown block flags 0x61"),  # segment kind 3
+        (b"\x81\x0a\x05", True, "unknown block flags 0x81"),  # bit 7
+        (b"\xe3\x0a\x05", True, "unknown block flags 0xe3"),
+        # 10 bytes: the fewest count is the default one, so naming it is refused.
+        (b"\x23\x0a\x05", True, "unknown block flags 0x23"),
+        (b"\x43\x0a\x05\x00", True, "0 segments for 10 bytes"),
+        (b"\x43\x0a\x05\x01", True, "1 segments for 10 bytes"),  # the default, written out
+        (b"\x53\x05\x01", True, "1 segments for 4096 bytes"),  # the fewest, written out
+        (b"\x53\x05\x10", True, "16 segments for 4096 bytes"),  # the default, written out
+        (b"\x43\x0a\x05\x81\x08", True, "segment count 1025 out of range"),
+        (b"\x43\x0a\x05", True, "unexpected end of data in segment count"),
+        (b"\x01\x0a\x05", False, "model-coded block in a stream without a model"),
+        (b"\x13\x05", False, "model-coded block in a stream without a model"),
+        (b"\x00", True, "unexpected end of data in block length"),
+        (b"\x11", True, "unexpected end of data in coded length"),
+        (b"", True, "unexpected end of data in block header"),
+    ],
+)
+def test_bad_block_headers(raw: bytes, has_model: bool, message: str) -> None:
+    header = fmt.Header(4096, 1 if has_model else fmt.MODEL_NONE)
+    with pytest.raises(fmt.FormatError, match=message):
+        fmt.read_block_header(io.BytesIO(raw), header)
+
+
 def test_decompress_empty_input() -> None:
     with pytest.raises(fmt.FormatError, match="empty input"):
         decompress_stream(io.BytesIO(b""), io.BytesIO(), lookup_for())
 
 
-def test_whole_stream_checksum(tiny_model: IntModel, small_tables: None) -> None:
-    """Blocks that are each intact but an end marker that disagrees (e.g. a block dropped
-    from the middle with the checksums recomputed) is refused."""
-    data = b"0123456789" * 10
-    blob = compress(data, tiny_model, block_size=50)
-    for end in (fmt.End(len(data) - 1, zlib.crc32(data)), fmt.End(len(data), 1)):
-        bad = blob[: -fmt.END_SIZE] + end.pack()
-        with pytest.raises(fmt.FormatError, match="whole-stream checksum"):
-            decompress(bad, tiny_model)
-    # Listing reads the block table only: it does not check the whole-stream checksum.
-    assert list_stream(io.BytesIO(bad)).raw_len == len(data)
-
-
-def test_block_checksum_names_the_block(tiny_model: IntModel) -> None:
-    """A block whose header is intact but whose raw CRC does not match: the message says
-    which block and which byte range, and the blocks before it have been written."""
-    data = bytes(range(200))
+# ----------------------------------------------------------------------------- checks
+def test_block_check_names_the_block(tiny_model: IntModel) -> None:
+    """A block whose content does not match its check: the message says which block and
+    which byte range, and the blocks before it have been written."""
+    data = _random_bytes(200)
     blob = bytearray(compress(data, tiny_model, block_size=100, level="fast"))
-    h = len(fmt.Header(tiny_model.name, tiny_model.sha256, 1).pack())
-    second = h + fmt.BLOCK_OVERHEAD + 100
-    b = fmt.BlockHeader(fmt.METHOD_STORED, 100, 100, 0, zlib.crc32(data[100:]) ^ 1)
-    blob[second : second + fmt.BLOCK_OVERHEAD] = b.pack()
+    blocks = _walk_blocks(bytes(blob))
+    assert [b.method for _, b, _ in blocks] == [fmt.METHOD_STORED] * 2
+    at = blocks[1][0]
+    blob[at + 1] ^= 0x40  # the second block's first raw byte (its header is one byte)
     out = io.BytesIO()
-    with pytest.raises(fmt.FormatError, match=r"block 1 \(bytes 100\.\.200\) checksum mismatch"):
+    message = r"^corrupted archive: block 1 \(bytes 100\.\.200\) checksum mismatch$"
+    with pytest.raises(fmt.FormatError, match=message):
         decompress_stream(io.BytesIO(bytes(blob)), out, lookup_for(tiny_model))
     assert out.getvalue() == data[:100]
 
 
+@pytest.mark.parametrize(
+    "payload, short",
+    [(b"\x05" * 8, False), (b"\xff" * 8, False), (b"\x01\x00\x02abc\x00", True)],
+)
+def test_undecodable_block_names_the_block(payload: bytes, short: bool) -> None:
+    """A block whose payload its method cannot decode: the message names the block and its
+    byte range, and says why; one that decodes to fewer bytes than its header says fails
+    its check. The good blocks before it have been written."""
+    header = fmt.Header(10).pack()
+    check = fmt.frame_seed(header, 0, 0)
+    first = fmt.BlockHeader(fmt.METHOD_STORED, 10, 10).pack(10)
+    check = fmt.block_check(first, b"0123456789", check)
+    blob = header + first + b"0123456789" + fmt.CHECK.pack(check)
+    second = fmt.BlockHeader(fmt.METHOD_LZMA, 10, len(payload), 0, fmt.END_STREAM).pack(10)
+    blob += second + payload + fmt.CHECK.pack(fmt.block_check(second, b"0123456789", check))
+    out, err = _decode(blob)
+    assert out == b"0123456789"
+    assert isinstance(err, fmt.FormatError)
+    where = r"^corrupted archive: block 1 \(bytes 10\.\.20\) "
+    why = "checksum mismatch$" if short else r"cannot be decoded \(.+\)$"
+    assert re.match(where + why, str(err)), str(err)
+
+
+def test_check_chains_the_blocks_of_a_frame(tiny_model: IntModel, tiny_model2: IntModel) -> None:
+    """Each check continues the one before it, from the frame's seed: blocks
+    swapped, dropped, repeated or taken from another stream are caught, even where every
+    block is intact on its own."""
+    data = _random_bytes(400, seed=1)
+    blob = compress(data, tiny_model, block_size=100, level="fast")
+    blocks = _walk_blocks(blob)
+    assert len(blocks) == 4 and {b.method for _, b, _ in blocks} == {fmt.METHOD_STORED}
+    header, body = blob[: blocks[0][0]], [blob[at : at + n] for at, _, n in blocks]
+    for order in ([1, 0, 2, 3], [0, 2, 1, 3], [0, 1, 3], [0, 0, 1, 2, 3], [0, 1, 2, 2, 3]):
+        _, err = _decode(header + b"".join(body[i] for i in order))
+        assert isinstance(err, fmt.FormatError), order
+    # The same blocks behind another stream header (another model) are refused.
+    other = compress(_random_bytes(400, seed=2), tiny_model2, block_size=100, level="fast")
+    spliced = other[: blocks[0][0]] + b"".join(body)
+    assert spliced != blob and isinstance(_decode(spliced)[1], fmt.FormatError)
+    # The end codes are covered too: the last block saying END_FRAME instead of END_STREAM.
+    last = bytearray(body[3])
+    last[0] ^= (fmt.END_STREAM ^ fmt.END_FRAME) << 2
+    _, err = _decode(header + b"".join(body[:3]) + bytes(last))
+    assert isinstance(err, fmt.FormatError) and "checksum mismatch" in str(err)
+
+
 def test_trailing_garbage_is_refused(tiny_model: IntModel, small_tables: None) -> None:
     blob = compress(b"hello", tiny_model)
-    for junk in (b"\x00", b"NN", b"NNC\x1a", b"garbage after the end"):
+    for junk in (b"\x00", b"NN", b"NNC\x1a", b"NNC\x01", fmt.MAGIC + b"\x00", b"garbage"):
         with pytest.raises(fmt.FormatError):
             decompress(blob + junk, tiny_model)
+
+
+# ----------------------------------------------------------------------------- model refs
+def test_stream_that_needs_no_model_names_none(tiny_model: IntModel) -> None:
+    data = _random_bytes(50)
+    blob = compress(data, tiny_model)
+    assert blob[4] == fmt.MODEL_NONE
+    info = list_stream(io.BytesIO(blob))
+    assert (info.model, info.model_prefix, info.model_name) == (fmt.MODEL_NONE, "", "-")
+    assert decompress(blob) == data  # no model available at all
+
+
+def test_model_named_by_hash_prefix(tiny_model: IntModel, tiny_model2: IntModel) -> None:
+    data = sample_text(300, seed=6)
+    blob = compress(data, tiny_model, level="fast")
+    assert tiny_model.sha256 not in {sha for _, sha in zoo.REGISTRY.values()}
+    prefix = tiny_model.sha256[:16]
+    assert blob[4] == fmt.MODEL_HASH and blob[5:13] == bytes.fromhex(prefix)
+    assert header_size(tiny_model, 300) == 5 + 8 + 2
+    info = list_stream(io.BytesIO(blob))
+    assert (info.model, info.model_prefix) == (fmt.MODEL_HASH, prefix)
+    assert info.model_name == f"sha256:{prefix}"
+    assert [b.method for b in info.blocks] == [fmt.METHOD_MODEL]
+    assert decompress(blob, tiny_model2, tiny_model) == data
+    for models in ((), (tiny_model2,)):
+        with pytest.raises(ModelError, match=prefix):
+            decompress(blob, *models)
+
+
+def test_model_named_by_registry_number(
+    tiny_model: IntModel, registered: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = sample_text(300, seed=6)
+    blob = compress(data, tiny_model, level="fast")
+    assert blob[4] == registered
+    info = list_stream(io.BytesIO(blob))
+    assert (info.model, info.model_prefix, info.model_name) == (registered, "", "tiny-test")
+    assert decompress(blob, tiny_model) == data
+    with pytest.raises(ModelError, match="tiny-test"):
+        decompress(blob)
+    # Eight bytes shorter than the same stream naming the model by its hash.
+    monkeypatch.delitem(zoo.REGISTRY, registered)
+    assert len(compress(data, tiny_model, level="fast")) == len(blob) + fmt.HASH_PREFIX
+
+
+def test_named_model_is_looked_up_only_when_a_block_needs_it(tiny_model: IntModel) -> None:
+    """A stream of several blocks names its model, but stored and LZMA blocks decode
+    without it."""
+    data = _random_bytes(300)
+    blob = compress(data, tiny_model, block_size=100)
+    assert blob[4] == fmt.MODEL_HASH
+    assert {b.method for b in list_stream(io.BytesIO(blob)).blocks} <= {0, fmt.METHOD_LZMA}
+    assert decompress(blob) == data
+
+
+# ----------------------------------------------------------------------------- configurations
+def test_configuration_kinds(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch, small_tables: None
+) -> None:
+    """The mixed method's configuration: the default preset costs nothing, another preset
+    one byte, any other configuration is written out -- and the decoder uses it."""
+    data = sample_text(700, seed=7)
+    at = 5 + fmt.HASH_PREFIX  # the configuration's place, after the tiny model's hash
+
+    default = compress(data, tiny_model, block_size=256)
+    assert default[4] >> 4 == fmt.CONFIG_DEFAULT
+    assert list_stream(io.BytesIO(default)).config == DEFAULT
+
+    level = _custom_level(monkeypatch, CUSTOM)
+    inline = compress(data, tiny_model, block_size=256, level=level)
+    packed = CUSTOM.pack()
+    assert inline[4] == fmt.MODEL_HASH | fmt.CONFIG_INLINE << 4
+    assert inline[at] == len(packed) and inline[at + 1 : at + 1 + len(packed)] == packed
+    info = list_stream(io.BytesIO(inline))
+    assert info.config == CUSTOM
+    assert {b.method for b in info.blocks} == {fmt.METHOD_MIXED}
+    assert decompress(inline, tiny_model) == data
+    # The configuration changes the coding: the same data codes to other payloads.
+    custom_payloads = [b.coded_len for b in info.blocks]
+    assert custom_payloads != [b.coded_len for b in list_stream(io.BytesIO(default)).blocks]
+
+    monkeypatch.setitem(PRESETS, 2, CUSTOM)
+    preset = compress(data, tiny_model, block_size=256, level=level)
+    assert preset[4] == fmt.MODEL_HASH | fmt.CONFIG_PRESET << 4 and preset[at] == 2
+    assert len(preset) == len(inline) - len(packed)
+    info = list_stream(io.BytesIO(preset))
+    assert info.config == CUSTOM and [b.coded_len for b in info.blocks] == custom_payloads
+    assert decompress(preset, tiny_model) == data
+
+
+# ----------------------------------------------------------------------------- index
+INDEXES = st.builds(
+    fmt.Index,
+    st.integers(0, 1 << 16),
+    st.lists(
+        st.builds(fmt.FrameEntry, st.integers(0, 2**62), st.integers(0, 2**62)),
+        max_size=20,
+    ),
+)
+
+
+@given(index=INDEXES, before=st.binary(max_size=40), after=st.binary(max_size=10))
+def test_index_round_trip(index: fmt.Index, before: bytes, after: bytes) -> None:
+    raw = index.pack()
+    assert raw[-4:] == fmt.INDEX_MAGIC == b"NNCi"
+    assert struct.unpack("<I", raw[-8:-4])[0] == len(raw) - fmt.INDEX_FOOTER
+    f = io.BytesIO(raw + after)
+    assert fmt.read_index(f) == index
+    assert f.read() == after
+    # Found from where it ends, whatever comes before and after it.
+    f = io.BytesIO(before + raw + after)
+    assert fmt.index_before(f, len(before) + len(raw)) == (index, len(before))
+
+
+def test_index_layout() -> None:
+    index = fmt.Index(15, [fmt.FrameEntry(512, 300), fmt.FrameEntry(100, 90)])
+    body = b"\x02\x0f\x80\x04\xac\x02\x64\x5a"
+    body += struct.pack("<I", zlib.crc32(body))
+    assert index.pack() == body + struct.pack("<I", len(body)) + b"NNCi"
+
+
+_AN_INDEX = fmt.Index(7, [fmt.FrameEntry(512, 300), fmt.FrameEntry(100, 90)]).pack()
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"",
+        b"NNCi",
+        b"\x00" * 20,
+        b"\xff\xff\x00\x00NNCi",
+        b"\x09\x00\x00\x00NNCi",
+        b"x" * 12,
+        # Footers whose length fits, before bytes that are no index.
+        bytes(9) + b"\x09\x00\x00\x00NNCi",
+        b"\xff" * 30 + b"\x1e\x00\x00\x00NNCi",
+        b"\x00\x00" + b"\x00\x00\x00\x00" + b"\x06\x00\x00\x00NNCi",  # no index of no frame
+        # An index with its CRC, its length or its first field damaged.
+        _AN_INDEX[:-12] + bytes([_AN_INDEX[-12] ^ 1]) + _AN_INDEX[-11:],
+        _AN_INDEX[:-8] + bytes([_AN_INDEX[-8] - 1]) + _AN_INDEX[-7:],
+        bytes([_AN_INDEX[0] + 1]) + _AN_INDEX[1:],
+        _AN_INDEX[1:],
+    ],
+)
+def test_index_before_finds_nothing_where_no_index_ends(tail: bytes) -> None:
+    """Bytes that end otherwise than an index does, or only look like an index's end (the
+    index they point to does not read back): no index (a reader then walks the stream,
+    which reads, and so checks, any index there)."""
+    for before in (b"", b"NNC\x01\x00\x00" * 3):
+        f = io.BytesIO(before + tail)
+        assert fmt.index_before(f, len(before + tail)) is None
+
+
+@given(st.data())
+def test_damaged_index_records_are_refused(data: st.DataObject) -> None:
+    """Any single damaged byte of an index is refused by ``read_index``."""
+    index = data.draw(INDEXES)
+    raw = bytearray(index.pack())
+    pos = data.draw(st.integers(0, len(raw) - 1))
+    raw[pos] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(fmt.FormatError):
+        fmt.read_index(io.BytesIO(bytes(raw)))
+
+
+# ----------------------------------------------------------------------------- frames
+@pytest.fixture(scope="session")
+def framed(tiny_model: IntModel) -> tuple[bytes, bytes]:
+    """(data, archive): 2,600 bytes in blocks of 256 and frames of two blocks -- six frames,
+    the last of one short block -- with an index."""
+    data = sample_text(2600, seed=3)
+    return data, compress(data, tiny_model, block_size=256, frame_size=512)
+
+
+def test_multi_frame_archive(framed: tuple[bytes, bytes], tiny_model: IntModel) -> None:
+    data, blob = framed
+    info = list_stream(io.BytesIO(blob))
+    assert info.archive_len == len(blob) and info.raw_len == len(data)
+    assert [f.raw_len for f in info.frames] == [512] * 5 + [40]
+    assert [f.raw_offset for f in info.frames] == [512 * i for i in range(6)]
+    assert [b.frame for b in info.blocks] == [i // 2 for i in range(11)]
+    blocks = _walk_blocks(blob)
+    ends = [b.end for _, b, _ in blocks]
+    assert ends == [fmt.END_NONE, fmt.END_FRAME] * 5 + [fmt.END_INDEX]
+    # Frames start at their first block and are back to back; the index follows them.
+    assert [f.offset for f in info.frames] == [at for at, _, _ in blocks[::2]]
+    header_len = info.frames[0].offset
+    for a, b in zip(info.frames[:-1], info.frames[1:], strict=True):
+        assert a.offset + a.coded_len == b.offset
+    index_start = info.frames[-1].offset + info.frames[-1].coded_len
+    expect = fmt.Index(header_len, [fmt.FrameEntry(f.raw_len, f.coded_len) for f in info.frames])
+    assert fmt.index_before(io.BytesIO(blob), len(blob)) == (expect, index_start)
+    assert blob[index_start:] == expect.pack()
+    assert decompress(blob, tiny_model) == data
+
+
+@pytest.mark.parametrize(
+    "frame_size, per_frame",
+    [(1, 1), (255, 1), (256, 1), (511, 1), (512, 2), (767, 2), (768, 3), (1 << 20, 4)],
+)
+def test_frames_are_whole_blocks(frame_size: int, per_frame: int, tiny_model: IntModel) -> None:
+    """A frame is ``frame_size`` rounded down to whole blocks, at least one; a stream of one
+    frame has no index (its last block says END_STREAM)."""
+    data = _random_bytes(1000)
+    blob = compress(data, tiny_model, block_size=256, level="fast", frame_size=frame_size)
+    info = list_stream(io.BytesIO(blob))
+    assert [len(info.blocks), len(info.frames)] == [4, -(-4 // per_frame)]
+    assert [b.frame for b in info.blocks] == [i // per_frame for i in range(4)]
+    last = _walk_blocks(blob)[-1][1]
+    if len(info.frames) == 1:
+        assert last.end == fmt.END_STREAM
+        assert fmt.index_before(io.BytesIO(blob), len(blob)) is None
+    else:
+        assert last.end == fmt.END_INDEX
+        assert fmt.index_before(io.BytesIO(blob), len(blob)) is not None
+    assert decompress(blob) == data
+
+
+def test_truncation_at_a_frame_boundary_is_detected(
+    framed: tuple[bytes, bytes], tiny_model: IntModel
+) -> None:
+    """A frame's last block says whether another frame follows, so an archive cut between
+    frames (or before its index) is not mistaken for a shorter one; the frames before the
+    cut have been written."""
+    data, blob = framed
+    info = list_stream(io.BytesIO(blob))
+    cuts = [(f.offset + f.coded_len, f.raw_offset + f.raw_len) for f in info.frames]
+    for cut, raw_end in cuts:  # the last cut is the index's start
+        out, err = _decode(blob[:cut], tiny_model)
+        assert isinstance(err, fmt.FormatError) and "truncated" in str(err), cut
+        assert out == data[:raw_end]
+        with pytest.raises(fmt.FormatError, match="truncated"):
+            list_stream(io.BytesIO(blob[:cut]))
+    # Nor can another stream behind the cut hide it.
+    tail = compress(b"more", tiny_model)
+    for cut, _ in cuts:
+        assert isinstance(_decode(blob[:cut] + tail, tiny_model)[1], fmt.FormatError)
+
+
+def test_damaged_index_is_refused(streams: list[tuple[bytes, bytes]]) -> None:
+    """Every bit flip in the index is refused by the decoder and by the reader (which,
+    finding no index that reads back at the end, walks the stream and reads the index
+    there); an index that is intact but disagrees with the frames is refused by the
+    decoder. (Frames of stored blocks: the test decodes the archive a few hundred times.)"""
+    data, blob = streams[4]
+    _, start = fmt.index_before(io.BytesIO(blob), len(blob))
+    index = fmt.read_index(io.BytesIO(blob[start:]))
+    for pos in range(start, len(blob)):
+        for bit in range(8):
+            bad = bytearray(blob)
+            bad[pos] ^= 1 << bit
+            out, err = _decode(bytes(bad))
+            assert isinstance(err, fmt.FormatError), (pos, bit)
+            assert out == data  # the frames were good
+            with pytest.raises(fmt.FormatError):
+                ArchiveReader(io.BytesIO(bytes(bad)), lookup_for()).read()
+    frames = index.frames
+    wrong = [
+        fmt.Index(index.header_len + 1, frames),
+        fmt.Index(index.header_len, frames[:-1]),
+        fmt.Index(index.header_len, frames + [frames[-1]]),
+        fmt.Index(index.header_len, frames[::-1]),
+        fmt.Index(
+            index.header_len,
+            [fmt.FrameEntry(frames[0].raw_len + 1, frames[0].coded_len)] + frames[1:],
+        ),
+    ]
+    for idx in wrong:
+        with pytest.raises(fmt.FormatError, match="index does not match the frames"):
+            decompress(blob[:start] + idx.pack())
+    with pytest.raises(fmt.FormatError, match="truncated archive: unexpected end of data in index"):
+        decompress(blob[:start])
+
+
+# ----------------------------------------------------------------------------- concatenation
+@pytest.fixture(scope="session")
+def streams(tiny_model: IntModel, framed: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    """(data, stream) pairs of every shape: many frames with an index, one frame of several
+    blocks, empty, one byte, many stored frames."""
+    parts = [framed]
+    for data, block, frame, level in [
+        (sample_text(600, seed=8), 256, 1 << 20, "default"),
+        (b"", 256, 256, "default"),
+        (b"!", 256, 256, "default"),
+        (_random_bytes(1000, seed=3), 256, 256, "fast"),
+    ]:
+        parts.append((data, compress(data, tiny_model, block, level, frame_size=frame)))
+    return parts
+
+
+def test_concatenated_streams(streams: list[tuple[bytes, bytes]], tiny_model: IntModel) -> None:
+    """Streams back to back decode to their contents back to back; the listing has every
+    stream's frames, at their offsets in the whole."""
+    for order in ([0, 1, 2, 3, 4], [4, 2, 2, 1, 0, 3], [3, 3], [2]):
+        data = b"".join(streams[i][0] for i in order)
+        blob = b"".join(streams[i][1] for i in order)
+        assert decompress(blob, tiny_model) == data
+        info = list_stream(io.BytesIO(blob))
+        assert (info.streams, info.raw_len, info.archive_len) == (len(order), len(data), len(blob))
+        expect, base, raw = [], 0, 0
+        for i in order:
+            for f in list_stream(io.BytesIO(streams[i][1])).frames:
+                expect.append((f.offset + base, f.coded_len, f.raw_offset + raw, f.raw_len))
+            base += len(streams[i][1])
+            raw += len(streams[i][0])
+        got = [(f.offset, f.coded_len, f.raw_offset, f.raw_len) for f in info.frames]
+        assert got == expect
+
+
+# ----------------------------------------------------------------------------- reader
+def _read_n(r: ArchiveReader, n: int) -> bytes:
+    """``n`` bytes from ``r``, fewer only at its end (a raw file's ``read`` may return
+    less than asked, for instance at the end of a frame)."""
+    parts: list[bytes] = []
+    while n > 0 and (chunk := r.read(n)):
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+def test_reader_decodes_only_the_frames_it_needs(
+    framed: tuple[bytes, bytes], tiny_model: IntModel
+) -> None:
+    data, blob = framed
+    r = ArchiveReader(io.BytesIO(blob), lookup_for(tiny_model))
+    assert (r.size, r.frame_count, r.frames_decoded) == (len(data), 6, 0)
+    assert r.seek(1300) == 1300
+    assert r.read(100) == data[1300:1400]
+    assert r.frames_decoded == 1  # frame 2 alone (bytes 1024..1536)
+    assert r.tell() == 1400
+    assert _read_n(r, 200) == data[1400:1600]  # frame 2 again (kept), then frame 3
+    assert r.frames_decoded == 2
+    r.seek(-30, os.SEEK_END)
+    assert r.read() == data[-30:]
+    assert r.frames_decoded == 3
+    assert r.read(10) == b"" and r.frames_decoded == 3
+    r.seek(0)
+    assert r.read() == data
+    assert r.frames_decoded == 3 + 6  # (only the frame read last is kept)
+    with pytest.raises(ValueError):
+        r.seek(-1)
+
+
+def test_reader_does_not_touch_other_frames(
+    framed: tuple[bytes, bytes], tiny_model: IntModel
+) -> None:
+    """Damage in frame 0 does not stop reading frame 4, and reading frame 4 does not read
+    frame 0's bytes: each frame decodes alone from the stream header."""
+    data, blob = framed
+    first = _walk_blocks(blob)[0]
+    bad = bytearray(blob)
+    bad[first[0] + first[2] - 1] ^= 1  # the first block's check
+    reads: list[tuple[int, int]] = []
+
+    class Spy(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            reads.append((self.tell(), n if n is not None and n >= 0 else len(bad)))
+            return super().read(n)
+
+    r = ArchiveReader(Spy(bytes(bad)), lookup_for(tiny_model))
+    reads.clear()
+    r.seek(4 * 512 + 100)
+    assert r.read(300) == data[2148:2448]
+    assert r.frames_decoded == 1
+    f0 = list_stream(io.BytesIO(blob)).frames[0]
+    assert all(at + n <= f0.offset or at >= f0.offset + f0.coded_len for at, n in reads)
+    r.seek(10)
+    with pytest.raises(fmt.FormatError, match="checksum mismatch"):
+        r.read(10)
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4], [1, 0, 2, 4], [4, 0, 1], [1, 3, 2]])
+def test_reader_over_concatenated_streams(
+    order: list[int], streams: list[tuple[bytes, bytes]], tiny_model: IntModel
+) -> None:
+    """Streams with and without an index, in any order (the reader finds indexes from the
+    end and walks what none covers): any range reads right, decoding only its frames."""
+    data = b"".join(streams[i][0] for i in order)
+    blob = b"".join(streams[i][1] for i in order)
+    info = list_stream(io.BytesIO(blob))
+    r = ArchiveReader(io.BytesIO(blob), lookup_for(tiny_model))
+    assert (r.size, r.frame_count) == (len(data), len(info.frames))
+    rng = random.Random(len(order))
+    for _ in range(12):
+        at = rng.randrange(len(data))
+        n = rng.randint(1, 700)
+        before = r.frames_decoded
+        r.seek(at)
+        assert _read_n(r, n) == data[at : at + n]
+        end = min(at + n, len(data))
+        needed = [
+            f
+            for f in info.frames
+            if f.raw_offset < end and at < f.raw_offset + f.raw_len and f.raw_len
+        ]
+        assert r.frames_decoded - before <= len(needed)
+    r.seek(0)
+    assert r.read() == data
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_reader_on_random_bytes(tail: bytes) -> None:
+    try:
+        ArchiveReader(io.BytesIO(fmt.MAGIC + tail), lookup_for()).read()
+    except DAMAGE:
+        pass
 
 
 # ----------------------------------------------------------------------------- damage
@@ -271,7 +1146,8 @@ def small_archive(
     small_tables: None,
 ) -> tuple[bytes, bytes, list[int]]:
     """(data, archive, block methods): a model-coded block (the level's network method),
-    a stored one, an LZMA one (stored at level fast), and a short model-coded block.
+    a stored one, an LZMA one (stored at level fast), and a short model-coded block, in two
+    frames of two blocks, with an index.
 
     Blocks of 64 bytes in 8-byte segments keep every model decode to 8 steps, and small
     adaptive tables keep the mixed method's per-stream setup cheap, so the exhaustive
@@ -285,11 +1161,13 @@ def small_archive(
         + sample_text(20, seed=2)
     )
     level = request.param
-    blob = compress(data, tiny_model, block_size=64, level=level)
-    methods = [b.method for b in list_stream(io.BytesIO(blob)).blocks]
+    blob = compress(data, tiny_model, block_size=64, level=level, frame_size=128)
+    info = list_stream(io.BytesIO(blob))
+    methods = [b.method for b in info.blocks]
     third = fmt.METHOD_LZMA if level == "default" else fmt.METHOD_STORED
     assert methods[0] in fmt.MODEL_METHODS and methods[3] == methods[0]
     assert methods[1:3] == [fmt.METHOD_STORED, third]
+    assert len(info.frames) == 2 and blob.endswith(fmt.INDEX_MAGIC)
     return data, blob, methods
 
 
@@ -298,6 +1176,7 @@ def test_small_archive_round_trips(
 ) -> None:
     data, blob, _ = small_archive
     assert decompress(blob, tiny_model) == data
+    assert ArchiveReader(io.BytesIO(blob), lookup_for(tiny_model)).read() == data
 
 
 def test_every_truncation_is_refused(
@@ -316,6 +1195,8 @@ def test_every_truncation_is_refused(
         with pytest.raises(fmt.FormatError):
             decompress_stream(io.BytesIO(blob[:n]), out, get)
         assert data.startswith(out.getvalue()), n
+        with pytest.raises(fmt.FormatError):
+            list_stream(io.BytesIO(blob[:n]))
 
 
 def test_every_bit_flip_is_caught(
@@ -327,23 +1208,27 @@ def test_every_bit_flip_is_caught(
     Every bit of the plain-model archive; for the mixed method (tens of milliseconds per
     decode), one bit of every other byte, a different bit position each time."""
     data, blob, methods = small_archive
-    get = lookup_for(tiny_model)
     every_bit = fmt.METHOD_MIXED not in methods
-    silent_ok = 0
+    silent: list[int] = []
     for pos in range(0, len(blob), 1 if every_bit else 2):
         for bit in range(8) if every_bit else [pos // 2 % 8]:
             bad = bytearray(blob)
             bad[pos] ^= 1 << bit
-            out = io.BytesIO()
-            try:
-                decompress_stream(io.BytesIO(bytes(bad)), out, get)
-            except (fmt.FormatError, ModelError):
-                assert data.startswith(out.getvalue())
+            out, err = _decode(bytes(bad), tiny_model)
+            if err is not None:
+                assert data.startswith(out)
                 continue
-            assert out.getvalue() == data, f"bit {bit} of byte {pos}: silently wrong output"
-            silent_ok += 1
-    # Only payload bits the decoders never look at may go unnoticed; there are few of them.
-    assert silent_ok < len(blob)
+            assert out == data, f"bit {bit} of byte {pos}: silently wrong output"
+            silent.append(pos)
+    # Only payload bits the decoders never look at may go unnoticed (the range coder's
+    # last word has some); there are few of them, and none in any other field.
+    coded = [
+        range(at + n - fmt.CHECK_SIZE - b.coded_len, at + n - fmt.CHECK_SIZE)
+        for at, b, n in _walk_blocks(blob)
+        if b.method != fmt.METHOD_STORED
+    ]
+    assert all(any(pos in r for r in coded) for pos in silent), silent
+    assert len(silent) < len(blob) // 4
 
 
 @settings(
@@ -358,57 +1243,304 @@ def test_random_overwrites_never_give_wrong_data(
     start = data.draw(st.integers(0, len(blob) - 1))
     patch = data.draw(st.binary(min_size=1, max_size=16))
     bad = blob[:start] + patch + blob[start + len(patch) :]
-    out = io.BytesIO()
-    try:
-        decompress_stream(io.BytesIO(bad), out, lookup_for(tiny_model))
-    except (fmt.FormatError, ModelError):
-        assert original.startswith(out.getvalue())
-        return
-    assert out.getvalue() == original
+    out, err = _decode(bad, tiny_model)
+    if err is not None:
+        assert original.startswith(out)
+    else:
+        assert out == original
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400))
 def test_random_bytes_raise_only_format_errors(blob: bytes) -> None:
-    try:
-        decompress_stream(io.BytesIO(blob), io.BytesIO(), lookup_for())
-    except (fmt.FormatError, ModelError):
-        pass
+    for b in (blob, fmt.MAGIC + blob):
+        try:
+            decompress_stream(io.BytesIO(b), io.BytesIO(), lookup_for())
+        except DAMAGE:
+            pass
+        try:
+            list_stream(io.BytesIO(b))
+        except fmt.FormatError:
+            pass
 
 
 @settings(max_examples=300, deadline=None)
-@given(block_size=st.integers(1, 256), tail=st.binary(max_size=300))
-def test_random_bytes_after_a_valid_header(block_size: int, tail: bytes) -> None:
-    """Random bytes behind a valid header reach the block parser (plain random bytes almost
-    never get past the magic)."""
-    head = fmt.Header("m", "00" * 32, block_size).pack()
+@given(block_size=st.integers(1, 256), ref=MODEL_REFS, tail=st.binary(max_size=300))
+def test_random_bytes_after_a_valid_header(
+    block_size: int, ref: tuple[int, str], tail: bytes
+) -> None:
+    """Random bytes behind a valid header reach the block parser and, with the model the
+    header names at hand, the payload decoders."""
+    model = memory_model()
+    if ref[0] == fmt.MODEL_HASH:
+        ref = zoo.model_ref(model)
+    head = fmt.Header(block_size, *ref).pack()
     try:
-        decompress_stream(io.BytesIO(head + tail), io.BytesIO(), lookup_for())
-    except (fmt.FormatError, ModelError):
+        decompress_stream(io.BytesIO(head + tail), io.BytesIO(), lookup_for(model))
+    except DAMAGE:
         pass
 
 
 def test_list_stream_needs_no_model(small_archive: tuple[bytes, bytes, list[int]]) -> None:
     data, blob, methods = small_archive
-    info = list_stream(io.BytesIO(blob))
+    info = list_stream(io.BytesIO(blob))  # (its model lookup fails if called)
     assert info.raw_len == len(data)
     assert info.archive_len == len(blob)
     assert [b.raw_len for b in info.blocks] == [64, 64, 64, 20]
     assert [b.method for b in info.blocks] == methods
+    assert [b.frame for b in info.blocks] == [0, 0, 1, 1]
     assert info.blocks[0].segments == 8
+    assert [(f.raw_offset, f.raw_len) for f in info.frames] == [(0, 128), (128, 84)]
+
+    # Also from a pipe (no seeking over payloads).
+    class Pipe(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._f = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:
+            chunk = self._f.read(min(len(b), 7))
+            b[: len(chunk)] = chunk
+            return len(chunk)
+
+    piped = list_stream(io.BufferedReader(Pipe(blob), buffer_size=16))  # type: ignore[arg-type]
+    assert piped.blocks == info.blocks and piped.frames == info.frames
+
+
+# ----------------------------------------------------------------------------- frames in place
+@pytest.fixture(scope="session")
+def stored_frames(tiny_model: IntModel) -> tuple[bytes, bytes]:
+    """(data, archive): 2,048 random bytes, stored in blocks of 256 and four frames of two
+    blocks, all of the same lengths, with an index."""
+    data = _random_bytes(2048, seed=4)
+    blob = compress(data, tiny_model, block_size=256, frame_size=512, level="fast")
+    f = list_stream(io.BytesIO(blob)).frames
+    assert len({(x.raw_len, x.coded_len) for x in f}) == 1 and len(f) == 4
+    return data, blob
+
+
+def _frame_bytes(blob: bytes) -> tuple[bytes, list[bytes], bytes]:
+    """A one-stream archive cut into its header, its frames and its index."""
+    f = list_stream(io.BytesIO(blob)).frames
+    frames = [blob[x.offset : x.offset + x.coded_len] for x in f]
+    return blob[: f[0].offset], frames, blob[f[-1].offset + f[-1].coded_len :]
+
+
+@pytest.mark.parametrize(
+    "order", [[0, 2, 1, 3], [1, 0, 2, 3], [0, 1, 1, 3], [0, 0, 2, 3], [0, 1, 3, 2], [3, 1, 2, 0]]
+)
+def test_frames_swapped_or_repeated_are_caught(
+    order: list[int], stored_frames: tuple[bytes, bytes], tiny_model: IntModel
+) -> None:
+    """Frames of equal lengths swapped or repeated pass the index (it holds lengths), and
+    each is intact on its own; but each frame's checks start from its own seed (the stream
+    header and the frame's number), so the first frame out of place fails its first
+    block's check -- in the decoder, and in the reader, which decodes frames alone."""
+    data, blob = stored_frames
+    header, frames, index = _frame_bytes(blob)
+    bad = header + b"".join(frames[i] for i in order) + index
+    first = next(n for n, i in enumerate(order) if i != n)
+    out, err = _decode(bad)
+    assert isinstance(err, fmt.FormatError)
+    lo, hi = 512 * first, 512 * first + 256
+    assert str(err) == f"corrupted archive: block {2 * first} (bytes {lo}..{hi}) checksum mismatch"
+    assert out == data[:lo]
+    r = ArchiveReader(io.BytesIO(bad), lookup_for())
+    r.seek(lo)
+    with pytest.raises(fmt.FormatError, match="checksum mismatch"):
+        r.read(10)
+
+
+@pytest.mark.parametrize("order", [[0, 2, 3], [0, 1, 1, 2, 3], [0, 1, 2, 2, 3], [1, 2, 3], [0, 3]])
+def test_frames_dropped_or_added_are_caught(
+    order: list[int], stored_frames: tuple[bytes, bytes]
+) -> None:
+    """A frame dropped or added, the index rebuilt to match: the frames after it are out
+    of place."""
+    data, blob = stored_frames
+    header, frames, _ = _frame_bytes(blob)
+    entries = [fmt.FrameEntry(512, len(frames[i])) for i in order]
+    bad = header + b"".join(frames[i] for i in order) + fmt.Index(len(header), entries).pack()
+    out, err = _decode(bad)
+    assert isinstance(err, fmt.FormatError) and "checksum mismatch" in str(err)
+    assert data.startswith(out) and len(out) < len(data)
+    with pytest.raises(fmt.FormatError, match="checksum mismatch"):
+        ArchiveReader(io.BytesIO(bad), lookup_for()).read()
+
+
+def test_frames_moved_from_another_stream_are_caught(
+    stored_frames: tuple[bytes, bytes], tiny_model: IntModel, tiny_model2: IntModel
+) -> None:
+    """A frame taken from another stream fails, whether that stream's header differs (here
+    the model it names) or the frame stood at another place there."""
+    data, blob = stored_frames
+    header, frames, index = _frame_bytes(blob)
+    other_data = _random_bytes(2048, seed=5)
+    for model in (tiny_model2, tiny_model):
+        other = compress(other_data, model, block_size=256, frame_size=512, level="fast")
+        other_header, other_frames, _ = _frame_bytes(other)
+        assert (other_header == header) == (model is tiny_model)
+        taken = other_frames[1 if model is tiny_model2 else 2]
+        bad = header + frames[0] + taken + b"".join(frames[2:]) + index
+        out, err = _decode(bad)
+        assert isinstance(err, fmt.FormatError) and "block 2 (bytes 512..768)" in str(err)
+        assert out == data[:512]
+
+
+def test_index_of_frames_over_32_gib_reads_back() -> None:
+    """Frame lengths of 2**35 and more (frames of 32 GiB, ``-F 64G``) take varints of six
+    bytes and more: the index reads back, also from its end."""
+    frames = [fmt.FrameEntry(1 << 35, 1 << 35), fmt.FrameEntry(1, 10), fmt.FrameEntry(1 << 62, 1)]
+    index = fmt.Index(6, frames)
+    assert fmt.read_index(io.BytesIO(index.pack())) == index
+    assert fmt.index_before(io.BytesIO(b"x" + index.pack()), 1 + len(index.pack())) == (index, 1)
+    too_big = fmt.Index(6, [fmt.FrameEntry((1 << 62) + 1, 1)]).pack()
+    with pytest.raises(fmt.FormatError, match="out of range"):
+        fmt.read_index(io.BytesIO(too_big))
+
+
+def _read_with_timeout(blob: bytes, model: IntModel, at: int = 0, timeout: float = 120.0):
+    """What ``ArchiveReader(blob).seek(at).read()`` returns or raises, run in a thread so
+    that a reader that loops forever fails the test instead of hanging it."""
+    result: list[object] = []
+
+    def run() -> None:
+        try:
+            r = ArchiveReader(io.BytesIO(blob), lookup_for(model))
+            r.seek(at)
+            result.append(r.read())
+        except BaseException as e:  # (reported to the test below)
+            result.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), f"the reader does not return within {timeout} s"
+    return result[0]
+
+
+@pytest.mark.parametrize(
+    "raw_change, coded_change",
+    [((-100, 0), (0, 0)), ((100, 0), (0, 0)), ((-100, 100), (0, 0)), ((0, 0), (1, -1))],
+    ids=["frame-shorter", "frame-longer", "length-moved", "coded-length-moved"],
+)
+def test_reader_checks_frame_lengths_against_the_index(
+    raw_change: tuple[int, int],
+    coded_change: tuple[int, int],
+    framed: tuple[bytes, bytes],
+    tiny_model: IntModel,
+) -> None:
+    """An index with a valid CRC whose lengths of frames 0 and 1 disagree with the frames:
+    reading a frame it misdescribes fails, and never returns other bytes or loops (a frame
+    claimed longer than it decodes to once made ``readinto`` spin at its real end)."""
+    data, blob = framed
+    index, start = fmt.index_before(io.BytesIO(blob), len(blob))
+    for i in range(2):
+        index.frames[i].raw_len += raw_change[i]
+        index.frames[i].coded_len += coded_change[i]
+    bad = blob[:start] + index.pack()
+    err = _read_with_timeout(bad, tiny_model)
+    assert isinstance(err, fmt.FormatError) and "corrupted archive" in str(err)
+    if raw_change[1] or coded_change[1]:  # frame 1 alone
+        at = 512 + raw_change[0] + 10
+        assert isinstance(_read_with_timeout(bad, tiny_model, at=at), fmt.FormatError)
+
+
+def _forge(f, target: int) -> bytes:
+    """The 4 bytes ``x`` with ``f(x) == target``, for ``f`` affine over GF(2) in the bits
+    of ``x`` (a CRC32 over data that holds ``x``)."""
+    zero = f(bytes(4))
+    basis: dict[int, tuple[int, int]] = {}  # highest bit -> (image, combination of bits)
+    for i in range(32):
+        v, c = f((1 << i).to_bytes(4, "little")) ^ zero, 1 << i
+        while v and v.bit_length() - 1 in basis:
+            bv, bc = basis[v.bit_length() - 1]
+            v, c = v ^ bv, c ^ bc
+        if v:
+            basis[v.bit_length() - 1] = (v, c)
+    want, combo = zero ^ target, 0
+    while want:
+        bv, bc = basis[want.bit_length() - 1]
+        want, combo = want ^ bv, combo ^ bc
+    x = combo.to_bytes(4, "little")
+    assert f(x) == target
+    return x
+
+
+def test_bytes_that_only_look_like_an_index_footer(
+    framed: tuple[bytes, bytes], tiny_model: IntModel
+) -> None:
+    """A stream of one frame whose last 8 bytes happen to read as an index's footer (a
+    small length, then "NNCi" -- here its check, forged): no index parses there, so the
+    reader walks the file forwards and reads it, alone or behind a stream with an index."""
+    data = _random_bytes(40, seed=9)
+    footer_size = b"\x09\x00\x00\x00"
+    header = fmt.Header(48).pack()
+    head = fmt.BlockHeader(fmt.METHOD_STORED, 48, 48, 0, fmt.END_STREAM).pack(48)
+    seed = fmt.frame_seed(header, 0, 0)
+    target = fmt.CHECK.unpack(fmt.INDEX_MAGIC)[0]
+    x = _forge(lambda x: fmt.block_check(head, data + x + footer_size, seed), target)
+    raw = data + x + footer_size
+    lookalike = header + head + raw + fmt.INDEX_MAGIC
+    assert lookalike[-8:] == footer_size + fmt.INDEX_MAGIC
+    assert fmt.index_before(io.BytesIO(lookalike), len(lookalike)) is None
+    assert decompress(lookalike) == raw
+    assert _read_with_timeout(lookalike, tiny_model) == raw
+    framed_data, framed_blob = framed
+    both = framed_blob + lookalike
+    assert _read_with_timeout(both, tiny_model, at=2000) == (framed_data + raw)[2000:]
+
+
+# ----------------------------------------------------------------------------- regressions
+def test_reader_walk_compares_the_index_with_the_frames(
+    stored_frames: tuple[bytes, bytes], tiny_model: IntModel
+) -> None:
+    """An index with a valid CRC that disagrees with its frames is refused by the decoder,
+    and by the reader when it walks to that index (the stream is followed by one without an
+    index, so the index is not found from the end)."""
+    data, blob = stored_frames
+    header, frames, _ = _frame_bytes(blob)
+    entries = [fmt.FrameEntry(512 + 100 * (i == 0), len(f)) for i, f in enumerate(frames)]
+    bad = header + b"".join(frames) + fmt.Index(len(header), entries).pack()
+    bad += compress(b"tail", tiny_model)
+    with pytest.raises(fmt.FormatError, match="index does not match"):
+        decompress(bad, tiny_model)
+    with pytest.raises(fmt.FormatError):
+        ArchiveReader(io.BytesIO(bad), lookup_for(tiny_model)).read()
+
+
+def test_reader_offsets_behind_a_misdescribed_frame(
+    stored_frames: tuple[bytes, bytes], tiny_model: IntModel
+) -> None:
+    """An index with a valid CRC that says frame 0 is 100 bytes shorter than it is: reading
+    at offset 500 decodes frame 1 alone, which the index places 100 bytes early; its seed
+    includes where it starts, so its first block's check fails instead of giving other
+    bytes than asked for."""
+    data, blob = stored_frames
+    index, start = fmt.index_before(io.BytesIO(blob), len(blob))
+    index.frames[0].raw_len -= 100
+    bad = blob[:start] + index.pack()
+    got = _read_with_timeout(bad, tiny_model, at=500)
+    assert isinstance(got, fmt.FormatError) and "checksum mismatch" in str(got)
+
+
+@pytest.mark.parametrize("model, prefix", [(1, "abcd"), (fmt.MODEL_NONE, "ab")])
+def test_header_pack_refuses_any_prefix_without_model_15(model: int, prefix: str) -> None:
+    """A hash prefix with a model other than 15 is refused, whatever its length."""
+    with pytest.raises(ValueError):
+        fmt.Header(64, model, prefix).pack()
 
 
 # ----------------------------------------------------------------------------- fuzz harness
 def _load_fuzz_harness():
     """``scripts/fuzz_decoder.py`` as a module (scripts/ is not a package)."""
-    import importlib.util
-
-    from conftest import REPO
-
     path = REPO / "scripts" / "fuzz_decoder.py"
     spec = importlib.util.spec_from_file_location("fuzz_decoder", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (its dataclasses look their module up)
     spec.loader.exec_module(module)
     return module
 
@@ -429,13 +1561,103 @@ def fuzz_seeds(tiny_model: IntModel, small_tables: None) -> list[bytes]:
 
 
 def test_fuzz_seeds_are_valid(fuzz_seeds: list[bytes], tiny_model: IntModel) -> None:
-    """The harness's seeds decode, and its CRC fixer leaves valid archives unchanged."""
-    methods = set()
+    """The harness's seeds decode and cover the format; its CRC fixer and its clamp leave
+    valid archives unchanged, and its walker finds their every block and index."""
+    methods, refs, configs, frames, streams, segments = set(), set(), set(), set(), set(), set()
     for blob in fuzz_seeds:
         assert fuzz.check_one(blob, tiny_model) == "ok"
         assert fuzz.fix_crcs(blob) == blob
-        methods |= {b.method for b in list_stream(io.BytesIO(blob)).blocks}
+        assert fuzz.clamp_block_sizes(blob) == blob
+        info = list_stream(io.BytesIO(blob))
+        methods |= {b.method for b in info.blocks}
+        parsed, tail = fuzz.parse(blob)
+        assert tail == b"" and len(parsed) == info.streams
+        assert sum(len(s.blocks) for s in parsed) == len(info.blocks)
+        assert fuzz.serialize(parsed, tail, fix=False) == blob
+        for s in parsed:
+            refs.add(s.header.model)
+            configs.add(s.header_bytes[4] >> 4)
+            frames.add(sum(b.end != fmt.END_NONE for b in s.blocks))
+            segments |= {b.head[0] >> 5 for b in s.blocks if b.head[0] & 3 in fmt.MODEL_METHODS}
+            assert (s.index_body is not None) == (len(s.blocks) > 0 and s.blocks[-1].end == 3)
+        streams.add(info.streams)
     assert methods == set(fmt.METHOD_NAMES)
+    assert refs == {fmt.MODEL_NONE, fmt.MODEL_HASH}
+    assert configs == {fmt.CONFIG_DEFAULT, fmt.CONFIG_INLINE}
+    assert segments == {fmt.SEGMENTS_DEFAULT, fmt.SEGMENTS_FEWEST, fmt.SEGMENTS_GIVEN}
+    assert {0, 1} < frames and max(frames) >= 3
+    assert max(streams) >= 3
+
+
+def test_fuzz_fix_crcs_recomputes_checks(fuzz_seeds: list[bytes], tiny_model: IntModel) -> None:
+    """Where the fixer can know a block's decoded bytes, its check then matches: a stored
+    block's changed content; a model block behind a changed stream header (the model
+    method does not use the configuration, so the archive stays valid); frames split
+    anew, with the index rebuilt."""
+    stored = next(b for b in fuzz_seeds if b[4] == fmt.MODEL_HASH and len(_walk_blocks(b)) == 4)
+    at, bh, _ = _walk_blocks(stored)[1]
+    assert bh.method == fmt.METHOD_STORED
+    bad = bytearray(stored)
+    bad[at + 1] ^= 0xFF
+    assert fuzz.check_one(bytes(bad), tiny_model) == "FormatError"
+    assert fuzz.check_one(fuzz.fix_crcs(bytes(bad)), tiny_model) == "ok"
+
+    model = next(b for b in fuzz_seeds if [x.method for _, x, _ in _walk_blocks(b)] == [1])
+    streams, tail = fuzz.parse(model)
+    h = streams[0].header
+    streams[0].header_bytes = fmt.Header(h.block_size, h.model, h.model_prefix, CUSTOM).pack()
+    changed = fuzz.serialize(streams, tail)
+    assert changed != model and list_stream(io.BytesIO(changed)).config == CUSTOM
+    assert _decode(changed, tiny_model) == (_decode(model, tiny_model)[0], None)
+    unfixed = fuzz.serialize(streams, tail, fix=False)
+    assert isinstance(_decode(unfixed, tiny_model)[1], fmt.FormatError)
+
+    streams, tail = fuzz.parse(stored)
+    blocks = streams[0].blocks
+    blocks[1].head = bytes([blocks[1].head[0] | fmt.END_FRAME << 2]) + blocks[1].head[1:]
+    blocks[3].head = bytes([blocks[3].head[0] | fmt.END_INDEX << 2]) + blocks[3].head[1:]
+    split = fuzz.serialize(streams, tail, rebuild_index=True)
+    assert len(list_stream(io.BytesIO(split)).frames) == 2
+    assert _decode(split) == (_decode(stored)[0], None)
+
+
+def test_fuzz_moves_frames(fuzz_seeds: list[bytes], tiny_model: IntModel) -> None:
+    """Whole frames dropped, repeated or swapped by the harness, the index rebuilt: with
+    the checks recomputed the archive is valid again; with the checks kept, the frame
+    seeds refuse every frame out of place."""
+    framed = [b for b in fuzz_seeds if len(list_stream(io.BytesIO(b)).frames) >= 3]
+    assert framed
+    outcomes = set()
+    for seed in range(12):
+        rng = random.Random(seed)
+        blob = framed[seed % len(framed)]
+        streams, tail = fuzz.parse(blob)
+        s = next(s for s in streams if len(fuzz._split_frames(s.blocks)) >= 3)
+        fuzz._move_frames(s, rng)
+        kept = fuzz.serialize(streams, tail, fix=False, rebuild_index=True)
+        fixed = fuzz.serialize(streams, tail, fix=True, rebuild_index=True)
+        assert fuzz.check_one(fixed, tiny_model) == "ok"
+        outcome = fuzz.check_one(kept, tiny_model)
+        assert outcome == ("ok" if kept == blob else "FormatError"), seed
+        outcomes.add(outcome)
+    assert "FormatError" in outcomes
+
+
+def test_fuzz_clamps_block_sizes(tiny_model: IntModel) -> None:
+    """Headers the decoder reaches declare at most MAX_FUZZ_BLOCK bytes per block, also
+    behind a stream that only parses with the clamped size: here the first stream's full
+    block is 2 bytes once clamped (2**20 + 1 before), and the second stream's header
+    comes into reach only then."""
+    first = fmt.Header((1 << 20) + 1).pack() + b"\x18" + b"ab" + bytes(4)
+    second = fmt.Header(fmt.MAX_BLOCK, 1).pack() + b"\x18" + b"x" * 50
+    assert len(fuzz.parse(first + second)[0]) == 1
+    clamped = fuzz.clamp_block_sizes(first + second)
+    streams, tail = fuzz.parse(clamped)
+    assert [s.header.block_size for s in streams] == [2, fmt.MAX_BLOCK % fuzz.MAX_FUZZ_BLOCK + 1]
+    assert len(clamped) == len(first + second) - 2 - 4 and tail == b"x" * 45
+    assert fuzz.check_one(clamped, tiny_model) == "FormatError"
+    small = compress(b"abc", tiny_model)
+    assert fuzz.clamp_block_sizes(small) == small == fuzz.fix_crcs(small)
 
 
 @settings(
@@ -445,13 +1667,14 @@ def test_fuzz_seeds_are_valid(fuzz_seeds: list[bytes], tiny_model: IntModel) -> 
 def test_fuzz_structured_mutations(
     seed: int, fuzz_seeds: list[bytes], tiny_model: IntModel
 ) -> None:
-    """The fuzz harness's structure-aware mutations (checksums recomputed, so the damage
-    reaches field validation and the payload decoders): only FormatError/ModelError."""
-    import random
-
+    """The fuzz harness's structure-aware mutations (checks recomputed, so the damage
+    reaches field validation, the payload decoders and the frame and index logic): only
+    FormatError/ModelError, and headers the decoder reaches stay within the clamp."""
     rng = random.Random(seed)
     blob = fuzz.mutate(rng.choice(fuzz_seeds), rng, fuzz_seeds)
-    fuzz.check_one(blob, tiny_model)
+    for s in fuzz.parse(blob)[0]:
+        assert s.header.block_size <= fuzz.MAX_FUZZ_BLOCK
+    assert fuzz.check_one(blob, tiny_model) in ("ok", "FormatError", "ModelError")
 
 
 @settings(
@@ -460,14 +1683,14 @@ def test_fuzz_structured_mutations(
 @given(
     method=st.sampled_from(sorted(fmt.METHOD_NAMES)),
     raw_len=st.integers(1, 200),
-    segments=st.integers(1, 200),
+    param=st.integers(0, 200),
     payload=st.binary(max_size=120),
-    words=st.lists(U32, max_size=30),
+    words=st.lists(st.integers(0, 2**32 - 1), max_size=30),
 )
 def test_fuzz_random_payloads(
     method: int,
     raw_len: int,
-    segments: int,
+    param: int,
     payload: bytes,
     words: list[int],
     tiny_model: IntModel,
@@ -476,18 +1699,22 @@ def test_fuzz_random_payloads(
     """Well-formed headers around a random payload: every payload decoder (stored, LZMA,
     and the range decoder driven by the model) meets garbage, which must end in FormatError.
     ``words`` gives the range decoder whole 32-bit words, the case it does not reject early."""
-    if method in fmt.MODEL_METHODS and words:
-        payload = struct.pack(f"<{len(words)}I", *words)
-    if method == fmt.METHOD_STORED:
+    if method in fmt.MODEL_METHODS:
+        if words:
+            payload = struct.pack(f"<{len(words)}I", *words)
+        lo, hi = fmt.fewest_segments(raw_len), fmt.segment_count(raw_len)
+        param = lo + param % (hi - lo + 1)
+    elif method == fmt.METHOD_LZMA:
+        param %= fmt.LZMA_VARIANT_COUNT
+    else:
         payload = (payload * (raw_len // max(len(payload), 1) + 1))[:raw_len]
-    segments = min(segments, raw_len)
-    block = fmt.BlockHeader(method, raw_len, len(payload), segments, 0)
-    blob = (
-        fmt.Header(tiny_model.name, tiny_model.sha256, 256).pack()
-        + block.pack()
-        + payload
-        + fmt.End(raw_len, 0).pack()
-    )
+        param = 0
+    block = fmt.BlockHeader(method, raw_len, len(payload), param, fmt.END_STREAM)
+    if method == fmt.METHOD_STORED and len(payload) != raw_len:
+        return  # (an empty payload cannot make a stored block)
+    ref, prefix = zoo.model_ref(tiny_model)
+    head = block.pack(256)
+    blob = fmt.Header(256, ref, prefix).pack() + head + payload + struct.pack("<I", 0)
     assert fuzz.check_one(blob, tiny_model) in ("FormatError", "ok")
 
 
