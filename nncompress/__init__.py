@@ -22,7 +22,9 @@ _API = (
     "Compressor",
     "Decompressor",
     "FormatError",
+    "TruncatedError",
     "ModelError",
+    "WorkerError",
 )
 __all__ = ["NNCError", "register_fsspec", *_API]
 
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
         FormatError,
         ModelError,
         NNCFile,
+        TruncatedError,
+        WorkerError,
         compress,
         decompress,
         open,

@@ -27,17 +27,20 @@ from collections.abc import Callable
 from typing import IO, Any, BinaryIO
 
 from . import format as fmt
-from .engine import StreamEncoder, decompress_stream
+from .engine import FrameInfo, StreamEncoder, decompress_stream
 from .errors import NNCError
 from .format import FormatError, TruncatedError
 from .levels import DEFAULT_BLOCK, DEFAULT_FRAME, LEVELS
 from .model import IntModel, ModelError
+from .workers import WorkerError
 from .zoo import load_model, model_for_archive, model_ref, model_spec
 
 __all__ = [
     "NNCError",
     "FormatError",
+    "TruncatedError",
     "ModelError",
+    "WorkerError",
     "compress",
     "decompress",
     "open",
@@ -90,18 +93,16 @@ def compress(
 ) -> bytes:
     """The ``.nnc`` archive of ``data``, one stream. ``level``: ``fast``, ``default`` or
     ``max`` (``levels.LEVELS``)."""
-    enc = StreamEncoder(
-        _model(model, level, device),
-        block_size,
+    c = Compressor(
         level,
+        model=model,
         threads=threads,
+        device=device,
+        block_size=block_size,
         frame_size=frame_size,
         memory=memory,
     )
-    try:
-        return enc.write(bytes(data)) + enc.finish()
-    finally:
-        enc.close()
+    return c.compress(data) + c.flush()
 
 
 def decompress(
@@ -128,11 +129,8 @@ def compress_bytes(
     """``compress`` as ``compare`` calls it. ``int8_products``: let large blocks switch the
     model to int8 products through torch (for callers that own the process: it sets
     torch's thread count)."""
-    enc = StreamEncoder(_model(model, level, "cpu"), block_size, level, int8_products=int8_products)
-    try:
-        return enc.write(bytes(data)) + enc.finish()
-    finally:
-        enc.close()
+    c = Compressor(level, model=model, block_size=block_size, int8_products=int8_products)
+    return c.compress(data) + c.flush()
 
 
 def decompress_bytes(
@@ -147,7 +145,10 @@ def decompress_bytes(
 class Compressor:
     """Compress data incrementally into one stream: ``compress`` returns the archive
     bytes that are ready (a frame's worth at a time), ``flush`` ends the stream and
-    returns the rest; then the object is spent, as ``lzma.LZMACompressor`` is."""
+    returns the rest; then the object is spent, as ``lzma.LZMACompressor`` is.
+    ``int8_products``: let large blocks switch the model to int8 products through torch
+    (the same bytes, faster on some CPUs; for callers that own the process: it sets
+    torch's thread count)."""
 
     def __init__(
         self,
@@ -159,6 +160,7 @@ class Compressor:
         block_size: int = DEFAULT_BLOCK,
         frame_size: int = DEFAULT_FRAME,
         memory: int | None = None,
+        int8_products: bool = False,
     ) -> None:
         self._enc = StreamEncoder(
             _model(model, level, device),
@@ -167,6 +169,7 @@ class Compressor:
             threads=threads,
             frame_size=frame_size,
             memory=memory,
+            int8_products=int8_products,
         )
         self._flushed = False
 
@@ -175,79 +178,129 @@ class Compressor:
             raise ValueError("Compressor has been flushed")
         return self._enc.write(bytes(data))
 
+    def close(self) -> None:
+        """Stop the worker processes of an abandoned stream (``flush`` does it too)."""
+        self._enc.close()
+
+    def __enter__(self) -> Compressor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def flush(self) -> bytes:
         if self._flushed:
             raise ValueError("repeated call to flush()")
         self._flushed = True
-        return self._enc.finish()
+        try:
+            return self._enc.finish()
+        finally:
+            self._enc.close()
 
 
 class Decompressor:
     """Decompress one stream incrementally, as ``lzma.LZMADecompressor`` does: feed it
-    bytes with ``decompress``; it returns what it could decode (a frame at a time, up to
-    ``max_length`` bytes if given). ``eof`` says the stream has ended; ``unused_data``
-    holds what followed it; ``needs_input`` is False while decoded bytes are waiting."""
+    bytes with ``decompress``, which returns what it could decode, at most ``max_length``
+    bytes if that is given (the rest waits for the next call). A frame decodes once all of
+    its bytes have arrived. ``eof``: the stream has ended and everything decoded has been
+    returned; ``unused_data``: what followed the stream; ``needs_input``: False while
+    decoded bytes, or whole frames, are waiting."""
 
     def __init__(self, *, model: ModelSpec = None, device: str = "cpu") -> None:
         self._get_model = _lookup(model, device)
         self._input = bytearray()
         self._output = bytearray()
         self._frames: Any = None
-        self._number = self._blocks = self._raw = 0  # frames, blocks and bytes decoded
-        self._index = False
-        self.eof = False
+        self._header_len = 0
+        self._entries: list[fmt.FrameEntry] = []  # frames decoded, for the index's check
+        self._blocks = 0
+        self._ended = False  # the stream's last byte has been read
+        self._stalled = True  # the input holds no whole frame (or header, or index)
         self.unused_data = b""
 
     @property
+    def eof(self) -> bool:
+        return self._ended and not self._output
+
+    @property
     def needs_input(self) -> bool:
-        return not self.eof and not self._output
+        return not self._ended and not self._output and self._stalled
 
     def decompress(self, data: bytes, max_length: int = -1) -> bytes:
-        if self.eof and data:
+        if self.eof:
             raise EOFError("already at end of stream")
-        self._input += data
-        if not self.eof:
-            self._advance()
-        if max_length < 0:
+        if self._ended:
+            self.unused_data += bytes(data)
+        else:
+            self._input += data
+        limit = max_length if max_length >= 0 else None
+        while not self._ended and (limit is None or len(self._output) < limit):
+            if not self._step():
+                break
+        if limit is None:
             out, self._output = bytes(self._output), bytearray()
         else:
-            out = bytes(self._output[:max_length])
-            del self._output[:max_length]
+            out = bytes(self._output[:limit])
+            del self._output[:limit]
         return out
 
-    def _advance(self) -> None:
-        from .engine import StreamInfo, _Frames
+    def _step(self) -> bool:
+        """Decode the next header, frame or index if all of it is here; False if not."""
+        from .engine import StreamInfo, _Frames, read_index_of
 
-        while not self.eof:
-            src = io.BytesIO(self._input)
-            out = io.BytesIO()
-            info = StreamInfo(raw_len=self._raw)
-            try:
-                if self._frames is None:
-                    header, header_bytes = fmt.read_header(src)
-                    frames = _Frames(
-                        header, header_bytes, self._get_model, None, False, True, False
-                    )
-                    self._frames = frames
-                    self.eof = header.block_size == 0
-                elif self._index:
-                    fmt.read_index(src)
-                    self.eof = True
-                else:
-                    end = self._frames.frame(
-                        src, info, out, True, self._blocks, self._number, self._raw
-                    )
-                    self._number += 1
-                    self._blocks += len(info.blocks)
-                    self._raw = info.raw_len
-                    self._index = end == fmt.END_INDEX
-                    self.eof = end == fmt.END_STREAM
-            except TruncatedError:
-                return  # wait for more input (a frame decodes once it is all here)
-            self._output += out.getvalue()
-            del self._input[: src.tell()]
-        self.unused_data = bytes(self._input)
-        self._input.clear()
+        src = io.BytesIO(self._input)
+        try:
+            if self._frames is None:
+                header, header_bytes = fmt.read_header(src)
+                self._frames = _Frames(
+                    header, header_bytes, self._get_model, None, False, True, False
+                )
+                self._header_len = len(header_bytes)
+                self._ended = header.block_size == 0
+            elif self._index_next:
+                frames = [FrameInfo(0, e.coded_len, 0, e.raw_len) for e in self._entries]
+                read_index_of(src, frames, self._header_len)
+                self._ended = True
+            else:
+                size = self._whole_frame()
+                if size is None:
+                    self._stalled = True
+                    return False
+                out = io.BytesIO()
+                info = StreamInfo(raw_len=sum(e.raw_len for e in self._entries))
+                raw_offset = info.raw_len
+                src = io.BytesIO(bytes(self._input[:size]))
+                end = self._frames.frame(
+                    src, info, out, True, self._blocks, len(self._entries), raw_offset
+                )
+                self._blocks += len(info.blocks)
+                self._entries.append(fmt.FrameEntry(info.raw_len - raw_offset, size))
+                self._output += out.getvalue()
+                self._index_next = end == fmt.END_INDEX
+                self._ended = end == fmt.END_STREAM
+        except TruncatedError:
+            self._stalled = True
+            return False
+        self._stalled = False
+        del self._input[: src.tell()]
+        if self._ended:
+            self.unused_data, self._input = bytes(self._input), bytearray()
+        return True
+
+    _index_next = False  # the last frame said the index follows
+
+    def _whole_frame(self) -> int | None:
+        """The length of the next frame if all of it has arrived (read from its block
+        headers alone, without decoding), else None."""
+        src = io.BytesIO(self._input)
+        header = self._frames.header
+        while True:
+            bh, _ = fmt.read_block_header(src, header)
+            src.seek(bh.coded_len + fmt.CHECK_SIZE, io.SEEK_CUR)
+            if src.tell() > len(self._input):
+                return None
+            if bh.end != fmt.END_NONE:
+                return src.tell()
 
 
 class _StreamReader(io.RawIOBase):
@@ -307,6 +360,11 @@ class NNCFile(io.BufferedIOBase):
         mode = mode.replace("b", "")
         if mode not in ("r", "w", "x", "a"):
             raise ValueError(f"invalid mode: {mode!r}")
+        self._mode = mode
+        self._reader: io.BufferedReader | None = None
+        self._enc: StreamEncoder | None = None
+        self._written = 0
+        self._owns = False
         self._target: str | None = None  # a new file, written under a temporary name
         self._append_at: int | None = None  # where an appended stream starts
         if isinstance(filename, (str, bytes, os.PathLike)):
@@ -314,20 +372,18 @@ class NNCFile(io.BufferedIOBase):
             if mode in ("w", "x"):
                 if mode == "x" and os.path.lexists(name):
                     raise FileExistsError(f"{name} already exists")
+                name = os.path.realpath(name)  # write through a symbolic link, not over it
                 self._target = name
                 folder, base = os.path.split(name)
                 name = os.path.join(folder, f".{base}.{os.getpid()}.{id(self)}.tmp")
             self._fp: BinaryIO = builtins.open(name, "xb" if self._target else mode + "b")
+            self._owns = True
             if mode == "a":
                 self._append_at = self._fp.tell()
-            self._owns = True
         elif hasattr(filename, "read" if mode == "r" else "write"):
-            self._fp, self._owns = filename, False  # type: ignore[assignment]
+            self._fp = filename  # type: ignore[assignment]
         else:
             raise TypeError("filename must be a str, bytes, os.PathLike or file object")
-        self._mode = mode
-        self._reader: io.BufferedReader | None = None
-        self._enc: StreamEncoder | None = None
         try:
             if mode == "r":
                 if self._fp.seekable():
@@ -347,8 +403,7 @@ class NNCFile(io.BufferedIOBase):
                     sink=self._fp.write,
                 )
         except BaseException:
-            if self._owns:
-                self._fp.close()
+            self._release(keep=False)  # (a new file is not created, an old one untouched)
             raise
 
     # io plumbing
@@ -399,8 +454,7 @@ class NNCFile(io.BufferedIOBase):
         self._check()
         if self._reader is not None:
             return self._reader.tell()
-        assert self._enc is not None
-        return self._enc.info.raw_len + len(self._enc._input)
+        return self._written
 
     def write(self, data: Any) -> int:
         self._check()
@@ -408,6 +462,7 @@ class NNCFile(io.BufferedIOBase):
             raise io.UnsupportedOperation("File not open for writing")
         data = memoryview(data).cast("B")
         self._enc.write(bytes(data))
+        self._written += len(data)
         return len(data)
 
     def fileno(self) -> int:
@@ -446,15 +501,33 @@ class NNCFile(io.BufferedIOBase):
                 if self._target is not None:
                     tmp = self._fp.name
                     try:
-                        if keep and self._mode == "x":
-                            os.link(tmp, self._target)  # refuses a file that appeared since
-                        elif keep:
-                            os.replace(tmp, self._target)
+                        if keep:
+                            _publish(tmp, self._target, exclusive=self._mode == "x")
                     finally:
                         if os.path.lexists(tmp):
                             os.unlink(tmp)
         finally:
             super().close()
+
+
+def _publish(tmp: str, target: str, exclusive: bool) -> None:
+    """Give the finished file ``tmp`` its name: ``exclusive``, only if no file of that name
+    appeared meanwhile (a hard link refuses one; where links are not supported, a check
+    just before the rename). A file it replaces passes on its permission bits."""
+    if exclusive:
+        try:
+            os.link(tmp, target)
+            return
+        except FileExistsError:
+            raise
+        except OSError:
+            if os.path.lexists(target):
+                raise FileExistsError(f"{target} already exists") from None
+    elif os.path.exists(target):
+        import shutil
+
+        shutil.copymode(target, tmp)
+    os.replace(tmp, target)
 
 
 def open(  # noqa: A001  (the shape of lzma.open)

@@ -227,6 +227,13 @@ def _run_coding(
         parse_size(frame_size),
         parse_size(memory_limit) if memory_limit else None,
     )
+    if job.block_size > 1 << 28:
+        raise click.BadParameter("at most 256M", param_hint="'-B' / '--block-size'")
+    if memory_limit is None and os.environ.get("NNCOMPRESS_MEMORY", "").strip():
+        try:
+            parse_size(os.environ["NNCOMPRESS_MEMORY"])
+        except click.BadParameter:
+            raise click.UsageError("NNCOMPRESS_MEMORY is not a size (e.g. 4G)") from None
     inputs = list(files) or ["-"]
     if output and len(inputs) > 1:
         raise click.UsageError("-o/--output takes a single input")

@@ -380,12 +380,17 @@ class StreamEncoder:
     # ------------------------------------------------------------------ public
     def write(self, data: bytes) -> bytes:
         if self._done:
-            raise ValueError("write after finish")
+            raise ValueError("write after finish, or after an error")
         self._input += data
-        while len(self._input) > self.frame_bytes:
-            frame = bytes(self._input[: self.frame_bytes])
-            del self._input[: self.frame_bytes]
-            self._frame(frame, last=False)
+        try:
+            while len(self._input) > self.frame_bytes:
+                frame = bytes(self._input[: self.frame_bytes])
+                del self._input[: self.frame_bytes]
+                self._frame(frame, last=False)
+        except BaseException:
+            self._done = True  # a frame is lost: the stream cannot go on
+            self.close()
+            raise
         return self._take()
 
     def finish(self) -> bytes:
@@ -756,13 +761,19 @@ def decode_frame(
     return DecodedFrame(out.getvalue(), info.spending)
 
 
-def _read_frame(src: BinaryIO, header: fmt.Header) -> tuple[bytes, int, list[BlockInfo]]:
-    """One frame's bytes, read without decoding, its end code and its blocks."""
+def _read_frame(src: BinaryIO, header: fmt.Header) -> tuple[bytes, int | None, list[BlockInfo]]:
+    """One frame's bytes, read without decoding, its end code and its blocks. If the input
+    ends inside the frame: its whole blocks and None, so that they can still be decoded
+    (and written) before the truncation is reported."""
     parts: list[bytes] = []
     blocks: list[BlockInfo] = []
     while True:
-        bh, head = fmt.read_block_header(src, header)
-        parts += [head, fmt.read_payload(src, bh), fmt.CHECK.pack(fmt.read_check(src))]
+        try:
+            bh, head = fmt.read_block_header(src, header)
+            block = [head, fmt.read_payload(src, bh), fmt.CHECK.pack(fmt.read_check(src))]
+        except fmt.TruncatedError:
+            return b"".join(parts), None, blocks
+        parts += block
         blocks.append(BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.param))
         if bh.end != fmt.END_NONE:
             return b"".join(parts), bh.end, blocks
@@ -777,12 +788,25 @@ def _decode_frames(
     threads: int,
     memory: int | None,
 ) -> int:
-    """Decode a stream's frames, in worker processes when there are several (the first
-    frame's end code says so); returns the last block's end code."""
+    """Decode a stream's frames, the first here as it is read (most streams have one),
+    the others in worker processes if there are several and the budget allows; returns the
+    last block's end code."""
     from .workers import FramePool, plan_workers
 
     header = frames.header
-    pool: FramePool | None = None
+    end = frames.frame(src, info, dst)
+    size = info.frames[-1].raw_len
+    if end != fmt.END_FRAME or size < MIN_WORKER_FRAME:
+        while end == fmt.END_FRAME:
+            end = frames.frame(src, info, dst)
+        return end
+    workers = plan_workers(threads, header, size, memory, compress=False)
+    if workers.count < 2:
+        while end == fmt.END_FRAME:
+            end = frames.frame(src, info, dst)
+        return end
+    pool = FramePool(workers)
+    info.workers = workers
     waiting: deque[tuple[int, int, list[BlockInfo]]] = deque()
 
     def take(done: DecodedFrame) -> None:
@@ -801,44 +825,38 @@ def _decode_frames(
         if frames.progress:
             frames.progress(len(done.raw))
 
+    pos = info.archive_len  # where the next frame starts (frames in flight are not counted)
     try:
-        while True:
-            offset = info.archive_len
+        while end == fmt.END_FRAME:
             data, end, blocks = _read_frame(src, header)
-            frame_bytes = sum(b.raw_len for b in blocks)
-            if pool is None and end == fmt.END_FRAME and frame_bytes >= MIN_WORKER_FRAME:
-                workers = plan_workers(threads, header, frame_bytes, memory, compress=False)
-                if workers.count > 1:
-                    pool = FramePool(workers)
-                    info.workers = workers
-            if pool is None:
-                end = frames.frame(io.BytesIO(data), info, dst)
-                if end != fmt.END_FRAME:
-                    return end
-                continue
-            info.archive_len = offset + len(data)
+            if end is None:  # the input ends inside this frame: what is whole decodes here
+                for done in pool.drain():
+                    take(done)
+                info.archive_len = pos
+                frames.frame(io.BytesIO(data), info, dst)
+                raise AssertionError("unreachable: the frame above is truncated")
             model = None
             if any(b.method in fmt.MODEL_METHODS for b in blocks):
                 if frames.model is None:
                     frames.model = frames.get_model(header)
                 model = frames.model
-            base = len(info.blocks) + sum(len(w[2]) for w in waiting)
-            raw_base = info.raw_len  # (the frames still in flight are added below)
-            raw_base += sum(sum(b.raw_len for b in w[2]) for w in waiting)
-            waiting.append((offset, len(data), blocks))
+            in_flight = [b for w in waiting for b in w[2]]
+            base = len(info.blocks) + len(in_flight)
+            raw_base = info.raw_len + sum(b.raw_len for b in in_flight)
+            waiting.append((pos, len(data), blocks))
+            pos += len(data)
             job = (model, header, header_bytes, data, base, raw_base, frames.account, pool.threaded)
             job += (frames.count, frames.raw)
             frames.count += 1
-            frames.raw += frame_bytes
+            frames.raw += sum(b.raw_len for b in blocks)
             for done in pool.submit(decode_frame, *job):
                 take(done)
-            if end != fmt.END_FRAME:
-                for done in pool.drain():
-                    take(done)
-                return end
+        for done in pool.drain():
+            take(done)
+        info.archive_len = pos
+        return end
     finally:
-        if pool is not None:
-            info.workers.peak = pool.close()  # type: ignore[union-attr]
+        info.workers.peak = pool.close()
 
 
 def list_stream(src: BinaryIO) -> StreamInfo:

@@ -212,6 +212,8 @@ def read_header(f: BinaryIO, first: bytes = b"") -> tuple[Header, bytes]:
     if cfg_kind == CONFIG_PRESET:
         number = _read_exact(f, 1, "header")
         raw += number
+        if number[0] == DEFAULT_PRESET:
+            raise FormatError("corrupted archive: the default preset named by number")
         if number[0] not in PRESETS:
             raise FormatError(f"unknown mixed-method preset {number[0]} (made by a newer release?)")
         config = PRESETS[number[0]]

@@ -52,10 +52,10 @@ def _stream_from_index(f: BinaryIO, end: int) -> tuple[int, list[_Frame]] | None
     return start, frames
 
 
-def _walk(f: BinaryIO, end: int) -> list[list[_Frame]]:
-    """The streams in ``f[0:end]``, walked forwards (headers only)."""
+def _walk(f: BinaryIO, begin: int, end: int) -> list[list[_Frame]]:
+    """The streams in ``f[begin:end]``, walked forwards (headers only)."""
     streams: list[list[_Frame]] = []
-    f.seek(0)
+    f.seek(begin)
     while f.tell() < end:
         start = f.tell()
         header, header_bytes = fmt.read_header(f)
@@ -77,18 +77,19 @@ def _walk(f: BinaryIO, end: int) -> list[list[_Frame]]:
     return streams
 
 
-def frame_table(f: BinaryIO) -> list[_Frame]:
-    """Every frame of every stream in a seekable archive, with raw offsets from the start
-    of the decoded output. Indexes are read from the end; what no index covers is walked."""
+def frame_table(f: BinaryIO, begin: int = 0) -> list[_Frame]:
+    """Every frame of every stream in a seekable archive that starts at offset ``begin``,
+    with raw offsets from the start of the decoded output. Indexes are read from the end;
+    what no index covers is walked."""
     end = f.seek(0, os.SEEK_END)
     tail: list[list[_Frame]] = []
-    while end > 0:
+    while end > begin:
         found = _stream_from_index(f, end)
-        if found is None:
+        if found is None or found[0] < begin:
             break
         end, frames = found
         tail.insert(0, frames)
-    streams = (_walk(f, end) if end > 0 else []) + tail
+    streams = (_walk(f, begin, end) if end > begin else []) + tail
     out, raw = [], 0
     for frames in streams:
         for fr in frames:
@@ -100,7 +101,8 @@ def frame_table(f: BinaryIO) -> list[_Frame]:
 
 
 class ArchiveReader(io.RawIOBase):
-    """The decoded bytes of a seekable ``.nnc`` archive as a read-only, seekable file.
+    """The decoded bytes of a seekable ``.nnc`` archive as a read-only, seekable file. The
+    archive starts at the file's current position, as ``lzma.LZMAFile`` reads from there.
 
     ``get_model``: finds the model a stream's header names (``zoo.model_for_archive`` by
     default). Each read decodes the frames that hold the bytes asked for (the last one is
@@ -115,7 +117,7 @@ class ArchiveReader(io.RawIOBase):
 
         self._f = fileobj
         self._get_model = get_model
-        self._frames = frame_table(fileobj)
+        self._frames = frame_table(fileobj, fileobj.tell())
         self._starts = [fr.raw_offset for fr in self._frames]
         self._size = self._frames[-1].raw_offset + self._frames[-1].raw_len if self._frames else 0
         self._pos = 0

@@ -70,7 +70,10 @@ def memory_budget(memory: int | None = None) -> int:
         return memory
     env = os.environ.get("NNCOMPRESS_MEMORY", "").strip()
     if env:
-        return parse_size(env)
+        try:
+            return parse_size(env)
+        except ValueError:
+            raise WorkerError(f"NNCOMPRESS_MEMORY: not a size: {env!r}") from None
     return total_memory() // 2
 
 
@@ -114,6 +117,44 @@ class WorkerError(NNCError):
     """A worker process failed or ended unexpectedly."""
 
 
+@dataclass(frozen=True)
+class ModelFile:
+    """A model as sent to a worker: its file and hash. The worker loads it once, for the
+    CPU, whatever device or product kernels the caller's copy uses (the integers are the
+    same everywhere); only a model that has no file travels whole."""
+
+    path: str
+    sha256: str
+
+
+_models: dict[str, Any] = {}
+
+
+def _as_sent(arg: Any) -> Any:
+    from .model import IntModel
+    from .ops import numpy_ops
+
+    if isinstance(arg, IntModel):
+        if arg.path is not None:
+            return ModelFile(str(arg.path), arg.sha256)
+        if arg.ops.name != "numpy" or arg._int8 is not None:
+            return arg.to(numpy_ops())
+    return arg
+
+
+def _as_received(arg: Any) -> Any:
+    if isinstance(arg, ModelFile):
+        if arg.sha256 not in _models:
+            from .model import IntModel, ModelError
+
+            model = IntModel.load(arg.path)
+            if model.sha256 != arg.sha256:
+                raise ModelError(f"{arg.path} changed while it was being used")
+            _models[arg.sha256] = model
+        return _models[arg.sha256]
+    return arg
+
+
 _LEN = struct.Struct("<Q")
 
 
@@ -145,6 +186,9 @@ class FramePool:
         env = dict(os.environ)
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = "1"  # the workers already fill the cores
+        # The workers import this very package, wherever it was imported from.
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
         self._procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "nncompress.workers"],
@@ -163,7 +207,8 @@ class FramePool:
         proc = self._procs[self._next]
         self._next = (self._next + 1) % len(self._procs)
         try:
-            _send(proc.stdin, (fn.__module__, fn.__name__, args))  # type: ignore[arg-type]
+            job = (fn.__module__, fn.__name__, tuple(_as_sent(a) for a in args))
+            _send(proc.stdin, job)  # type: ignore[arg-type]
         except OSError:
             raise WorkerError("a worker process ended unexpectedly") from None
         self._pending.append(proc)
@@ -186,11 +231,16 @@ class FramePool:
         return value
 
     def close(self) -> int:
-        """Stop the workers; returns the largest resident memory one of them reached, in
-        bytes (0 where the system does not say)."""
+        """Stop the workers: let them finish if every result was taken, else (an error
+        stopped the caller) kill them. Returns the largest resident memory one of them
+        reached, in bytes (0 where the system does not say)."""
+        abandon = bool(self._pending)
         for proc in self._procs:
             try:
-                _send(proc.stdin, None)  # type: ignore[arg-type]
+                if abandon:
+                    proc.kill()
+                else:
+                    _send(proc.stdin, None)  # type: ignore[arg-type]
                 proc.stdin.close()  # type: ignore[union-attr]
             except OSError:
                 pass
@@ -212,6 +262,9 @@ class FramePool:
 
 def _serve() -> None:
     """A worker's main loop: jobs from stdin, results to stdout, in order."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write to the result pipe
     jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -221,7 +274,7 @@ def _serve() -> None:
             try:
                 job = _recv(inp)
             except (EOFError, OSError):
-                job = None
+                os._exit(0)  # the caller is gone: drop the work in hand
             jobs.put(job)
             if job is None:
                 return
@@ -230,11 +283,19 @@ def _serve() -> None:
     while (job := jobs.get()) is not None:
         module, name, args = job
         try:
+            args = tuple(_as_received(a) for a in args)
             result = ("ok", getattr(importlib.import_module(module), name)(*args))
         except Exception as e:  # handed to the caller, which raises it
             result = ("error", f"{type(e).__name__}: {e}")
-        _send(out, result)
+        try:
+            _send(out, result)
+        except OSError:
+            os._exit(0)
 
 
 if __name__ == "__main__":
-    _serve()
+    # Run the package's own copy of this module, not this __main__ one: the jobs' objects
+    # (ModelFile) are unpickled as instances of the package's classes.
+    from nncompress.workers import _serve as serve
+
+    serve()

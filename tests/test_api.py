@@ -210,3 +210,63 @@ def test_nothing_half_written_on_an_exception(tmp_path: Path, tiny_model: IntMod
     with pytest.raises(FileExistsError):
         f.close()
     assert other.read_bytes() == b"someone else's" and sorted(tmp_path.iterdir()) == [path, other]
+
+
+def test_a_failed_open_leaves_files_alone(tmp_path: Path, tiny_model: IntModel) -> None:
+    """An open that fails (here: an unknown model) neither empties the file of that name
+    nor creates one."""
+    keep = tmp_path / "keep.nnc"
+    keep.write_bytes(b"precious archive")
+    for mode in ("wb", "ab"):
+        with pytest.raises(nncompress.ModelError):
+            nncompress.open(keep, mode, model="no-such-model")
+    with pytest.raises(nncompress.ModelError):
+        nncompress.open(tmp_path / "new.nnc", "xb", model="no-such-model")
+    import gc
+
+    gc.collect()  # (a half-built file object is finalised here, if at all)
+    assert keep.read_bytes() == b"precious archive"
+    assert sorted(tmp_path.iterdir()) == [keep]
+
+
+def test_reading_starts_at_the_file_position(tiny_model: IntModel) -> None:
+    """As ``lzma.LZMAFile``: the archive starts where the file object stands."""
+    data = sample_text(5000, seed=8)
+    blob = nncompress.compress(data, model=tiny_model, **small())
+    f = io.BytesIO(b"HDR!" + blob)
+    f.seek(4)
+    with nncompress.open(f, model=tiny_model) as r:
+        r.seek(3000)
+        assert r.read(100) == data[3000:3100]
+
+
+def test_writing_through_a_symbolic_link(tmp_path: Path, tiny_model: IntModel) -> None:
+    real = tmp_path / "real.nnc"
+    real.write_bytes(b"old")
+    real.chmod(0o640)
+    link = tmp_path / "link.nnc"
+    link.symlink_to(real)
+    with nncompress.open(link, "wb", model=tiny_model) as f:
+        f.write(b"new contents")
+    assert link.is_symlink() and (real.stat().st_mode & 0o777) == 0o640
+    assert nncompress.decompress(real.read_bytes(), model=tiny_model) == b"new contents"
+
+
+def test_a_compressor_is_spent_after_an_error(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame that failed to code is lost: the stream refuses to go on, rather than make
+    an archive that would only fail when decoded."""
+    from nncompress import engine
+
+    def failing(*args, **kw):
+        raise RuntimeError("out of memory, say")
+
+    c = nncompress.Compressor(model=tiny_model, **small())
+    with c:
+        monkeypatch.setattr(engine, "encode_frame", failing)
+        with pytest.raises(RuntimeError):
+            c.compress(sample_text(3 * FRAME))
+        monkeypatch.undo()
+        with pytest.raises(ValueError, match="after an error"):
+            c.compress(b"more")

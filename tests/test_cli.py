@@ -764,3 +764,13 @@ def test_verbose_shows_how_the_bits_were_spent(work: Path) -> None:
     assert d.stderr.strip().splitlines()[1:] == lines[1:]
     f = run(["--fast", "-v", "-c", "a"])
     assert "model: 1 block" in f.stderr and "mixer" not in f.stderr
+
+
+def test_sizes_out_of_range_are_usage_errors(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(work / "a", b"data")
+    r = run(["-B", "512M", "a"])
+    assert r.exit_code == 2 and "256M" in r.output and "Traceback" not in r.output
+    monkeypatch.setenv("NNCOMPRESS_MEMORY", "lots")
+    r = run(["a"])
+    assert r.exit_code == 2 and "NNCOMPRESS_MEMORY" in r.output
+    assert not (work / "a.nnc").exists()

@@ -1726,3 +1726,11 @@ def test_fuzz_script_main(
     assert fuzz.main(args) == 0
     assert "no unexpected exception" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_preset_is_not_named_by_number() -> None:
+    """Preset 1 is the configuration a header names by saying nothing; naming it by number
+    would be a second encoding of the same header."""
+    raw = fmt.MAGIC + bytes([1 | fmt.CONFIG_PRESET << 4, 1]) + fmt.varint(5)
+    with pytest.raises(fmt.FormatError, match="default preset named by number"):
+        fmt.read_header(io.BytesIO(raw))

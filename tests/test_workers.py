@@ -151,3 +151,16 @@ def _model_path():
     from pathlib import Path
 
     return Path(os.environ["NNCOMPRESS_MODELS"]) / "default.nnm"
+
+
+def test_models_reach_workers_whatever_their_backend(
+    tiny_model: IntModel, small_frames_use_workers: None
+) -> None:
+    """A model laid out for torch (as for --device torch or cuda) cannot be pickled; the
+    workers load it from its file instead, and the archive is the same."""
+    pytest.importorskip("torch")
+    from nncompress.ops import TorchOps
+
+    data = sample_text(9000, seed=5)
+    torch_model = tiny_model.to(TorchOps("cpu"))
+    assert _compress(data, torch_model, 2).blob == _compress(data, tiny_model, 1).blob  # type: ignore[attr-defined]
