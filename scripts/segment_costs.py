@@ -57,7 +57,9 @@ def costs_by_position(data: bytes, block_size: int, from_block: int) -> None:
     adaptive.BlockCoder.code_byte = code_byte  # type: ignore[method-assign]
     try:
         out = io.BytesIO()
-        info = compress_stream(io.BytesIO(data), out, load_model(), block_size, account=True)
+        info = compress_stream(
+            io.BytesIO(data), out, load_model(), block_size, account=True, threads=1
+        )
     finally:
         adaptive.BlockCoder.code_byte = original  # type: ignore[method-assign]
     print(f"{len(data):,} bytes -> {info.archive_len:,}; mixed blocks from block {from_block}:")

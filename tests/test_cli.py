@@ -17,7 +17,6 @@ import select
 import shutil
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +79,7 @@ def stored_archive(data: bytes, block: int = 1 << 20) -> bytes:
     """An archive of stored blocks made directly with the format primitives (instant, even
     for megabytes: no model is run)."""
     header = fmt.Header(block).pack()
-    out, check = [header], zlib.crc32(header)
+    out, check = [header], fmt.frame_seed(header, 0, 0)
     for i in range(0, len(data), block):
         chunk = data[i : i + block]
         end = fmt.END_STREAM if i + block >= len(data) else fmt.END_NONE
