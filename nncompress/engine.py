@@ -493,7 +493,8 @@ class StreamEncoder:
             offset = info.archive_len
             self._add(encode_frame(self.model, blocks, job, self.progress, self._put), offset)
         else:
-            job = FrameJob(*args, self._pool.threaded, False)
+            # (each worker's model switches to int8 products on its own, where that pays)
+            job = FrameJob(*args, self._pool.threaded, self.int8_products)
             self._collect(self._pool.submit(encode_frame, self.model, blocks, job))
 
     def _collect(self, done: Iterator[CodedFrame]) -> None:
@@ -747,11 +748,12 @@ def decode_frame(
     parallel: bool,
     number: int,
     stream_offset: int,
+    int8_products: bool = False,
 ) -> DecodedFrame:
     """Decode one frame's bytes (a worker's job): ``block_base`` and ``raw_base`` are the
     numbers of blocks and bytes before it, for messages; ``number`` and ``stream_offset``
     are the frame's number in its stream and the offset of its first byte there."""
-    frames = _Frames(header, header_bytes, lambda h: model, None, account, parallel, False)  # type: ignore[arg-type,return-value]
+    frames = _Frames(header, header_bytes, lambda h: model, None, account, parallel, int8_products)  # type: ignore[arg-type,return-value]
     info = StreamInfo(raw_len=raw_base)
     out = io.BytesIO()
     try:
@@ -846,7 +848,7 @@ def _decode_frames(
             waiting.append((pos, len(data), blocks))
             pos += len(data)
             job = (model, header, header_bytes, data, base, raw_base, frames.account, pool.threaded)
-            job += (frames.count, frames.raw)
+            job += (frames.count, frames.raw, frames.int8_products)
             frames.count += 1
             frames.raw += sum(b.raw_len for b in blocks)
             for done in pool.submit(decode_frame, *job):
