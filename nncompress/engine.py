@@ -763,19 +763,48 @@ def decode_frame(
     return DecodedFrame(out.getvalue(), info.spending)
 
 
-def _read_frame(src: BinaryIO, header: fmt.Header) -> tuple[bytes, int | None, list[BlockInfo]]:
+#: The most of a stream's first frame that decompression reads ahead before decoding it, to
+#: learn whether more frames follow (then the first one goes to a worker too).
+FIRST_FRAME_AHEAD = 64 << 20
+_LIMIT = -1  # _read_frame's end code when it stopped at its limit
+
+
+class _Chain:
+    """Bytes already read, then the rest of the input, as one input."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self.head, self.rest = io.BytesIO(head), rest
+
+    def read(self, n: int = -1) -> bytes:
+        out = self.head.read(n)
+        if n < 0 or len(out) < n:
+            out += self.rest.read(-1 if n < 0 else n - len(out))
+        return out
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _read_frame(
+    src: BinaryIO, header: fmt.Header, limit: int | None = None
+) -> tuple[bytes, int | None, list[BlockInfo]]:
     """One frame's bytes, read without decoding, its end code and its blocks. If the input
     ends inside the frame: its whole blocks and None, so that they can still be decoded
-    (and written) before the truncation is reported."""
+    (and written) before the truncation is reported; if the frame grows past ``limit``
+    bytes: what was read, and ``_LIMIT``."""
     parts: list[bytes] = []
     blocks: list[BlockInfo] = []
+    size = 0
     while True:
+        if limit is not None and size > limit:
+            return b"".join(parts), _LIMIT, blocks
         try:
             bh, head = fmt.read_block_header(src, header)
             block = [head, fmt.read_payload(src, bh), fmt.CHECK.pack(fmt.read_check(src))]
         except fmt.TruncatedError:
             return b"".join(parts), None, blocks
         parts += block
+        size += sum(map(len, block))
         blocks.append(BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.param))
         if bh.end != fmt.END_NONE:
             return b"".join(parts), bh.end, blocks
@@ -790,20 +819,20 @@ def _decode_frames(
     threads: int,
     memory: int | None,
 ) -> int:
-    """Decode a stream's frames, the first here as it is read (most streams have one),
-    the others in worker processes if there are several and the budget allows; returns the
+    """Decode a stream's frames: in worker processes if there are several and the budget
+    allows, else here. The first frame is read ahead (up to FIRST_FRAME_AHEAD bytes) to
+    learn which; a stream of one frame is decoded here from what was read. Returns the
     last block's end code."""
     from .workers import FramePool, plan_workers
 
     header = frames.header
-    end = frames.frame(src, info, dst)
-    size = info.frames[-1].raw_len
-    if end != fmt.END_FRAME or size < MIN_WORKER_FRAME:
-        while end == fmt.END_FRAME:
-            end = frames.frame(src, info, dst)
-        return end
-    workers = plan_workers(threads, header, size, memory, compress=False)
-    if workers.count < 2:
+    first, end, blocks = _read_frame(src, header, FIRST_FRAME_AHEAD)
+    size = sum(b.raw_len for b in blocks)
+    workers = None
+    if end == fmt.END_FRAME and size >= MIN_WORKER_FRAME:
+        workers = plan_workers(threads, header, size, memory, compress=False)
+    if workers is None or workers.count < 2:
+        end = frames.frame(_Chain(first, src), info, dst)  # type: ignore[arg-type]
         while end == fmt.END_FRAME:
             end = frames.frame(src, info, dst)
         return end
@@ -828,9 +857,11 @@ def _decode_frames(
             frames.progress(len(done.raw))
 
     pos = info.archive_len  # where the next frame starts (frames in flight are not counted)
+    pending: tuple[bytes, int | None, list[BlockInfo]] | None = (first, end, blocks)
     try:
         while end == fmt.END_FRAME:
-            data, end, blocks = _read_frame(src, header)
+            data, end, blocks = pending or _read_frame(src, header)
+            pending = None
             if end is None:  # the input ends inside this frame: what is whole decodes here
                 for done in pool.drain():
                     take(done)
