@@ -160,8 +160,8 @@ def _coding_options(f):
             flag_value="max",
             help="Strongest and slowest: each block of up to 1 MiB in one segment, with "
             "the larger model 'large' unless -m names one (3.9-8.7% smaller on Calgary's "
-            "text and code of 40-400 KB; a tenth of the default's compression speed, "
-            "a twentieth of its decompression speed).",
+            "text and code of 40-400 KB; about a seventh of the default's compression "
+            "speed and a thirteenth of its decompression speed).",
         ),
         click.option(
             "-T",

@@ -40,7 +40,7 @@ def test_the_archive_is_the_same_for_any_worker_count(
     data = sample_text(22_000, seed=3) + bytes(range(256)) * 8
     one = _compress(data, tiny_model, 1)
     assert one.workers is None and len(one.frames) == 6
-    for threads in (2, 3):
+    for threads in (2, 4):
         many = _compress(data, tiny_model, threads)
         assert many.workers is not None and many.workers.count == threads
         assert many.blob == one.blob  # type: ignore[attr-defined]
@@ -49,7 +49,7 @@ def test_the_archive_is_the_same_for_any_worker_count(
         ]
         assert many.archive_len == len(one.blob)  # type: ignore[attr-defined]
     assert one.blob == compress(data, tiny_model, BLOCK, frame_size=FRAME)  # type: ignore[attr-defined]
-    for threads in (1, 2, 3):
+    for threads in (1, 2, 4):
         out = io.BytesIO()
         info = decompress_stream(
             io.BytesIO(one.blob),  # type: ignore[attr-defined]
