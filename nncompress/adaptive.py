@@ -226,13 +226,13 @@ class StreamState:
         self.apm2 = np.tile(knots, (1 << 16, 1)).astype(np.int32)
 
     def block_coder(self, n: int, segments: int) -> BlockCoder:
-        """The coder of a block whose segments form one group (as in format version 4)."""
+        """The coder of a block whose segments form one group (a block of one segment)."""
         return self.block_coders(n, segments, [(0, segments)])[0]
 
     def block_coders(
         self, n: int, segments: int, groups: list[tuple[int, int]]
     ) -> list[BlockCoder]:
-        """One coder per group of segments ``[lo, hi)`` of a block (format version 5: two
+        """One coder per group of segments ``[lo, hi)`` of a block (``format.segment_groups``: two
         groups, coded one after the other at each step). The groups share the block's
         bytes and the stream's statistics."""
         shared = _BlockShared(self, n, segments)

@@ -37,9 +37,11 @@ from typing import Any, BinaryIO
 from . import format as fmt
 from .errors import NNCError
 
-#: Python, numpy, numba and the coder's modules in a fresh worker process, measured as
-#: resident memory after the first frame's imports (scripts/worker_memory.py).
-WORKER_BASE = 160 << 20
+#: A worker's resident memory besides its tables and frames: Python, numpy, numba, the
+#: model, and torch where int8 products are used. Measured with scripts/scaling.py's -v
+#: (2026-12-01, blocks of 1 MiB in frames of 2 MiB): peaks of 1,042 MiB compressing and
+#: 715 MiB decompressing, of which the tables are 641 and 320 MiB, leaving about 390.
+WORKER_BASE = 400 << 20
 
 
 @dataclass

@@ -36,7 +36,7 @@ def machine() -> str:
     import numpy
 
     # Mixed blocks hold BLAS to one thread while the network's steps run on a thread of
-    # their own (format 5); the setting applies to everything else.
+    # their own; the setting applies to everything else.
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "all") + " (mixed blocks: 1)"
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
