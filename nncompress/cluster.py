@@ -13,8 +13,9 @@ Why Dask: it installs from PyPI as pure Python (no large binary or daemon, unlik
 fsspec, which nncompress registers with (``nncompress.register_fsspec``). Needs the
 ``cluster`` extra (``pip install 'nncompress[cluster]'``).
 
-Workers load each model once (``zoo``'s per-process cache, and for frames one keyed by the
-model file's hash) and receive only its name or path, not its weights. The paths must be
+Workers load each model once (``zoo``'s per-process cache, and for frames that of
+``workers.run_job``, keyed by the model file's hash) and receive only its name or path,
+not its weights. The paths must be
 readable from the workers (a shared file system, or a local cluster). Archives are byte for
 byte what the command line makes with the same options: a file's frames are coded on the
 workers by the same ``engine.encode_frame`` and assembled in order by the same
@@ -33,29 +34,11 @@ from typing import Any
 from .levels import DEFAULT_BLOCK, DEFAULT_FRAME
 from .model import IntModel, ModelError
 
-_models: dict[str, IntModel] = {}
-
-
-def _worker_model(path: str, sha256: str) -> IntModel:
-    """The model at ``path``, loaded once per worker process and checked by its hash."""
-    if sha256 not in _models:
-        model = IntModel.load(path)
-        if model.sha256 != sha256:
-            raise ModelError(f"{path} on this worker is not the model with sha256 {sha256[:16]}")
-        _models[sha256] = model
-    return _models[sha256]
-
 
 def _resolve(model: str | os.PathLike | None, level: str) -> IntModel:
     from .zoo import load_model, model_spec
 
     return load_model(model_spec(os.fspath(model) if model is not None else None, level))
-
-
-def _frame_task(name: str, path: str, sha256: str, *args: Any) -> Any:
-    from . import engine
-
-    return getattr(engine, name)(_worker_model(path, sha256), *args)
 
 
 class DaskFrames:
@@ -71,11 +54,11 @@ class DaskFrames:
         self._pending: deque = deque()
 
     def submit(self, fn: Any, model: IntModel, *args: Any) -> Iterator[Any]:
+        from .workers import job_of, run_job
+
         if model.path is None:
             raise ModelError("a model coded on a cluster must come from a file")
-        future = self.client.submit(
-            _frame_task, fn.__name__, str(model.path), model.sha256, *args, pure=False
-        )
+        future = self.client.submit(run_job, *job_of(fn, (model, *args)), pure=False)
         self._pending.append(future)
         while len(self._pending) > self.window:
             yield self._pending.popleft().result()

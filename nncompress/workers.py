@@ -144,6 +144,19 @@ def _as_sent(arg: Any) -> Any:
     return arg
 
 
+def job_of(fn: Callable[..., Any], args: tuple) -> tuple[str, str, tuple]:
+    """``fn(*args)`` as a job another process can run (``run_job``): the function by name,
+    models by file and hash."""
+    return fn.__module__, fn.__name__, tuple(_as_sent(a) for a in args)
+
+
+def run_job(module: str, name: str, args: tuple) -> Any:
+    """Run a job made by ``job_of``, in a worker process (ours, or a cluster's): models are
+    loaded once per process."""
+    args = tuple(_as_received(a) for a in args)
+    return getattr(importlib.import_module(module), name)(*args)
+
+
 def _as_received(arg: Any) -> Any:
     if isinstance(arg, ModelFile):
         if arg.sha256 not in _models:
@@ -209,8 +222,7 @@ class FramePool:
         proc = self._procs[self._next]
         self._next = (self._next + 1) % len(self._procs)
         try:
-            job = (fn.__module__, fn.__name__, tuple(_as_sent(a) for a in args))
-            _send(proc.stdin, job)  # type: ignore[arg-type]
+            _send(proc.stdin, job_of(fn, args))  # type: ignore[arg-type]
         except OSError:
             raise WorkerError("a worker process ended unexpectedly") from None
         self._pending.append(proc)
@@ -285,8 +297,7 @@ def _serve() -> None:
     while (job := jobs.get()) is not None:
         module, name, args = job
         try:
-            args = tuple(_as_received(a) for a in args)
-            result = ("ok", getattr(importlib.import_module(module), name)(*args))
+            result = ("ok", run_job(module, name, args))
         except Exception as e:  # handed to the caller, which raises it
             result = ("error", f"{type(e).__name__}: {e}")
         try:
