@@ -93,6 +93,30 @@ def fewest_segments(n: int) -> int:
     return max(1, -(-n // MAX_SEGMENT_BYTES))
 
 
+#: The most raw bytes a payload byte of each model method can stand for. An arithmetic
+#: coder spends at least -log2(p) bits on a symbol it was told has probability p, so a
+#: block of n bytes needs at least n times the cheapest byte's cost, less the coder's
+#: 64-bit state (``PAYLOAD_SLACK`` bytes, with room to spare). The mixed method never gives
+#: a bit more than 65514/65536 (``adaptive.SQUASH``'s top; its refinement tables start
+#: there and are clamped below it): at least 0.003875 bits a byte, 2,064.5 bytes a payload
+#: byte. The network alone gives the likeliest byte at most 2^16 of 2^16 + 255: 0.005603
+#: bits, 1,427.9 bytes. The limits below leave 6% and 5% to spare (the range coder's
+#: quantisation of probabilities moves them by far less). No encoder can exceed them, so a
+#: decoder refuses a block that claims more before it spends memory or time on the claim:
+#: 100 bytes of payload cannot make a 256 MiB block.
+MAX_EXPANSION = {METHOD_MODEL: 1500, METHOD_MIXED: 2200}
+PAYLOAD_SLACK = 16
+
+
+def max_raw_len(method: int, coded_len: int) -> int | None:
+    """The most raw bytes a block of ``method`` with ``coded_len`` payload bytes can hold
+    (None: no bound below ``MAX_BLOCK``; LZMA2's bombs are bounded by the block size)."""
+    if method == METHOD_STORED:
+        return coded_len
+    ratio = MAX_EXPANSION.get(method)
+    return None if ratio is None else ratio * (coded_len + PAYLOAD_SLACK)
+
+
 def segment_groups(segments: int) -> list[tuple[int, int]]:
     """The groups ``[lo, hi)`` of a mixed block's segments, coded one after the other at
     each step: the first half of the segments (rounded up) and the rest, so that a decoder
@@ -289,6 +313,12 @@ def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
         raw += b
     if method in MODEL_METHODS and not header.needs_model:
         raise FormatError("corrupted archive: a model-coded block in a stream without a model")
+    bound = max_raw_len(method, coded_len)
+    if bound is not None and raw_len > bound:
+        raise FormatError(
+            f"corrupted archive: a {METHOD_NAMES[method]} block claims {raw_len:,} bytes "
+            f"from {coded_len:,} bytes of payload, more than it can hold ({bound:,})"
+        )
     param = 0
     if method == METHOD_LZMA:
         param = extra

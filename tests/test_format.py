@@ -462,7 +462,10 @@ def valid_blocks(draw: st.DrawFn) -> tuple[fmt.Header, fmt.BlockHeader]:
     if method == fmt.METHOD_STORED:
         coded_len, param = raw_len, 0
     else:
-        coded_len = draw(st.integers(0, raw_len + (1 << 16)))
+        least = 0  # a model block's payload must be able to hold its bytes
+        if method in fmt.MODEL_METHODS:
+            least = max(0, -(-raw_len // fmt.MAX_EXPANSION[method]) - fmt.PAYLOAD_SLACK)
+        coded_len = draw(st.integers(least, raw_len + (1 << 16)))
         if method in fmt.MODEL_METHODS:
             lo, hi = fmt.fewest_segments(raw_len), fmt.segment_count(raw_len)
             param = draw(st.one_of(st.just(hi), st.just(lo), st.integers(lo, hi)))
@@ -541,7 +544,8 @@ def test_segment_counts_outside_the_range_are_refused(raw_len: int) -> None:
     assert 1 <= lo <= hi <= fmt.MAX_BLOCK_SEGMENTS
     assert lo * fmt.MAX_SEGMENT_BYTES >= raw_len
     full = raw_len == fmt.MAX_BLOCK
-    lengths = (b"" if full else fmt.varint(raw_len)) + b"\x0a"
+    coded = max(10, raw_len // 1000)  # enough payload for the raw length (max_raw_len)
+    lengths = (b"" if full else fmt.varint(raw_len)) + fmt.varint(coded)
 
     def read(kind: int, tail: bytes = b"") -> fmt.BlockHeader:
         desc = fmt.METHOD_MIXED | full << 4 | kind << 5
@@ -725,10 +729,18 @@ def test_check_chains_the_blocks_of_a_frame(tiny_model: IntModel, tiny_model2: I
 
 
 def test_trailing_garbage_is_refused(tiny_model: IntModel, small_tables: None) -> None:
+    """After a stream: zero padding is ignored (and counted), a start of "NNC" is decoded
+    as a stream (and refused if it is not one), anything else is refused unless allowed
+    (the command line allows it, with a warning)."""
     blob = compress(b"hello", tiny_model)
-    for junk in (b"\x00", b"NN", b"NNC\x1a", b"NNC\x01", fmt.MAGIC + b"\x00", b"garbage"):
+    for junk in (b"NN", b"NNC\x1a", b"NNC\x01", fmt.MAGIC + b"\x00", b"garbage", b"\x00\x01"):
         with pytest.raises(fmt.FormatError):
             decompress(blob + junk, tiny_model)
+    assert decompress(blob + bytes(5), tiny_model) == b"hello"
+    info = decompress_stream(
+        io.BytesIO(blob + b"\x00\x01"), None, lookup_for(tiny_model), trailing_garbage=True
+    )
+    assert (info.trailing, info.trailing_zeros) == (2, False)
 
 
 # ----------------------------------------------------------------------------- model refs
