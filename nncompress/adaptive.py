@@ -54,6 +54,7 @@ MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance
 WINDOW = 64 << 20  # how far back the match model reaches
+OTHER_PIECE = 1 << 20  # add_other_block's working size
 STRETCH_MAX = 2047  # logits in Q8, clamped to +-8
 P_BITS = 16  # probabilities of bit == 1 in Q16
 COUNT_LIMIT = 1023  # counts beyond this adapt at the same (slowest) rate
@@ -242,33 +243,47 @@ class StreamState:
         return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(self).items()}
 
     def restore(self, snap: dict[str, np.ndarray | int]) -> None:
-        for k, v in snap.items():
-            setattr(self, k, v)
+        """Become the state ``snap`` was taken of (tables allocated since are dropped)."""
+        self.__dict__.clear()
+        self.__dict__.update(snap)
 
     def add_other_block(self, data: bytes) -> None:
         """A block coded by another method (stored, LZMA, network alone): index every
         MATCH_MIN-byte context in it for the match model, as the mixed coder does while
-        coding, then add it to the window."""
+        coding, then add it to the window. Works through the block in pieces of
+        ``OTHER_PIECE`` bytes, so that its memory does not grow with the block: a 256 MiB
+        block of zeros from a 40 KB archive costs no more here than a 1 MiB one."""
         self.ensure_match_table()
-        arr = np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
-        if len(arr) >= MATCH_MIN:
-            ctx = np.zeros(len(arr) - MATCH_MIN + 1, dtype=np.uint64)
-            for i in range(MATCH_MIN):  # byte p - i lands in bits 8i..8i+7, as in BlockCoder.ctx
-                ctx |= arr[MATCH_MIN - 1 - i : len(arr) - i] << np.uint64(8 * i)
-            bits = np.uint64(64 - self.match_bits)
-            keys = ((ctx * _PRIMES[5]) >> bits).astype(np.int64)
-            block_pos = self.history_base + len(self.history)
-            nxt = block_pos + np.arange(MATCH_MIN, len(arr) + 1, dtype=np.int64)
-            np.maximum.at(self.match_table, keys, nxt + 1)
+        view = memoryview(data)
+        # A context ends at each byte from the block's MATCH_MIN-th on; piece by piece,
+        # each piece's contexts reach back MATCH_MIN - 1 bytes into the piece before.
+        for lo in range(0, max(len(data) - MATCH_MIN + 1, 0), OTHER_PIECE):
+            hi = min(lo + OTHER_PIECE, len(data) - MATCH_MIN + 1)
+            self._index_contexts(view[lo : hi + MATCH_MIN - 1], lo)
         self.append_history(data)
 
+    def _index_contexts(self, piece: memoryview, offset: int) -> None:
+        """Index the contexts that end in ``piece`` (which starts ``offset`` bytes into the
+        block being added): the match table's slot for each remembers the stream offset
+        + 1 of the byte after it."""
+        arr = np.frombuffer(piece, dtype=np.uint8).astype(np.uint64)
+        ctx = np.zeros(len(arr) - MATCH_MIN + 1, dtype=np.uint64)
+        for i in range(MATCH_MIN):  # byte p - i lands in bits 8i..8i+7, as in BlockCoder.ctx
+            ctx |= arr[MATCH_MIN - 1 - i : len(arr) - i] << np.uint64(8 * i)
+        bits = np.uint64(64 - self.match_bits)
+        keys = ((ctx * _PRIMES[5]) >> bits).astype(np.int64)
+        block_pos = self.history_base + len(self.history) + offset
+        nxt = block_pos + np.arange(MATCH_MIN, len(arr) + 1, dtype=np.int64)
+        np.maximum.at(self.match_table, keys, nxt + 1)
+
     def append_history(self, data: bytes) -> None:
-        """Add a finished block to the window the match model searches."""
-        h = np.concatenate([self.history, np.frombuffer(data, dtype=np.uint8)])
-        if len(h) > WINDOW:
-            self.history_base += len(h) - WINDOW
-            h = h[len(h) - WINDOW :]
-        self.history = h
+        """Add a finished block to the window the match model searches (only its last
+        WINDOW bytes are copied)."""
+        tail = np.frombuffer(data, dtype=np.uint8)[-WINDOW:]
+        gone = len(data) - len(tail)  # bytes of the block that fall out of the window
+        keep = self.history[max(0, len(self.history) + len(tail) - WINDOW) :]
+        self.history_base += len(self.history) - len(keep) + gone
+        self.history = np.concatenate([keep, tail])
 
 
 def mix2_sets(config: Config) -> int:

@@ -113,7 +113,8 @@ def decompress(
     device: str = "cpu",
     memory: int | None = None,
 ) -> bytes:
-    """The original bytes of an archive of one or more streams."""
+    """The original bytes of an archive of one or more streams. Zero bytes after the last
+    stream are ignored; anything else there raises ``FormatError``."""
     out = io.BytesIO()
     decompress_stream(io.BytesIO(data), out, _lookup(model, device), threads=threads, memory=memory)
     return out.getvalue()

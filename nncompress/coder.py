@@ -32,11 +32,12 @@ def _layout(n: int, segments: int) -> tuple[int, int]:
 
 
 def _grid(data: bytes, segments: int) -> np.ndarray:
-    """The block as a [S, steps] matrix of segment rows, zero-padded on the right."""
+    """The block as a [S, steps] matrix of segment rows, zero-padded on the right (bytes:
+    one per raw byte, so a block of 256 MiB costs 256 MiB here, not 2 GiB)."""
     base, extra = _layout(len(data), segments)
     steps = base + (extra > 0)
     arr = np.frombuffer(data, dtype=np.uint8)
-    grid = np.zeros((segments, steps), dtype=np.int64)
+    grid = np.zeros((segments, steps), dtype=np.uint8)
     long_part = extra * (base + 1)
     if extra:
         grid[:extra] = arr[:long_part].reshape(extra, base + 1)
@@ -48,9 +49,9 @@ def _grid(data: bytes, segments: int) -> np.ndarray:
 def _ungrid(grid: np.ndarray, n: int) -> bytes:
     segments = grid.shape[0]
     base, extra = _layout(n, segments)
-    parts = [grid[:extra].astype(np.uint8).tobytes()]
+    parts = [grid[:extra].tobytes()]
     if base:
-        parts.append(grid[extra:, :base].astype(np.uint8).tobytes())
+        parts.append(grid[extra:, :base].tobytes())
     return b"".join(parts)
 
 
@@ -130,7 +131,7 @@ def _code_network(
     when encoding, None when decoding. Returns the [S, steps] grid of coded bytes."""
     base, extra = _layout(n, segments)
     steps = base + (extra > 0)
-    out = np.zeros((segments, steps), dtype=np.int64)
+    out = np.zeros((segments, steps), dtype=np.uint8)
     ops = model.ops
     state = model.initial_state(segments)
     prev = np.zeros(segments, dtype=np.int64)  # the start byte
@@ -139,8 +140,8 @@ def _code_network(
         k = _active(t, segments, base, extra)
         freqs, state = model.step(ops.asarray(prev), state)
         probs = ops.to_numpy(freqs[:k]).astype(np.float32)
-        out[:k, t] = coder.code(probs, None if grid is None else grid[:k, t])
-        prev = out[:, t]  # finished segments advance with byte 0
+        out[:k, t] = coder.code(probs, None if grid is None else grid[:k, t].astype(np.int32))
+        prev = out[:, t].astype(np.int64)  # finished segments advance with byte 0
         tick(t)
     return out
 
@@ -259,7 +260,7 @@ def _code_mixed(
         pipelined = pipeline_default()
     base, extra = _layout(n, segments)
     steps = base + (extra > 0)
-    out = np.zeros((segments, steps), dtype=np.int64)
+    out = np.zeros((segments, steps), dtype=np.uint8)
     if len(groups) == 1:
         coders = [state.block_coder(n, segments)]
     else:
@@ -279,7 +280,7 @@ def _code_mixed(
                     bc = coders[g]
                     freqs = net.freqs(g)
                     if grid is not None:
-                        byte = np.ascontiguousarray(grid[lo : lo + k, t])
+                        byte = grid[lo : lo + k, t].astype(np.int64)
                         bc.code_byte(freqs, byte, probs[:, :k])
                         bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
                         coder.code(_bit_probs(probs[:, :k].ravel()), bits.ravel())

@@ -135,6 +135,10 @@ class StreamInfo:
 
     #: The worker processes that coded the frames (None: the calling process did).
     workers: Workers | None = None
+    #: Bytes after the last stream that do not begin another (ignored, as gzip ignores
+    #: them, with a warning from the command line), and whether they are all zeros.
+    trailing: int = 0
+    trailing_zeros: bool = True
 
     def add_spending(self, spent: Spending | None) -> None:
         if spent is None:
@@ -211,6 +215,7 @@ def compress_block(
     progress: Progress | None = None,
     parallel: bool = True,
     segment_rule: Callable[[int], int] = fmt.segment_count,
+    rebuild: Callable[[], StreamState] | None = None,
 ) -> tuple[int, bytes, int]:
     """Code one block with the smallest of the allowed methods (stored is always allowed);
     returns (method, payload, segment count or LZMA variant). ``parallel``: run the LZMA2
@@ -219,6 +224,9 @@ def compress_block(
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
+    If another method wins, the mixed method's updates are undone: by ``rebuild()``, which
+    returns the state as it was before the block, else from a copy taken before (the
+    tables' size again: some 340 MB for blocks of 1 MiB).
     """
     # Candidates in order of preference: on equal sizes the earlier one wins, so the
     # choice does not depend on which trial finished first.
@@ -237,7 +245,8 @@ def compress_block(
         cands.append((fmt.METHOD_MODEL, payload, segments))
     before = None
     if fmt.METHOD_MIXED in methods:
-        before = state.snapshot()
+        if rebuild is None:
+            before = state.snapshot()
         payload, segments = encode_block_mixed(
             model, data, state, progress, segment_rule(len(data)), parallel
         )
@@ -249,8 +258,24 @@ def compress_block(
     if best[0] != fmt.METHOD_MIXED:
         if before is not None:
             state.restore(before)
+        elif fmt.METHOD_MIXED in methods:
+            assert rebuild is not None
+            state.restore(vars(rebuild()))
         state.add_other_block(data)
     return best
+
+
+def looks_incompressible(data: bytes) -> bool:
+    """Whether a block's byte frequencies say that storing or LZMA2 will likely beat the
+    mixed method (more than 7.5 bits a byte at order 0: compressed, encrypted or random
+    data). Only a hint for where to keep a copy of the statistics: see ``encode_frame``."""
+    if len(data) < 4096:
+        return False
+    import numpy as np
+
+    counts = np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
+    p = counts[counts > 0] / len(data)
+    return float(-(p * np.log2(p)).sum()) > 7.5
 
 
 @dataclass(frozen=True)
@@ -305,16 +330,37 @@ def encode_frame(
     parts: list[bytes] = []
     infos: list[BlockInfo] = []
     check = job.seed
+    # Rolling back a block that the mixed method lost: while every block so far was
+    # mixed, by coding them again from fresh statistics (the same computation, so the same
+    # state), which costs time only where the mixed method loses, instead of a copy of the
+    # tables before every block, which costs their size in memory always. After a block
+    # that another method won, and before one that looks incompressible, by a copy: a
+    # frame that mixes kinds of data must not be coded again and again.
+    all_mixed = True
     for i, raw in enumerate(blocks):
         _int8_for(model, len(raw), job.int8_products, job.parallel)
+        rebuild = None
+        if all_mixed and not looks_incompressible(raw):
+            done = [(b, info.segments) for b, info in zip(blocks[:i], infos, strict=True)]
+            rebuild = functools.partial(_recode, model, job, done)
         method, payload, param = compress_block(
-            model, raw, lvl.methods, state, progress, job.parallel, lvl.segments
+            model, raw, lvl.methods, state, progress, job.parallel, lvl.segments, rebuild
         )
+        all_mixed = all_mixed and method == fmt.METHOD_MIXED
         end = job.end if i == len(blocks) - 1 else fmt.END_NONE
         out, check = _block_bytes(method, raw, payload, param, end, job.block_size, check)
         (emit or parts.append)(out)
         infos.append(BlockInfo(method, len(raw), len(payload), param))
     return CodedFrame(b"".join(parts), infos, sum(map(len, blocks)), state.spent())
+
+
+def _recode(model: IntModel, job: FrameJob, done: list[tuple[bytes, int]]) -> StreamState:
+    """The statistics after a frame's first blocks, all coded by the mixed method (each
+    with its segment count), coded again from fresh statistics."""
+    state = StreamState(job.config, job.block_size, job.account)
+    for raw, segments in done:
+        encode_block_mixed(model, raw, state, None, segments, job.parallel)
+    return state
 
 
 class StreamEncoder:
@@ -451,10 +497,18 @@ class StreamEncoder:
             self._write_header(fmt.Header(0))
             return
         n, lvl = len(data), LEVELS[self.level]
-        state = StreamState(self.config, n, self.account)
+        fresh = functools.partial(StreamState, self.config, n, self.account)
+        state = fresh()
         _int8_for(self.model, n, self.int8_products, self.parallel)
         method, payload, param = compress_block(
-            self.model, data, lvl.methods, state, self.progress, self.parallel, lvl.segments
+            self.model,
+            data,
+            lvl.methods,
+            state,
+            self.progress,
+            self.parallel,
+            lvl.segments,
+            fresh,
         )
         header = fmt.Header(n)
         if method in fmt.MODEL_METHODS:
@@ -664,7 +718,8 @@ class _Frames:
             else:
                 assert model is not None
                 raw = decode_block(model, payload, bh.raw_len, bh.param, self.progress)
-            state.add_other_block(raw)
+            if self.header.needs_model:  # (else no mixed block can follow to use it)
+                state.add_other_block(raw)
             return raw
         except (lzma.LZMAError, ValueError, RuntimeError) as e:
             raise fmt.FormatError(f"cannot be decoded ({e})") from None
@@ -680,8 +735,15 @@ def decompress_stream(
     threads: int = 0,
     int8_products: bool = False,
     memory: int | None = None,
+    trailing_garbage: bool = False,
 ) -> StreamInfo:
     """Decode one or more concatenated ``.nnc`` streams from ``src`` to ``dst``.
+
+    Zero bytes after the last stream (padding) are counted in ``info.trailing`` and
+    otherwise ignored; other bytes that do not begin a stream are damage (FormatError)
+    unless ``trailing_garbage`` allows them (the command line then warns, as gzip does).
+    They never are after nothing but empty streams: a damaged block size can turn a
+    stream's header into an empty stream's, which has no check.
 
     ``dst=None`` checks integrity only; ``decode=False`` only walks the headers (seeking
     over payloads where ``src`` can seek). The model is looked up only when a block needs
@@ -698,7 +760,16 @@ def decompress_stream(
         raise fmt.FormatError("not a nncompress archive (empty input)")
     info = StreamInfo()
     while first:
+        if info.streams and not _may_begin_stream(first):
+            _skip_trailing(first, src, info)
+            if not info.trailing_zeros and (not trailing_garbage or not info.raw_len):
+                what = "after the last stream" if info.raw_len else "after an empty stream"
+                raise fmt.FormatError(
+                    f"corrupted archive: {info.trailing:,} bytes of garbage {what}"
+                )
+            break
         header, header_bytes = fmt.read_header(src, first)
+        check_memory(header, memory)
         info.streams += 1
         info.model, info.model_prefix = header.model, header.model_prefix
         info.config, info.block_size = header.config, header.block_size
@@ -718,6 +789,45 @@ def decompress_stream(
                 info.archive_len += len(index.pack())
         first = src.read(4)
     return info
+
+
+def _may_begin_stream(first: bytes) -> bool:
+    """Whether bytes after a stream look like the start of another ("NNC"): anything else
+    is trailing data, ignored; something that does is decoded, and refused if damaged."""
+    n = min(len(first), 3)
+    return first[:n] == fmt.MAGIC[:n]
+
+
+def _skip_trailing(first: bytes, src: BinaryIO, info: StreamInfo) -> None:
+    """Count what follows the last stream (reading it through, a MiB at a time)."""
+    chunk = first
+    while chunk:
+        info.trailing += len(chunk)
+        info.trailing_zeros = info.trailing_zeros and not chunk.strip(b"\0")
+        chunk = src.read(1 << 20)
+
+
+class MemoryLimitError(fmt.FormatError):
+    """An archive needs more memory to decode than the limit allows (``--memory``)."""
+
+
+def check_memory(header: fmt.Header, memory: int | None) -> None:
+    """Refuse, before allocating, a stream whose decoding needs more memory than the limit
+    (``workers.memory_budget``: ``--memory``, ``$NNCOMPRESS_MEMORY`` or half the machine's):
+    the mixed method's tables, the largest block in and out and the match window, which
+    the header's block size sets."""
+    from .workers import WORKER_BASE, frame_memory, memory_budget
+
+    if not header.block_size:
+        return
+    need = frame_memory(header, header.block_size, compress=False) - WORKER_BASE
+    budget = memory_budget(memory)
+    if need > budget:
+        raise MemoryLimitError(
+            f"decoding needs about {need / 2**20:,.0f} MiB (blocks of "
+            f"{header.block_size:,} bytes), more than the memory limit of "
+            f"{budget / 2**20:,.0f} MiB (raise it with --memory or NNCOMPRESS_MEMORY)"
+        )
 
 
 def read_index_of(src: BinaryIO, frames: list[FrameInfo], header_len: int) -> fmt.Index:

@@ -89,15 +89,25 @@ def parse_size(text: str) -> int:
     return value * mult
 
 
-def frame_memory(header: fmt.Header, frame_bytes: int, compress: bool) -> int:
-    """What one worker needs for a frame of ``frame_bytes``: the mixed method's tables
-    (twice while compressing: the encoder keeps a copy to roll back a block that another
-    method wins), the match window, the frame in and out, and the interpreter."""
+def table_memory(header: fmt.Header) -> int:
+    """The adaptive statistics of a stream with ``header``: the match table, and where a
+    model is named (only then can mixed blocks occur) the context tables and the two
+    refinement stages. Their sizes follow from the header's block size."""
     from .adaptive import table_bits
 
     ctx_bits, match_bits = table_bits(header.block_size, header.config)
-    tables = len(header.config.contexts) * (8 << ctx_bits) + (8 << match_bits)
-    tables += 2 * (1 << 16) * 33 * 4  # the two refinement stages
+    tables = 8 << match_bits
+    if header.needs_model:
+        tables += len(header.config.contexts) * (8 << ctx_bits) + 2 * (1 << 16) * 33 * 4
+    return tables
+
+
+def frame_memory(header: fmt.Header, frame_bytes: int, compress: bool) -> int:
+    """What one worker needs for a frame of ``frame_bytes``: the adaptive statistics
+    (twice while compressing: a frame that mixes kinds of data keeps a copy to roll back
+    a block that another method wins), the match window, the frame in and out, and the
+    interpreter."""
+    tables = table_memory(header)
     window = min(frame_bytes, 64 << 20)
     return WORKER_BASE + tables * (2 if compress else 1) + window + 2 * frame_bytes
 

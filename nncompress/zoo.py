@@ -17,7 +17,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from .model import IntModel, ModelError
+from .model import IntModel, ModelError, check_model_file
 from .ops import Ops, TorchOps, numpy_ops
 
 DEFAULT_MODEL = "default"
@@ -91,17 +91,20 @@ def model_spec(spec: str | None, level: str) -> str | None:
 
 
 def find_path(spec: str | None) -> Path:
-    """The file for a model name or path (None: the default model)."""
+    """The file for a model name or path (None: the default model). A path (with the
+    ``.nnm`` suffix or a folder in it, or an existing file) is checked and used; a name
+    is looked up in the search folders."""
     spec = spec or DEFAULT_MODEL
     p = Path(spec)
     if p.suffix == MODEL_SUFFIX or os.sep in spec or p.is_file():
-        if p.is_file():
-            return p
-        raise ModelError(f"model file {spec} not found")
+        check_model_file(p)
+        return p
     for d in model_dirs():
         cand = d / (spec + MODEL_SUFFIX)
         if cand.is_file():
             return cand
+    if os.path.lexists(spec):  # a folder or special file here, and no model of that name
+        check_model_file(p)
     raise ModelError(f"model {spec!r} not found (searched {', '.join(map(str, model_dirs()))})")
 
 
@@ -129,6 +132,7 @@ def file_sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _hashes:
+        check_model_file(path)
         _hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()
     return _hashes[key]
 
@@ -177,7 +181,10 @@ def model_for_archive(
     if ref in REGISTRY:
         candidates = [d / (REGISTRY[ref][0] + MODEL_SUFFIX) for d in model_dirs()]
     for path in candidates + available_models():
-        if path.is_file() and _matches(file_sha256(path), ref, prefix):
-            return _load(path, make_ops(device))
+        try:
+            if path.is_file() and _matches(file_sha256(path), ref, prefix):
+                return _load(path, make_ops(device))
+        except ModelError:
+            continue  # not a model: the search goes on (``models`` lists it as unusable)
     hint = "" if ref in REGISTRY else " (or the archive is damaged)"
     raise ModelError(f"archive needs {want}, which is not installed{hint}; pass it with --model")

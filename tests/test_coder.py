@@ -463,3 +463,56 @@ def test_bit_accounting(tiny_model: IntModel) -> None:
     assert all(0 < v < 9 for v in bpb.values())
     share, on, off = enc.spending.match()
     assert 0 <= share <= 1 and on >= 0 and off >= 0
+
+
+def test_rolling_back_by_recoding_equals_rolling_back_by_copy(
+    tiny_model: IntModel, small_segments: int, small_tables: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame whose mixed blocks are followed by blocks that LZMA2 and storing win: the
+    encoder undoes the mixed method's updates by coding the frame's earlier blocks again
+    (no copy of the tables), and after that by copies. The archive is the one that copies
+    before every block give, and it decodes."""
+    from nncompress import engine
+
+    rng = np.random.default_rng(0)
+    repeat = (bytes(range(40, 110)) * 20)[:1024]
+    data = b"".join(
+        [sample_text(2048, 1), bytes(1024), sample_text(1024, 2), repeat, sample_text(1024, 3)]
+        + [rng.bytes(1024), sample_text(1024, 4)]
+    )
+
+    def archive() -> tuple[bytes, list[str]]:
+        out = io.BytesIO()
+        info = compress_stream(io.BytesIO(data), out, tiny_model, 1024, frame_size=1 << 20)
+        return out.getvalue(), [fmt.METHOD_NAMES[b.method] for b in info.blocks]
+
+    blob, methods = archive()
+    assert methods[:3] == ["mixed", "mixed", "lzma"] and "stored" in methods
+    monkeypatch.setattr(engine, "looks_incompressible", lambda raw: True)  # copies only
+    assert archive()[0] == blob
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(blob), out, lambda h: tiny_model)
+    assert out.getvalue() == data
+
+
+def test_other_blocks_feed_the_statistics_piece_by_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``add_other_block`` in pieces of 7 bytes leaves the match table and window exactly
+    as in one piece (contexts that straddle pieces included), and a window that overflows
+    keeps the last bytes at the right offset."""
+    from nncompress import adaptive
+
+    data = np.random.default_rng(1).integers(0, 4, 5000, dtype=np.uint8).tobytes()
+
+    def fed(piece: int, window: int) -> StreamState:
+        monkeypatch.setattr(adaptive, "OTHER_PIECE", piece)
+        monkeypatch.setattr(adaptive, "WINDOW", window)
+        state = StreamState(block_size=4096)
+        state.add_other_block(data[:3000])
+        state.add_other_block(data[3000:])
+        return state
+
+    whole, pieces = fed(1 << 20, 1 << 20), fed(7, 1 << 20)
+    assert np.array_equal(whole.match_table, pieces.match_table)
+    assert bytes(pieces.history) == data and pieces.history_base == 0
+    small = fed(7, 2500)
+    assert bytes(small.history) == data[-2500:] and small.history_base == 2500

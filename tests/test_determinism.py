@@ -312,6 +312,27 @@ def test_cuda_backend_matches_numpy(
 
 
 # ----------------------------------------------------------------------------- int8 products
+@pytest.fixture(autouse=True)
+def int8_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the int8 products run on any CPU here: their results are checked, not their
+    speed, and a CPU without int8 dot-product instructions computes them too (slowly)."""
+    from nncompress import model
+
+    monkeypatch.setattr(model, "int8_dot_products", lambda: True)
+
+
+def test_int8_products_only_where_the_cpu_has_them(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without int8 dot-product instructions (AVX2 only, say), the float32 products stay:
+    torch's int8 products were ten times slower there."""
+    from nncompress import model as model_module
+
+    monkeypatch.setattr(model_module, "int8_dot_products", lambda: False)
+    m = IntModel.load(model_dir / "default.nnm")
+    assert not m.use_int8_products() and m._int8 is None
+
+
 @pytest.mark.parametrize("layers", [1, 2])
 def test_int8_products_give_the_same_frequencies(layers: int, model_dir: Path) -> None:
     """The step with int8 products through torch equals the float32 one, row for row, for

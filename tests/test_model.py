@@ -106,7 +106,7 @@ def test_rejects_non_safetensors(tmp_path: Path, content: bytes) -> None:
 
 
 def test_rejects_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="cannot read model"):
+    with pytest.raises(ModelError, match="absent.nnm not found"):
         IntModel.load(tmp_path / "absent.nnm")
 
 

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Peak memory (resident set) of the command line, compressing and decompressing, beside
+``xz -9e`` and ``zstd -19`` in the same run.
+
+Each command runs as a user runs it (a fresh process, input on stdin, output to a file);
+its peak resident memory is the kernel's count for that process and the processes it
+waited for (GNU time's ``%M``), so worker processes are included: the largest of them, not
+their sum. Prints a Markdown table.
+
+    python scripts/memory.py                      # 8 MiB of Python source, and 1 KiB of it
+    python scripts/memory.py --sizes 1K,8M -T 1   # other sizes; nncompress -T1
+    python scripts/memory.py FILE                 # a file of your own (whole)
+
+The default inputs are the first bytes of this Python's standard library sources, joined
+in sorted path order (``frame_cost.stdlib_sources``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench import machine  # noqa: E402
+from frame_cost import stdlib_sources  # noqa: E402
+
+TIME = shutil.which("time", path="/usr/bin:/bin")
+
+
+def peak(cmd: list[str], src: Path, dst: Path) -> tuple[float, int]:
+    """Seconds and peak resident bytes of ``cmd < src > dst``: as GNU time reports it
+    (``%M``) where it is installed, else from ``os.wait4``, which on Linux also counts the
+    memory of this (Python) process that the child started as a copy of, before exec."""
+    with open(src, "rb") as i, open(dst, "wb") as o:
+        t = time.perf_counter()
+        proc = subprocess.Popen(
+            [TIME, "-f", "%M", *cmd] if TIME else cmd, stdin=i, stdout=o, stderr=subprocess.PIPE
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{' '.join(cmd)} failed: {err.strip()}")
+    kib = int(err.strip().splitlines()[-1]) if TIME else usage.ru_maxrss
+    return seconds, kib * 1024
+
+
+def parse_size(text: str) -> int:
+    mult = {"k": 1 << 10, "m": 1 << 20}.get(text[-1:].lower(), 1)
+    return int(text[:-1] if mult > 1 else text) * mult
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("file", nargs="?", type=Path)
+    ap.add_argument("--sizes", default="1K,8M", help="default inputs' sizes (K, M)")
+    ap.add_argument("-T", "--threads", default="0", help="nncompress -T (default 0)")
+    ap.add_argument(
+        "--nncompress",
+        help="command that runs nncompress (default: the installed one), e.g. "
+        "'python -m nncompress' with PYTHONPATH set to another checkout",
+    )
+    args = ap.parse_args()
+    nnc = (
+        args.nncompress.split()
+        if args.nncompress
+        else [shutil.which("nncompress") or str(Path(sys.executable).parent / "nncompress")]
+    )
+    codecs = {
+        "nncompress": ([*nnc, "-c", "-T", args.threads], [*nnc, "-d", "-c", "-T", args.threads]),
+        "xz -9e": (["xz", "-9e", "-c"], ["xz", "-d", "-c"]),
+        "zstd -19": (["zstd", "-19", "-c", "-q"], ["zstd", "-d", "-c", "-q"]),
+    }
+    work = Path(tempfile.mkdtemp(prefix="nnc-memory-"))
+    try:
+        inputs: list[tuple[str, Path]] = []
+        if args.file:
+            inputs.append((args.file.name, args.file))
+        else:
+            for text in args.sizes.split(","):
+                path = work / f"input-{text}"
+                path.write_bytes(stdlib_sources(parse_size(text)))
+                inputs.append((f"stdlib .py, {path.stat().st_size:,} bytes", path))
+        print(f"Machine: {machine()}\n")
+        print(
+            "| input | codec | compress s | compress peak MiB | decompress s | "
+            "decompress peak MiB | compress / decompress |"
+        )
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for name, src in inputs:
+            for codec, (enc, dec) in codecs.items():
+                if shutil.which(enc[0]) is None:
+                    continue
+                packed, back = work / "packed", work / "back"
+                ct, cm = peak(enc, src, packed)
+                dt, dm = peak(dec, packed, back)
+                if back.read_bytes() != src.read_bytes():
+                    raise SystemExit(f"{codec}: round trip of {name} differs")
+                print(
+                    f"| {name} | {codec} | {ct:.2f} | {cm / 2**20:,.0f} | {dt:.2f} | "
+                    f"{dm / 2**20:,.0f} | {cm / dm:.2f} |",
+                    flush=True,
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
