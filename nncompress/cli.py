@@ -5,7 +5,8 @@ stdin to stdout, so ``tar -I nncompress`` works. Subcommands: ``compress``, ``de
 ``train``, ``models``, ``compare``.
 
 Exit codes: 0 success; 1 one or more inputs failed (each failure is one line on stderr, and
-the remaining inputs are still processed); 2 usage error; 130 interrupted.
+the remaining inputs are still processed); 2 usage error, or a warning (trailing garbage
+after an archive, ignored, as gzip); 130 interrupted; 128 + N another signal N.
 
 Heavy modules (numpy, torch) are imported inside the commands, never at import time, so
 ``--help`` and ``--version`` answer instantly.
@@ -14,6 +15,8 @@ Heavy modules (numpy, torch) are imported inside the commands, never at import t
 from __future__ import annotations
 
 import os
+import signal
+import stat
 import sys
 import time
 from contextlib import contextmanager
@@ -26,15 +29,54 @@ import click
 from . import __version__
 
 SUFFIX = ".nnc"
-EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+EXIT_ERROR, EXIT_WARNING, EXIT_INTERRUPTED = 1, 2, 130
+#: Exit status after SIGPIPE, as a shell reports a program that the signal ended (gzip and
+#: zstd end that way, without a message, when the reader of their output goes away).
+EXIT_PIPE = 128 + 13
 
 
 class UserError(Exception):
     """A failure the user caused or can fix: reported as one line, never a traceback."""
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like KeyboardInterrupt, so that every partial
+    output is removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, _frame) -> None:
+    raise Terminated(signum)
+
+
+def _catch_signals() -> None:
+    """SIGTERM and SIGHUP (``timeout``, ``kill``, a closed terminal) end the program as
+    Ctrl-C does: partial outputs removed, worker processes stopped, status 128 + signal."""
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _on_signal)
+
+
+def shown(text: str) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences, newlines, NUL)
+    and undecodable bytes of file names are printed as escapes, never raw."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _warn(msg: str) -> None:
-    click.echo(f"nncompress: {msg}", err=True)
+    click.echo(f"nncompress: {shown(msg)}", err=True)
 
 
 def parse_size(text: str) -> int:
@@ -208,9 +250,11 @@ def _run_coding(
 ) -> None:
     if keep and remove:
         raise click.UsageError("--keep and --rm contradict each other")
-    # Must happen before numpy is first imported (nothing above imports it).
+    # Must happen before numpy is first imported (nothing above imports it). A value the
+    # user set is kept (mixed blocks hold BLAS to one thread whatever it says).
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads or os.cpu_count() or 1)
+        os.environ.setdefault(var, str(threads or os.cpu_count() or 1))
+    _catch_signals()
     job = Job(
         mode or default_mode,
         output,
@@ -237,18 +281,30 @@ def _run_coding(
     inputs = list(files) or ["-"]
     if output and len(inputs) > 1:
         raise click.UsageError("-o/--output takes a single input")
-    failures = 0
-    for path in _expand(inputs, recursive, job):
-        try:
-            _process(path, job)
-        except UserError as e:
-            _warn(f"{path}: {e}" if path != "-" else str(e))
-            failures += 1
-        except KeyboardInterrupt:
-            _warn("interrupted")
-            sys.exit(EXIT_INTERRUPTED)
+    failures = warnings = 0
+    try:
+        for path in _expand(inputs, recursive, job):
+            try:
+                _process(path, job)
+            except UserError as e:
+                _warn(f"{path}: {e}" if path != "-" else str(e))
+                failures += 1
+            except _Warned:
+                warnings += 1
+    except KeyboardInterrupt:
+        _warn("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    except Terminated as t:
+        if not job.quiet:
+            _warn(f"terminated by {signal.Signals(t.signum).name}")
+        sys.exit(128 + t.signum)
+    except _PipeClosed:
+        _silence_stdout()
+        sys.exit(EXIT_PIPE)
     if failures:
         sys.exit(EXIT_ERROR)
+    if warnings:
+        sys.exit(EXIT_WARNING)
 
 
 @main.command("compress")
@@ -275,6 +331,12 @@ def _expand(inputs: list[str], recursive: bool, job: Job) -> list[str]:
             for root, _dirs, names in sorted(os.walk(p)):
                 for name in sorted(names):
                     full = os.path.join(root, name)
+                    if not stat.S_ISREG(os.lstat(full).st_mode):
+                        # FIFOs would block, devices never end, links lead elsewhere: as
+                        # gzip does, a tree's files are its regular files.
+                        if job.verbose:
+                            _warn(f"{full}: not a regular file -- ignored")
+                        continue
                     compressed = name.endswith(SUFFIX)
                     if job.mode == "compress" and compressed:
                         continue
@@ -287,12 +349,21 @@ def _expand(inputs: list[str], recursive: bool, job: Job) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- one input
+class _Warned(Exception):
+    """The input was processed, but with a warning that a script should see (trailing
+    garbage): exit status 2 at the end, as gzip gives."""
+
+
+class _PipeClosed(Exception):
+    """The reader of stdout went away (EPIPE): stop quietly, as gzip and zstd do."""
+
+
 def _target(path: str, job: Job) -> str | None:
     """Output path for ``path``; None means stdout (or no output for -t/-l)."""
     if job.mode in ("test", "list"):
         return None
     if job.output:
-        return None if job.output == "-" else job.output
+        return None if job.output in ("-", "/dev/stdout") else job.output
     if job.stdout or path == "-":
         return None
     if job.mode == "compress":
@@ -304,17 +375,37 @@ def _target(path: str, job: Job) -> str | None:
     return path[: -len(SUFFIX)]
 
 
+def _check_input(path: str, job: Job) -> None:
+    """Refuse what is not an input before anything else is said about it."""
+    if path == "-":
+        return
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise UserError("no such file or directory") from None
+    except OSError as e:
+        raise UserError(e.strerror or str(e)) from None
+    if stat.S_ISLNK(st.st_mode):
+        # As gzip and zstd: a link is followed only when asked (-f) or when nothing is
+        # made beside it or removed (-c, -o, -t, -l).
+        if job.force or job.output or job.stdout or job.mode in ("test", "list"):
+            return
+        raise UserError("is a symbolic link -- ignored (use -f to follow it)")
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError("is a directory (use -r to process its files)")
+
+
 @contextmanager
 def _open_input(path: str):
     if path == "-":
         yield sys.stdin.buffer
         return
     try:
-        if os.path.isdir(path):
-            raise UserError("is a directory (use -r to process its files)")
         f = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         raise UserError("no such file or directory") from None
+    except IsADirectoryError:
+        raise UserError("is a directory (use -r to process its files)") from None
     except PermissionError:
         raise UserError("permission denied") from None
     with f:
@@ -323,8 +414,15 @@ def _open_input(path: str):
 
 @contextmanager
 def _open_output(target: str | None, job: Job, source: str):
-    """Write to a temporary file beside the target and rename it into place only on
-    success, so a failure never leaves a partial output behind."""
+    """The output, written so that nothing is lost or left half-made.
+
+    A new file is written under a temporary name beside the target (created exclusively)
+    and linked into place only on success; the link fails if a file appeared under the
+    target's name meanwhile (another nncompress, say), so that file is never replaced
+    without -f. An existing special file (``/dev/null``, a FIFO, a terminal, a socket) is
+    written through, as zstd does, never replaced; a symbolic link to a file is kept, and
+    with -f the file it leads to is replaced. With --rm the output and its folder are
+    flushed to disk before the input is removed."""
     if target is None:
         out = sys.stdout.buffer
         if job.mode == "compress" and out.isatty() and not job.force:
@@ -332,24 +430,43 @@ def _open_output(target: str | None, job: Job, source: str):
         yield out
         out.flush()
         return
-    if os.path.exists(target) and not job.force:
-        raise UserError(f"{target} already exists; not overwritten (use -f)")
-    if source != "-" and os.path.exists(target) and os.path.samefile(source, target):
-        raise UserError("input and output are the same file")
-    directory = os.path.dirname(target) or "."
-    tmp = os.path.join(directory, f".{os.path.basename(target)}.{os.getpid()}.tmp")
     try:
-        f = open(tmp, "xb")  # noqa: SIM115
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+        if os.path.lexists(target) and not job.force:
+            raise UserError(
+                f"{target} already exists (a link to nothing); not overwritten (use -f)"
+            ) from None
     except OSError as e:
-        raise UserError(f"cannot create {target}: {e.strerror}") from None
-    try:
-        with f:
+        raise UserError(f"cannot write {target}: {e.strerror}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise UserError(f"{target} is a directory")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        if stat.S_ISBLK(st.st_mode) and not job.force:
+            raise UserError(f"{target} is a block device; not written (use -f)")
+        with _write_through(target, job) as f:
             yield f
+        return
+    if st is not None and not job.force:
+        raise UserError(f"{target} already exists; not overwritten (use -f)")
+    if st is not None and source != "-" and os.path.samefile(source, target):
+        raise UserError("input and output are the same file")
+    final = os.path.realpath(target) if st is not None else target
+    fd, tmp = _temporary(final, keep_mode=source == "-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            if job.remove:
+                f.flush()
+                os.fsync(f.fileno())
         if source != "-":
             import shutil
 
             shutil.copystat(source, tmp)
-        os.replace(tmp, target)
+        _put_in_place(tmp, final, replace=st is not None or job.force)
+        if job.remove:
+            _sync_folder(final)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -358,9 +475,77 @@ def _open_output(target: str | None, job: Job, source: str):
         raise
 
 
+def _temporary(target: str, keep_mode: bool) -> tuple[int, str]:
+    """A new, empty file beside ``target``, created exclusively (O_EXCL) under a random
+    name, open for writing. ``keep_mode``: give it the permissions a new file gets (the
+    umask's); otherwise they come from the input, once written."""
+    import tempfile
+
+    directory = os.path.dirname(target) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory
+        )
+    except OSError as e:
+        raise UserError(f"cannot create {target}: {e.strerror}") from None
+    if keep_mode:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
+
+
+def _put_in_place(tmp: str, target: str, replace: bool) -> None:
+    """Give ``tmp`` the name ``target``: with ``replace`` whatever is there, else only if
+    nothing is (a hard link cannot replace; on file systems without hard links, a check
+    and a rename)."""
+    if replace:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise UserError(f"{target} appeared meanwhile; not overwritten (use -f)") from None
+    except OSError:
+        if os.path.lexists(target):
+            raise UserError(f"{target} appeared meanwhile; not overwritten (use -f)") from None
+        os.rename(tmp, target)
+        return
+    os.unlink(tmp)
+
+
+def _sync_folder(path: str) -> None:
+    """Flush a folder's entries (a new name in it) to disk, where the system allows."""
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _write_through(target: str, job: Job):
+    """Write into an existing special file (no temporary, no rename: it stays what it
+    is). Compressed data is not sent to a terminal without -f."""
+    try:
+        f = open(target, "wb")  # noqa: SIM115
+    except OSError as e:
+        raise UserError(f"cannot write {target}: {e.strerror}") from None
+    with f:
+        if job.mode == "compress" and f.isatty() and not job.force:
+            raise UserError(f"{target} is a terminal; refusing to write compressed data (use -f)")
+        yield f
+
+
 def _process(path: str, job: Job) -> None:
     from .errors import NNCError
 
+    _check_input(path, job)
     target = _target(path, job)
     size = os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
     start = time.perf_counter()
@@ -379,13 +564,33 @@ def _process(path: str, job: Job) -> None:
     except NNCError as e:
         raise UserError(str(e)) from None
     except BrokenPipeError:
-        _silence_stdout()
+        if target is None and job.mode != "test":
+            raise _PipeClosed from None
         raise UserError("broken pipe") from None
+    except MemoryError:
+        raise UserError(
+            "out of memory (try a smaller -B, fewer threads with -T, or more memory)"
+        ) from None
     except OSError as e:
         raise UserError(e.strerror or str(e)) from None
+    garbage = bool(getattr(info, "trailing", 0)) and not info.trailing_zeros
     if job.remove and path != "-" and job.mode in ("compress", "decompress") and target:
-        os.unlink(path)
+        if garbage:  # (it may be a damaged archive: the input is kept)
+            _warn(f"{path}: kept (--rm), since it ends in garbage")
+        elif os.path.isfile(target):
+            os.unlink(path)
+        elif not job.quiet:
+            _warn(f"{path}: kept (--rm), since {target} is not a regular file")
     _report(path, target, job, info, time.perf_counter() - start)
+    if getattr(info, "trailing", 0):
+        what = "zero bytes" if info.trailing_zeros else "bytes of garbage"
+        if not job.quiet:
+            _warn(
+                f"{path}: decompression OK, {info.trailing:,} trailing {what} after the "
+                "last stream ignored"
+            )
+        if garbage:
+            raise _Warned
 
 
 @contextmanager
@@ -464,6 +669,7 @@ def _decompress(src: BinaryIO, dst: BinaryIO | None, job: Job, tick):
         threads=job.threads,
         int8_products=True,
         memory=job.memory,
+        trailing_garbage=True,
     )
 
 
@@ -542,7 +748,7 @@ def _list(path: str, src: BinaryIO, job: Job) -> None:
     )
     click.echo(
         f"{packed:>12,} {raw:>12,} {ratio:>7} {bpb:>6} {len(info.frames):>6} "
-        f"{len(info.blocks):>7} {methods:<20} {info.model_name:<28} {path}"
+        f"{len(info.blocks):>7} {methods:<20} {info.model_name:<28} {shown(path)}"
     )
     if job.verbose:
         for i, f in enumerate(info.frames):
@@ -739,10 +945,11 @@ def models_cmd() -> None:
         try:
             m = IntModel.load(path)
         except ModelError as e:
-            click.echo(f"{path}: unusable ({e})")
+            click.echo(shown(f"{path}: unusable ({e})"))
             continue
         click.echo(
-            f"{m.name:<16} {m.sha256}  {m.layers}x{m.hidden} GRU {m.parameters:,} weights  {path}"
+            f"{shown(m.name):<16} {m.sha256}  {m.layers}x{m.hidden} GRU {m.parameters:,} "
+            f"weights  {shown(str(path))}"
         )
     if not found:
         click.echo("no models found in: " + ", ".join(map(str, model_dirs())))

@@ -673,8 +673,8 @@ def test_refuses_compressed_data_to_a_terminal(
 
 
 def test_broken_pipe(cli: str, model_env: dict[str, str], tmp_path: Path) -> None:
-    """``nncompress -dc big.nnc | head -c 10``: one line (or nothing), never a traceback,
-    and a definite exit status."""
+    """``nncompress -dc big.nnc | head -c 10``: as gzip and zstd, a quiet end with the
+    status a shell gives a program that SIGPIPE ended (141), never a traceback."""
     data = np.random.default_rng(0).bytes(4 << 20)
     (tmp_path / "big.nnc").write_bytes(stored_archive(data))
     script = f'"{cli}" -dc big.nnc 2>err.txt | head -c 10 > head.bin; echo "${{PIPESTATUS[0]}}"'
@@ -689,9 +689,8 @@ def test_broken_pipe(cli: str, model_env: dict[str, str], tmp_path: Path) -> Non
     assert (tmp_path / "head.bin").read_bytes() == data[:10]
     status = int(r.stdout.strip())
     err = (tmp_path / "err.txt").read_text()
-    assert "Traceback" not in err and "Exception ignored" not in err
-    assert status == 1, (status, err)
-    one_line_error(err, "broken pipe")
+    assert status == 141, (status, err)
+    assert err == ""
 
 
 def test_disk_full_on_stdout(cli: str, model_env: dict[str, str], tmp_path: Path) -> None:
