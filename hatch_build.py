@@ -1,0 +1,41 @@
+"""Build hook: compile nncompress's per-bit loops when it is installed in place.
+
+``pip install -e .`` runs this in the build environment (with the dependencies listed under
+``[tool.hatch.build.hooks.custom]``), which writes numba's cache of machine code beside the
+sources that the installed package then runs from, so a user's first call does not wait
+10 seconds for the compiler (``nncompress/warmup.py``). It never fails the install: where
+compiling is not possible the first call compiles, as before. Wheels built for others are
+not affected (their cache would belong to this machine's CPU).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+
+class CompileAheadHook(BuildHookInterface):
+    def initialize(self, version: str, build_data: dict) -> None:
+        if self.target_name != "wheel" or version != "editable":
+            return
+        if os.environ.get("NNCOMPRESS_NO_WARMUP"):
+            return
+        env = dict(os.environ, PYTHONPATH=self.root)
+        try:
+            run = subprocess.run(
+                [sys.executable, "-m", "nncompress.warmup"],
+                cwd=self.root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+        except (OSError, subprocess.SubprocessError) as e:
+            self.app.display_warning(f"nncompress: not compiled ahead ({e})")
+            return
+        if run.returncode:
+            tail = (run.stderr.strip().splitlines() or ["?"])[-1]
+            self.app.display_warning(f"nncompress: not compiled ahead ({tail})")

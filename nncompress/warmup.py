@@ -1,0 +1,43 @@
+"""Compile the per-bit loops ahead of their first use: ``python -m nncompress.warmup``.
+
+numba compiles the adaptive layer's loops the first time they run (some 10 seconds on a
+2-core machine) and caches the machine code beside the sources, so without this a
+user's first compress of a 1 KB file took that long. The build hook (``hatch_build.py``)
+runs this module when the package is installed in place (``pip install -e .``), so the
+cost is paid once, by the install; it can also be run by hand after an upgrade of numba,
+or with ``NUMBA_CACHE_DIR`` pointing at a cache shared by a fleet of machines.
+
+It codes a few kilobytes through every path that compiles something: the mixed method's
+encoder and decoder, with and without the accounting of ``-v``, and the network's step.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+
+
+def main() -> int:
+    start = time.perf_counter()
+    from .engine import compress_stream, decompress_stream
+    from .zoo import load_model
+
+    model = load_model(None, "cpu")
+    data = (b"nncompress warms up: the quick brown fox jumps over the lazy dog. " * 40)[:2500]
+    for account in (False, True):
+        packed = io.BytesIO()
+        compress_stream(io.BytesIO(data), packed, model, threads=1, account=account)
+        out = io.BytesIO()
+        decompress_stream(
+            io.BytesIO(packed.getvalue()), out, lambda h: model, threads=1, account=account
+        )
+        if out.getvalue() != data:
+            print("nncompress warm-up: round trip failed", file=sys.stderr)
+            return 1
+    print(f"nncompress: compiled in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
