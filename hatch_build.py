@@ -23,7 +23,10 @@ class CompileAheadHook(BuildHookInterface):
             return
         if os.environ.get("NNCOMPRESS_NO_WARMUP"):
             return
-        env = dict(os.environ, PYTHONPATH=self.root)
+        # The build environment's packages reach this process through its sys.path (pip
+        # adds them): hand them on, behind the sources.
+        path = os.pathsep.join([self.root, *(p for p in sys.path if p)])
+        env = dict(os.environ, PYTHONPATH=path)
         try:
             run = subprocess.run(
                 [sys.executable, "-m", "nncompress.warmup"],
