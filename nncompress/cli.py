@@ -20,7 +20,7 @@ import stat
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +29,8 @@ import click
 from . import __version__
 
 SUFFIX = ".nnc"
+#: gzip's level numbers on nncompress's three levels.
+_NUMERIC_LEVELS = {n: "fast" if n <= 3 else "max" if n == 9 else "default" for n in range(1, 10)}
 EXIT_ERROR, EXIT_WARNING, EXIT_INTERRUPTED = 1, 2, 130
 #: Exit status after SIGPIPE, as a shell reports a program that the signal ended (gzip and
 #: zstd end that way, without a message, when the reader of their output goes away).
@@ -108,7 +110,36 @@ class DefaultGroup(click.Group):
             args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "-V")
         ):
             args = ["compress", *args]
+        if args[0] in ("compress", "decompress"):
+            args = [args[0], *_env_options(), *args[1:]]
         return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The group's help, then the options of the default command (the gzip-style ones
+        most calls use), so that ``nncompress --help`` shows them."""
+        super().format_help(ctx, formatter)
+        cmd = self.commands["compress"]
+        sub = click.Context(cmd, info_name="compress", parent=ctx)
+        rows = [r for p in cmd.get_params(sub) if (r := p.get_help_record(sub)) is not None]
+        with formatter.section("Options of compress and decompress (nncompress [OPTIONS] FILES)"):
+            formatter.write_dl(rows)
+
+
+#: Options read before the command line's, as xz reads XZ_OPT (e.g. "-T1 --memory 2G").
+OPTIONS_VARIABLE = "NNCOMPRESS_OPTIONS"
+
+
+def _env_options() -> list[str]:
+    import shlex
+
+    text = os.environ.get(OPTIONS_VARIABLE, "")
+    try:
+        opts = shlex.split(text)
+    except ValueError as e:
+        raise click.UsageError(f"{OPTIONS_VARIABLE}: {e}") from None
+    if any(not o.startswith("-") or o in ("-", "--") for o in opts[:1]):
+        raise click.UsageError(f"{OPTIONS_VARIABLE} holds options only, not files: {text!r}")
+    return opts
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -119,7 +150,11 @@ def main() -> None:
     With no subcommand it behaves like gzip: `nncompress FILE` makes FILE.nnc,
     `nncompress -d FILE.nnc` restores FILE, and with no FILE it filters stdin to stdout
     (`tar -I nncompress -cf x.tar.nnc dir`). Exit codes: 0 ok, 1 an input failed,
-    2 usage error, 130 interrupted.
+    2 usage error or a warning, 130 interrupted, 128+N signal N.
+
+    Environment: NNCOMPRESS_OPTIONS (options read before the command line's, e.g.
+    "-T1 --memory 2G"), NNCOMPRESS_MEMORY (the memory limit), NNCOMPRESS_MODELS (model
+    folders).
     """
 
 
@@ -142,6 +177,10 @@ class Job:
     threads: int = 0
     frame_size: int = 16 << 20
     memory: int | None = None
+    suffix: str = SUFFIX
+    progress: bool = True
+    #: (raw, archive) sizes of the archives -l has listed, for its totals line.
+    listed: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _coding_options(f):
@@ -196,6 +235,33 @@ def _coding_options(f):
             flag_value="fast",
             help="The network alone: no adaptive statistics, no LZMA trial (faster).",
         ),
+        *[
+            click.option(
+                f"-{n}",
+                "level",
+                flag_value=_NUMERIC_LEVELS[n],
+                hidden=n not in (1, 9),
+                help={
+                    1: "-1 .. -3: the fast level; -4 .. -8 the default; -9 the max level "
+                    "(gzip's numbers).",
+                    9: "The max level (as --best).",
+                }.get(n),
+            )
+            for n in range(1, 10)
+        ],
+        click.option("--best", "level", flag_value="max", help="The max level (as -9)."),
+        click.option(
+            "-S",
+            "--suffix",
+            default=SUFFIX,
+            show_default=True,
+            help="Suffix of compressed files.",
+        ),
+        click.option(
+            "--no-progress",
+            is_flag=True,
+            help="No progress bar (it shows only when stderr is a terminal anyway).",
+        ),
         click.option(
             "--max",
             "level",
@@ -247,6 +313,8 @@ def _run_coding(
     level: str | None,
     threads: int,
     memory_limit: str | None,
+    suffix: str,
+    no_progress: bool,
 ) -> None:
     if keep and remove:
         raise click.UsageError("--keep and --rm contradict each other")
@@ -270,7 +338,11 @@ def _run_coding(
         threads,
         parse_size(frame_size),
         parse_size(memory_limit) if memory_limit else None,
+        suffix,
+        not no_progress,
     )
+    if not suffix or os.sep in suffix or suffix in (".", ".."):
+        raise click.BadParameter(f"not a file name suffix: {suffix!r}", param_hint="'-S'")
     if job.block_size > 1 << 28:
         raise click.BadParameter("at most 256M", param_hint="'-B' / '--block-size'")
     if memory_limit is None and os.environ.get("NNCOMPRESS_MEMORY", "").strip():
@@ -301,6 +373,8 @@ def _run_coding(
     except _PipeClosed:
         _silence_stdout()
         sys.exit(EXIT_PIPE)
+    if len(job.listed) > 1:
+        _list_totals(job)
     if failures:
         sys.exit(EXIT_ERROR)
     if warnings:
@@ -337,7 +411,7 @@ def _expand(inputs: list[str], recursive: bool, job: Job) -> list[str]:
                         if job.verbose:
                             _warn(f"{full}: not a regular file -- ignored")
                         continue
-                    compressed = name.endswith(SUFFIX)
+                    compressed = name.endswith(job.suffix)
                     if job.mode == "compress" and compressed:
                         continue
                     if job.mode != "compress" and not compressed:
@@ -366,13 +440,14 @@ def _target(path: str, job: Job) -> str | None:
         return None if job.output in ("-", "/dev/stdout") else job.output
     if job.stdout or path == "-":
         return None
+    suffix = job.suffix
     if job.mode == "compress":
-        if path.endswith(SUFFIX):
-            raise UserError(f"already has {SUFFIX} suffix -- unchanged")
-        return path + SUFFIX
-    if not path.endswith(SUFFIX):
-        raise UserError(f"unknown suffix -- ignored (expected {SUFFIX}; use -o or -c)")
-    return path[: -len(SUFFIX)]
+        if path.endswith(suffix):
+            raise UserError(f"already has {suffix} suffix -- unchanged")
+        return path + suffix
+    if not path.endswith(suffix) or os.path.basename(path) == suffix:
+        raise UserError(f"unknown suffix -- ignored (expected {suffix}; use -o or -c)")
+    return path[: -len(suffix)]
 
 
 def _check_input(path: str, job: Job) -> None:
@@ -610,7 +685,7 @@ def _silence_stdout() -> None:
 @contextmanager
 def _progress(job: Job, total: int | None, label: str):
     """A rich progress bar on stderr, only when stderr is a terminal and not quiet."""
-    if job.quiet or not sys.stderr.isatty():
+    if job.quiet or not job.progress or not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
@@ -730,6 +805,21 @@ def _spending_lines(info) -> list[str]:
     return lines
 
 
+def _ratio(raw: int, packed: int) -> str:
+    ratio = f"{raw / packed:.3f}" if packed else "-"
+    bpb = f"{8 * packed / raw:.3f}" if raw else "-"
+    return f"{ratio:>7} {bpb:>6}"
+
+
+def _list_totals(job: Job) -> None:
+    raw = sum(r for r, _ in job.listed)
+    packed = sum(p for _, p in job.listed)
+    n = len(job.listed)
+    click.echo(
+        f"{packed:>12,} {raw:>12,} {_ratio(raw, packed)} {'':>6} {'':>7} (total of {n} files)"
+    )
+
+
 def _list(path: str, src: BinaryIO, job: Job) -> None:
     from .engine import list_stream
     from .format import METHOD_LZMA, METHOD_NAMES, MODEL_METHODS
@@ -740,14 +830,14 @@ def _list(path: str, src: BinaryIO, job: Job) -> None:
     for b in info.blocks:
         counts[METHOD_NAMES[b.method]] = counts.get(METHOD_NAMES[b.method], 0) + 1
     methods = ",".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "-"
-    ratio = f"{raw / packed:.3f}" if packed else "-"
-    bpb = f"{8 * packed / raw:.3f}" if raw else "-"
+    if not job.listed or job.verbose:  # (the header once, as gzip -l; -v repeats it)
+        click.echo(
+            f"{'compressed':>12} {'original':>12} {'ratio':>7} {'bpb':>6} {'frames':>6} "
+            f"{'blocks':>7} {'methods':<20} {'model':<28} name"
+        )
+    job.listed.append((raw, packed))
     click.echo(
-        f"{'compressed':>12} {'original':>12} {'ratio':>7} {'bpb':>6} {'frames':>6} "
-        f"{'blocks':>7} {'methods':<20} {'model':<28} name"
-    )
-    click.echo(
-        f"{packed:>12,} {raw:>12,} {ratio:>7} {bpb:>6} {len(info.frames):>6} "
+        f"{packed:>12,} {raw:>12,} {_ratio(raw, packed)} {len(info.frames):>6} "
         f"{len(info.blocks):>7} {methods:<20} {info.model_name:<28} {shown(path)}"
     )
     if job.verbose:
@@ -941,12 +1031,16 @@ def models_cmd() -> None:
     from .zoo import available_models, model_dirs
 
     found = available_models()
+    seen: set[str] = set()
     for path in found:
         try:
             m = IntModel.load(path)
         except ModelError as e:
             click.echo(shown(f"{path}: unusable ({e})"))
             continue
+        if m.sha256 in seen:  # the same file in two folders: the first is the one used
+            continue
+        seen.add(m.sha256)
         click.echo(
             f"{shown(m.name):<16} {m.sha256}  {m.layers}x{m.hidden} GRU {m.parameters:,} "
             f"weights  {shown(str(path))}"

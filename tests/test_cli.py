@@ -772,3 +772,56 @@ def test_sizes_out_of_range_are_usage_errors(work: Path, monkeypatch: pytest.Mon
     r = run(["a"])
     assert r.exit_code == 2 and "NNCOMPRESS_MEMORY" in r.output
     assert not (work / "a.nnc").exists()
+
+
+def test_gzip_level_numbers_and_best(work: Path) -> None:
+    """-1 .. -3 are the fast level, -4 .. -8 the default, -9 and --best the max level: the
+    same archives as the named levels."""
+    write(work / "a", sample_text(3000))
+    by_name = {lvl: run(["-c", f"--{lvl}", "a"]).stdout_bytes for lvl in ("fast", "max")}
+    by_name["default"] = run(["-c", "a"]).stdout_bytes
+    for flag, level in (("-1", "fast"), ("-3", "fast"), ("-6", "default"), ("-9", "max")):
+        assert run(["-c", flag, "a"]).stdout_bytes == by_name[level], flag
+    assert run(["-c", "--best", "a"]).stdout_bytes == by_name["max"]
+
+
+def test_suffix_option(work: Path) -> None:
+    data = write(work / "a", b"suffix " * 40)
+    assert run(["-S", ".z", "--rm", "a"]).exit_code == 0
+    assert (work / "a.z").exists() and not (work / "a").exists()
+    r = run(["-d", "a.z"])
+    one_line_error(r.stderr, "unknown suffix", "expected .nnc")
+    assert run(["-d", "-S", ".z", "a.z"]).exit_code == 0
+    assert (work / "a").read_bytes() == data
+    assert run(["-S", "", "a"]).exit_code == 2
+
+
+def test_options_from_the_environment(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NNCOMPRESS_OPTIONS is read before the command line (whose options win)."""
+    write(work / "a", sample_text(2000))
+    monkeypatch.setenv("NNCOMPRESS_OPTIONS", "--fast -k")
+    assert run(["a"]).exit_code == 0 and (work / "a").exists()
+    fast = (work / "a.nnc").read_bytes()
+    assert fast == run(["-c", "--fast", "a"]).stdout_bytes
+    assert run(["-c", "--max", "a"]).stdout_bytes != fast
+    monkeypatch.setenv("NNCOMPRESS_OPTIONS", "somefile")
+    assert run(["-c", "a"]).exit_code == 2
+
+
+def test_list_prints_its_header_once_and_totals(work: Path) -> None:
+    for name in ("a", "b"):
+        write(work / name, sample_text(500, seed=len(name)))
+    run(["-k", "a", "b"])
+    r = run(["-l", "a.nnc", "b.nnc"])
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 4 and lines[0].split()[0] == "compressed"
+    assert "total of 2 files" in lines[3]
+    sizes = [int(line.split()[1].replace(",", "")) for line in lines[1:]]
+    assert sizes[2] == sizes[0] + sizes[1] == 1000
+
+
+def test_main_help_shows_the_gzip_options() -> None:
+    r = CliRunner().invoke(main, ["--help"])
+    assert r.exit_code == 0
+    for opt in ("--decompress", "--stdout", "--keep", "--threads", "--suffix", "-9"):
+        assert opt in r.output, opt
