@@ -193,6 +193,11 @@ class Codec(ABC):
         """
         return None
 
+    def version(self) -> str:
+        """What ran, for the record of a comparison (a library or program version; after
+        :meth:`check`). Empty when it cannot be told."""
+        return ""
+
     @abstractmethod
     def trial(self, data: bytes) -> Trial:
         """Compress and decompress ``data`` once, timing each direction."""
@@ -258,6 +263,23 @@ class LibraryCodec(Codec):
     def decompress(self, blob: bytes) -> bytes:
         return self._decompress(blob)
 
+    def version(self) -> str:
+        import platform
+
+        family = self.name.split("-")[0]
+        python = f"Python {platform.python_version()}"
+        if family == "zlib":
+            return f"zlib {zlib.ZLIB_RUNTIME_VERSION}"
+        if family == "zstd":
+            import zstandard
+
+            libzstd = ".".join(map(str, zstandard.ZSTD_VERSION))
+            return f"zstandard {zstandard.__version__} (libzstd {libzstd})"
+        if self.module:
+            mod = importlib.import_module(self.module)
+            return f"{self.module} {getattr(mod, '__version__', '')}".strip()
+        return f"{family} of {python}"
+
     def trial(self, data: bytes) -> Trial:
         start = time.perf_counter()
         blob = self.compress(data)
@@ -297,6 +319,12 @@ class NNCompressCodec(LibraryCodec):
         except Exception as exc:  # any load failure skips this model, with why
             return f"cannot load model {self.model_name or '(default)'}: {one_line(exc)}"
         return None
+
+    def version(self) -> str:
+        import nncompress
+
+        m = self._model
+        return f"nncompress {nncompress.__version__}, model {m.name} sha256 {m.sha256}"
 
     # int8 products where the command line would use them, so that compare times what
     # users run.
@@ -348,6 +376,22 @@ class ExternalCodec(Codec):
         if not self.available():
             return f"not found on PATH: {', '.join(self.programs)}"
         return None
+
+    def version(self) -> str:
+        """The first line of the program's banner that names a version (``--version``,
+        else the banner it prints when run alone, as 7-Zip, RAR and zpaq do)."""
+        exe = self.executable()
+        if exe is None:
+            return ""
+        for args in ([exe, "--version"], [exe]):
+            try:
+                run = subprocess.run(args, capture_output=True, text=True, timeout=10)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            for line in (run.stdout + "\n" + run.stderr).splitlines():
+                if any(c.isdigit() for c in line) and line.strip():
+                    return line.strip()[:120]
+        return Path(exe).name
 
     def compress_variants(self, exe: str, src: str, archive: str) -> list[list[str]]:
         """Command lines to try in order until one works (older versions reject newer switches).

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -28,9 +29,11 @@ from typing import Any
 import click
 
 from . import codecs as codecs_mod
-from .codecs import FAILED, LEVELS, OK, SKIPPED, Codec, Metrics, NNCompressCodec
+from .codecs import FAILED, LEVELS, OK, SKIPPED, Codec, Metrics, NNCompressCodec, one_line
 
-Progress = Callable[[str], None]
+#: ``progress(message, done, total)``: what is running, and the bytes of input (times
+#: codecs) done and to do.
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,13 @@ class Report:
     files: list[Row]
     totals: list[Row]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (codec, reason)
-    level: str = "max"
+    level: str = "default"
     repeat: int = 1
+    #: When and where it ran, and what: the date, the machine, each codec's version (the
+    #: library or program, and for nncompress the model's name and hash).
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: Set when Ctrl-C stopped the run: the rows are those of the files finished before.
+    interrupted: bool = False
 
     @property
     def failed(self) -> int:
@@ -72,6 +80,8 @@ class Report:
             "failed": self.failed,
             "level": self.level,
             "repeat": self.repeat,
+            "interrupted": self.interrupted,
+            "meta": self.meta,
         }
 
 
@@ -168,44 +178,77 @@ def _read(path: Path) -> bytes:
 # --- running -------------------------------------------------------------------------------
 
 
+def machine() -> str:
+    """The CPU, its cores and the system, for the record of a comparison."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
 def run_comparison(
     inputs: Sequence[tuple[str, Path]],
     codecs: Sequence[Codec],
     archives: Sequence[Path] = (),
     repeat: int = 1,
-    level: str = "max",
+    level: str = "default",
     progress: Progress | None = None,
 ) -> Report:
     """Run every input through every usable codec, then read the RAR archives.
 
     Files are read one at a time, and each is run through all codecs back to back, so that
-    all codecs are timed under the same conditions.
+    all codecs are timed under the same conditions. Ctrl-C stops the run: the report then
+    holds the files finished before it (``interrupted``), so that nothing measured is lost.
     """
-    say = progress or (lambda _message: None)
+    say = progress or (lambda _message, _done, _total: None)
     skipped: list[tuple[str, str]] = []
     usable: list[Codec] = []
     for codec in codecs:
-        say(f"preparing {codec.name}")
+        say(f"preparing {codec.name}", 0, 0)
         reason = codec.check()
         if reason:
             skipped.append((codec.name, reason))
         else:
             usable.append(codec)
+    meta: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "versions": {codec.name: _version(codec) for codec in usable},
+    }
 
     by_file: dict[str, list[Row]] = {key: [] for key, _ in inputs}
     by_codec: dict[str, list[Metrics]] = {codec.name: [] for codec in usable}
-    for key, path in inputs:
-        data = _read(path)
-        for codec in usable:
-            say(f"{codec.name}: {key}")
-            metrics = codec.run(data, repeat)
-            by_file[key].append(Row(codec.name, metrics, key))
-            by_codec[codec.name].append(metrics)
+    total = sum(path.stat().st_size for _, path in inputs) * len(usable)
+    done, finished, interrupted = 0, 0, False
+    try:
+        for key, path in inputs:
+            data = _read(path)
+            rows: list[tuple[Codec, Metrics]] = []
+            for codec in usable:
+                say(f"{codec.name}: {key}", done, total)
+                rows.append((codec, codec.run(data, repeat)))
+                done += len(data)
+            for codec, metrics in rows:  # (a file counts once all its codecs are done)
+                by_file[key].append(Row(codec.name, metrics, key))
+                by_codec[codec.name].append(metrics)
+            finished += 1
+    except KeyboardInterrupt:
+        interrupted = True
     totals = [_codec_total(codec, by_codec[codec.name]) for codec in usable]
 
     contents = _FileContents(inputs)
-    for label, archive in _archive_labels(archives):
-        say(f"reading {archive}")
+    for label, archive in _archive_labels(archives) if not interrupted else ():
+        say(f"reading {archive}", done, total)
         result = codecs_mod.compare_rar(archive, contents)
         if result.error or result.total is None:
             skipped.append((label, result.error or "nothing to compare"))
@@ -215,7 +258,16 @@ def run_comparison(
         totals.append(Row(label, result.total))
 
     files = [row for key, _ in inputs for row in by_file[key]]
-    return Report(files, totals, skipped, level=level, repeat=repeat)
+    if interrupted:
+        meta["interrupted_after"] = f"{finished} of {len(inputs)} files"
+    return Report(files, totals, skipped, level, repeat, meta, interrupted)
+
+
+def _version(codec: Codec) -> str:
+    try:
+        return codec.version()
+    except Exception as exc:  # a version is a record, never a reason to fail the run
+        return f"unknown ({one_line(exc)})"
 
 
 def _codec_total(codec: Codec, rows: Sequence[Metrics]) -> Row:
@@ -330,6 +382,8 @@ def render_table(report: Report, console: Any) -> None:
     from rich.text import Text
 
     title = f"nncompress compare (level {report.level}, median of {report.repeat})"
+    if report.interrupted:
+        title += f", interrupted after {report.meta.get('interrupted_after', '?')}"
     common = _common_directory(report)
     if common:
         title += f"\nfiles in {common}"
@@ -369,6 +423,9 @@ def render_table(report: Report, console: Any) -> None:
     console.print(table)
     for note, number in footnotes.items():
         console.print(Text(f"[{number}] {note}"))
+    record = _record(report)
+    if record:
+        console.print(Text(record.rstrip("\n")))
 
 
 def to_markdown(report: Report) -> str:
@@ -395,26 +452,46 @@ def to_markdown(report: Report) -> str:
             lines.append(_md_line(cells))
     for codec, reason in report.skipped:
         lines.append(_md_line(["", codec, *["—"] * len(COLUMNS), SKIPPED, reason]))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + _record(report, "\n")
+
+
+def _record(report: Report, lead: str = "") -> str:
+    """Where and when it ran, and the versions: a footer for the table and Markdown."""
+    meta = report.meta
+    if not meta:
+        return ""
+    versions = "; ".join(f"{k}: {v}" for k, v in meta.get("versions", {}).items() if v)
+    text = f"{lead}Machine: {meta.get('machine', '?')}, {meta.get('date', '?')}.\n"
+    if versions:
+        text += f"Versions: {versions}.\n"
+    return text
 
 
 def _md_line(cells: Sequence[str]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
-CSV_FIELDS = ["kind", "file", "codec", *Metrics(0).as_dict()]
+CSV_FIELDS = ["kind", "file", "codec", *Metrics(0).as_dict(), "version", "machine", "date"]
 
 
 def to_csv(report: Report) -> str:
-    """One CSV table: ``kind`` is file, total or skipped (the reason is in ``note``)."""
+    """One CSV table: ``kind`` is file, total or skipped (the reason is in ``note``); each
+    row also names the codec's version, the machine and the date (``Report.meta``)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
+    versions = report.meta.get("versions", {})
+    where = {"machine": report.meta.get("machine", ""), "date": report.meta.get("date", "")}
     for kind, rows in (("file", report.files), ("total", report.totals)):
         for row in rows:
-            writer.writerow({"kind": kind, "file": row.file or "", **row.as_dict()})
+            version = versions.get(row.codec, "")
+            writer.writerow(
+                {"kind": kind, "file": row.file or "", **row.as_dict(), "version": version, **where}
+            )
     for codec, reason in report.skipped:
-        writer.writerow({"kind": "skipped", "codec": codec, "status": SKIPPED, "note": reason})
+        writer.writerow(
+            {"kind": "skipped", "codec": codec, "status": SKIPPED, "note": reason, **where}
+        )
     return out.getvalue()
 
 
@@ -523,15 +600,33 @@ def _codec_list() -> str:
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Progress | None]:
-    """A spinner on stderr naming the codec and file at work, on terminals only."""
+    """A progress bar on stderr (terminals only): the codec and file at work, the share of
+    the work done (input bytes times codecs) and the time left at the pace so far."""
     if not enabled:
         yield None
         return
     from rich.console import Console
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
-    console = Console(stderr=True)
-    with console.status("comparing…") as status:
-        yield lambda message: status.update(f"comparing: {message}")
+    bar = Progress(
+        "{task.description}",
+        BarColumn(),
+        "{task.percentage:>3.0f}%",
+        TimeElapsedColumn(),
+        "left",
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("comparing", total=None)
+
+        def update(message: str, done: int, total: int) -> None:
+            bar.update(
+                task, description=f"comparing: {message}", completed=done, total=total or None
+            )
+
+        yield update
 
 
 @click.command("compare", epilog=_codec_list())
@@ -547,10 +642,12 @@ def _progress(enabled: bool) -> Iterator[Progress | None]:
 @click.option(
     "--level",
     type=click.Choice(LEVELS),
-    default="max",
+    default="default",
     show_default=True,
-    help="Settings of the classical codecs: fast = each tool's fastest regular level; "
-    "default = what each tool does without options; max = the strongest settings.",
+    help="Settings of the codecs: fast = each tool's fastest regular level; "
+    "default = what each tool does without options, and nncompress's default level; "
+    "max = the strongest settings, nncompress --max beside its default (slow: some "
+    "minutes per MB).",
 )
 @click.option(
     "--model",
@@ -620,6 +717,12 @@ def compare_command(
 
     with _progress(sys.stderr.isatty()) as progress:
         report = run_comparison(inputs, codecs, rar_archives, repeat, level, progress)
+    if report.interrupted:
+        click.echo(
+            f"nncompress compare: interrupted after {report.meta['interrupted_after']}; "
+            "the rows so far:",
+            err=True,
+        )
 
     if as_json:
         click.echo(to_json(report), nl=False)
@@ -638,5 +741,7 @@ def compare_command(
             write_plot(report, plot_path)
         except OSError as exc:
             raise click.ClickException(f"{plot_path}: {exc.strerror or exc}") from exc
+    if report.interrupted:
+        ctx.exit(130)
     if report.failed:
         ctx.exit(1)

@@ -34,7 +34,7 @@ from nncompress.codecs import (
     ZpaqCodec,
     aggregate,
 )
-from nncompress.compare import compare_command, select_codecs
+from nncompress.compare import collect_inputs, compare_command, run_comparison, select_codecs
 
 FAST = "zlib,zstd-3"  # two in-process codecs: enough for CLI tests, and quick
 
@@ -55,7 +55,10 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def invoke(*args: str) -> object:
-    return CliRunner().invoke(compare_command, [str(a) for a in args])
+    """``compare`` at ``--level max`` unless a level is given (the tests below were written
+    for its codec names; the default level has its own test)."""
+    level = [] if "--level" in args else ["--level", "max"]
+    return CliRunner().invoke(compare_command, [*level, *(str(a) for a in args)])
 
 
 def as_json(result: object) -> dict:
@@ -272,9 +275,11 @@ def test_csv_output_parses(corpus: Path) -> None:
 def test_markdown_output_is_a_table_with_the_best_values_in_bold(corpus: Path) -> None:
     result = invoke(corpus, "--codecs", FAST, "--markdown")
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    table, record = result.stdout.rsplit("\n\n", 1)
+    lines = table.splitlines()
     assert lines[0].startswith("| File | Codec | Original | Compressed | Ratio")
     assert all(line.startswith("| ") and line.endswith(" |") for line in lines)
+    assert record.startswith("Machine: ") and "Versions: zlib-9: zlib" in record
     widths = {line.count(" | ") for line in lines}
     assert len(widths) == 1  # every row has every column
     assert any("**total**" in line for line in lines)
@@ -382,3 +387,47 @@ def test_usage_errors_exit_2(corpus: Path, args: list[str]) -> None:
 
 def test_no_paths_is_a_usage_error() -> None:
     assert invoke().exit_code == 2
+
+
+def test_default_level_finishes_and_records_what_ran(corpus: Path) -> None:
+    """Without --level the codecs run at their defaults (nncompress's --max is opt-in), and
+    JSON and CSV record the date, the machine and every codec's version (nncompress's with
+    its model's name and hash)."""
+    result = CliRunner().invoke(compare_command, [str(corpus), "--codecs", "zlib", "--json"])
+    report = as_json(result)
+    assert report["level"] == "default" and report["interrupted"] is False
+    assert [t["codec"] for t in report["totals"]] == ["zlib-6"]
+    meta = report["meta"]
+    assert meta["date"].endswith("Z") and "cores" in meta["machine"]
+    assert meta["versions"]["zlib-6"].startswith("zlib ")
+    rows = list(csv.DictReader(io.StringIO(invoke(corpus, "--codecs", "zlib", "--csv").stdout)))
+    assert rows[0]["version"].startswith("zlib ") and rows[0]["machine"] == meta["machine"]
+
+
+def test_nncompress_version_names_the_model(model_env: dict[str, str]) -> None:
+    codec = select_codecs("nncompress", "default", [])[0]
+    assert codec.check() is None
+    assert codec.version().startswith("nncompress ") and "model tiny-test sha256 " in (
+        codec.version()
+    )
+
+
+def test_ctrl_c_keeps_the_rows_so_far(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C during the second file: the first file's rows are reported, the run is marked
+    interrupted, and the command exits 130 after printing them."""
+    codec = codecs_mod.all_codecs()["zlib-9"]
+    calls = {"n": 0}
+    real = codec.run
+
+    def interrupting(data: bytes, repeat: int = 1):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(data, repeat)
+
+    monkeypatch.setattr(codec, "run", interrupting)
+    inputs = collect_inputs([corpus])
+    report = run_comparison(inputs, [codec])
+    assert report.interrupted and len(report.files) == 1
+    assert report.meta["interrupted_after"] == f"1 of {len(inputs)} files"
+    assert report.totals[0].metrics.original_size == report.files[0].metrics.original_size
