@@ -9,21 +9,17 @@ exhaustively on small archives: every truncation, every single bit flip.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import random
 import re
 import struct
-import sys
 import threading
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import (
-    REPO,
     compress,
     decompress,
     header_size,
@@ -1543,201 +1539,6 @@ def test_header_pack_refuses_any_prefix_without_model_15(model: int, prefix: str
     """A hash prefix with a model other than 15 is refused, whatever its length."""
     with pytest.raises(ValueError):
         fmt.Header(64, model, prefix).pack()
-
-
-# ----------------------------------------------------------------------------- fuzz harness
-def _load_fuzz_harness():
-    """``scripts/fuzz_decoder.py`` as a module (scripts/ is not a package)."""
-    path = REPO / "scripts" / "fuzz_decoder.py"
-    spec = importlib.util.spec_from_file_location("fuzz_decoder", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # (its dataclasses look their module up)
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz_harness()
-
-
-_SEEDS: list[bytes] = []
-
-
-@pytest.fixture
-def fuzz_seeds(tiny_model: IntModel, small_tables: None) -> list[bytes]:
-    """The harness's seed archives, made (once) with the small adaptive tables that every
-    test using them decodes with."""
-    if not _SEEDS:
-        _SEEDS.extend(fuzz.seed_archives(tiny_model))
-    return _SEEDS
-
-
-def test_fuzz_seeds_are_valid(fuzz_seeds: list[bytes], tiny_model: IntModel) -> None:
-    """The harness's seeds decode and cover the format; its CRC fixer and its clamp leave
-    valid archives unchanged, and its walker finds their every block and index."""
-    methods, refs, configs, frames, streams, segments = set(), set(), set(), set(), set(), set()
-    for blob in fuzz_seeds:
-        assert fuzz.check_one(blob, tiny_model) == "ok"
-        assert fuzz.fix_crcs(blob) == blob
-        assert fuzz.clamp_block_sizes(blob) == blob
-        info = list_stream(io.BytesIO(blob))
-        methods |= {b.method for b in info.blocks}
-        parsed, tail = fuzz.parse(blob)
-        assert tail == b"" and len(parsed) == info.streams
-        assert sum(len(s.blocks) for s in parsed) == len(info.blocks)
-        assert fuzz.serialize(parsed, tail, fix=False) == blob
-        for s in parsed:
-            refs.add(s.header.model)
-            configs.add(s.header_bytes[4] >> 4)
-            frames.add(sum(b.end != fmt.END_NONE for b in s.blocks))
-            segments |= {b.head[0] >> 5 for b in s.blocks if b.head[0] & 3 in fmt.MODEL_METHODS}
-            assert (s.index_body is not None) == (len(s.blocks) > 0 and s.blocks[-1].end == 3)
-        streams.add(info.streams)
-    assert methods == set(fmt.METHOD_NAMES)
-    assert refs == {fmt.MODEL_NONE, fmt.MODEL_HASH}
-    assert configs == {fmt.CONFIG_DEFAULT, fmt.CONFIG_INLINE}
-    assert segments == {fmt.SEGMENTS_DEFAULT, fmt.SEGMENTS_FEWEST, fmt.SEGMENTS_GIVEN}
-    assert {0, 1} < frames and max(frames) >= 3
-    assert max(streams) >= 3
-
-
-def test_fuzz_fix_crcs_recomputes_checks(fuzz_seeds: list[bytes], tiny_model: IntModel) -> None:
-    """Where the fixer can know a block's decoded bytes, its check then matches: a stored
-    block's changed content; a model block behind a changed stream header (the model
-    method does not use the configuration, so the archive stays valid); frames split
-    anew, with the index rebuilt."""
-    stored = next(b for b in fuzz_seeds if b[4] == fmt.MODEL_HASH and len(_walk_blocks(b)) == 4)
-    at, bh, _ = _walk_blocks(stored)[1]
-    assert bh.method == fmt.METHOD_STORED
-    bad = bytearray(stored)
-    bad[at + 1] ^= 0xFF
-    assert fuzz.check_one(bytes(bad), tiny_model) == "FormatError"
-    assert fuzz.check_one(fuzz.fix_crcs(bytes(bad)), tiny_model) == "ok"
-
-    model = next(b for b in fuzz_seeds if [x.method for _, x, _ in _walk_blocks(b)] == [1])
-    streams, tail = fuzz.parse(model)
-    h = streams[0].header
-    streams[0].header_bytes = fmt.Header(h.block_size, h.model, h.model_prefix, CUSTOM).pack()
-    changed = fuzz.serialize(streams, tail)
-    assert changed != model and list_stream(io.BytesIO(changed)).config == CUSTOM
-    assert _decode(changed, tiny_model) == (_decode(model, tiny_model)[0], None)
-    unfixed = fuzz.serialize(streams, tail, fix=False)
-    assert isinstance(_decode(unfixed, tiny_model)[1], fmt.FormatError)
-
-    streams, tail = fuzz.parse(stored)
-    blocks = streams[0].blocks
-    blocks[1].head = bytes([blocks[1].head[0] | fmt.END_FRAME << 2]) + blocks[1].head[1:]
-    blocks[3].head = bytes([blocks[3].head[0] | fmt.END_INDEX << 2]) + blocks[3].head[1:]
-    split = fuzz.serialize(streams, tail, rebuild_index=True)
-    assert len(list_stream(io.BytesIO(split)).frames) == 2
-    assert _decode(split) == (_decode(stored)[0], None)
-
-
-def test_fuzz_moves_frames(fuzz_seeds: list[bytes], tiny_model: IntModel) -> None:
-    """Whole frames dropped, repeated or swapped by the harness, the index rebuilt: with
-    the checks recomputed the archive is valid again; with the checks kept, the frame
-    seeds refuse every frame out of place."""
-    framed = [b for b in fuzz_seeds if len(list_stream(io.BytesIO(b)).frames) >= 3]
-    assert framed
-    outcomes = set()
-    for seed in range(12):
-        rng = random.Random(seed)
-        blob = framed[seed % len(framed)]
-        streams, tail = fuzz.parse(blob)
-        s = next(s for s in streams if len(fuzz._split_frames(s.blocks)) >= 3)
-        fuzz._move_frames(s, rng)
-        kept = fuzz.serialize(streams, tail, fix=False, rebuild_index=True)
-        fixed = fuzz.serialize(streams, tail, fix=True, rebuild_index=True)
-        assert fuzz.check_one(fixed, tiny_model) == "ok"
-        outcome = fuzz.check_one(kept, tiny_model)
-        assert outcome == ("ok" if kept == blob else "FormatError"), seed
-        outcomes.add(outcome)
-    assert "FormatError" in outcomes
-
-
-def test_fuzz_clamps_block_sizes(tiny_model: IntModel) -> None:
-    """Headers the decoder reaches declare at most MAX_FUZZ_BLOCK bytes per block, also
-    behind a stream that only parses with the clamped size: here the first stream's full
-    block is 2 bytes once clamped (2**20 + 1 before), and the second stream's header
-    comes into reach only then."""
-    first = fmt.Header((1 << 20) + 1).pack() + b"\x18" + b"ab" + bytes(4)
-    second = fmt.Header(fmt.MAX_BLOCK, 1).pack() + b"\x18" + b"x" * 50
-    assert len(fuzz.parse(first + second)[0]) == 1
-    clamped = fuzz.clamp_block_sizes(first + second)
-    streams, tail = fuzz.parse(clamped)
-    assert [s.header.block_size for s in streams] == [2, fmt.MAX_BLOCK % fuzz.MAX_FUZZ_BLOCK + 1]
-    assert len(clamped) == len(first + second) - 2 - 4 and tail == b"x" * 45
-    assert fuzz.check_one(clamped, tiny_model) == "FormatError"
-    small = compress(b"abc", tiny_model)
-    assert fuzz.clamp_block_sizes(small) == small == fuzz.fix_crcs(small)
-
-
-@settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(seed=st.integers(0, 2**32 - 1))
-def test_fuzz_structured_mutations(
-    seed: int, fuzz_seeds: list[bytes], tiny_model: IntModel
-) -> None:
-    """The fuzz harness's structure-aware mutations (checks recomputed, so the damage
-    reaches field validation, the payload decoders and the frame and index logic): only
-    FormatError/ModelError, and headers the decoder reaches stay within the clamp."""
-    rng = random.Random(seed)
-    blob = fuzz.mutate(rng.choice(fuzz_seeds), rng, fuzz_seeds)
-    for s in fuzz.parse(blob)[0]:
-        assert s.header.block_size <= fuzz.MAX_FUZZ_BLOCK
-    assert fuzz.check_one(blob, tiny_model) in ("ok", "FormatError", "ModelError")
-
-
-@settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    method=st.sampled_from(sorted(fmt.METHOD_NAMES)),
-    raw_len=st.integers(1, 200),
-    param=st.integers(0, 200),
-    payload=st.binary(max_size=120),
-    words=st.lists(st.integers(0, 2**32 - 1), max_size=30),
-)
-def test_fuzz_random_payloads(
-    method: int,
-    raw_len: int,
-    param: int,
-    payload: bytes,
-    words: list[int],
-    tiny_model: IntModel,
-    small_tables: None,
-) -> None:
-    """Well-formed headers around a random payload: every payload decoder (stored, LZMA,
-    and the range decoder driven by the model) meets garbage, which must end in FormatError.
-    ``words`` gives the range decoder whole 32-bit words, the case it does not reject early."""
-    if method in fmt.MODEL_METHODS:
-        if words:
-            payload = struct.pack(f"<{len(words)}I", *words)
-        lo, hi = fmt.fewest_segments(raw_len), fmt.segment_count(raw_len)
-        param = lo + param % (hi - lo + 1)
-    elif method == fmt.METHOD_LZMA:
-        param %= fmt.LZMA_VARIANT_COUNT
-    else:
-        payload = (payload * (raw_len // max(len(payload), 1) + 1))[:raw_len]
-        param = 0
-    block = fmt.BlockHeader(method, raw_len, len(payload), param, fmt.END_STREAM)
-    if method == fmt.METHOD_STORED and len(payload) != raw_len:
-        return  # (an empty payload cannot make a stored block)
-    ref, prefix = zoo.model_ref(tiny_model)
-    head = block.pack(256)
-    blob = fmt.Header(256, ref, prefix).pack() + head + payload + struct.pack("<I", 0)
-    assert fuzz.check_one(blob, tiny_model) in ("FormatError", "ok")
-
-
-def test_fuzz_script_main(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_tables: None
-) -> None:
-    """The standalone harness (plain loop) runs and reports no unexpected exception."""
-    args = ["fuzz_decoder.py", "--plain", "--iterations", "10", "--crash-dir", str(tmp_path)]
-    assert fuzz.main(args) == 0
-    assert "no unexpected exception" in capsys.readouterr().out
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_default_preset_is_not_named_by_number() -> None:
