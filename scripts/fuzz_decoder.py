@@ -518,35 +518,40 @@ def _mutate_header(s: Stream, rng: random.Random) -> None:
         if rng.random() < 0.2:
             body = rng.choice(list(fmt.PRESETS.values())).pack()
         model = h.model or fmt.MODEL_HASH
-        ref = b""
-        if model == fmt.MODEL_HASH:
-            ref = bytes.fromhex(h.model_prefix or "00" * fmt.HASH_PREFIX)
-        s.header_bytes = (
-            fmt.MAGIC
-            + bytes([model | fmt.CONFIG_INLINE << 4])
-            + ref
-            + bytes([len(body)])
-            + body
-            + fmt.varint(h.block_size)
-        )
+        prefix = h.model_prefix if model == fmt.MODEL_HASH else ""
+        cfg = bytes([len(body)]) + body
+        s.header_bytes = header_with(h.block_size, model, prefix, fmt.CONFIG_INLINE, cfg)
         return
     # A well-formed header with another model reference or configuration.
     model, prefix, config = h.model, h.model_prefix, h.config
     if choice == 3:
         model = rng.choice([fmt.MODEL_NONE, 1, 2, 3, 14, fmt.MODEL_HASH])
         if model == fmt.MODEL_HASH and (not prefix or rng.random() < 0.5):
-            prefix = rng.randbytes(fmt.HASH_PREFIX).hex()
+            prefix = rng.randbytes(rng.choice(PREFIX_SIZES)).hex()
         elif model != fmt.MODEL_HASH:
             prefix = ""
     else:
         config = _random_config(rng) if rng.random() < 0.8 else fmt.PRESETS[fmt.DEFAULT_PRESET]
     s.header_bytes = fmt.Header(h.block_size, model, prefix, config).pack()
     if rng.random() < 0.2 and model != fmt.MODEL_NONE:  # a preset number nobody released
-        hb = bytearray(fmt.Header(h.block_size, model, prefix).pack())
-        hb[4] |= fmt.CONFIG_PRESET << 4
-        at = 5 + (fmt.HASH_PREFIX if model == fmt.MODEL_HASH else 0)
-        hb[at:at] = bytes([rng.choice([0, 2, 255])])
-        s.header_bytes = bytes(hb)
+        number = bytes([rng.choice([0, 2, 255])])
+        s.header_bytes = header_with(h.block_size, model, prefix, fmt.CONFIG_PRESET, number)
+
+
+#: The lengths of hash prefix a header may name a model by (format.HASH_PREFIX, and the
+#: short one where this format has it).
+PREFIX_SIZES = sorted({fmt.HASH_PREFIX, getattr(fmt, "SHORT_HASH_PREFIX", fmt.HASH_PREFIX)})
+
+
+def header_with(block_size: int, model: int, prefix: str, kind: int, data: bytes) -> bytes:
+    """Header bytes that name their configuration as ``kind`` (``format.CONFIG_*``) with
+    ``data`` after the model reference, whatever ``data`` is: what ``format.Header`` would
+    refuse to write. (Model 15 without a prefix gets one of zeros.)"""
+    if model == fmt.MODEL_HASH and not prefix:
+        prefix = "00" * fmt.HASH_PREFIX
+    hb = fmt.Header(block_size, model, prefix).pack()
+    at = 5 + (len(prefix) // 2 if model == fmt.MODEL_HASH else 0)
+    return hb[:4] + bytes([hb[4] | kind << 4]) + hb[5:at] + data + hb[at:]
 
 
 def _head_fields(head: bytes) -> list[int]:
@@ -764,11 +769,19 @@ def mutate_unchecked(blob: bytes, rng: random.Random, max_len: int = 8192) -> by
 # ----------------------------------------------------------------------------- the target
 def lookup_for(model: IntModel) -> Callable[[fmt.Header], IntModel]:
     def get(header: fmt.Header) -> IntModel:
-        if model_ref(model) != (header.model, header.model_prefix):
+        if not names(model, header.model, header.model_prefix):
             raise ModelError(f"archive needs {describe_ref(header.model, header.model_prefix)}")
         return model
 
     return get
+
+
+def names(model: IntModel, ref: int, prefix: str) -> bool:
+    """Whether a header's model reference (a registry number, or a hash prefix of any
+    length the format allows) names ``model``."""
+    if ref == fmt.MODEL_HASH:
+        return bool(prefix) and model.sha256.startswith(prefix)
+    return ref != fmt.MODEL_NONE and model_ref(model) == (ref, "")
 
 
 def _kind(e: BaseException) -> str:
@@ -1575,10 +1588,9 @@ def _headers(c: _Ctx) -> list[Crafted]:
         ok = dict(out_len=len(data), out_crc=_crc(data))
         out.append(Crafted(f"config-{label}", blob, ("ok",), **ok))  # type: ignore[arg-type]
     ref, prefix = c.ref
-    named = bytes.fromhex(prefix) if ref == fmt.MODEL_HASH else b""
     for label, body in bad_config_bodies().items():
-        head = fmt.MAGIC + bytes([ref | fmt.CONFIG_INLINE << 4]) + named
-        blob = head + bytes([len(body) & 0xFF]) + body + fmt.varint(512)
+        cfg = bytes([len(body) & 0xFF]) + body
+        blob = header_with(512, ref, prefix, fmt.CONFIG_INLINE, cfg)
         blob += assemble(fmt.Header(512), stored)[0][6:]  # (a block, never reached)
         out.append(Crafted(f"config-bad-{label}", blob, ("FormatError",)))
 
