@@ -33,7 +33,7 @@ from .format import FormatError, TruncatedError
 from .levels import DEFAULT_BLOCK, DEFAULT_FRAME, LEVELS
 from .model import IntModel, ModelError
 from .workers import WorkerError
-from .zoo import load_model, model_for_archive, model_ref, model_spec
+from .zoo import load_model, model_for_archive, model_spec, names
 
 __all__ = [
     "NNCError",
@@ -71,7 +71,7 @@ def _lookup(model: ModelSpec, device: str) -> Callable[[fmt.Header], IntModel]:
 
     def get(header: fmt.Header) -> IntModel:
         if isinstance(model, IntModel):
-            if model_ref(model) == (header.model, header.model_prefix):
+            if names(model, header.model, header.model_prefix):
                 return model
             return model_for_archive(header.model, header.model_prefix, None, device)
         spec = os.fspath(model) if model is not None else None

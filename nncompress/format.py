@@ -59,6 +59,11 @@ SEGMENTS_DEFAULT, SEGMENTS_FEWEST, SEGMENTS_GIVEN = 0, 1, 2
 MODEL_NONE = 0
 MODEL_HASH = 15
 HASH_PREFIX = 8
+#: Bit 6 of the header's descriptor, with model 15: the model is named by the first 4
+#: bytes of its SHA-256 instead of 8, as zstd names a dictionary by a 4-byte ID. Small
+#: records are where headers show: a record of 250 bytes codes to some 35.
+SHORT_HASH_PREFIX = 4
+SHORT_HASH_FLAG = 0x40
 #: How it names the mixed method's configuration (bits 4-5): the default preset, a preset
 #: number in one byte, or the configuration written out (a length byte, then ``Config.pack``).
 CONFIG_DEFAULT, CONFIG_PRESET, CONFIG_INLINE = 0, 1, 2
@@ -189,9 +194,15 @@ class Header:
         if not 0 <= self.model <= MODEL_HASH or not 0 <= self.block_size <= MAX_BLOCK:
             raise ValueError("model reference or block size out of range")
         prefix = self.model_prefix
+        short = 0
         if self.model == MODEL_HASH:
-            if len(prefix) != 2 * HASH_PREFIX or prefix != prefix.lower():
-                raise ValueError("model reference 15 takes 8 bytes of SHA-256 in lowercase hex")
+            if len(prefix) not in (2 * HASH_PREFIX, 2 * SHORT_HASH_PREFIX) or (
+                prefix != prefix.lower()
+            ):
+                raise ValueError(
+                    "model reference 15 takes 8 or 4 bytes of SHA-256 in lowercase hex"
+                )
+            short = SHORT_HASH_FLAG if len(prefix) == 2 * SHORT_HASH_PREFIX else 0
         elif prefix:
             raise ValueError("a hash prefix goes with model reference 15 only")
         preset = preset_of(self.config)
@@ -203,7 +214,8 @@ class Header:
             packed = self.config.pack()
             cfg_kind, cfg = CONFIG_INLINE, bytes([len(packed)]) + packed
         ref = bytes.fromhex(self.model_prefix) if self.model == MODEL_HASH else b""
-        return MAGIC + bytes([self.model | cfg_kind << 4]) + ref + cfg + varint(self.block_size)
+        desc = self.model | cfg_kind << 4 | short
+        return MAGIC + bytes([desc]) + ref + cfg + varint(self.block_size)
 
     @property
     def needs_model(self) -> bool:
@@ -223,11 +235,15 @@ def read_header(f: BinaryIO, first: bytes = b"") -> tuple[Header, bytes]:
     desc = _read_exact(f, 1, "header")
     raw = head + desc
     model, cfg_kind = desc[0] & 0x0F, (desc[0] >> 4) & 0x03
-    if desc[0] >> 6:
-        raise FormatError(f"unsupported archive flags 0x{desc[0]:02x}")
+    short = desc[0] & SHORT_HASH_FLAG
+    if desc[0] >> 7 or (short and model != MODEL_HASH):
+        raise FormatError(
+            f"unsupported archive flags 0x{desc[0]:02x} (a damaged archive, or one made "
+            "by a newer release)"
+        )
     prefix = ""
     if model == MODEL_HASH:
-        ref = _read_exact(f, HASH_PREFIX, "header")
+        ref = _read_exact(f, SHORT_HASH_PREFIX if short else HASH_PREFIX, "header")
         raw += ref
         prefix = ref.hex()
     config = PRESETS[DEFAULT_PRESET]
@@ -252,7 +268,10 @@ def read_header(f: BinaryIO, first: bytes = b"") -> tuple[Header, bytes]:
         if preset_of(config) is not None:
             raise FormatError("corrupted archive: a preset configuration written out")
     elif cfg_kind != CONFIG_DEFAULT:
-        raise FormatError(f"unsupported archive flags 0x{desc[0]:02x}")
+        raise FormatError(
+            f"unsupported archive flags 0x{desc[0]:02x} (a damaged archive, or one made "
+            "by a newer release)"
+        )
     block_size, b = read_varint(f, "block size")
     return Header(block_size, model, prefix, config), raw + b
 

@@ -139,12 +139,12 @@ def file_sha256(path: Path) -> str:
 
 def model_ref(model: IntModel) -> tuple[int, str]:
     """How an archive names ``model``: its registry number, or ``(MODEL_HASH, prefix)``."""
-    from .format import HASH_PREFIX, MODEL_HASH
+    from .format import MODEL_HASH, SHORT_HASH_PREFIX
 
     for number, (_, sha) in REGISTRY.items():
         if sha == model.sha256:
             return number, ""
-    return MODEL_HASH, model.sha256[: 2 * HASH_PREFIX]
+    return MODEL_HASH, model.sha256[: 2 * SHORT_HASH_PREFIX]
 
 
 def describe_ref(ref: int, prefix: str) -> str:
@@ -155,6 +155,12 @@ def describe_ref(ref: int, prefix: str) -> str:
     if prefix:
         return f"the model with sha256 {prefix}..."
     return f"unknown shipped model {ref} (made by a newer release?)"
+
+
+def names(model: IntModel, ref: int, prefix: str) -> bool:
+    """Whether an archive's model reference (registry number, or a hash prefix of 4 or 8
+    bytes) names ``model``."""
+    return _matches(model.sha256, ref, prefix)
 
 
 def _matches(sha256: str, ref: int, prefix: str) -> bool:
@@ -180,11 +186,21 @@ def model_for_archive(
     candidates = []
     if ref in REGISTRY:
         candidates = [d / (REGISTRY[ref][0] + MODEL_SUFFIX) for d in model_dirs()]
+    found: dict[str, Path] = {}  # by SHA-256: a short prefix may match more than one model
     for path in candidates + available_models():
         try:
-            if path.is_file() and _matches(file_sha256(path), ref, prefix):
-                return _load(path, make_ops(device))
+            if path.is_file() and _matches(sha := file_sha256(path), ref, prefix):
+                if ref in REGISTRY:
+                    return _load(path, make_ops(device))
+                found.setdefault(sha, path)
         except ModelError:
             continue  # not a model: the search goes on (``models`` lists it as unusable)
+    if len(found) == 1:
+        return _load(next(iter(found.values())), make_ops(device))
+    if len(found) > 1:
+        names = ", ".join(str(p) for p in found.values())
+        raise ModelError(
+            f"archive needs {want}, and several models match ({names}); pass one with --model"
+        )
     hint = "" if ref in REGISTRY else " (or the archive is damaged)"
     raise ModelError(f"archive needs {want}, which is not installed{hint}; pass it with --model")

@@ -37,7 +37,7 @@ from nncompress import format as fmt
 from nncompress.engine import compress_stream, decompress_stream
 from nncompress.format import Header
 from nncompress.model import IntModel, ModelError, export_gru, save_model
-from nncompress.zoo import describe_ref, model_ref
+from nncompress.zoo import describe_ref, model_ref, names
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -108,7 +108,7 @@ def lookup_for(*models: IntModel):
 
     def get(header: Header) -> IntModel:
         for m in models:
-            if model_ref(m) == (header.model, header.model_prefix):
+            if names(m, header.model, header.model_prefix):
                 return m
         raise ModelError(f"archive needs {describe_ref(header.model, header.model_prefix)}")
 

@@ -91,7 +91,7 @@ def stored_archive(data: bytes, block: int = 1 << 20) -> bytes:
 
 def prefix_of(model_dir: Path, name: str) -> str:
     """The SHA-256 prefix an archive records for the test model ``name``."""
-    return hashlib.sha256((model_dir / f"{name}.nnm").read_bytes()).hexdigest()[:16]
+    return hashlib.sha256((model_dir / f"{name}.nnm").read_bytes()).hexdigest()[: 2 * fmt.SHORT_HASH_PREFIX]
 
 
 def corrupt_model_payload(blob: bytes) -> bytes:
@@ -488,7 +488,7 @@ def test_model_not_installed(
     monkeypatch.setenv("NNCOMPRESS_MODELS", str(empty))
     r = run(["-d", "a.nnc"])
     assert r.exit_code == 1
-    one_line_error(r.stderr, "needs the model", tiny_model.sha256[:16], "not installed")
+    one_line_error(r.stderr, "needs the model", tiny_model.sha256[:8], "not installed")
     assert not (work / "a").exists() and leftovers(work) == []
     # Stored/LZMA-only archives do not need the model.
     (work / "z.nnc").write_bytes(stored_archive(data))
@@ -501,7 +501,7 @@ def test_wrong_model_option(work: Path, other_model_path: Path, tiny_model) -> N
     (work / "a").unlink()
     r = run(["-d", "-m", str(other_model_path), "a.nnc"])
     assert r.exit_code == 1
-    one_line_error(r.stderr, tiny_model.sha256[:16], "tiny-other")
+    one_line_error(r.stderr, tiny_model.sha256[:8], "tiny-other")
     assert not (work / "a").exists()
 
 

@@ -16,6 +16,7 @@ import re
 import struct
 import threading
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,7 +216,8 @@ def test_preset_configuration_written_out_is_refused(monkeypatch: pytest.MonkeyP
         fmt.Header(fmt.MAX_BLOCK + 1, 1),
         fmt.Header(fmt.MAX_BLOCK + 1),
         fmt.Header(64, fmt.MODEL_HASH),  # model 15 without its hash prefix
-        fmt.Header(64, fmt.MODEL_HASH, "ab" * 4),  # a prefix of 4 bytes
+        fmt.Header(64, fmt.MODEL_HASH, "ab" * 5),  # a prefix of 5 bytes
+        fmt.Header(64, fmt.MODEL_HASH, "AB" * 4),  # not lowercase
         fmt.Header(64, fmt.MODEL_HASH, "ab" * 9),
         fmt.Header(64, 1, "ab" * 8),  # a registered model with a hash prefix
         fmt.Header(64, fmt.MODEL_NONE, "ab" * 8),
@@ -753,9 +755,9 @@ def test_model_named_by_hash_prefix(tiny_model: IntModel, tiny_model2: IntModel)
     data = sample_text(300, seed=6)
     blob = compress(data, tiny_model, level="fast")
     assert tiny_model.sha256 not in {sha for _, sha in zoo.REGISTRY.values()}
-    prefix = tiny_model.sha256[:16]
-    assert blob[4] == fmt.MODEL_HASH and blob[5:13] == bytes.fromhex(prefix)
-    assert header_size(tiny_model, 300) == 5 + 8 + 2
+    prefix = tiny_model.sha256[:8]  # 4 bytes, as zstd's dictionary IDs
+    assert blob[4] == fmt.MODEL_HASH | fmt.SHORT_HASH_FLAG and blob[5:9] == bytes.fromhex(prefix)
+    assert header_size(tiny_model, 300) == 5 + 4 + 2
     info = list_stream(io.BytesIO(blob))
     assert (info.model, info.model_prefix) == (fmt.MODEL_HASH, prefix)
     assert info.model_name == f"sha256:{prefix}"
@@ -777,9 +779,42 @@ def test_model_named_by_registry_number(
     assert decompress(blob, tiny_model) == data
     with pytest.raises(ModelError, match="tiny-test"):
         decompress(blob)
-    # Eight bytes shorter than the same stream naming the model by its hash.
+    # Four bytes shorter than the same stream naming the model by its hash.
     monkeypatch.delitem(zoo.REGISTRY, registered)
-    assert len(compress(data, tiny_model, level="fast")) == len(blob) + fmt.HASH_PREFIX
+    assert len(compress(data, tiny_model, level="fast")) == len(blob) + fmt.SHORT_HASH_PREFIX
+
+
+def test_eight_byte_hash_prefixes_still_read(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Archives that name a model by 8 bytes of its hash (format 1 as first released)
+    decode as before."""
+    data = sample_text(300, seed=6)
+    with monkeypatch.context() as mp:
+        mp.setattr(zoo, "model_ref", lambda m: (fmt.MODEL_HASH, m.sha256[:16]))
+        old = compress(data, tiny_model, level="fast")
+    assert old[4] == fmt.MODEL_HASH and old[5:13] == bytes.fromhex(tiny_model.sha256[:16])
+    assert list_stream(io.BytesIO(old)).model_prefix == tiny_model.sha256[:16]
+    assert decompress(old, tiny_model) == data
+
+
+def test_a_short_prefix_two_models_share_is_refused(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two installed models whose hashes begin alike: the archive's 4-byte prefix is
+    ambiguous, and the decoder says so instead of guessing."""
+    import shutil
+
+    for name in ("a", "b"):
+        shutil.copy(
+            model_dir / ("default.nnm" if name == "a" else "two.nnm"), tmp_path / f"{name}.nnm"
+        )
+    monkeypatch.setenv("NNCOMPRESS_MODELS", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    fake = {"a.nnm": "12345678" + "a" * 56, "b.nnm": "12345678" + "b" * 56}
+    monkeypatch.setattr(zoo, "file_sha256", lambda p: fake.get(p.name, "f" * 64))
+    with pytest.raises(ModelError, match="several models match"):
+        zoo.model_for_archive(fmt.MODEL_HASH, "12345678")
 
 
 def test_named_model_is_looked_up_only_when_a_block_needs_it(tiny_model: IntModel) -> None:
@@ -787,7 +822,7 @@ def test_named_model_is_looked_up_only_when_a_block_needs_it(tiny_model: IntMode
     without it."""
     data = _random_bytes(300)
     blob = compress(data, tiny_model, block_size=100)
-    assert blob[4] == fmt.MODEL_HASH
+    assert blob[4] & 0x0F == fmt.MODEL_HASH
     assert {b.method for b in list_stream(io.BytesIO(blob)).blocks} <= {0, fmt.METHOD_LZMA}
     assert decompress(blob) == data
 
@@ -799,16 +834,17 @@ def test_configuration_kinds(
     """The mixed method's configuration: the default preset costs nothing, another preset
     one byte, any other configuration is written out -- and the decoder uses it."""
     data = sample_text(700, seed=7)
-    at = 5 + fmt.HASH_PREFIX  # the configuration's place, after the tiny model's hash
+    at = 5 + fmt.SHORT_HASH_PREFIX  # the configuration's place, after the model's hash
+    short = fmt.SHORT_HASH_FLAG
 
     default = compress(data, tiny_model, block_size=256)
-    assert default[4] >> 4 == fmt.CONFIG_DEFAULT
+    assert default[4] >> 4 & 3 == fmt.CONFIG_DEFAULT
     assert list_stream(io.BytesIO(default)).config == DEFAULT
 
     level = _custom_level(monkeypatch, CUSTOM)
     inline = compress(data, tiny_model, block_size=256, level=level)
     packed = CUSTOM.pack()
-    assert inline[4] == fmt.MODEL_HASH | fmt.CONFIG_INLINE << 4
+    assert inline[4] == fmt.MODEL_HASH | fmt.CONFIG_INLINE << 4 | short
     assert inline[at] == len(packed) and inline[at + 1 : at + 1 + len(packed)] == packed
     info = list_stream(io.BytesIO(inline))
     assert info.config == CUSTOM
@@ -820,7 +856,7 @@ def test_configuration_kinds(
 
     monkeypatch.setitem(PRESETS, 2, CUSTOM)
     preset = compress(data, tiny_model, block_size=256, level=level)
-    assert preset[4] == fmt.MODEL_HASH | fmt.CONFIG_PRESET << 4 and preset[at] == 2
+    assert preset[4] == fmt.MODEL_HASH | fmt.CONFIG_PRESET << 4 | short and preset[at] == 2
     assert len(preset) == len(inline) - len(packed)
     info = list_stream(io.BytesIO(preset))
     assert info.config == CUSTOM and [b.coded_len for b in info.blocks] == custom_payloads

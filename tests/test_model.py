@@ -301,7 +301,7 @@ def test_model_for_archive(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     monkeypatch.setenv("NNCOMPRESS_MODELS", str(model_dir))
     ref, prefix = zoo.model_ref(tiny_model)
-    assert ref == fmt.MODEL_HASH and prefix == tiny_model.sha256[:16]
+    assert ref == fmt.MODEL_HASH and prefix == tiny_model.sha256[:8]
     got = zoo.model_for_archive(ref, prefix)
     assert got.sha256 == tiny_model.sha256
     with pytest.raises(ModelError) as e:
