@@ -170,6 +170,9 @@ class StreamState:
         self.rep_dist = 0  # distance of the latest long match (0: none yet)
         self.table_bits, self.match_bits = table_bits(block_size, config)
         self.ready = False
+        #: Whether the model's prime has been learned (``coder.prime_state``; models
+        #: without a prime count as primed from the start).
+        self.primed = False
         # Bit accounting (Spending) when asked for; an array, so that snapshot/restore
         # drop the accounts of a block the encoder did not keep.
         self.spending = np.zeros(Spending.size(len(config.contexts))) if account else None

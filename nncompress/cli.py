@@ -917,6 +917,19 @@ def _list(path: str, src: BinaryIO, job: Job) -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Continue from a checkpoint (OUTPUT.ckpt from an earlier run).",
 )
+@click.option(
+    "--prime",
+    "prime_size",
+    default="64K",
+    show_default=True,
+    help="Training data the model keeps as its prime, which the adaptive statistics "
+    "learn before coding (as a dictionary primes zstd); 0 for none.",
+)
+@click.option(
+    "--base",
+    help="Train no network: keep this model's (a name or .nnm path) and add the prime. "
+    "Seconds, and no torch needed: the counterpart of zstd --train.",
+)
 @click.option("--name", help="Model name recorded in archives (default: OUTPUT's stem).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT.")
@@ -934,6 +947,8 @@ def train_cmd(
     batch,
     lr,
     resume,
+    prime_size,
+    base,
     name,
     device,
     force,
@@ -947,6 +962,10 @@ def train_cmd(
     if out.exists() and not force and not resume:
         _warn(f"{out} already exists; not overwritten (use -f)")
         sys.exit(EXIT_ERROR)
+    prime = 0 if prime_size.strip() == "0" else parse_size(prime_size)
+    if base is not None:
+        _prime_only(inputs, base, prime, out, name or out.stem, quiet)
+        return
     try:
         from .train import TrainConfig, collect_files, train
     except ImportError as e:
@@ -975,6 +994,7 @@ def train_cmd(
         val_fraction=val_fraction,
         device=device,
         name=name or out.stem,
+        prime=prime,
     )
     log = (lambda s: None) if quiet else _warn
     try:
@@ -994,6 +1014,24 @@ def train_cmd(
             f"{out}: sha256 {summary['sha256']}  validation {summary['val_int_bpb']:.4f} "
             f"bpb (integer model)"
         )
+
+
+def _prime_only(inputs, base: str, prime: int, out: Path, name: str, quiet: bool) -> None:
+    """``train --base``: a model with ``base``'s network and a prime from ``inputs``."""
+    from .errors import NNCError
+    from .train import collect_files, prime_model
+    from .zoo import find_path
+
+    if not prime:
+        raise click.UsageError("--base needs a prime (--prime SIZE above 0)")
+    try:
+        files = collect_files(inputs)
+        sha = prime_model(find_path(base), files, prime, out, name)
+    except (NNCError, OSError, ValueError) as e:
+        _warn(str(e))
+        sys.exit(EXIT_ERROR)
+    if not quiet:
+        click.echo(f"{out}: sha256 {sha}  (the network of {base}, primed with {prime:,} bytes)")
 
 
 @contextmanager

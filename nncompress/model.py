@@ -36,6 +36,13 @@ from .ops import Ops, numpy_ops
 
 MODEL_FORMAT = "nncompress-model"
 MODEL_FORMAT_VERSION = "1"
+#: Version 2 is version 1 with a prime: bytes of the user's data (a uint8 tensor "prime")
+#: that every frame's statistics learn before its first mixed block (docs/FORMAT.md,
+#: "Primed models"). A reader that knows only version 1 refuses such a model by name
+#: instead of decoding with statistics its writer did not have.
+PRIMED_FORMAT_VERSION = "2"
+#: The largest prime a model may carry (it is coded before a frame's first mixed block).
+MAX_PRIME = 1 << 20
 
 #: Fixed-point scales of the integer pipeline.
 PRE_BITS = 10  # gate pre-activations: Q10 (value * 1024)
@@ -123,6 +130,9 @@ class IntModel:
     meta: dict[str, str] = field(default_factory=dict)
     ops: Ops = field(default_factory=numpy_ops)
     path: Path | None = None
+    #: Data the adaptive statistics learn before a frame's first mixed block (format 2
+    #: model files; empty: none). See ``adaptive.StreamState.prime``.
+    prime: bytes = b""
     #: Exact int8 products through torch (``use_int8_products``), or None: float32 ones.
     _int8: _Int8Products | None = field(default=None, repr=False, compare=False)
 
@@ -156,8 +166,18 @@ class IntModel:
     ) -> IntModel:
         if meta.get("format") != MODEL_FORMAT:
             raise ModelError("not a nncompress model (metadata 'format' missing)")
-        if meta.get("format_version") != MODEL_FORMAT_VERSION:
-            raise ModelError(f"unsupported model format version {meta.get('format_version')!r}")
+        version = meta.get("format_version")
+        if version not in (MODEL_FORMAT_VERSION, PRIMED_FORMAT_VERSION):
+            raise ModelError(f"unsupported model format version {version!r}")
+        prime = tensors.get("prime")
+        if (prime is not None) != (version == PRIMED_FORMAT_VERSION):
+            raise ModelError(
+                f"model format version {version} with{'out' * (prime is None)} a prime"
+            )
+        if prime is not None and (
+            prime.dtype != np.uint8 or prime.ndim != 1 or not 0 < len(prime) <= MAX_PRIME
+        ):
+            raise ModelError(f"model prime must be 1 to {MAX_PRIME} bytes (uint8)")
         if meta.get("family") != "gru":
             raise ModelError(f"unknown model family {meta.get('family')!r}")
         try:
@@ -191,6 +211,7 @@ class IntModel:
                 if int(np.abs(t).max()) >= 1 << 24:
                     raise ModelError(f"model tensor {k} too large")
         model.tensors = {k: np.ascontiguousarray(tensors[k]) for k in expected}
+        model.prime = b"" if prime is None else prime.tobytes()
         model._prepare()
         return model
 
@@ -230,6 +251,7 @@ class IntModel:
             self.meta,
             ops,
             self.path,
+            self.prime,
         )
         m._prepare()
         return m
@@ -603,6 +625,18 @@ def export_gru(
         "layers": str(layers),
     } | meta
     return t, full_meta
+
+
+def with_prime(
+    tensors: dict[str, np.ndarray], meta: dict[str, str], prime: bytes, name: str
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """A model's tensors and metadata with ``prime`` as its prime (format version 2), under
+    a new name: the same network, statistics that start from the user's data."""
+    if not 0 < len(prime) <= MAX_PRIME:
+        raise ModelError(f"a prime must be 1 to {MAX_PRIME} bytes")
+    tensors = dict(tensors, prime=np.frombuffer(prime, dtype=np.uint8).copy())
+    meta = dict(meta, name=name, format_version=PRIMED_FORMAT_VERSION, prime_bytes=str(len(prime)))
+    return tensors, meta
 
 
 def save_model(path: str | Path, tensors: dict[str, np.ndarray], meta: dict[str, str]) -> str:

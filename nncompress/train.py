@@ -44,6 +44,8 @@ class TrainConfig:
     device: str = "auto"
     name: str = "custom"
     threads: int = 0  # 0: torch's default
+    #: Bytes of training data the model keeps as its prime (0: none): ``choose_prime``.
+    prime: int = 0
 
 
 def collect_files(inputs: Iterable[str | Path]) -> list[Path]:
@@ -58,6 +60,54 @@ def collect_files(inputs: Iterable[str | Path]) -> list[Path]:
         else:
             raise FileNotFoundError(f"{p}: no such file or directory")
     return out
+
+
+def choose_prime(files: list[Path], size: int, val_fraction: float = 0.0) -> bytes:
+    """Up to ``size`` bytes of the training data for a model's prime, as a dictionary
+    holds samples of its data: whole small files (records) spread evenly over the list,
+    up to 4 KiB of each, or of a few large files their last ``size`` bytes before the
+    held-out tail (the most recent data, where logs and tables look most like what
+    follows)."""
+    if size <= 0 or not files:
+        return b""
+    per_file = 4 << 10
+    mean = max(1, sum(f.stat().st_size for f in files) // len(files))
+    take = max(1, min(len(files), -(-size // min(per_file, mean))))
+    step = len(files) / take
+    chosen = [files[int(i * step)] for i in range(take)]
+    parts: list[bytes] = []
+    room = size
+    for f in chosen:
+        data = f.read_bytes()
+        data = data[: len(data) - int(len(data) * val_fraction)]
+        if len(chosen) == 1 or len(data) > per_file:
+            data = data[-max(room // max(1, take - len(parts)), 1) :]
+        data = data[:room]
+        parts.append(data)
+        room -= len(data)
+        if room <= 0:
+            break
+    return b"".join(parts)
+
+
+def prime_model(base: Path, files: list[Path], size: int, output: Path, name: str) -> str:
+    """A model with ``base``'s network and a prime chosen from ``files`` (``choose_prime``):
+    the counterpart of ``zstd --train``, in seconds and without torch. Returns its
+    SHA-256."""
+    from safetensors.numpy import load_file
+
+    from .model import _read_metadata, check_model_file, with_prime
+
+    check_model_file(base)
+    tensors = load_file(str(base))
+    tensors.pop("prime", None)
+    meta = _read_metadata(base.read_bytes())
+    prime = choose_prime(files, size)
+    if not prime:
+        raise ValueError("no data to prime the model with")
+    tensors, meta = with_prime(tensors, meta, prime, name)
+    meta["base_model"] = meta.get("base_model", base.stem)
+    return save_model(output, tensors, meta)
 
 
 def split_data(blobs: Iterable[bytes], val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -320,6 +370,11 @@ def train(
         "segment": str(cfg.segment),
     }
     tensors, meta = model.export(meta)
+    prime = choose_prime(list(files), cfg.prime, cfg.val_fraction)
+    if prime:
+        from .model import with_prime
+
+        tensors, meta = with_prime(tensors, meta, prime, cfg.name)
     sha = save_model(output, tensors, meta)
     imodel = IntModel.load(output)
     summary: dict[str, float | str] = {

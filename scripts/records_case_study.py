@@ -85,6 +85,7 @@ def main() -> None:
     )
     ap.add_argument("--workdir", type=Path, default=ROOT / "runs" / "records")
     ap.add_argument("--skip-train", action="store_true", help="reuse WORKDIR/records.nnm")
+    ap.add_argument("--prime", default="64K", help="nncompress train --prime (0: none)")
     args = ap.parse_args()
     if not args.source.is_file():
         sys.exit(f"{args.source}: not found (see --source)")
@@ -114,9 +115,18 @@ def main() -> None:
             str(args.segment),
             "--name",
             "records",
+            "--prime",
+            args.prime,
         ]
         subprocess.run(cmd, check=True)
         train_seconds = time.monotonic() - t0
+    # The shipped network with a prime of the training records: no training at all.
+    primed_path = args.workdir / "default-primed.nnm"
+    t0 = time.monotonic()
+    cmd = [sys.executable, "-m", "nncompress", "train", str(train_dir), "-o", str(primed_path)]
+    cmd += ["-f", "-q", "--base", "default", "--prime", args.prime, "--name", "default-primed"]
+    subprocess.run(cmd, check=True)
+    prime_seconds = time.monotonic() - t0
 
     codecs = [
         external("xz -9e", ["xz", "-9e", "-c"], ["xz", "-dc"]),
@@ -127,6 +137,7 @@ def main() -> None:
             ["zstd", "-dqc", "-D", str(dictionary)],
         ),
         in_process("nncompress, default model", load_model()),
+        in_process("nncompress, default model + prime", load_model(str(primed_path))),
         in_process("nncompress, trained model", load_model(str(model_path))),
         in_process("nncompress --max, trained model", load_model(str(model_path)), "max"),
     ]
@@ -155,7 +166,8 @@ def main() -> None:
     )
     print(
         f"zstd --train: {dict_seconds:.1f} s, dictionary {dictionary.stat().st_size:,} bytes; "
-        f"nncompress train: {train_seconds:.0f} s, model {model_path.stat().st_size:,} bytes."
+        f"nncompress train: {train_seconds:.0f} s, model {model_path.stat().st_size:,} bytes; "
+        f"nncompress train --base default: {prime_seconds:.1f} s (prime {args.prime})."
     )
     print()
     print("| codec | bytes | bytes per record | bits per byte | vs zstd -19 + dictionary |")

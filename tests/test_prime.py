@@ -1,0 +1,146 @@
+"""Primed models: a model file's prime, learned before each frame's first mixed block
+(docs/FORMAT.md, "Primed models"), and ``nncompress train --base``/``--prime``."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import ALPHABET, random_gru, sample_text
+
+from nncompress import coder
+from nncompress import format as fmt
+from nncompress.cli import main
+from nncompress.engine import compress_stream, decompress_stream, list_stream
+from nncompress.model import PRIMED_FORMAT_VERSION, IntModel, ModelError, save_model, with_prime
+
+
+def records(n: int, seed: int) -> bytes:
+    """Log-like lines: a fixed layout with varying fields, what primes help with."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(n):
+        ip = ".".join(str(int(x)) for x in rng.integers(1, 255, 4))
+        word = bytes(rng.choice(list(ALPHABET[1:12]), 6)).decode()
+        lines.append(
+            f'{ip} - - [17/May/2015] "GET /{word}.html HTTP/1.1" 200 {rng.integers(999)}\n'
+        )
+    return "".join(lines).encode()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[IntModel, IntModel]:
+    """The test network, without and with a prime of records."""
+    d = tmp_path_factory.mktemp("primed")
+    tensors, meta = random_gru(32, 1, seed=1, name="tiny-test")
+    save_model(d / "plain.nnm", tensors, meta)
+    save_model(d / "primed.nnm", *with_prime(tensors, meta, records(60, 1), "tiny-primed"))
+    return IntModel.load(d / "plain.nnm"), IntModel.load(d / "primed.nnm")
+
+
+def code(data: bytes, model: IntModel, **kw) -> bytes:
+    out = io.BytesIO()
+    compress_stream(io.BytesIO(data), out, model, **kw)
+    return out.getvalue()
+
+
+def decode(blob: bytes, model: IntModel) -> bytes:
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(blob), out, lambda h: model, threads=1)
+    return out.getvalue()
+
+
+def test_a_prime_makes_records_like_it_smaller(models, small_tables) -> None:
+    plain, primed = models
+    assert primed.prime and primed.meta["format_version"] == PRIMED_FORMAT_VERSION
+    data = records(3, 99)
+    a, b = code(data, plain), code(data, primed)
+    assert decode(a, plain) == data and decode(b, primed) == data
+    assert len(b) < len(a)
+
+
+def test_primed_frames_round_trip_in_every_shape(models, small_tables, small_segments) -> None:
+    """Several blocks and frames, a frame whose first block another method wins (the
+    prime is learned after it, at the first mixed block), and a block that loses after
+    mixed ones (rolled back by coding again): each decodes, on one thread or two."""
+    _, primed = models
+    rng = np.random.default_rng(2)
+    recs = [records(12, seed)[:700] for seed in (3, 4, 5, 6)]
+    # Frames of 3 blocks: random (stored, before the prime is learned), records, records;
+    # records, random (lost after a mixed block: coded again), records.
+    data = b"".join([rng.bytes(700), recs[0], recs[1], recs[2], rng.bytes(700), recs[3]])
+    blob = code(data, primed, block_size=700, frame_size=2100, threads=1)
+    methods = [b.method for b in list_stream(io.BytesIO(blob)).blocks]
+    assert methods[0] == fmt.METHOD_STORED and methods[1] == fmt.METHOD_MIXED
+    assert methods[4] != fmt.METHOD_MIXED and fmt.METHOD_MIXED in methods[2:4]
+    assert decode(blob, primed) == data
+    assert code(data, primed, block_size=700, frame_size=2100, threads=2) == blob
+
+
+def test_the_primed_statistics_are_kept_and_copied(models, small_tables) -> None:
+    """The second small file with the same model starts from a copy of the primed
+    statistics: the same archive as learning the prime afresh."""
+    _, primed = models
+    data = records(2, 7)
+    coder._primed.clear()
+    first = code(data, primed)
+    assert coder._primed  # kept
+    assert code(data, primed) == first
+    coder._primed.clear()
+    assert code(data, primed) == first
+
+
+def test_prime_and_version_go_together(tmp_path: Path) -> None:
+    tensors, meta = random_gru(32, 1, seed=1, name="x")
+    primed_tensors, primed_meta = with_prime(tensors, meta, b"abc", "y")
+    with pytest.raises(ModelError, match="without a prime"):
+        IntModel.from_tensors(tensors, dict(meta, format_version=PRIMED_FORMAT_VERSION))
+    with pytest.raises(ModelError, match="with a prime"):
+        IntModel.from_tensors(primed_tensors, meta)
+    bad = dict(primed_tensors, prime=np.zeros((2, 2), dtype=np.uint8))
+    with pytest.raises(ModelError, match="prime must be"):
+        IntModel.from_tensors(bad, primed_meta)
+    with pytest.raises(ModelError):
+        with_prime(tensors, meta, b"", "z")
+
+
+def test_train_base_makes_a_primed_model_in_seconds(
+    model_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train --base default DIR``: the default network with a prime of DIR's records,
+    no torch; archives made with it name it by 4 bytes of its hash and decode."""
+    recs = tmp_path / "recs"
+    recs.mkdir()
+    for i in range(40):
+        (recs / f"{i:03d}.log").write_bytes(records(1, i))
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(
+        main, ["train", "recs", "-o", "mine.nnm", "--base", "default", "--prime", "2K"]
+    )
+    assert r.exit_code == 0, r.output
+    m = IntModel.load(tmp_path / "mine.nnm")
+    assert 0 < len(m.prime) <= 2048 and m.name == "mine"
+    (tmp_path / "new.log").write_bytes(records(1, 500))
+    r = CliRunner().invoke(main, ["-m", "mine.nnm", "-k", "new.log"])
+    assert r.exit_code == 0, r.output
+    blob = (tmp_path / "new.log.nnc").read_bytes()
+    assert blob[4] == fmt.MODEL_HASH | fmt.SHORT_HASH_FLAG
+    assert blob[5:9] == bytes.fromhex(m.sha256[:8])
+    r = CliRunner().invoke(main, ["-d", "-c", "-m", "mine.nnm", "new.log.nnc"])
+    assert r.stdout_bytes == (tmp_path / "new.log").read_bytes()
+    r = CliRunner().invoke(
+        main, ["train", "recs", "-o", "x.nnm", "--base", "default", "--prime", "0"]
+    )
+    assert r.exit_code == 2
+
+
+def test_small_sample_text_is_unchanged_by_an_empty_prime(models, small_tables) -> None:
+    """A model without a prime codes exactly as before priming existed (the goldens pin the
+    shipped models; this pins the test network)."""
+    plain, _ = models
+    data = sample_text(900, 4)
+    assert not plain.prime
+    assert decode(code(data, plain), plain) == data
