@@ -273,6 +273,10 @@ def read_header(f: BinaryIO, first: bytes = b"") -> tuple[Header, bytes]:
             "by a newer release)"
         )
     block_size, b = read_varint(f, "block size")
+    if block_size == 0 and model != MODEL_NONE:
+        # (writers name no model for empty input; a damaged block size could otherwise turn
+        # a stream's header into a valid empty stream, silently decoding to nothing)
+        raise FormatError("corrupted archive: an empty stream that names a model")
     return Header(block_size, model, prefix, config), raw + b
 
 

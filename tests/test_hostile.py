@@ -428,3 +428,13 @@ def test_user_thread_settings_are_kept(work: Path, monkeypatch: pytest.MonkeyPat
     write(work / "a", b"data")
     assert run(["-T2", "a"]).exit_code == 0
     assert os.environ["OMP_NUM_THREADS"] == "3"
+
+
+def test_an_empty_stream_that_names_a_model_is_refused() -> None:
+    """Found by the fuzzer: a header whose block size was damaged to 0 read as a valid
+    empty stream, decoding a 300-byte archive to nothing. Writers name no model for empty
+    input, so such a header is damage."""
+    blob = fmt.MAGIC + bytes([fmt.MODEL_HASH]) + bytes.fromhex("fc14b0de680b2c04") + b"\x00"
+    with pytest.raises(fmt.FormatError, match="empty stream that names a model"):
+        decompress_stream(io.BytesIO(blob), io.BytesIO(), None)
+    assert nncompress.decompress(fmt.Header(0).pack()) == b""
