@@ -193,6 +193,8 @@ class Header:
     def pack(self) -> bytes:
         if not 0 <= self.model <= MODEL_HASH or not 0 <= self.block_size <= MAX_BLOCK:
             raise ValueError("model reference or block size out of range")
+        if self.block_size == 0 and self.model != MODEL_NONE:
+            raise ValueError("an empty stream names no model")
         prefix = self.model_prefix
         short = 0
         if self.model == MODEL_HASH:

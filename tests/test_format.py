@@ -438,6 +438,10 @@ def test_header_round_trip(
     of the magic (as it does to detect a concatenated stream). A stream that names no model
     names no configuration either (only model blocks use it)."""
     header = fmt.Header(block_size, *ref, config)
+    if block_size == 0 and header.needs_model:  # (no reader would read it back)
+        with pytest.raises(ValueError):
+            header.pack()
+        return
     raw = header.pack()
     f = io.BytesIO(raw[split:] + b"more")
     got, got_raw = fmt.read_header(f, raw[:split])
