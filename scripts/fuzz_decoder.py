@@ -100,7 +100,7 @@ import numpy as np
 
 from nncompress import contexts
 from nncompress import format as fmt
-from nncompress.config import Config
+from nncompress.config import Config, preset_of
 from nncompress.engine import (
     StreamInfo,
     _lzma_decompress,
@@ -520,7 +520,7 @@ def _mutate_header(s: Stream, rng: random.Random) -> None:
         model = h.model or fmt.MODEL_HASH
         prefix = h.model_prefix if model == fmt.MODEL_HASH else ""
         cfg = bytes([len(body)]) + body
-        s.header_bytes = header_with(h.block_size, model, prefix, fmt.CONFIG_INLINE, cfg)
+        s.header_bytes = raw_header(h.block_size, model, prefix, kind=fmt.CONFIG_INLINE, data=cfg)
         return
     # A well-formed header with another model reference or configuration.
     model, prefix, config = h.model, h.model_prefix, h.config
@@ -532,10 +532,12 @@ def _mutate_header(s: Stream, rng: random.Random) -> None:
             prefix = ""
     else:
         config = _random_config(rng) if rng.random() < 0.8 else fmt.PRESETS[fmt.DEFAULT_PRESET]
-    s.header_bytes = fmt.Header(h.block_size, model, prefix, config).pack()
+    s.header_bytes = raw_header(h.block_size, model, prefix, config)
     if rng.random() < 0.2 and model != fmt.MODEL_NONE:  # a preset number nobody released
         number = bytes([rng.choice([0, 2, 255])])
-        s.header_bytes = header_with(h.block_size, model, prefix, fmt.CONFIG_PRESET, number)
+        s.header_bytes = raw_header(
+            h.block_size, model, prefix, kind=fmt.CONFIG_PRESET, data=number
+        )
 
 
 #: The lengths of hash prefix a header may name a model by (format.HASH_PREFIX, and the
@@ -543,15 +545,36 @@ def _mutate_header(s: Stream, rng: random.Random) -> None:
 PREFIX_SIZES = sorted({fmt.HASH_PREFIX, getattr(fmt, "SHORT_HASH_PREFIX", fmt.HASH_PREFIX)})
 
 
-def header_with(block_size: int, model: int, prefix: str, kind: int, data: bytes) -> bytes:
-    """Header bytes that name their configuration as ``kind`` (``format.CONFIG_*``) with
-    ``data`` after the model reference, whatever ``data`` is: what ``format.Header`` would
-    refuse to write. (Model 15 without a prefix gets one of zeros.)"""
+def raw_header(
+    block_size: int,
+    model: int = fmt.MODEL_NONE,
+    prefix: str = "",
+    config: Config | None = None,
+    kind: int | None = None,
+    data: bytes = b"",
+) -> bytes:
+    """Header bytes as format 1 lays them out, without ``format.Header.pack``'s checks (a
+    writer's: a reader must meet what they refuse, such as an empty stream that names a
+    model). The configuration is ``config``, named as ``Header.pack`` names it, or with
+    ``kind`` (``format.CONFIG_*``) the bytes ``data``, whatever they are. A prefix of
+    the short length sets the descriptor's short-hash flag where the format has one; model
+    15 without a prefix gets 8 zero bytes."""
     if model == fmt.MODEL_HASH and not prefix:
         prefix = "00" * fmt.HASH_PREFIX
-    hb = fmt.Header(block_size, model, prefix).pack()
-    at = 5 + (len(prefix) // 2 if model == fmt.MODEL_HASH else 0)
-    return hb[:4] + bytes([hb[4] | kind << 4]) + hb[5:at] + data + hb[at:]
+    ref = bytes.fromhex(prefix) if model == fmt.MODEL_HASH else b""
+    short = 0
+    if ref and len(ref) == getattr(fmt, "SHORT_HASH_PREFIX", None):
+        short = fmt.SHORT_HASH_FLAG
+    if kind is None:
+        kind = fmt.CONFIG_DEFAULT
+        if config is not None and model != fmt.MODEL_NONE:
+            preset = preset_of(config)
+            if preset is None:
+                packed = config.pack()
+                kind, data = fmt.CONFIG_INLINE, bytes([len(packed)]) + packed
+            elif preset != fmt.DEFAULT_PRESET:
+                kind, data = fmt.CONFIG_PRESET, bytes([preset])
+    return fmt.MAGIC + bytes([model | kind << 4 | short]) + ref + data + fmt.varint(block_size)
 
 
 def _head_fields(head: bytes) -> list[int]:
@@ -1590,7 +1613,7 @@ def _headers(c: _Ctx) -> list[Crafted]:
     ref, prefix = c.ref
     for label, body in bad_config_bodies().items():
         cfg = bytes([len(body) & 0xFF]) + body
-        blob = header_with(512, ref, prefix, fmt.CONFIG_INLINE, cfg)
+        blob = raw_header(512, ref, prefix, kind=fmt.CONFIG_INLINE, data=cfg)
         blob += assemble(fmt.Header(512), stored)[0][6:]  # (a block, never reached)
         out.append(Crafted(f"config-bad-{label}", blob, ("FormatError",)))
 
