@@ -742,8 +742,8 @@ def decompress_stream(
     Zero bytes after the last stream (padding) are counted in ``info.trailing`` and
     otherwise ignored; other bytes that do not begin a stream are damage (FormatError)
     unless ``trailing_garbage`` allows them (the command line then warns, as gzip does).
-    They never are after nothing but empty streams: a damaged block size can turn a
-    stream's header into an empty stream's, which has no check.
+    Nothing may follow streams that are all empty: an empty stream has no check, and a
+    damaged archive can read as one followed by zeros.
 
     ``dst=None`` checks integrity only; ``decode=False`` only walks the headers (seeking
     over payloads where ``src`` can seek). The model is looked up only when a block needs
@@ -762,10 +762,13 @@ def decompress_stream(
     while first:
         if info.streams and not _may_begin_stream(first):
             _skip_trailing(first, src, info)
-            if not info.trailing_zeros and (not trailing_garbage or not info.raw_len):
-                what = "after the last stream" if info.raw_len else "after an empty stream"
+            if not info.raw_len:  # (an empty stream has no check: this is damage)
                 raise fmt.FormatError(
-                    f"corrupted archive: {info.trailing:,} bytes of garbage {what}"
+                    f"corrupted archive: {info.trailing:,} bytes after an empty stream"
+                )
+            if not info.trailing_zeros and not trailing_garbage:
+                raise fmt.FormatError(
+                    f"corrupted archive: {info.trailing:,} bytes of garbage after the last stream"
                 )
             break
         header, header_bytes = fmt.read_header(src, first)

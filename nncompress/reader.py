@@ -28,6 +28,9 @@ class _Frame:
     offset: int  # of its first block, in the archive
     raw_offset: int  # of its first byte, in the decoded output
     raw_len: int
+    #: The end code its last block must have (END_FRAME, END_STREAM or END_INDEX), as the
+    #: index or the walk found it: checked when the frame is decoded.
+    end: int = fmt.END_FRAME
 
 
 def _stream_from_index(f: BinaryIO, end: int) -> tuple[int, list[_Frame]] | None:
@@ -49,15 +52,25 @@ def _stream_from_index(f: BinaryIO, end: int) -> tuple[int, list[_Frame]] | None
         frames.append(_Frame(header, header_bytes, number, raw, offset, raw, e.raw_len))
         offset += e.coded_len
         raw += e.raw_len
+    if frames:  # (the stream must say that its index follows, or the index is not its own)
+        frames[-1].end = fmt.END_INDEX
     return start, frames
 
 
 def _walk(f: BinaryIO, begin: int, end: int) -> list[list[_Frame]]:
     """The streams in ``f[begin:end]``, walked forwards (headers only)."""
+    from .engine import _may_begin_stream
+
     streams: list[list[_Frame]] = []
     f.seek(begin)
     while f.tell() < end:
         start = f.tell()
+        if any(streams) and not _may_begin_stream(f.read(4)):
+            f.seek(start)
+            if f.read(end - start).strip(b"\0"):
+                raise fmt.FormatError("corrupted archive: garbage after the last stream")
+            break  # zero padding, ignored as decompression ignores it
+        f.seek(start)
         header, header_bytes = fmt.read_header(f)
         frames: list[_Frame] = []
         if header.block_size:
@@ -73,15 +86,31 @@ def _walk(f: BinaryIO, begin: int, end: int) -> list[list[_Frame]]:
                         header, header_bytes, n, fr.raw_offset, fr.offset, fr.raw_offset, fr.raw_len
                     )
                 )
+            frames[-1].end = code
         streams.append(frames)
     return streams
+
+
+def _end_before_zeros(f: BinaryIO, begin: int, end: int) -> int:
+    """The position after the last non-zero byte of ``f[begin:end]`` (where an index that
+    zero padding follows ends: an index ends with "NNCi")."""
+    pos = end
+    while pos > begin:
+        n = min(1 << 16, pos - begin)
+        f.seek(pos - n)
+        stripped = f.read(n).rstrip(b"\0")
+        if stripped:
+            return pos - n + len(stripped)
+        pos -= n
+    return begin
 
 
 def frame_table(f: BinaryIO, begin: int = 0) -> list[_Frame]:
     """Every frame of every stream in a seekable archive that starts at offset ``begin``,
     with raw offsets from the start of the decoded output. Indexes are read from the end;
     what no index covers is walked."""
-    end = f.seek(0, os.SEEK_END)
+    file_end = f.seek(0, os.SEEK_END)
+    end = _end_before_zeros(f, begin, file_end)  # (zero padding after the last stream)
     tail: list[list[_Frame]] = []
     while end > begin:
         found = _stream_from_index(f, end)
@@ -89,6 +118,8 @@ def frame_table(f: BinaryIO, begin: int = 0) -> list[_Frame]:
             break
         end, frames = found
         tail.insert(0, frames)
+    if not tail:
+        end = file_end  # the walk decides what the end holds, as decompression does
     streams = (_walk(f, begin, end) if end > begin else []) + tail
     out, raw = [], 0
     for frames in streams:
@@ -154,8 +185,14 @@ class ArchiveReader(io.RawIOBase):
             self._f.seek(fr.offset)
             out = io.BytesIO()
             frames = _Frames(fr.header, fr.header_bytes, self._get_model, None, False, True, False)
-            frames.frame(self._f, StreamInfo(), out, number=fr.number, raw_offset=fr.stream_offset)
+            end = frames.frame(
+                self._f, StreamInfo(), out, number=fr.number, raw_offset=fr.stream_offset
+            )
             self.frames_decoded += 1
+            if end != fr.end:
+                raise fmt.FormatError(
+                    f"corrupted archive: frame {fr.number} does not end as its index says"
+                )
             if len(out.getvalue()) != fr.raw_len:
                 raise fmt.FormatError(
                     f"corrupted archive: frame {fr.number} is not as long as its index says"

@@ -91,7 +91,9 @@ def stored_archive(data: bytes, block: int = 1 << 20) -> bytes:
 
 def prefix_of(model_dir: Path, name: str) -> str:
     """The SHA-256 prefix an archive records for the test model ``name``."""
-    return hashlib.sha256((model_dir / f"{name}.nnm").read_bytes()).hexdigest()[: 2 * fmt.SHORT_HASH_PREFIX]
+    return hashlib.sha256((model_dir / f"{name}.nnm").read_bytes()).hexdigest()[
+        : 2 * fmt.SHORT_HASH_PREFIX
+    ]
 
 
 def corrupt_model_payload(blob: bytes) -> bytes:

@@ -463,23 +463,7 @@ def test_crafted_archives_are_what_they_claim(harness_model: IntModel) -> None:
     assert huge.blob[len(raw) + 1 : len(raw) + 2] == fmt.varint(100)
 
 
-#: Groups whose promise the decoder does not keep yet.
-KNOWN_BROKEN = {
-    "zeroed-streams": "a stream whose block size reads 0 (its tail cut or zeroed) is an "
-    "empty stream, which has no check, and the zeros after it pass for padding: the decode "
-    "succeeds with no bytes",
-}
-
-
-@pytest.mark.parametrize(
-    "group",
-    [
-        pytest.param(g, marks=pytest.mark.xfail(strict=False, reason=KNOWN_BROKEN[g]))
-        if g in KNOWN_BROKEN
-        else g
-        for g in fuzz.CRAFTED_GROUPS
-    ],
-)
+@pytest.mark.parametrize("group", fuzz.CRAFTED_GROUPS)
 def test_crafted_archives(group: str, crafted: tuple[list, dict[str, dict]]) -> None:
     """Every crafted archive of the group ends as its case says (FormatError within a few
     seconds and MiB for the huge claims, a valid 16 MiB LZMA2 bomb decoded in memory

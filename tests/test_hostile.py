@@ -413,7 +413,7 @@ def test_garbage_after_an_empty_stream_is_damage(work: Path) -> None:  # noqa: F
     write(work / "a.nnc", empty + blob[len(empty) :])
     r = run(["-d", "a.nnc"])
     assert r.exit_code == 1 and not (work / "a").exists()
-    one_line_error(r.stderr, "garbage after an empty stream")
+    one_line_error(r.stderr, "bytes after an empty stream")
 
 
 def test_a_damaged_second_stream_is_still_an_error(work: Path) -> None:  # noqa: F811
@@ -438,3 +438,26 @@ def test_an_empty_stream_that_names_a_model_is_refused() -> None:
     with pytest.raises(fmt.FormatError, match="empty stream that names a model"):
         decompress_stream(io.BytesIO(blob), io.BytesIO(), None)
     assert nncompress.decompress(fmt.Header(0).pack()) == b""
+
+
+def test_the_reader_agrees_with_decompression_at_the_end(tmp_path: Path) -> None:
+    """Random access (``nncompress.open``) and decompression read the same archives: zero
+    padding after a stream is ignored by both, and an index that the stream did not say
+    follows it is refused by both (found by the decoder fuzzer)."""
+    from nncompress.reader import ArchiveReader
+
+    data = b"random access " * 30
+    blob = stored_archive(data)
+    padded = tmp_path / "padded.nnc"
+    padded.write_bytes(blob + bytes(16))
+    with open(padded, "rb") as f:
+        assert ArchiveReader(f).read() == data
+    header_len = len(fmt.read_header(io.BytesIO(blob))[1])
+    coded = len(blob) - header_len
+    index = fmt.Index(header_len, [fmt.FrameEntry(len(data), coded)]).pack()
+    lying = tmp_path / "lying.nnc"
+    lying.write_bytes(blob + index)
+    with pytest.raises(fmt.FormatError):
+        decompress_stream(io.BytesIO(blob + index), io.BytesIO(), None)
+    with open(lying, "rb") as f, pytest.raises(fmt.FormatError):
+        ArchiveReader(f).read()
