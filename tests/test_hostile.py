@@ -221,7 +221,13 @@ def test_a_signal_leaves_no_partial_output(
     temporary output is removed, the input kept, the status 128 + the signal."""
     (tmp_path / "big").write_bytes(sample_text(3 << 20, 5))
     p = subprocess.Popen(
-        [cli, "--rm", "-T1", "big"], cwd=tmp_path, env=model_env, stderr=subprocess.PIPE
+        [cli, "--rm", "-T1", "big"],
+        cwd=tmp_path,
+        env=model_env,
+        stderr=subprocess.PIPE,
+        # (under nohup SIGHUP is ignored, and a program rightly keeps it so: give the
+        # program the default disposition, as a terminal's shell does)
+        preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not leftovers(tmp_path) and time.monotonic() < deadline and p.poll() is None:
