@@ -391,7 +391,31 @@ def train(
         f"int {summary['val_int_bpb']:.4f} bpb vs float {summary['val_float_bpb_8']:.4f} "
         f"on the same {min(8, len(vstreams))} segments"
     )
+    _compare_with_default(summary, vstreams[:8], output, log)
     return summary
+
+
+def _compare_with_default(
+    summary: dict, vstreams: np.ndarray, output: Path, log: Callable[[str], None]
+) -> None:
+    """Warn when the trained network does no better than the shipped one on the held-out
+    data (a short budget on a CPU often ends there): the user should know, and has a
+    better choice in seconds."""
+    from .model import ModelError
+    from .zoo import load_model
+
+    try:
+        base = load_model(None)
+    except ModelError:
+        return
+    summary["default_int_bpb"] = int_bpb(base, vstreams)
+    if summary["val_int_bpb"] >= summary["default_int_bpb"]:
+        log(
+            f"warning: {output} is no better than the shipped default model on the held-out "
+            f"data ({summary['val_int_bpb']:.3f} against {summary['default_int_bpb']:.3f} "
+            "bpb, the networks alone): train longer (--time), or keep the default network "
+            "and prime it with this data in seconds (train --base default)"
+        )
 
 
 def export_checkpoint(

@@ -144,3 +144,28 @@ def test_small_sample_text_is_unchanged_by_an_empty_prime(models, small_tables) 
     data = sample_text(900, 4)
     assert not plain.prime
     assert decode(code(data, plain), plain) == data
+
+
+def test_train_adds_a_prime_and_warns_when_no_better_than_default(
+    model_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train`` (a network, two steps here) keeps a prime of its data, and says so when
+    the network is no better than the shipped one on the held-out data."""
+    pytest.importorskip("torch")
+    from nncompress import train as train_mod
+
+    files = []
+    for i in range(8):
+        f = tmp_path / f"{i}.log"
+        f.write_bytes(records(30, i))
+        files.append(f)
+    monkeypatch.setattr(train_mod, "int_bpb", lambda model, streams: 5.0)
+    lines: list[str] = []
+    cfg = train_mod.TrainConfig(
+        preset="tiny", max_steps=2, batch=4, window=16, segment=256, prime=1024, name="t"
+    )
+    summary = train_mod.train(files, tmp_path / "t.nnm", cfg, log=lines.append)
+    m = IntModel.load(tmp_path / "t.nnm")
+    assert 0 < len(m.prime) <= 1024 and m.meta["format_version"] == PRIMED_FORMAT_VERSION
+    assert summary["default_int_bpb"] == 5.0
+    assert any("no better than the shipped default model" in line for line in lines)
