@@ -11,7 +11,8 @@ What counts as a finding (the input is saved, and the run exits 1):
   overwrites, insertions, deletions, truncations of a seed) that decodes, to anything but
   the seed's own decoded bytes. (Whole streams of a seed left out are the one damage the
   format cannot see, as with gzip and zstd: the output must then be the remaining streams'.
-  Bytes that the decoder ignores as trailing data excuse no other missing output.)
+  The other is damage into exactly the 6-byte empty archive, which has no check: counted
+  apart. Bytes that the decoder ignores as trailing data excuse no other missing output.)
 * **length mismatch**: a decode that succeeds with another length than ``list_stream``
   reports (also for mutations that recompute the checks);
 * **threads mismatch** / **reader mismatch**: an archive that decodes gives other bytes on
@@ -900,6 +901,13 @@ def prepare_seeds(blobs: list[bytes], model: IntModel) -> list[Seed]:
     return seeds
 
 
+#: The 6 bytes of an empty archive. Format 1 gives it no check, so damage that turns an
+#: archive into exactly these bytes (a cut after the descriptor, and the block size's
+#: first byte set to 0) is a valid archive of nothing: like a concatenation cut at a
+#: stream boundary, a damage no check can see. The oracle counts it apart.
+EMPTY_ARCHIVE = fmt.Header(0).pack()
+
+
 def legal_outputs(blob: bytes, seed: Seed) -> list[bytes]:
     """What an unchecked mutation of ``seed`` (``mutate_unchecked``) may decode to: the
     seed's own output (all of it; for a seed that fails, what it writes before failing,
@@ -959,14 +967,17 @@ def run_one(
                 f"decoded {len(out)} bytes (counted {info.raw_len}), list_stream says {listed}",
             )
         if legal is not None:
-            if out not in legal:
+            if blob == EMPTY_ARCHIVE:
+                result.oracle = "empty"
+            elif out not in legal:
                 raise Finding(
                     "silent-corruption",
                     f"an unchecked mutation decodes to {len(out)} bytes that are not its "
                     f"seed's ({' or '.join(str(len(x)) for x in legal)} bytes"
                     f"; {result.trailing} trailing bytes ignored)",
                 )
-            result.oracle = "seed" if out == legal[0] else "streams"
+            else:
+                result.oracle = "seed" if out == legal[0] else "streams"
         one = decode(blob, model, threads=1)
         if one[:2] != (outcome, out):
             raise Finding(
@@ -1109,6 +1120,8 @@ def fuzz_loop(
         report.outcomes[f"{mode} {result.outcome}"] += 1
         if result.oracle == "streams":
             report.outcomes["unchecked ok: whole streams left out"] += 1
+        if result.oracle == "empty":
+            report.outcomes["unchecked ok: cut and damaged into the empty archive"] += 1
         if result.trailing:
             report.outcomes[f"{mode} ok with trailing data"] += 1
         if result.reader is not None:
