@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,22 +24,17 @@ from nncompress.compare import collect_inputs, run_comparison, select_codecs, to
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """The machine (``compare.machine``: CPU, cores, system, Python), numpy and its BLAS
+    threads, and the date: the line every benchmark prints first."""
     import numpy
+
+    from nncompress.compare import machine as cpu
 
     # Mixed blocks hold BLAS to one thread while the network's steps run on a thread of
     # their own; the setting applies to everything else.
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "all") + " (mixed blocks: 1)"
     return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"numpy {numpy.__version__}, BLAS threads: {threads}, "
+        f"{cpu()}, numpy {numpy.__version__}, BLAS threads: {threads}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
 

@@ -255,3 +255,33 @@ def cli_executable() -> str:
 @pytest.fixture
 def cli(model_env: dict[str, str]) -> Iterator[str]:
     yield cli_executable()
+
+
+# ----------------------------------------------------------------------------- archives
+def walk_blocks(blob: bytes) -> list[tuple[int, fmt.BlockHeader, int]]:
+    """(offset, header, size) of every block of every stream in a well-formed ``blob``,
+    read with the format's own readers."""
+    f = io.BytesIO(blob)
+    out = []
+    while f.tell() < len(blob):
+        header, _ = fmt.read_header(f)
+        end = fmt.END_NONE if header.block_size else fmt.END_STREAM
+        while end not in (fmt.END_STREAM, fmt.END_INDEX):
+            at = f.tell()
+            bh, _ = fmt.read_block_header(f, header)
+            f.seek(bh.coded_len + fmt.CHECK_SIZE, os.SEEK_CUR)
+            out.append((at, bh, f.tell() - at))
+            end = bh.end
+        if end == fmt.END_INDEX:
+            fmt.read_index(f)
+    return out
+
+
+def decode_or_damage(blob: bytes, *models: IntModel) -> tuple[bytes, Exception | None]:
+    """What the decoder writes, and the damage error it raised (None if it succeeded)."""
+    out = io.BytesIO()
+    try:
+        decompress_stream(io.BytesIO(blob), out, lookup_for(*models))
+    except (fmt.FormatError, ModelError) as e:
+        return out.getvalue(), e
+    return out.getvalue(), None

@@ -22,12 +22,14 @@ import numpy as np
 import pytest
 from conftest import (
     compress,
+    decode_or_damage,
     decompress,
     header_size,
     lookup_for,
     memory_model,
     sample_text,
     set_segment_bytes,
+    walk_blocks,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -79,35 +81,6 @@ def _random_bytes(n: int, seed: int = 0) -> bytes:
 
 def _check(head: bytes, raw: bytes, prev: int) -> bytes:
     return struct.pack("<I", zlib.crc32(head + raw, prev))
-
-
-def _walk_blocks(blob: bytes) -> list[tuple[int, fmt.BlockHeader, int]]:
-    """(offset, header, size) of every block of every stream in a well-formed ``blob``,
-    read with the format's own readers."""
-    f = io.BytesIO(blob)
-    out = []
-    while f.tell() < len(blob):
-        header, _ = fmt.read_header(f)
-        end = fmt.END_NONE if header.block_size else fmt.END_STREAM
-        while end not in (fmt.END_STREAM, fmt.END_INDEX):
-            at = f.tell()
-            bh, _ = fmt.read_block_header(f, header)
-            f.seek(bh.coded_len + fmt.CHECK_SIZE, os.SEEK_CUR)
-            out.append((at, bh, f.tell() - at))
-            end = bh.end
-        if end == fmt.END_INDEX:
-            fmt.read_index(f)
-    return out
-
-
-def _decode(blob: bytes, *models: IntModel) -> tuple[bytes, Exception | None]:
-    """What the decoder writes, and the damage error it raised (None if it succeeded)."""
-    out = io.BytesIO()
-    try:
-        decompress_stream(io.BytesIO(blob), out, lookup_for(*models))
-    except DAMAGE as e:
-        return out.getvalue(), e
-    return out.getvalue(), None
 
 
 @pytest.fixture
@@ -673,7 +646,7 @@ def test_block_check_names_the_block(tiny_model: IntModel) -> None:
     which byte range, and the blocks before it have been written."""
     data = _random_bytes(200)
     blob = bytearray(compress(data, tiny_model, block_size=100, level="fast"))
-    blocks = _walk_blocks(bytes(blob))
+    blocks = walk_blocks(bytes(blob))
     assert [b.method for _, b, _ in blocks] == [fmt.METHOD_STORED] * 2
     at = blocks[1][0]
     blob[at + 1] ^= 0x40  # the second block's first raw byte (its header is one byte)
@@ -699,7 +672,7 @@ def test_undecodable_block_names_the_block(payload: bytes, short: bool) -> None:
     blob = header + first + b"0123456789" + fmt.CHECK.pack(check)
     second = fmt.BlockHeader(fmt.METHOD_LZMA, 10, len(payload), 0, fmt.END_STREAM).pack(10)
     blob += second + payload + fmt.CHECK.pack(fmt.block_check(second, b"0123456789", check))
-    out, err = _decode(blob)
+    out, err = decode_or_damage(blob)
     assert out == b"0123456789"
     assert isinstance(err, fmt.FormatError)
     where = r"^corrupted archive: block 1 \(bytes 10\.\.20\) "
@@ -713,20 +686,20 @@ def test_check_chains_the_blocks_of_a_frame(tiny_model: IntModel, tiny_model2: I
     block is intact on its own."""
     data = _random_bytes(400, seed=1)
     blob = compress(data, tiny_model, block_size=100, level="fast")
-    blocks = _walk_blocks(blob)
+    blocks = walk_blocks(blob)
     assert len(blocks) == 4 and {b.method for _, b, _ in blocks} == {fmt.METHOD_STORED}
     header, body = blob[: blocks[0][0]], [blob[at : at + n] for at, _, n in blocks]
     for order in ([1, 0, 2, 3], [0, 2, 1, 3], [0, 1, 3], [0, 0, 1, 2, 3], [0, 1, 2, 2, 3]):
-        _, err = _decode(header + b"".join(body[i] for i in order))
+        _, err = decode_or_damage(header + b"".join(body[i] for i in order))
         assert isinstance(err, fmt.FormatError), order
     # The same blocks behind another stream header (another model) are refused.
     other = compress(_random_bytes(400, seed=2), tiny_model2, block_size=100, level="fast")
     spliced = other[: blocks[0][0]] + b"".join(body)
-    assert spliced != blob and isinstance(_decode(spliced)[1], fmt.FormatError)
+    assert spliced != blob and isinstance(decode_or_damage(spliced)[1], fmt.FormatError)
     # The end codes are covered too: the last block saying END_FRAME instead of END_STREAM.
     last = bytearray(body[3])
     last[0] ^= (fmt.END_STREAM ^ fmt.END_FRAME) << 2
-    _, err = _decode(header + b"".join(body[:3]) + bytes(last))
+    _, err = decode_or_damage(header + b"".join(body[:3]) + bytes(last))
     assert isinstance(err, fmt.FormatError) and "checksum mismatch" in str(err)
 
 
@@ -957,7 +930,7 @@ def test_multi_frame_archive(framed: tuple[bytes, bytes], tiny_model: IntModel) 
     assert [f.raw_len for f in info.frames] == [512] * 5 + [40]
     assert [f.raw_offset for f in info.frames] == [512 * i for i in range(6)]
     assert [b.frame for b in info.blocks] == [i // 2 for i in range(11)]
-    blocks = _walk_blocks(blob)
+    blocks = walk_blocks(blob)
     ends = [b.end for _, b, _ in blocks]
     assert ends == [fmt.END_NONE, fmt.END_FRAME] * 5 + [fmt.END_INDEX]
     # Frames start at their first block and are back to back; the index follows them.
@@ -984,7 +957,7 @@ def test_frames_are_whole_blocks(frame_size: int, per_frame: int, tiny_model: In
     info = list_stream(io.BytesIO(blob))
     assert [len(info.blocks), len(info.frames)] == [4, -(-4 // per_frame)]
     assert [b.frame for b in info.blocks] == [i // per_frame for i in range(4)]
-    last = _walk_blocks(blob)[-1][1]
+    last = walk_blocks(blob)[-1][1]
     if len(info.frames) == 1:
         assert last.end == fmt.END_STREAM
         assert fmt.index_before(io.BytesIO(blob), len(blob)) is None
@@ -1004,7 +977,7 @@ def test_truncation_at_a_frame_boundary_is_detected(
     info = list_stream(io.BytesIO(blob))
     cuts = [(f.offset + f.coded_len, f.raw_offset + f.raw_len) for f in info.frames]
     for cut, raw_end in cuts:  # the last cut is the index's start
-        out, err = _decode(blob[:cut], tiny_model)
+        out, err = decode_or_damage(blob[:cut], tiny_model)
         assert isinstance(err, fmt.FormatError) and "truncated" in str(err), cut
         assert out == data[:raw_end]
         with pytest.raises(fmt.FormatError, match="truncated"):
@@ -1012,7 +985,7 @@ def test_truncation_at_a_frame_boundary_is_detected(
     # Nor can another stream behind the cut hide it.
     tail = compress(b"more", tiny_model)
     for cut, _ in cuts:
-        assert isinstance(_decode(blob[:cut] + tail, tiny_model)[1], fmt.FormatError)
+        assert isinstance(decode_or_damage(blob[:cut] + tail, tiny_model)[1], fmt.FormatError)
 
 
 def test_damaged_index_is_refused(streams: list[tuple[bytes, bytes]]) -> None:
@@ -1027,7 +1000,7 @@ def test_damaged_index_is_refused(streams: list[tuple[bytes, bytes]]) -> None:
         for bit in range(8):
             bad = bytearray(blob)
             bad[pos] ^= 1 << bit
-            out, err = _decode(bytes(bad))
+            out, err = decode_or_damage(bytes(bad))
             assert isinstance(err, fmt.FormatError), (pos, bit)
             assert out == data  # the frames were good
             with pytest.raises(fmt.FormatError):
@@ -1125,7 +1098,7 @@ def test_reader_does_not_touch_other_frames(
     """Damage in frame 0 does not stop reading frame 4, and reading frame 4 does not read
     frame 0's bytes: each frame decodes alone from the stream header."""
     data, blob = framed
-    first = _walk_blocks(blob)[0]
+    first = walk_blocks(blob)[0]
     bad = bytearray(blob)
     bad[first[0] + first[2] - 1] ^= 1  # the first block's check
     reads: list[tuple[int, int]] = []
@@ -1262,7 +1235,7 @@ def test_every_bit_flip_is_caught(
         for bit in range(8) if every_bit else [pos // 2 % 8]:
             bad = bytearray(blob)
             bad[pos] ^= 1 << bit
-            out, err = _decode(bytes(bad), tiny_model)
+            out, err = decode_or_damage(bytes(bad), tiny_model)
             if err is not None:
                 assert data.startswith(out)
                 continue
@@ -1272,7 +1245,7 @@ def test_every_bit_flip_is_caught(
     # last word has some); there are few of them, and none in any other field.
     coded = [
         range(at + n - fmt.CHECK_SIZE - b.coded_len, at + n - fmt.CHECK_SIZE)
-        for at, b, n in _walk_blocks(blob)
+        for at, b, n in walk_blocks(blob)
         if b.method != fmt.METHOD_STORED
     ]
     assert all(any(pos in r for r in coded) for pos in silent), silent
@@ -1291,7 +1264,7 @@ def test_random_overwrites_never_give_wrong_data(
     start = data.draw(st.integers(0, len(blob) - 1))
     patch = data.draw(st.binary(min_size=1, max_size=16))
     bad = blob[:start] + patch + blob[start + len(patch) :]
-    out, err = _decode(bad, tiny_model)
+    out, err = decode_or_damage(bad, tiny_model)
     if err is not None:
         assert original.startswith(out)
     else:
@@ -1390,7 +1363,7 @@ def test_frames_swapped_or_repeated_are_caught(
     header, frames, index = _frame_bytes(blob)
     bad = header + b"".join(frames[i] for i in order) + index
     first = next(n for n, i in enumerate(order) if i != n)
-    out, err = _decode(bad)
+    out, err = decode_or_damage(bad)
     assert isinstance(err, fmt.FormatError)
     lo, hi = 512 * first, 512 * first + 256
     assert str(err) == f"corrupted archive: block {2 * first} (bytes {lo}..{hi}) checksum mismatch"
@@ -1411,7 +1384,7 @@ def test_frames_dropped_or_added_are_caught(
     header, frames, _ = _frame_bytes(blob)
     entries = [fmt.FrameEntry(512, len(frames[i])) for i in order]
     bad = header + b"".join(frames[i] for i in order) + fmt.Index(len(header), entries).pack()
-    out, err = _decode(bad)
+    out, err = decode_or_damage(bad)
     assert isinstance(err, fmt.FormatError) and "checksum mismatch" in str(err)
     assert data.startswith(out) and len(out) < len(data)
     with pytest.raises(fmt.FormatError, match="checksum mismatch"):
@@ -1432,7 +1405,7 @@ def test_frames_moved_from_another_stream_are_caught(
         assert (other_header == header) == (model is tiny_model)
         taken = other_frames[1 if model is tiny_model2 else 2]
         bad = header + frames[0] + taken + b"".join(frames[2:]) + index
-        out, err = _decode(bad)
+        out, err = decode_or_damage(bad)
         assert isinstance(err, fmt.FormatError) and "block 2 (bytes 512..768)" in str(err)
         assert out == data[:512]
 

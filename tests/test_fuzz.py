@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
 import random
 import signal
 import struct
@@ -23,15 +22,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, compress, lookup_for
+from conftest import REPO, compress, decode_or_damage, walk_blocks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nncompress import contexts, zoo
 from nncompress import format as fmt
 from nncompress.config import Config
-from nncompress.engine import decompress_stream, list_stream
-from nncompress.model import IntModel, ModelError
+from nncompress.engine import list_stream
+from nncompress.model import IntModel
 
 
 def _load_fuzz_harness():
@@ -60,34 +59,6 @@ CUSTOM = Config(
 needs_alarm = pytest.mark.skipif(
     not hasattr(signal, "setitimer"), reason="hang detection needs SIGALRM"
 )
-
-
-def _walk_blocks(blob: bytes) -> list[tuple[int, fmt.BlockHeader, int]]:
-    """(offset, header, size) of every block of every stream in a well-formed ``blob``."""
-    f = io.BytesIO(blob)
-    out = []
-    while f.tell() < len(blob):
-        header, _ = fmt.read_header(f)
-        end = fmt.END_NONE if header.block_size else fmt.END_STREAM
-        while end not in (fmt.END_STREAM, fmt.END_INDEX):
-            at = f.tell()
-            bh, _ = fmt.read_block_header(f, header)
-            f.seek(bh.coded_len + fmt.CHECK_SIZE, os.SEEK_CUR)
-            out.append((at, bh, f.tell() - at))
-            end = bh.end
-        if end == fmt.END_INDEX:
-            fmt.read_index(f)
-    return out
-
-
-def _decode(blob: bytes, *models: IntModel) -> tuple[bytes, Exception | None]:
-    """What the decoder writes, and the damage error it raised (None if it succeeded)."""
-    out = io.BytesIO()
-    try:
-        decompress_stream(io.BytesIO(blob), out, lookup_for(*models))
-    except (fmt.FormatError, ModelError) as e:
-        return out.getvalue(), e
-    return out.getvalue(), None
 
 
 _SEEDS: list[bytes] = []
@@ -144,24 +115,24 @@ def test_fuzz_fix_crcs_recomputes_checks(fuzz_seeds: list[bytes], tiny_model: In
     method does not use the configuration, so the archive stays valid); frames split
     anew, with the index rebuilt."""
     stored = next(
-        b for b in fuzz_seeds if b[4] & 0x0F == fmt.MODEL_HASH and len(_walk_blocks(b)) == 4
+        b for b in fuzz_seeds if b[4] & 0x0F == fmt.MODEL_HASH and len(walk_blocks(b)) == 4
     )
-    at, bh, _ = _walk_blocks(stored)[1]
+    at, bh, _ = walk_blocks(stored)[1]
     assert bh.method == fmt.METHOD_STORED
     bad = bytearray(stored)
     bad[at + 1] ^= 0xFF
     assert fuzz.check_one(bytes(bad), tiny_model) == "FormatError"
     assert fuzz.check_one(fuzz.fix_crcs(bytes(bad)), tiny_model) == "ok"
 
-    model = next(b for b in fuzz_seeds if [x.method for _, x, _ in _walk_blocks(b)] == [1])
+    model = next(b for b in fuzz_seeds if [x.method for _, x, _ in walk_blocks(b)] == [1])
     streams, tail = fuzz.parse(model)
     h = streams[0].header
     streams[0].header_bytes = fmt.Header(h.block_size, h.model, h.model_prefix, CUSTOM).pack()
     changed = fuzz.serialize(streams, tail)
     assert changed != model and list_stream(io.BytesIO(changed)).config == CUSTOM
-    assert _decode(changed, tiny_model) == (_decode(model, tiny_model)[0], None)
+    assert decode_or_damage(changed, tiny_model) == (decode_or_damage(model, tiny_model)[0], None)
     unfixed = fuzz.serialize(streams, tail, fix=False)
-    assert isinstance(_decode(unfixed, tiny_model)[1], fmt.FormatError)
+    assert isinstance(decode_or_damage(unfixed, tiny_model)[1], fmt.FormatError)
 
     streams, tail = fuzz.parse(stored)
     blocks = streams[0].blocks
@@ -169,7 +140,7 @@ def test_fuzz_fix_crcs_recomputes_checks(fuzz_seeds: list[bytes], tiny_model: In
     blocks[3].head = bytes([blocks[3].head[0] | fmt.END_INDEX << 2]) + blocks[3].head[1:]
     split = fuzz.serialize(streams, tail, rebuild_index=True)
     assert len(list_stream(io.BytesIO(split)).frames) == 2
-    assert _decode(split) == (_decode(stored)[0], None)
+    assert decode_or_damage(split) == (decode_or_damage(stored)[0], None)
 
 
 def test_fuzz_moves_frames(fuzz_seeds: list[bytes], tiny_model: IntModel) -> None:
@@ -396,7 +367,7 @@ def test_the_loop_saves_and_reports_findings(
 
 
 @needs_alarm
-def test_time_limit_stops_a_real_decode(harness_model: IntModel) -> None:
+def test_time_limit_stops_a_realdecode_or_damage(harness_model: IntModel) -> None:
     """The hang detector interrupts the decoder itself, mid-block: a model block that
     claims as much as its payload may (all zeros: it decodes to the end) takes far longer
     than the limit, which stops it within a fraction of a second, leaving no thread."""
@@ -454,7 +425,7 @@ def test_crafted_archives_are_what_they_claim(harness_model: IntModel) -> None:
         if c.seed:
             assert len(c.blob) <= 8192
         if c.expect == ("ok",) and c.lookup == "harness":
-            out, err = _decode(c.blob, harness_model)
+            out, err = decode_or_damage(c.blob, harness_model)
             assert err is None and (len(out), fuzz._crc(out)) == (c.out_len, c.out_crc), c.name
     huge = next(c for c in cases if c.name == "huge-mixed-full-zeros")
     header, raw = fmt.read_header(io.BytesIO(huge.blob))
