@@ -985,7 +985,12 @@ def run_one(
             )
     if reader and blob:
         result.reader, got = read_all(blob, model)
-        if result.reader == "ok" and legal is not None and got not in legal:
+        if (
+            result.reader == "ok"
+            and legal is not None
+            and got not in legal
+            and blob != EMPTY_ARCHIVE
+        ):
             raise Finding(
                 "silent-corruption",
                 f"ArchiveReader reads an unchecked mutation as {len(got)} bytes that are "
