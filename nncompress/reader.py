@@ -31,6 +31,8 @@ class _Frame:
     #: The end code its last block must have (END_FRAME, END_STREAM or END_INDEX), as the
     #: index or the walk found it: checked when the frame is decoded.
     end: int = fmt.END_FRAME
+    #: Its length in the archive, as the index or the walk found it (checked too).
+    coded_len: int | None = None
 
 
 def _stream_from_index(f: BinaryIO, end: int) -> tuple[int, list[_Frame]] | None:
@@ -49,7 +51,9 @@ def _stream_from_index(f: BinaryIO, end: int) -> tuple[int, list[_Frame]] | None
         raise fmt.FormatError("corrupted archive: the index does not match the header")
     frames, offset, raw = [], start + index.header_len, 0
     for number, e in enumerate(index.frames):
-        frames.append(_Frame(header, header_bytes, number, raw, offset, raw, e.raw_len))
+        frames.append(
+            _Frame(header, header_bytes, number, raw, offset, raw, e.raw_len, coded_len=e.coded_len)
+        )
         offset += e.coded_len
         raw += e.raw_len
     if frames:  # (the stream must say that its index follows, or the index is not its own)
@@ -189,7 +193,8 @@ class ArchiveReader(io.RawIOBase):
                 self._f, StreamInfo(), out, number=fr.number, raw_offset=fr.stream_offset
             )
             self.frames_decoded += 1
-            if end != fr.end:
+            coded = self._f.tell() - fr.offset
+            if end != fr.end or fr.coded_len not in (None, coded):
                 raise fmt.FormatError(
                     f"corrupted archive: frame {fr.number} does not end as its index says"
                 )

@@ -1133,6 +1133,8 @@ def fuzz_loop(
             report.outcomes[f"reader {result.reader}"] += 1
             if result.reader == "ok" and result.outcome != "ok":
                 report.outcomes["reader reads what decompress_stream refuses"] += 1
+                note = f"iteration {i} of --seed {seed} ({how}): decoder {result.outcome}\n"
+                _save(crash_dir, "reader-lenient", blob, note)
             if result.reader != "ok" and result.outcome == "ok":
                 report.outcomes["reader refuses trailing data"] += 1
         if report_every and (i + 1) % report_every == 0:

@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import sample_text
 from test_cli import leftovers, one_line_error, run, stored_archive, work, write  # noqa: F401
@@ -467,3 +468,27 @@ def test_the_reader_agrees_with_decompression_at_the_end(tmp_path: Path) -> None
         decompress_stream(io.BytesIO(blob + index), io.BytesIO(), None)
     with open(lying, "rb") as f, pytest.raises(fmt.FormatError):
         ArchiveReader(f).read()
+
+
+def test_the_reader_checks_each_frame_against_the_index(tiny_model, small_tables) -> None:
+    """Found by the decoder fuzzer: bytes inserted between a stream's last frame and its
+    index, with the index's last entry grown to cover them, read well through the index
+    alone. Each frame must now take exactly the length the index gives it."""
+    from nncompress.engine import compress_stream
+    from nncompress.reader import ArchiveReader
+
+    data = np.random.default_rng(3).bytes(3000)
+    out = io.BytesIO()
+    compress_stream(io.BytesIO(data), out, tiny_model, block_size=500, frame_size=1000)
+    blob = out.getvalue()
+    index, start = fmt.index_before(io.BytesIO(blob), len(blob))
+    assert len(index.frames) == 3
+    entries = index.frames[:-1] + [
+        fmt.FrameEntry(index.frames[-1].raw_len, index.frames[-1].coded_len + 4)
+    ]
+    forged = blob[:start] + b"junk" + fmt.Index(index.header_len, entries).pack()
+    assert ArchiveReader(io.BytesIO(blob), lambda h: tiny_model).read() == data
+    with pytest.raises(fmt.FormatError):
+        decompress_stream(io.BytesIO(forged), io.BytesIO(), lambda h: tiny_model)
+    with pytest.raises(fmt.FormatError, match="does not end as its index says"):
+        ArchiveReader(io.BytesIO(forged), lambda h: tiny_model).read()
