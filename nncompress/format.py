@@ -5,7 +5,7 @@ block's payload is coded is the business of ``engine.py`` and ``coder.py``.
 
 The framing is small because small files and records are where users feel it: a stream of
 one block costs 10 bytes plus its lengths (6 for empty input, 12 for one byte). Fields are
-varints, the model is named by a registry number or 8 bytes of its SHA-256, and each block
+varints, the model is named by a registry number or 4 bytes of its SHA-256, and each block
 carries one CRC32 that chains the frame's block headers and content, so damage, truncation
 and reordering are caught at the block where they happen.
 """
@@ -55,7 +55,7 @@ END_INDEX = 3  # the stream ends here, and its index follows
 SEGMENTS_DEFAULT, SEGMENTS_FEWEST, SEGMENTS_GIVEN = 0, 1, 2
 
 #: How the header names the model (bits 0-3 of its descriptor): 0 none, 1..14 a registered
-#: model (``zoo.REGISTRY``), 15 the first 8 bytes of the model file's SHA-256.
+#: model (``zoo.REGISTRY``), 15 the first 4 or 8 bytes of the model file's SHA-256.
 MODEL_NONE = 0
 MODEL_HASH = 15
 HASH_PREFIX = 8

@@ -7,8 +7,8 @@ repository's ``models/`` folder (for a source checkout). The default model is ``
 ``--max`` compresses with ``large`` unless a model is named (``levels.py``).
 
 An archive names a shipped model by its number in ``REGISTRY`` (one part of a byte) and any
-other model by the first 8 bytes of its file's SHA-256; either way the model file found is
-checked against the hash before it is used.
+other model by the first 4 bytes of its file's SHA-256 (8 in the first archives of format
+1); either way the model file found is checked against the hash before it is used.
 """
 
 from __future__ import annotations
