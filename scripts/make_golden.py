@@ -71,6 +71,36 @@ GOLDENS: dict[str, tuple[int, int, Config | None]] = {
     "golden-config2.nnc": (9000, 16 << 20, SECOND_CONFIG),
 }
 
+#: Archives made with the shipped network primed with PRIME (docs/FORMAT.md, "Primed
+#: models"), named by 4 bytes of the primed model's hash (header bit 6): file name ->
+#: (block size, frame size). The primed model is rebuilt from models/default.nnm by
+#: ``primed_model``; its hash is pinned, so a change to how model files are written shows.
+PRIMED_GOLDENS: dict[str, tuple[int, int]] = {
+    # Blocks of 4096 in frames of two: each frame learns the prime before its first block.
+    "golden-primed.nnc": (4096, 8192),
+}
+PRIMED_NAME = "golden-primed"
+
+
+def prime_bytes() -> bytes:
+    """The prime: the first two paragraphs of the golden text, as a sample of the data."""
+    return GOLDEN_TEXT.encode("utf-8").split(b"\n\n", 3)[1] + b"\n"
+
+
+def primed_model(directory: Path, model_path: Path = MODEL_PATH) -> Path:
+    """Write ``golden-primed.nnm`` (the network of ``model_path`` with ``prime_bytes``) in
+    ``directory``; returns its path."""
+    from safetensors.numpy import load_file
+
+    from nncompress.model import _read_metadata, save_model, with_prime
+
+    tensors = load_file(str(model_path))
+    meta = _read_metadata(model_path.read_bytes())
+    path = directory / f"{PRIMED_NAME}.nnm"
+    save_model(path, *with_prime(tensors, meta, prime_bytes(), PRIMED_NAME))
+    return path
+
+
 GOLDEN_TEXT = """\
 The Keeper of the Northern Light
 
@@ -158,6 +188,20 @@ def make_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     return out.getvalue()
 
 
+def make_primed_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
+    import tempfile
+
+    from nncompress.engine import compress_stream
+    from nncompress.model import IntModel
+
+    block, frame = PRIMED_GOLDENS[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        model = IntModel.load(primed_model(Path(tmp), model_path))
+    out = io.BytesIO()
+    compress_stream(io.BytesIO(golden_data()), out, model, block, LEVEL, frame_size=frame)
+    return out.getvalue()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=MODEL_PATH, help="model file to use")
@@ -179,9 +223,12 @@ def main() -> int:
     if TEXT_PATH.read_bytes() != text:
         print("make_golden: golden.txt differs from the script's text", file=sys.stderr)
         return 1
-    for name in GOLDENS:
+    for name in [*GOLDENS, *PRIMED_GOLDENS]:
         path = DATA / name
-        blob = make_archive(name, args.model)
+        if name in GOLDENS:
+            blob = make_archive(name, args.model)
+        else:
+            blob = make_primed_archive(name, args.model)
         info = list_stream(io.BytesIO(blob))
         methods = [b.method for b in info.blocks]
         if not all(m in MODEL_METHODS for m in methods):

@@ -6,7 +6,9 @@
 names), and recompressing the text the same way must give the same bytes, so that no
 change to the format, the coder, a configuration or the shipped model can slip by
 (docs/DESIGN.md, section 7). Released golden archives are never rebuilt; a new
-feature of the format adds a golden beside them.
+feature of the format adds a golden beside them: ``golden-primed.nnc`` pins primed models
+and the 4-byte model hash, with a model that ``make_golden.primed_model`` rebuilds from
+the shipped one (its hash pinned below).
 """
 
 from __future__ import annotations
@@ -115,3 +117,41 @@ def test_golden_with_torch_backend(default_model: IntModel) -> None:
         out = io.BytesIO()
         decompress_stream(io.BytesIO((DATA / name).read_bytes()), out, lambda header: model)
         assert out.getvalue() == TEXT.read_bytes()
+
+
+#: The SHA-256 of the primed golden model as ``make_golden.primed_model`` writes it: the
+#: identity the primed golden archives name (by its first 4 bytes).
+PRIMED_SHA256 = "1bceb245755d44b55d3634cc022658f92dc65a96cd3dd341b468674d227b4558"
+
+
+@pytest.fixture
+def primed_model_dir(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    d = tmp_path / "primed"
+    d.mkdir()
+    path = make_golden.primed_model(d)
+    monkeypatch.setenv("NNCOMPRESS_MODELS", str(d))
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(make_golden.PRIMED_GOLDENS))
+def test_primed_golden_decompresses(name: str, primed_model_dir) -> None:
+    """A primed model's archive (format 1 with the short-hash bit and a version-2 model):
+    found by 4 bytes of its hash in the model folders, decoded through its prime."""
+    model = IntModel.load(primed_model_dir)
+    assert model.sha256 == PRIMED_SHA256, "the primed golden model's file changed"
+    assert model.prime == make_golden.prime_bytes()
+    blob = (DATA / name).read_bytes()
+    assert blob[4] == fmt.MODEL_HASH | fmt.SHORT_HASH_FLAG
+    assert blob[5:9] == bytes.fromhex(PRIMED_SHA256[:8])
+    block, frame = make_golden.PRIMED_GOLDENS[name]
+    info = list_stream(io.BytesIO(blob))
+    assert info.block_size == block and len(info.frames) == -(-len(TEXT.read_bytes()) // frame)
+    assert {b.method for b in info.blocks} == {fmt.METHOD_MIXED}
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(blob), out, lambda h: model_for_archive(h.model, h.model_prefix))
+    assert out.getvalue() == TEXT.read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(make_golden.PRIMED_GOLDENS))
+def test_primed_golden_recompresses_identically(name: str, primed_model_dir) -> None:
+    assert make_golden.make_primed_archive(name) == (DATA / name).read_bytes()
