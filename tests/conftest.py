@@ -33,7 +33,9 @@ from hypothesis import settings
 settings.register_profile("nncompress", deadline=None, print_blob=True)
 settings.load_profile("nncompress")
 
+from nncompress import contexts
 from nncompress import format as fmt
+from nncompress.config import Config
 from nncompress.engine import compress_stream, decompress_stream
 from nncompress.format import Header
 from nncompress.model import IntModel, ModelError, export_gru, save_model
@@ -285,3 +287,15 @@ def decode_or_damage(blob: bytes, *models: IntModel) -> tuple[bytes, Exception |
     except (fmt.FormatError, ModelError) as e:
         return out.getvalue(), e
     return out.getvalue(), None
+
+
+#: A configuration of the mixed method that is not a preset.
+CUSTOM = Config(
+    contexts=(1, 2, 3, 4, contexts.WORD, contexts.COLUMN),
+    mix_shifts=(13, 14, 15),
+    final_shift=15,
+    apm_rate=5,
+    table_bits=16,
+    match_bits=16,
+    network_weight=1 << 15,
+)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import (
+    CUSTOM,
     compress,
     decode_or_damage,
     decompress,
@@ -42,16 +43,6 @@ from nncompress.levels import LEVELS, Level
 from nncompress.model import IntModel, ModelError
 from nncompress.reader import ArchiveReader
 
-#: A configuration of the mixed method that is not a preset.
-CUSTOM = Config(
-    contexts=(1, 2, 3, 4, contexts.WORD, contexts.COLUMN),
-    mix_shifts=(13, 14, 15),
-    final_shift=15,
-    apm_rate=5,
-    table_bits=16,
-    match_bits=16,
-    network_weight=1 << 15,
-)
 #: A registry number the shipped models do not use (tests register the tiny model there).
 TINY_NUMBER = 3
 

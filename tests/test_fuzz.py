@@ -22,13 +22,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, compress, decode_or_damage, walk_blocks
+from conftest import CUSTOM, REPO, compress, decode_or_damage, walk_blocks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nncompress import contexts, zoo
 from nncompress import format as fmt
-from nncompress.config import Config
+from nncompress import zoo
 from nncompress.engine import list_stream
 from nncompress.model import IntModel
 
@@ -46,16 +45,6 @@ def _load_fuzz_harness():
 
 fuzz = _load_fuzz_harness()
 
-#: A configuration of the mixed method that is not a preset.
-CUSTOM = Config(
-    contexts=(1, 2, 3, 4, contexts.WORD, contexts.COLUMN),
-    mix_shifts=(13, 14, 15),
-    final_shift=15,
-    apm_rate=5,
-    table_bits=16,
-    match_bits=16,
-    network_weight=1 << 15,
-)
 needs_alarm = pytest.mark.skipif(
     not hasattr(signal, "setitimer"), reason="hang detection needs SIGALRM"
 )
