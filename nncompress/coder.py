@@ -344,7 +344,7 @@ def prime_state(model: IntModel, state: StreamState) -> None:
     if not model.prime:
         return
     fresh = not state.ready and len(state.history) == 0 and state.history_base == 0
-    key = (model.sha256, state.config, state.table_bits, state.match_bits)
+    key = (model.sha256 or id(model), state.config, state.table_bits, state.match_bits)
     key += (state.spending is not None,)
     if fresh and key in _primed:
         state.restore(
