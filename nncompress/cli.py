@@ -18,10 +18,12 @@ import os
 import signal
 import stat
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import BinaryIO
 
 import click
@@ -50,16 +52,44 @@ class Terminated(BaseException):
         self.signum = signum
 
 
-def _on_signal(signum: int, _frame) -> None:
+#: How long a signal that arrived during an import waits before it is delivered again.
+_REDELIVER_S = 0.02
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside an import (a frame of importlib on its stack)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """Unwind on SIGINT, SIGTERM or SIGHUP -- but never from inside an import. torch and
+    numba are imported when first needed, in the middle of coding, and an exception raised
+    in a native module's initialisation is swallowed by it (the signal lost) or aborts
+    the process (status -6, the temporary output left behind). A signal arriving then is
+    sent again a moment later, until it finds the program outside the import."""
+    if _importing(frame):
+        resend = threading.Timer(_REDELIVER_S, os.kill, (os.getpid(), signum))
+        resend.daemon = True
+        resend.start()
+        return
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signum)
 
 
 def _catch_signals() -> None:
     """SIGTERM and SIGHUP (``timeout``, ``kill``, a closed terminal) end the program as
-    Ctrl-C does: partial outputs removed, worker processes stopped, status 128 + signal."""
+    Ctrl-C does: partial outputs removed, worker processes stopped, status 128 + signal.
+    A disposition the caller chose (``nohup``, a shell's ignored SIGINT) is kept."""
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
             signal.signal(sig, _on_signal)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_signal)
 
 
 def shown(text: str) -> str:

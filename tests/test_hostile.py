@@ -236,10 +236,73 @@ def test_a_signal_leaves_no_partial_output(
     assert leftovers(tmp_path), "no temporary output appeared"
     time.sleep(0.3)
     p.send_signal(sig)
-    assert p.wait(timeout=60) == 128 + sig
+    status = p.wait(timeout=60)
+    assert status == 128 + sig, p.stderr.read().decode(errors="replace")[-3000:]
     assert leftovers(tmp_path) == [] and not (tmp_path / "big.nnc").exists()
     assert (tmp_path / "big").exists()
     one_line_error(p.stderr.read(), "terminated by", sig.name)
+
+
+_SLOW_IMPORT = """
+import os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+from nncompress import cli
+cli._catch_signals()
+os.kill(os.getppid(), signal.SIGUSR1)  # ready: the parent may send its signal
+try:
+    import slow_module
+    print("after the import", flush=True)
+    time.sleep(30)
+except {exc}:
+    sys.exit(200)
+"""
+
+
+@pytest.mark.parametrize(
+    "sig, exc",
+    [(signal.SIGTERM, "cli.Terminated"), (signal.SIGINT, "KeyboardInterrupt")],
+)
+def test_a_signal_during_an_import_is_delivered_after_it(
+    tmp_path: Path, sig: signal.Signals, exc: str
+) -> None:
+    """torch and numba are imported in the middle of coding; an exception raised inside a
+    native module's initialisation can be swallowed there or abort the process. A signal
+    that arrives during an import is therefore delivered again once the import is over:
+    the import finishes, then the program unwinds."""
+    (tmp_path / "slow_module.py").write_text(
+        "import time\nfor _ in range(100):\n    time.sleep(0.01)\n"
+    )
+    ready = threading.Event()
+    previous = signal.signal(signal.SIGUSR1, lambda *_: ready.set())
+    try:
+        p = subprocess.Popen(
+            [sys.executable, "-c", _SLOW_IMPORT.format(exc=exc), str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL),  # as in a terminal
+        )
+        assert ready.wait(60)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    time.sleep(0.3)  # inside the import's second of sleeps
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 200, err.decode(errors="replace")
+    assert out == b"after the import\n"
+
+
+def test_importing_is_told_from_the_stack(tmp_path: Path) -> None:
+    from nncompress.cli import _importing
+
+    (tmp_path / "frame_probe.py").write_text("import sys\nFRAME = sys._getframe()\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import frame_probe
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("frame_probe", None)
+    assert _importing(frame_probe.FRAME)
+    assert not _importing(sys._getframe())
 
 
 def _children(pid: int) -> list[int]:
