@@ -229,17 +229,18 @@ class StreamState:
         self.apm = np.tile(knots, (1 << 16, 1)).astype(np.int32)
         self.apm2 = np.tile(knots, (1 << 16, 1)).astype(np.int32)
 
-    def block_coder(self, n: int, segments: int) -> BlockCoder:
+    def block_coder(self, n: int, segments: int, record: int = 0) -> BlockCoder:
         """The coder of a block whose segments form one group (a block of one segment)."""
-        return self.block_coders(n, segments, [(0, segments)])[0]
+        return self.block_coders(n, segments, [(0, segments)], record)[0]
 
     def block_coders(
-        self, n: int, segments: int, groups: list[tuple[int, int]]
+        self, n: int, segments: int, groups: list[tuple[int, int]], record: int = 0
     ) -> list[BlockCoder]:
         """One coder per group of segments ``[lo, hi)`` of a block (``format.segment_groups``: two
         groups, coded one after the other at each step). The groups share the block's
-        bytes and the stream's statistics."""
-        shared = _BlockShared(self, n, segments)
+        bytes and the stream's statistics; ``record``: the block's record length (0: none),
+        read by the record contexts."""
+        shared = _BlockShared(self, n, segments, record)
         return [BlockCoder(self, shared, lo, hi) for lo, hi in groups]
 
     def snapshot(self) -> dict[str, np.ndarray | int]:
@@ -307,7 +308,8 @@ class _BlockShared:
     each segment has coded (the match model reads only those), and its integers: n, the
     stream offset of the block, the history's base, the latest long-match distance."""
 
-    def __init__(self, state: StreamState, n: int, segments: int) -> None:
+    def __init__(self, state: StreamState, n: int, segments: int, record: int = 0) -> None:
+        self.record = record
         base, extra = n // segments, n % segments
         lengths = np.full(segments, base, dtype=np.int64)
         lengths[:extra] += 1
@@ -350,10 +352,13 @@ class BlockCoder:
             self.mseed[:] = 1
         self.words = np.zeros((3, segments), dtype=np.uint64)  # current word, two before
         # Per segment: column, block offset of the current line's start, and of the
-        # previous line's start (-1: none in this segment), the line's indentation.
-        self.lines = np.zeros((4, segments), dtype=np.int64)
+        # previous line's start (-1: none in this segment), the line's indentation, the
+        # block's record length (0: none) and the segment's start.
+        self.lines = np.zeros((6, segments), dtype=np.int64)
         self.lines[1] = self.starts
         self.lines[2] = -1
+        self.lines[4] = shared.record
+        self.lines[5] = self.starts
         # Per-segment scratch: cumulative frequencies, hashes, byte and bit state.
         self.cum = np.zeros((segments, 257), dtype=np.int64)
         cfg = state.config

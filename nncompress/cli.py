@@ -808,11 +808,14 @@ def _report(path: str, target: str | None, job: Job, info, seconds: float) -> No
 def _spending_lines(info) -> list[str]:
     """How the bits were spent: bytes per block method, and for mixed blocks the bits per
     byte each model alone would have spent beside what the mix spent."""
-    from .format import METHOD_NAMES
+    from .format import METHOD_MIXED, METHOD_NAMES
 
     by_method: dict[str, list[int]] = {}
     for b in info.blocks:
-        raw_coded = by_method.setdefault(METHOD_NAMES[b.method], [0, 0, 0])
+        name = METHOD_NAMES[b.method]
+        if b.method == METHOD_MIXED:
+            name += f" ({b.kind})"  # what the encoder took the block for
+        raw_coded = by_method.setdefault(name, [0, 0, 0])
         raw_coded[0] += 1
         raw_coded[1] += b.raw_len
         raw_coded[2] += b.coded_len
@@ -821,6 +824,8 @@ def _spending_lines(info) -> list[str]:
         f"({8 * coded / raw:.3f} bpb)"
         for name, (n, raw, coded) in sorted(by_method.items())
     ]
+    if any(b.method == METHOD_MIXED for b in info.blocks):
+        lines.append(f"  mixed method: preset {_preset_name(info.config)}")
     sp = info.spending
     if sp is not None and sp.bytes:
         bpb = sp.bpb()
@@ -833,6 +838,16 @@ def _spending_lines(info) -> list[str]:
             f"(final {on:.3f} bpb on them, {off:.3f} elsewhere)"
         )
     return lines
+
+
+def _preset_name(config) -> str:
+    """A configuration as ``-v`` names it: its preset number and what it is for."""
+    from .config import BINARY, PRESETS, preset_of
+
+    number = preset_of(config)
+    if number is None:
+        return f"written out ({len(config.contexts)} contexts)"
+    return f"{number} ({'binary' if PRESETS[number] == BINARY else 'default'})"
 
 
 def _ratio(raw: int, packed: int) -> str:
@@ -852,7 +867,7 @@ def _list_totals(job: Job) -> None:
 
 def _list(path: str, src: BinaryIO, job: Job) -> None:
     from .engine import list_stream
-    from .format import METHOD_LZMA, METHOD_NAMES, MODEL_METHODS
+    from .format import METHOD_LZMA, METHOD_MIXED, METHOD_NAMES, MODEL_METHODS
 
     info = list_stream(src)
     raw, packed = info.raw_len, info.archive_len
@@ -880,6 +895,8 @@ def _list(path: str, src: BinaryIO, job: Job) -> None:
             what = ""
             if b.method in MODEL_METHODS:
                 what = f", {b.segments} segments"
+                if b.method == METHOD_MIXED:
+                    what += f", {b.kind}"
             elif b.method == METHOD_LZMA:
                 what = f", filter variant {b.segments}"
             click.echo(

@@ -248,13 +248,15 @@ def _code_mixed(
     grid: np.ndarray | None,
     progress: Callable[[int], None] | None,
     pipelined: bool | None,
+    record: int = 0,
 ) -> np.ndarray:
     """The loop shared by encoder and decoder of the mixed method: per step and segment
     group (``segment_groups``), the network's frequencies, then 8 binary
     decisions mixed with the adaptive statistics. The encoder, knowing the bytes, computes
     a group's 8 x k bit probabilities in one call and codes them in one call, bit 0 of
     every segment first, as the decoder decodes them. ``pipelined``: run the network in a
-    thread of its own (None: when there is a second core)."""
+    thread of its own (None: when there is a second core). ``record``: the block's record
+    length (0: none)."""
     groups = segment_groups(segments)
     if pipelined is None:
         pipelined = pipeline_default()
@@ -262,9 +264,9 @@ def _code_mixed(
     steps = base + (extra > 0)
     out = np.zeros((segments, steps), dtype=np.uint8)
     if len(groups) == 1:
-        coders = [state.block_coder(n, segments)]
+        coders = [state.block_coder(n, segments, record)]
     else:
-        coders = state.block_coders(n, segments, groups)
+        coders = state.block_coders(n, segments, groups, record)
     pipelined = pipelined and len(groups) > 1
     tick = _ticker(progress, n, steps)
     probs = np.zeros((8, segments), dtype=np.int64)
@@ -387,16 +389,18 @@ def encode_block_mixed(
     progress: Callable[[int], None] | None = None,
     segments: int | None = None,
     pipelined: bool | None = None,
+    record: int = 0,
 ) -> tuple[bytes, int]:
     """Range-code ``data`` with the network mixed with the frame's adaptive statistics
     (which this updates) in ``segments`` lockstep segments (default: ``segment_count``);
     returns (payload, segment count). ``pipelined``:
-    run the network in a thread of its own (default: when there is a second core)."""
+    run the network in a thread of its own (default: when there is a second core).
+    ``record``: the block's record length for the record contexts (0: none)."""
     segments = segments or segment_count(len(data))
     prime_state(model, state)
     enc = _Encoder()
     grid = _grid(data, segments)
-    _code_mixed(model, len(data), segments, state, enc, grid, progress, pipelined)
+    _code_mixed(model, len(data), segments, state, enc, grid, progress, pipelined, record)
     state.append_history(data)
     return enc.payload(), segments
 
@@ -409,11 +413,12 @@ def decode_block_mixed(
     state: StreamState,
     progress: Callable[[int], None] | None = None,
     pipelined: bool | None = None,
+    record: int = 0,
 ) -> bytes:
     """Invert ``encode_block_mixed`` (updating ``state`` the same way)."""
     prime_state(model, state)
     dec = _Decoder(payload)
-    out = _code_mixed(model, n, segments, state, dec, None, progress, pipelined)
+    out = _code_mixed(model, n, segments, state, dec, None, progress, pipelined, record)
     data = _ungrid(out, n)
     state.append_history(data)
     return data

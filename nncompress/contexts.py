@@ -42,6 +42,12 @@ LINE = 16  # the line's first byte and the last two bytes
 SPARSE_2 = 17  # the third and fourth bytes back
 WORD_3 = 18  # the current word and the two words before it
 VERTICAL = 19  # the two bytes above in the previous line, and the last byte
+# Records: fixed-length rows of R bytes (tables, spreadsheets, bitmaps, numeric arrays),
+# R given by the block (its header's record length; 0: none, and these hash a constant).
+# "Above" is the byte R back, known once the segment has coded R bytes.
+RECORD = 20  # the position in the record and the byte above
+RECORD_2 = 21  # the bytes one and two records above, and the last byte
+RECORD_3 = 22  # the three bytes above (left, straight, right) and the last byte
 
 NAMES: dict[int, str] = {
     **{k: f"order-{k}" for k in ORDER},
@@ -56,7 +62,12 @@ NAMES: dict[int, str] = {
     SPARSE_2: "sparse-2",
     WORD_3: "word-3",
     VERTICAL: "vertical",
+    RECORD: "record",
+    RECORD_2: "record-2",
+    RECORD_3: "record-3",
 }
+#: The record kinds, which read the block's record length.
+RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3))
 #: Kinds counted by the second mixer's selector ("how many of the longer contexts have been
 #: seen before"): the orders from 2 on.
 SEEN_KINDS = frozenset(range(2, 9))
@@ -72,12 +83,15 @@ def context_hash(kind, c, words, lines, block, i) -> np.uint64:
     """The 64-bit hash of context ``kind`` for segment ``i`` before its next byte.
 
     ``c``: the segment's last 8 bytes (the latest in the low byte); ``words``: [3, S] hashes
-    of the current word and the two before it; ``lines``: [4, S] column, block offset of the
-    line's start, of the previous line's start (-1: none), and the indentation; ``block``:
-    the block's bytes so far. Returns 0 for an unknown kind (configurations are checked
-    before use, so that does not happen)."""
+    of the current word and the two before it; ``lines``: [6, S] column, block offset of the
+    line's start, of the previous line's start (-1: none), the indentation, the block's
+    record length (0: none) and the segment's start; ``block``: the block's bytes so far.
+    Returns 0 for an unknown kind (configurations are checked before use, so that does not
+    happen)."""
     if kind <= 8:
         return ((c & _ORDER_MASK[kind]) + np.uint64(kind)) * PRIMES[_ORDER_PRIME[kind]]
+    if kind >= RECORD:
+        return _record_hash(kind, c, lines, block, i)
     w0, w1, w2 = words[0, i], words[1, i], words[2, i]
     if kind == WORD:
         return (w0 + np.uint64(1)) * PRIMES[4]
@@ -118,4 +132,34 @@ def context_hash(kind, c, words, lines, block, i) -> np.uint64:
             above2 = np.int64(block[lines[2, i] + col + 1]) + 1
         v = np.uint64(above * 512 + above2) * np.uint64(256) + (c & np.uint64(0xFF))
         return (v + np.uint64(4242)) * PRIMES[1]
+    return np.uint64(0)
+
+
+@_jit
+def _above(block, pos, back, first) -> np.int64:
+    """The byte ``back`` before block offset ``pos``, plus 1, if the segment (which starts
+    at ``first``) has coded it; else 0."""
+    q = pos - back
+    return np.int64(block[q]) + 1 if q >= first else np.int64(0)
+
+
+@_jit
+def _record_hash(kind, c, lines, block, i) -> np.uint64:
+    r = lines[4, i]
+    if r <= 0:
+        return (np.uint64(kind) + np.uint64(6000011)) * PRIMES[5]
+    pos, first = lines[1, i] + lines[0, i], lines[5, i]
+    up = _above(block, pos, r, first)
+    last = c & np.uint64(0xFF)
+    if kind == RECORD:
+        v = np.uint64(min(pos % r, 4095) * 512 + up)
+        return (v + np.uint64(7700001)) * PRIMES[3]
+    if kind == RECORD_2:
+        v = np.uint64(up * 512 + _above(block, pos, 2 * r, first)) * np.uint64(256) + last
+        return (v + np.uint64(8800003)) * PRIMES[0]
+    if kind == RECORD_3:
+        left_up = _above(block, pos, r + 1, first)
+        right_up = _above(block, pos, r - 1, first)
+        v = np.uint64((left_up * 512 + up) * 512 + right_up) * np.uint64(256) + last
+        return (v + np.uint64(9900007)) * PRIMES[2]
     return np.uint64(0)

@@ -21,10 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from . import filters, records
 from . import format as fmt
 from .adaptive import Spending, StreamState
 from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
 from .config import DEFAULT, Config
+from .contexts import RECORD_KINDS
 from .levels import DEFAULT_BLOCK, DEFAULT_FRAME, LEVELS
 from .model import IntModel
 
@@ -104,6 +106,18 @@ class BlockInfo:
     #: Segment count of model and mixed blocks, filter variant of LZMA blocks, 0 if stored.
     segments: int
     frame: int = 0
+    #: A mixed block's record length (0: none), and whether it was coded after the x86
+    #: branch transform.
+    record: int = 0
+    x86: bool = False
+
+    @property
+    def kind(self) -> str:
+        """What the encoder took a mixed block for, as ``-v`` says it."""
+        parts = ["x86 code"] if self.x86 else []
+        if self.record:
+            parts.append(f"records of {self.record} bytes")
+        return ", ".join(parts) or "plain"
 
 
 @dataclass
@@ -216,11 +230,13 @@ def compress_block(
     parallel: bool = True,
     segment_rule: Callable[[int], int] = fmt.segment_count,
     rebuild: Callable[[], StreamState] | None = None,
-) -> tuple[int, bytes, int]:
-    """Code one block with the smallest of the allowed methods (stored is always allowed);
-    returns (method, payload, segment count or LZMA variant). ``parallel``: run the LZMA2
-    trial, and the mixed method's network, in threads of their own. ``segment_rule``: the
-    mixed method's segment count for the block's length.
+) -> Choice:
+    """Code one block with the smallest of the allowed methods (stored is always allowed).
+    ``parallel``: run the LZMA2 trial, and the mixed method's network, in threads of their
+    own. ``segment_rule``: the mixed method's segment count for the block's length. The
+    mixed method codes x86 code after the branch transform (``filters.looks_like_x86``),
+    and looks for a record length (``records.detect``) when the stream's configuration has
+    the record contexts.
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -230,7 +246,7 @@ def compress_block(
     """
     # Candidates in order of preference: on equal sizes the earlier one wins, so the
     # choice does not depend on which trial finished first.
-    cands: list[tuple[int, bytes, int]] = [(fmt.METHOD_STORED, data, 0)]
+    cands = [Choice(fmt.METHOD_STORED, data)]
     lzma_trial = None
     if fmt.METHOD_LZMA in methods:
         # liblzma releases the GIL: with a core to spare, its trial runs beside the
@@ -239,23 +255,29 @@ def compress_block(
             lzma_trial = _trial_pool().submit(_lzma_compress, data)
         else:
             packed, variant = _lzma_compress(data)
-            cands.append((fmt.METHOD_LZMA, packed, variant))
+            cands.append(Choice(fmt.METHOD_LZMA, packed, variant))
     if fmt.METHOD_MODEL in methods:
         payload, segments = encode_block(model, data, progress, segment_rule(len(data)))
-        cands.append((fmt.METHOD_MODEL, payload, segments))
+        cands.append(Choice(fmt.METHOD_MODEL, payload, segments))
     before = None
     if fmt.METHOD_MIXED in methods:
         if rebuild is None:
             before = state.snapshot()
+        x86 = filters.looks_like_x86(data)
+        coded = filters.x86_encode(data) if x86 else data
+        record = 0
+        if RECORD_KINDS.intersection(state.config.contexts):
+            record = records.detect(coded)
+        segments = records.segments(len(data), record, segment_rule(len(data)))
         payload, segments = encode_block_mixed(
-            model, data, state, progress, segment_rule(len(data)), parallel
+            model, coded, state, progress, segments, parallel, record
         )
-        cands.append((fmt.METHOD_MIXED, payload, segments))
+        cands.append(Choice(fmt.METHOD_MIXED, payload, segments, record, x86))
     if lzma_trial is not None:
         packed, variant = lzma_trial.result()
-        cands.insert(1, (fmt.METHOD_LZMA, packed, variant))
-    best = min(cands, key=lambda c: len(c[1]))
-    if best[0] != fmt.METHOD_MIXED:
+        cands.insert(1, Choice(fmt.METHOD_LZMA, packed, variant))
+    best = min(cands, key=lambda c: len(c.payload))
+    if best.method != fmt.METHOD_MIXED:
         if before is not None:
             state.restore(before)
         elif fmt.METHOD_MIXED in methods:
@@ -263,6 +285,28 @@ def compress_block(
             state.restore(vars(rebuild()))
         state.add_other_block(data)
     return best
+
+
+@dataclass(frozen=True)
+class Choice:
+    """How a block is written: its method and payload, the segment count or LZMA variant
+    (``param``), and a mixed block's record length and x86 transform."""
+
+    method: int
+    payload: bytes
+    param: int = 0
+    record: int = 0
+    x86: bool = False
+
+    def header(self, raw_len: int, end: int) -> fmt.BlockHeader:
+        return fmt.BlockHeader(
+            self.method, raw_len, len(self.payload), self.param, end, self.record, self.x86
+        )
+
+    def info(self, raw_len: int) -> BlockInfo:
+        return BlockInfo(
+            self.method, raw_len, len(self.payload), self.param, record=self.record, x86=self.x86
+        )
 
 
 def looks_incompressible(data: bytes) -> bool:
@@ -307,12 +351,12 @@ class CodedFrame:
 
 
 def _block_bytes(
-    method: int, raw: bytes, payload: bytes, param: int, end: int, block_size: int, check: int
+    choice: Choice, raw: bytes, end: int, block_size: int, check: int
 ) -> tuple[bytes, int]:
     """A block as written (descriptor, lengths, payload, check) and its check."""
-    head = fmt.BlockHeader(method, len(raw), len(payload), param, end).pack(block_size)
+    head = choice.header(len(raw), end).pack(block_size)
     check = fmt.block_check(head, raw, check)
-    return head + payload + fmt.CHECK.pack(check), check
+    return head + choice.payload + fmt.CHECK.pack(check), check
 
 
 def encode_frame(
@@ -341,25 +385,27 @@ def encode_frame(
         _int8_for(model, len(raw), job.int8_products, job.parallel)
         rebuild = None
         if all_mixed and not looks_incompressible(raw):
-            done = [(b, info.segments) for b, info in zip(blocks[:i], infos, strict=True)]
+            done = [(b, info) for b, info in zip(blocks[:i], infos, strict=True)]
             rebuild = functools.partial(_recode, model, job, done)
-        method, payload, param = compress_block(
+        choice = compress_block(
             model, raw, lvl.methods, state, progress, job.parallel, lvl.segments, rebuild
         )
-        all_mixed = all_mixed and method == fmt.METHOD_MIXED
+        all_mixed = all_mixed and choice.method == fmt.METHOD_MIXED
         end = job.end if i == len(blocks) - 1 else fmt.END_NONE
-        out, check = _block_bytes(method, raw, payload, param, end, job.block_size, check)
+        out, check = _block_bytes(choice, raw, end, job.block_size, check)
         (emit or parts.append)(out)
-        infos.append(BlockInfo(method, len(raw), len(payload), param))
+        infos.append(choice.info(len(raw)))
     return CodedFrame(b"".join(parts), infos, sum(map(len, blocks)), state.spent())
 
 
-def _recode(model: IntModel, job: FrameJob, done: list[tuple[bytes, int]]) -> StreamState:
+def _recode(model: IntModel, job: FrameJob, done: list[tuple[bytes, BlockInfo]]) -> StreamState:
     """The statistics after a frame's first blocks, all coded by the mixed method (each
-    with its segment count), coded again from fresh statistics."""
+    as it was: segment count, record length, x86 transform), coded again from fresh
+    statistics."""
     state = StreamState(job.config, job.block_size, job.account)
-    for raw, segments in done:
-        encode_block_mixed(model, raw, state, None, segments, job.parallel)
+    for raw, info in done:
+        coded = filters.x86_encode(raw) if info.x86 else raw
+        encode_block_mixed(model, coded, state, None, info.segments, job.parallel, info.record)
     return state
 
 
@@ -410,6 +456,9 @@ class StreamEncoder:
             raise ValueError(f"unknown level {level!r} (use {', '.join(LEVELS)})")
         self.model, self.level, self.block_size = model, level, block_size
         self.config = config or LEVELS[level].config
+        #: The level's configuration may give way to the binary preset once the first
+        #: block is seen (``records.config_for``); one given by the caller is kept.
+        self._config_open = config is None
         self.frame_bytes = max(1, frame_size // block_size) * block_size
         self.progress, self.account, self.threads = progress, account, threads
         self.int8_products, self.memory, self.sink = int8_products, memory, sink
@@ -487,6 +536,12 @@ class StreamEncoder:
             header.block_size,
         )
 
+    def _settle_config(self, first_block: bytes) -> None:
+        """Choose the stream's configuration from its first block, before the header."""
+        if self._config_open and fmt.METHOD_MIXED in LEVELS[self.level].methods:
+            self.config = self.info.config = records.config_for(self.config, first_block)
+        self._config_open = False
+
     def _single(self, data: bytes) -> None:
         """The whole stream is ``data``, at most one block: the header says its length (it
         bounds the decoder's buffers and sizes the adaptive tables to the data), and names
@@ -497,10 +552,11 @@ class StreamEncoder:
             self._write_header(fmt.Header(0))
             return
         n, lvl = len(data), LEVELS[self.level]
+        self._settle_config(data)
         fresh = functools.partial(StreamState, self.config, n, self.account)
         state = fresh()
         _int8_for(self.model, n, self.int8_products, self.parallel)
-        method, payload, param = compress_block(
+        choice = compress_block(
             self.model,
             data,
             lvl.methods,
@@ -511,13 +567,13 @@ class StreamEncoder:
             fresh,
         )
         header = fmt.Header(n)
-        if method in fmt.MODEL_METHODS:
+        if choice.method in fmt.MODEL_METHODS:
             header = fmt.Header(n, *model_ref(self.model), self.config)
         self._write_header(header)
         seed = fmt.frame_seed(self._header, 0, 0)
-        out, _ = _block_bytes(method, data, payload, param, fmt.END_STREAM, n, seed)
+        out, _ = _block_bytes(choice, data, fmt.END_STREAM, n, seed)
         self._put(out)
-        self.info.blocks.append(BlockInfo(method, n, len(payload), param))
+        self.info.blocks.append(choice.info(n))
         self.info.frames.append(FrameInfo(len(self._header), len(out), 0, n))
         self.info.raw_len = n
         self.info.add_spending(state.spent())
@@ -528,6 +584,7 @@ class StreamEncoder:
 
         info, bs = self.info, self.block_size
         if not self._header:
+            self._settle_config(data[:bs])
             self._write_header(fmt.Header(bs, *model_ref(self.model), self.config))
         number, self._started = self._started, self._started + 1
         end = fmt.END_FRAME if not last else fmt.END_INDEX if number else fmt.END_STREAM
@@ -672,7 +729,15 @@ class _Frames:
                 stored = fmt.read_check(src)
                 size = len(head) + bh.coded_len + fmt.CHECK_SIZE
                 info.blocks.append(
-                    BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.param, len(info.frames))
+                    BlockInfo(
+                        bh.method,
+                        bh.raw_len,
+                        bh.coded_len,
+                        bh.param,
+                        len(info.frames),
+                        bh.record,
+                        bh.x86,
+                    )
                 )
                 if decode:
                     index = block_base + len(info.blocks) - 1
@@ -708,9 +773,17 @@ class _Frames:
         try:
             if bh.method == fmt.METHOD_MIXED:
                 assert model is not None
-                return decode_block_mixed(
-                    model, payload, bh.raw_len, bh.param, state, self.progress, self.parallel
+                raw = decode_block_mixed(
+                    model,
+                    payload,
+                    bh.raw_len,
+                    bh.param,
+                    state,
+                    self.progress,
+                    self.parallel,
+                    bh.record,
                 )
+                return filters.x86_decode(raw) if bh.x86 else raw
             if bh.method == fmt.METHOD_STORED:
                 raw = payload
             elif bh.method == fmt.METHOD_LZMA:
@@ -918,7 +991,9 @@ def _read_frame(
             return b"".join(parts), None, blocks
         parts += block
         size += sum(map(len, block))
-        blocks.append(BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.param))
+        blocks.append(
+            BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.param, record=bh.record, x86=bh.x86)
+        )
         if bh.end != fmt.END_NONE:
             return b"".join(parts), bh.end, blocks
 

@@ -67,6 +67,15 @@ SHORT_HASH_FLAG = 0x40
 #: How it names the mixed method's configuration (bits 4-5): the default preset, a preset
 #: number in one byte, or the configuration written out (a length byte, then ``Config.pack``).
 CONFIG_DEFAULT, CONFIG_PRESET, CONFIG_INLINE = 0, 1, 2
+#: Bit 7 of a mixed block's descriptor: an options varint follows the segment count. Its
+#: bits: a record length follows (a varint, read by the record contexts,
+#: ``contexts.RECORD``); the block's bytes were coded after the x86 branch transform
+#: (``filters.x86_encode``), which the decoder undoes. Other bits are refused, so a later
+#: option is refused by this reader rather than misread.
+OPTIONS_FLAG = 0x80
+OPTION_RECORD, OPTION_X86 = 1, 2
+KNOWN_OPTIONS = OPTION_RECORD | OPTION_X86
+MIN_RECORD, MAX_RECORD = 2, 1 << 17
 
 # ----------------------------------------------------------------------------- segments
 #: Segment layout of model and mixed blocks. Many short segments make fast lockstep steps;
@@ -286,18 +295,23 @@ def read_header(f: BinaryIO, first: bytes = b"") -> tuple[Header, bytes]:
 @dataclass(frozen=True)
 class BlockHeader:
     """A block's descriptor and lengths. ``param``: the segment count of model and mixed
-    blocks, the filter variant of LZMA blocks, 0 for stored ones."""
+    blocks, the filter variant of LZMA blocks, 0 for stored ones. ``record``: a mixed
+    block's record length for the record contexts (0: none); ``x86``: a mixed block coded
+    after the x86 branch transform."""
 
     method: int
     raw_len: int
     coded_len: int
     param: int = 0
     end: int = END_NONE
+    record: int = 0
+    x86: bool = False
 
     def pack(self, block_size: int) -> bytes:
         """Descriptor, then the raw length (unless the block is ``block_size`` long), the
         coded length (unless stored), the segment count (unless the default or the
-        fewest, which the descriptor names)."""
+        fewest, which the descriptor names), the options and the record length (mixed
+        blocks that have options: bit 7 of the descriptor)."""
         full = self.raw_len == block_size
         desc = self.method | self.end << 2 | full << 4
         tail = b""
@@ -309,6 +323,12 @@ class BlockHeader:
             else:
                 desc |= SEGMENTS_GIVEN << 5
                 tail = varint(self.param)
+        options = (OPTION_RECORD if self.record else 0) | (OPTION_X86 if self.x86 else 0)
+        if options:
+            assert self.method == METHOD_MIXED
+            assert not self.record or MIN_RECORD <= self.record <= MAX_RECORD
+            desc |= OPTIONS_FLAG
+            tail += varint(options) + (varint(self.record) if self.record else b"")
         out = bytes([desc]) + (b"" if full else varint(self.raw_len))
         if self.method != METHOD_STORED:
             out += varint(self.coded_len)
@@ -344,7 +364,10 @@ def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
             f"corrupted archive: a {METHOD_NAMES[method]} block claims {raw_len:,} bytes "
             f"from {coded_len:,} bytes of payload, more than it can hold ({bound:,})"
         )
-    param = 0
+    has_options = method == METHOD_MIXED and bool(d & OPTIONS_FLAG)
+    if has_options:
+        extra &= 3
+    param = record = 0
     if method == METHOD_LZMA:
         param = extra
         if param >= LZMA_VARIANT_COUNT:
@@ -364,7 +387,19 @@ def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
             raise FormatError(f"corrupted archive: unknown block flags 0x{d:02x}")
     elif extra:
         raise FormatError(f"corrupted archive: unknown block flags 0x{d:02x}")
-    return BlockHeader(method, raw_len, coded_len, param, end), raw
+    options = 0
+    if has_options:
+        options, b = read_varint(f, "block options", 127)
+        raw += b
+        if not options or options & ~KNOWN_OPTIONS:
+            raise FormatError(f"corrupted archive: unknown block options 0x{options:02x}")
+    if options & OPTION_RECORD:
+        record, b = read_varint(f, "record length", MAX_RECORD)
+        raw += b
+        if not MIN_RECORD <= record < raw_len:
+            raise FormatError(f"corrupted archive: records of {record} bytes in {raw_len}")
+    x86 = bool(options & OPTION_X86)
+    return BlockHeader(method, raw_len, coded_len, param, end, record, x86), raw
 
 
 def block_check(header_bytes: bytes, raw: bytes, prev: int) -> int:

@@ -7,7 +7,10 @@
   ways ``GOLDENS`` lists: the default level in blocks of 9000 bytes; in frames of two
   blocks of 4096 (so the index and the frame restarts are pinned); and with a second
   mixed-method configuration written out in the header (so the generic decoder is pinned
-  on a configuration other than the default).
+  on a configuration other than the default);
+* ``tests/data/golden-primed.nnc`` -- the text with a primed model, and
+  ``golden-records.nnc`` and ``golden-x86.nnc`` -- a computed table and computed code, for
+  the binary preset and the options of mixed blocks.
 
 These are archives of format 1, which every release must decode: the golden test
 decompresses each and recompresses golden.txt, demanding identical bytes, so any change to
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import struct
 import sys
 from pathlib import Path
 
@@ -170,6 +174,60 @@ from her sister asking whether anything interesting had happened lately.
 """
 
 
+#: Archives of computed data other than text, for the block options of mixed blocks: file
+#: name -> (data, block size, frame size).
+DATA_GOLDENS: dict[str, tuple[str, int, int]] = {
+    # A table of fixed-length records (``records_data``) in three blocks of 12,000 bytes:
+    # the binary preset (config preset 2), a record length in each block's options, the
+    # record contexts across segments and blocks.
+    "golden-records.nnc": ("records", 12_000, 16 << 20),
+    # Code-like bytes (``code_data``): the x86 branch transform (block option 2).
+    "golden-x86.nnc": ("code", 16_000, 16 << 20),
+}
+RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
+
+
+def records_data(rows: int = 1800) -> bytes:
+    """A parts table of 20-byte records, computed (no random generator, whose streams may
+    change between library versions): an id, a name padded to 8 bytes, a quantity, a price
+    in cents, a day number and a flag."""
+    out = bytearray()
+    for i in range(rows):
+        name = RECORD_NAMES[(i * 7 + i // 3) % len(RECORD_NAMES)].ljust(8, b"\0")
+        qty = (i * i * 31) % 997
+        cents = 100 + (i * 7919) % 50_000 // 25 * 25
+        out += struct.pack("<I8sHIBx", 5000 + i, name, qty, cents, (i // 11) % 5)
+    return bytes(out)
+
+
+def code_data(n: int = 24_000) -> bytes:
+    """Bytes shaped like x86-64 code, computed: runs of instruction bytes between calls and
+    jumps (E8/E9 and an offset relative to the next instruction) to 24 functions."""
+    state = 12345
+
+    def rand(k: int) -> int:
+        nonlocal state
+        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        return (state >> 33) % k
+
+    functions = sorted(rand(n) for _ in range(24))
+    bodies = [bytes(rand(256) for _ in range(2 + rand(10))) for _ in range(20)]
+    out = bytearray()
+    while len(out) < n:
+        kind = rand(100)
+        if kind < 10:
+            out += b"\x55\x48\x89\xe5\x48\x83\xec\x10"
+        elif kind < 45:
+            target = functions[rand(len(functions))]
+            out += bytes([0xE8 if rand(5) else 0xE9]) + struct.pack("<i", target - len(out) - 5)
+        else:
+            out += bodies[rand(len(bodies))]
+    return bytes(out[:n])
+
+
+DATA_SOURCES = {"records": records_data, "code": code_data}
+
+
 def golden_data() -> bytes:
     """What golden.nnc holds: the text twice."""
     return 2 * GOLDEN_TEXT.encode("utf-8")
@@ -202,6 +260,18 @@ def make_primed_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     return out.getvalue()
 
 
+def make_data_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
+    from nncompress.engine import compress_stream
+    from nncompress.model import IntModel
+
+    source, block, frame = DATA_GOLDENS[name]
+    out = io.BytesIO()
+    model = IntModel.load(model_path)
+    data = DATA_SOURCES[source]()
+    compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame)
+    return out.getvalue()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=MODEL_PATH, help="model file to use")
@@ -223,12 +293,14 @@ def main() -> int:
     if TEXT_PATH.read_bytes() != text:
         print("make_golden: golden.txt differs from the script's text", file=sys.stderr)
         return 1
-    for name in [*GOLDENS, *PRIMED_GOLDENS]:
+    for name in [*GOLDENS, *PRIMED_GOLDENS, *DATA_GOLDENS]:
         path = DATA / name
         if name in GOLDENS:
             blob = make_archive(name, args.model)
-        else:
+        elif name in PRIMED_GOLDENS:
             blob = make_primed_archive(name, args.model)
+        else:
+            blob = make_data_archive(name, args.model)
         info = list_stream(io.BytesIO(blob))
         methods = [b.method for b in info.blocks]
         if not all(m in MODEL_METHODS for m in methods):
@@ -245,9 +317,10 @@ def main() -> int:
             status = 1
             continue
         path.write_bytes(blob)
+        raw = info.raw_len
         print(
             f"wrote {path.relative_to(REPO)} ({len(blob):,} bytes, {len(info.frames)} frames, "
-            f"{len(methods)} blocks, {8 * len(blob) / len(text):.3f} bpb) with {args.model}"
+            f"{len(methods)} blocks, {8 * len(blob) / raw:.3f} bpb) with {args.model}"
         )
     return status
 

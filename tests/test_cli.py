@@ -475,7 +475,7 @@ def test_header_bit_flip(work: Path) -> None:
         r = run(["-d", "-f", "b.nnc"])
         assert r.exit_code == 1, pos
         msg = one_line_error(r.stderr)
-        assert any(w in msg for w in ("corrupted", "damaged", "magic", "format")), msg
+        assert any(w in msg for w in ("corrupted", "damaged", "magic", "format", "preset")), msg
         assert not (work / "b").exists()
 
 
@@ -753,10 +753,11 @@ def test_verbose_shows_how_the_bits_were_spent(work: Path) -> None:
     r = run(["-v", "-k", "a"])
     assert r.exit_code == 0
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 4, r.stderr
-    assert "mixed: 1 block, 6,000 ->" in lines[1]
-    assert "network" in lines[2] and "order-6" in lines[2]
-    assert "final" in lines[3] and "match model predicted" in lines[3]
+    assert len(lines) == 5, r.stderr
+    assert "mixed (plain): 1 block, 6,000 ->" in lines[1]
+    assert "mixed method: preset 1 (default)" in lines[2]
+    assert "network" in lines[3] and "order-6" in lines[3]
+    assert "final" in lines[4] and "match model predicted" in lines[4]
     t = run(["-t", "-v", "a.nnc"])
     assert t.exit_code == 0
     assert t.stderr.strip().splitlines()[1:] == lines[1:]

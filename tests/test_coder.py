@@ -30,7 +30,13 @@ from nncompress import coder
 from nncompress import format as fmt
 from nncompress.adaptive import StreamState
 from nncompress.api import compress_bytes, decompress_bytes
-from nncompress.engine import compress_block, compress_stream, decompress_stream, list_stream
+from nncompress.engine import (
+    Choice,
+    compress_block,
+    compress_stream,
+    decompress_stream,
+    list_stream,
+)
 from nncompress.model import IntModel, ModelError
 
 #: The worst-case expansion docs/FORMAT.md documents: a header of at most 18 bytes (with
@@ -312,13 +318,11 @@ def test_never_worse_than_storing(data: bytes, block_size: int) -> None:
 
 def test_compress_block_prefers_the_smallest(tiny_model: IntModel, small_segments: int) -> None:
     text = sample_text(640, seed=9)
-    method, payload, segments = compress_block(
-        tiny_model, text, (fmt.METHOD_MODEL, fmt.METHOD_LZMA), StreamState()
-    )
-    assert method == fmt.METHOD_MODEL and len(payload) < len(text)
-    assert segments == 10
-    method, payload, segments = compress_block(tiny_model, text, (), StreamState())
-    assert method == fmt.METHOD_STORED and payload == text and segments == 0
+    choice = compress_block(tiny_model, text, (fmt.METHOD_MODEL, fmt.METHOD_LZMA), StreamState())
+    assert choice.method == fmt.METHOD_MODEL and len(choice.payload) < len(text)
+    assert choice.param == 10 and choice.record == 0 and not choice.x86
+    choice = compress_block(tiny_model, text, (), StreamState())
+    assert choice == Choice(fmt.METHOD_STORED, text)
 
 
 def test_concatenated_archives(

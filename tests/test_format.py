@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 from nncompress import contexts, zoo
 from nncompress import format as fmt
-from nncompress.config import DEFAULT, PRESETS, Config
+from nncompress.config import BINARY, DEFAULT, PRESETS, Config
 from nncompress.engine import decompress_stream, list_stream
 from nncompress.levels import LEVELS, Level
 from nncompress.model import IntModel, ModelError
@@ -196,10 +196,13 @@ def test_header_pack_refuses_what_no_reader_would_read_back(header: fmt.Header) 
 
 def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     """A released preset other than the default is named by its number in one byte."""
-    raw = fmt.MAGIC + b"\x11\x02\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 2"):
+    records = fmt.MAGIC + b"\x11\x02\x40"
+    assert fmt.Header(64, 1, "", BINARY).pack() == records
+    assert fmt.read_header(io.BytesIO(records))[0].config == BINARY
+    raw = fmt.MAGIC + b"\x11\x03\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 3"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 2, CUSTOM)
+    monkeypatch.setitem(PRESETS, 3, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 
@@ -529,9 +532,48 @@ def test_segment_counts_outside_the_range_are_refused(raw_len: int) -> None:
         else:
             with pytest.raises(fmt.FormatError, match="segment"):
                 read(fmt.SEGMENTS_GIVEN, fmt.varint(segments))
-    for kind in range(3, 8):  # bits 5-6 = 3, or bit 7 set
+    for kind in (3, 7):  # bits 5-6 = 3 (bit 7, a record length, is test_record_length's)
         with pytest.raises(fmt.FormatError, match="unknown block flags"):
             read(kind, b"\x02")
+
+
+def test_block_options_layout() -> None:
+    """Bit 7 of a mixed block's descriptor: an options varint follows the segment count,
+    then the record length if option 1 says so; option 2 is the x86 transform."""
+    head = fmt.BlockHeader(fmt.METHOD_MIXED, 4096, 1000, 3, fmt.END_STREAM, 216)
+    raw = head.pack(4096)
+    assert raw == bytes([0xD3 | fmt.END_STREAM << 2]) + b"\xe8\x07\x03\x01\xd8\x01"
+    header = fmt.Header(4096, 1, "", BINARY)
+    assert fmt.read_block_header(io.BytesIO(raw), header) == (head, raw)
+    both = fmt.BlockHeader(fmt.METHOD_MIXED, 4096, 1000, fmt.segment_count(4096), 0, 2, True)
+    assert both.pack(4096) == bytes([0x93]) + b"\xe8\x07\x03\x02"
+    assert fmt.read_block_header(io.BytesIO(both.pack(4096)), header)[0] == both
+    x86 = fmt.BlockHeader(fmt.METHOD_MIXED, 4096, 1000, fmt.segment_count(4096), x86=True)
+    assert x86.pack(4096) == bytes([0x93]) + b"\xe8\x07\x02"
+    assert fmt.read_block_header(io.BytesIO(x86.pack(4096)), header)[0] == x86
+
+
+@pytest.mark.parametrize(
+    "method, tail, message",
+    [
+        (fmt.METHOD_MIXED, b"\x01\x01", "records of 1 bytes"),  # shorter than allowed
+        (fmt.METHOD_MIXED, b"\x01\x80\x20", "records of 4096 bytes in 4096"),
+        (fmt.METHOD_MIXED, b"\x01\x81\x80\x80\x01", "record length too long"),
+        (fmt.METHOD_MIXED, b"\x01\x80\x00", "shortest form"),
+        (fmt.METHOD_MIXED, b"\x01", "truncated"),
+        (fmt.METHOD_MIXED, b"", "truncated"),
+        (fmt.METHOD_MIXED, b"\x00", "unknown block options 0x00"),  # bit 7 says some follow
+        (fmt.METHOD_MIXED, b"\x04", "unknown block options 0x04"),  # a later release's
+        (fmt.METHOD_MIXED, b"\x80\x01", "block options too long"),
+        (fmt.METHOD_MODEL, b"\x01\x10", "unknown block flags"),  # network-only: no options
+    ],
+)
+def test_bad_block_options_are_refused(method: int, tail: bytes, message: str) -> None:
+    desc = method | 1 << 4 | fmt.OPTIONS_FLAG
+    with pytest.raises(fmt.FormatError, match=message):
+        fmt.read_block_header(
+            io.BytesIO(bytes([desc]) + b"\xe8\x07" + tail), fmt.Header(4096, 1, "", BINARY)
+        )
 
 
 # ----------------------------------------------------------------------------- bad headers

@@ -8,7 +8,9 @@ change to the format, the coder, a configuration or the shipped model can slip b
 (docs/DESIGN.md, section 7). Released golden archives are never rebuilt; a new
 feature of the format adds a golden beside them: ``golden-primed.nnc`` pins primed models
 and the 4-byte model hash, with a model that ``make_golden.primed_model`` rebuilds from
-the shipped one (its hash pinned below).
+the shipped one (its hash pinned below); ``golden-records.nnc`` and ``golden-x86.nnc`` pin the
+options of mixed blocks (record lengths with the binary preset, the x86 transform) on data
+that ``make_golden`` computes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pytest
 from conftest import DATA, REPO
 
 from nncompress import format as fmt
-from nncompress.config import DEFAULT
+from nncompress.config import BINARY, DEFAULT
 from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.model import IntModel
 from nncompress.reader import ArchiveReader
@@ -155,3 +157,28 @@ def test_primed_golden_decompresses(name: str, primed_model_dir) -> None:
 @pytest.mark.parametrize("name", sorted(make_golden.PRIMED_GOLDENS))
 def test_primed_golden_recompresses_identically(name: str, primed_model_dir) -> None:
     assert make_golden.make_primed_archive(name) == (DATA / name).read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(make_golden.DATA_GOLDENS))
+def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
+    """Archives of computed data: a table (the binary preset, config preset 2, and a
+    record length in every mixed block's options) and code (the x86 branch transform,
+    block option 2)."""
+    source, block, _ = make_golden.DATA_GOLDENS[name]
+    blob = (DATA / name).read_bytes()
+    info = list_stream(io.BytesIO(blob))
+    assert info.block_size == block
+    kinds = {(b.method, b.record, b.x86) for b in info.blocks}
+    if source == "records":
+        assert info.config == BINARY and blob[5] == 2
+        assert kinds == {(fmt.METHOD_MIXED, 20, False)}
+    else:
+        assert info.config == BINARY and kinds == {(fmt.METHOD_MIXED, 0, True)}
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(blob), out, lambda h: default_model)
+    assert out.getvalue() == make_golden.DATA_SOURCES[source]()
+
+
+@pytest.mark.parametrize("name", sorted(make_golden.DATA_GOLDENS))
+def test_data_golden_recompresses_identically(name: str, default_model: IntModel) -> None:
+    assert make_golden.make_data_archive(name) == (DATA / name).read_bytes()

@@ -1,0 +1,117 @@
+"""Finding fixed-length records in a block, for the record contexts (``contexts.RECORD``).
+
+Tables, spreadsheets, bitmaps and numeric arrays repeat a layout every R bytes: the byte R
+back (the one "above") predicts the next far better than the bytes just before it. The
+encoder looks for such an R in each block and writes it in the block's header, so the
+decoder never has to guess; how R is found is the encoder's business and may improve
+without touching the format.
+
+The search: distances between successive occurrences of each byte value peak at R (a
+column that repeats a value), so the most frequent distances are the candidates; each is
+then scored by how often a byte equals the one R back, against the same score at distances
+unrelated to R (about R/2 and 3R/2). A record length stands out; text, whose coincidences
+are spread over every distance, has none.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import filters
+from . import format as fmt
+from .config import BINARY, DEFAULT, Config
+
+#: Longest record length the format takes (a bitmap row of 32,768 pixels at 32 bits).
+MAX_RECORD = 1 << 17
+#: Longest record length the encoder looks for, and how much of a block it looks at.
+SEARCH_MAX = 4096
+SAMPLE = 1 << 18
+#: A block shorter than this many records has too few rows for the contexts to learn, and
+#: one shorter than ``MIN_BYTES`` too little to pay for three more contexts.
+MIN_ROWS = 16
+MIN_BYTES = 1024
+#: Candidates scored, and how far a length must stand out: the share of bytes equal to the
+#: one R back must exceed that at unrelated distances (``_unrelated``) by ``MIN_GAIN`` and
+#: be ``STAND_OUT`` times it (text: gains below 0.02; a dithered bitmap 0.07, tables and
+#: images 0.1 to 0.8). A multiple of a record length scores about as well: it wins only
+#: with a share ``MULTIPLE_MARGIN`` above the shorter one's; another longer length, with
+#: ``LONGER_BETTER`` times the gain.
+CANDIDATES = 12
+MIN_GAIN = 0.05
+STAND_OUT = 1.2
+LONGER_BETTER = 1.25
+MULTIPLE_MARGIN = 0.1
+
+
+def _share(a: np.ndarray, fresh: np.ndarray, r: int) -> float:
+    """The share of the ``fresh`` bytes of ``a`` (those that differ from the byte before:
+    runs would make every distance look good) equal to the byte ``r`` before them."""
+    if r <= 0 or r >= len(a):
+        return 0.0
+    f = fresh[r:]
+    return float(np.count_nonzero((a[r:] == a[:-r]) & f)) / max(1, int(np.count_nonzero(f)))
+
+
+def _unrelated(r: int) -> tuple[int, ...]:
+    """Distances to hold a candidate length against: neither near it nor near a multiple
+    (in an image the bytes just beside the one above, and the rows above it, are alike
+    too), so that only a layout that repeats every ``r`` bytes stands out."""
+    return (r + 1,) if r < 6 else (r // 2 + 1, r + r // 2 + 1)
+
+
+def detect(data: bytes) -> int:
+    """The record length of ``data``, or 0 if it shows none (deterministic: the same bytes
+    give the same answer on every machine)."""
+    if len(data) < MIN_BYTES:
+        return 0
+    a = np.frombuffer(data, dtype=np.uint8)[:SAMPLE]
+    longest = min(SEARCH_MAX, len(data) // MIN_ROWS)
+    fresh = np.ones(len(a), dtype=bool)
+    fresh[1:] = a[1:] != a[:-1]
+    where = np.flatnonzero(fresh)
+    order = where[np.argsort(a[where], kind="stable")]
+    same = a[order[1:]] == a[order[:-1]]
+    dist = (order[1:] - order[:-1])[same]
+    counts = np.bincount(dist[dist <= longest], minlength=longest + 1)
+    counts[:2] = 0
+    top = np.argsort(-counts, kind="stable")[:CANDIDATES]
+    best, best_share, best_gain = 0, 0.0, 0.0
+    for r in sorted(int(x) for x in top if counts[x] > 0):
+        share = _share(a, fresh, r)
+        beside = max(_share(a, fresh, d) for d in _unrelated(r))
+        gain = share - beside
+        if gain < MIN_GAIN or share < STAND_OUT * beside:
+            continue
+        if not best:
+            better = True
+        elif r % best == 0:  # (its unrelated distances fall beside the shorter record)
+            better = share > best_share + MULTIPLE_MARGIN
+        else:
+            better = gain > LONGER_BETTER * best_gain
+        if better:
+            best, best_share, best_gain = r, share, gain
+    return best
+
+
+#: Record blocks want segments of at least this many records: the record contexts know
+#: nothing of a segment's first record (the one above it is another segment's, coded later).
+ROWS_PER_SEGMENT = 16
+
+
+def segments(n: int, record: int, default: int) -> int:
+    """The segment count of a mixed block of ``n`` bytes with records of ``record`` bytes,
+    given the count it would have without (``default``): fewer, longer segments where the
+    records are long (a bitmap's rows), never fewer than the format allows."""
+    if not record:
+        return default
+    return max(fmt.fewest_segments(n), min(default, n // (ROWS_PER_SEGMENT * record)))
+
+
+def config_for(config: Config, first_block: bytes) -> Config:
+    """The configuration of a stream whose first block is ``first_block``, when its level
+    asks for ``config``: the binary preset instead of the default when the block has
+    records or is x86 code (text streams keep the default, and do not pay for contexts
+    they cannot use)."""
+    if config == DEFAULT and (filters.looks_like_x86(first_block) or detect(first_block)):
+        return BINARY
+    return config

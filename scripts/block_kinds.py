@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""What the encoder takes blocks for, and what that gains: per file (its first block), the
+record length ``records.detect`` finds, whether ``filters.looks_like_x86`` takes it for
+code, and the mixed method's payload coded plainly (default preset, no transform) and as
+the encoder codes it (the binary preset, the record length, the x86 transform), with the shipped
+model.
+
+    python scripts/block_kinds.py FILE...  [--block 1M]
+
+Use it when changing ``records.py``, ``filters.py`` or the record contexts, on data of
+several kinds (tables, bitmaps, arrays, executables, and text, which must come out plain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from nncompress import filters, records  # noqa: E402
+from nncompress import format as fmt  # noqa: E402
+from nncompress.adaptive import StreamState  # noqa: E402
+from nncompress.coder import encode_block_mixed  # noqa: E402
+from nncompress.config import BINARY, DEFAULT  # noqa: E402
+from nncompress.model import IntModel  # noqa: E402
+from nncompress.workers import parse_size  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--block", default="1M", help="bytes of each file to code (1M)")
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "default.nnm")
+    parser.add_argument(
+        "--network-weight",
+        type=int,
+        default=BINARY.network_weight,
+        help=f"the binary preset's initial network weight, Q16 (its own: {BINARY.network_weight})",
+    )
+    args = parser.parse_args()
+    binary = dataclasses.replace(BINARY, network_weight=args.network_weight)
+    model = IntModel.load(args.model)
+    limit = parse_size(args.block)
+    print(
+        f"{'file':<28} {'bytes':>9} {'x86':>3} {'R':>5} {'segs':>5} {'plain':>9} "
+        f"{'kinds':>9} {'ratio':>6} {'KB/s':>6}"
+    )
+    totals = [0, 0]
+    for path in args.files:
+        data = path.read_bytes()[:limit]
+        if not data:
+            continue
+        n = len(data)
+        plain, _ = encode_block_mixed(model, data, StreamState(DEFAULT, n))
+        x86 = filters.looks_like_x86(data)
+        coded = filters.x86_encode(data) if x86 else data
+        r = records.detect(coded)
+        segments = records.segments(n, r, fmt.segment_count(n))
+        start = time.perf_counter()
+        kinds, _ = encode_block_mixed(
+            model, coded, StreamState(binary if r or x86 else DEFAULT, n), None, segments, None, r
+        )
+        speed = n / 1e3 / (time.perf_counter() - start)
+        totals[0] += len(plain)
+        totals[1] += len(kinds)
+        print(
+            f"{path.name[:28]:<28} {n:>9,} {'yes' if x86 else '-':>3} {r:>5} {segments:>5} "
+            f"{len(plain):>9,} {len(kinds):>9,} {len(kinds) / len(plain):>6.3f} {speed:>6.1f}"
+        )
+    print(
+        f"{'total':<28} {'':>9} {'':>3} {'':>5} {'':>5} {totals[0]:>9,} {totals[1]:>9,} "
+        f"{totals[1] / max(1, totals[0]):>6.3f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

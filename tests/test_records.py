@@ -1,0 +1,206 @@
+"""Records: finding a block's record length, the binary preset, and record blocks coded and
+decoded through every path (the block header's record length, the record contexts)."""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import compress, decompress, sample_text, walk_blocks
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_filters import machine_code
+
+from nncompress import coder, records
+from nncompress import format as fmt
+from nncompress.adaptive import StreamState
+from nncompress.config import BINARY, DEFAULT
+from nncompress.contexts import RECORD_KINDS
+from nncompress.engine import compress_block, list_stream
+from nncompress.model import IntModel
+
+NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
+
+
+def table(rows: int, seed: int = 0) -> bytes:
+    """Fixed records of 24 bytes, as a program writes them: an id counting up, a name padded
+    to 12 bytes, a price, a quantity and flags."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(rows):
+        name = NAMES[int(rng.integers(len(NAMES)))]
+        price = float(np.round(rng.gamma(2.0, 20.0), 2))
+        qty = int(rng.integers(0, 500))
+        out.append(struct.pack("<I12sfHH", 1000 + i, name, price, qty, i % 3))
+    return b"".join(out)
+
+
+def bitmap(width_bytes: int, rows: int, seed: int = 0) -> bytes:
+    """A 1-bit picture: each row is the one above with a few changes (edges move)."""
+    rng = np.random.default_rng(seed)
+    ink = rng.random(width_bytes) < 0.4
+    row = np.where(ink, rng.integers(0, 256, width_bytes), 0).astype(np.uint8)
+    out = []
+    for _ in range(rows):
+        row = row.copy()
+        for _ in range(int(rng.integers(0, 2 + width_bytes // 20))):
+            row[int(rng.integers(width_bytes))] ^= np.uint8(1 << int(rng.integers(8)))
+        out.append(row.tobytes())
+    return b"".join(out)
+
+
+# ----------------------------------------------------------------------------- detection
+@pytest.mark.parametrize(
+    "data, length",
+    [
+        (table(2000), 24),
+        (table(300, 5), 24),
+        (bitmap(216, 200), 216),
+        (bitmap(1500, 40, 3), 1500),
+        (np.arange(20000, dtype="<u2").tobytes(), 2),  # 16-bit samples
+        (np.linspace(0, 1, 5000).astype("<f4").tobytes(), 4),  # an array of floats
+    ],
+)
+def test_detect_finds_the_record_length(data: bytes, length: int) -> None:
+    assert records.detect(data) == length
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        sample_text(200_000, 1),
+        sample_text(5000, 2),
+        np.random.default_rng(0).bytes(100_000),
+        bytes(100_000),  # a run is no table
+        b"",
+        table(40),  # under MIN_BYTES
+    ],
+)
+def test_detect_finds_none(data: bytes) -> None:
+    assert records.detect(data) == 0
+
+
+def test_detect_prefers_the_record_to_its_multiples() -> None:
+    data = table(4000, 7)
+    assert records.detect(data) == 24
+    assert records.detect(data[10:]) == 24  # wherever the block starts in the table
+
+
+def test_segments_keep_rows_together() -> None:
+    n = 1 << 20
+    default = fmt.segment_count(n)
+    assert records.segments(n, 0, default) == default
+    assert records.segments(n, 24, default) == default  # short records: 1 KiB is 40 rows
+    assert records.segments(n, 216, default) == n // (16 * 216)
+    assert records.segments(n, 100_000, default) == fmt.fewest_segments(n)
+    small = 3000
+    assert records.segments(small, 1000, fmt.segment_count(small)) == fmt.fewest_segments(small)
+
+
+def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> None:
+    assert records.config_for(DEFAULT, table(1000)) == BINARY
+    assert records.config_for(DEFAULT, sample_text(20_000)) == DEFAULT
+    assert records.config_for(DEFAULT, machine_code(50_000)) == BINARY  # code, no records
+    other = BINARY.__class__(contexts=(1, 2, 3))
+    assert records.config_for(other, table(1000)) == other  # a caller's choice is kept
+    assert BINARY.contexts[: len(DEFAULT.contexts)] == DEFAULT.contexts
+    assert set(BINARY.contexts) - set(DEFAULT.contexts) == RECORD_KINDS
+
+
+# ----------------------------------------------------------------------------- coding
+def test_a_table_stream_uses_the_record_preset(tiny_model: IntModel) -> None:
+    data = table(1500) + sample_text(6000, 3) + bitmap(100, 120)
+    blob = compress(data, tiny_model, block_size=12_000)
+    assert decompress(blob, tiny_model) == data
+    header, _ = fmt.read_header(io.BytesIO(blob))
+    assert header.config == BINARY
+    blocks = [bh for _, bh, _ in walk_blocks(blob)]
+    mixed = [bh.record for bh in blocks if bh.method == fmt.METHOD_MIXED]
+    assert mixed and mixed[0] == 24
+    assert [b.record for b in list_stream(io.BytesIO(blob)).blocks] == [b.record for b in blocks]
+
+
+def test_text_streams_keep_the_default_preset(tiny_model: IntModel, small_tables) -> None:
+    data = sample_text(20_000, 4) + table(1000)
+    blob = compress(data, tiny_model, block_size=20_000)
+    assert fmt.read_header(io.BytesIO(blob))[0].config == DEFAULT
+    assert all(bh.record == 0 for _, bh, _ in walk_blocks(blob))  # (not written: unused)
+    assert decompress(blob, tiny_model) == data
+
+
+def test_record_contexts_pay_on_a_table(tiny_model: IntModel, small_tables) -> None:
+    """The point of it all: a table codes smaller with the record contexts."""
+    data = table(3000, 2)
+    plain, _ = coder.encode_block_mixed(tiny_model, data, StreamState(DEFAULT, len(data)))
+    with_records, _ = coder.encode_block_mixed(
+        tiny_model, data, StreamState(BINARY, len(data)), record=24
+    )
+    assert len(with_records) < 0.9 * len(plain)
+
+
+def test_compress_block_writes_the_length_it_used(tiny_model: IntModel, small_tables) -> None:
+    data = bitmap(216, 100, 1)
+    state = StreamState(BINARY, len(data))
+    choice = compress_block(tiny_model, data, (fmt.METHOD_MIXED,), state)
+    assert (choice.method, choice.record, choice.x86) == (fmt.METHOD_MIXED, 216, False)
+    segments = choice.param
+    assert segments == records.segments(len(data), 216, fmt.segment_count(len(data)))
+    back = coder.decode_block_mixed(
+        tiny_model, choice.payload, len(data), segments, StreamState(BINARY, len(data)), record=216
+    )
+    assert back == data
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    data=st.binary(min_size=1, max_size=3000),
+    record=st.integers(fmt.MIN_RECORD, 4000),
+    segments=st.integers(1, 12),
+)
+def test_any_record_length_round_trips(
+    tiny_model: IntModel, data: bytes, record: int, segments: int
+) -> None:
+    """The record contexts read only bytes a segment has coded, whatever the length (longer
+    than a segment, than the block) and the layout."""
+    segments = min(segments, len(data))
+    state = StreamState(BINARY, 4096)
+    payload, _ = coder.encode_block_mixed(tiny_model, data, state, None, segments, False, record)
+    out = coder.decode_block_mixed(
+        tiny_model, payload, len(data), segments, StreamState(BINARY, 4096), None, False, record
+    )
+    assert out == data
+
+
+def test_the_wrong_record_length_is_caught(tiny_model: IntModel) -> None:
+    """A record length damaged in the header decodes other bytes, which the check catches."""
+    data = table(600, 4)
+    blob = bytearray(compress(data, tiny_model))
+    (at, bh, _) = next(x for x in walk_blocks(bytes(blob)) if x[1].record)
+    head = bh.pack(len(data))
+    where = bytes(blob).index(head, at)
+    assert head[-1] == 24
+    blob[where + len(head) - 1] = 25
+    with pytest.raises(fmt.FormatError):
+        decompress(bytes(blob), tiny_model)
+
+
+def test_verbose_says_what_each_block_was_taken_for(
+    model_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-v`` names the preset and what the mixed blocks were taken for; ``-lv`` each block."""
+    from test_cli import run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.bin").write_bytes(table(1500, 6))
+    r = run(["-v", "-k", "t.bin"])
+    assert r.exit_code == 0, r.stderr
+    blocks = list_stream(io.BytesIO((tmp_path / "t.bin.nnc").read_bytes())).blocks
+    assert [(b.method, b.kind) for b in blocks] == [(fmt.METHOD_MIXED, "records of 24 bytes")]
+    assert "mixed (records of 24 bytes): 1 block" in r.stderr
+    assert "mixed method: preset 2 (binary)" in r.stderr
+    r = run(["-lv", "t.bin.nnc"])
+    assert r.exit_code == 0
+    assert "segments, records of 24 bytes" in r.stdout
