@@ -268,7 +268,7 @@ def compress_block(
         record = 0
         if RECORD_KINDS.intersection(state.config.contexts):
             record = records.detect(coded)
-        segments = records.segments(len(data), record, segment_rule(len(data)))
+        segments = records.segments(len(data), segment_rule(len(data)), record, x86)
         payload, segments = encode_block_mixed(
             model, coded, state, progress, segments, parallel, record
         )

@@ -8,7 +8,8 @@ cost is paid once, by the install; it can also be run by hand after an upgrade o
 or with ``NUMBA_CACHE_DIR`` pointing at a cache shared by a fleet of machines.
 
 It codes a few kilobytes through every path that compiles something: the mixed method's
-encoder and decoder, with and without the accounting of ``-v``, and the network's step.
+encoder and decoder, with and without the accounting of ``-v``, the network's step, and
+the x86 transform.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def main() -> int:
         if out.getvalue() != data:
             print("nncompress warm-up: round trip failed", file=sys.stderr)
             return 1
+    from .filters import x86_decode, x86_encode
+
+    code = bytes([0xE8, 1, 2, 3, 0, 0x90]) * 4
+    if x86_decode(x86_encode(code)) != code:
+        print("nncompress warm-up: x86 transform failed", file=sys.stderr)
+        return 1
     print(f"nncompress: compiled in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark nncompress against gzip -9 (zlib level 9) and xz -9e, measured side by side.
 
-Prints Markdown: the machine, a per-file table of the Canterbury corpus, and the Calgary
-book1 speeds with nncompress's speed as a fraction of xz -9e's from the same run (this
-machine is shared and noisy: ratios between codecs timed together are the stable number).
+Prints Markdown: the machine, a per-file table of the Canterbury corpus, and the speeds on
+Calgary's book1 (text) and pic (a bitmap, binary data) with nncompress's speed as a
+fraction of xz -9e's from the same run (this machine is shared and noisy: ratios between
+codecs timed together are the stable number).
 
     python scripts/bench.py                      # ../shared/corpus, default model
-    python scripts/bench.py --model my.nnm --corpus DIR --book1 FILE
+    python scripts/bench.py --model my.nnm --corpus DIR --speed FILE [FILE...]
 """
 
 from __future__ import annotations
@@ -43,10 +44,16 @@ def main() -> int:
     shared = ROOT.parent / "shared" / "corpus"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=shared / "canterbury")
-    ap.add_argument("--book1", type=Path, default=shared / "calgary" / "book1")
+    ap.add_argument(
+        "--speed",
+        type=Path,
+        nargs="+",
+        default=[shared / "calgary" / "book1", shared / "calgary" / "pic"],
+        help="files to time (default: Calgary's book1 and pic)",
+    )
     ap.add_argument("--model", help="model name or .nnm path (default: the shipped one)")
     ap.add_argument("--codecs", default="nncompress,zlib-9,xz-9e")
-    ap.add_argument("--skip-corpus", action="store_true", help="only the book1 speeds")
+    ap.add_argument("--skip-corpus", action="store_true", help="only the speeds")
     args = ap.parse_args()
 
     codecs = select_codecs(args.codecs, "max", [args.model] if args.model else [])
@@ -57,12 +64,14 @@ def main() -> int:
         print(to_markdown(report))
         if report.failed:
             return 1
-    if args.book1.exists():
-        report = run_comparison(collect_inputs([args.book1]), codecs)
+    for path in args.speed:
+        if not path.exists():
+            continue
+        report = run_comparison(collect_inputs([path]), codecs)
         rows = {r.codec: r.metrics for r in report.files}
         nn = next(r for name, r in rows.items() if name.startswith("nncompress"))
         xz = rows.get("xz-9e")
-        print(f"\n### {args.book1.name} ({nn.original_size:,} bytes)\n")
+        print(f"\n### {path.name} ({nn.original_size:,} bytes)\n")
         print("| codec | bpb | compress KB/s | decompress KB/s |")
         print("|---|---|---|---|")
         for name, m in rows.items():

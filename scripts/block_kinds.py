@@ -42,8 +42,15 @@ def main() -> int:
         default=BINARY.network_weight,
         help=f"the binary preset's initial network weight, Q16 (its own: {BINARY.network_weight})",
     )
+    parser.add_argument(
+        "--segment-bytes",
+        type=int,
+        default=records.BINARY_SEGMENT_BYTES,
+        help=f"shortest segment of binary blocks (its own: {records.BINARY_SEGMENT_BYTES})",
+    )
     args = parser.parse_args()
     binary = dataclasses.replace(BINARY, network_weight=args.network_weight)
+    records.BINARY_SEGMENT_BYTES = args.segment_bytes
     model = IntModel.load(args.model)
     limit = parse_size(args.block)
     print(
@@ -60,7 +67,7 @@ def main() -> int:
         x86 = filters.looks_like_x86(data)
         coded = filters.x86_encode(data) if x86 else data
         r = records.detect(coded)
-        segments = records.segments(n, r, fmt.segment_count(n))
+        segments = records.segments(n, fmt.segment_count(n), r, x86)
         start = time.perf_counter()
         kinds, _ = encode_block_mixed(
             model, coded, StreamState(binary if r or x86 else DEFAULT, n), None, segments, None, r

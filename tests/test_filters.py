@@ -109,3 +109,21 @@ def test_a_damaged_x86_option_is_caught(tiny_model: IntModel) -> None:
     with pytest.raises(fmt.FormatError):
         decompress(bytes(blob), tiny_model)
     assert io.BytesIO(bytes(blob)).read(4) == fmt.MAGIC
+
+
+def test_code_and_records_read_at_random(tiny_model: IntModel, model_env: dict[str, str]) -> None:
+    """The reader's random access decodes x86 and record blocks of any frame."""
+    from test_records import table
+
+    from nncompress.reader import ArchiveReader
+
+    data = machine_code(30_000, 5) + table(1250, 1)
+    blob = compress(data, tiny_model, block_size=15_000, frame_size=30_000)
+    kinds = {(bh.x86, bh.record) for _, bh, _ in walk_blocks(blob)}
+    assert (True, 0) in kinds and (False, 24) in kinds
+    reader = ArchiveReader(io.BytesIO(blob))
+    assert reader.frame_count == 2
+    reader.seek(31_000)
+    assert reader.read(500) == data[31_000:31_500]
+    reader.seek(20_000)
+    assert reader.read(600) == data[20_000:20_600]

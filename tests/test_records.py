@@ -92,12 +92,15 @@ def test_detect_prefers_the_record_to_its_multiples() -> None:
 def test_segments_keep_rows_together() -> None:
     n = 1 << 20
     default = fmt.segment_count(n)
-    assert records.segments(n, 0, default) == default
-    assert records.segments(n, 24, default) == default  # short records: 1 KiB is 40 rows
-    assert records.segments(n, 216, default) == n // (16 * 216)
-    assert records.segments(n, 100_000, default) == fmt.fewest_segments(n)
+    assert records.segments(n, default) == default  # text
+    assert records.segments(n, default, 24) == n // 4096  # binary: 4 KiB, 170 rows
+    assert records.segments(n, default, 0, True) == n // 4096  # x86 code
+    assert records.segments(n, default, 216) == n // 4096  # 18 rows of a bitmap
+    assert records.segments(n, default, 1000) == n // (16 * 1000)  # 16 long rows
+    assert records.segments(n, default, 100_000) == fmt.fewest_segments(n)
     small = 3000
-    assert records.segments(small, 1000, fmt.segment_count(small)) == fmt.fewest_segments(small)
+    assert records.segments(small, fmt.segment_count(small), 1000) == fmt.fewest_segments(small)
+    assert records.segments(small, fmt.segment_count(small), 0, True) == 1
 
 
 def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> None:
@@ -147,7 +150,7 @@ def test_compress_block_writes_the_length_it_used(tiny_model: IntModel, small_ta
     choice = compress_block(tiny_model, data, (fmt.METHOD_MIXED,), state)
     assert (choice.method, choice.record, choice.x86) == (fmt.METHOD_MIXED, 216, False)
     segments = choice.param
-    assert segments == records.segments(len(data), 216, fmt.segment_count(len(data)))
+    assert segments == records.segments(len(data), fmt.segment_count(len(data)), 216)
     back = coder.decode_block_mixed(
         tiny_model, choice.payload, len(data), segments, StreamState(BINARY, len(data)), record=216
     )
