@@ -21,9 +21,8 @@ from . import filters
 from . import format as fmt
 from .config import BINARY, DEFAULT, Config
 
-#: Longest record length the format takes (a bitmap row of 32,768 pixels at 32 bits).
-MAX_RECORD = 1 << 17
-#: Longest record length the encoder looks for, and how much of a block it looks at.
+#: Longest record length the encoder looks for (the format takes up to
+#: ``format.MAX_RECORD``), and how much of a block it looks at.
 SEARCH_MAX = 4096
 SAMPLE = 1 << 18
 #: A block shorter than this many records has too few rows for the contexts to learn, and
@@ -100,7 +99,7 @@ ROWS_PER_SEGMENT = 16
 #: segment starts cold, and there the network, which would carry it on text, has little
 #: to say. Measured with ``scripts/block_kinds.py --segment-bytes`` on files of this
 #: machine, 4 KiB segments instead of 1 KiB: a table of file records (1 MiB of
-#: ``os.stat`` fields of /usr's files, 48 bytes each) -4.8%, x86 code (python3's first
+#: ``os.stat`` fields of /usr's files, 56 bytes each) -4.8%, x86 code (python3's first
 #: 400 KB) -1.7%, at about the same speed; 16 KiB: -6.1% and -3.0%, up to a quarter slower.
 BINARY_SEGMENT_BYTES = 4096
 
