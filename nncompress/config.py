@@ -123,8 +123,8 @@ DEFAULT = Config(
 #: at 1/8 of its weight to start with (trained on text, it has little to say about
 #: tables, bitmaps or machine code: on such files of this machine -- a table of package
 #: records, 1- and 8-bit bitmaps, a float array, the starts of libc and python3 --
-#: ``scripts/block_kinds.py --network-weight`` coded them 0.4-1.7% smaller with 1/8 than
-#: with 3/4, and no smaller with 0). For streams whose first
+#: ``scripts/block_kinds.py --network-weight`` coded them 0.3-1.7% smaller with 1/8 than
+#: with 3/4, and within 0.05% of that with 0). For streams whose first
 #: block has records (``records.detect``) or is x86 code (``filters.looks_like_x86``);
 #: text pays nothing for it: its streams keep preset 1.
 BINARY = Config(
