@@ -119,6 +119,11 @@ class BlockInfo:
             parts.append(f"records of {self.record} bytes")
         return ", ".join(parts) or "plain"
 
+    @classmethod
+    def of(cls, bh: fmt.BlockHeader, frame: int = 0) -> BlockInfo:
+        """What a block header says, for a block of frame number ``frame``."""
+        return cls(bh.method, bh.raw_len, bh.coded_len, bh.param, frame, bh.record, bh.x86)
+
 
 @dataclass
 class FrameInfo:
@@ -304,9 +309,7 @@ class Choice:
         )
 
     def info(self, raw_len: int) -> BlockInfo:
-        return BlockInfo(
-            self.method, raw_len, len(self.payload), self.param, record=self.record, x86=self.x86
-        )
+        return BlockInfo.of(self.header(raw_len, fmt.END_NONE))
 
 
 def looks_incompressible(data: bytes) -> bool:
@@ -728,17 +731,7 @@ class _Frames:
                     payload = b""
                 stored = fmt.read_check(src)
                 size = len(head) + bh.coded_len + fmt.CHECK_SIZE
-                info.blocks.append(
-                    BlockInfo(
-                        bh.method,
-                        bh.raw_len,
-                        bh.coded_len,
-                        bh.param,
-                        len(info.frames),
-                        bh.record,
-                        bh.x86,
-                    )
-                )
+                info.blocks.append(BlockInfo.of(bh, len(info.frames)))
                 if decode:
                     index = block_base + len(info.blocks) - 1
                     where = f"block {index} (bytes {info.raw_len}..{info.raw_len + bh.raw_len})"
@@ -991,9 +984,7 @@ def _read_frame(
             return b"".join(parts), None, blocks
         parts += block
         size += sum(map(len, block))
-        blocks.append(
-            BlockInfo(bh.method, bh.raw_len, bh.coded_len, bh.param, record=bh.record, x86=bh.x86)
-        )
+        blocks.append(BlockInfo.of(bh))
         if bh.end != fmt.END_NONE:
             return b"".join(parts), bh.end, blocks
 
