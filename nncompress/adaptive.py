@@ -103,6 +103,13 @@ def _luts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 SQUASH, STRETCH, RATE = _luts()
+#: The refinement curves' starting points, the identity: the squashed logits -2048, -1920,
+#: ..., 2048 (clamped). The tables hold each point's difference from these, so that an
+#: unused row is zeros, memory the system hands out lazily (a small input touches a few
+#: of the 65,536 rows of each stage, not all 17 MB).
+APM_IDENTITY = SQUASH[
+    np.clip(np.arange(-16, 17) * 128, -STRETCH_MAX, STRETCH_MAX) + STRETCH_MAX
+].astype(np.int64)
 #: Shifts that divide by about sqrt(m), for the m segments sharing a mixer weight set in
 #: one step.
 SQRT_SHIFT = np.array([i.bit_length() // 2 for i in range(1 << 11)], dtype=np.int64)
@@ -224,10 +231,10 @@ class StreamState:
         self.weights_final = np.full((FINAL_SETS, 3), 21845, dtype=np.int64)  # mean: 1/3 each
         # Refinement of the mixers' output by order-1 context and partial byte, and by a
         # hash of the order-2 context and partial byte: 33 interpolation points over the
-        # logit range each, starting as the identity.
-        knots = SQUASH[np.clip(np.arange(-16, 17) * 128, -STRETCH_MAX, STRETCH_MAX) + STRETCH_MAX]
-        self.apm = np.tile(knots, (1 << 16, 1)).astype(np.int32)
-        self.apm2 = np.tile(knots, (1 << 16, 1)).astype(np.int32)
+        # logit range each, starting as the identity (stored as differences from
+        # APM_IDENTITY, so zeros).
+        self.apm = np.zeros((1 << 16, APM_KNOTS), dtype=np.int32)
+        self.apm2 = np.zeros((1 << 16, APM_KNOTS), dtype=np.int32)
 
     def block_coder(self, n: int, segments: int, record: int = 0) -> BlockCoder:
         """The coder of a block whose segments form one group (a block of one segment)."""
@@ -622,10 +629,11 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         seg[_AW, i] = pos & 127
     for i in range(k):
         ai, w = seg[_AIDX, i], seg[_AW, i]
+        lo, hi = APM_IDENTITY[ai], APM_IDENTITY[ai + 1]
         row = apm[seg[_AROW, i]]
-        r1 = (np.int64(row[ai]) * (128 - w) + np.int64(row[ai + 1]) * w) >> 7
+        r1 = ((row[ai] + lo) * (128 - w) + (row[ai + 1] + hi) * w) >> 7
         row2 = apm2[seg[_AROW2, i]]
-        r2 = (np.int64(row2[ai]) * (128 - w) + np.int64(row2[ai + 1]) * w) >> 7
+        r2 = ((row2[ai] + lo) * (128 - w) + (row2[ai + 1] + hi) * w) >> 7
         pf = (2 * seg[_P, i] + 3 * r1 + 3 * r2) >> 3
         p_out[i] = min(max(pf, 1), (1 << P_BITS) - 1)
 
@@ -723,12 +731,14 @@ def _train_apm(bit, seg, apm_flat, delta, row_field, rate) -> None:
         near = seg[_AIDX, i] + (1 if seg[_AW, i] >= 64 else 0)
         flat = seg[row_field, i] * APM_KNOTS + near
         seg[row_field, i] = flat  # the row is not needed again this bit
-        delta[i, 0] = ((bit[i] << P_BITS) - np.int64(apm_flat[flat])) >> rate
+        value = apm_flat[flat] + APM_IDENTITY[near]
+        delta[i, 0] = ((bit[i] << P_BITS) - value) >> rate
     for i in range(k):
         apm_flat[seg[row_field, i]] += delta[i, 0]
     for i in range(k):
         f = seg[row_field, i]
-        apm_flat[f] = min(max(apm_flat[f], P_MIN), P_MAX)
+        knot = APM_IDENTITY[f % APM_KNOTS]
+        apm_flat[f] = min(max(apm_flat[f] + knot, P_MIN), P_MAX) - knot
 
 
 @_jit
