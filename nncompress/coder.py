@@ -330,8 +330,10 @@ def _bit_probs(p1: np.ndarray) -> np.ndarray:
 #: codes many small files with one primed model learns its prime once (a copy of a small
 #: block's tables costs far less than coding the prime again).
 _primed: dict[tuple, dict] = {}
-_PRIMED_KEEP = 4
-_PRIMED_SLOTS = 1 << 22  # (kept only for streams of small blocks: at most 32 MB of tables)
+#: Table slots (8 bytes each) the kept states may hold in all, 128 MB: enough for streams
+#: of small blocks whose tables a prime of up to 256 KiB sized (a copy takes some 0.1 s,
+#: learning the prime again 2 s); the oldest go first.
+_PRIMED_SLOTS = 1 << 24
 
 
 def prime_state(model: IntModel, state: StreamState) -> None:
@@ -346,12 +348,16 @@ def prime_state(model: IntModel, state: StreamState) -> None:
     if not model.prime:
         return
     fresh = not state.ready and len(state.history) == 0 and state.history_base == 0
+    if model.prime_sizes_tables:
+        state.make_room_for_prime(len(model.prime))
     key = (model.sha256 or id(model), state.config, state.table_bits, state.match_bits)
     key += (state.spending is not None,)
     if fresh and key in _primed:
+        block_size = state.block_size  # (the key leaves it out: it sized the tables)
         state.restore(
             {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in _primed[key].items()}
         )
+        state.block_size = block_size
         return
     spending = None if state.spending is None else state.spending.copy()
     _code_mixed(
@@ -367,11 +373,16 @@ def prime_state(model: IntModel, state: StreamState) -> None:
     state.append_history(model.prime)
     if spending is not None:
         state.spending = spending
-    small = len(state.config.contexts) << state.table_bits <= _PRIMED_SLOTS
-    if fresh and small:
-        if len(_primed) >= _PRIMED_KEEP:
+    if fresh and _slots(state) <= _PRIMED_SLOTS:
+        while _primed and sum(map(_slots, _primed.values())) + _slots(state) > _PRIMED_SLOTS:
             _primed.pop(next(iter(_primed)))
         _primed[key] = state.snapshot()
+
+
+def _slots(state: StreamState | dict) -> int:
+    """The context table slots of a stream's state (or of a snapshot of one)."""
+    stats = state["ctx_stats"] if isinstance(state, dict) else state.ctx_stats
+    return len(stats)
 
 
 class _NullCoder:

@@ -41,6 +41,13 @@ MODEL_FORMAT_VERSION = "1"
 #: "Primed models"). A reader that knows only version 1 refuses such a model by name
 #: instead of decoding with statistics its writer did not have.
 PRIMED_FORMAT_VERSION = "2"
+#: Version 3 is version 2 whose prime also sizes the statistics: a frame's tables are made
+#: as for a block of the stream's block size or a quarter of the prime, the larger
+#: (``adaptive.StreamState.make_room_for_prime``). Under version 2 a record-sized stream
+#: learned a prime of 64 KiB into 4,096 slots per context, where it mostly overwrote
+#: itself. ``train`` writes version 3; version 2 models decode as they always did.
+PRIME_TABLES_FORMAT_VERSION = "3"
+PRIMED_VERSIONS = (PRIMED_FORMAT_VERSION, PRIME_TABLES_FORMAT_VERSION)
 #: The largest prime a model may carry (it is coded before a frame's first mixed block).
 MAX_PRIME = 1 << 20
 
@@ -167,10 +174,10 @@ class IntModel:
         if meta.get("format") != MODEL_FORMAT:
             raise ModelError("not a nncompress model (metadata 'format' missing)")
         version = meta.get("format_version")
-        if version not in (MODEL_FORMAT_VERSION, PRIMED_FORMAT_VERSION):
+        if version not in (MODEL_FORMAT_VERSION, *PRIMED_VERSIONS):
             raise ModelError(f"unsupported model format version {version!r}")
         prime = tensors.get("prime")
-        if (prime is not None) != (version == PRIMED_FORMAT_VERSION):
+        if (prime is not None) != (version in PRIMED_VERSIONS):
             raise ModelError(
                 f"model format version {version} with{'out' * (prime is None)} a prime"
             )
@@ -255,6 +262,11 @@ class IntModel:
         )
         m._prepare()
         return m
+
+    @property
+    def prime_sizes_tables(self) -> bool:
+        """Whether the prime also sizes the statistics' tables (model format version 3)."""
+        return self.meta.get("format_version") == PRIME_TABLES_FORMAT_VERSION
 
     @property
     def short_id(self) -> str:
@@ -628,14 +640,21 @@ def export_gru(
 
 
 def with_prime(
-    tensors: dict[str, np.ndarray], meta: dict[str, str], prime: bytes, name: str
+    tensors: dict[str, np.ndarray],
+    meta: dict[str, str],
+    prime: bytes,
+    name: str,
+    version: str = PRIME_TABLES_FORMAT_VERSION,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """A model's tensors and metadata with ``prime`` as its prime (format version 2), under
-    a new name: the same network, statistics that start from the user's data."""
+    """A model's tensors and metadata with ``prime`` as its prime, under a new name: the
+    same network, statistics that start from the user's data. ``version``: the model file
+    format version, 3 (the prime sizes the tables too) unless a test needs 2."""
     if not 0 < len(prime) <= MAX_PRIME:
         raise ModelError(f"a prime must be 1 to {MAX_PRIME} bytes")
+    if version not in PRIMED_VERSIONS:
+        raise ModelError(f"model format version {version} has no prime")
     tensors = dict(tensors, prime=np.frombuffer(prime, dtype=np.uint8).copy())
-    meta = dict(meta, name=name, format_version=PRIMED_FORMAT_VERSION, prime_bytes=str(len(prime)))
+    meta = dict(meta, name=name, format_version=version, prime_bytes=str(len(prime)))
     return tensors, meta
 
 

@@ -8,7 +8,8 @@
   blocks of 4096 (so the index and the frame restarts are pinned); and with a second
   mixed-method configuration written out in the header (so the generic decoder is pinned
   on a configuration other than the default);
-* ``tests/data/golden-primed.nnc`` -- the text with a primed model, and
+* ``tests/data/golden-primed.nnc`` and ``golden-primed3.nnc`` -- the text with a primed
+  model, of model file format version 2 and 3 (whose prime sizes the tables too), and
   ``golden-records.nnc`` and ``golden-x86.nnc`` -- a computed table and computed code, for
   the binary preset and the options of mixed blocks.
 
@@ -77,31 +78,39 @@ GOLDENS: dict[str, tuple[int, int, Config | None]] = {
 
 #: Archives made with the shipped network primed with PRIME (docs/FORMAT.md, "Primed
 #: models"), named by 4 bytes of the primed model's hash (header bit 6): file name ->
-#: (block size, frame size). The primed model is rebuilt from models/default.nnm by
-#: ``primed_model``; its hash is pinned, so a change to how model files are written shows.
-PRIMED_GOLDENS: dict[str, tuple[int, int]] = {
+#: (block size, frame size, model file format version). The primed models are rebuilt from
+#: models/default.nnm by ``primed_model``; their hashes are pinned, so a change to how
+#: model files are written shows.
+PRIMED_GOLDENS: dict[str, tuple[int, int, str]] = {
     # Blocks of 4096 in frames of two: each frame learns the prime before its first block.
-    "golden-primed.nnc": (4096, 8192),
+    "golden-primed.nnc": (4096, 8192, "2"),
+    # A version 3 model, blocks of 100 bytes in frames of 1000: context tables sized for
+    # 2540 // 4 bytes (13 bits) instead of 100 (12), ten frames each learning the prime.
+    "golden-primed3.nnc": (100, 1000, "3"),
 }
 PRIMED_NAME = "golden-primed"
 
 
-def prime_bytes() -> bytes:
-    """The prime: the first two paragraphs of the golden text, as a sample of the data."""
-    return GOLDEN_TEXT.encode("utf-8").split(b"\n\n", 3)[1] + b"\n"
+def prime_bytes(version: str = "2") -> bytes:
+    """The prime, a sample of the data: the golden text's first paragraph after its title
+    for the version 2 model, its first five (2,540 bytes, so that a quarter of them sizes
+    larger tables than blocks of 100 bytes do) for the version 3 model."""
+    paragraphs = GOLDEN_TEXT.encode("utf-8").split(b"\n\n")
+    return b"\n\n".join(paragraphs[1 : 2 if version == "2" else 6]) + b"\n"
 
 
-def primed_model(directory: Path, model_path: Path = MODEL_PATH) -> Path:
-    """Write ``golden-primed.nnm`` (the network of ``model_path`` with ``prime_bytes``) in
-    ``directory``; returns its path."""
+def primed_model(directory: Path, model_path: Path = MODEL_PATH, version: str = "2") -> Path:
+    """Write the primed golden model of model file format ``version`` (the network of
+    ``model_path`` with ``prime_bytes``) in ``directory``; returns its path."""
     from safetensors.numpy import load_file
 
     from nncompress.model import _read_metadata, save_model, with_prime
 
     tensors = load_file(str(model_path))
     meta = _read_metadata(model_path.read_bytes())
-    path = directory / f"{PRIMED_NAME}.nnm"
-    save_model(path, *with_prime(tensors, meta, prime_bytes(), PRIMED_NAME))
+    name = PRIMED_NAME if version == "2" else f"{PRIMED_NAME}{version}"
+    path = directory / f"{name}.nnm"
+    save_model(path, *with_prime(tensors, meta, prime_bytes(version), name, version))
     return path
 
 
@@ -252,9 +261,9 @@ def make_primed_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     from nncompress.engine import compress_stream
     from nncompress.model import IntModel
 
-    block, frame = PRIMED_GOLDENS[name]
+    block, frame, version = PRIMED_GOLDENS[name]
     with tempfile.TemporaryDirectory() as tmp:
-        model = IntModel.load(primed_model(Path(tmp), model_path))
+        model = IntModel.load(primed_model(Path(tmp), model_path, version))
     out = io.BytesIO()
     compress_stream(io.BytesIO(golden_data()), out, model, block, LEVEL, frame_size=frame)
     return out.getvalue()

@@ -85,7 +85,7 @@ def main() -> None:
     )
     ap.add_argument("--workdir", type=Path, default=ROOT / "runs" / "records")
     ap.add_argument("--skip-train", action="store_true", help="reuse WORKDIR/records.nnm")
-    ap.add_argument("--prime", default="64K", help="nncompress train --prime (0: none)")
+    ap.add_argument("--prime", default="256K", help="nncompress train --prime (0: none)")
     args = ap.parse_args()
     if not args.source.is_file():
         sys.exit(f"{args.source}: not found (see --source)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+from pathlib import Path
 
 import pytest
 from conftest import DATA, REPO
@@ -121,31 +122,38 @@ def test_golden_with_torch_backend(default_model: IntModel) -> None:
         assert out.getvalue() == TEXT.read_bytes()
 
 
-#: The SHA-256 of the primed golden model as ``make_golden.primed_model`` writes it: the
-#: identity the primed golden archives name (by its first 4 bytes).
-PRIMED_SHA256 = "1bceb245755d44b55d3634cc022658f92dc65a96cd3dd341b468674d227b4558"
+#: The SHA-256 of each primed golden model (by model file format version) as
+#: ``make_golden.primed_model`` writes it: the identity the primed golden archives name
+#: (by its first 4 bytes).
+PRIMED_SHA256 = {
+    "2": "1bceb245755d44b55d3634cc022658f92dc65a96cd3dd341b468674d227b4558",
+    "3": "c152b9006ae29317bda686ece458ba8b4b2953b0756c4d241ff1df38001c45f9",
+}
 
 
 @pytest.fixture
-def primed_model_dir(tmp_path, monkeypatch: pytest.MonkeyPatch):
+def primed_models(tmp_path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Both primed golden models, in a model folder of their own: by version."""
     d = tmp_path / "primed"
     d.mkdir()
-    path = make_golden.primed_model(d)
+    paths = {v: make_golden.primed_model(d, version=v) for v in PRIMED_SHA256}
     monkeypatch.setenv("NNCOMPRESS_MODELS", str(d))
-    return path
+    return paths
 
 
 @pytest.mark.parametrize("name", sorted(make_golden.PRIMED_GOLDENS))
-def test_primed_golden_decompresses(name: str, primed_model_dir) -> None:
-    """A primed model's archive (format 1 with the short-hash bit and a version-2 model):
-    found by 4 bytes of its hash in the model folders, decoded through its prime."""
-    model = IntModel.load(primed_model_dir)
-    assert model.sha256 == PRIMED_SHA256, "the primed golden model's file changed"
-    assert model.prime == make_golden.prime_bytes()
+def test_primed_golden_decompresses(name: str, primed_models) -> None:
+    """A primed model's archive (format 1 with the short-hash bit and a version 2 or 3
+    model): found by 4 bytes of its hash in the model folders, decoded through its prime
+    (with version 3, into tables sized for the prime too)."""
+    block, frame, version = make_golden.PRIMED_GOLDENS[name]
+    model = IntModel.load(primed_models[version])
+    assert model.sha256 == PRIMED_SHA256[version], "the primed golden model's file changed"
+    assert model.prime == make_golden.prime_bytes(version)
+    assert model.prime_sizes_tables == (version == "3")
     blob = (DATA / name).read_bytes()
     assert blob[4] == fmt.MODEL_HASH | fmt.SHORT_HASH_FLAG
-    assert blob[5:9] == bytes.fromhex(PRIMED_SHA256[:8])
-    block, frame = make_golden.PRIMED_GOLDENS[name]
+    assert blob[5:9] == bytes.fromhex(PRIMED_SHA256[version][:8])
     info = list_stream(io.BytesIO(blob))
     assert info.block_size == block and len(info.frames) == -(-len(TEXT.read_bytes()) // frame)
     assert {b.method for b in info.blocks} == {fmt.METHOD_MIXED}
@@ -155,7 +163,7 @@ def test_primed_golden_decompresses(name: str, primed_model_dir) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(make_golden.PRIMED_GOLDENS))
-def test_primed_golden_recompresses_identically(name: str, primed_model_dir) -> None:
+def test_primed_golden_recompresses_identically(name: str, primed_models) -> None:
     assert make_golden.make_primed_archive(name) == (DATA / name).read_bytes()
 
 

@@ -13,9 +13,18 @@ from conftest import ALPHABET, random_gru, sample_text
 
 from nncompress import coder
 from nncompress import format as fmt
+from nncompress.adaptive import PRIME_TABLE_SHARE, StreamState, table_bits
 from nncompress.cli import main
+from nncompress.config import DEFAULT
 from nncompress.engine import compress_stream, decompress_stream, list_stream
-from nncompress.model import PRIMED_FORMAT_VERSION, IntModel, ModelError, save_model, with_prime
+from nncompress.model import (
+    PRIME_TABLES_FORMAT_VERSION,
+    PRIMED_FORMAT_VERSION,
+    IntModel,
+    ModelError,
+    save_model,
+    with_prime,
+)
 
 
 def records(n: int, seed: int) -> bytes:
@@ -24,7 +33,7 @@ def records(n: int, seed: int) -> bytes:
     lines = []
     for _ in range(n):
         ip = ".".join(str(int(x)) for x in rng.integers(1, 255, 4))
-        word = bytes(rng.choice(list(ALPHABET[1:12]), 6)).decode()
+        word = bytes(rng.choice(list(ALPHABET[1:12]), 6).astype(np.uint8)).decode()
         lines.append(
             f'{ip} - - [17/May/2015] "GET /{word}.html HTTP/1.1" 200 {rng.integers(999)}\n'
         )
@@ -32,13 +41,22 @@ def records(n: int, seed: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[IntModel, IntModel]:
-    """The test network, without and with a prime of records."""
+def all_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, IntModel]:
+    """The test network without a prime ("1"), and with a prime of records in a model file
+    of format version 2 and of version 3 (whose prime sizes the tables too)."""
     d = tmp_path_factory.mktemp("primed")
     tensors, meta = random_gru(32, 1, seed=1, name="tiny-test")
     save_model(d / "plain.nnm", tensors, meta)
-    save_model(d / "primed.nnm", *with_prime(tensors, meta, records(60, 1), "tiny-primed"))
-    return IntModel.load(d / "plain.nnm"), IntModel.load(d / "primed.nnm")
+    for v in PRIMED_FORMAT_VERSION, PRIME_TABLES_FORMAT_VERSION:
+        primed = with_prime(tensors, meta, records(60, 1), f"tiny-primed{v}", v)
+        save_model(d / f"primed{v}.nnm", *primed)
+    return {v: IntModel.load(d / f"{'primed' + v if v != '1' else 'plain'}.nnm") for v in "123"}
+
+
+@pytest.fixture(scope="module")
+def models(all_models: dict[str, IntModel]) -> tuple[IntModel, IntModel]:
+    """The test network, without and with a prime of records (as ``train`` makes it)."""
+    return all_models["1"], all_models[PRIME_TABLES_FORMAT_VERSION]
 
 
 def code(data: bytes, model: IntModel, **kw) -> bytes:
@@ -55,18 +73,22 @@ def decode(blob: bytes, model: IntModel) -> bytes:
 
 def test_a_prime_makes_records_like_it_smaller(models, small_tables) -> None:
     plain, primed = models
-    assert primed.prime and primed.meta["format_version"] == PRIMED_FORMAT_VERSION
+    assert primed.prime and primed.meta["format_version"] == PRIME_TABLES_FORMAT_VERSION
     data = records(3, 99)
     a, b = code(data, plain), code(data, primed)
     assert decode(a, plain) == data and decode(b, primed) == data
     assert len(b) < len(a)
 
 
-def test_primed_frames_round_trip_in_every_shape(models, small_tables, small_segments) -> None:
+@pytest.mark.parametrize("version", [PRIMED_FORMAT_VERSION, PRIME_TABLES_FORMAT_VERSION])
+def test_primed_frames_round_trip_in_every_shape(
+    version: str, all_models, small_tables, small_segments
+) -> None:
     """Several blocks and frames, a frame whose first block another method wins (the
-    prime is learned after it, at the first mixed block), and a block that loses after
-    mixed ones (rolled back by coding again): each decodes, on one thread or two."""
-    _, primed = models
+    prime is learned after it, at the first mixed block; with version 3 the match table
+    that block filled keeps its size), and a block that loses after mixed ones (rolled
+    back by coding again): each decodes, on one thread or two."""
+    primed = all_models[version]
     rng = np.random.default_rng(2)
     recs = [records(12, seed)[:700] for seed in (3, 4, 5, 6)]
     # Frames of 3 blocks: random (stored, before the prime is learned), records, records;
@@ -78,6 +100,27 @@ def test_primed_frames_round_trip_in_every_shape(models, small_tables, small_seg
     assert methods[4] != fmt.METHOD_MIXED and fmt.METHOD_MIXED in methods[2:4]
     assert decode(blob, primed) == data
     assert code(data, primed, block_size=700, frame_size=2100, threads=2) == blob
+
+
+def test_a_version_3_prime_sizes_the_tables(all_models) -> None:
+    """Version 3: the context and match tables are sized for the block size or a quarter of
+    the prime, the larger, before the prime is learned; version 2 sizes them for the block
+    alone. Both decode their own archives, which differ."""
+    data = records(1, 11)
+    quarter = len(all_models["3"].prime) // PRIME_TABLE_SHARE
+    assert table_bits(len(data), DEFAULT) != table_bits(quarter, DEFAULT)
+    for version, room in (("2", len(data)), ("3", quarter)):
+        state = StreamState(DEFAULT, len(data))
+        coder.prime_state(all_models[version], state)
+        assert (state.table_bits, state.match_bits) == table_bits(room, DEFAULT)
+        assert len(state.ctx_stats) == len(DEFAULT.contexts) << state.table_bits
+        assert len(state.match_table) == 1 << state.match_bits
+    big = StreamState(DEFAULT, 4 * quarter)  # a block larger than a quarter: no change
+    coder.prime_state(all_models["3"], big)
+    assert (big.table_bits, big.match_bits) == table_bits(4 * quarter, DEFAULT)
+    blobs = [code(data, all_models[v]) for v in "23"]
+    assert blobs[0][9:] != blobs[1][9:]
+    assert [decode(b, all_models[v]) for b, v in zip(blobs, "23", strict=True)] == [data] * 2
 
 
 def test_the_primed_statistics_are_kept_and_copied(models, small_tables) -> None:
@@ -166,6 +209,6 @@ def test_train_adds_a_prime_and_warns_when_no_better_than_default(
     )
     summary = train_mod.train(files, tmp_path / "t.nnm", cfg, log=lines.append)
     m = IntModel.load(tmp_path / "t.nnm")
-    assert 0 < len(m.prime) <= 1024 and m.meta["format_version"] == PRIMED_FORMAT_VERSION
+    assert 0 < len(m.prime) <= 1024 and m.meta["format_version"] == PRIME_TABLES_FORMAT_VERSION
     assert summary["default_int_bpb"] == 5.0
     assert any("no better than the shipped default model" in line for line in lines)
