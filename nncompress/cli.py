@@ -141,7 +141,7 @@ class DefaultGroup(click.Group):
         ):
             args = ["compress", *args]
         if args[0] in ("compress", "decompress"):
-            args = [args[0], *_env_options(), *args[1:]]
+            args = [args[0], *_fast_levels([*_env_options(), *args[1:]])]
         return super().parse_args(ctx, args)
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -153,6 +153,23 @@ class DefaultGroup(click.Group):
         rows = [r for p in cmd.get_params(sub) if (r := p.get_help_record(sub)) is not None]
         with formatter.section("Options of compress and decompress (nncompress [OPTIONS] FILES)"):
             formatter.write_dl(rows)
+
+
+def _fast_levels(args: list[str]) -> list[str]:
+    """zstd's ``--fast=N`` as ``--fast``: nncompress has one fast level, so any N of 1 or
+    more means it. Rewritten before click parses, because an option with an optional value
+    would take the file in ``--fast FILE`` for its value. Arguments after ``--`` are files."""
+    out = []
+    for i, a in enumerate(args):
+        if a == "--":
+            return out + args[i:]
+        if a.startswith("--fast="):
+            n = a[len("--fast=") :]
+            if not (n.isascii() and n.isdigit() and int(n) >= 1):
+                raise click.UsageError(f"--fast=N takes a whole number N of 1 or more, not {n!r}")
+            a = "--fast"
+        out.append(a)
+    return out
 
 
 #: Options read before the command line's, as xz reads XZ_OPT (e.g. "-T1 --memory 2G").
@@ -263,7 +280,8 @@ def _coding_options(f):
             "--fast",
             "level",
             flag_value="fast",
-            help="The network alone: no adaptive statistics, no LZMA trial (faster).",
+            help="The network alone: no adaptive statistics, no LZMA trial (faster). "
+            "zstd's --fast=N is accepted: nncompress has one fast level, which any N names.",
         ),
         *[
             click.option(
@@ -967,10 +985,12 @@ def _list(path: str, src: BinaryIO, job: Job) -> None:
 @click.option(
     "--prime",
     "prime_size",
-    default="64K",
+    default="256K",
     show_default=True,
     help="Training data the model keeps as its prime, which the adaptive statistics "
-    "learn before coding (as a dictionary primes zstd); 0 for none.",
+    "learn before coding (as a dictionary primes zstd); 0 for none. Each file learns it "
+    "anew (a process of the API, once), so a larger prime makes small files smaller and "
+    "each command slower.",
 )
 @click.option(
     "--base",

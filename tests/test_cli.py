@@ -788,6 +788,21 @@ def test_gzip_level_numbers_and_best(work: Path) -> None:
     assert run(["-c", "--best", "a"]).stdout_bytes == by_name["max"]
 
 
+def test_zstd_fast_levels(work: Path) -> None:
+    """zstd's --fast=N names the fast level for any N >= 1; a bad N is a usage error; a
+    file named like the option after -- is a file."""
+    write(work / "a", sample_text(2000))
+    fast = run(["-c", "--fast", "a"]).stdout_bytes
+    for n in ("1", "3", "1000"):
+        assert run(["-c", f"--fast={n}", "a"]).stdout_bytes == fast, n
+    for bad in ("0", "x", "", "-2", "²"):
+        r = run(["-c", f"--fast={bad}", "a"])
+        assert r.exit_code == 2 and "--fast=N" in r.output, bad
+    write(work / "--fast=2", b"a file, not an option")
+    assert run(["-k", "--", "--fast=2"]).exit_code == 0
+    assert (work / "--fast=2.nnc").exists()
+
+
 def test_suffix_option(work: Path) -> None:
     data = write(work / "a", b"suffix " * 40)
     assert run(["-S", ".z", "--rm", "a"]).exit_code == 0
