@@ -50,6 +50,12 @@ from numba import njit
 from .config import DEFAULT, Config
 from .contexts import PRIMES, SEEN_KINDS, context_hash
 
+#: The SHA-256 of contexts.py (with LF line ends), whose ``context_hash`` and constants
+#: numba compiles into this module's loops. numba's cache keeps a loop until *this* file
+#: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
+#: hashes would run on, writing archives no other machine decodes. Writing the new digest
+#: here changes this file; ``tests/test_coder.py`` checks that it is current.
+CONTEXTS_SHA256 = "498addc327b0ebef904567ea4388e4c633372fd0c6dc32a4ee731036564924c0"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance

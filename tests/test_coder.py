@@ -79,6 +79,20 @@ def reference_segment_groups(segments: int) -> list[tuple[int, int]]:
     return [(0, segments)]
 
 
+def test_the_adaptive_loops_know_the_contexts_they_compile() -> None:
+    """numba's cache of adaptive.py's loops, which inline contexts.py's hashes, is kept
+    until adaptive.py changes: its digest of contexts.py must be current, so that a change
+    to the contexts changes adaptive.py too (and the cached loops are compiled again)."""
+    import hashlib
+    from pathlib import Path
+
+    from nncompress import adaptive, contexts
+
+    text = Path(contexts.__file__).read_bytes().replace(b"\r\n", b"\n")
+    digest = hashlib.sha256(text).hexdigest()
+    assert adaptive.CONTEXTS_SHA256 == digest, f"set adaptive.CONTEXTS_SHA256 = {digest!r}"
+
+
 def test_segment_groups_match_the_spec() -> None:
     for segments in (*range(1, 20), 1023, 1024):
         groups = fmt.segment_groups(segments)
