@@ -109,9 +109,29 @@ def main() -> int:
                     f"{dm / 2**20:,.0f} | {cm / dm:.2f} |",
                     flush=True,
                 )
+        print()
+        print("What a process holds before it reads any data (peak resident MiB):")
+        print()
+        empty = work / "empty"
+        empty.write_bytes(b"")
+        for what, code in FLOORS:
+            _, m = peak([sys.executable, "-c", code], empty, work / "out")
+            print(f"- {what}: {m / 2**20:,.0f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+#: The fixed costs under nncompress's peak: Python with numpy, numba imported, and numba's
+#: runtime started with one compiled loop of the adaptive layer loaded from its cache.
+FLOORS = [
+    ("Python and numpy", "import numpy"),
+    ("and numba imported", "import numpy, numba"),
+    (
+        "and one compiled loop loaded",
+        "import nncompress.adaptive as a; a._ilog2(5)",
+    ),
+]
 
 
 if __name__ == "__main__":

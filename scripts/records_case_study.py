@@ -177,6 +177,43 @@ def main() -> None:
             f"| {name} | {total:,} | {total / len(test_files):.0f} | {8 * total / raw:.3f} "
             f"| {total / ref:.2f}x |"
         )
+    command_line_costs(test_files[len(test_files) // 2], dictionary, primed_path)
+
+
+def command_line_costs(record: Path, dictionary: Path, primed: Path) -> None:
+    """Seconds and peak resident memory of one record through each command line, as a
+    user who calls it once per file pays them (program start included; best of two):
+    a primed model learns its prime at the start of every call."""
+    from memory import peak  # scripts/memory.py
+
+    nnc = [sys.executable, "-m", "nncompress"]
+    rows = [
+        (
+            "zstd -19 + dictionary",
+            ["zstd", "-19", "-q", "-c", "-D", str(dictionary)],
+            ["zstd", "-dqc", "-D", str(dictionary)],
+        ),
+        ("nncompress, default model", [*nnc, "-c"], [*nnc, "-dc"]),
+        (
+            "nncompress, default model + prime",
+            [*nnc, "-c", "-m", str(primed)],
+            [*nnc, "-dc", "-m", str(primed)],
+        ),
+    ]
+    print()
+    print(f"One record ({record.stat().st_size} bytes) per command, program start included:")
+    print()
+    print("| codec | compress | decompress | peak memory |")
+    print("|---|---:|---:|---:|")
+    tmp = record.parent.parent / "cli"
+    tmp.mkdir(exist_ok=True)
+    for name, comp, decomp in rows:
+        packed, back = tmp / "packed", tmp / "back"
+        c = min(peak(comp, record, packed) for _ in range(2))
+        d = min(peak(decomp, packed, back) for _ in range(2))
+        if back.read_bytes() != record.read_bytes():
+            sys.exit(f"{name}: command-line round trip failed")
+        print(f"| {name} | {c[0]:.2f} s | {d[0]:.2f} s | {max(c[1], d[1]) / 2**20:.0f} MiB |")
 
 
 if __name__ == "__main__":
