@@ -204,9 +204,9 @@ class StreamState:
         format version 3), so that small files keep what a prime taught. The context
         tables are not allocated yet at that point (the prime comes before a frame's first
         mixed block); the match table keeps its size if blocks of other methods already
-        filled it. A quarter: on one-line log records primed with 256 KiB, tables for the
-        whole prime made the records 0.5% smaller than tables for a quarter of it, at four
-        times the memory."""
+        filled it. A quarter rather than all of it: on one-line log records primed with
+        256 KiB, tables for the whole prime gained little over a quarter's, at four times
+        the memory."""
         assert not self.ready, "the prime comes before the first mixed block"
         room = max(self.block_size, prime_len // PRIME_TABLE_SHARE)
         tb, mb = table_bits(room, self.config)
