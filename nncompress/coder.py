@@ -373,16 +373,13 @@ def prime_state(model: IntModel, state: StreamState) -> None:
     state.append_history(model.prime)
     if spending is not None:
         state.spending = spending
-    if fresh and _slots(state) <= _PRIMED_SLOTS:
-        while _primed and sum(map(_slots, _primed.values())) + _slots(state) > _PRIMED_SLOTS:
+    slots = len(state.ctx_stats)
+    if fresh and slots <= _PRIMED_SLOTS:
+        while (
+            _primed and sum(len(s["ctx_stats"]) for s in _primed.values()) + slots > _PRIMED_SLOTS
+        ):
             _primed.pop(next(iter(_primed)))
         _primed[key] = state.snapshot()
-
-
-def _slots(state: StreamState | dict) -> int:
-    """The context table slots of a stream's state (or of a snapshot of one)."""
-    stats = state["ctx_stats"] if isinstance(state, dict) else state.ctx_stats
-    return len(stats)
 
 
 class _NullCoder:
