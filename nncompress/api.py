@@ -30,7 +30,7 @@ from . import format as fmt
 from .engine import FrameInfo, StreamEncoder, decompress_stream
 from .errors import NNCError
 from .format import FormatError, TruncatedError
-from .levels import DEFAULT_BLOCK, DEFAULT_FRAME, LEVELS
+from .levels import DEFAULT_BLOCK, LEVELS
 from .model import IntModel, ModelError
 from .workers import WorkerError
 from .zoo import load_model, model_for_archive, model_spec, names
@@ -88,11 +88,12 @@ def compress(
     threads: int = 0,
     device: str = "cpu",
     block_size: int = DEFAULT_BLOCK,
-    frame_size: int = DEFAULT_FRAME,
+    frame_size: int | None = None,
     memory: int | None = None,
 ) -> bytes:
     """The ``.nnc`` archive of ``data``, one stream. ``level``: ``fast``, ``default`` or
-    ``max`` (``levels.LEVELS``)."""
+    ``max`` (``levels.LEVELS``). ``frame_size``: None leaves it to the encoder, as the
+    command line does without ``-F`` (``engine.StreamEncoder``)."""
     c = Compressor(
         level,
         model=model,
@@ -159,7 +160,7 @@ class Compressor:
         threads: int = 0,
         device: str = "cpu",
         block_size: int = DEFAULT_BLOCK,
-        frame_size: int = DEFAULT_FRAME,
+        frame_size: int | None = None,
         memory: int | None = None,
         int8_products: bool = False,
     ) -> None:
@@ -356,7 +357,7 @@ class NNCFile(io.BufferedIOBase):
         threads: int = 0,
         device: str = "cpu",
         block_size: int = DEFAULT_BLOCK,
-        frame_size: int = DEFAULT_FRAME,
+        frame_size: int | None = None,
     ) -> None:
         mode = mode.replace("b", "")
         if mode not in ("r", "w", "x", "a"):

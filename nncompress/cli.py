@@ -222,7 +222,7 @@ class Job:
     block_size: int
     level: str
     threads: int = 0
-    frame_size: int = 16 << 20
+    frame_size: int | None = None
     memory: int | None = None
     suffix: str = SUFFIX
     progress: bool = True
@@ -271,10 +271,9 @@ def _coding_options(f):
         click.option(
             "-F",
             "--frame-size",
-            default="16M",
-            show_default=True,
             help="Frame size: the statistics start afresh at each frame, the unit of "
-            "random access and parallel coding (rounded down to whole blocks).",
+            "random access and parallel coding (rounded down to whole blocks). Default: "
+            "16M, and an input of 8M to 32M in two frames of half its length each.",
         ),
         click.option(
             "--fast",
@@ -357,7 +356,7 @@ def _run_coding(
     model: str | None,
     device: str,
     block_size: str,
-    frame_size: str,
+    frame_size: str | None,
     level: str | None,
     threads: int,
     memory_limit: str | None,
@@ -384,7 +383,7 @@ def _run_coding(
         parse_size(block_size),
         level or "default",
         threads,
-        parse_size(frame_size),
+        parse_size(frame_size) if frame_size is not None else None,
         parse_size(memory_limit) if memory_limit else None,
         suffix,
         not no_progress,

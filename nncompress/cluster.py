@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .levels import DEFAULT_BLOCK, DEFAULT_FRAME
+from .levels import DEFAULT_BLOCK
 from .model import IntModel, ModelError
 
 
@@ -75,7 +75,7 @@ def compress_file(
     level: str = "default",
     model: str | os.PathLike | None = None,
     block_size: int = DEFAULT_BLOCK,
-    frame_size: int = DEFAULT_FRAME,
+    frame_size: int | None = None,
 ) -> int:
     """Compress one file, its frames coded as tasks on the cluster; returns the archive's
     size. The archive is what ``nncompress -B block_size -F frame_size`` makes of it."""
@@ -111,7 +111,9 @@ class FileResult:
     archive_len: int
 
 
-def _compress_one(path: str, out: str, level: str, model: str | None, block: int, frame: int):
+def _compress_one(
+    path: str, out: str, level: str, model: str | None, block: int, frame: int | None
+):
     """A worker's job: one whole file (the model comes from the worker's cache)."""
     from . import api
 
@@ -148,7 +150,7 @@ def compress_files(
     level: str = "default",
     model: str | None = None,
     block_size: int = DEFAULT_BLOCK,
-    frame_size: int = DEFAULT_FRAME,
+    frame_size: int | None = None,
 ) -> list[FileResult]:
     """Compress each file to FILE + ``suffix`` on the cluster's workers, one task per file
     (one core each: the cluster's parallelism is across files)."""

@@ -21,13 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from . import filters, records
+from . import filters, levels, records
 from . import format as fmt
 from .adaptive import Spending, StreamState
 from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
 from .config import DEFAULT, Config
 from .contexts import RECORD_KINDS
-from .levels import DEFAULT_BLOCK, DEFAULT_FRAME, LEVELS
+from .levels import DEFAULT_BLOCK, LEVELS
 from .model import IntModel
 
 if TYPE_CHECKING:
@@ -419,7 +419,10 @@ class StreamEncoder:
 
     Frames of ``frame_size`` bytes (rounded down to whole blocks, at least one) of blocks
     of ``block_size``; a frame is coded once the input holds more than it (so the frame
-    knows it is not the last) or at ``finish``. ``config``: the mixed method's
+    knows it is not the last) or at ``finish``. ``frame_size`` None (the default) leaves it
+    to the encoder: frames of ``levels.DEFAULT_FRAME``, but an input of at most two of
+    them is cut in two as ``levels.split_frames`` says (the input is held back until it is
+    longer than that, or ends). ``config``: the mixed method's
     configuration (default: the level's), written in the header as a preset number or in
     full. ``account``: record where the bits went (``info.spending``). ``threads``: 1 keeps
     everything on one thread; 0 (all cores) or N > 1 codes the frames of a stream of
@@ -445,7 +448,7 @@ class StreamEncoder:
         account: bool = False,
         threads: int = 0,
         int8_products: bool = False,
-        frame_size: int = DEFAULT_FRAME,
+        frame_size: int | None = None,
         config: Config | None = None,
         memory: int | None = None,
         sink: Callable[[bytes], object] | None = None,
@@ -453,7 +456,7 @@ class StreamEncoder:
     ) -> None:
         if not 0 < block_size <= fmt.MAX_BLOCK:
             raise ValueError(f"block size must be between 1 and {fmt.MAX_BLOCK}")
-        if frame_size < 1:
+        if frame_size is not None and frame_size < 1:
             raise ValueError("frame size must be positive")
         if level not in LEVELS:
             raise ValueError(f"unknown level {level!r} (use {', '.join(LEVELS)})")
@@ -462,7 +465,8 @@ class StreamEncoder:
         #: The level's configuration may give way to the binary preset once the first
         #: block is seen (``records.config_for``); one given by the caller is kept.
         self._config_open = config is None
-        self.frame_bytes = max(1, frame_size // block_size) * block_size
+        self.frame_bytes = max(1, (frame_size or levels.DEFAULT_FRAME) // block_size) * block_size
+        self._may_split = frame_size is None
         self.progress, self.account, self.threads = progress, account, threads
         self.int8_products, self.memory, self.sink = int8_products, memory, sink
         self.parallel = threads != 1 and (os.cpu_count() or 1) > 1
@@ -473,6 +477,7 @@ class StreamEncoder:
         self._pool: FramePool | None = None
         self._external_pool = pool
         self._started = 0  # frames handed to the coder
+        self._offset = 0  # and the bytes they hold
         self._done = False
 
     # ------------------------------------------------------------------ public
@@ -481,7 +486,7 @@ class StreamEncoder:
             raise ValueError("write after finish, or after an error")
         self._input += data
         try:
-            while len(self._input) > self.frame_bytes:
+            while len(self._input) > self._holding():
                 frame = bytes(self._input[: self.frame_bytes])
                 del self._input[: self.frame_bytes]
                 self._frame(frame, last=False)
@@ -501,6 +506,10 @@ class StreamEncoder:
             if not self._header and len(data) <= self.block_size:
                 self._single(data)
             else:
+                first = levels.split_frames(len(data), self.block_size) if self._may_split else 0
+                if first and not self._started:
+                    self._frame(data[:first], last=False)
+                    data = data[first:]
                 self._frame(data, last=True)
                 self._collect(self._pool.drain() if self._pool is not None else ())
                 if len(self.info.frames) > 1:
@@ -518,6 +527,15 @@ class StreamEncoder:
         self._pool = None
 
     # ------------------------------------------------------------------ inside
+    def _holding(self) -> int:
+        """Input held back before a frame is coded: a frame and at least a byte more (so
+        that the frame knows it is not the last). Before the first frame, where the frame
+        size is the encoder's, two default frames: an input that ends within them may be
+        cut in two at ``finish``."""
+        if self._may_split and not self._started:
+            return max(self.frame_bytes, 2 * levels.DEFAULT_FRAME)
+        return self.frame_bytes
+
     def _put(self, out: bytes) -> None:
         self.info.archive_len += len(out)
         if self.sink is not None:
@@ -600,7 +618,8 @@ class StreamEncoder:
             if workers.count > 1:
                 self._pool = FramePool(workers)
                 info.workers = workers
-        seed = fmt.frame_seed(self._header, number, number * self.frame_bytes)
+        seed = fmt.frame_seed(self._header, number, self._offset)
+        self._offset += len(data)
         args = (self.level, self.config, bs, seed, end, self.account)
         if self._pool is None:
             job = FrameJob(*args, self.parallel, self.int8_products)
@@ -643,7 +662,7 @@ def compress_stream(
     account: bool = False,
     threads: int = 0,
     int8_products: bool = False,
-    frame_size: int = DEFAULT_FRAME,
+    frame_size: int | None = None,
     config: Config | None = None,
     memory: int | None = None,
 ) -> StreamInfo:

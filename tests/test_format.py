@@ -35,10 +35,10 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nncompress import contexts, zoo
+from nncompress import contexts, levels, zoo
 from nncompress import format as fmt
 from nncompress.config import BINARY, DEFAULT, PRESETS, Config
-from nncompress.engine import decompress_stream, list_stream
+from nncompress.engine import StreamEncoder, decompress_stream, list_stream
 from nncompress.levels import LEVELS, Level
 from nncompress.model import IntModel, ModelError
 from nncompress.reader import ArchiveReader
@@ -998,6 +998,61 @@ def test_frames_are_whole_blocks(frame_size: int, per_frame: int, tiny_model: In
         assert last.end == fmt.END_INDEX
         assert fmt.index_before(io.BytesIO(blob), len(blob)) is not None
     assert decompress(blob) == data
+
+
+@pytest.fixture
+def default_frames_of_512(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoder's own frame sizes, scaled down: frames of 512 bytes, and inputs of 257
+    to 1,024 bytes cut in two."""
+    monkeypatch.setattr(levels, "DEFAULT_FRAME", 512)
+    monkeypatch.setattr(levels, "SPLIT_MIN", 256)
+
+
+def _auto_framed(data: bytes, model: IntModel, chunk: int) -> bytes:
+    enc = StreamEncoder(model, 128, "fast")  # the frame size left to the encoder
+    out = b"".join(enc.write(data[i : i + chunk]) for i in range(0, len(data), chunk))
+    return out + enc.finish()
+
+
+@pytest.mark.parametrize(
+    "n, frames",
+    [
+        (200, [200]),  # up to SPLIT_MIN: one frame
+        (256, [256]),
+        (257, [128, 129]),  # half of it, to the nearest whole block
+        (600, [256, 344]),
+        (1000, [512, 488]),
+        (1024, [512, 512]),  # up to two default frames
+        (1025, [512, 512, 1]),  # longer: default frames
+        (1700, [512, 512, 512, 164]),
+    ],
+)
+def test_the_encoder_cuts_a_mid_sized_input_into_two_frames(
+    n: int, frames: list[int], tiny_model: IntModel, default_frames_of_512: None
+) -> None:
+    """Where the frame size is the encoder's choice, an input longer than SPLIT_MIN and at
+    most two default frames long becomes two frames of about half its length, so that two
+    cores code it; the archive is the same however the input arrives, and decodes."""
+    data = _random_bytes(n)
+    blob = _auto_framed(data, tiny_model, n)
+    info = list_stream(io.BytesIO(blob))
+    assert [f.raw_len for f in info.frames] == frames
+    assert [f.raw_offset for f in info.frames] == [sum(frames[:i]) for i in range(len(frames))]
+    for chunk in (1, 100, 512):
+        assert _auto_framed(data, tiny_model, chunk) == blob
+    assert decompress(blob) == data
+    # A frame size given explicitly is kept, whatever the input's length.
+    fixed = list_stream(io.BytesIO(compress(data, tiny_model, 128, "fast", frame_size=512)))
+    assert [f.raw_len for f in fixed.frames] == [512] * (n // 512) + [n % 512] * (n % 512 > 0)
+
+
+def test_default_frames_are_split_only_into_whole_blocks() -> None:
+    assert levels.split_frames(12 << 20, 1 << 20) == 6 << 20
+    assert levels.split_frames(12_000_001, 1 << 20) == 6 << 20
+    assert levels.split_frames(20 << 20, 16 << 20) == 16 << 20
+    assert levels.split_frames(12 << 20, 16 << 20) == 0  # one block: cannot be cut
+    assert levels.split_frames(8 << 20, 1 << 20) == 0
+    assert levels.split_frames((32 << 20) + 1, 1 << 20) == 0
 
 
 def test_truncation_at_a_frame_boundary_is_detected(

@@ -13,7 +13,7 @@ import io
 import pytest
 from conftest import compress, decompress, lookup_for, sample_text
 
-from nncompress import engine
+from nncompress import engine, levels
 from nncompress import format as fmt
 from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.model import IntModel
@@ -32,6 +32,25 @@ def _compress(data: bytes, model: IntModel, threads: int) -> engine.StreamInfo:
     info = compress_stream(io.BytesIO(data), out, model, BLOCK, frame_size=FRAME, threads=threads)
     info.blob = out.getvalue()  # type: ignore[attr-defined]
     return info
+
+
+def test_an_input_cut_in_two_frames_is_coded_by_two_workers(
+    tiny_model: IntModel, small_frames_use_workers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An input the encoder cuts into two frames (``levels.split_frames``; here scaled
+    down) is coded by two workers at once, into the archive one process makes."""
+    monkeypatch.setattr(levels, "DEFAULT_FRAME", FRAME)
+    monkeypatch.setattr(levels, "SPLIT_MIN", FRAME // 2)
+    data = sample_text(6000, seed=5)
+    blobs = []
+    for threads in (1, 2):
+        out = io.BytesIO()
+        info = compress_stream(io.BytesIO(data), out, tiny_model, BLOCK, threads=threads)
+        assert [f.raw_len for f in info.frames] == [3072, 2928]
+        assert (info.workers.count if info.workers else 1) == threads
+        blobs.append(out.getvalue())
+    assert blobs[0] == blobs[1]
+    assert decompress(blobs[0], tiny_model) == data
 
 
 def test_the_archive_is_the_same_for_any_worker_count(
