@@ -55,7 +55,7 @@ from .contexts import PRIMES, SEEN_KINDS, context_hash
 #: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
-CONTEXTS_SHA256 = "498addc327b0ebef904567ea4388e4c633372fd0c6dc32a4ee731036564924c0"
+CONTEXTS_SHA256 = "c8f949ff0dd18bd9bcf4f602f29b98ac2bc9d6214393a794bbe9efbd7f7f68b8"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance

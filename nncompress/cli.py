@@ -859,12 +859,12 @@ def _spending_lines(info) -> list[str]:
 
 def _preset_name(config) -> str:
     """A configuration as ``-v`` names it: its preset number and what it is for."""
-    from .config import BINARY, PRESETS, preset_of
+    from .config import PRESET_NAMES, preset_of
 
     number = preset_of(config)
     if number is None:
         return f"written out ({len(config.contexts)} contexts)"
-    return f"{number} ({'binary' if PRESETS[number] == BINARY else 'default'})"
+    return f"{number} ({PRESET_NAMES[number]})"
 
 
 def _ratio(raw: int, packed: int) -> str:

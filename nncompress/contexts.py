@@ -48,6 +48,10 @@ VERTICAL = 19  # the two bytes above in the previous line, and the last byte
 RECORD = 20  # the position in the record and the byte above
 RECORD_2 = 21  # the bytes one and two records above, and the last byte
 RECORD_3 = 22  # the three bytes above (left, straight, right) and the last byte
+# 1-bit bitmaps (pixels packed 8 to a byte, the leftmost in the top bit): the neighbours
+# of the pixels being coded, without the far bits of whole bytes beside them.
+PIXELS = 23  # the byte above, the 2 nearest pixels of each byte beside it, the 4 nearest left
+PIXELS_2 = 24  # the bytes one and two rows above, and the 2 nearest pixels to the left
 
 NAMES: dict[int, str] = {
     **{k: f"order-{k}" for k in ORDER},
@@ -65,9 +69,11 @@ NAMES: dict[int, str] = {
     RECORD: "record",
     RECORD_2: "record-2",
     RECORD_3: "record-3",
+    PIXELS: "pixels",
+    PIXELS_2: "pixels-2",
 }
 #: The record kinds, which read the block's record length.
-RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3))
+RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2))
 #: Kinds counted by the second mixer's selector ("how many of the longer contexts have been
 #: seen before"): the orders from 2 on.
 SEEN_KINDS = frozenset(range(2, 9))
@@ -162,4 +168,15 @@ def _record_hash(kind, c, lines, block, i) -> np.uint64:
         right_up = _above(block, pos, r - 1, first)
         v = np.uint64((left_up * 512 + up) * 512 + right_up) * np.uint64(256) + last
         return (v + np.uint64(9900007)) * PRIMES[2]
+    if kind == PIXELS:
+        # The above-left byte's last 2 pixels and the above-right byte's first 2 (4: none).
+        left_up = _above(block, pos, r + 1, first)
+        right_up = _above(block, pos, r - 1, first)
+        ru = (right_up - 1) >> 6 if right_up > 0 else 4
+        lu = (left_up - 1) & 3 if left_up > 0 else 4
+        v = np.uint64(((up * 8 + ru) * 8 + lu) * 16) + (last & np.uint64(0xF))
+        return (v + np.uint64(1200007)) * PRIMES[1]
+    if kind == PIXELS_2:
+        v = np.uint64((_above(block, pos, 2 * r, first) * 512 + up) * 4) + (last & np.uint64(3))
+        return (v + np.uint64(1600007)) * PRIMES[5]
     return np.uint64(0)

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import filters
 from . import format as fmt
-from .config import BINARY, DEFAULT, Config
+from .config import BINARY_2, DEFAULT, Config
 
 #: Longest record length the encoder looks for (the format takes up to
 #: ``format.MAX_RECORD``), and how much of a block it looks at.
@@ -115,11 +115,15 @@ def segments(n: int, default: int, record: int = 0, x86: bool = False) -> int:
     return max(fmt.fewest_segments(n), min(default, n // length))
 
 
+#: The preset binary streams get: the latest binary preset.
+BINARY_CONFIG = BINARY_2
+
+
 def config_for(config: Config, first_block: bytes) -> Config:
     """The configuration of a stream whose first block is ``first_block``, when its level
-    asks for ``config``: the binary preset instead of the default when the block has
-    records or is x86 code (text streams keep the default, and do not pay for contexts
-    they cannot use)."""
+    asks for ``config``: the latest binary preset instead of the default when the block
+    has records or is x86 code (text streams keep the default, and do not pay for
+    contexts they cannot use)."""
     if config == DEFAULT and (filters.looks_like_x86(first_block) or detect(first_block)):
-        return BINARY
+        return BINARY_CONFIG
     return config

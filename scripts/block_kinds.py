@@ -3,9 +3,10 @@
 record length ``records.detect`` finds, whether ``filters.looks_like_x86`` takes it for
 code, and the mixed method's payload coded plainly (default preset, no transform) and as
 the encoder codes it (the binary preset, the record length, the x86 transform), with the shipped
-model.
+model. ``--presets 2,3`` codes the binary blocks with each of those presets in turn, to
+compare them (the ratio column is then the last against the first).
 
-    python scripts/block_kinds.py FILE...  [--block 1M]
+    python scripts/block_kinds.py FILE...  [--block 1M] [--presets 2,3]
 
 Use it when changing ``records.py``, ``filters.py`` or the record contexts, on data of
 several kinds (tables, bitmaps, arrays, executables, and text, which must come out plain).
@@ -26,7 +27,7 @@ from nncompress import filters, records  # noqa: E402
 from nncompress import format as fmt  # noqa: E402
 from nncompress.adaptive import StreamState  # noqa: E402
 from nncompress.coder import encode_block_mixed  # noqa: E402
-from nncompress.config import BINARY, DEFAULT  # noqa: E402
+from nncompress.config import DEFAULT, PRESETS, preset_of  # noqa: E402
 from nncompress.model import IntModel  # noqa: E402
 from nncompress.workers import parse_size  # noqa: E402
 
@@ -37,10 +38,14 @@ def main() -> int:
     parser.add_argument("--block", default="1M", help="bytes of each file to code (1M)")
     parser.add_argument("--model", type=Path, default=REPO / "models" / "default.nnm")
     parser.add_argument(
+        "--presets",
+        default=str(preset_of(records.BINARY_CONFIG)),
+        help="binary presets to code with, comma-separated (default: the encoder's)",
+    )
+    parser.add_argument(
         "--network-weight",
         type=int,
-        default=BINARY.network_weight,
-        help=f"the binary preset's initial network weight, Q16 (its own: {BINARY.network_weight})",
+        help="the binary presets' initial network weight, Q16 (default: their own)",
     )
     parser.add_argument(
         "--segment-bytes",
@@ -49,15 +54,19 @@ def main() -> int:
         help=f"shortest segment of binary blocks (its own: {records.BINARY_SEGMENT_BYTES})",
     )
     args = parser.parse_args()
-    binary = dataclasses.replace(BINARY, network_weight=args.network_weight)
+    binaries = [PRESETS[int(p)] for p in args.presets.split(",")]
+    if args.network_weight is not None:
+        binaries = [dataclasses.replace(b, network_weight=args.network_weight) for b in binaries]
     records.BINARY_SEGMENT_BYTES = args.segment_bytes
     model = IntModel.load(args.model)
     limit = parse_size(args.block)
+    names = [f"preset {p}" for p in args.presets.split(",")]
     print(
         f"{'file':<28} {'bytes':>9} {'x86':>3} {'R':>5} {'segs':>5} {'plain':>9} "
-        f"{'kinds':>9} {'ratio':>6} {'KB/s':>6}"
+        + " ".join(f"{n:>9}" for n in names)
+        + f" {'ratio':>6} {'KB/s':>6}"
     )
-    totals = [0, 0]
+    totals = [0] * (1 + len(binaries))
     for path in args.files:
         data = path.read_bytes()[:limit]
         if not data:
@@ -68,20 +77,27 @@ def main() -> int:
         coded = filters.x86_encode(data) if x86 else data
         r = records.detect(coded)
         segments = records.segments(n, fmt.segment_count(n), r, x86)
-        start = time.perf_counter()
-        kinds, _ = encode_block_mixed(
-            model, coded, StreamState(binary if r or x86 else DEFAULT, n), None, segments, None, r
-        )
-        speed = n / 1e3 / (time.perf_counter() - start)
-        totals[0] += len(plain)
-        totals[1] += len(kinds)
+        sizes = [len(plain)]
+        for binary in binaries:
+            start = time.perf_counter()
+            config = binary if r or x86 else DEFAULT
+            kinds, _ = encode_block_mixed(
+                model, coded, StreamState(config, n), None, segments, None, r
+            )
+            speed = n / 1e3 / (time.perf_counter() - start)
+            sizes.append(len(kinds))
+        totals = [t + s for t, s in zip(totals, sizes, strict=True)]
+        base = sizes[0] if len(sizes) == 2 else sizes[1]
         print(
             f"{path.name[:28]:<28} {n:>9,} {'yes' if x86 else '-':>3} {r:>5} {segments:>5} "
-            f"{len(plain):>9,} {len(kinds):>9,} {len(kinds) / len(plain):>6.3f} {speed:>6.1f}"
+            + " ".join(f"{s:>9,}" for s in sizes)
+            + f" {sizes[-1] / base:>6.3f} {speed:>6.1f}"
         )
+    base = totals[0] if len(totals) == 2 else totals[1]
     print(
-        f"{'total':<28} {'':>9} {'':>3} {'':>5} {'':>5} {totals[0]:>9,} {totals[1]:>9,} "
-        f"{totals[1] / max(1, totals[0]):>6.3f}"
+        f"{'total':<28} {'':>9} {'':>3} {'':>5} {'':>5} "
+        + " ".join(f"{t:>9,}" for t in totals)
+        + f" {totals[-1] / max(1, base):>6.3f}"
     )
     return 0
 

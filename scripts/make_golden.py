@@ -10,8 +10,9 @@
   on a configuration other than the default);
 * ``tests/data/golden-primed.nnc`` and ``golden-primed3.nnc`` -- the text with a primed
   model, of model file format version 2 and 3 (whose prime sizes the tables too), and
-  ``golden-records.nnc`` and ``golden-x86.nnc`` -- a computed table and computed code, for
-  the binary preset and the options of mixed blocks.
+  ``golden-records.nnc``, ``golden-x86.nnc`` and ``golden-bitmap.nnc`` -- a computed
+  table, computed code and a computed 1-bit bitmap, for the binary presets (2, and 3 with
+  the pixel contexts) and the options of mixed blocks.
 
 These are archives of format 1, which every release must decode: the golden test
 decompresses each and recompresses golden.txt, demanding identical bytes, so any change to
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from nncompress import contexts  # noqa: E402
-from nncompress.config import Config  # noqa: E402
+from nncompress.config import BINARY, Config  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 TEXT_PATH = DATA / "golden.txt"
@@ -184,14 +185,17 @@ from her sister asking whether anything interesting had happened lately.
 
 
 #: Archives of computed data other than text, for the block options of mixed blocks: file
-#: name -> (data, block size, frame size).
-DATA_GOLDENS: dict[str, tuple[str, int, int]] = {
+#: name -> (data, block size, frame size, configuration: None for the encoder's choice).
+#: The first two were made when the encoder chose preset 2 for them, and keep it.
+DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None]] = {
     # A table of fixed-length records (``records_data``) in three blocks of 12,000 bytes:
     # the binary preset (config preset 2), a record length in each block's options, the
     # record contexts across segments and blocks.
-    "golden-records.nnc": ("records", 12_000, 16 << 20),
+    "golden-records.nnc": ("records", 12_000, 16 << 20, BINARY),
     # Code-like bytes (``code_data``): the x86 branch transform (block option 2).
-    "golden-x86.nnc": ("code", 16_000, 16 << 20),
+    "golden-x86.nnc": ("code", 16_000, 16 << 20, BINARY),
+    # A 1-bit bitmap (``bitmap_data``) in two blocks: preset 3, the pixel contexts.
+    "golden-bitmap.nnc": ("bitmap", 6_000, 16 << 20, None),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 
@@ -234,7 +238,23 @@ def code_data(n: int = 24_000) -> bytes:
     return bytes(out[:n])
 
 
-DATA_SOURCES = {"records": records_data, "code": code_data}
+def bitmap_data(width: int = 384, rows: int = 250) -> bytes:
+    """A 1-bit bitmap, rows of ``width / 8`` bytes with the leftmost pixel in the top bit:
+    three rings, a diagonal and lines of dashes like text, computed in integers."""
+    stride = width // 8
+    out = bytearray(stride * rows)
+    rings = ((90, 70, 50), (270, 150, 80), (200, 200, 30))
+    for y in range(rows):
+        for x in range(width):
+            ring = any(abs((x - cx) ** 2 + (y - cy) ** 2 - r * r) < 2 * r for cx, cy, r in rings)
+            diagonal = abs(x - 2 * y + 40) < 2
+            text = 20 <= y % 40 < 27 and x % 50 < 44 and (x * 7 + y // 40 * 13) % 11 > 3
+            if ring or diagonal or text:
+                out[y * stride + x // 8] |= 0x80 >> (x % 8)
+    return bytes(out)
+
+
+DATA_SOURCES = {"records": records_data, "code": code_data, "bitmap": bitmap_data}
 
 
 def golden_data() -> bytes:
@@ -273,11 +293,11 @@ def make_data_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     from nncompress.engine import compress_stream
     from nncompress.model import IntModel
 
-    source, block, frame = DATA_GOLDENS[name]
+    source, block, frame, config = DATA_GOLDENS[name]
     out = io.BytesIO()
     model = IntModel.load(model_path)
     data = DATA_SOURCES[source]()
-    compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame)
+    compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame, config=config)
     return out.getvalue()
 
 

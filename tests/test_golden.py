@@ -23,7 +23,7 @@ import pytest
 from conftest import DATA, REPO
 
 from nncompress import format as fmt
-from nncompress.config import BINARY, DEFAULT
+from nncompress.config import BINARY, BINARY_2, DEFAULT
 from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.model import IntModel
 from nncompress.reader import ArchiveReader
@@ -170,9 +170,9 @@ def test_primed_golden_recompresses_identically(name: str, primed_models) -> Non
 @pytest.mark.parametrize("name", sorted(make_golden.DATA_GOLDENS))
 def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     """Archives of computed data: a table (the binary preset, config preset 2, and a
-    record length in every mixed block's options) and code (the x86 branch transform,
-    block option 2)."""
-    source, block, _ = make_golden.DATA_GOLDENS[name]
+    record length in every mixed block's options), code (the x86 branch transform,
+    block option 2) and a 1-bit bitmap (preset 3, the pixel contexts)."""
+    source, block, _, _ = make_golden.DATA_GOLDENS[name]
     blob = (DATA / name).read_bytes()
     info = list_stream(io.BytesIO(blob))
     assert info.block_size == block
@@ -180,8 +180,11 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     if source == "records":
         assert info.config == BINARY and blob[5] == 2
         assert kinds == {(fmt.METHOD_MIXED, 20, False)}
-    else:
+    elif source == "code":
         assert info.config == BINARY and kinds == {(fmt.METHOD_MIXED, 0, True)}
+    else:
+        assert info.config == BINARY_2 and blob[5] == 3
+        assert kinds == {(fmt.METHOD_MIXED, 48, False)} and len(info.blocks) == 2
     out = io.BytesIO()
     decompress_stream(io.BytesIO(blob), out, lambda h: default_model)
     assert out.getvalue() == make_golden.DATA_SOURCES[source]()

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_filters import machine_code
 
-from nncompress import coder, records
+from nncompress import coder, contexts, records
 from nncompress import format as fmt
 from nncompress.adaptive import StreamState
-from nncompress.config import BINARY, DEFAULT
+from nncompress.config import BINARY, BINARY_2, DEFAULT
 from nncompress.contexts import RECORD_KINDS
 from nncompress.engine import compress_block, list_stream
 from nncompress.model import IntModel
@@ -104,13 +104,72 @@ def test_segments_keep_rows_together() -> None:
 
 
 def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> None:
-    assert records.config_for(DEFAULT, table(1000)) == BINARY
+    assert records.config_for(DEFAULT, table(1000)) == BINARY_2
     assert records.config_for(DEFAULT, sample_text(20_000)) == DEFAULT
-    assert records.config_for(DEFAULT, machine_code(50_000)) == BINARY  # code, no records
+    assert records.config_for(DEFAULT, machine_code(50_000)) == BINARY_2  # code, no records
     other = BINARY.__class__(contexts=(1, 2, 3))
     assert records.config_for(other, table(1000)) == other  # a caller's choice is kept
+    assert records.config_for(BINARY, table(1000)) == BINARY
+    # Each binary preset is the one before it and more contexts, all reading the records.
     assert BINARY.contexts[: len(DEFAULT.contexts)] == DEFAULT.contexts
-    assert set(BINARY.contexts) - set(DEFAULT.contexts) == RECORD_KINDS
+    assert BINARY_2.contexts[: len(BINARY.contexts)] == BINARY.contexts
+    assert set(BINARY_2.contexts) - set(DEFAULT.contexts) == RECORD_KINDS
+    assert BINARY_2.network_weight == BINARY.network_weight
+
+
+def _hash(kind: int, block: bytearray, pos: int, r: int) -> int:
+    """Context ``kind`` of a segment that starts at offset 0 of ``block``, about to code the
+    byte at ``pos``, in records of ``r`` bytes."""
+    lines = np.zeros((6, 1), dtype=np.int64)
+    lines[0, 0], lines[1, 0], lines[2, 0], lines[4, 0] = 0, pos, -1, r
+    last8 = int.from_bytes(bytes(block[max(pos - 8, 0) : pos]), "big")
+    words = np.zeros((3, 1), dtype=np.uint64)
+    data = np.frombuffer(bytes(block), dtype=np.uint8)
+    return int(contexts.context_hash(kind, np.uint64(last8), words, lines, data, 0))
+
+
+@pytest.mark.parametrize(
+    "kind, offset, bits, seen",
+    [
+        # PIXELS: the byte above, the 2 pixels of each byte beside it nearest to it, the
+        # last byte's 4 pixels nearest to the one being coded (pixels: top bit leftmost).
+        (contexts.PIXELS, 24, 0xFF, True),  # above
+        (contexts.PIXELS, 25, 0x03, True),  # above-left, its last two pixels
+        (contexts.PIXELS, 25, 0xFC, False),
+        (contexts.PIXELS, 23, 0xC0, True),  # above-right, its first two pixels
+        (contexts.PIXELS, 23, 0x3F, False),
+        (contexts.PIXELS, 1, 0x0F, True),  # the last byte's last four pixels
+        (contexts.PIXELS, 1, 0xF0, False),
+        (contexts.PIXELS, 48, 0xFF, False),  # two rows above
+        # PIXELS_2: the bytes one and two rows above, the last byte's last two pixels.
+        (contexts.PIXELS_2, 24, 0xFF, True),
+        (contexts.PIXELS_2, 48, 0xFF, True),
+        (contexts.PIXELS_2, 1, 0x03, True),
+        (contexts.PIXELS_2, 1, 0xFC, False),
+        (contexts.PIXELS_2, 25, 0xFF, False),
+    ],
+)
+def test_the_pixel_contexts_see_the_neighbouring_pixels(
+    kind: int, offset: int, bits: int, seen: bool
+) -> None:
+    """Flipping ``bits`` of the byte ``offset`` back changes the context only where the
+    context is meant to see those pixels."""
+    rng = np.random.default_rng(kind + offset)
+    block = bytearray(rng.integers(0, 256, 100, dtype=np.uint8).tobytes())
+    pos, r = 80, 24
+    before = _hash(kind, block, pos, r)
+    for bit in range(8):
+        if bits >> bit & 1:
+            flipped = bytearray(block)
+            flipped[pos - offset] ^= 1 << bit
+            assert (_hash(kind, flipped, pos, r) != before) == seen, f"bit {bit}"
+
+
+def test_the_pixel_contexts_know_what_the_segment_has_not_coded() -> None:
+    """Above a segment's first row there is nothing: a value of its own, not a byte."""
+    block = bytearray(100)
+    assert _hash(contexts.PIXELS, block, 10, 24) != _hash(contexts.PIXELS, block, 30, 24)
+    assert _hash(contexts.PIXELS_2, block, 30, 24) != _hash(contexts.PIXELS_2, block, 50, 24)
 
 
 # ----------------------------------------------------------------------------- coding
@@ -119,7 +178,7 @@ def test_a_table_stream_uses_the_record_preset(tiny_model: IntModel) -> None:
     blob = compress(data, tiny_model, block_size=12_000)
     assert decompress(blob, tiny_model) == data
     header, _ = fmt.read_header(io.BytesIO(blob))
-    assert header.config == BINARY
+    assert header.config == BINARY_2
     blocks = [bh for _, bh, _ in walk_blocks(blob)]
     mixed = [bh.record for bh in blocks if bh.method == fmt.METHOD_MIXED]
     assert mixed and mixed[0] == 24
@@ -203,7 +262,7 @@ def test_verbose_says_what_each_block_was_taken_for(
     blocks = list_stream(io.BytesIO((tmp_path / "t.bin.nnc").read_bytes())).blocks
     assert [(b.method, b.kind) for b in blocks] == [(fmt.METHOD_MIXED, "records of 24 bytes")]
     assert "mixed (records of 24 bytes): 1 block" in r.stderr
-    assert "mixed method: preset 2 (binary)" in r.stderr
+    assert "mixed method: preset 3 (binary with pixels)" in r.stderr
     r = run(["-lv", "t.bin.nnc"])
     assert r.exit_code == 0
     assert "segments, records of 24 bytes" in r.stdout
