@@ -1044,6 +1044,9 @@ def test_the_encoder_cuts_a_mid_sized_input_into_two_frames(
     for chunk in (1, 100, 512):
         assert _auto_framed(data, tiny_model, chunk) == blob
     assert decompress(blob) == data
+    reader = io.BufferedReader(ArchiveReader(io.BytesIO(blob), lookup_for(tiny_model)))
+    reader.seek(frames[0] - 10)  # across the first frame's end
+    assert reader.read(40) == data[frames[0] - 10 : frames[0] + 30]
     # A frame size given explicitly is kept, whatever the input's length.
     fixed = list_stream(io.BytesIO(compress(data, tiny_model, 128, "fast", frame_size=512)))
     assert [f.raw_len for f in fixed.frames] == [512] * (n // 512) + [n % 512] * (n % 512 > 0)
