@@ -506,8 +506,8 @@ class StreamEncoder:
             if not self._header and len(data) <= self.block_size:
                 self._single(data)
             else:
-                first = levels.split_frames(len(data), self.block_size) if self._may_split else 0
-                if first and not self._started:
+                first = levels.split_frames(len(data), self.block_size) if self._whole() else 0
+                if first:
                     self._frame(data[:first], last=False)
                     data = data[first:]
                 self._frame(data, last=True)
@@ -527,12 +527,15 @@ class StreamEncoder:
         self._pool = None
 
     # ------------------------------------------------------------------ inside
+    def _whole(self) -> bool:
+        """Whether the input is still held whole where the frame size is the encoder's: no
+        frame coded yet, so one that ends within two default frames may be cut in two."""
+        return self._may_split and not self._started
+
     def _holding(self) -> int:
         """Input held back before a frame is coded: a frame and at least a byte more (so
-        that the frame knows it is not the last). Before the first frame, where the frame
-        size is the encoder's, two default frames: an input that ends within them may be
-        cut in two at ``finish``."""
-        if self._may_split and not self._started:
+        that the frame knows it is not the last); while ``_whole``, two default frames."""
+        if self._whole():
             return max(self.frame_bytes, 2 * levels.DEFAULT_FRAME)
         return self.frame_bytes
 

@@ -54,13 +54,14 @@ def main() -> int:
         help=f"shortest segment of binary blocks (its own: {records.BINARY_SEGMENT_BYTES})",
     )
     args = parser.parse_args()
-    binaries = [PRESETS[int(p)] for p in args.presets.split(",")]
+    numbers = [int(p) for p in args.presets.split(",")]
+    binaries = [PRESETS[p] for p in numbers]
     if args.network_weight is not None:
         binaries = [dataclasses.replace(b, network_weight=args.network_weight) for b in binaries]
     records.BINARY_SEGMENT_BYTES = args.segment_bytes
     model = IntModel.load(args.model)
     limit = parse_size(args.block)
-    names = [f"preset {p}" for p in args.presets.split(",")]
+    names = [f"preset {p}" for p in numbers]
     print(
         f"{'file':<28} {'bytes':>9} {'x86':>3} {'R':>5} {'segs':>5} {'plain':>9} "
         + " ".join(f"{n:>9}" for n in names)
