@@ -45,17 +45,17 @@ from __future__ import annotations
 from decimal import Decimal, getcontext
 
 import numpy as np
-from numba import njit
 
 from .config import DEFAULT, Config
 from .contexts import PRIMES, SEEN_KINDS, context_hash
+from .jit import entry, jit
 
 #: The SHA-256 of contexts.py (with LF line ends), whose ``context_hash`` and constants
 #: numba compiles into this module's loops. numba's cache keeps a loop until *this* file
 #: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
-CONTEXTS_SHA256 = "c8f949ff0dd18bd9bcf4f602f29b98ac2bc9d6214393a794bbe9efbd7f7f68b8"
+CONTEXTS_SHA256 = "bcaeedcd00bc7550fb2b880a9b960269ead21a3a44b8067f328314e87cb338d4"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance
@@ -72,9 +72,6 @@ APM_KNOTS = 33  # interpolation points of each refinement curve
 PRIME_TABLE_SHARE = 4  # version 3 primes size the tables for 1/4 of their bytes
 P_MIN, P_MAX = 32, (1 << P_BITS) - 32  # adaptive probabilities stay inside this range
 HALF = 1 << (P_BITS - 1)
-
-#: Numba compiles these loops once and caches the machine code beside this file.
-_jit = njit(cache=True, nogil=True)
 
 
 def _luts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -514,14 +511,14 @@ _SEG_FIELDS = 22
 _MIX_SHIFT, _FINAL_SHIFT, _APM_RATE, _N_PARAMS = 0, 3, 4, 5
 
 
-@_jit
+@jit
 def _cost(p1: int, bit: int) -> float:
     """Bits to code ``bit`` at P(1) = ``p1`` (Q16), for accounting."""
     p = p1 if bit == 1 else (1 << P_BITS) - p1
     return -np.log2(max(p, 1) / (1 << P_BITS))
 
 
-@_jit
+@entry
 def _begin_byte(freqs, k, blk, scr) -> None:
     ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk[:10]
     starts_all, done_all = blk[10], blk[11]
@@ -559,7 +556,7 @@ def _begin_byte(freqs, k, blk, scr) -> None:
             byte_bits[i] = 0.0
 
 
-@_jit
+@entry
 def _predict(j, c0, p_out, tab, blk, scr) -> None:
     """P(bit j = 1) of every active segment into ``p_out``. The loads from the large
     tables have loops of their own, so that the cache misses of many segments overlap."""
@@ -662,7 +659,7 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         p_out[i] = min(max(pf, 1), (1 << P_BITS) - 1)
 
 
-@_jit
+@entry
 def _update(bit, p_final, tab, scr) -> None:
     """Learn from the coded bits. Where m segments touched the same entry in this step,
     their updates are combined as one batch: the mixer's gradients are summed and divided
@@ -748,7 +745,7 @@ def _update(bit, p_final, tab, scr) -> None:
                 seg[_AGREEING, i] = 0
 
 
-@_jit
+@jit
 def _train_apm(bit, seg, apm_flat, delta, row_field, rate) -> None:
     k = len(bit)
     for i in range(k):
@@ -765,7 +762,7 @@ def _train_apm(bit, seg, apm_flat, delta, row_field, rate) -> None:
         apm_flat[f] = min(max(apm_flat[f] + knot, P_MIN), P_MAX) - knot
 
 
-@_jit
+@jit
 def _train_mixer(bit, seg, x, weights, wsel, pfield, mixcount, shift0) -> None:
     """Gradient step of one mixer on its own error, damped by the square root of the
     number of segments sharing a weight set."""
@@ -782,7 +779,7 @@ def _train_mixer(bit, seg, x, weights, wsel, pfield, mixcount, shift0) -> None:
         mixcount[seg[wsel, i]] = 0
 
 
-@_jit
+@jit
 def _train_final(bit, seg, weights_final, mixcount, shift0) -> None:
     """Gradient step of the final mixer, whose inputs are the three mixers' logits."""
     k = len(bit)
@@ -799,7 +796,7 @@ def _train_final(bit, seg, weights_final, mixcount, shift0) -> None:
         mixcount[seg[_C0, i]] = 0
 
 
-@_jit
+@jit
 def _account(bit, p_final, seg, x, p_ctx, spending, byte_bits) -> None:
     """Add this bit's ideal costs to the accounts (``-v`` only)."""
     n_ctx = p_ctx.shape[1]
@@ -814,7 +811,7 @@ def _account(bit, p_final, seg, x, p_ctx, spending, byte_bits) -> None:
         byte_bits[i] += c
 
 
-@_jit
+@entry
 def _end_byte(byte, tab, blk, scr) -> None:
     match_table = tab[4]
     ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk[:10]
@@ -885,7 +882,7 @@ def _end_byte(byte, tab, blk, scr) -> None:
     _seed_matches(k, t, ints, starts, starts_all, done_all, block, history, mptr, mlen, mseed)
 
 
-@_jit
+@jit
 def _length_bucket(ml) -> int:
     """Match-length classes of the match model's confidence: 0 (none), 1-15 one by one,
     then 16-23, 24-31, 32-47, 48-63, 64-127, 128-255, 256-511, 512+."""
@@ -900,7 +897,7 @@ def _length_bucket(ml) -> int:
     return 23
 
 
-@_jit
+@jit
 def _known_byte(pos, ints, starts_all, done_all, block, history) -> int:
     """The byte at stream offset ``pos`` if it has been coded already (by any segment of
     any group), else -1."""
@@ -916,7 +913,7 @@ def _known_byte(pos, ints, starts_all, done_all, block, history) -> int:
     return -1
 
 
-@_jit
+@jit
 def _seed_matches(
     k, t, ints, starts, starts_all, done_all, block, history, mptr, mlen, mseed
 ) -> None:
@@ -957,7 +954,7 @@ def _seed_matches(
             break
 
 
-@_jit
+@entry
 def _code_byte(freqs, byte, probs, tab, blk, scr) -> None:
     """The encoder's whole step: begin, 8 predictions and updates with the known bits, end."""
     k = len(byte)
@@ -975,7 +972,7 @@ def _code_byte(freqs, byte, probs, tab, blk, scr) -> None:
     _end_byte(byte, tab, blk, scr)
 
 
-@_jit
+@jit
 def _ilog2(n) -> int:
     r = 0
     while (1 << (r + 1)) <= n:

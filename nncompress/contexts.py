@@ -12,9 +12,8 @@ which also says how to add a context).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-_jit = njit(cache=True, nogil=True)
+from .jit import jit
 
 #: Multipliers of the hashes (odd 64-bit constants; the top bits of a product pick a slot).
 PRIMES = np.array(
@@ -84,7 +83,7 @@ _ORDER_MASK = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 _ORDER_PRIME = np.array([0, 0, 1, 2, 3, 4, 4, 5, 5], dtype=np.int64)
 
 
-@_jit
+@jit
 def context_hash(kind, c, words, lines, block, i) -> np.uint64:
     """The 64-bit hash of context ``kind`` for segment ``i`` before its next byte.
 
@@ -141,7 +140,7 @@ def context_hash(kind, c, words, lines, block, i) -> np.uint64:
     return np.uint64(0)
 
 
-@_jit
+@jit
 def _above(block, pos, back, first) -> np.int64:
     """The byte ``back`` before block offset ``pos``, plus 1, if the segment (which starts
     at ``first``) has coded it; else 0."""
@@ -149,7 +148,7 @@ def _above(block, pos, back, first) -> np.int64:
     return np.int64(block[q]) + 1 if q >= first else np.int64(0)
 
 
-@_jit
+@jit
 def _record_hash(kind, c, lines, block, i) -> np.uint64:
     r = lines[4, i]
     if r <= 0:

@@ -17,7 +17,8 @@ block header says whether the transform was applied.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from .jit import entry
 
 #: A block is taken for x86 code with at least this many candidates per 1000 bytes
 #: (executables: 7 to 40; other data below 2.5)...
@@ -31,7 +32,7 @@ MIN_CANDIDATES = 32
 NEAR = 1 << 24
 
 
-@njit(cache=True, nogil=True)
+@entry
 def _transform(a: np.ndarray, forward: bool) -> None:
     n = len(a)
     for k in range(n - 4):

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from .errors import NNCError
+from .jit import entry, jit
 from .ops import Ops, numpy_ops
 
 MODEL_FORMAT = "nncompress-model"
@@ -485,18 +485,17 @@ class _Int8Products:
 # The loops below compute exactly what _linear, _gru_cell and _freqs compute with array
 # operations (all intermediates are integers far below 2**31; see the bounds above), one
 # row at a time. Python's integer semantics (floor shifts) are numba's too.
-_jit = njit(cache=True, nogil=True)
 _LO, _HI, _OFF = -(LUT_RANGE << PRE_BITS), (LUT_RANGE << PRE_BITS) - 1, LUT_RANGE << PRE_BITS
 
 
-@_jit
+@jit
 def _rescale(acc, m, r, s, b, out) -> None:
     for i in range(acc.shape[0]):
         for u in range(acc.shape[1]):
             out[i, u] = ((np.int64(acc[i, u]) * m[u] + r[u]) >> s[u]) + b[u]
 
 
-@_jit
+@entry
 def _gru_kernel(src, rows, acc, m, r, s, b, h, sig, tanh, h_out, hf_out) -> None:
     """One GRU layer for every row: rescale, gates, candidate, new state. The table
     lookups have loops of their own: mixed into the arithmetic they serialise on cache
@@ -528,7 +527,7 @@ def _gru_kernel(src, rows, acc, m, r, s, b, h, sig, tanh, h_out, hf_out) -> None
             hf_out[i, u] = out
 
 
-@_jit
+@entry
 def _freqs_kernel(acc, m, r, s, b, exp, out) -> None:
     logits = np.empty(acc.shape[1], dtype=np.int64)
     for i in range(acc.shape[0]):

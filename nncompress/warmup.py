@@ -8,30 +8,39 @@ cost is paid once, by the install; it can also be run by hand after an upgrade o
 or with ``NUMBA_CACHE_DIR`` pointing at a cache shared by a fleet of machines.
 
 It codes a few kilobytes through every path that compiles something: the mixed method's
-encoder and decoder, with and without the accounting of ``-v``, the network's step, and
-the x86 transform.
+encoder and decoder, with and without the accounting of ``-v``, the network's step (of
+each model in ``models/``), and the x86 transform. Then it builds the ahead-of-time module
+of those loops (``jit.build``), which lets a process run them without importing numba at
+all; where that is not possible (no C compiler), it says so and numba's cache serves.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
+
+from . import jit
 
 
 def main() -> int:
     start = time.perf_counter()
+    # Run numba's compiler, whatever is built already: its signatures are what the
+    # ahead-of-time module exports.
+    os.environ[jit.FORCE_JIT] = "1"
     from .engine import compress_stream, decompress_stream
-    from .zoo import load_model
+    from .zoo import available_models, load_model
 
-    model = load_model(None, "cpu")
     data = (b"nncompress warms up: the quick brown fox jumps over the lazy dog. " * 40)[:2500]
-    for account in (False, True):
+    runs = [(path, account) for path in available_models() for account in (False, True)]
+    for path, account in runs:
+        model = load_model(str(path), "cpu")
         packed = io.BytesIO()
         compress_stream(io.BytesIO(data), packed, model, threads=1, account=account)
         out = io.BytesIO()
         decompress_stream(
-            io.BytesIO(packed.getvalue()), out, lambda h: model, threads=1, account=account
+            io.BytesIO(packed.getvalue()), out, lambda h, m=model: m, threads=1, account=account
         )
         if out.getvalue() != data:
             print("nncompress warm-up: round trip failed", file=sys.stderr)
@@ -43,6 +52,14 @@ def main() -> int:
         print("nncompress warm-up: x86 transform failed", file=sys.stderr)
         return 1
     print(f"nncompress: compiled in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    start = time.perf_counter()
+    try:
+        built = jit.build()
+    except Exception as e:  # no C compiler, or numba's ahead-of-time compiler gone
+        print(f"nncompress: not built ahead of time ({type(e).__name__}: {e})", file=sys.stderr)
+        return 0
+    took = time.perf_counter() - start
+    print(f"nncompress: built {built.name} in {took:.1f} s", file=sys.stderr)
     return 0
 
 

@@ -53,6 +53,15 @@ def peak(cmd: list[str], src: Path, dst: Path) -> tuple[float, int]:
     return seconds, kib * 1024
 
 
+def loops_mode(nnc: list[str]) -> str:
+    """How the measured nncompress runs its compiled loops: "aot" (the module built ahead of
+    time) or "jit" (numba), as its own Python reports it."""
+    python = Path(nnc[0]).parent / "python" if nnc[0].endswith("nncompress") else nnc[0]
+    code = "from nncompress import jit; print(jit.mode())"
+    run = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    return run.stdout.strip() or "unknown"
+
+
 def parse_size(text: str) -> int:
     mult = {"k": 1 << 10, "m": 1 << 20}.get(text[-1:].lower(), 1)
     return int(text[:-1] if mult > 1 else text) * mult
@@ -89,7 +98,8 @@ def main() -> int:
                 path = work / f"input-{text}"
                 path.write_bytes(stdlib_sources(parse_size(text)))
                 inputs.append((f"stdlib .py, {path.stat().st_size:,} bytes", path))
-        print(f"Machine: {machine()}\n")
+        print(f"Machine: {machine()}")
+        print(f"Compiled loops run by: {loops_mode(nnc)}\n")
         print(
             "| input | codec | compress s | compress peak MiB | decompress s | "
             "decompress peak MiB | compress / decompress |"
@@ -122,17 +132,23 @@ def main() -> int:
     return 0
 
 
-#: The fixed costs under nncompress's peak: Python with numpy, numba imported, and numba's
-#: runtime started with one compiled loop of the adaptive layer loaded from its cache.
+#: The fixed costs under nncompress's peak: Python with numpy; the compiled loops as this
+#: checkout runs them (the module built ahead of time where ``python -m nncompress.warmup``
+#: built it for these sources, else numba); and numba's share where it runs them instead
+#: (imported, then its runtime started with one loop loaded from its cache).
 FLOORS = [
     ("Python and numpy", "import numpy"),
-    ("and numba imported", "import numpy, numba"),
     (
-        "and one compiled loop loaded",
+        "and the compiled loops loaded, as this checkout runs them",
+        "from nncompress import jit; import nncompress.model; jit.bind()",
+    ),
+    ("where numba runs them instead: numba imported", "import numpy, numba"),
+    (
+        "and one loop loaded through numba",
+        "import os; os.environ['NNCOMPRESS_JIT'] = '1'\n"
         "import nncompress.adaptive as a; a._ilog2(5)",
     ),
 ]
-
 
 if __name__ == "__main__":
     sys.exit(main())
