@@ -46,6 +46,7 @@ from decimal import Decimal, getcontext
 
 import numpy as np
 
+from . import jit as _compiled
 from .config import DEFAULT, Config
 from .contexts import PRIMES, SEEN_KINDS, context_hash
 from .jit import entry, jit
@@ -411,6 +412,11 @@ class BlockCoder:
         self.spending = state.spending if account else np.zeros(0)
         self.byte_bits = np.zeros(segments if account else 0)
         self.k = 0
+        # The loops' arguments, made once for the block (jit.args: checked once, not per
+        # call, where the ahead-of-time module runs).
+        self._tab = _compiled.args(*self._tables())
+        self._blk = _compiled.args(*self._block())
+        self._scr = _compiled.args(*self._scratch())
 
     @property
     def t(self) -> int:
@@ -471,24 +477,24 @@ class BlockCoder:
     def begin_byte(self, freqs: np.ndarray, k: int) -> None:
         """Prepare the inputs that stay fixed for the 8 bits of this step's byte."""
         self.k = k
-        _begin_byte(freqs, k, self._block(), self._scratch())
+        _begin_byte(freqs, k, self._blk, self._scr)
 
     def predict(self, j: int, c0: np.ndarray) -> np.ndarray:
         """P(bit j == 1) in Q16 for each active segment; ``c0`` = 1 followed by the bits so far."""
         self.p_final = np.empty(self.k, dtype=np.int64)
         c0 = np.ascontiguousarray(c0, dtype=np.int64)
-        _predict(j, c0, self.p_final, self._tables(), self._block(), self._scratch())
+        _predict(j, c0, self.p_final, self._tab, self._blk, self._scr)
         return self.p_final
 
     def update(self, bit: np.ndarray) -> None:
         """Learn from the coded bits ([k] of 0/1) of the last ``predict``."""
         bit = np.ascontiguousarray(bit, dtype=np.int64)
-        _update(bit, self.p_final, self._tables(), self._scratch())
+        _update(bit, self.p_final, self._tab, self._scr)
 
     def end_byte(self, byte: np.ndarray) -> None:
         """Record this step's bytes ([k]) and advance the match state."""
         byte = np.ascontiguousarray(byte, dtype=np.int64)
-        _end_byte(byte, self._tables(), self._block(), self._scratch())
+        _end_byte(byte, self._tab, self._blk, self._scr)
 
     def finish(self) -> None:
         """The block is done: keep its latest long-match distance for the next block."""
@@ -498,7 +504,7 @@ class BlockCoder:
         """Encoder's step: everything for the known bytes ``byte`` ([k]), with P(bit = 1)
         of bit j of segment i written to ``probs[j, i]``."""
         self.k = len(byte)
-        _code_byte(freqs, byte, probs, self._tables(), self._block(), self._scratch())
+        _code_byte(freqs, byte, probs, self._tab, self._blk, self._scr)
 
 
 # Rows of BlockCoder.seg: per-segment values of the current byte and bit.

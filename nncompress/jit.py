@@ -46,6 +46,8 @@ FORCE_JIT = "NNCOMPRESS_JIT"
 _lock = threading.RLock()
 _registry: list[_Lazy] = []
 _mode: str | None = None  # "aot" or "jit", once bound
+#: The entries whose calls the ahead-of-time module was not built for, in call order.
+fallbacks: list[str] = []
 
 
 class _Lazy:
@@ -63,6 +65,7 @@ class _Lazy:
         bind()
         impl = getattr(self.module, self.fn.__name__)
         if impl is self:  # a @jit loop called from Python while the module runs ahead of time
+            fallbacks.append(self.key)
             impl = _numba_for(self)
         return impl(*args)
 
@@ -153,10 +156,15 @@ def _bind_aot() -> bool:
 
 def _bind_numba() -> None:
     """Every loop becomes a numba dispatcher, in its own module and wherever another
-    module imported it by name (numba resolves a loop's callees through its globals)."""
+    module imported it by name (numba resolves a loop's callees through its globals).
+    Where the ahead-of-time module ran until now (a call it was not built for), the whole
+    process turns to numba, and ``Args`` tuples made for the module are typed as tuples."""
+    global _mode
     from numba import njit
+    from numba.core.typing.typeof import typeof_impl
 
     with _lock:
+        typeof_impl.register(Args)(lambda value, c: typeof_impl(tuple(value), c))
         for lazy in _registry:
             if lazy.dispatcher is None:
                 lazy.dispatcher = njit(cache=True, nogil=True)(lazy.fn)
@@ -166,6 +174,8 @@ def _bind_numba() -> None:
                 if isinstance(value, (_Lazy, _Checked)):
                     lazy = value if isinstance(value, _Lazy) else value.lazy
                     setattr(module, key, lazy.dispatcher)
+        if _mode == "aot":
+            _mode = "jit"
 
 
 def _numba_for(lazy: _Lazy) -> Any:
@@ -187,13 +197,39 @@ def dispatchers() -> dict[str, Any]:
 _Spec = tuple
 
 
+_specs: dict[str, _Spec] = {}
+
+
 def _spec(text: list) -> _Spec:
+    """The check's form of a JSON type; equal types give the same object (an ``Args``
+    remembers the one it passed)."""
+    key = json.dumps(text)
+    known = _specs.get(key)
+    if known is not None:
+        return known
     kind = text[0]
     if kind == "a":
-        return ("a", np.dtype(text[1]), int(text[2]), text[3] == "C", bool(text[4]))
-    if kind == "t":
-        return ("t", tuple(_spec(t) for t in text[1]))
-    return (kind,)
+        spec: _Spec = ("a", np.dtype(text[1]), int(text[2]), text[3] == "C", bool(text[4]))
+    elif kind == "t":
+        spec = ("t", tuple(_spec(t) for t in text[1]))
+    else:
+        spec = (kind,)
+    return _specs.setdefault(key, spec)
+
+
+class Args(tuple):
+    """A loop's tuple of arrays that remembers which argument type it was found to fit.
+    Checking the 40-odd arrays of the adaptive layer's tuples on every call cost as much
+    as the loops themselves on a bitmap's many small steps; built once per block
+    (``args``) and passed to every call, a tuple is checked once. Sound because neither a
+    tuple's items nor an array's dtype, shape or layout change after they are made."""
+
+
+def args(*items: Any) -> tuple:
+    """The tuple of ``items`` to pass to a loop on every call: an ``Args`` where the
+    ahead-of-time module runs, a plain tuple for numba (which types tuples itself)."""
+    bind()
+    return Args(items) if _mode == "aot" else items
 
 
 _INTS = (int, np.integer)
@@ -211,12 +247,16 @@ def _fits(value: Any, spec: _Spec) -> bool:
             and value.flags.aligned
         )
     if kind == "t":
+        if type(value) is Args and value.__dict__.get("fits") is spec:
+            return True
         inner = spec[1]
-        if type(value) is not tuple or len(value) != len(inner):
+        if not isinstance(value, tuple) or len(value) != len(inner):
             return False
         for v, s in zip(value, inner, strict=True):
             if not _fits(v, s):
                 return False
+        if type(value) is Args:
+            value.fits = spec  # type: ignore[attr-defined]
         return True
     if kind == "i":
         return isinstance(value, _INTS) and not isinstance(value, (bool, np.bool_))
@@ -236,9 +276,30 @@ class _Checked:
         self.variants = variants
 
     def __call__(self, *args: Any) -> Any:
+        # _fits, unrolled over the arguments: this runs for every call of a loop, twice per
+        # bit when decoding.
         for fn, spec in self.variants:
-            if _fits(args, spec):
+            inner = spec[1]
+            if len(args) != len(inner):
+                continue
+            for v, s in zip(args, inner, strict=True):
+                kind = s[0]
+                if kind == "a":
+                    if type(v) is not np.ndarray or v.dtype is not s[1] or v.ndim != s[2]:
+                        break
+                    f = v.flags
+                    if (s[3] and not f.c_contiguous) or (s[4] and not f.writeable):
+                        break
+                    if not f.aligned:
+                        break
+                elif kind == "t":
+                    if not (type(v) is Args and v.__dict__.get("fits") is s) and not _fits(v, s):
+                        break
+                elif not _fits(v, s):
+                    break
+            else:
                 return fn(*args)
+        fallbacks.append(self.lazy.key)
         return _numba_for(self.lazy)(*args)
 
 

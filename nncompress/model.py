@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .errors import NNCError
-from .jit import entry, jit
+from .jit import entry
 from .ops import Ops, numpy_ops
 
 MODEL_FORMAT = "nncompress-model"
@@ -488,7 +488,7 @@ class _Int8Products:
 _LO, _HI, _OFF = -(LUT_RANGE << PRE_BITS), (LUT_RANGE << PRE_BITS) - 1, LUT_RANGE << PRE_BITS
 
 
-@jit
+@entry
 def _rescale(acc, m, r, s, b, out) -> None:
     for i in range(acc.shape[0]):
         for u in range(acc.shape[1]):

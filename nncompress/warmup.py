@@ -21,7 +21,47 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from . import jit
+from .model import IntModel, export_gru
+
+
+def _two_layers() -> IntModel:
+    """A small random model of two layers: the shipped ones have one, and a layer after the
+    first runs a loop of its own (``model._rescale``), which models a user trains may use."""
+    rng = np.random.default_rng(0)
+    h = 16
+
+    def normal(*shape: int) -> np.ndarray:
+        return rng.normal(0.0, 0.5, shape)
+
+    tensors, meta = export_gru(
+        normal(256, h),
+        [normal(3 * h, h) for _ in range(2)],
+        [normal(3 * h, h) for _ in range(2)],
+        [normal(3 * h) for _ in range(2)],
+        [normal(3 * h) for _ in range(2)],
+        normal(256, h),
+        normal(256),
+        {"name": "warm-up"},
+    )
+    return IntModel.from_tensors(tensors, meta, sha256="0" * 64)
+
+
+class _ExactInt8:
+    """What ``model._Int8Products`` computes (int8 x int8 products summed in int32), by
+    numpy, which needs no torch; or, with ``refuse``, what it does for a batch size that
+    failed its check (None: the caller takes the float32 product)."""
+
+    def __init__(self, tensors: dict[str, np.ndarray], refuse: bool) -> None:
+        self.w = {k[:-2]: v.astype(np.int32).T for k, v in tensors.items() if k.endswith(".w")}
+        self.refuse = refuse
+
+    def __call__(self, x: np.ndarray, key: str) -> np.ndarray | None:
+        if self.refuse:
+            return None
+        return np.ascontiguousarray(x.astype(np.int32) @ self.w[key], dtype=np.int32)
 
 
 def main() -> int:
@@ -33,9 +73,18 @@ def main() -> int:
     from .zoo import available_models, load_model
 
     data = (b"nncompress warms up: the quick brown fox jumps over the lazy dog. " * 40)[:2500]
-    runs = [(path, account) for path in available_models() for account in (False, True)]
-    for path, account in runs:
-        model = load_model(str(path), "cpu")
+    makers = [lambda p=path: load_model(str(p), "cpu") for path in available_models()]
+    makers.append(_two_layers)
+    models = [make() for make in makers]
+    # The int8 products' path (torch, on CPUs with int8 dot products) hands the loops
+    # int32 sums and int8 inputs, or float32 sums where a batch size failed the exactness
+    # check: run both, with the same exact products from numpy.
+    for make in makers:
+        for refuse in (False, True):
+            model = make()
+            model._int8 = _ExactInt8(model.tensors, refuse)
+            models.append(model)
+    for model, account in [(m, a) for m in models for a in (False, True)]:
         packed = io.BytesIO()
         compress_stream(io.BytesIO(data), packed, model, threads=1, account=account)
         out = io.BytesIO()

@@ -54,9 +54,15 @@ def main() -> int:
     ap.add_argument("--model", help="model name or .nnm path (default: the shipped one)")
     ap.add_argument("--codecs", default="nncompress,zlib-9,xz-9e")
     ap.add_argument("--skip-corpus", action="store_true", help="only the speeds")
+    ap.add_argument(
+        "--level",
+        default="max",
+        choices=["default", "max"],
+        help="max (the default) also times nncompress --max; default times the default alone",
+    )
     args = ap.parse_args()
 
-    codecs = select_codecs(args.codecs, "max", [args.model] if args.model else [])
+    codecs = select_codecs(args.codecs, args.level, [args.model] if args.model else [])
     print(f"Machine: {machine()}\n")
     if args.corpus.exists() and not args.skip_corpus:
         report = run_comparison(collect_inputs([args.corpus]), codecs)

@@ -299,3 +299,20 @@ CUSTOM = Config(
     match_bits=16,
     network_weight=1 << 15,
 )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Where the suite ran the module of loops built ahead of time, every call must have
+    been one it was built for: a call handed to numba instead means the warm-up
+    (``nncompress/warmup.py``) misses a path that users take, who would then pay numba's
+    memory and compile time. Fails the run, naming the loops."""
+    from nncompress import jit
+
+    if jit.fallbacks:
+        names = ", ".join(sorted(set(jit.fallbacks)))
+        session.config.get_terminal_writer().line(
+            f"\nnncompress: the built module had no export for calls of {names} "
+            "(add the path to nncompress/warmup.py)",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Inputs that take every path a loop is built for: text in many segments ending unevenly,
 # a table (records), x86 code (the E8/E9 transform), a 1-bit bitmap's rows, the accounting
-# of -v, the level that runs the network alone, and --max's model.
+# of -v, the level that runs the network alone, --max's model, and a model of two layers.
 CASES = r"""
 import hashlib, io, json, random, sys
 import nncompress
@@ -52,8 +52,13 @@ for name, data, level, account in [
     ("bitmap", bitmap, "default", False),
     ("fast", text[:5000], "fast", False),
     ("max", text[:3000], "max", False),
+    ("two layers", text[:3000], "two layers", False),
 ]:
-    model = load_model("large" if level == "max" else None)
+    if level == "two layers":
+        from nncompress.warmup import _two_layers
+        model, level = _two_layers(), "default"
+    else:
+        model = load_model("large" if level == "max" else None)
     packed = io.BytesIO()
     compress_stream(io.BytesIO(data), packed, model, level=level, account=account)
     back = io.BytesIO()
@@ -119,23 +124,43 @@ def test_the_argument_check_accepts_only_what_was_built() -> None:
     assert not jit._fits((a, (u, 3)), spec)  # argument count
 
 
-def test_what_the_module_was_not_built_for_goes_to_numba() -> None:
-    from nncompress import filters
+# Run in a fresh process: turning to numba is for the whole process.
+FALLBACK = r"""
+import numpy as np
+from numba import njit
+from nncompress import filters, jit
 
-    lazy = next(x for x in jit._registry if x.key == "filters._transform")
-    calls = []
-    built_for = _spec(["a", "|u1", 1, "C", True], ["b"])
-    checked = jit._Checked(lazy, [(lambda *a: calls.append(a), built_for)])
-    data = bytes([0xE8, 0x10, 0, 0, 0, 0x90]) * 8
-    checked(np.frombuffer(data, dtype=np.uint8).copy(), True)
-    assert len(calls) == 1  # what it was built for: the module's function runs
-    # A view with a stride was not: numba runs the real loop on it.
-    doubled = np.zeros(2 * len(data), dtype=np.uint8)
-    doubled[::2] = np.frombuffer(data, dtype=np.uint8)
-    view = doubled[::2]
-    checked(view, True)
-    assert len(calls) == 1
-    assert bytes(view) == filters.x86_encode(data)
+jit.bind()
+lazy = next(x for x in jit._registry if x.key == "filters._transform")
+calls = []
+built_for = jit._spec(["t", [["a", "|u1", 1, "C", True], ["b"]]])
+checked = jit._Checked(lazy, [(lambda *a: calls.append(a), built_for)])
+data = bytes([0xE8, 0x10, 0, 0, 0, 0x90]) * 8
+checked(np.frombuffer(data, dtype=np.uint8).copy(), True)
+assert len(calls) == 1 and jit.fallbacks == []  # what it was built for: the module's
+# A view with a stride was not: numba runs the real loop on it.
+doubled = np.zeros(2 * len(data), dtype=np.uint8)
+doubled[::2] = np.frombuffer(data, dtype=np.uint8)
+view = doubled[::2]
+checked(view, True)
+assert len(calls) == 1 and jit.fallbacks == ["filters._transform"]
+assert bytes(view) == filters.x86_encode(data)
+# From then on numba runs every loop, and takes the tuples made for the module.
+@njit
+def total(t):
+    return t[0].sum() + t[1].sum()
+assert total(jit.Args((np.arange(4, dtype=np.int64), np.ones((2, 2), dtype=np.int32)))) == 10
+assert jit.mode() == "jit"
+print("ok")
+"""
+
+
+def test_what_the_module_was_not_built_for_goes_to_numba() -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run(
+        [sys.executable, "-c", FALLBACK], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]
 
 
 def test_built_modules_record_the_cpu_they_need() -> None:
@@ -145,3 +170,18 @@ def test_built_modules_record_the_cpu_they_need() -> None:
     if built["cpu"] is not None:
         assert set(built["cpu"]) <= (jit.cpu_flags() or set())
     assert set(built["loops"]) == {x.key for x in jit._registry if x.entry}
+
+
+def test_an_args_tuple_is_checked_once_and_remembers_what_it_fits() -> None:
+    spec = _spec(["t", [["a", "<i8", 1, "C", True], ["a", "<i4", 2, "C", True]]])
+    inner = spec[1][0]
+    good = jit.Args((np.zeros(3, dtype=np.int64), np.zeros((2, 2), dtype=np.int32)))
+    bad = jit.Args((np.zeros(3, dtype=np.int64), np.zeros((2, 2), dtype=np.int64)))
+    assert "fits" not in good.__dict__
+    assert jit._fits(good, inner)
+    assert good.fits is inner  # the next call passes by this mark
+    assert jit._fits(good, inner)
+    assert not jit._fits(bad, inner)
+    assert "fits" not in bad.__dict__
+    # The same type read twice is one object, so a mark serves every variant that has it.
+    assert jit._spec(["a", "<i8", 1, "C", True]) is inner[1][0]
