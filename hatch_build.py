@@ -1,11 +1,12 @@
 """Build hook: compile nncompress's per-bit loops when it is installed in place.
 
 ``pip install -e .`` runs this in the build environment (with the dependencies listed under
-``[tool.hatch.build.hooks.custom]``), which writes numba's cache of machine code beside the
-sources that the installed package then runs from, so a user's first call does not wait
-10 seconds for the compiler (``nncompress/warmup.py``). It never fails the install: where
-compiling is not possible the first call compiles, as before. Wheels built for others are
-not affected (their cache would belong to this machine's CPU).
+``[tool.hatch.build.hooks.custom]``), which writes the loops' machine code beside the
+sources that the installed package then runs from (``nncompress/warmup.py``): the module
+built ahead of time, which spares every call numba's import and memory, and numba's cache,
+which serves where that module cannot be built or used (``nncompress/jit.py``). It never
+fails the install: where compiling is not possible the first call compiles, as before.
+Wheels built for others are not affected (their code would belong to this machine's CPU).
 """
 
 from __future__ import annotations
