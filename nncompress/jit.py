@@ -137,15 +137,18 @@ def bind() -> None:
 def _bind_aot() -> bool:
     name = module_name()
     try:
-        spec_text = (PACKAGE / f"{name}.json").read_text()
-        compiled = importlib.import_module(f"{__package__}.{name}")
-    except (ImportError, OSError):
+        built = json.loads((PACKAGE / f"{name}.json").read_text())
+    except OSError:
         return False
-    built = json.loads(spec_text)
+    # Before the module is loaded: its code may use instructions this CPU lacks.
     if built["cpu"] is not None:
         cpu = cpu_flags()
         if cpu is None or not set(built["cpu"]) <= cpu:
-            return False  # built for a CPU with instructions this one lacks
+            return False
+    try:
+        compiled = importlib.import_module(f"{__package__}.{name}")
+    except ImportError:
+        return False
     for lazy in _registry:
         variants = built["loops"].get(lazy.key)
         if lazy.entry and variants:
