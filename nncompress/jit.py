@@ -46,7 +46,8 @@ FORCE_JIT = "NNCOMPRESS_JIT"
 _lock = threading.RLock()
 _registry: list[_Lazy] = []
 _mode: str | None = None  # "aot" or "jit", once bound
-#: The entries whose calls the ahead-of-time module was not built for, in call order.
+#: The entries called with arguments the ahead-of-time module was not built for, in call
+#: order: paths the warm-up misses (a test run fails on any).
 fallbacks: list[str] = []
 
 
@@ -64,8 +65,7 @@ class _Lazy:
     def __call__(self, *args: Any) -> Any:
         bind()
         impl = getattr(self.module, self.fn.__name__)
-        if impl is self:  # a @jit loop called from Python while the module runs ahead of time
-            fallbacks.append(self.key)
+        if impl is self:  # a @jit loop called from Python (a test, a probe) runs in numba
             impl = _numba_for(self)
         return impl(*args)
 

@@ -302,10 +302,11 @@ CUSTOM = Config(
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Where the suite ran the module of loops built ahead of time, every call must have
-    been one it was built for: a call handed to numba instead means the warm-up
-    (``nncompress/warmup.py``) misses a path that users take, who would then pay numba's
-    memory and compile time. Fails the run, naming the loops."""
+    """Where the suite ran the module of loops built ahead of time, every call of an entry
+    loop must have been one it was built for: a call handed to numba instead means the
+    warm-up (``nncompress/warmup.py``) misses a path that users take, who would then pay
+    numba's memory and compile time. Fails the run, naming the loops. (Tests that call a
+    loop that is not an entry, such as ``contexts.context_hash``, run it in numba.)"""
     from nncompress import jit
 
     if jit.fallbacks:
