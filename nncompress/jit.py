@@ -190,7 +190,7 @@ def _numba_for(lazy: _Lazy) -> Any:
 def dispatchers() -> dict[str, Any]:
     """The numba dispatchers of the entry loops by key (binding to numba): what the
     ahead-of-time build reads the compiled signatures from."""
-    _numba_for(_registry[0])
+    _bind_numba()
     return {lazy.key: lazy.dispatcher for lazy in _registry if lazy.entry}
 
 
@@ -239,35 +239,36 @@ _INTS = (int, np.integer)
 
 
 def _fits(value: Any, spec: _Spec) -> bool:
-    kind = spec[0]
-    if kind == "a":
-        return (
-            type(value) is np.ndarray
-            and value.dtype is spec[1]
-            and value.ndim == spec[2]
-            and (not spec[3] or value.flags.c_contiguous)
-            and (not spec[4] or value.flags.writeable)
-            and value.flags.aligned
-        )
-    if kind == "t":
-        if type(value) is Args and value.__dict__.get("fits") is spec:
-            return True
-        inner = spec[1]
-        if not isinstance(value, tuple) or len(value) != len(inner):
-            return False
-        for v, s in zip(value, inner, strict=True):
+    """Whether ``value`` (a loop's arguments, or a tuple among them) fits the tuple type
+    ``spec``. Runs for every call of a loop, twice per bit when decoding: the items are
+    checked in one loop, calls only for tuples within (an ``Args`` by its mark)."""
+    if type(value) is Args and value.__dict__.get("fits") is spec:
+        return True
+    inner = spec[1]
+    if not isinstance(value, tuple) or len(value) != len(inner):
+        return False
+    for v, s in zip(value, inner, strict=True):
+        kind = s[0]
+        if kind == "a":
+            if type(v) is not np.ndarray or v.dtype is not s[1] or v.ndim != s[2]:
+                return False
+            f = v.flags
+            if (s[3] and not f.c_contiguous) or (s[4] and not f.writeable) or not f.aligned:
+                return False
+        elif kind == "t":
             if not _fits(v, s):
                 return False
-        if type(value) is Args:
-            value.fits = spec  # type: ignore[attr-defined]
-        return True
-    if kind == "i":
-        return isinstance(value, _INTS) and not isinstance(value, (bool, np.bool_))
-    if kind == "f":
-        return isinstance(value, (float, np.floating))
-    if kind == "b":
-        return isinstance(value, (bool, np.bool_))
-    return False
+        elif kind == "i":
+            if not isinstance(v, _INTS) or isinstance(v, (bool, np.bool_)):
+                return False
+        elif kind == "f":
+            if not isinstance(v, (float, np.floating)):
+                return False
+        elif kind != "b" or not isinstance(v, (bool, np.bool_)):
+            return False
+    if type(value) is Args:
+        value.fits = spec  # type: ignore[attr-defined]
+    return True
 
 
 class _Checked:
@@ -279,28 +280,8 @@ class _Checked:
         self.variants = variants
 
     def __call__(self, *args: Any) -> Any:
-        # _fits, unrolled over the arguments: this runs for every call of a loop, twice per
-        # bit when decoding.
         for fn, spec in self.variants:
-            inner = spec[1]
-            if len(args) != len(inner):
-                continue
-            for v, s in zip(args, inner, strict=True):
-                kind = s[0]
-                if kind == "a":
-                    if type(v) is not np.ndarray or v.dtype is not s[1] or v.ndim != s[2]:
-                        break
-                    f = v.flags
-                    if (s[3] and not f.c_contiguous) or (s[4] and not f.writeable):
-                        break
-                    if not f.aligned:
-                        break
-                elif kind == "t":
-                    if not (type(v) is Args and v.__dict__.get("fits") is s) and not _fits(v, s):
-                        break
-                elif not _fits(v, s):
-                    break
-            else:
+            if _fits(args, spec):
                 return fn(*args)
         fallbacks.append(self.lazy.key)
         return _numba_for(self.lazy)(*args)
