@@ -185,17 +185,19 @@ from her sister asking whether anything interesting had happened lately.
 
 
 #: Archives of computed data other than text, for the block options of mixed blocks: file
-#: name -> (data, block size, frame size, configuration: None for the encoder's choice).
-#: The first two were made when the encoder chose preset 2 for them, and keep it.
-DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None]] = {
+#: name -> (data, block size, frame size, configuration: None for the encoder's choice,
+#: shortest segment of binary blocks). The first two were made when the encoder chose
+#: preset 2 for them, and keep it; all three when it cut binary blocks into segments of
+#: at least 4 KiB (``records.BINARY_SEGMENT_BYTES``), and keep that.
+DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, int]] = {
     # A table of fixed-length records (``records_data``) in three blocks of 12,000 bytes:
     # the binary preset (config preset 2), a record length in each block's options, the
     # record contexts across segments and blocks.
-    "golden-records.nnc": ("records", 12_000, 16 << 20, BINARY),
+    "golden-records.nnc": ("records", 12_000, 16 << 20, BINARY, 4096),
     # Code-like bytes (``code_data``): the x86 branch transform (block option 2).
-    "golden-x86.nnc": ("code", 16_000, 16 << 20, BINARY),
+    "golden-x86.nnc": ("code", 16_000, 16 << 20, BINARY, 4096),
     # A 1-bit bitmap (``bitmap_data``) in two blocks: preset 3, the pixel contexts.
-    "golden-bitmap.nnc": ("bitmap", 6_000, 16 << 20, None),
+    "golden-bitmap.nnc": ("bitmap", 6_000, 16 << 20, None, 4096),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 
@@ -290,14 +292,21 @@ def make_primed_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
 
 
 def make_data_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
+    from nncompress import records
     from nncompress.engine import compress_stream
     from nncompress.model import IntModel
 
-    source, block, frame, config = DATA_GOLDENS[name]
+    source, block, frame, config, segment_bytes = DATA_GOLDENS[name]
     out = io.BytesIO()
     model = IntModel.load(model_path)
     data = DATA_SOURCES[source]()
-    compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame, config=config)
+    # The encoder's segment rule of the day the archive was made (an encoder's choice,
+    # recorded in each block, so any rule decodes).
+    current, records.BINARY_SEGMENT_BYTES = records.BINARY_SEGMENT_BYTES, segment_bytes
+    try:
+        compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame, config=config)
+    finally:
+        records.BINARY_SEGMENT_BYTES = current
     return out.getvalue()
 
 

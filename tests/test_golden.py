@@ -172,7 +172,7 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     """Archives of computed data: a table (the binary preset, config preset 2, and a
     record length in every mixed block's options), code (the x86 branch transform,
     block option 2) and a 1-bit bitmap (preset 3, the pixel contexts)."""
-    source, block, _, _ = make_golden.DATA_GOLDENS[name]
+    source, block, _, _, _ = make_golden.DATA_GOLDENS[name]
     blob = (DATA / name).read_bytes()
     info = list_stream(io.BytesIO(blob))
     assert info.block_size == block
