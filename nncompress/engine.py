@@ -84,13 +84,18 @@ INT8_LARGE_WEIGHTS = 400_000
 INT8_MIN_BLOCK_LARGE = 64 << 10
 
 
-def _int8_for(model: IntModel | None, n: int, allowed: bool, parallel: bool) -> None:
-    """Switch ``model`` to int8 products for a block of ``n`` bytes, if allowed and worth
-    it. Torch then runs on one thread: the caller's only one, or the network's own."""
+def _int8_for(
+    model: IntModel | None, n: int, allowed: bool, parallel: bool, config: Config = DEFAULT
+) -> None:
+    """Switch ``model`` to int8 products for a block of ``n`` bytes of a stream of
+    ``config``, if allowed and worth it. Torch then runs on one thread: the caller's only
+    one, or the network's own. Binary streams count as large models do: their blocks have
+    long segments (``records.segments``), so each network step has few rows, and there the
+    float products' cost per step, not the coder, sets the pace."""
     if not allowed or model is None or model.ops.name != "numpy":
         return
-    large = model.parameters > INT8_LARGE_WEIGHTS
-    if n < (INT8_MIN_BLOCK_LARGE if large else INT8_MIN_BLOCK) or (parallel and not large):
+    slow = model.parameters > INT8_LARGE_WEIGHTS or bool(RECORD_KINDS & set(config.contexts))
+    if n < (INT8_MIN_BLOCK_LARGE if slow else INT8_MIN_BLOCK) or (parallel and not slow):
         return
     if model.use_int8_products():
         import torch
@@ -385,7 +390,7 @@ def encode_frame(
     # frame that mixes kinds of data must not be coded again and again.
     all_mixed = True
     for i, raw in enumerate(blocks):
-        _int8_for(model, len(raw), job.int8_products, job.parallel)
+        _int8_for(model, len(raw), job.int8_products, job.parallel, job.config)
         rebuild = None
         if all_mixed and not looks_incompressible(raw):
             done = [(b, info) for b, info in zip(blocks[:i], infos, strict=True)]
@@ -579,7 +584,7 @@ class StreamEncoder:
         self._settle_config(data)
         fresh = functools.partial(StreamState, self.config, n, self.account)
         state = fresh()
-        _int8_for(self.model, n, self.int8_products, self.parallel)
+        _int8_for(self.model, n, self.int8_products, self.parallel, self.config)
         choice = compress_block(
             self.model,
             data,
@@ -784,7 +789,7 @@ class _Frames:
             if self.model is None:
                 self.model = self.get_model(self.header)
             model = self.model
-            _int8_for(model, bh.raw_len, self.int8_products, self.parallel)
+            _int8_for(model, bh.raw_len, self.int8_products, self.parallel, state.config)
         try:
             if bh.method == fmt.METHOD_MIXED:
                 assert model is not None

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Where a lockstep step's time goes: the network's matrix products against the whole
-step, on numpy (and torch on the CPU when installed), for a few segment counts.
+step, on numpy (and torch on the CPU when installed, and numpy with int8 products where
+the CPU has int8 dot-product instructions), for a few segment counts.
 
     OPENBLAS_NUM_THREADS=1 python scripts/step_profile.py [--model PATH] [--segments 37 256 1024]
 
@@ -39,6 +40,9 @@ def profile(model, segments: int, label: str) -> None:
     # float32 already; numpy's step keeps its hidden state in float32 for them too).
     hf = o.asarray(h.astype(np.float32))
     gemm = sum(timed(lambda k=k: hf @ t[k]) for k in t if k.endswith(".w"))
+    if getattr(model, "_int8", None) is not None:  # int8 products (use_int8_products)
+        h8 = h.astype(np.int8)
+        gemm = sum(timed(lambda k=k: model._product(h8, k[:-2])) for k in t if k.endswith(".w"))
     step = timed(lambda: model.step(prev, state))
     flops = 2 * segments * model.parameters
     print(
@@ -65,6 +69,15 @@ def main() -> int:
         model = load_model(args.model, device)
         for s in args.segments:
             profile(model, s, "numpy" if device == "cpu" else "torch-cpu")
+    # The CPU step with int8 products (as the engine uses them for large models and
+    # binary streams), where the CPU has int8 dot-product instructions.
+    model = load_model(args.model, "cpu")
+    if model.use_int8_products():
+        import torch
+
+        torch.set_num_threads(1)
+        for s in args.segments:
+            profile(model, s, "numpy-int8")
     return 0
 
 

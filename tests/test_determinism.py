@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nncompress import coder
+from nncompress.config import DEFAULT
 from nncompress.model import IntModel
 
 
@@ -422,4 +423,45 @@ def test_int8_products_for_large_models(
     monkeypatch.setattr(engine, "INT8_MIN_BLOCK_LARGE", len(data) + 1)
     model = IntModel.load(model_dir / "default.nnm")
     engine.compress_stream(io.BytesIO(data), io.BytesIO(), model, threads=0, int8_products=True)
+    assert model._int8 is None
+
+
+def test_int8_products_for_binary_streams(
+    model_dir: Path, small_segments: int, small_tables: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A binary stream (its configuration has the record contexts) switches to int8
+    products from INT8_MIN_BLOCK_LARGE on, with a second core too, encoding and decoding:
+    its long segments leave the network few rows per step. The archive is the same bytes
+    as with float products, and decodes either way."""
+    torch = pytest.importorskip("torch")
+    import io
+
+    from test_records import table
+
+    from nncompress import engine
+
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(engine, "INT8_MIN_BLOCK", 1 << 30)
+    monkeypatch.setattr(engine, "INT8_MIN_BLOCK_LARGE", 1000)
+    data = table(200, seed=3)
+    blobs = []
+    for int8 in (False, True):
+        model = IntModel.load(model_dir / "default.nnm")
+        out = io.BytesIO()
+        engine.compress_stream(io.BytesIO(data), out, model, threads=0, int8_products=int8)
+        blobs.append(out.getvalue())
+        assert (model._int8 is not None) == int8
+    assert blobs[0] == blobs[1]
+    assert engine.list_stream(io.BytesIO(blobs[0])).config != DEFAULT
+    model = IntModel.load(model_dir / "default.nnm")
+    out = io.BytesIO()
+    engine.decompress_stream(
+        io.BytesIO(blobs[0]), out, lambda h: model, threads=0, int8_products=True
+    )
+    assert out.getvalue() == data and model._int8 is not None
+    # A text stream with the same model keeps the float products with a second core.
+    model = IntModel.load(model_dir / "default.nnm")
+    text = sample_text(len(data), seed=3)
+    engine.compress_stream(io.BytesIO(text), io.BytesIO(), model, threads=0, int8_products=True)
     assert model._int8 is None
