@@ -56,7 +56,7 @@ from .jit import entry, jit
 #: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
-CONTEXTS_SHA256 = "bcaeedcd00bc7550fb2b880a9b960269ead21a3a44b8067f328314e87cb338d4"
+CONTEXTS_SHA256 = "50408da76f5b771096046865589350fc14a8c6df532fb4090ec4d8afe8ab6d65"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance

@@ -51,6 +51,12 @@ RECORD_3 = 22  # the three bytes above (left, straight, right) and the last byte
 # of the pixels being coded, without the far bits of whole bytes beside them.
 PIXELS = 23  # the byte above, the 2 nearest pixels of each byte beside it, the 4 nearest left
 PIXELS_2 = 24  # the bytes one and two rows above, and the 2 nearest pixels to the left
+# Machine words: code and short records lay out values of 2, 4 or 8 bytes at aligned
+# offsets (``pos``: the block offset of the byte being coded), and a field repeats every
+# 4 or 8 bytes more often than the bytes just before it predict.
+ALIGN_4 = 25  # the offset mod 4 and the last byte
+SKIP_4 = 26  # the bytes 4 and 8 back, and the offset mod 4
+SKIP_1_4 = 27  # the last byte and the byte 4 back
 
 NAMES: dict[int, str] = {
     **{k: f"order-{k}" for k in ORDER},
@@ -70,6 +76,9 @@ NAMES: dict[int, str] = {
     RECORD_3: "record-3",
     PIXELS: "pixels",
     PIXELS_2: "pixels-2",
+    ALIGN_4: "align-4",
+    SKIP_4: "skip-4",
+    SKIP_1_4: "skip-1-4",
 }
 #: The record kinds, which read the block's record length.
 RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2))
@@ -95,6 +104,8 @@ def context_hash(kind, c, words, lines, block, i) -> np.uint64:
     happen)."""
     if kind <= 8:
         return ((c & _ORDER_MASK[kind]) + np.uint64(kind)) * PRIMES[_ORDER_PRIME[kind]]
+    if kind >= ALIGN_4:
+        return _word_hash(kind, c, lines, i)
     if kind >= RECORD:
         return _record_hash(kind, c, lines, block, i)
     w0, w1, w2 = words[0, i], words[1, i], words[2, i]
@@ -178,4 +189,21 @@ def _record_hash(kind, c, lines, block, i) -> np.uint64:
     if kind == PIXELS_2:
         v = np.uint64((_above(block, pos, 2 * r, first) * 512 + up) * 4) + (last & np.uint64(3))
         return (v + np.uint64(1600007)) * PRIMES[5]
+    return np.uint64(0)
+
+
+@jit
+def _word_hash(kind, c, lines, i) -> np.uint64:
+    """The machine-word kinds (``ALIGN_4``, ``SKIP_4``, ``SKIP_1_4``)."""
+    pos4 = np.uint64((lines[1, i] + lines[0, i]) & 3)
+    last = c & np.uint64(0xFF)
+    back4 = (c >> np.uint64(24)) & np.uint64(0xFF)
+    if kind == ALIGN_4:
+        return ((pos4 << np.uint64(8)) + last + np.uint64(2600011)) * PRIMES[2]
+    if kind == SKIP_4:
+        back8 = (c >> np.uint64(56)) & np.uint64(0xFF)
+        v = (pos4 << np.uint64(16)) + back4 * np.uint64(256) + back8
+        return (v + np.uint64(2700013)) * PRIMES[4]
+    if kind == SKIP_1_4:
+        return (back4 * np.uint64(256) + last + np.uint64(2800019)) * PRIMES[3]
     return np.uint64(0)

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from nncompress import contexts  # noqa: E402
-from nncompress.config import BINARY, Config  # noqa: E402
+from nncompress.config import BINARY, BINARY_2, Config  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 TEXT_PATH = DATA / "golden.txt"
@@ -187,8 +187,9 @@ from her sister asking whether anything interesting had happened lately.
 #: Archives of computed data other than text, for the block options of mixed blocks: file
 #: name -> (data, block size, frame size, configuration: None for the encoder's choice,
 #: shortest segment of binary blocks). The first two were made when the encoder chose
-#: preset 2 for them, and keep it; all three when it cut binary blocks into segments of
-#: at least 4 KiB (``records.BINARY_SEGMENT_BYTES``), and keep that.
+#: preset 2 for them, the third preset 3, and keep them; all three when it cut binary
+#: blocks into segments of at least 4 KiB (``records.BINARY_SEGMENT_BYTES``), and keep
+#: that.
 DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, int]] = {
     # A table of fixed-length records (``records_data``) in three blocks of 12,000 bytes:
     # the binary preset (config preset 2), a record length in each block's options, the
@@ -197,7 +198,10 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, int]] = {
     # Code-like bytes (``code_data``): the x86 branch transform (block option 2).
     "golden-x86.nnc": ("code", 16_000, 16 << 20, BINARY, 4096),
     # A 1-bit bitmap (``bitmap_data``) in two blocks: preset 3, the pixel contexts.
-    "golden-bitmap.nnc": ("bitmap", 6_000, 16 << 20, None, 4096),
+    "golden-bitmap.nnc": ("bitmap", 6_000, 16 << 20, BINARY_2, 4096),
+    # Code-like bytes again, in blocks of 40,000: preset 4, the machine-word contexts, and
+    # segments of at least 16 KiB.
+    "golden-words.nnc": ("long code", 40_000, 16 << 20, None, 16384),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 
@@ -256,7 +260,17 @@ def bitmap_data(width: int = 384, rows: int = 250) -> bytes:
     return bytes(out)
 
 
-DATA_SOURCES = {"records": records_data, "code": code_data, "bitmap": bitmap_data}
+def long_code_data() -> bytes:
+    """``code_data`` long enough for two blocks of 40,000 bytes."""
+    return code_data(70_000)
+
+
+DATA_SOURCES = {
+    "records": records_data,
+    "code": code_data,
+    "bitmap": bitmap_data,
+    "long code": long_code_data,
+}
 
 
 def golden_data() -> bytes:

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 from nncompress import contexts, levels, zoo
 from nncompress import format as fmt
-from nncompress.config import BINARY, BINARY_2, DEFAULT, PRESETS, Config
+from nncompress.config import BINARY, BINARY_2, BINARY_3, DEFAULT, PRESETS, Config
 from nncompress.engine import StreamEncoder, decompress_stream, list_stream
 from nncompress.levels import LEVELS, Level
 from nncompress.model import IntModel, ModelError
@@ -202,10 +202,13 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     pixels = fmt.MAGIC + b"\x11\x03\x40"
     assert fmt.Header(64, 1, "", BINARY_2).pack() == pixels
     assert fmt.read_header(io.BytesIO(pixels))[0].config == BINARY_2
-    raw = fmt.MAGIC + b"\x11\x04\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 4"):
+    words = fmt.MAGIC + b"\x11\x04\x40"
+    assert fmt.Header(64, 1, "", BINARY_3).pack() == words
+    assert fmt.read_header(io.BytesIO(words))[0].config == BINARY_3
+    raw = fmt.MAGIC + b"\x11\x05\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 5"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 4, CUSTOM)
+    monkeypatch.setitem(PRESETS, 5, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 

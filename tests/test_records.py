@@ -17,11 +17,12 @@ from test_filters import machine_code
 from nncompress import coder, contexts, records
 from nncompress import format as fmt
 from nncompress.adaptive import StreamState
-from nncompress.config import BINARY, BINARY_2, DEFAULT
+from nncompress.config import BINARY, BINARY_2, BINARY_3, DEFAULT
 from nncompress.contexts import RECORD_KINDS
 from nncompress.engine import compress_block, list_stream
 from nncompress.model import IntModel
 
+WORD_KINDS = {contexts.ALIGN_4, contexts.SKIP_4, contexts.SKIP_1_4}
 NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 
 
@@ -107,9 +108,16 @@ def test_segments_keep_rows_together() -> None:
 
 
 def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> None:
-    assert records.config_for(DEFAULT, table(1000)) == BINARY_2
+    assert records.config_for(DEFAULT, table(1000)) == BINARY_3
     assert records.config_for(DEFAULT, sample_text(20_000)) == DEFAULT
-    assert records.config_for(DEFAULT, machine_code(50_000)) == BINARY_2  # code, no records
+    assert records.config_for(DEFAULT, machine_code(50_000)) == BINARY_3  # code, no records
+    # Long records (a bitmap's rows) keep the preset without the machine-word contexts.
+    wide = bitmap(records.IMAGE_RECORD, 200)
+    assert records.detect(wide) == records.IMAGE_RECORD
+    assert records.config_for(DEFAULT, wide) == BINARY_2
+    narrow = bitmap(records.IMAGE_RECORD - 16, 200)
+    assert records.detect(narrow) == records.IMAGE_RECORD - 16
+    assert records.config_for(DEFAULT, narrow) == BINARY_3
     other = BINARY.__class__(contexts=(1, 2, 3))
     assert records.config_for(other, table(1000)) == other  # a caller's choice is kept
     assert records.config_for(BINARY, table(1000)) == BINARY
@@ -118,6 +126,9 @@ def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> N
     assert BINARY_2.contexts[: len(BINARY.contexts)] == BINARY.contexts
     assert set(BINARY_2.contexts) - set(DEFAULT.contexts) == RECORD_KINDS
     assert BINARY_2.network_weight == BINARY.network_weight
+    assert BINARY_3.contexts[: len(BINARY_2.contexts)] == BINARY_2.contexts
+    assert set(BINARY_3.contexts) - set(BINARY_2.contexts) == WORD_KINDS
+    assert BINARY_3.network_weight == BINARY.network_weight
 
 
 def _hash(kind: int, block: bytearray, pos: int, r: int) -> int:
@@ -168,6 +179,31 @@ def test_the_pixel_contexts_see_the_neighbouring_pixels(
             assert (_hash(kind, flipped, pos, r) != before) == seen, f"bit {bit}"
 
 
+@pytest.mark.parametrize(
+    "kind, offsets",
+    [
+        (contexts.ALIGN_4, {1}),
+        (contexts.SKIP_4, {4, 8}),
+        (contexts.SKIP_1_4, {1, 4}),
+    ],
+)
+def test_the_machine_word_contexts_see_their_bytes(kind: int, offsets: set[int]) -> None:
+    """A machine-word context changes with the bytes it names (``offsets`` back) and with
+    the offset mod 4 where it reads that, and with nothing else."""
+    rng = np.random.default_rng(kind)
+    block = bytearray(rng.integers(0, 256, 100, dtype=np.uint8).tobytes())
+    pos = 80
+    before = _hash(kind, block, pos, 0)
+    for back in range(1, 9):
+        flipped = bytearray(block)
+        flipped[pos - back] ^= 0x21
+        assert (_hash(kind, flipped, pos, 0) != before) == (back in offsets), back
+    # The same bytes before another offset: mod 4 matters to the two that read it.
+    assert _hash(kind, bytearray(4) + block, pos + 4, 0) == before
+    shifted = _hash(kind, bytearray(1) + block, pos + 1, 0)
+    assert (shifted == before) == (kind == contexts.SKIP_1_4)
+
+
 def test_the_pixel_contexts_know_what_the_segment_has_not_coded() -> None:
     """Above a segment's first row there is nothing: a value of its own, not a byte."""
     block = bytearray(100)
@@ -181,7 +217,7 @@ def test_a_table_stream_uses_the_record_preset(tiny_model: IntModel) -> None:
     blob = compress(data, tiny_model, block_size=12_000)
     assert decompress(blob, tiny_model) == data
     header, _ = fmt.read_header(io.BytesIO(blob))
-    assert header.config == BINARY_2
+    assert header.config == BINARY_3
     blocks = [bh for _, bh, _ in walk_blocks(blob)]
     mixed = [bh.record for bh in blocks if bh.method == fmt.METHOD_MIXED]
     assert mixed and mixed[0] == 24
@@ -265,7 +301,7 @@ def test_verbose_says_what_each_block_was_taken_for(
     blocks = list_stream(io.BytesIO((tmp_path / "t.bin.nnc").read_bytes())).blocks
     assert [(b.method, b.kind) for b in blocks] == [(fmt.METHOD_MIXED, "records of 24 bytes")]
     assert "mixed (records of 24 bytes): 1 block" in r.stderr
-    assert "mixed method: preset 3 (binary with pixels)" in r.stderr
+    assert "mixed method: preset 4 (binary with machine words)" in r.stderr
     r = run(["-lv", "t.bin.nnc"])
     assert r.exit_code == 0
     assert "segments, records of 24 bytes" in r.stdout
