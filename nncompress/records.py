@@ -109,17 +109,27 @@ ROWS_PER_SEGMENT = 16
 #: the speed on binary files, which the engine wins back in part with int8 products
 #: (``engine._int8_for``).
 BINARY_SEGMENT_BYTES = 16384
+#: ...but at least this many segments, where the block is long enough for the default
+#: count to allow them: a step's work has a fixed part (the network's step, the Python
+#: calls of each bit) that one or two segments pay alone, so a 38 KB executable cut into
+#: two segments took 8 s to decompress (``nncompress compare``, Canterbury's ``sum``),
+#: where 8 segments bound a small block's time at about that of 4 KiB segments.
+MIN_BINARY_SEGMENTS = 8
 
 
 def segments(n: int, default: int, record: int = 0, x86: bool = False) -> int:
     """The segment count of a mixed block of ``n`` bytes, given the count it would have
     as text (``default``): fewer, longer segments for binary blocks (with records of
     ``record`` bytes, or x86 code), longer still where the records are long (a bitmap's
-    rows); never fewer than the format allows."""
+    rows), but not fewer than ``MIN_BINARY_SEGMENTS`` where the rows allow; never more
+    than ``default``, never fewer than the format allows."""
     if not record and not x86:
         return default
     length = max(BINARY_SEGMENT_BYTES, ROWS_PER_SEGMENT * record)
-    return max(fmt.fewest_segments(n), min(default, n // length))
+    count = max(n // length, MIN_BINARY_SEGMENTS)
+    if record:
+        count = min(count, n // (ROWS_PER_SEGMENT * record))
+    return max(fmt.fewest_segments(n), min(default, count))
 
 
 #: The presets binary streams get: code and short records the machine-word contexts,

@@ -186,22 +186,23 @@ from her sister asking whether anything interesting had happened lately.
 
 #: Archives of computed data other than text, for the block options of mixed blocks: file
 #: name -> (data, block size, frame size, configuration: None for the encoder's choice,
-#: shortest segment of binary blocks). The first two were made when the encoder chose
-#: preset 2 for them, the third preset 3, and keep them; all three when it cut binary
-#: blocks into segments of at least 4 KiB (``records.BINARY_SEGMENT_BYTES``), and keep
-#: that.
-DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, int]] = {
+#: the encoder's segment rule for binary blocks: their shortest segment and fewest
+#: segments). The first two were made when the encoder chose preset 2 for them, the third
+#: preset 3, and keep them; all three when it cut binary blocks into segments of at
+#: least 4 KiB (``records.BINARY_SEGMENT_BYTES``) with no floor on their number
+#: (``records.MIN_BINARY_SEGMENTS``), and keep that.
+DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, tuple[int, int]]] = {
     # A table of fixed-length records (``records_data``) in three blocks of 12,000 bytes:
     # the binary preset (config preset 2), a record length in each block's options, the
     # record contexts across segments and blocks.
-    "golden-records.nnc": ("records", 12_000, 16 << 20, BINARY, 4096),
+    "golden-records.nnc": ("records", 12_000, 16 << 20, BINARY, (4096, 1)),
     # Code-like bytes (``code_data``): the x86 branch transform (block option 2).
-    "golden-x86.nnc": ("code", 16_000, 16 << 20, BINARY, 4096),
+    "golden-x86.nnc": ("code", 16_000, 16 << 20, BINARY, (4096, 1)),
     # A 1-bit bitmap (``bitmap_data``) in two blocks: preset 3, the pixel contexts.
-    "golden-bitmap.nnc": ("bitmap", 6_000, 16 << 20, BINARY_2, 4096),
+    "golden-bitmap.nnc": ("bitmap", 6_000, 16 << 20, BINARY_2, (4096, 1)),
     # Code-like bytes again, in blocks of 40,000: preset 4, the machine-word contexts, and
-    # segments of at least 16 KiB.
-    "golden-words.nnc": ("long code", 40_000, 16 << 20, None, 16384),
+    # segments of at least 16 KiB but at least 8 of them.
+    "golden-words.nnc": ("long code", 40_000, 16 << 20, None, (16384, 8)),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 
@@ -310,17 +311,18 @@ def make_data_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     from nncompress.engine import compress_stream
     from nncompress.model import IntModel
 
-    source, block, frame, config, segment_bytes = DATA_GOLDENS[name]
+    source, block, frame, config, rule = DATA_GOLDENS[name]
     out = io.BytesIO()
     model = IntModel.load(model_path)
     data = DATA_SOURCES[source]()
     # The encoder's segment rule of the day the archive was made (an encoder's choice,
     # recorded in each block, so any rule decodes).
-    current, records.BINARY_SEGMENT_BYTES = records.BINARY_SEGMENT_BYTES, segment_bytes
+    current = records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS
+    records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS = rule
     try:
         compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame, config=config)
     finally:
-        records.BINARY_SEGMENT_BYTES = current
+        records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS = current
     return out.getvalue()
 
 

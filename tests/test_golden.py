@@ -186,7 +186,7 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     elif source == "long code":
         assert info.config == BINARY_3 and blob[5] == 4
         assert kinds == {(fmt.METHOD_MIXED, 0, True)}
-        assert [b.segments for b in info.blocks] == [2, 1]
+        assert [b.segments for b in info.blocks] == [8, 8]
     else:
         assert info.config == BINARY_2 and blob[5] == 3
         assert kinds == {(fmt.METHOD_MIXED, 48, False)} and len(info.blocks) == 2

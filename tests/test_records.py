@@ -104,7 +104,13 @@ def test_segments_keep_rows_together() -> None:
     assert records.segments(n, default, 100_000) == fmt.fewest_segments(n)
     small = 3000
     assert records.segments(small, fmt.segment_count(small), 1000) == fmt.fewest_segments(small)
-    assert records.segments(small, fmt.segment_count(small), 0, True) == 1
+    # Small blocks keep MIN_BINARY_SEGMENTS (the default count at most) where rows allow.
+    few = records.MIN_BINARY_SEGMENTS
+    assert few == 8
+    assert records.segments(small, fmt.segment_count(small), 0, True) == few
+    assert records.segments(small, 2, 0, True) == 2
+    assert records.segments(38_000, fmt.segment_count(38_000), 12) == few
+    assert records.segments(50_000, fmt.segment_count(50_000), 1000) == 50_000 // 16_000
 
 
 def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> None:
