@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nncompress import coder
+from nncompress import format as fmt
 from nncompress.config import DEFAULT
 from nncompress.model import IntModel
 
@@ -427,7 +428,7 @@ def test_int8_products_for_large_models(
 
 
 def test_int8_products_for_binary_streams(
-    model_dir: Path, small_segments: int, small_tables: None, monkeypatch: pytest.MonkeyPatch
+    model_dir: Path, small_segments: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A binary stream (its configuration has the record contexts) switches to int8
     products from INT8_MIN_BLOCK_LARGE on, with a second core too, encoding and decoding:
@@ -453,7 +454,8 @@ def test_int8_products_for_binary_streams(
         blobs.append(out.getvalue())
         assert (model._int8 is not None) == int8
     assert blobs[0] == blobs[1]
-    assert engine.list_stream(io.BytesIO(blobs[0])).config != DEFAULT
+    info = engine.list_stream(io.BytesIO(blobs[0]))
+    assert info.config != DEFAULT and info.blocks[0].method == fmt.METHOD_MIXED
     model = IntModel.load(model_dir / "default.nnm")
     out = io.BytesIO()
     engine.decompress_stream(
