@@ -103,11 +103,11 @@ ROWS_PER_SEGMENT = 16
 #: (bitmaps of 1, 8 and 24 bits, the starts of libc, python3, bash, ``ls`` and
 #: ``libz.so``, tables of ``os.stat`` and package records, a man-db index, a float array,
 #: a WAV): 16 KiB segments instead of 4 KiB coded them 1.0% smaller in all (none larger;
-#: 8 KiB: half of that, 64 KiB: three times as much, at a quarter of the speed); on the
-#: four binary files of the Calgary and Canterbury corpora that zpaq -m5 beat, 2.7%
-#: (the spreadsheet 9%). The cost is speed: fewer segments per network step, about half
-#: the speed on binary files, which the engine wins back in part with int8 products
-#: (``engine._int8_for``).
+#: on four of them, 1.4%, where 8 KiB gained 0.8% and 64 KiB 3.5% at a quarter of the
+#: speed or less); on the four binary files of the Calgary and Canterbury corpora that
+#: zpaq -m5 beat, 2.7% (the spreadsheet 9%). The cost is speed: fewer segments per
+#: network step, so binary files code at a half to a third of their speed with 4 KiB
+#: segments, which the engine wins back in part with int8 products (``engine._int8_for``).
 BINARY_SEGMENT_BYTES = 16384
 #: ...but at least this many segments, where the block is long enough for the default
 #: count to allow them: a step's work has a fixed part (the network's step, the Python
