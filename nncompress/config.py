@@ -73,6 +73,12 @@ class Config:
     def names(self) -> list[str]:
         return [contexts.NAMES[k] for k in self.contexts]
 
+    @property
+    def reads_records(self) -> bool:
+        """Whether a record kind is among the contexts: a binary configuration, whose
+        blocks are searched for a record length and cut into long segments."""
+        return not contexts.RECORD_KINDS.isdisjoint(self.contexts)
+
     def pack(self) -> bytes:
         """The configuration written out (docs/FORMAT.md, "Configuration")."""
         fixed = _FIXED.pack(

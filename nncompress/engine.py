@@ -26,7 +26,6 @@ from . import format as fmt
 from .adaptive import Spending, StreamState
 from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
 from .config import DEFAULT, Config
-from .contexts import RECORD_KINDS
 from .levels import DEFAULT_BLOCK, LEVELS
 from .model import IntModel
 
@@ -94,7 +93,7 @@ def _int8_for(
     float products' cost per step, not the coder, sets the pace."""
     if not allowed or model is None or model.ops.name != "numpy":
         return
-    slow = model.parameters > INT8_LARGE_WEIGHTS or bool(RECORD_KINDS & set(config.contexts))
+    slow = model.parameters > INT8_LARGE_WEIGHTS or config.reads_records
     if n < (INT8_MIN_BLOCK_LARGE if slow else INT8_MIN_BLOCK) or (parallel and not slow):
         return
     if model.use_int8_products():
@@ -276,7 +275,7 @@ def compress_block(
         x86 = filters.looks_like_x86(data)
         coded = filters.x86_encode(data) if x86 else data
         record = 0
-        if RECORD_KINDS.intersection(state.config.contexts):
+        if state.config.reads_records:
             record = records.detect(coded)
         segments = records.segments(len(data), segment_rule(len(data)), record, x86)
         payload, segments = encode_block_mixed(
