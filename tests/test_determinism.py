@@ -395,21 +395,34 @@ def test_int8_products_in_the_engine(
     assert out.getvalue() == data
 
 
-def test_int8_products_for_large_models(
-    model_dir: Path, small_segments: int, small_tables: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A model over INT8_LARGE_WEIGHTS switches to int8 products from INT8_MIN_BLOCK_LARGE
-    on, with a second core too; a smaller one does not with a second core. The archive is
-    the same bytes either way."""
+@pytest.fixture
+def int8_on_two_cores(monkeypatch: pytest.MonkeyPatch):
+    """The engine on a machine of two cores, where only blocks from 1000 bytes of large
+    models or binary streams switch to int8 products (INT8_MIN_BLOCK_LARGE); torch keeps
+    this process's thread count."""
     torch = pytest.importorskip("torch")
-    import io
-
     from nncompress import engine
 
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(engine, "INT8_MIN_BLOCK", 1 << 30)
     monkeypatch.setattr(engine, "INT8_MIN_BLOCK_LARGE", 1000)
+    return engine
+
+
+def test_int8_products_for_large_models(
+    model_dir: Path,
+    small_segments: int,
+    small_tables: None,
+    int8_on_two_cores,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model over INT8_LARGE_WEIGHTS switches to int8 products from INT8_MIN_BLOCK_LARGE
+    on, with a second core too; a smaller one does not with a second core. The archive is
+    the same bytes either way."""
+    import io
+
+    engine = int8_on_two_cores
     data = sample_text(3000, seed=10)
     blobs = []
     for limit in (engine.INT8_LARGE_WEIGHTS, 0):
@@ -428,23 +441,17 @@ def test_int8_products_for_large_models(
 
 
 def test_int8_products_for_binary_streams(
-    model_dir: Path, small_segments: int, monkeypatch: pytest.MonkeyPatch
+    model_dir: Path, small_segments: int, int8_on_two_cores
 ) -> None:
     """A binary stream (its configuration has the record contexts) switches to int8
     products from INT8_MIN_BLOCK_LARGE on, with a second core too, encoding and decoding:
     its long segments leave the network few rows per step. The archive is the same bytes
     as with float products, and decodes either way."""
-    torch = pytest.importorskip("torch")
     import io
 
     from test_records import table
 
-    from nncompress import engine
-
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
-    monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(engine, "INT8_MIN_BLOCK", 1 << 30)
-    monkeypatch.setattr(engine, "INT8_MIN_BLOCK_LARGE", 1000)
+    engine = int8_on_two_cores
     data = table(200, seed=3)
     blobs = []
     for int8 in (False, True):
