@@ -48,7 +48,7 @@ import numpy as np
 
 from . import jit as _compiled
 from .config import DEFAULT, Config
-from .contexts import PRIMES, SEEN_KINDS, context_hash
+from .contexts import BIT_PIXELS, PRIMES, SEEN_KINDS, bit_hash, context_hash
 from .jit import entry, jit
 
 #: The SHA-256 of contexts.py (with LF line ends), whose ``context_hash`` and constants
@@ -56,7 +56,7 @@ from .jit import entry, jit
 #: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
-CONTEXTS_SHA256 = "50408da76f5b771096046865589350fc14a8c6df532fb4090ec4d8afe8ab6d65"
+CONTEXTS_SHA256 = "cbb282068e2c8d46c11381fb98c6a6b0c42baab27176ae0c22a22ce689bdd61d"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance
@@ -570,11 +570,14 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
     apm2 = tab[8]
     ctx = blk[4]
     cum, hashes, seg, x, slots, p_ctx = scr[0], scr[1], scr[2], scr[3], scr[4], scr[5]
-    ctx_tag, ctx_n, seen_kind = scr[11], scr[12], scr[15]
+    ctx_tag, ctx_n, kinds, seen_kind = scr[11], scr[12], scr[13], scr[15]
     k = len(c0)
     n_ctx, n_in = hashes.shape[1], x.shape[1]
     slot_bits = _ilog2(len(ctx_stats) // n_ctx)
     drop = np.uint64(64 - slot_bits)
+    by_bit = False  # any bit-level kinds: configurations without them skip the test
+    for o in range(n_ctx):
+        by_bit = by_bit or kinds[o] >= BIT_PIXELS
     for i in range(k):
         c = c0[i]
         seg[_C0, i] = c
@@ -586,7 +589,10 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         x[i, 0] = STRETCH[q >> 4]
         cc = np.uint64(c) * _C0_PRIME
         for o in range(n_ctx):
-            hh = hashes[i, o] ^ cc
+            if by_bit and kinds[o] >= BIT_PIXELS:
+                hh = bit_hash(kinds[o], hashes[i, o], j, c)
+            else:
+                hh = hashes[i, o] ^ cc
             slots[i, o] = np.int64(hh >> drop) + (np.int64(o) << slot_bits)
             ctx_tag[i, o] = np.int64((hh >> np.uint64(24)) & np.uint64(0x7FFF))
     for i in range(k):  # loads only, so that many cache misses overlap

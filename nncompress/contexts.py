@@ -57,6 +57,14 @@ PIXELS_2 = 24  # the bytes one and two rows above, and the 2 nearest pixels to t
 ALIGN_4 = 25  # the offset mod 4 and the last byte
 SKIP_4 = 26  # the bytes 4 and 8 back, and the offset mod 4
 SKIP_1_4 = 27  # the last byte and the byte 4 back
+# 1-bit bitmaps again, bit by bit: the pixels around the one being coded, wherever in its
+# byte it lies, so that a window of pixels centred on it is one context whichever bit of
+# the byte it is (the byte-wide kinds above see a window that shifts with the bit). The
+# byte step packs the rows around the byte (``pixel_rows``); each bit's hash is then made
+# from them and the bits coded so far (``bit_hash``), not from the byte's hash and the
+# partial byte as for every other kind.
+BIT_PIXELS = 28  # 5 pixels above, 3 two rows above, the 4 to the left
+BIT_PIXELS_2 = 29  # 5 pixels above, 5 two rows above, the 6 to the left
 
 NAMES: dict[int, str] = {
     **{k: f"order-{k}" for k in ORDER},
@@ -79,9 +87,13 @@ NAMES: dict[int, str] = {
     ALIGN_4: "align-4",
     SKIP_4: "skip-4",
     SKIP_1_4: "skip-1-4",
+    BIT_PIXELS: "bit-pixels",
+    BIT_PIXELS_2: "bit-pixels-2",
 }
 #: The record kinds, which read the block's record length.
-RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2))
+RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2, BIT_PIXELS, BIT_PIXELS_2))
+#: The kinds hashed bit by bit (``bit_hash``); all ids from the first of them on.
+BIT_KINDS = frozenset((BIT_PIXELS, BIT_PIXELS_2))
 #: Kinds counted by the second mixer's selector ("how many of the longer contexts have been
 #: seen before"): the orders from 2 on.
 SEEN_KINDS = frozenset(range(2, 9))
@@ -100,10 +112,13 @@ def context_hash(kind, c, words, lines, block, i) -> np.uint64:
     of the current word and the two before it; ``lines``: [6, S] column, block offset of the
     line's start, of the previous line's start (-1: none), the indentation, the block's
     record length (0: none) and the segment's start; ``block``: the block's bytes so far.
-    Returns 0 for an unknown kind (configurations are checked before use, so that does not
-    happen)."""
+    For the bit-level kinds (``BIT_KINDS``) it is not a hash but the packed pixel rows
+    that ``bit_hash`` reads. Returns 0 for an unknown kind (configurations are checked
+    before use, so that does not happen)."""
     if kind <= 8:
         return ((c & _ORDER_MASK[kind]) + np.uint64(kind)) * PRIMES[_ORDER_PRIME[kind]]
+    if kind >= BIT_PIXELS:
+        return pixel_rows(c, lines, block, i)
     if kind >= ALIGN_4:
         return _word_hash(kind, c, lines, i)
     if kind >= RECORD:
@@ -206,4 +221,56 @@ def _word_hash(kind, c, lines, i) -> np.uint64:
         return (v + np.uint64(2700013)) * PRIMES[4]
     if kind == SKIP_1_4:
         return (back4 * np.uint64(256) + last + np.uint64(2800019)) * PRIMES[3]
+    return np.uint64(0)
+
+
+@jit
+def pixel_rows(c, lines, block, i) -> np.uint64:
+    """The pixels around the byte to be coded, packed for ``bit_hash``: bits 0-7 the last
+    byte; bits 8-19 the row above, 12 pixels (the 2 nearest left of the byte above, its 8,
+    the 2 nearest right of it; the leftmost in the top bit); bits 20-31 the row two above,
+    the same way. Pixels of bytes the segment has not coded read as 0, as the first rows
+    of a segment have none above them."""
+    r = lines[4, i]
+    if r <= 0:
+        return np.uint64(0)
+    pos, first = lines[1, i] + lines[0, i], lines[5, i]
+    rows = c & np.uint64(0xFF)
+    for k in range(2):
+        back = (k + 1) * r
+        up = _above(block, pos, back, first)
+        left = _above(block, pos, back + 1, first)
+        right = _above(block, pos, back - 1, first)
+        w = np.uint64(0)
+        if up > 0:
+            w |= np.uint64(up - 1) << np.uint64(2)
+        if left > 0:
+            w |= np.uint64((left - 1) & 3) << np.uint64(10)
+        if right > 0:
+            w |= np.uint64((right - 1) >> 6)
+        rows |= w << np.uint64(8 + 12 * k)
+    return rows
+
+
+@jit
+def bit_hash(kind, rows, j, c0) -> np.uint64:
+    """The hash of bit-level kind ``kind`` for bit ``j`` (0: the top, the leftmost pixel)
+    of the byte around which ``pixel_rows`` packed ``rows``; ``c0`` is 1 followed by the
+    byte's ``j`` bits coded so far. Windows are centred on the pixel: the same pixels
+    around it give the same context at any bit of the byte."""
+    jj = np.uint64(j)
+    # The 8 pixels left of this one, the nearest in bit 0.
+    left = ((rows << jj) | np.uint64(c0 - (1 << j))) & np.uint64(0xFF)
+    above = (rows >> np.uint64(8)) & np.uint64(0xFFF)
+    above_2 = (rows >> np.uint64(20)) & np.uint64(0xFFF)
+    # Pixel j of a byte is bit 9 - j of its 12-pixel row: centred windows of 5 and 3.
+    up5 = (above >> (np.uint64(7) - jj)) & np.uint64(0x1F)
+    if kind == BIT_PIXELS:
+        up2 = (above_2 >> (np.uint64(8) - jj)) & np.uint64(7)
+        v = (up5 << np.uint64(7)) | (up2 << np.uint64(4)) | (left & np.uint64(0xF))
+        return (v + np.uint64(28000057)) * PRIMES[4]
+    if kind == BIT_PIXELS_2:
+        up2 = (above_2 >> (np.uint64(7) - jj)) & np.uint64(0x1F)
+        v = (up5 << np.uint64(11)) | (up2 << np.uint64(6)) | (left & np.uint64(0x3F))
+        return (v + np.uint64(29000063)) * PRIMES[5]
     return np.uint64(0)

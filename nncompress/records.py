@@ -19,7 +19,7 @@ import numpy as np
 
 from . import filters
 from . import format as fmt
-from .config import BINARY_2, BINARY_3, DEFAULT, Config
+from .config import BINARY_2, BINARY_3, BINARY_4, DEFAULT, Config
 
 #: Longest record length the encoder looks for (the format takes up to
 #: ``format.MAX_RECORD``), and how much of a block it looks at.
@@ -136,6 +136,7 @@ def segments(n: int, default: int, record: int = 0, x86: bool = False) -> int:
 #: streams with long records (bitmaps, wide tables) not.
 BINARY_CONFIG = BINARY_3
 IMAGE_CONFIG = BINARY_2
+BITMAP_CONFIG = BINARY_4
 #: Records at least this long take a block for an image or a wide table: its neighbours
 #: are the row above, not the bytes 4 and 8 back (``config.BINARY_3``'s contexts, which
 #: made 1-bit bitmaps with rows of 216 and 380 bytes 0.7-1.1% larger, and a table of
@@ -143,11 +144,40 @@ IMAGE_CONFIG = BINARY_2
 IMAGE_RECORD = 64
 
 
+#: 1-bit bitmaps get the bit-level pixel contexts (``config.BINARY_4``). They show in
+#: their bytes' bits: the last pixel of a byte and the first of the next are neighbours,
+#: and agree far more often than the first and last pixel of one byte, which in any other
+#: data (where a byte's top and bottom bits mean unrelated things) agree as often as the
+#: bottom bit of a byte and the top bit of the next. Pairs of bytes both 0 or 255 are left
+#: out (blank areas agree either way). Measured on the first MiB of files of this machine:
+#: the share of neighbour pixels that agree was 0.76-0.87 in four 1-bit bitmaps (text
+#: thresholded and a dithered screenshot) and Calgary's ``pic``, 0.02-0.32 above the
+#: share within bytes; at most 0.68 in anything else (tables, executables, a man-db
+#: index, a float array, 8- and 24-bit bitmaps, a CSV, English), never above its share
+#: within bytes.
+BITMAP_AGREE = 0.7
+BITMAP_MARGIN = 0.03
+BITMAP_MIN_PAIRS = 256
+
+
+def looks_like_bitmap(data: bytes) -> bool:
+    """Whether ``data`` looks like a 1-bit bitmap (pixels packed 8 to a byte)."""
+    a = np.frombuffer(data, dtype=np.uint8)[:SAMPLE].astype(np.int64)
+    left, right = a[:-1], a[1:]
+    blank = ((left == 0) | (left == 255)) & ((right == 0) | (right == 255))
+    left, right = left[~blank], right[~blank]
+    if len(left) < BITMAP_MIN_PAIRS:
+        return False
+    across = np.count_nonzero((left & 1) == (right >> 7)) / len(left)
+    within = np.count_nonzero((left & 1) == (left >> 7)) / len(left)
+    return across >= BITMAP_AGREE and across >= within + BITMAP_MARGIN
+
+
 def config_for(config: Config, first_block: bytes) -> Config:
     """The configuration of a stream whose first block is ``first_block``, when its level
     asks for ``config``: a binary preset instead of the default when the block is x86
-    code or has records (text streams keep the default, and do not pay for contexts they
-    cannot use)."""
+    code or has records, the bit-level pixels where those records are a 1-bit bitmap's
+    rows (text streams keep the default, and do not pay for contexts they cannot use)."""
     if config != DEFAULT:
         return config
     if filters.looks_like_x86(first_block):
@@ -155,4 +185,6 @@ def config_for(config: Config, first_block: bytes) -> Config:
     record = detect(first_block)
     if not record:
         return config
+    if looks_like_bitmap(first_block):
+        return BITMAP_CONFIG
     return BINARY_CONFIG if record < IMAGE_RECORD else IMAGE_CONFIG

@@ -10,9 +10,11 @@
   on a configuration other than the default);
 * ``tests/data/golden-primed.nnc`` and ``golden-primed3.nnc`` -- the text with a primed
   model, of model file format version 2 and 3 (whose prime sizes the tables too), and
-  ``golden-records.nnc``, ``golden-x86.nnc`` and ``golden-bitmap.nnc`` -- a computed
-  table, computed code and a computed 1-bit bitmap, for the binary presets (2, and 3 with
-  the pixel contexts) and the options of mixed blocks.
+  ``golden-records.nnc``, ``golden-x86.nnc``, ``golden-bitmap.nnc``, ``golden-words.nnc``
+  and ``golden-bitpixels.nnc`` -- a computed table, computed code, a computed 1-bit
+  bitmap, longer code and a computed 1-bit picture, for the binary presets (2; 3 with the
+  pixel contexts; 4 with the machine words; 5 with the bit-level pixels) and the options
+  of mixed blocks.
 
 These are archives of format 1, which every release must decode: the golden test
 decompresses each and recompresses golden.txt, demanding identical bytes, so any change to
@@ -203,6 +205,9 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, tuple[int, int]]] = 
     # Code-like bytes again, in blocks of 40,000: preset 4, the machine-word contexts, and
     # segments of at least 16 KiB but at least 8 of them.
     "golden-words.nnc": ("long code", 40_000, 16 << 20, None, (16384, 8)),
+    # A 1-bit picture of filled shapes (``picture_data``) in two blocks: preset 5, the
+    # bit-level pixel contexts, which the encoder chooses for it.
+    "golden-bitpixels.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8)),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 
@@ -261,6 +266,23 @@ def bitmap_data(width: int = 384, rows: int = 250) -> bytes:
     return bytes(out)
 
 
+def picture_data(width: int = 512, rows: int = 300) -> bytes:
+    """A 1-bit picture as a scanner or a plotter makes them, with runs of pixels: filled
+    discs, a band, and blocks of strokes like lines of text, each inverting what is under
+    it, computed in integers."""
+    stride = width // 8
+    out = bytearray(stride * rows)
+    discs = ((120, 90, 60), (350, 180, 90), (250, 60, 25))
+    for y in range(rows):
+        for x in range(width):
+            disc = any((x - cx) ** 2 + (y - cy) ** 2 < r * r for cx, cy, r in discs)
+            band = abs(x - 2 * y + 100) < 6
+            text = 10 <= y % 32 < 22 and x % 48 < 40 and (x // 4 * 7 + y // 32 * 5) % 9 > 2
+            if disc != (band or text):
+                out[y * stride + x // 8] |= 0x80 >> (x % 8)
+    return bytes(out)
+
+
 def long_code_data() -> bytes:
     """``code_data`` long enough for two blocks of 40,000 bytes."""
     return code_data(70_000)
@@ -271,6 +293,7 @@ DATA_SOURCES = {
     "code": code_data,
     "bitmap": bitmap_data,
     "long code": long_code_data,
+    "picture": picture_data,
 }
 
 

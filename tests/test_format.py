@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 from nncompress import contexts, levels, zoo
 from nncompress import format as fmt
-from nncompress.config import BINARY, BINARY_2, BINARY_3, DEFAULT, PRESETS, Config
+from nncompress.config import BINARY, BINARY_2, BINARY_3, BINARY_4, DEFAULT, PRESETS, Config
 from nncompress.engine import StreamEncoder, decompress_stream, list_stream
 from nncompress.levels import LEVELS, Level
 from nncompress.model import IntModel, ModelError
@@ -205,10 +205,13 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     words = fmt.MAGIC + b"\x11\x04\x40"
     assert fmt.Header(64, 1, "", BINARY_3).pack() == words
     assert fmt.read_header(io.BytesIO(words))[0].config == BINARY_3
-    raw = fmt.MAGIC + b"\x11\x05\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 5"):
+    bit_pixels = fmt.MAGIC + b"\x11\x05\x40"
+    assert fmt.Header(64, 1, "", BINARY_4).pack() == bit_pixels
+    assert fmt.read_header(io.BytesIO(bit_pixels))[0].config == BINARY_4
+    raw = fmt.MAGIC + b"\x11\x06\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 6"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 5, CUSTOM)
+    monkeypatch.setitem(PRESETS, 6, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 

@@ -23,7 +23,7 @@ import pytest
 from conftest import DATA, REPO
 
 from nncompress import format as fmt
-from nncompress.config import BINARY, BINARY_2, BINARY_3, DEFAULT
+from nncompress.config import BINARY, BINARY_2, BINARY_3, BINARY_4, DEFAULT
 from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.model import IntModel
 from nncompress.reader import ArchiveReader
@@ -171,8 +171,9 @@ def test_primed_golden_recompresses_identically(name: str, primed_models) -> Non
 def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     """Archives of computed data: a table (the binary preset, config preset 2, and a
     record length in every mixed block's options), code (the x86 branch transform,
-    block option 2), a 1-bit bitmap (preset 3, the pixel contexts) and longer code
-    (preset 4, the machine-word contexts)."""
+    block option 2), a 1-bit bitmap (preset 3, the pixel contexts), longer code
+    (preset 4, the machine-word contexts) and a 1-bit picture (preset 5, the bit-level
+    pixel contexts)."""
     source, block, _, _, _ = make_golden.DATA_GOLDENS[name]
     blob = (DATA / name).read_bytes()
     info = list_stream(io.BytesIO(blob))
@@ -187,6 +188,9 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
         assert info.config == BINARY_3 and blob[5] == 4
         assert kinds == {(fmt.METHOD_MIXED, 0, True)}
         assert [b.segments for b in info.blocks] == [8, 8]
+    elif source == "picture":
+        assert info.config == BINARY_4 and blob[5] == 5
+        assert kinds == {(fmt.METHOD_MIXED, 64, False)} and len(info.blocks) == 2
     else:
         assert info.config == BINARY_2 and blob[5] == 3
         assert kinds == {(fmt.METHOD_MIXED, 48, False)} and len(info.blocks) == 2

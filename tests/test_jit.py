@@ -17,8 +17,9 @@ from nncompress import jit
 ROOT = Path(__file__).resolve().parents[1]
 
 # Inputs that take every path a loop is built for: text in many segments ending unevenly,
-# a table (records), x86 code (the E8/E9 transform), a 1-bit bitmap's rows, the accounting
-# of -v, the level that runs the network alone, --max's model, and a model of two layers.
+# a table (records), x86 code (the E8/E9 transform), a 1-bit bitmap's rows, a 1-bit picture
+# (the bit-level pixel contexts), the accounting of -v, the level that runs the network
+# alone, --max's model, and a model of two layers.
 CASES = r"""
 import hashlib, io, json, random, sys
 import nncompress
@@ -43,6 +44,10 @@ for y in range(299):
     row[rng.randrange(40)] ^= 1 << rng.randrange(8)
     rows.append(row)
 bitmap = b"".join(rows)
+import runpy
+from pathlib import Path
+golden_script = Path(nncompress.__file__).parents[1] / "scripts" / "make_golden.py"
+picture = runpy.run_path(str(golden_script))["picture_data"]()
 out = {}
 for name, data, level, account in [
     ("text", text, "default", False),
@@ -50,6 +55,7 @@ for name, data, level, account in [
     ("table", table, "default", False),
     ("code", code, "default", False),
     ("bitmap", bitmap, "default", False),
+    ("picture", picture, "default", False),
     ("fast", text[:5000], "fast", False),
     ("max", text[:3000], "max", False),
     ("two layers", text[:3000], "two layers", False),

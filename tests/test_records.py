@@ -17,7 +17,7 @@ from test_filters import machine_code
 from nncompress import coder, contexts, records
 from nncompress import format as fmt
 from nncompress.adaptive import StreamState
-from nncompress.config import BINARY, BINARY_2, BINARY_3, DEFAULT
+from nncompress.config import BINARY, BINARY_2, BINARY_3, BINARY_4, DEFAULT
 from nncompress.contexts import RECORD_KINDS
 from nncompress.engine import compress_block, list_stream
 from nncompress.model import IntModel
@@ -130,11 +130,127 @@ def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> N
     # Each binary preset is the one before it and more contexts, all reading the records.
     assert BINARY.contexts[: len(DEFAULT.contexts)] == DEFAULT.contexts
     assert BINARY_2.contexts[: len(BINARY.contexts)] == BINARY.contexts
-    assert set(BINARY_2.contexts) - set(DEFAULT.contexts) == RECORD_KINDS
+    assert set(BINARY_2.contexts) - set(DEFAULT.contexts) == RECORD_KINDS - contexts.BIT_KINDS
     assert BINARY_2.network_weight == BINARY.network_weight
     assert BINARY_3.contexts[: len(BINARY_2.contexts)] == BINARY_2.contexts
     assert set(BINARY_3.contexts) - set(BINARY_2.contexts) == WORD_KINDS
     assert BINARY_3.network_weight == BINARY.network_weight
+    assert BINARY_4.contexts[: len(BINARY_2.contexts)] == BINARY_2.contexts
+    assert set(BINARY_4.contexts) - set(BINARY_2.contexts) == contexts.BIT_KINDS
+    assert contexts.BIT_KINDS <= RECORD_KINDS
+    assert BINARY_4.network_weight == BINARY.network_weight
+
+
+def picture(width_bytes: int = 64, rows: int = 300) -> bytes:
+    """A 1-bit picture with runs of pixels, as scanned pages and plots have them: filled
+    discs and strokes like lines of text (``scripts/make_golden.py``'s, any size)."""
+    from test_golden import make_golden
+
+    return make_golden.picture_data(8 * width_bytes, rows)
+
+
+def gray_image(width: int = 300, rows: int = 200) -> bytes:
+    """An 8-bit grayscale image: smooth shading and noise."""
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:rows, 0:width]
+    img = 128 + 60 * np.sin(x / 23) * np.cos(y / 31) + rng.normal(0, 1, (rows, width))
+    return np.clip(img, 0, 255).astype(np.uint8).tobytes()
+
+
+def test_a_1_bit_bitmap_gets_the_bit_level_pixels() -> None:
+    data = picture()
+    assert records.looks_like_bitmap(data)
+    assert records.detect(data) == 64
+    assert records.config_for(DEFAULT, data) == BINARY_4
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        table(1000),
+        sample_text(20_000),
+        machine_code(50_000),
+        np.linspace(0, 1, 5000).astype("<f4").tobytes(),
+        gray_image(),
+        np.repeat(np.frombuffer(gray_image(), dtype=np.uint8), 3).tobytes(),  # 24-bit
+        bytes(50_000),  # blank: nothing to tell
+        bytes([0, 255] * 20_000),
+    ],
+)
+def test_other_data_does_not_look_like_a_1_bit_bitmap(data: bytes) -> None:
+    assert not records.looks_like_bitmap(data)
+
+
+def test_an_8_bit_image_keeps_the_byte_pixels() -> None:
+    data = gray_image()
+    assert records.detect(data) == 300
+    assert records.config_for(DEFAULT, data) == BINARY_2
+
+
+def _pixels(block: np.ndarray, r: int) -> np.ndarray:
+    """The block's pixels as [rows, 8 r] (the leftmost pixel of a byte is its top bit)."""
+    return np.unpackbits(block[: len(block) // r * r].reshape(-1, r), axis=1)
+
+
+def _bit_hash(kind: int, block: np.ndarray, pos: int, j: int, r: int) -> int:
+    """Bit-level context ``kind`` for bit ``j`` of the byte at ``pos`` (a segment from 0)."""
+    rows = _hash(kind, bytearray(block.tobytes()), pos, r)
+    c0 = (1 << j) | (int(block[pos]) >> (8 - j))
+    return int(contexts.bit_hash(kind, np.uint64(rows), j, c0))
+
+
+@pytest.mark.parametrize(
+    "kind, windows",
+    [
+        # (rows up: the pixel offsets seen, left and right of the one being coded)
+        (contexts.BIT_PIXELS, {0: range(-4, 0), 1: range(-2, 3), 2: range(-1, 2)}),
+        (contexts.BIT_PIXELS_2, {0: range(-6, 0), 1: range(-2, 3), 2: range(-2, 3)}),
+    ],
+)
+def test_the_bit_level_pixels_see_a_window_centred_on_the_pixel(
+    kind: int, windows: dict[int, range]
+) -> None:
+    """Flipping one pixel changes the context of bit j exactly when the pixel is in the
+    kind's window around pixel j: left of it in its row, or in the two rows above."""
+    r, pos = 24, 80  # the byte at column 8 of row 3
+    rng = np.random.default_rng(kind)
+    block = rng.integers(0, 256, 120, dtype=np.uint8)
+    for j in range(8):
+        before = _bit_hash(kind, block, pos, j, r)
+        for up in (0, 1, 2):
+            for dx in range(-9, 10 if up else 0):
+                x = 8 * (pos % r) + j + dx
+                where = (pos // r - up) * r + x // 8
+                flipped = block.copy()
+                flipped[where] ^= np.uint8(0x80 >> (x % 8))
+                seen = _bit_hash(kind, flipped, pos, j, r) != before
+                assert seen == (dx in windows[up]), (j, up, dx)
+
+
+@pytest.mark.parametrize("kind", sorted(contexts.BIT_KINDS))
+def test_the_bit_level_pixels_are_the_same_at_any_bit_of_a_byte(kind: int) -> None:
+    """The picture moved one pixel right gives bit j + 1 the context bit j had."""
+    r, pos = 24, 80
+    block = np.random.default_rng(3).integers(0, 256, 120, dtype=np.uint8)
+    pixels = _pixels(block, r)
+    moved = np.packbits(np.roll(pixels, 1, axis=1), axis=1).reshape(-1)
+    for j in range(7):
+        assert _bit_hash(kind, moved, pos, j + 1, r) == _bit_hash(kind, block, pos, j, r)
+
+
+def test_the_bit_level_pixels_know_only_what_the_segment_has_coded() -> None:
+    """Rows above a segment's start read as blank, not as another segment's bytes."""
+    r, pos = 24, 30
+    block = np.random.default_rng(4).integers(0, 256, 120, dtype=np.uint8)
+    full = int(contexts.pixel_rows(np.uint64(0), *_rows_args(block, pos, r, 0)))
+    late = int(contexts.pixel_rows(np.uint64(0), *_rows_args(block, pos, r, pos - 2)))
+    assert full >> 8 != 0 and late >> 8 == 0
+
+
+def _rows_args(block: np.ndarray, pos: int, r: int, first: int) -> tuple:
+    lines = np.zeros((6, 1), dtype=np.int64)
+    lines[1, 0], lines[2, 0], lines[4, 0], lines[5, 0] = pos, -1, r, first
+    return lines, block, 0
 
 
 def _hash(kind: int, block: bytearray, pos: int, r: int) -> int:
