@@ -242,22 +242,17 @@ def test_the_bit_level_pixels_know_only_what_the_segment_has_coded() -> None:
     """Rows above a segment's start read as blank, not as another segment's bytes."""
     r, pos = 24, 30
     block = np.random.default_rng(4).integers(0, 256, 120, dtype=np.uint8)
-    full = int(contexts.pixel_rows(np.uint64(0), *_rows_args(block, pos, r, 0)))
-    late = int(contexts.pixel_rows(np.uint64(0), *_rows_args(block, pos, r, pos - 2)))
+    data = bytearray(block.tobytes())
+    full = _hash(contexts.BIT_PIXELS, data, pos, r)
+    late = _hash(contexts.BIT_PIXELS, data, pos, r, first=pos - 2)
     assert full >> 8 != 0 and late >> 8 == 0
 
 
-def _rows_args(block: np.ndarray, pos: int, r: int, first: int) -> tuple:
+def _hash(kind: int, block: bytearray, pos: int, r: int, first: int = 0) -> int:
+    """Context ``kind`` of a segment that starts at offset ``first`` of ``block``, about to
+    code the byte at ``pos``, in records of ``r`` bytes."""
     lines = np.zeros((6, 1), dtype=np.int64)
-    lines[1, 0], lines[2, 0], lines[4, 0], lines[5, 0] = pos, -1, r, first
-    return lines, block, 0
-
-
-def _hash(kind: int, block: bytearray, pos: int, r: int) -> int:
-    """Context ``kind`` of a segment that starts at offset 0 of ``block``, about to code the
-    byte at ``pos``, in records of ``r`` bytes."""
-    lines = np.zeros((6, 1), dtype=np.int64)
-    lines[0, 0], lines[1, 0], lines[2, 0], lines[4, 0] = 0, pos, -1, r
+    lines[0, 0], lines[1, 0], lines[2, 0], lines[4, 0], lines[5, 0] = 0, pos, -1, r, first
     last8 = int.from_bytes(bytes(block[max(pos - 8, 0) : pos]), "big")
     words = np.zeros((3, 1), dtype=np.uint64)
     data = np.frombuffer(bytes(block), dtype=np.uint8)
