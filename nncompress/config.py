@@ -168,9 +168,10 @@ BINARY_3 = Config(
 #: contexts (``contexts.BIT_PIXELS``, ``contexts.BIT_PIXELS_2``), windows of pixels
 #: centred on the one being coded. Chosen among four such kinds by scratch runs on three
 #: 1-bit bitmaps made from screenshots of this machine (text thresholded at two levels, a
-#: dithered picture) and on Calgary's ``pic``: the two kept coded them 5.9-12.8% smaller
-#: than preset 3; a third (3 pixels above, 1 two rows above, 2 left) 0.1% smaller still,
-#: not worth a third table and input.
+#: dithered picture) and on Calgary's ``pic``: a third (3 pixels above, 1 two rows above,
+#: 2 left) coded them 0.1% smaller still, not worth a third table and input. With the two
+#: kept, ``scripts/block_kinds.py --presets 3,5`` codes the four 5.9-12.9% smaller than
+#: preset 3 (7.6% in all).
 BINARY_4 = Config(
     contexts=(*BINARY_2.contexts, contexts.BIT_PIXELS, contexts.BIT_PIXELS_2),
     network_weight=BINARY.network_weight,
