@@ -398,6 +398,8 @@ class BlockCoder:
         self.params[_MIX_SHIFT : _MIX_SHIFT + 3] = cfg.mix_shifts
         self.params[_FINAL_SHIFT] = cfg.final_shift
         self.params[_APM_RATE] = cfg.apm_rate
+        self.params[_MATCH_PROBES] = cfg.match_probes
+        self.params[_SEG_LO] = lo  # the block's index of the group's first segment
         self.hashes = np.zeros((segments, n_ctx), dtype=np.uint64)
         self.seg = np.zeros((_SEG_FIELDS, segments), dtype=np.int64)
         self.x = np.zeros((segments, n_ctx + 4), dtype=np.int64)
@@ -514,7 +516,7 @@ _WSEL2, _P1, _P2, _MLEN, _WSEL3, _P3, _D1, _D2, _D3 = 12, 13, 14, 15, 16, 17, 18
 _AROW2 = 21
 _SEG_FIELDS = 22
 # BlockCoder.params: the configuration's learning rates.
-_MIX_SHIFT, _FINAL_SHIFT, _APM_RATE, _N_PARAMS = 0, 3, 4, 5
+_MIX_SHIFT, _FINAL_SHIFT, _APM_RATE, _MATCH_PROBES, _SEG_LO, _N_PARAMS = 0, 3, 4, 5, 6, 7
 
 
 @jit
@@ -828,7 +830,7 @@ def _end_byte(byte, tab, blk, scr) -> None:
     match_table = tab[4]
     ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk[:10]
     starts_all, done_all, done = blk[10], blk[11], blk[12]
-    seg, spending, byte_bits = scr[2], scr[9], scr[10]
+    seg, spending, byte_bits, prm = scr[2], scr[9], scr[10], scr[14]
     k = len(byte)
     t = done[0]
     if len(spending):
@@ -874,9 +876,17 @@ def _end_byte(byte, tab, blk, scr) -> None:
         bits = np.uint64(64 - _ilog2(len(match_table)))
         keys = scr[4][:, 0]  # slots' first column is free until the next predict
         cand = scr[6][:, 0]
+        probes, lo = prm[_MATCH_PROBES], prm[_SEG_LO]
+        block_pos = ints[1]
         for i in range(k):
             keys[i] = np.int64(((ctx[i] & _MATCH_MASK) * _PRIMES[5]) >> bits)
             cand[i] = match_table[keys[i]] - 1
+            if probes > 0 and mlen[i] == 0:
+                near = _nearest_match(
+                    ctx[i], lo + i, probes, t, bits, block_pos, starts_all, match_table
+                )
+                if near >= 0:
+                    cand[i] = near
         # Segments without a match look one up before this step's contexts go in (else
         # each would find only the entry it is about to make for itself)...
         for i in range(k):
@@ -885,13 +895,45 @@ def _end_byte(byte, tab, blk, scr) -> None:
                 mlen[i] = MATCH_MIN
                 mseed[i] = 0
         # ...then record where each context continues: the next byte's offset, which a
-        # later lookup may use once that byte is coded.
-        block_pos = ints[1]
+        # later lookup may use once that byte is coded (and, with probes, where it
+        # continues in this segment).
         for i in range(k):
             nxt = block_pos + starts[i] + t
             if nxt + 1 > match_table[keys[i]]:
                 match_table[keys[i]] = nxt + 1
+            if probes > 0:
+                match_table[_segment_key(ctx[i], starts[i], bits)] = nxt + 1
     _seed_matches(k, t, ints, starts, starts_all, done_all, block, history, mptr, mlen, mseed)
+
+
+@jit
+def _segment_key(c, start, bits) -> int:
+    """The match table's slot for the current context within the segment that starts at
+    block offset ``start`` (``Config.match_probes``)."""
+    h = (c & _MATCH_MASK) + np.uint64(start + 1) * _PRIMES[3]
+    return np.int64((h * _PRIMES[5]) >> bits)
+
+
+@jit
+def _nearest_match(c, g, probes, t, bits, block_pos, starts_all, match_table) -> int:
+    """The latest occurrence of context ``c`` in segment ``g``'s part of this block, else
+    in the segments around it, nearest first (g - 1, g + 1, g - 2, ...), ``probes``
+    segments in all (-1: none). At step t the segments on either side have coded their
+    first t bytes, about a segment's length away on both sides, so the one after is worth
+    as much as the one before (on text and logs of this machine, 4 probes taken this way
+    coded 0.1-0.9% smaller than 4 taken backwards only, and as small as 8). An entry
+    counts only if it lies where its segment has coded in this block: entries of earlier
+    blocks with the same layout, and other contexts' entries in the slot, are not taken
+    for this block's."""
+    for q in range(probes):
+        j = g + (q + 1) // 2 * (1 if q % 2 == 0 else -1)
+        if j < 0 or j >= len(starts_all):
+            continue
+        start = block_pos + starts_all[j]
+        pos = match_table[_segment_key(c, starts_all[j], bits)] - 1
+        if start <= pos <= start + t:
+            return pos
+    return -1
 
 
 @jit

@@ -11,7 +11,7 @@ code. Presets, once released, never change (docs/DESIGN.md, section 7).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import contexts
 
@@ -21,6 +21,7 @@ class ConfigError(ValueError):
 
 
 _FIXED = struct.Struct("<BBBBBBBH")  # shifts x3, final shift, APM rate, table bits, match bits, w0
+MAX_MATCH_PROBES = 8
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,14 @@ class Config:
     - ``table_bits`` / ``match_bits``: the most slots (log2) per context table and in the
       match model's table; streams of small blocks use fewer (``adaptive.table_bits``).
     - ``network_weight``: the network's initial mixer weight (Q16: 65536 is 1).
+    - ``match_probes``: where the match model looks first for an earlier occurrence of the
+      current context. 0 (presets 1-5): the latest in the stream, whichever segment wrote
+      it. From 1 to 8: the latest in the segment's own part of the block, then in the
+      segment before it, and so on for that many segments, and only then the latest in
+      the stream. In the lockstep the stream's latest occurrence is in whichever segment
+      is furthest along the file, usually far from the byte being coded; the nearest
+      earlier one (the previous line of a log, the previous call of a function) predicts
+      better. Written out only when not 0, so a reader that predates it refuses it.
     """
 
     contexts: tuple[int, ...]
@@ -45,6 +54,7 @@ class Config:
     table_bits: int = 21
     match_bits: int = 22
     network_weight: int = 3 << 14
+    match_probes: int = 0
 
     def __post_init__(self) -> None:
         self.check()
@@ -68,6 +78,8 @@ class Config:
             raise ConfigError("table sizes out of range")
         if not 0 <= self.network_weight <= 65535:
             raise ConfigError(f"network weight out of range: {self.network_weight}")
+        if not 0 <= self.match_probes <= MAX_MATCH_PROBES:
+            raise ConfigError(f"match probes out of range: {self.match_probes}")
 
     @property
     def names(self) -> list[str]:
@@ -89,16 +101,21 @@ class Config:
             self.match_bits,
             self.network_weight,
         )
-        return bytes([len(self.contexts), *self.contexts]) + fixed
+        extra = bytes([self.match_probes]) if self.match_probes else b""
+        return bytes([len(self.contexts), *self.contexts]) + fixed + extra
 
     @classmethod
     def unpack(cls, data: bytes) -> Config:
         """Inverse of ``pack``; raises ConfigError on anything but a whole, valid one."""
-        if not data or len(data) != 1 + data[0] + _FIXED.size:
+        if not data or len(data) - (1 + data[0] + _FIXED.size) not in (0, 1):
             raise ConfigError("configuration of the wrong length")
         n = data[0]
-        s1, s2, s3, fs, apm, tb, mb, w0 = _FIXED.unpack(data[1 + n :])
-        return cls(tuple(data[1 : 1 + n]), (s1, s2, s3), fs, apm, tb, mb, w0)
+        end = 1 + n + _FIXED.size
+        s1, s2, s3, fs, apm, tb, mb, w0 = _FIXED.unpack(data[1 + n : end])
+        probes = data[end] if len(data) > end else 0
+        if len(data) > end and probes == 0:
+            raise ConfigError("match probes of 0 written out")
+        return cls(tuple(data[1 : 1 + n]), (s1, s2, s3), fs, apm, tb, mb, w0, probes)
 
 
 #: The configuration of format 1's first release: orders 1-4, 6 and 8, three word
@@ -177,8 +194,20 @@ BINARY_4 = Config(
     network_weight=BINARY.network_weight,
 )
 
+#: For text: preset 1 with the match model looking first at the segment's own earlier
+#: bytes and the three segments nearest it (``Config.match_probes``). Measured with
+#: ``scripts/match_probes.py`` (a repo command: preset 1 against this, per file).
+DEFAULT_2 = replace(DEFAULT, match_probes=4)
+
 #: Released presets by number (part of the format: never change or reuse a number).
-PRESETS: dict[int, Config] = {1: DEFAULT, 2: BINARY, 3: BINARY_2, 4: BINARY_3, 5: BINARY_4}
+PRESETS: dict[int, Config] = {
+    1: DEFAULT,
+    2: BINARY,
+    3: BINARY_2,
+    4: BINARY_3,
+    5: BINARY_4,
+    6: DEFAULT_2,
+}
 #: What ``-v`` calls them.
 PRESET_NAMES: dict[int, str] = {
     1: "default",
@@ -186,6 +215,7 @@ PRESET_NAMES: dict[int, str] = {
     3: "binary with pixels",
     4: "binary with machine words",
     5: "binary with bit pixels",
+    6: "text with nearby matches",
 }
 DEFAULT_PRESET = 1
 

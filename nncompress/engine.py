@@ -565,9 +565,12 @@ class StreamEncoder:
         )
 
     def _settle_config(self, first_block: bytes) -> None:
-        """Choose the stream's configuration from its first block, before the header."""
-        if self._config_open and fmt.METHOD_MIXED in LEVELS[self.level].methods:
-            self.config = self.info.config = records.config_for(self.config, first_block)
+        """Choose the stream's configuration from its first block, before the header (a
+        level that never codes a mixed block names preset 1, which costs no byte)."""
+        if self._config_open:
+            mixes = fmt.METHOD_MIXED in LEVELS[self.level].methods
+            config = records.config_for(self.config, first_block) if mixes else DEFAULT
+            self.config = self.info.config = config
         self._config_open = False
 
     def _single(self, data: bytes) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import format as fmt
-from .config import DEFAULT, Config
+from .config import DEFAULT, DEFAULT_2, Config
 
 #: Blocks of 1 MiB: large enough that a block's lockstep segments (one per KiB) fill a
 #: batched network step, small enough that memory stays low and damage is located.
@@ -52,8 +52,9 @@ class Level:
     segments: Callable[[int], int] = fmt.segment_count
     #: The model used when none is named (a name in the model search path).
     model: str = "default"
-    #: The mixed method's configuration.
-    config: Config = DEFAULT
+    #: The mixed method's configuration (for text: a stream whose first block holds
+    #: records or code gives way to a binary preset, ``records.config_for``).
+    config: Config = DEFAULT_2
 
 
 LEVELS: dict[str, Level] = {
@@ -62,8 +63,13 @@ LEVELS: dict[str, Level] = {
     "default": Level("default", (fmt.METHOD_MIXED, fmt.METHOD_LZMA)),
     # Strongest and slowest: each block of up to 1 MiB as one segment, and the larger
     # network (a third of the default's speed with float products, which at one segment
-    # does not set the pace: the per-byte coding work does).
+    # does not set the pace: the per-byte coding work does). Preset 1: where a block is
+    # one segment, the latest occurrence of a context is the nearest one.
     "max": Level(
-        "max", (fmt.METHOD_MIXED, fmt.METHOD_LZMA), segments=fmt.fewest_segments, model="large"
+        "max",
+        (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
+        segments=fmt.fewest_segments,
+        model="large",
+        config=DEFAULT,
     ),
 }

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import filters
 from . import format as fmt
-from .config import BINARY_2, BINARY_3, BINARY_4, DEFAULT, Config
+from .config import BINARY_2, BINARY_3, BINARY_4, DEFAULT, DEFAULT_2, Config
 
 #: Longest record length the encoder looks for (the format takes up to
 #: ``format.MAX_RECORD``), and how much of a block it looks at.
@@ -174,18 +174,26 @@ def looks_like_bitmap(data: bytes) -> bool:
     return across >= BITMAP_AGREE and across >= within + BITMAP_MARGIN
 
 
+#: Text streams shorter than this (their first block is all of them) keep preset 1, which
+#: costs no header byte, rather than the level's preset 6: with at most 8 segments its
+#: nearby probes have little to find (``scripts/presets.py --presets 1,6`` on 8 KiB pieces
+#: of this machine's code, prose and logs: from 7 bytes smaller to 5 larger).
+NEARBY_MIN = 8192
+
+
 def config_for(config: Config, first_block: bytes) -> Config:
     """The configuration of a stream whose first block is ``first_block``, when its level
     asks for ``config``: a binary preset instead of the default when the block is x86
     code or has records, the bit-level pixels where those records are a 1-bit bitmap's
-    rows (text streams keep the default, and do not pay for contexts they cannot use)."""
-    if config != DEFAULT:
+    rows (text streams keep the level's text preset, and do not pay for contexts they
+    cannot use; short ones preset 1, ``NEARBY_MIN``)."""
+    if config not in (DEFAULT, DEFAULT_2):
         return config
     if filters.looks_like_x86(first_block):
         return BINARY_CONFIG
     record = detect(first_block)
     if not record:
-        return config
+        return DEFAULT if len(first_block) < NEARBY_MIN else config
     if looks_like_bitmap(first_block):
         return BITMAP_CONFIG
     return BINARY_CONFIG if record < IMAGE_RECORD else IMAGE_CONFIG

@@ -7,7 +7,8 @@
   ways ``GOLDENS`` lists: the default level in blocks of 9000 bytes; in frames of two
   blocks of 4096 (so the index and the frame restarts are pinned); and with a second
   mixed-method configuration written out in the header (so the generic decoder is pinned
-  on a configuration other than the default);
+  on a configuration other than the default); and, as ``golden-nearby.nnc``, in blocks of
+  9000 with the level's text preset of today (6: the match model's nearby probes);
 * ``tests/data/golden-primed.nnc`` and ``golden-primed3.nnc`` -- the text with a primed
   model, of model file format version 2 and 3 (whose prime sizes the tables too), and
   ``golden-records.nnc``, ``golden-x86.nnc``, ``golden-bitmap.nnc``, ``golden-words.nnc``
@@ -38,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from nncompress import contexts  # noqa: E402
-from nncompress.config import BINARY, BINARY_2, Config  # noqa: E402
+from nncompress.config import BINARY, BINARY_2, DEFAULT, Config  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 TEXT_PATH = DATA / "golden.txt"
@@ -68,15 +69,19 @@ SECOND_CONFIG = Config(
     match_bits=20,
     network_weight=1 << 15,
 )
-#: file name -> (block size, frame size, configuration or None for the level's)
+#: file name -> (block size, frame size, configuration or None for the level's; the first
+#: archives were made when the level's was preset 1, and name it now)
 GOLDENS: dict[str, tuple[int, int, Config | None]] = {
     # Two blocks (9000 bytes in 16 lockstep segments, coded in two groups of 8, and the
     # rest in 2, a group each): the lockstep, the groups, the block boundary, the
     # statistics the second block inherits and the match model's repeats.
-    "golden.nnc": (9000, 16 << 20, None),
+    "golden.nnc": (9000, 16 << 20, DEFAULT),
     # Blocks of 4096 in frames of two: three blocks, two frames, an index.
-    "golden-frames.nnc": (4096, 8192, None),
+    "golden-frames.nnc": (4096, 8192, DEFAULT),
     "golden-config2.nnc": (9000, 16 << 20, SECOND_CONFIG),
+    # The default level's text preset since it became 6 (the match model's probes of the
+    # segment's own bytes and its neighbours'), in golden.nnc's layout.
+    "golden-nearby.nnc": (9000, 16 << 20, None),
 }
 
 #: Archives made with the shipped network primed with PRIME (docs/FORMAT.md, "Primed
@@ -325,7 +330,9 @@ def make_primed_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         model = IntModel.load(primed_model(Path(tmp), model_path, version))
     out = io.BytesIO()
-    compress_stream(io.BytesIO(golden_data()), out, model, block, LEVEL, frame_size=frame)
+    compress_stream(
+        io.BytesIO(golden_data()), out, model, block, LEVEL, frame_size=frame, config=DEFAULT
+    )
     return out.getvalue()
 
 

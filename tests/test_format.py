@@ -9,6 +9,7 @@ exhaustively on small archives: every truncation, every single bit flip.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import random
@@ -35,9 +36,19 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nncompress import contexts, levels, zoo
+from nncompress import contexts, levels, records, zoo
 from nncompress import format as fmt
-from nncompress.config import BINARY, BINARY_2, BINARY_3, BINARY_4, DEFAULT, PRESETS, Config
+from nncompress.config import (
+    BINARY,
+    BINARY_2,
+    BINARY_3,
+    BINARY_4,
+    DEFAULT,
+    DEFAULT_2,
+    PRESETS,
+    Config,
+    ConfigError,
+)
 from nncompress.engine import StreamEncoder, decompress_stream, list_stream
 from nncompress.levels import LEVELS, Level
 from nncompress.model import IntModel, ModelError
@@ -208,10 +219,13 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     bit_pixels = fmt.MAGIC + b"\x11\x05\x40"
     assert fmt.Header(64, 1, "", BINARY_4).pack() == bit_pixels
     assert fmt.read_header(io.BytesIO(bit_pixels))[0].config == BINARY_4
-    raw = fmt.MAGIC + b"\x11\x06\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 6"):
+    nearby = fmt.MAGIC + b"\x11\x06\x40"
+    assert fmt.Header(64, 1, "", DEFAULT_2).pack() == nearby
+    assert fmt.read_header(io.BytesIO(nearby))[0].config == DEFAULT_2
+    raw = fmt.MAGIC + b"\x11\x07\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 7"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 6, CUSTOM)
+    monkeypatch.setitem(PRESETS, 7, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 
@@ -605,6 +619,7 @@ _INLINE_BAD_KIND = bytes([2, 1, 200]) + CUSTOM.pack()[1 + len(CUSTOM.contexts) :
         (fmt.MAGIC + b"\x10\x02\x01", "configuration without a model"),
         (fmt.MAGIC + b"\x20\x00\x01", "configuration without a model"),
         (fmt.MAGIC + b"\x11\x07\x01", "unknown mixed-method preset 7"),
+        (fmt.MAGIC + b"\x11\xff\x01", "unknown mixed-method preset 255"),
         (fmt.MAGIC + b"\x21\x03abc\x01", "configuration of the wrong length"),
         (fmt.MAGIC + b"\x21\x00\x01", "configuration of the wrong length"),
         (fmt.MAGIC + b"\x21" + bytes([len(_INLINE_BAD_KIND)]) + _INLINE_BAD_KIND, "context kind"),
@@ -859,6 +874,15 @@ def test_configuration_kinds(
     default = compress(data, tiny_model, block_size=256)
     assert default[4] >> 4 & 3 == fmt.CONFIG_DEFAULT
     assert list_stream(io.BytesIO(default)).config == DEFAULT
+    # The default level's text preset (6), for text of NEARBY_MIN bytes and more, is
+    # named in one byte.
+    longer = sample_text(records.NEARBY_MIN, seed=7)
+    text = compress(longer, tiny_model, block_size=records.NEARBY_MIN)
+    assert text[4] >> 4 & 3 == fmt.CONFIG_PRESET and text[at] == 6
+    assert list_stream(io.BytesIO(text)).config == DEFAULT_2
+    assert decompress(text, tiny_model) == longer
+    shorter = compress(longer[:-1], tiny_model, block_size=records.NEARBY_MIN)
+    assert list_stream(io.BytesIO(shorter)).config == DEFAULT
 
     level = _custom_level(monkeypatch, CUSTOM)
     inline = compress(data, tiny_model, block_size=256, level=level)
@@ -1660,3 +1684,33 @@ def test_the_default_preset_is_not_named_by_number() -> None:
     raw = fmt.MAGIC + bytes([1 | fmt.CONFIG_PRESET << 4, 1]) + fmt.varint(5)
     with pytest.raises(fmt.FormatError, match="default preset named by number"):
         fmt.read_header(io.BytesIO(raw))
+
+
+# ----------------------------------------------------------------------------- match probes
+def test_match_probes_written_out() -> None:
+    """``match_probes`` is one byte after the fixed fields, written only when not 0: a
+    configuration without it packs as format 1's first release wrote it, and one with it
+    is a byte longer, which earlier readers refuse ("wrong length")."""
+    probed = dataclasses.replace(CUSTOM, match_probes=3)
+    assert probed.pack() == CUSTOM.pack() + b"\x03"
+    assert Config.unpack(probed.pack()) == probed
+    assert Config.unpack(CUSTOM.pack()) == CUSTOM
+    assert DEFAULT_2 == dataclasses.replace(DEFAULT, match_probes=4)
+    for bad, message in [
+        (CUSTOM.pack() + b"\x00", "match probes of 0 written out"),
+        (CUSTOM.pack() + b"\x09", "match probes out of range"),
+        (CUSTOM.pack() + b"\x03\x03", "wrong length"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            Config.unpack(bad)
+    with pytest.raises(ConfigError, match="match probes out of range"):
+        dataclasses.replace(CUSTOM, match_probes=-1)
+
+
+def test_match_probes_in_a_header(tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A configuration with probes written out in the header decodes through it."""
+    probed = dataclasses.replace(CUSTOM, match_probes=2)
+    data = sample_text(3000, seed=11)
+    blob = compress(data, tiny_model, block_size=1024, level=_custom_level(monkeypatch, probed))
+    assert list_stream(io.BytesIO(blob)).config == probed
+    assert decompress(blob, tiny_model) == data

@@ -17,7 +17,7 @@ from test_filters import machine_code
 from nncompress import coder, contexts, records
 from nncompress import format as fmt
 from nncompress.adaptive import StreamState
-from nncompress.config import BINARY, BINARY_2, BINARY_3, BINARY_4, DEFAULT
+from nncompress.config import BINARY, BINARY_2, BINARY_3, BINARY_4, DEFAULT, DEFAULT_2
 from nncompress.contexts import RECORD_KINDS
 from nncompress.engine import compress_block, list_stream
 from nncompress.model import IntModel
@@ -341,10 +341,10 @@ def test_a_table_stream_uses_the_record_preset(tiny_model: IntModel) -> None:
     assert [b.record for b in list_stream(io.BytesIO(blob)).blocks] == [b.record for b in blocks]
 
 
-def test_text_streams_keep_the_default_preset(tiny_model: IntModel, small_tables) -> None:
+def test_text_streams_keep_the_text_preset(tiny_model: IntModel, small_tables) -> None:
     data = sample_text(20_000, 4) + table(1000)
     blob = compress(data, tiny_model, block_size=20_000)
-    assert fmt.read_header(io.BytesIO(blob))[0].config == DEFAULT
+    assert fmt.read_header(io.BytesIO(blob))[0].config == DEFAULT_2
     assert all(bh.record == 0 for _, bh, _ in walk_blocks(blob))  # (not written: unused)
     assert decompress(blob, tiny_model) == data
 
