@@ -277,7 +277,8 @@ def compress_block(
         record = 0
         if state.config.reads_records:
             record = records.detect(coded)
-        segments = records.segments(len(data), segment_rule(len(data)), record, x86)
+        redundant = not record and not x86 and records.looks_redundant(coded)
+        segments = records.segments(len(data), segment_rule(len(data)), record, x86, redundant)
         payload, segments = encode_block_mixed(
             model, coded, state, progress, segments, parallel, record
         )

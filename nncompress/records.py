@@ -15,6 +15,8 @@ are spread over every distance, has none.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from . import filters
@@ -117,14 +119,38 @@ BINARY_SEGMENT_BYTES = 16384
 MIN_BINARY_SEGMENTS = 8
 
 
-def segments(n: int, default: int, record: int = 0, x86: bool = False) -> int:
+#: Text that zlib's fastest level keeps less than this share of (logs, generated code and
+#: markup, symbol lists) takes longer segments: ``REDUNDANT_SEGMENT_BYTES``, and at least
+#: ``MIN_REDUNDANT_SEGMENTS`` where the block is short. Each segment starts without
+#: context, its first bytes cost some 20 bits where the rest costs a fraction of a bit, and
+#: its match model has yet to find the lines it repeats; the more of the data is repeats,
+#: the larger that start's share. Measured with ``scripts/presets.py --ratios 0,0.2``
+#: (docs/DESIGN.md, section 3).
+REDUNDANT_RATIO = 0.2
+REDUNDANT_SEGMENT_BYTES = 8192
+MIN_REDUNDANT_SEGMENTS = 16
+
+
+def looks_redundant(data: bytes) -> bool:
+    """Whether ``data`` (a text block) is repetitive enough for ``REDUNDANT_SEGMENT_BYTES``:
+    zlib at level 1 keeps less than ``REDUNDANT_RATIO`` of it (some 10 ms per MiB)."""
+    return len(zlib.compress(data, 1)) < REDUNDANT_RATIO * len(data)
+
+
+def segments(
+    n: int, default: int, record: int = 0, x86: bool = False, redundant: bool = False
+) -> int:
     """The segment count of a mixed block of ``n`` bytes, given the count it would have
     as text (``default``): fewer, longer segments for binary blocks (with records of
     ``record`` bytes, or x86 code), longer still where the records are long (a bitmap's
-    rows), but not fewer than ``MIN_BINARY_SEGMENTS`` where the rows allow; never more
-    than ``default``, never fewer than the format allows."""
+    rows), but not fewer than ``MIN_BINARY_SEGMENTS`` where the rows allow; for text
+    that ``looks_redundant`` (``redundant``), segments of ``REDUNDANT_SEGMENT_BYTES``;
+    never more than ``default``, never fewer than the format allows."""
     if not record and not x86:
-        return default
+        if not redundant:
+            return default
+        count = max(n // REDUNDANT_SEGMENT_BYTES, MIN_REDUNDANT_SEGMENTS)
+        return max(fmt.fewest_segments(n), min(default, count))
     length = max(BINARY_SEGMENT_BYTES, ROWS_PER_SEGMENT * record)
     count = max(n // length, MIN_BINARY_SEGMENTS)
     if record:

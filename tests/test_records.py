@@ -422,3 +422,47 @@ def test_verbose_says_what_each_block_was_taken_for(
     r = run(["-lv", "t.bin.nnc"])
     assert r.exit_code == 0
     assert "segments, records of 24 bytes" in r.stdout
+
+
+# ----------------------------------------------------------------------------- redundant text
+def package_log(lines: int) -> bytes:
+    """A package manager's log: timestamps counting up, a package at a time going through
+    its states, with versions of any length (so the lines are of no fixed length)."""
+    rng = np.random.default_rng(3)
+    pkgs = ["libc6", "python3-minimal", "zlib1g", "libssl3", "openssh-server", "vim-tiny"]
+    pkgs += ["tzdata", "git", "curl", "libgcc-s1", "ca-certificates", "nginx-common"]
+    states = ["unpacked", "half-configured", "installed", "half-installed", "config-files"]
+    out = []
+    pkg = version = ""
+    for i in range(lines):
+        if i % 6 == 0:
+            pkg = pkgs[int(rng.integers(len(pkgs)))]
+            version = ".".join(str(v) for v in rng.integers(0, 300, int(rng.integers(1, 5))))
+        t = f"2026-12-02 10:{i // 60 % 60:02d}:{i % 60:02d}"
+        if i % 6 == 5:
+            out.append(f"{t} startup packages configure\n")
+        else:
+            out.append(f"{t} status {states[i % 5]} {pkg}:amd64 {version}\n")
+    return "".join(out).encode()
+
+
+def test_redundant_text_takes_long_segments(tiny_model: IntModel, small_tables) -> None:
+    """Text that zlib's fastest level squeezes below REDUNDANT_RATIO (a log) is cut into
+    segments of REDUNDANT_SEGMENT_BYTES, at least MIN_REDUNDANT_SEGMENTS of them; other
+    text keeps the default count, binary blocks their own rule, --max one segment."""
+    log = package_log(800)
+    n = len(log)
+    assert records.looks_redundant(log) and not records.detect(log)  # text, not records
+    assert not records.looks_redundant(sample_text(n, 1))
+    default = fmt.segment_count(n)
+    assert records.segments(n, default) == default
+    assert records.segments(n, default, redundant=True) == records.MIN_REDUNDANT_SEGMENTS
+    big = 4 << 20
+    assert records.segments(big, fmt.segment_count(big), redundant=True) == big // 8192
+    assert records.segments(n, 1, redundant=True) == 1  # --max
+    assert records.segments(big, fmt.fewest_segments(big), redundant=True) == 4
+    assert records.segments(n, default, 24) == records.segments(n, default, 24, redundant=True)
+    blob = compress(log, tiny_model, block_size=n)
+    (block,) = list_stream(io.BytesIO(blob)).blocks
+    assert (block.method, block.segments) == (fmt.METHOD_MIXED, records.MIN_REDUNDANT_SEGMENTS)
+    assert decompress(blob, tiny_model) == log
