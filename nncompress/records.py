@@ -128,7 +128,7 @@ MIN_BINARY_SEGMENTS = 8
 #: (docs/DESIGN.md, section 3).
 REDUNDANT_RATIO = 0.2
 REDUNDANT_SEGMENT_BYTES = 8192
-MIN_REDUNDANT_SEGMENTS = 16
+MIN_REDUNDANT_SEGMENTS = 64
 
 
 def looks_redundant(data: bytes) -> bool:

@@ -446,10 +446,15 @@ def package_log(lines: int) -> bytes:
     return "".join(out).encode()
 
 
-def test_redundant_text_takes_long_segments(tiny_model: IntModel, small_tables) -> None:
+def test_redundant_text_takes_long_segments(
+    tiny_model: IntModel, small_tables, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Text that zlib's fastest level squeezes below REDUNDANT_RATIO (a log) is cut into
     segments of REDUNDANT_SEGMENT_BYTES, at least MIN_REDUNDANT_SEGMENTS of them; other
     text keeps the default count, binary blocks their own rule, --max one segment."""
+    floor = records.MIN_REDUNDANT_SEGMENTS
+    assert records.segments(100_000, fmt.segment_count(100_000), redundant=True) == floor
+    monkeypatch.setattr(records, "MIN_REDUNDANT_SEGMENTS", 16)  # a short log suffices
     log = package_log(800)
     n = len(log)
     assert records.looks_redundant(log) and not records.detect(log)  # text, not records
