@@ -207,21 +207,11 @@ def test_header_pack_refuses_what_no_reader_would_read_back(header: fmt.Header) 
 
 def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     """A released preset other than the default is named by its number in one byte."""
-    records = fmt.MAGIC + b"\x11\x02\x40"
-    assert fmt.Header(64, 1, "", BINARY).pack() == records
-    assert fmt.read_header(io.BytesIO(records))[0].config == BINARY
-    pixels = fmt.MAGIC + b"\x11\x03\x40"
-    assert fmt.Header(64, 1, "", BINARY_2).pack() == pixels
-    assert fmt.read_header(io.BytesIO(pixels))[0].config == BINARY_2
-    words = fmt.MAGIC + b"\x11\x04\x40"
-    assert fmt.Header(64, 1, "", BINARY_3).pack() == words
-    assert fmt.read_header(io.BytesIO(words))[0].config == BINARY_3
-    bit_pixels = fmt.MAGIC + b"\x11\x05\x40"
-    assert fmt.Header(64, 1, "", BINARY_4).pack() == bit_pixels
-    assert fmt.read_header(io.BytesIO(bit_pixels))[0].config == BINARY_4
-    nearby = fmt.MAGIC + b"\x11\x06\x40"
-    assert fmt.Header(64, 1, "", DEFAULT_2).pack() == nearby
-    assert fmt.read_header(io.BytesIO(nearby))[0].config == DEFAULT_2
+    released = [(2, BINARY), (3, BINARY_2), (4, BINARY_3), (5, BINARY_4), (6, DEFAULT_2)]
+    for number, config in released:
+        named = fmt.MAGIC + bytes([0x11, number, 0x40])
+        assert fmt.Header(64, 1, "", config).pack() == named
+        assert fmt.read_header(io.BytesIO(named))[0].config == config
     raw = fmt.MAGIC + b"\x11\x07\x40"
     with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 7"):
         fmt.read_header(io.BytesIO(raw))
