@@ -50,6 +50,7 @@ from . import jit as _compiled
 from .config import DEFAULT, Config
 from .contexts import BIT_PIXELS, PRIMES, SEEN_KINDS, bit_hash, context_hash
 from .jit import entry, jit
+from .rangecoder import decode_bit
 
 #: The SHA-256 of contexts.py (with LF line ends), whose ``context_hash`` and constants
 #: numba compiles into this module's loops. numba's cache keeps a loop until *this* file
@@ -354,11 +355,12 @@ class BlockCoder:
     """The per-block side of the adaptive model for one group of segments: their match
     state, contexts and scratch.
 
-    Per step t the caller runs ``begin_byte`` with the network's frequencies for the
-    group, then for each bit j ``predict(j, c0)`` (P(bit = 1) of every active segment,
-    Q16), codes the bits and ``update(bits)``, then ``end_byte``. An encoder, which knows
-    the bytes, does all of that in one call of ``code_byte``. ``finish`` hands what
-    outlives the block back to the stream.
+    Per step the caller hands over the network's frequencies for the group: the encoder
+    with the step's bytes (``code_byte``: the 8 bits' probabilities, for the range
+    encoder), the decoder with its range decoder (``decode_byte``). Inside, each bit is
+    predicted for every active segment, coded, and learnt from before the next
+    (``_begin_byte``, ``_predict``, ``_update``, ``_end_byte``), all in one compiled call.
+    ``finish`` hands what outlives the block back to the stream.
     """
 
     def __init__(self, state: StreamState, shared: _BlockShared, lo: int, hi: int) -> None:
@@ -476,28 +478,6 @@ class BlockCoder:
             self.seen_kind,
         )
 
-    def begin_byte(self, freqs: np.ndarray, k: int) -> None:
-        """Prepare the inputs that stay fixed for the 8 bits of this step's byte."""
-        self.k = k
-        _begin_byte(freqs, k, self._blk, self._scr)
-
-    def predict(self, j: int, c0: np.ndarray) -> np.ndarray:
-        """P(bit j == 1) in Q16 for each active segment; ``c0`` = 1 followed by the bits so far."""
-        self.p_final = np.empty(self.k, dtype=np.int64)
-        c0 = np.ascontiguousarray(c0, dtype=np.int64)
-        _predict(j, c0, self.p_final, self._tab, self._blk, self._scr)
-        return self.p_final
-
-    def update(self, bit: np.ndarray) -> None:
-        """Learn from the coded bits ([k] of 0/1) of the last ``predict``."""
-        bit = np.ascontiguousarray(bit, dtype=np.int64)
-        _update(bit, self.p_final, self._tab, self._scr)
-
-    def end_byte(self, byte: np.ndarray) -> None:
-        """Record this step's bytes ([k]) and advance the match state."""
-        byte = np.ascontiguousarray(byte, dtype=np.int64)
-        _end_byte(byte, self._tab, self._blk, self._scr)
-
     def finish(self) -> None:
         """The block is done: keep its latest long-match distance for the next block."""
         self.st.rep_dist = int(self.ints[3])
@@ -507,6 +487,19 @@ class BlockCoder:
         of bit j of segment i written to ``probs[j, i]``."""
         self.k = len(byte)
         _code_byte(freqs, byte, probs, self._tab, self._blk, self._scr)
+
+    def decode_byte(
+        self, freqs: np.ndarray, k: int, state: np.ndarray, words: np.ndarray
+    ) -> np.ndarray:
+        """Decoder's step: the next byte of each of the first ``k`` segments ([k]), decoded
+        bit by bit from ``words`` by the range decoder in ``state`` (``rangecoder.start``),
+        and learnt from as the encoder's step did. Raises ValueError on words that no
+        encoder wrote."""
+        self.k = k
+        byte = np.empty(k, dtype=np.int64)
+        if _decode_byte(freqs, byte, state, words, self._tab, self._blk, self._scr) < 0:
+            raise ValueError("block payload is invalid for this model")
+        return byte
 
 
 # Rows of BlockCoder.seg: per-segment values of the current byte and bit.
@@ -526,7 +519,7 @@ def _cost(p1: int, bit: int) -> float:
     return -np.log2(max(p, 1) / (1 << P_BITS))
 
 
-@entry
+@jit
 def _begin_byte(freqs, k, blk, scr) -> None:
     ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk[:10]
     starts_all, done_all = blk[10], blk[11]
@@ -564,7 +557,7 @@ def _begin_byte(freqs, k, blk, scr) -> None:
             byte_bits[i] = 0.0
 
 
-@entry
+@jit
 def _predict(j, c0, p_out, tab, blk, scr) -> None:
     """P(bit j = 1) of every active segment into ``p_out``. The loads from the large
     tables have loops of their own, so that the cache misses of many segments overlap."""
@@ -673,7 +666,7 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         p_out[i] = min(max(pf, 1), (1 << P_BITS) - 1)
 
 
-@entry
+@jit
 def _update(bit, p_final, tab, scr) -> None:
     """Learn from the coded bits. Where m segments touched the same entry in this step,
     their updates are combined as one batch: the mixer's gradients are summed and divided
@@ -825,7 +818,7 @@ def _account(bit, p_final, seg, x, p_ctx, spending, byte_bits) -> None:
         byte_bits[i] += c
 
 
-@entry
+@jit
 def _end_byte(byte, tab, blk, scr) -> None:
     match_table = tab[4]
     ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk[:10]
@@ -1024,6 +1017,32 @@ def _code_byte(freqs, byte, probs, tab, blk, scr) -> None:
         for i in range(k):
             c0[i] = (c0[i] << 1) | bit[i]
     _end_byte(byte, tab, blk, scr)
+
+
+@entry
+def _decode_byte(freqs, byte, state, words, tab, blk, scr) -> int:
+    """The decoder's whole step, the twin of ``_code_byte``: each bit of the ``len(byte)``
+    segments is predicted, decoded (``rangecoder.decode_bit``) and learnt from before the
+    next is predicted. Returns 0, or -1 where the words are not an encoder's."""
+    k = len(byte)
+    _begin_byte(freqs, k, blk, scr)
+    c0 = np.ones(k, dtype=np.int64)
+    bit = np.empty(k, dtype=np.int64)
+    p_out = np.empty(k, dtype=np.int64)
+    for j in range(8):
+        _predict(j, c0, p_out, tab, blk, scr)
+        for i in range(k):
+            b = decode_bit(p_out[i], state, words)
+            if b < 0:
+                return -1
+            bit[i] = b
+        _update(bit, p_out, tab, scr)
+        for i in range(k):
+            c0[i] = (c0[i] << 1) | bit[i]
+    for i in range(k):
+        byte[i] = c0[i] - 256
+    _end_byte(byte, tab, blk, scr)
+    return 0
 
 
 @jit

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from . import rangecoder
 from .adaptive import StreamState
 from .format import segment_count, segment_groups
 from .model import IntModel
@@ -114,7 +115,16 @@ class _Decoder:
             raise ValueError("block payload is invalid for this model") from None
 
 
-_Coder = _Encoder | _Decoder
+class _BitDecoder:
+    """The mixed method's decoder: the range decoder of ``rangecoder`` over a block's
+    words, run inside the compiled per-byte loop (``BlockCoder.decode_byte``), since each
+    bit must be decoded before the next is predicted."""
+
+    def __init__(self, payload: bytes) -> None:
+        self.words, self.state = rangecoder.start(payload)
+
+
+_Coder = _Encoder | _Decoder | _BitDecoder
 
 
 # --------------------------------------------------------------------------- network method
@@ -254,7 +264,8 @@ def _code_mixed(
     group (``segment_groups``), the network's frequencies, then 8 binary
     decisions mixed with the adaptive statistics. The encoder, knowing the bytes, computes
     a group's 8 x k bit probabilities in one call and codes them in one call, bit 0 of
-    every segment first, as the decoder decodes them. ``pipelined``: run the network in a
+    every segment first, as the decoder decodes them; the decoder decodes a group's byte
+    in one call too, its range decoder inside the compiled loop. ``pipelined``: run the network in a
     thread of its own (None: when there is a second core). ``record``: the block's record
     length (0: none)."""
     groups = segment_groups(segments)
@@ -287,14 +298,8 @@ def _code_mixed(
                         bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
                         coder.code(_bit_probs(probs[:, :k].ravel()), bits.ravel())
                     else:
-                        bc.begin_byte(freqs, k)
-                        c0 = np.ones(k, dtype=np.int64)
-                        for j in range(8):
-                            bit = coder.code(_bit_probs(bc.predict(j, c0)), None)
-                            bc.update(bit)
-                            c0 = (c0 << 1) | bit
-                        byte = c0 - 256
-                        bc.end_byte(byte)
+                        assert isinstance(coder, _BitDecoder)
+                        byte = bc.decode_byte(freqs, k, coder.state, coder.words)
                     out[lo : lo + k, t] = byte
                     if t + 1 < steps:
                         prev = np.zeros(hi - lo, dtype=np.int64)
@@ -425,7 +430,7 @@ def decode_block_mixed(
 ) -> bytes:
     """Invert ``encode_block_mixed`` (updating ``state`` the same way)."""
     prime_state(model, state)
-    dec = _Decoder(payload)
+    dec = _BitDecoder(payload)
     out = _code_mixed(model, n, segments, state, dec, None, progress, pipelined, record)
     data = _ungrid(out, n)
     state.append_history(data)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 #: The modules whose loops are compiled, and so whose sources name the compiled module.
-SOURCES = ("adaptive", "contexts", "filters", "model", "jit")
+SOURCES = ("adaptive", "contexts", "filters", "model", "rangecoder", "jit")
 PACKAGE = Path(__file__).resolve().parent
 #: Set to 1 to run numba's compiler even where an ahead-of-time module is present.
 FORCE_JIT = "NNCOMPRESS_JIT"
