@@ -50,7 +50,7 @@ from . import jit as _compiled
 from .config import DEFAULT, Config
 from .contexts import BIT_PIXELS, PRIMES, SEEN_KINDS, bit_hash, context_hash
 from .jit import entry, jit
-from .rangecoder import decode_bit
+from .rangecoder import BitDecoder, BitEncoder, decode_bit, encode_bit
 
 #: The SHA-256 of contexts.py (with LF line ends), whose ``context_hash`` and constants
 #: numba compiles into this module's loops. numba's cache keeps a loop until *this* file
@@ -482,22 +482,21 @@ class BlockCoder:
         """The block is done: keep its latest long-match distance for the next block."""
         self.st.rep_dist = int(self.ints[3])
 
-    def code_byte(self, freqs: np.ndarray, byte: np.ndarray, probs: np.ndarray) -> None:
-        """Encoder's step: everything for the known bytes ``byte`` ([k]), with P(bit = 1)
-        of bit j of segment i written to ``probs[j, i]``."""
+    def code_byte(self, freqs: np.ndarray, byte: np.ndarray, enc: BitEncoder) -> None:
+        """Encoder's step: everything for the known bytes ``byte`` ([k]), their bits coded
+        by ``enc``."""
         self.k = len(byte)
-        _code_byte(freqs, byte, probs, self._tab, self._blk, self._scr)
+        enc.reserve(8 * self.k)
+        _code_byte(freqs, byte, enc.state, enc.out, self._tab, self._blk, self._scr)
 
-    def decode_byte(
-        self, freqs: np.ndarray, k: int, state: np.ndarray, words: np.ndarray
-    ) -> np.ndarray:
+    def decode_byte(self, freqs: np.ndarray, k: int, dec: BitDecoder) -> np.ndarray:
         """Decoder's step: the next byte of each of the first ``k`` segments ([k]), decoded
-        bit by bit from ``words`` by the range decoder in ``state`` (``rangecoder.start``),
-        and learnt from as the encoder's step did. Raises ValueError on words that no
-        encoder wrote."""
+        bit by bit by ``dec`` and learnt from as the encoder's step did. Raises ValueError
+        on words that no encoder wrote."""
         self.k = k
         byte = np.empty(k, dtype=np.int64)
-        if _decode_byte(freqs, byte, state, words, self._tab, self._blk, self._scr) < 0:
+        tables, block, scratch = self._tab, self._blk, self._scr
+        if _decode_byte(freqs, byte, dec.state, dec.words, tables, block, scratch) < 0:
             raise ValueError("block payload is invalid for this model")
         return byte
 
@@ -1002,17 +1001,20 @@ def _seed_matches(
 
 
 @entry
-def _code_byte(freqs, byte, probs, tab, blk, scr) -> None:
-    """The encoder's whole step: begin, 8 predictions and updates with the known bits, end."""
+def _code_byte(freqs, byte, state, out, tab, blk, scr) -> None:
+    """The encoder's whole step: begin, then for each bit the predictions, their coding
+    (``rangecoder.encode_bit``, bit j of every segment before bit j + 1) and the updates
+    with the known bits, end."""
     k = len(byte)
     _begin_byte(freqs, k, blk, scr)
     c0 = np.ones(k, dtype=np.int64)
     bit = np.empty(k, dtype=np.int64)
+    p_out = np.empty(k, dtype=np.int64)
     for j in range(8):
-        p_out = probs[j]
         _predict(j, c0, p_out, tab, blk, scr)
         for i in range(k):
             bit[i] = (byte[i] >> (7 - j)) & 1
+            encode_bit(bit[i], p_out[i], state, out)
         _update(bit, p_out, tab, scr)
         for i in range(k):
             c0[i] = (c0[i] << 1) | bit[i]

@@ -21,10 +21,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import rangecoder
 from .adaptive import StreamState
 from .format import segment_count, segment_groups
 from .model import IntModel
+from .rangecoder import BitDecoder, BitEncoder
 
 
 def _layout(n: int, segments: int) -> tuple[int, int]:
@@ -115,16 +115,7 @@ class _Decoder:
             raise ValueError("block payload is invalid for this model") from None
 
 
-class _BitDecoder:
-    """The mixed method's decoder: the range decoder of ``rangecoder`` over a block's
-    words, run inside the compiled per-byte loop (``BlockCoder.decode_byte``), since each
-    bit must be decoded before the next is predicted."""
-
-    def __init__(self, payload: bytes) -> None:
-        self.words, self.state = rangecoder.start(payload)
-
-
-_Coder = _Encoder | _Decoder | _BitDecoder
+_Coder = _Encoder | _Decoder
 
 
 # --------------------------------------------------------------------------- network method
@@ -254,7 +245,7 @@ def _code_mixed(
     n: int,
     segments: int,
     state: StreamState,
-    coder: _Coder,
+    coder: BitEncoder | BitDecoder,
     grid: np.ndarray | None,
     progress: Callable[[int], None] | None,
     pipelined: bool | None,
@@ -262,12 +253,10 @@ def _code_mixed(
 ) -> np.ndarray:
     """The loop shared by encoder and decoder of the mixed method: per step and segment
     group (``segment_groups``), the network's frequencies, then 8 binary
-    decisions mixed with the adaptive statistics. The encoder, knowing the bytes, computes
-    a group's 8 x k bit probabilities in one call and codes them in one call, bit 0 of
-    every segment first, as the decoder decodes them; the decoder decodes a group's byte
-    in one call too, its range decoder inside the compiled loop. ``pipelined``: run the network in a
-    thread of its own (None: when there is a second core). ``record``: the block's record
-    length (0: none)."""
+    decisions mixed with the adaptive statistics, each coded (bit 0 of every segment
+    first) before the next is predicted. A group's byte is one compiled call, range coder
+    included (``rangecoder``). ``pipelined``: run the network in a thread of its own
+    (None: when there is a second core). ``record``: the block's record length (0: none)."""
     groups = segment_groups(segments)
     if pipelined is None:
         pipelined = pipeline_default()
@@ -280,7 +269,6 @@ def _code_mixed(
         coders = state.block_coders(n, segments, groups, record)
     pipelined = pipelined and len(groups) > 1
     tick = _ticker(progress, n, steps)
-    probs = np.zeros((8, segments), dtype=np.int64)
     with _one_blas_thread():
         net = _Steps(model, groups, pipelined)
         try:
@@ -293,13 +281,12 @@ def _code_mixed(
                     bc = coders[g]
                     freqs = net.freqs(g)
                     if grid is not None:
+                        assert isinstance(coder, BitEncoder)
                         byte = grid[lo : lo + k, t].astype(np.int64)
-                        bc.code_byte(freqs, byte, probs[:, :k])
-                        bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
-                        coder.code(_bit_probs(probs[:, :k].ravel()), bits.ravel())
+                        bc.code_byte(freqs, byte, coder)
                     else:
-                        assert isinstance(coder, _BitDecoder)
-                        byte = bc.decode_byte(freqs, k, coder.state, coder.words)
+                        assert isinstance(coder, BitDecoder)
+                        byte = bc.decode_byte(freqs, k, coder)
                     out[lo : lo + k, t] = byte
                     if t + 1 < steps:
                         prev = np.zeros(hi - lo, dtype=np.int64)
@@ -322,13 +309,6 @@ def _one_blas_thread() -> contextlib.AbstractContextManager:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(1, user_api="blas")
-
-
-def _bit_probs(p1: np.ndarray) -> np.ndarray:
-    out = np.empty((len(p1), 2), dtype=np.float32)
-    out[:, 1] = p1
-    out[:, 0] = (1 << 16) - p1
-    return out
 
 
 #: Primed statistics by model, configuration, table sizes and accounting: a process that
@@ -370,7 +350,7 @@ def prime_state(model: IntModel, state: StreamState) -> None:
         len(model.prime),
         segment_count(len(model.prime)),
         state,
-        _NullCoder(),
+        BitEncoder(),  # the words are not kept
         _grid(model.prime, segment_count(len(model.prime))),
         None,
         None,
@@ -385,14 +365,6 @@ def prime_state(model: IntModel, state: StreamState) -> None:
         ):
             _primed.pop(next(iter(_primed)))
         _primed[key] = state.snapshot()
-
-
-class _NullCoder:
-    """Stands in for the range encoder where only the statistics' updates are wanted."""
-
-    def code(self, probs: np.ndarray, symbols: np.ndarray | None) -> np.ndarray:
-        assert symbols is not None
-        return symbols
 
 
 def encode_block_mixed(
@@ -411,7 +383,7 @@ def encode_block_mixed(
     ``record``: the block's record length for the record contexts (0: none)."""
     segments = segments or segment_count(len(data))
     prime_state(model, state)
-    enc = _Encoder()
+    enc = BitEncoder()
     grid = _grid(data, segments)
     _code_mixed(model, len(data), segments, state, enc, grid, progress, pipelined, record)
     state.append_history(data)
@@ -430,7 +402,7 @@ def decode_block_mixed(
 ) -> bytes:
     """Invert ``encode_block_mixed`` (updating ``state`` the same way)."""
     prime_state(model, state)
-    dec = _BitDecoder(payload)
+    dec = BitDecoder(payload)
     out = _code_mixed(model, n, segments, state, dec, None, progress, pipelined, record)
     data = _ungrid(out, n)
     state.append_history(data)

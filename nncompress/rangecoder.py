@@ -1,14 +1,15 @@
-"""The range decoder of the mixed method's binary decisions, in compiled code.
+"""The range coder of the mixed method's binary decisions, in compiled code.
 
-Mixed blocks are written by constriction's range encoder (``stream.queue.RangeEncoder``
-with ``stream.model.Categorical(perfect=False)``, docs/FORMAT.md, "Mixed (3)"), which
-codes a whole step's bits in one call. Decoding cannot batch: each bit must be known
-before the next one is predicted, so a decoder that called constriction from Python paid
-a dozen Python calls per bit for every step, as much time as the mixing itself where a
-step has few segments (logs, tables, bitmaps). This module decodes the same words with
-the same arithmetic inside the compiled per-byte loop (``adaptive._decode_byte``), so a
-group's byte costs one call from Python. ``tests/test_coder.py`` checks it against
-constriction: the split of every probability, and bit for bit on valid and on random words.
+The format names constriction's range coder (``stream.queue.RangeEncoder`` with
+``stream.model.Categorical(perfect=False)``, docs/FORMAT.md, "Mixed (3)"). Called from
+Python, it cost a dozen Python calls per bit of every step when decoding (each bit must
+be known before the next is predicted), and a quarter of the encoder's time on small
+steps: as much as the mixing itself where a step has few segments (logs, tables,
+bitmaps). This module writes and reads the same words with the same arithmetic inside
+the compiled per-byte loops (``adaptive._code_byte``, ``adaptive._decode_byte``), so a
+group's byte costs one call from Python. ``tests/test_rangecoder.py`` holds it to
+constriction: the split of every probability, the same words from the same bits, and
+the same bits from the same words, valid or not.
 
 The arithmetic, for a bit whose probability of 1 is p / 65536 (1 <= p <= 65535):
 
@@ -22,14 +23,18 @@ The arithmetic, for a bit whose probability of 1 is p / 65536 (1 <= p <= 65535):
   >= 2^24 means the words are not an encoder's; the bit is q >= s; symbol 0 leaves lower
   and sets range = scale * s, symbol 1 adds scale * s to lower and sets range = scale *
   (2^24 - s); when range < 2^32, lower, range and point shift left by 32 bits and the next
-  word (if any) fills point's low half.
+  word (if any) fills point's low half;
+* the encoder keeps the same lower and range, and at each shift writes lower's top word,
+  or holds it back while lower + range wraps past 2^64 (a carry may still come), to write
+  the held words once it is known whether one came (``_release``); it ends with the top
+  word of lower + 2^32 - 1, and a zero word if that is also the top word of lower + range.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .jit import jit
+from .jit import entry, jit
 
 PRECISION = 24
 #: constriction's scale for two symbols: the 2^24 - 2 units left after each symbol's
@@ -48,19 +53,21 @@ def split(p) -> np.uint64:
     return np.uint64(np.int64(product)) + _ONE
 
 
-def start(payload: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """The words of a block's payload and the decoder's state [lower, range, point, next
-    word] before its first bit. Raises ValueError on a payload that is not whole words."""
-    if len(payload) % 4:
-        raise ValueError("block payload is not a whole number of 32-bit words")
-    words = np.frombuffer(payload, dtype="<u4").astype(np.uint64)
-    point = 0
-    for w in words[:2]:
-        point = (point << 32) | int(w)
-    if len(words) == 1:
-        point <<= 32
-    state = np.array([0, (1 << 64) - 1, point, min(len(words), 2)], dtype=np.uint64)
-    return words, state
+class BitDecoder:
+    """The decoder of one block's payload: its words and the state [lower, range, point,
+    next word], which ``decode_bit`` advances."""
+
+    def __init__(self, payload: bytes) -> None:
+        """Raises ValueError on a payload that is not whole words."""
+        if len(payload) % 4:
+            raise ValueError("block payload is not a whole number of 32-bit words")
+        self.words = np.frombuffer(payload, dtype="<u4").astype(np.uint64)
+        point = 0
+        for w in self.words[:2]:
+            point = (point << 32) | int(w)
+        if len(self.words) == 1:
+            point <<= 32
+        self.state = np.array([0, (1 << 64) - 1, point, min(len(self.words), 2)], dtype=np.uint64)
 
 
 @jit
@@ -90,3 +97,99 @@ def decode_bit(p, state, words) -> int:
             state[3] = np.uint64(nxt + 1)
     state[0], state[1], state[2] = lower, rng, point
     return bit
+
+
+_MAX_WORD = np.uint64(0xFFFFFFFF)
+
+
+class BitEncoder:
+    """constriction's range encoder for the binary decisions, run inside the compiled
+    per-byte loop (``adaptive._code_byte``): its state [lower, range, words held back
+    while a carry is possible, the first of them, words written] and the words."""
+
+    def __init__(self) -> None:
+        self.state = np.array([0, (1 << 64) - 1, 0, 0, 0], dtype=np.uint64)
+        self.out = np.zeros(1 << 10, dtype=np.uint64)
+
+    def reserve(self, bits: int) -> None:
+        """Make room for coding ``bits`` more bits: each writes at most one word, besides
+        the held-back ones, and the end at most two."""
+        need = int(self.state[4]) + int(self.state[2]) + bits + 2
+        if need > len(self.out):
+            grown = np.zeros(max(need, 2 * len(self.out)), dtype=np.uint64)
+            grown[: len(self.out)] = self.out
+            self.out = grown
+
+    def payload(self) -> bytes:
+        """End the code and return its words (little-endian), as constriction's
+        ``get_compressed`` would."""
+        self.reserve(0)
+        finish(self.state, self.out)
+        return self.out[: int(self.state[4])].astype("<u4").tobytes()
+
+
+@jit
+def _write(word, state, out) -> None:
+    n = np.int64(state[4])
+    out[n] = word
+    state[4] = np.uint64(n + 1)
+
+
+@jit
+def _release(state, out, carried) -> None:
+    """Write the words held back while a carry was possible: the first plus the carry,
+    the rest all ones (no carry) or all zeros (carried)."""
+    first = state[3]
+    rest = _MAX_WORD
+    if carried:
+        first = (first + _ONE) & _MAX_WORD
+        rest = np.uint64(0)
+    _write(first, state, out)
+    for _ in range(np.int64(state[2]) - 1):
+        _write(rest, state, out)
+    state[2] = np.uint64(0)
+
+
+@jit
+def encode_bit(bit, p, state, out) -> None:
+    """Encode ``bit`` with P(1) = p / 65536 into ``out`` (``BitEncoder.reserve`` made
+    room)."""
+    lower, rng = state[0], state[1]
+    scale = rng >> np.uint64(PRECISION)
+    s = split(p)
+    new_lower = lower
+    if bit:
+        new_lower = lower + scale * s
+        rng = scale * (_TOTAL - s)
+    else:
+        rng = scale * s
+    if state[2] > 0 and new_lower + rng > new_lower:
+        _release(state, out, new_lower < lower)
+    lower = new_lower
+    if rng < _LOW:
+        rng <<= _WORD
+        word = lower >> _WORD
+        lower <<= _WORD
+        if state[2] > 0:
+            state[2] += _ONE
+        elif lower + rng > lower:
+            _write(word, state, out)
+        else:
+            state[2] = _ONE
+            state[3] = word
+    state[0], state[1] = lower, rng
+
+
+@entry
+def finish(state, out) -> None:
+    """Write the words that end the payload (none if nothing was encoded)."""
+    lower, rng = state[0], state[1]
+    if rng == np.uint64(0xFFFFFFFFFFFFFFFF):
+        return
+    point = lower + (_LOW - _ONE)
+    if state[2] > 0:
+        _release(state, out, point < lower)
+    top = point >> _WORD
+    _write(top, state, out)
+    if ((lower + rng) >> _WORD) == top:
+        _write(np.uint64(0), state, out)

@@ -42,9 +42,9 @@ def costs_by_position(data: bytes, block_size: int, from_block: int) -> None:
     original = adaptive.BlockCoder.code_byte
     seen_blocks: list[object] = []  # what a block's segment groups share, block by block
 
-    def code_byte(self: adaptive.BlockCoder, freqs, byte: np.ndarray, probs) -> None:
+    def code_byte(self: adaptive.BlockCoder, freqs, byte: np.ndarray, enc) -> None:
         t = self.t
-        original(self, freqs, byte, probs)
+        original(self, freqs, byte, enc)
         if not seen_blocks or seen_blocks[-1] is not self.sh:
             seen_blocks.append(self.sh)
         if len(seen_blocks) - 1 >= from_block:

@@ -1,6 +1,6 @@
-"""The compiled range decoder of mixed blocks against constriction, whose encoder writes
-them: the same split of every probability, and the same bits from the same words, valid
-or not."""
+"""The compiled range coder of mixed blocks against constriction, whose words the format
+names: the same split of every probability, the same words from the same bits, and the
+same bits from the same words, valid or not."""
 
 from __future__ import annotations
 
@@ -20,18 +20,31 @@ def probs_of(p: np.ndarray) -> np.ndarray:
     return np.stack([65536 - p, p], axis=1).astype(np.float32)
 
 
-def encode(bits: np.ndarray, p: np.ndarray) -> bytes:
+def constriction_encode(bits: np.ndarray, p: np.ndarray) -> bytes:
     enc = constriction.stream.queue.RangeEncoder()
-    enc.encode(bits.astype(np.int32), FAMILY, probs_of(p))
+    if len(bits):
+        enc.encode(bits.astype(np.int32), FAMILY, probs_of(p))
     return enc.get_compressed().astype("<u4").tobytes()
+
+
+def encode(bits: np.ndarray, p: np.ndarray, held: list[int] | None = None) -> bytes:
+    """The words ``rangecoder`` writes, one bit at a time as the compiled loop codes them
+    (appending to ``held`` how many words it held back for a carry before its end)."""
+    enc = rangecoder.BitEncoder()
+    enc.reserve(len(bits))
+    for b, q in zip(bits, p, strict=True):
+        rangecoder.encode_bit(int(b), int(q), enc.state, enc.out)
+    if held is not None:
+        held.append(int(enc.state[2]))
+    return enc.payload()
 
 
 def decode(payload: bytes, p: np.ndarray) -> list[int]:
     """Bits decoded by ``rangecoder``, up to and including a -1 (words no encoder wrote)."""
-    words, state = rangecoder.start(payload)
+    dec = rangecoder.BitDecoder(payload)
     out = []
     for q in p:
-        out.append(rangecoder.decode_bit(int(q), state, words))
+        out.append(rangecoder.decode_bit(int(q), dec.state, dec.words))
         if out[-1] < 0:
             break
     return out
@@ -59,10 +72,8 @@ def test_split_of_every_probability_is_constrictions() -> None:
         assert int(enc.get_compressed()[0]) == int(rangecoder.split(p)) * 256, p
 
 
-@pytest.mark.parametrize("kind", ["uniform", "extreme", "confident", "even"])
-def test_decodes_what_constriction_encodes(kind: str) -> None:
-    rng = np.random.default_rng(len(kind))
-    n = 50_000
+def bits_and_probabilities(kind: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
     p = {
         "uniform": rng.integers(1, 1 << 16, n),
         "extreme": np.where(rng.random(n) < 0.5, rng.integers(1, 40, n), 65535),
@@ -72,7 +83,35 @@ def test_decodes_what_constriction_encodes(kind: str) -> None:
     # Mostly the likely bit, sometimes the other: every branch of the coder's carry.
     bits = (rng.integers(0, 1 << 16, n) < p).astype(np.int64)
     bits[rng.random(n) < 0.01] ^= 1
-    assert decode(encode(bits, p), p) == bits.tolist()
+    return bits, p
+
+
+KINDS = ["uniform", "extreme", "confident", "even"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_decodes_what_constriction_encodes(kind: str) -> None:
+    bits, p = bits_and_probabilities(kind, 50_000, len(kind))
+    assert decode(constriction_encode(bits, p), p) == bits.tolist()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_encodes_the_words_constriction_encodes(kind: str) -> None:
+    held: list[int] = []
+    for seed in range(60):  # lengths 0 .. 2,950
+        bits, p = bits_and_probabilities(kind, seed * 50, seed)
+        assert encode(bits, p, held) == constriction_encode(bits, p), seed
+    assert 0 in held and 1 in held  # ends with and without a word held back for a carry
+
+
+def test_encoder_grows_its_buffer() -> None:
+    bits, p = bits_and_probabilities("uniform", 20_000, 3)
+    enc = rangecoder.BitEncoder()
+    for start in range(0, len(bits), 1000):  # room made step by step, as code_byte does
+        enc.reserve(1000)
+        for b, q in zip(bits[start : start + 1000], p[start : start + 1000], strict=True):
+            rangecoder.encode_bit(int(b), int(q), enc.state, enc.out)
+    assert enc.payload() == constriction_encode(bits, p)
 
 
 @settings(max_examples=60, deadline=None)
@@ -100,4 +139,4 @@ def test_short_payloads(n_words: int) -> None:
 
 def test_partial_words_are_refused() -> None:
     with pytest.raises(ValueError, match="whole number of 32-bit words"):
-        rangecoder.start(b"\x00" * 5)
+        rangecoder.BitDecoder(b"\x00" * 5)
