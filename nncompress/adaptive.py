@@ -356,11 +356,11 @@ class BlockCoder:
     state, contexts and scratch.
 
     Per step the caller hands over the network's frequencies for the group: the encoder
-    with the step's bytes (``code_byte``: the 8 bits' probabilities, for the range
-    encoder), the decoder with its range decoder (``decode_byte``). Inside, each bit is
-    predicted for every active segment, coded, and learnt from before the next
-    (``_begin_byte``, ``_predict``, ``_update``, ``_end_byte``), all in one compiled call.
-    ``finish`` hands what outlives the block back to the stream.
+    with the step's bytes and its range encoder (``code_byte``), the decoder with its
+    range decoder (``decode_byte``). Inside, each bit is predicted for every active
+    segment, coded, and learnt from before the next (``_begin_byte``, ``_predict``,
+    ``_update``, ``_end_byte``), all in one compiled call (``_code_byte``). ``finish``
+    hands what outlives the block back to the stream.
     """
 
     def __init__(self, state: StreamState, shared: _BlockShared, lo: int, hi: int) -> None:
@@ -487,7 +487,7 @@ class BlockCoder:
         by ``enc``."""
         self.k = len(byte)
         enc.reserve(8 * self.k)
-        _code_byte(freqs, byte, enc.state, enc.out, self._tab, self._blk, self._scr)
+        _code_byte(freqs, byte, False, enc.state, enc.out, self._tab, self._blk, self._scr)
 
     def decode_byte(self, freqs: np.ndarray, k: int, dec: BitDecoder) -> np.ndarray:
         """Decoder's step: the next byte of each of the first ``k`` segments ([k]), decoded
@@ -496,7 +496,7 @@ class BlockCoder:
         self.k = k
         byte = np.empty(k, dtype=np.int64)
         tables, block, scratch = self._tab, self._blk, self._scr
-        if _decode_byte(freqs, byte, dec.state, dec.words, tables, block, scratch) < 0:
+        if _code_byte(freqs, byte, True, dec.state, dec.words, tables, block, scratch) < 0:
             raise ValueError("block payload is invalid for this model")
         return byte
 
@@ -1001,10 +1001,13 @@ def _seed_matches(
 
 
 @entry
-def _code_byte(freqs, byte, state, out, tab, blk, scr) -> None:
-    """The encoder's whole step: begin, then for each bit the predictions, their coding
-    (``rangecoder.encode_bit``, bit j of every segment before bit j + 1) and the updates
-    with the known bits, end."""
+def _code_byte(freqs, byte, decode, state, words, tab, blk, scr) -> int:
+    """A group's whole step, encoder and decoder alike: for each bit, every active
+    segment's prediction, its coding (bit j of every segment before bit j + 1) and the
+    updates, before the next bit is predicted. The encoder (``decode`` false) writes the
+    bits of ``byte`` into ``words`` (``rangecoder.encode_bit``); the decoder reads them
+    from ``words`` (``rangecoder.decode_bit``) into ``byte``. ``state``: the range coder's.
+    Returns 0, or -1 where the words are not an encoder's."""
     k = len(byte)
     _begin_byte(freqs, k, blk, scr)
     c0 = np.ones(k, dtype=np.int64)
@@ -1013,36 +1016,20 @@ def _code_byte(freqs, byte, state, out, tab, blk, scr) -> None:
     for j in range(8):
         _predict(j, c0, p_out, tab, blk, scr)
         for i in range(k):
-            bit[i] = (byte[i] >> (7 - j)) & 1
-            encode_bit(bit[i], p_out[i], state, out)
+            if decode:
+                b = decode_bit(p_out[i], state, words)
+                if b < 0:
+                    return -1
+                bit[i] = b
+            else:
+                bit[i] = (byte[i] >> (7 - j)) & 1
+                encode_bit(bit[i], p_out[i], state, words)
         _update(bit, p_out, tab, scr)
         for i in range(k):
             c0[i] = (c0[i] << 1) | bit[i]
-    _end_byte(byte, tab, blk, scr)
-
-
-@entry
-def _decode_byte(freqs, byte, state, words, tab, blk, scr) -> int:
-    """The decoder's whole step, the twin of ``_code_byte``: each bit of the ``len(byte)``
-    segments is predicted, decoded (``rangecoder.decode_bit``) and learnt from before the
-    next is predicted. Returns 0, or -1 where the words are not an encoder's."""
-    k = len(byte)
-    _begin_byte(freqs, k, blk, scr)
-    c0 = np.ones(k, dtype=np.int64)
-    bit = np.empty(k, dtype=np.int64)
-    p_out = np.empty(k, dtype=np.int64)
-    for j in range(8):
-        _predict(j, c0, p_out, tab, blk, scr)
+    if decode:
         for i in range(k):
-            b = decode_bit(p_out[i], state, words)
-            if b < 0:
-                return -1
-            bit[i] = b
-        _update(bit, p_out, tab, scr)
-        for i in range(k):
-            c0[i] = (c0[i] << 1) | bit[i]
-    for i in range(k):
-        byte[i] = c0[i] - 256
+            byte[i] = c0[i] - 256
     _end_byte(byte, tab, blk, scr)
     return 0
 

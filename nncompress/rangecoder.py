@@ -6,7 +6,7 @@ Python, it cost a dozen Python calls per bit of every step when decoding (each b
 be known before the next is predicted), and a quarter of the encoder's time on small
 steps: as much as the mixing itself where a step has few segments (logs, tables,
 bitmaps). This module writes and reads the same words with the same arithmetic inside
-the compiled per-byte loops (``adaptive._code_byte``, ``adaptive._decode_byte``), so a
+the compiled per-byte loop (``adaptive._code_byte``), so a
 group's byte costs one call from Python. ``tests/test_rangecoder.py`` holds it to
 constriction: the split of every probability, the same words from the same bits, and
 the same bits from the same words, valid or not.
@@ -55,7 +55,7 @@ def split(p) -> np.uint64:
 
 class BitDecoder:
     """The decoder of one block's payload: its words and the state [lower, range, point,
-    next word], which ``decode_bit`` advances."""
+    next word], which ``decode_bit`` advances inside ``adaptive._code_byte``."""
 
     def __init__(self, payload: bytes) -> None:
         """Raises ValueError on a payload that is not whole words."""
