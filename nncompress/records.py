@@ -110,7 +110,14 @@ ROWS_PER_SEGMENT = 16
 #: zpaq -m5 beat, 2.7% (the spreadsheet 9%). The cost is speed: fewer segments per
 #: network step, so binary files code at a half to a third of their speed with 4 KiB
 #: segments, which the engine wins back in part with int8 products (``engine._int8_for``).
-BINARY_SEGMENT_BYTES = 16384
+#: Once the range coder ran inside the compiled loop (``rangecoder``), a step's fixed cost
+#: fell, and 32 KiB became worth it: ``scripts/presets.py --presets auto --segment-bytes
+#: 16384,32768,65536`` on 11 binary files (Calgary's obj2 and pic, kennedy.xls, the first
+#: 256 KiB of libc and python3, libz.so, a man-db index, package records, two bitmaps, a
+#: WAV) coded them 0.37% smaller in all than 16 KiB (machine code 0.7-1.4%, the
+#: spreadsheet 0.6%, pic 0.5% larger), 64 KiB 0.42%; at 32 KiB the files that changed
+#: coded 25-40% slower than at 16 KiB, about as fast as before that change.
+BINARY_SEGMENT_BYTES = 32768
 #: ...but at least this many segments, where the block is long enough for the default
 #: count to allow them: a step's work has a fixed part (the network's step, the Python
 #: calls of each bit) that one or two segments pay alone, so a 38 KB executable cut into

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """The mixed method's presets side by side on whole files: each file compressed at the
 default level once per preset named (``auto``: the level's own choice, which may give way
-to a binary preset after the first block) and per redundancy threshold named (text blocks
+to a binary preset after the first block), per redundancy threshold named (text blocks
 that zlib at level 1 keeps less than this share of take long segments,
-``records.REDUNDANT_RATIO``; 0: never), every archive decoded and checked, with its size,
-both speeds, and xz -9e's compression speed in the same run as a yardstick for a shared,
-noisy machine.
+``records.REDUNDANT_RATIO``; 0: never) and per binary segment length named (records and
+machine code, ``records.BINARY_SEGMENT_BYTES``), every archive decoded and checked, with
+its size, both speeds, and xz -9e's compression speed in the same run as a yardstick for
+a shared, noisy machine.
 
     python scripts/presets.py FILE... [--presets 1,6,auto] [--ratios 0,0.2]
+                                      [--segment-bytes 16384,65536]
 
 Use it when adding a preset (docs/DESIGN.md, section 7), on files of several kinds that
 the preset is meant for, never on one benchmark file.
@@ -40,10 +42,24 @@ def main() -> int:
         default=str(records.REDUNDANT_RATIO),
         help=f"redundancy thresholds, comma-separated (the encoder's: {records.REDUNDANT_RATIO})",
     )
+    parser.add_argument(
+        "--segment-bytes",
+        default=str(records.BINARY_SEGMENT_BYTES),
+        help="binary segment lengths, comma-separated "
+        f"(the encoder's: {records.BINARY_SEGMENT_BYTES})",
+    )
     args = parser.parse_args()
-    columns = [(p, float(r)) for p in args.presets.split(",") for r in args.ratios.split(",")]
-    names = [f"{p}" if len(args.ratios.split(",")) == 1 else f"{p}/{r:g}" for p, r in columns]
-    configs = [(None if p == "auto" else PRESETS[int(p)], r) for p, r in columns]
+    ratios, lengths = args.ratios.split(","), args.segment_bytes.split(",")
+    columns = [
+        (p, float(r), int(b)) for p in args.presets.split(",") for r in ratios for b in lengths
+    ]
+    names = [
+        "/".join(
+            [p] + ([f"{r:g}"] if len(ratios) > 1 else []) + ([f"{b}"] if len(lengths) > 1 else [])
+        )
+        for p, r, b in columns
+    ]
+    configs = [(None if p == "auto" else PRESETS[int(p)], r, b) for p, r, b in columns]
     model = load_model("default")
     print(
         f"{'file':<24} {'bytes':>10} "
@@ -54,9 +70,10 @@ def main() -> int:
     for path in args.files:
         data = path.read_bytes()
         sizes, speeds = [], []
-        for config, ratio in configs:
+        for config, ratio, length in configs:
             out = io.BytesIO()
             records.REDUNDANT_RATIO = ratio
+            records.BINARY_SEGMENT_BYTES = length
             start = time.perf_counter()
             compress_stream(io.BytesIO(data), out, model, config=config)
             mid = time.perf_counter()

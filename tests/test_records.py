@@ -95,12 +95,12 @@ def test_segments_keep_rows_together() -> None:
     default = fmt.segment_count(n)
     assert records.segments(n, default) == default  # text
     long = records.BINARY_SEGMENT_BYTES
-    assert long == 16384
-    assert records.segments(n, default, 24) == n // long  # binary: 16 KiB, 682 rows
+    assert long == 32768
+    assert records.segments(n, default, 24) == n // long  # binary: 32 KiB, 1,365 rows
     assert records.segments(n, default, 0, True) == n // long  # x86 code
-    assert records.segments(n, default, 216) == n // long  # 75 rows of a bitmap
-    assert records.segments(n, default, 1100) == n // (16 * 1100)  # 16 long rows
-    assert records.segments(n, default, 2000) == n // (16 * 2000)
+    assert records.segments(n, default, 216) == n // long  # 151 rows of a bitmap
+    assert records.segments(n, default, 2100) == n // (16 * 2100)  # 16 long rows
+    assert records.segments(n, default, 4000) == n // (16 * 4000)
     assert records.segments(n, default, 100_000) == fmt.fewest_segments(n)
     small = 3000
     assert records.segments(small, fmt.segment_count(small), 1000) == fmt.fewest_segments(small)
