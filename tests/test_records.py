@@ -98,9 +98,13 @@ def test_segments_keep_rows_together() -> None:
     assert long == 32768
     assert records.segments(n, default, 24) == n // long  # binary: 32 KiB, 1,365 rows
     assert records.segments(n, default, 0, True) == n // long  # x86 code
-    assert records.segments(n, default, 216) == n // long  # 151 rows of a bitmap
-    assert records.segments(n, default, 2100) == n // (16 * 2100)  # 16 long rows
-    assert records.segments(n, default, 4000) == n // (16 * 4000)
+    assert records.segments(n, default, records.IMAGE_RECORD - 1) == n // long
+    image = records.IMAGE_SEGMENT_BYTES
+    assert image == 16384
+    assert records.segments(n, default, 216) == n // image  # 75 rows of a bitmap
+    assert records.segments(n, default, 216, True) == n // long  # ...but x86 code
+    assert records.segments(n, default, 1100) == n // (16 * 1100)  # 16 long rows
+    assert records.segments(n, default, 2100) == n // (16 * 2100)
     assert records.segments(n, default, 100_000) == fmt.fewest_segments(n)
     small = 3000
     assert records.segments(small, fmt.segment_count(small), 1000) == fmt.fewest_segments(small)
