@@ -135,15 +135,21 @@ MIN_BINARY_SEGMENTS = 8
 #: ``MIN_REDUNDANT_SEGMENTS`` of them. Each segment starts without context, its first
 #: bytes cost some 20 bits where the rest costs a fraction of a bit, and its match model
 #: has yet to find the lines it repeats; the more of the data is repeats, the larger that
-#: start's share (docs/DESIGN.md, section 3). The floor keeps the batch of a step large: a
-#: decoder's step costs about as much as 50 segments' bytes before the first, so with at
-#: least 16 segments files of 30-110 KB decoded up to 4 times slower than with 1 KiB
-#: segments, with at least 64 some 30% slower at most. ``scripts/presets.py --ratios
-#: 0,0.2`` on 11 logs, generated headers and scripts of this machine and the training
-#: corpus: 7.0% smaller in all with the floor at 64 (up to 22% on a log), 10.1% at 16.
+#: start's share (docs/DESIGN.md, section 3). The floor keeps the batch of a step large.
+#: ``scripts/presets.py --ratios 0,0.2`` on 11 logs, generated headers and scripts of
+#: this machine and the training corpus: 7.0% smaller in all with the floor at 64 (up to
+#: 22% on a log), 10.1% at 16; but then a decoder's step cost about as much as 50
+#: segments' bytes before the first, and at 16 files of 30-110 KB decoded up to 4 times
+#: slower than with 1 KiB segments. With the range coder in the compiled loop
+#: (``rangecoder``), ``scripts/presets.py --presets auto --min-redundant 64`` (then 32,
+#: 16) on the same files, 2026-12-02 17:42-17:46 UTC: 76,501 bytes in all, 74,558 at 32
+#: (the 300 KB logs and this machine's dpkg.log 1.0-6.8% smaller), 73,883 at 16; at 32
+#: they compressed at 27.0-46.0 KB/s and decompressed at 27.1-48.7, against 34.4-53.4
+#: and 34.0-61.3 at 64 (xz -9e compressed them at 288-1,506), and at 16 the headers
+#: at 21.0-26.8.
 REDUNDANT_RATIO = 0.2
 REDUNDANT_SEGMENT_BYTES = 8192
-MIN_REDUNDANT_SEGMENTS = 64
+MIN_REDUNDANT_SEGMENTS = 32
 
 
 def looks_redundant(data: bytes) -> bool:

@@ -9,7 +9,7 @@ its size, both speeds, and xz -9e's compression speed in the same run as a yards
 a shared, noisy machine.
 
     python scripts/presets.py FILE... [--presets 1,6,auto] [--ratios 0,0.2]
-                                      [--segment-bytes 16384,65536]
+                                      [--segment-bytes 16384,65536] [--min-redundant 64]
 
 Use it when adding a preset (docs/DESIGN.md, section 7), on files of several kinds that
 the preset is meant for, never on one benchmark file.
@@ -43,12 +43,20 @@ def main() -> int:
         help=f"redundancy thresholds, comma-separated (the encoder's: {records.REDUNDANT_RATIO})",
     )
     parser.add_argument(
+        "--min-redundant",
+        type=int,
+        default=records.MIN_REDUNDANT_SEGMENTS,
+        help="the fewest segments of a redundant text block "
+        f"(the encoder's: {records.MIN_REDUNDANT_SEGMENTS})",
+    )
+    parser.add_argument(
         "--segment-bytes",
         default=str(records.BINARY_SEGMENT_BYTES),
         help="binary segment lengths, comma-separated "
         f"(the encoder's: {records.BINARY_SEGMENT_BYTES})",
     )
     args = parser.parse_args()
+    records.MIN_REDUNDANT_SEGMENTS = args.min_redundant
     ratios, lengths = args.ratios.split(","), args.segment_bytes.split(",")
     columns = [
         (p, float(r), int(b)) for p in args.presets.split(",") for r in ratios for b in lengths
