@@ -240,8 +240,9 @@ _INTS = (int, np.integer)
 
 def _fits(value: Any, spec: _Spec) -> bool:
     """Whether ``value`` (a loop's arguments, or a tuple among them) fits the tuple type
-    ``spec``. Runs for every call of a loop, twice per bit when decoding: the items are
-    checked in one loop, calls only for tuples within (an ``Args`` by its mark)."""
+    ``spec``. Runs for every call of a loop, once per segment group and step of a mixed
+    block: the items are checked in one loop, calls only for tuples within (an ``Args``
+    by its mark)."""
     if type(value) is Args and value.__dict__.get("fits") is spec:
         return True
     inner = spec[1]

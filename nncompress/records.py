@@ -116,17 +116,18 @@ ROWS_PER_SEGMENT = 16
 #: 256 KiB of libc and python3, libz.so, a man-db index, package records, two bitmaps, a
 #: WAV) coded them 0.37% smaller in all than 16 KiB (machine code 0.7-1.4%, the
 #: spreadsheet 0.6%, pic 0.5% larger), 64 KiB 0.42%; at 32 KiB the files that changed
-#: coded 25-40% slower than at 16 KiB, about as fast as before that change.
+#: coded 14-41% slower than at 16 KiB, about as fast as before that change.
 BINARY_SEGMENT_BYTES = 32768
 #: ...except images and wide tables (records of ``IMAGE_RECORD`` bytes or more, not x86
 #: code), which keep 16 KiB: there 32 KiB made Calgary's pic 0.5% larger and another
-#: 1-bit bitmap 0.3% smaller, at a third less speed.
+#: 1-bit bitmap 0.3% smaller, and pic some 40% slower.
 IMAGE_SEGMENT_BYTES = 16384
 #: ...but at least this many segments, where the block is long enough for the default
-#: count to allow them: a step's work has a fixed part (the network's step, the Python
-#: calls of each bit) that one or two segments pay alone, so a 38 KB executable cut into
-#: two segments took 8 s to decompress (``nncompress compare``, Canterbury's ``sum``),
-#: where 8 segments bound a small block's time at about that of 4 KiB segments.
+#: count to allow them: a step's work has a fixed part (the network's step; then also
+#: the Python calls of each bit, since moved into the compiled loop) that one or two
+#: segments pay alone, so a 38 KB executable cut into two segments took 8 s to decompress
+#: (``nncompress compare``, Canterbury's ``sum``), where 8 segments bound a small block's
+#: time at about that of 4 KiB segments.
 MIN_BINARY_SEGMENTS = 8
 
 
