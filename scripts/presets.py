@@ -3,13 +3,15 @@
 default level once per preset named (``auto``: the level's own choice, which may give way
 to a binary preset after the first block), per redundancy threshold named (text blocks
 that zlib at level 1 keeps less than this share of take long segments,
-``records.REDUNDANT_RATIO``; 0: never) and per binary segment length named (records and
-machine code, ``records.BINARY_SEGMENT_BYTES``), every archive decoded and checked, with
+``records.REDUNDANT_RATIO``; 0: never), per binary segment length named (records and
+machine code, ``records.BINARY_SEGMENT_BYTES``) and per text segment length named (the
+default count's, ``format.SEGMENT_BYTES``), every archive decoded and checked, with
 its size, both speeds, and xz -9e's compression speed in the same run as a yardstick for
 a shared, noisy machine.
 
     python scripts/presets.py FILE... [--presets 1,6,auto] [--ratios 0,0.2]
                                       [--segment-bytes 16384,65536] [--min-redundant 64]
+                                      [--text-segment-bytes 1024,2048]
 
 Use it when adding a preset (docs/DESIGN.md, section 7), on files of several kinds that
 the preset is meant for, never on one benchmark file.
@@ -18,6 +20,7 @@ the preset is meant for, never on one benchmark file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import lzma
 import sys
@@ -27,10 +30,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from nncompress import records  # noqa: E402
+from nncompress import format as fmt  # noqa: E402
+from nncompress import levels, records  # noqa: E402
 from nncompress.config import PRESETS  # noqa: E402
 from nncompress.engine import compress_stream, decompress_stream  # noqa: E402
 from nncompress.zoo import load_model  # noqa: E402
+
+
+def _text_segments(n: int, length: int) -> int:
+    """The default count (``format.segment_count``) with segments of ``length`` bytes
+    instead of ``format.SEGMENT_BYTES``: never more, so that the block records it."""
+    small = min(fmt.SMALL_SEGMENTS, n // fmt.MIN_SEGMENT_BYTES)
+    count = max(1, min(fmt.MAX_BLOCK_SEGMENTS, max(n // length, small)))
+    return max(fmt.fewest_segments(n), min(fmt.segment_count(n), count))
 
 
 def main() -> int:
@@ -55,20 +67,35 @@ def main() -> int:
         help="binary segment lengths, comma-separated "
         f"(the encoder's: {records.BINARY_SEGMENT_BYTES})",
     )
+    parser.add_argument(
+        "--text-segment-bytes",
+        default=str(fmt.SEGMENT_BYTES),
+        help="text segment lengths, comma-separated "
+        f"(the default segment count's: {fmt.SEGMENT_BYTES})",
+    )
     args = parser.parse_args()
     records.MIN_REDUNDANT_SEGMENTS = args.min_redundant
     ratios, lengths = args.ratios.split(","), args.segment_bytes.split(",")
+    texts = args.text_segment_bytes.split(",")
     columns = [
-        (p, float(r), int(b)) for p in args.presets.split(",") for r in ratios for b in lengths
+        (p, float(r), int(b), int(t))
+        for p in args.presets.split(",")
+        for r in ratios
+        for b in lengths
+        for t in texts
     ]
     names = [
         "/".join(
-            [p] + ([f"{r:g}"] if len(ratios) > 1 else []) + ([f"{b}"] if len(lengths) > 1 else [])
+            [p]
+            + ([f"{r:g}"] if len(ratios) > 1 else [])
+            + ([f"{b}"] if len(lengths) > 1 else [])
+            + ([f"t{t}"] if len(texts) > 1 else [])
         )
-        for p, r, b in columns
+        for p, r, b, t in columns
     ]
-    configs = [(None if p == "auto" else PRESETS[int(p)], r, b) for p, r, b in columns]
+    configs = [(None if p == "auto" else PRESETS[int(p)], r, b, t) for p, r, b, t in columns]
     model = load_model("default")
+    default = levels.LEVELS["default"]
     print(
         f"{'file':<24} {'bytes':>10} "
         + " ".join(f"{'preset ' + n:>13}" for n in names)
@@ -78,10 +105,13 @@ def main() -> int:
     for path in args.files:
         data = path.read_bytes()
         sizes, speeds = [], []
-        for config, ratio, length in configs:
+        for config, ratio, length, text in configs:
             out = io.BytesIO()
             records.REDUNDANT_RATIO = ratio
             records.BINARY_SEGMENT_BYTES = length
+            levels.LEVELS["default"] = dataclasses.replace(
+                default, segments=lambda n, t=text: _text_segments(n, t)
+            )
             start = time.perf_counter()
             compress_stream(io.BytesIO(data), out, model, config=config)
             mid = time.perf_counter()
