@@ -240,6 +240,26 @@ def pipeline_default() -> bool:
     return (os.cpu_count() or 1) > 1
 
 
+class _FlatSteps:
+    """``_Steps`` for a block coded without the network (``format.OPTION_FLAT``): every
+    byte equally likely, so the network's input to the mixers is 0 (the stretch of 1/2),
+    its weights never move, and no network runs. Binary data, where a network trained on
+    text has little to say, thereby costs no network step, and its blocks can be coded
+    in few long segments at the speed of the adaptive statistics alone."""
+
+    def __init__(self, groups: list[tuple[int, int]]) -> None:
+        self.flat = [np.ones((hi - lo, 256), dtype=np.int32) for lo, hi in groups]
+
+    def freqs(self, g: int) -> np.ndarray:
+        return self.flat[g]
+
+    def submit(self, g: int, prev: np.ndarray) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _code_mixed(
     model: IntModel,
     n: int,
@@ -250,13 +270,15 @@ def _code_mixed(
     progress: Callable[[int], None] | None,
     pipelined: bool | None,
     record: int = 0,
+    flat: bool = False,
 ) -> np.ndarray:
     """The loop shared by encoder and decoder of the mixed method: per step and segment
     group (``segment_groups``), the network's frequencies, then 8 binary
     decisions mixed with the adaptive statistics, each coded (bit 0 of every segment
     first) before the next is predicted. A group's byte is one compiled call, range coder
     included (``rangecoder``). ``pipelined``: run the network in a thread of its own
-    (None: when there is a second core). ``record``: the block's record length (0: none)."""
+    (None: when there is a second core). ``record``: the block's record length (0: none).
+    ``flat``: without the network (``_FlatSteps``)."""
     groups = segment_groups(segments)
     if pipelined is None:
         pipelined = pipeline_default()
@@ -270,7 +292,7 @@ def _code_mixed(
     pipelined = pipelined and len(groups) > 1
     tick = _ticker(progress, n, steps)
     with _one_blas_thread():
-        net = _Steps(model, groups, pipelined)
+        net: _Steps | _FlatSteps = _FlatSteps(groups) if flat else _Steps(model, groups, pipelined)
         try:
             for t in range(steps):
                 active = _active(t, segments, base, extra)
@@ -375,17 +397,19 @@ def encode_block_mixed(
     segments: int | None = None,
     pipelined: bool | None = None,
     record: int = 0,
+    flat: bool = False,
 ) -> tuple[bytes, int]:
     """Range-code ``data`` with the network mixed with the frame's adaptive statistics
     (which this updates) in ``segments`` lockstep segments (default: ``segment_count``);
     returns (payload, segment count). ``pipelined``:
     run the network in a thread of its own (default: when there is a second core).
-    ``record``: the block's record length for the record contexts (0: none)."""
+    ``record``: the block's record length for the record contexts (0: none). ``flat``:
+    the statistics alone, without the network (``format.OPTION_FLAT``)."""
     segments = segments or segment_count(len(data))
     prime_state(model, state)
     enc = BitEncoder()
     grid = _grid(data, segments)
-    _code_mixed(model, len(data), segments, state, enc, grid, progress, pipelined, record)
+    _code_mixed(model, len(data), segments, state, enc, grid, progress, pipelined, record, flat)
     state.append_history(data)
     return enc.payload(), segments
 
@@ -399,11 +423,12 @@ def decode_block_mixed(
     progress: Callable[[int], None] | None = None,
     pipelined: bool | None = None,
     record: int = 0,
+    flat: bool = False,
 ) -> bytes:
     """Invert ``encode_block_mixed`` (updating ``state`` the same way)."""
     prime_state(model, state)
     dec = BitDecoder(payload)
-    out = _code_mixed(model, n, segments, state, dec, None, progress, pipelined, record)
+    out = _code_mixed(model, n, segments, state, dec, None, progress, pipelined, record, flat)
     data = _ungrid(out, n)
     state.append_history(data)
     return data

@@ -110,10 +110,11 @@ class BlockInfo:
     #: Segment count of model and mixed blocks, filter variant of LZMA blocks, 0 if stored.
     segments: int
     frame: int = 0
-    #: A mixed block's record length (0: none), and whether it was coded after the x86
-    #: branch transform.
+    #: A mixed block's record length (0: none), whether it was coded after the x86
+    #: branch transform, and whether without the network.
     record: int = 0
     x86: bool = False
+    flat: bool = False
 
     @property
     def kind(self) -> str:
@@ -121,12 +122,14 @@ class BlockInfo:
         parts = ["x86 code"] if self.x86 else []
         if self.record:
             parts.append(f"records of {self.record} bytes")
+        if self.flat:
+            parts.append("without the network")
         return ", ".join(parts) or "plain"
 
     @classmethod
     def of(cls, bh: fmt.BlockHeader, frame: int = 0) -> BlockInfo:
         """What a block header says, for a block of frame number ``frame``."""
-        return cls(bh.method, bh.raw_len, bh.coded_len, bh.param, frame, bh.record, bh.x86)
+        return cls(bh.method, bh.raw_len, bh.coded_len, bh.param, frame, bh.record, bh.x86, bh.flat)
 
 
 @dataclass
@@ -239,13 +242,15 @@ def compress_block(
     parallel: bool = True,
     segment_rule: Callable[[int], int] = fmt.segment_count,
     rebuild: Callable[[], StreamState] | None = None,
+    flat_text: bool = True,
 ) -> Choice:
     """Code one block with the smallest of the allowed methods (stored is always allowed).
     ``parallel``: run the LZMA2 trial, and the mixed method's network, in threads of their
     own. ``segment_rule``: the mixed method's segment count for the block's length. The
     mixed method codes x86 code after the branch transform (``filters.looks_like_x86``),
     and looks for a record length (``records.detect``) when the stream's configuration has
-    the record contexts.
+    the record contexts. Binary blocks are coded without the network, and so is text that
+    ``records.looks_redundant`` where ``flat_text`` (``records.flat``).
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -278,11 +283,14 @@ def compress_block(
         if state.config.reads_records:
             record = records.detect(coded)
         redundant = not record and not x86 and records.looks_redundant(coded)
-        segments = records.segments(len(data), segment_rule(len(data)), record, x86, redundant)
-        payload, segments = encode_block_mixed(
-            model, coded, state, progress, segments, parallel, record
+        flat = records.flat(record, x86, redundant and flat_text)
+        segments = records.segments(
+            len(data), segment_rule(len(data)), record, x86, redundant, flat
         )
-        cands.append(Choice(fmt.METHOD_MIXED, payload, segments, record, x86))
+        payload, segments = encode_block_mixed(
+            model, coded, state, progress, segments, parallel, record, flat
+        )
+        cands.append(Choice(fmt.METHOD_MIXED, payload, segments, record, x86, flat))
     if lzma_trial is not None:
         packed, variant = lzma_trial.result()
         cands.insert(1, Choice(fmt.METHOD_LZMA, packed, variant))
@@ -300,17 +308,26 @@ def compress_block(
 @dataclass(frozen=True)
 class Choice:
     """How a block is written: its method and payload, the segment count or LZMA variant
-    (``param``), and a mixed block's record length and x86 transform."""
+    (``param``), and a mixed block's record length, x86 transform and whether it was
+    coded without the network."""
 
     method: int
     payload: bytes
     param: int = 0
     record: int = 0
     x86: bool = False
+    flat: bool = False
 
     def header(self, raw_len: int, end: int) -> fmt.BlockHeader:
         return fmt.BlockHeader(
-            self.method, raw_len, len(self.payload), self.param, end, self.record, self.x86
+            self.method,
+            raw_len,
+            len(self.payload),
+            self.param,
+            end,
+            self.record,
+            self.x86,
+            self.flat,
         )
 
     def info(self, raw_len: int) -> BlockInfo:
@@ -396,7 +413,15 @@ def encode_frame(
             done = [(b, info) for b, info in zip(blocks[:i], infos, strict=True)]
             rebuild = functools.partial(_recode, model, job, done)
         choice = compress_block(
-            model, raw, lvl.methods, state, progress, job.parallel, lvl.segments, rebuild
+            model,
+            raw,
+            lvl.methods,
+            state,
+            progress,
+            job.parallel,
+            lvl.segments,
+            rebuild,
+            lvl.flat_text,
         )
         all_mixed = all_mixed and choice.method == fmt.METHOD_MIXED
         end = job.end if i == len(blocks) - 1 else fmt.END_NONE
@@ -408,12 +433,14 @@ def encode_frame(
 
 def _recode(model: IntModel, job: FrameJob, done: list[tuple[bytes, BlockInfo]]) -> StreamState:
     """The statistics after a frame's first blocks, all coded by the mixed method (each
-    as it was: segment count, record length, x86 transform), coded again from fresh
-    statistics."""
+    as it was: segment count, record length, x86 transform, network or not), coded again
+    from fresh statistics."""
     state = StreamState(job.config, job.block_size, job.account)
     for raw, info in done:
         coded = filters.x86_encode(raw) if info.x86 else raw
-        encode_block_mixed(model, coded, state, None, info.segments, job.parallel, info.record)
+        encode_block_mixed(
+            model, coded, state, None, info.segments, job.parallel, info.record, info.flat
+        )
     return state
 
 
@@ -597,6 +624,7 @@ class StreamEncoder:
             self.parallel,
             lvl.segments,
             fresh,
+            lvl.flat_text,
         )
         header = fmt.Header(n)
         if choice.method in fmt.MODEL_METHODS:
@@ -805,6 +833,7 @@ class _Frames:
                     self.progress,
                     self.parallel,
                     bh.record,
+                    bh.flat,
                 )
                 return filters.x86_decode(raw) if bh.x86 else raw
             if bh.method == fmt.METHOD_STORED:

@@ -70,11 +70,14 @@ CONFIG_DEFAULT, CONFIG_PRESET, CONFIG_INLINE = 0, 1, 2
 #: Bit 7 of a mixed block's descriptor: an options varint follows the segment count. Its
 #: bits: a record length follows (a varint, read by the record contexts,
 #: ``contexts.RECORD``); the block's bytes were coded after the x86 branch transform
-#: (``filters.x86_encode``), which the decoder undoes. Other bits are refused, so a later
-#: option is refused by this reader rather than misread.
+#: (``filters.x86_encode``), which the decoder undoes; the block was coded without the
+#: network (its input to the mixers is that of equal frequencies for every byte, and no
+#: network runs: binary data, where it has little to say, docs/FORMAT.md, "Block
+#: options"). Other bits are refused, so a later option is refused by this reader rather
+#: than misread.
 OPTIONS_FLAG = 0x80
-OPTION_RECORD, OPTION_X86 = 1, 2
-KNOWN_OPTIONS = OPTION_RECORD | OPTION_X86
+OPTION_RECORD, OPTION_X86, OPTION_FLAT = 1, 2, 4
+KNOWN_OPTIONS = OPTION_RECORD | OPTION_X86 | OPTION_FLAT
 MIN_RECORD, MAX_RECORD = 2, 1 << 17
 
 # ----------------------------------------------------------------------------- segments
@@ -297,7 +300,7 @@ class BlockHeader:
     """A block's descriptor and lengths. ``param``: the segment count of model and mixed
     blocks, the filter variant of LZMA blocks, 0 for stored ones. ``record``: a mixed
     block's record length for the record contexts (0: none); ``x86``: a mixed block coded
-    after the x86 branch transform."""
+    after the x86 branch transform; ``flat``: a mixed block coded without the network."""
 
     method: int
     raw_len: int
@@ -306,6 +309,7 @@ class BlockHeader:
     end: int = END_NONE
     record: int = 0
     x86: bool = False
+    flat: bool = False
 
     def pack(self, block_size: int) -> bytes:
         """Descriptor, then the raw length (unless the block is ``block_size`` long), the
@@ -323,7 +327,11 @@ class BlockHeader:
             else:
                 desc |= SEGMENTS_GIVEN << 5
                 tail = varint(self.param)
-        options = (OPTION_RECORD if self.record else 0) | (OPTION_X86 if self.x86 else 0)
+        options = (
+            (OPTION_RECORD if self.record else 0)
+            | (OPTION_X86 if self.x86 else 0)
+            | (OPTION_FLAT if self.flat else 0)
+        )
         if options:
             assert self.method == METHOD_MIXED
             assert not self.record or MIN_RECORD <= self.record <= MAX_RECORD
@@ -398,8 +406,8 @@ def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
         raw += b
         if not MIN_RECORD <= record < raw_len:
             raise FormatError(f"corrupted archive: records of {record} bytes in {raw_len}")
-    x86 = bool(options & OPTION_X86)
-    return BlockHeader(method, raw_len, coded_len, param, end, record, x86), raw
+    x86, flat = bool(options & OPTION_X86), bool(options & OPTION_FLAT)
+    return BlockHeader(method, raw_len, coded_len, param, end, record, x86, flat), raw
 
 
 def block_check(header_bytes: bytes, raw: bytes, prev: int) -> int:

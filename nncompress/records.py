@@ -159,22 +159,54 @@ def looks_redundant(data: bytes) -> bool:
     return len(zlib.compress(data, 1)) < REDUNDANT_RATIO * len(data)
 
 
+#: Whether the encoder codes binary and redundant blocks without the network
+#: (``flat``); off, it codes every mixed block with it, as it did before the option
+#: existed (``scripts/make_golden.py`` makes its older archives so).
+FLAT_BLOCKS = True
+
+
+def flat(record: int, x86: bool, redundant: bool) -> bool:
+    """Whether a mixed block goes without the network (``format.OPTION_FLAT``): blocks
+    with records of ``record`` bytes, of x86 code, and text that ``looks_redundant`` do.
+
+    A network trained on text has little to say about tables, bitmaps and machine code
+    (the binary presets start it at 1/8 of its weight), and in repetitive text the
+    statistics of the file itself and its long matches say most of it; what the network
+    costs there is its step, which only many segments in lockstep make affordable, and
+    many segments start cold many times. Without it a block can be one segment (or, for
+    images, keep its rows' segments) at the speed of the statistics alone. Measured with
+    ``scripts/presets.py --presets auto`` on binary files and logs of this machine
+    (docs/DESIGN.md, section 3, has the figures)."""
+    return FLAT_BLOCKS and bool(record or x86 or redundant)
+
+
 def segments(
-    n: int, default: int, record: int = 0, x86: bool = False, redundant: bool = False
+    n: int,
+    default: int,
+    record: int = 0,
+    x86: bool = False,
+    redundant: bool = False,
+    flat: bool = False,
 ) -> int:
     """The segment count of a mixed block of ``n`` bytes, given the count it would have
-    as text (``default``): fewer, longer segments for binary blocks (with records of
+    as text (``default``): for a block coded without the network (``flat``), the fewest
+    the format allows; fewer, longer segments for binary blocks (with records of
     ``record`` bytes, or x86 code; images' shorter, ``IMAGE_SEGMENT_BYTES``), and at
     least ``ROWS_PER_SEGMENT`` rows where the records are long (a bitmap's rows), but not
     fewer than ``MIN_BINARY_SEGMENTS`` where the rows allow; for text
     that ``looks_redundant`` (``redundant``), segments of ``REDUNDANT_SEGMENT_BYTES``;
-    never more than ``default``, never fewer than the format allows."""
+    never more than ``default``, never fewer than the format allows. Images (records of
+    ``IMAGE_RECORD`` bytes or more, not x86 code) keep their segments even without the
+    network: a 1-bit bitmap of this machine coded 7,184 bytes that way and 7,955 as one
+    segment (and 7,384 with the network in 16 KiB segments)."""
+    image = record >= IMAGE_RECORD and not x86
+    if flat and not image:
+        return fmt.fewest_segments(n)
     if not record and not x86:
         if not redundant:
             return default
         count = max(n // REDUNDANT_SEGMENT_BYTES, MIN_REDUNDANT_SEGMENTS)
         return max(fmt.fewest_segments(n), min(default, count))
-    image = record >= IMAGE_RECORD and not x86
     length = max(IMAGE_SEGMENT_BYTES if image else BINARY_SEGMENT_BYTES, ROWS_PER_SEGMENT * record)
     count = max(n // length, MIN_BINARY_SEGMENTS)
     if record:

@@ -194,25 +194,33 @@ from her sister asking whether anything interesting had happened lately.
 #: Archives of computed data other than text, for the block options of mixed blocks: file
 #: name -> (data, block size, frame size, configuration: None for the encoder's choice,
 #: the encoder's segment rule for binary blocks: their shortest segment and fewest
-#: segments). The first two were made when the encoder chose preset 2 for them, the third
-#: preset 3, and keep them; all three when it cut binary blocks into segments of at
-#: least 4 KiB (``records.BINARY_SEGMENT_BYTES``) with no floor on their number
-#: (``records.MIN_BINARY_SEGMENTS``), and keep that.
-DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, tuple[int, int]]] = {
+#: segments, and whether it codes binary and repetitive blocks without the network). The
+#: first two were made when the encoder chose preset 2 for them, the third preset 3, and
+#: keep them; all three when it cut binary blocks into segments of at least 4 KiB
+#: (``records.BINARY_SEGMENT_BYTES``) with no floor on their number
+#: (``records.MIN_BINARY_SEGMENTS``), and keep that; all but the last two before blocks
+#: could go without the network (``records.FLAT_BLOCKS``).
+DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, tuple[int, int, bool]]] = {
     # A table of fixed-length records (``records_data``) in three blocks of 12,000 bytes:
     # the binary preset (config preset 2), a record length in each block's options, the
     # record contexts across segments and blocks.
-    "golden-records.nnc": ("records", 12_000, 16 << 20, BINARY, (4096, 1)),
+    "golden-records.nnc": ("records", 12_000, 16 << 20, BINARY, (4096, 1, False)),
     # Code-like bytes (``code_data``): the x86 branch transform (block option 2).
-    "golden-x86.nnc": ("code", 16_000, 16 << 20, BINARY, (4096, 1)),
+    "golden-x86.nnc": ("code", 16_000, 16 << 20, BINARY, (4096, 1, False)),
     # A 1-bit bitmap (``bitmap_data``) in two blocks: preset 3, the pixel contexts.
-    "golden-bitmap.nnc": ("bitmap", 6_000, 16 << 20, BINARY_2, (4096, 1)),
+    "golden-bitmap.nnc": ("bitmap", 6_000, 16 << 20, BINARY_2, (4096, 1, False)),
     # Code-like bytes again, in blocks of 40,000: preset 4, the machine-word contexts, and
     # segments of at least 16 KiB but at least 8 of them.
-    "golden-words.nnc": ("long code", 40_000, 16 << 20, None, (16384, 8)),
+    "golden-words.nnc": ("long code", 40_000, 16 << 20, None, (16384, 8, False)),
     # A 1-bit picture of filled shapes (``picture_data``) in two blocks: preset 5, the
     # bit-level pixel contexts, which the encoder chooses for it.
-    "golden-bitpixels.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8)),
+    "golden-bitpixels.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8, False)),
+    # Without the network (block option 4): longer code in two blocks of one segment each,
+    # then a package log (``log_data``, repetitive text: the text preset, one segment),
+    # and the picture again, whose blocks keep their segments.
+    "golden-flat.nnc": ("long code", 40_000, 16 << 20, None, (32768, 8, True)),
+    "golden-flat-log.nnc": ("log", 12_000, 16 << 20, None, (32768, 8, True)),
+    "golden-flat-picture.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8, True)),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 
@@ -288,6 +296,22 @@ def picture_data(width: int = 512, rows: int = 300) -> bytes:
     return bytes(out)
 
 
+def log_data(lines: int = 500) -> bytes:
+    """A package manager's log, computed: timestamps counting up, packages going through
+    their states, repeated nearby as such logs do."""
+    packages = [b"zlib1g", b"libssl3", b"openssh-server", b"tzdata", b"curl", b"vim-tiny"]
+    states = [b"half-installed", b"unpacked", b"half-configured", b"installed"]
+    out = bytearray()
+    for i in range(lines):
+        package = packages[(i // 4 * 5 + i // 24) % len(packages)]
+        parts = [b"%d" % ((i // 4 * k * 37) % 300) for k in range(1, 2 + (i // 4) % 4)]
+        version = b".".join(parts) + b"-%d" % ((i // 4) % 3 + 1)
+        day, hour = 1 + i // 200, 8 + i // 60 % 10
+        stamp = b"2026-11-%02d %02d:%02d:%02d" % (day, hour, i % 60, i * 7 % 60)
+        out += stamp + b" status " + states[i % 4] + b" " + package + b":amd64 " + version + b"\n"
+    return bytes(out)
+
+
 def long_code_data() -> bytes:
     """``code_data`` long enough for two blocks of 40,000 bytes."""
     return code_data(70_000)
@@ -298,6 +322,7 @@ DATA_SOURCES = {
     "code": code_data,
     "bitmap": bitmap_data,
     "long code": long_code_data,
+    "log": log_data,
     "picture": picture_data,
 }
 
@@ -347,12 +372,12 @@ def make_data_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     data = DATA_SOURCES[source]()
     # The encoder's segment rule of the day the archive was made (an encoder's choice,
     # recorded in each block, so any rule decodes).
-    current = records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS
-    records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS = rule
+    current = records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS
+    records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS = rule
     try:
         compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame, config=config)
     finally:
-        records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS = current
+        records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS = current
     return out.getvalue()
 
 

@@ -104,7 +104,9 @@ def test_a_damaged_x86_option_is_caught(tiny_model: IntModel) -> None:
     at, bh, _ = next(x for x in walk_blocks(bytes(blob)) if x[1].x86)
     head = bh.pack(len(data))
     assert blob[at : at + len(head)] == head
-    options = head.index(bytes([fmt.OPTION_X86 | (fmt.OPTION_RECORD if bh.record else 0)]), 3)
+    bits = fmt.OPTION_X86 | (fmt.OPTION_RECORD if bh.record else 0)
+    bits |= fmt.OPTION_FLAT if bh.flat else 0
+    options = head.index(bytes([bits]), 3)
     blob[at + options] ^= fmt.OPTION_X86 | fmt.OPTION_RECORD
     with pytest.raises(fmt.FormatError):
         decompress(bytes(blob), tiny_model)

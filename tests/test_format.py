@@ -320,9 +320,10 @@ def test_one_block_stream_cost(
     varints = len(fmt.varint(len(data)))
     if b.method != fmt.METHOD_STORED:
         varints += len(fmt.varint(b.coded_len))
+    varints += b.flat  # repetitive text goes without the network: one options byte
     assert len(blob) - b.coded_len == 10 + varints <= 16  # --max too: no segment count
     if b.method in fmt.MODEL_METHODS:
-        rule = fmt.fewest_segments if level == "max" else fmt.segment_count
+        rule = fmt.fewest_segments if level == "max" or b.flat else fmt.segment_count
         assert b.segments == rule(len(data))
     if level == "max":
         assert b.method == fmt.METHOD_MIXED and b.segments == 1 < fmt.segment_count(len(data))
@@ -564,6 +565,10 @@ def test_block_options_layout() -> None:
     x86 = fmt.BlockHeader(fmt.METHOD_MIXED, 4096, 1000, fmt.segment_count(4096), x86=True)
     assert x86.pack(4096) == bytes([0x93]) + b"\xe8\x07\x02"
     assert fmt.read_block_header(io.BytesIO(x86.pack(4096)), header)[0] == x86
+    # Option 4: coded without the network; with the fewest segments (bits 5-6: 1).
+    flat = fmt.BlockHeader(fmt.METHOD_MIXED, 4096, 1000, 1, record=24, x86=True, flat=True)
+    assert flat.pack(4096) == bytes([0xB3]) + b"\xe8\x07\x07\x18"
+    assert fmt.read_block_header(io.BytesIO(flat.pack(4096)), header)[0] == flat
 
 
 @pytest.mark.parametrize(
@@ -576,7 +581,7 @@ def test_block_options_layout() -> None:
         (fmt.METHOD_MIXED, b"\x01", "truncated"),
         (fmt.METHOD_MIXED, b"", "truncated"),
         (fmt.METHOD_MIXED, b"\x00", "unknown block options 0x00"),  # bit 7 says some follow
-        (fmt.METHOD_MIXED, b"\x04", "unknown block options 0x04"),  # a later release's
+        (fmt.METHOD_MIXED, b"\x08", "unknown block options 0x08"),  # a later release's
         (fmt.METHOD_MIXED, b"\x80\x01", "block options too long"),
         (fmt.METHOD_MODEL, b"\x01\x10", "unknown block flags"),  # network-only: no options
     ],

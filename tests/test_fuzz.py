@@ -87,7 +87,7 @@ def test_fuzz_seeds_are_valid(fuzz_seeds: list[bytes], tiny_model: IntModel) -> 
             refs.add(s.header.model)
             configs.add((s.header_bytes[4] >> 4) & 3)
             frames.add(sum(b.end != fmt.END_NONE for b in s.blocks))
-            segments |= {b.head[0] >> 5 for b in s.blocks if b.head[0] & 3 in fmt.MODEL_METHODS}
+            segments |= {b.head[0] >> 5 & 3 for b in s.blocks if b.head[0] & 3 in fmt.MODEL_METHODS}
             assert (s.index_body is not None) == (len(s.blocks) > 0 and s.blocks[-1].end == 3)
         streams.add(info.streams)
     assert methods == set(fmt.METHOD_NAMES)

@@ -23,7 +23,7 @@ import pytest
 from conftest import DATA, REPO
 
 from nncompress import format as fmt
-from nncompress.config import BINARY, BINARY_2, BINARY_3, BINARY_4, DEFAULT
+from nncompress.config import BINARY, BINARY_2, BINARY_3, BINARY_4, DEFAULT, DEFAULT_2
 from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.model import IntModel
 from nncompress.reader import ArchiveReader
@@ -173,12 +173,14 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     record length in every mixed block's options), code (the x86 branch transform,
     block option 2), a 1-bit bitmap (preset 3, the pixel contexts), longer code
     (preset 4, the machine-word contexts) and a 1-bit picture (preset 5, the bit-level
-    pixel contexts)."""
-    source, block, _, _, _ = make_golden.DATA_GOLDENS[name]
+    pixel contexts); and the code, a package log and the picture without the network
+    (block option 4)."""
+    source, block, _, _, (_, _, flat) = make_golden.DATA_GOLDENS[name]
     blob = (DATA / name).read_bytes()
     info = list_stream(io.BytesIO(blob))
     assert info.block_size == block
     kinds = {(b.method, b.record, b.x86) for b in info.blocks}
+    assert {b.flat for b in info.blocks} == {flat}  # block option 4, or none
     if source == "records":
         assert info.config == BINARY and blob[5] == 2
         assert kinds == {(fmt.METHOD_MIXED, 20, False)}
@@ -187,10 +189,15 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     elif source == "long code":
         assert info.config == BINARY_3 and blob[5] == 4
         assert kinds == {(fmt.METHOD_MIXED, 0, True)}
-        assert [b.segments for b in info.blocks] == [8, 8]
+        assert [b.segments for b in info.blocks] == ([1, 1] if flat else [8, 8])
     elif source == "picture":
         assert info.config == BINARY_4 and blob[5] == 5
         assert kinds == {(fmt.METHOD_MIXED, 64, False)} and len(info.blocks) == 2
+        assert all(b.segments > 1 for b in info.blocks)  # an image keeps its segments
+    elif source == "log":
+        assert info.config == DEFAULT_2 and blob[5] == 6
+        assert kinds == {(fmt.METHOD_MIXED, 0, False)}
+        assert [b.segments for b in info.blocks] == [1, 1, 1]
     else:
         assert info.config == BINARY_2 and blob[5] == 3
         assert kinds == {(fmt.METHOD_MIXED, 48, False)} and len(info.blocks) == 2

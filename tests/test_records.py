@@ -368,10 +368,19 @@ def test_compress_block_writes_the_length_it_used(tiny_model: IntModel, small_ta
     state = StreamState(BINARY, len(data))
     choice = compress_block(tiny_model, data, (fmt.METHOD_MIXED,), state)
     assert (choice.method, choice.record, choice.x86) == (fmt.METHOD_MIXED, 216, False)
+    assert choice.flat  # binary: without the network
     segments = choice.param
-    assert segments == records.segments(len(data), fmt.segment_count(len(data)), 216)
+    n, default = len(data), fmt.segment_count(len(data))
+    assert segments == records.segments(n, default, 216, flat=True)
+    assert segments == records.segments(n, default, 216)  # an image keeps its rows' segments
     back = coder.decode_block_mixed(
-        tiny_model, choice.payload, len(data), segments, StreamState(BINARY, len(data)), record=216
+        tiny_model,
+        choice.payload,
+        n,
+        segments,
+        StreamState(BINARY, n),
+        record=216,
+        flat=True,
     )
     assert back == data
 
@@ -420,8 +429,9 @@ def test_verbose_says_what_each_block_was_taken_for(
     r = run(["-v", "-k", "t.bin"])
     assert r.exit_code == 0, r.stderr
     blocks = list_stream(io.BytesIO((tmp_path / "t.bin.nnc").read_bytes())).blocks
-    assert [(b.method, b.kind) for b in blocks] == [(fmt.METHOD_MIXED, "records of 24 bytes")]
-    assert "mixed (records of 24 bytes): 1 block" in r.stderr
+    kind = "records of 24 bytes, without the network"
+    assert [(b.method, b.kind) for b in blocks] == [(fmt.METHOD_MIXED, kind)]
+    assert f"mixed ({kind}): 1 block" in r.stderr
     assert "mixed method: preset 4 (binary with machine words)" in r.stderr
     r = run(["-lv", "t.bin.nnc"])
     assert r.exit_code == 0
@@ -453,9 +463,11 @@ def package_log(lines: int) -> bytes:
 def test_redundant_text_takes_long_segments(
     tiny_model: IntModel, small_tables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Text that zlib's fastest level squeezes below REDUNDANT_RATIO (a log) is cut into
-    segments of REDUNDANT_SEGMENT_BYTES, at least MIN_REDUNDANT_SEGMENTS of them; other
-    text keeps the default count, binary blocks their own rule, --max one segment."""
+    """Text that zlib's fastest level squeezes below REDUNDANT_RATIO (a log) is coded
+    without the network in one segment; with the network (``FLAT_BLOCKS`` off, the
+    encoder of older archives), in segments of REDUNDANT_SEGMENT_BYTES, at least
+    MIN_REDUNDANT_SEGMENTS of them; other text keeps the default count, binary blocks
+    their own rule, --max one segment."""
     floor = records.MIN_REDUNDANT_SEGMENTS
     assert records.segments(100_000, fmt.segment_count(100_000), redundant=True) == floor
     monkeypatch.setattr(records, "MIN_REDUNDANT_SEGMENTS", 16)  # a short log suffices
@@ -471,7 +483,14 @@ def test_redundant_text_takes_long_segments(
     assert records.segments(n, 1, redundant=True) == 1  # --max
     assert records.segments(big, fmt.fewest_segments(big), redundant=True) == 4
     assert records.segments(n, default, 24) == records.segments(n, default, 24, redundant=True)
+    assert records.segments(n, default, redundant=True, flat=True) == 1
     blob = compress(log, tiny_model, block_size=n)
     (block,) = list_stream(io.BytesIO(blob)).blocks
-    assert (block.method, block.segments) == (fmt.METHOD_MIXED, records.MIN_REDUNDANT_SEGMENTS)
+    assert (block.method, block.segments, block.flat) == (fmt.METHOD_MIXED, 1, True)
+    assert decompress(blob, tiny_model) == log
+    monkeypatch.setattr(records, "FLAT_BLOCKS", False)
+    blob = compress(log, tiny_model, block_size=n)
+    (block,) = list_stream(io.BytesIO(blob)).blocks
+    expected = (fmt.METHOD_MIXED, records.MIN_REDUNDANT_SEGMENTS, False)
+    assert (block.method, block.segments, block.flat) == expected
     assert decompress(blob, tiny_model) == log

@@ -1,0 +1,139 @@
+"""Mixed blocks coded without the network (block option 4, ``format.OPTION_FLAT``): no
+network runs, its input to the mixers is 0, and the encoder takes them for binary and
+repetitive blocks."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from conftest import compress, decompress, sample_text, walk_blocks
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_filters import machine_code
+from test_records import package_log, table
+
+from nncompress import coder, records
+from nncompress import format as fmt
+from nncompress.adaptive import HALF, STRETCH, StreamState
+from nncompress.config import BINARY_3, DEFAULT_2
+from nncompress.engine import list_stream
+from nncompress.model import IntModel
+
+
+class _NoNetwork:
+    """A model whose network must not run: the mixed coder of a flat block has no use
+    for it (the prime, which it has none of, is all it may read)."""
+
+    prime = b""
+    sha256 = "no network"
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"the network was asked for {name}")
+
+
+def test_flat_frequencies_are_a_zero_input() -> None:
+    """256 equal frequencies give every node of the byte's tree probability 1/2, whose
+    stretch is 0: the network's mixer input is 0 and its weights never move."""
+    assert STRETCH[HALF >> 4] == 0
+    flat = coder._FlatSteps([(0, 3), (3, 5)])
+    assert [f.shape for f in (flat.freqs(0), flat.freqs(1))] == [(3, 256), (2, 256)]
+    assert flat.freqs(0).dtype == np.int32 and (flat.freqs(1) == 1).all()
+
+
+@pytest.mark.parametrize("segments", [1, 5])
+def test_a_flat_block_runs_no_network(tiny_model: IntModel, segments: int) -> None:
+    """Encoded with one model, a flat block decodes with a stand-in that fails on any use
+    of a network: its bytes depend on the statistics alone."""
+    data = machine_code(6000, 1) + table(200, 2)
+    payload, _ = coder.encode_block_mixed(
+        tiny_model, data, StreamState(BINARY_3, len(data)), None, segments, False, 24, True
+    )
+    back = coder.decode_block_mixed(
+        _NoNetwork(),  # type: ignore[arg-type]
+        payload,
+        len(data),
+        segments,
+        StreamState(BINARY_3, len(data)),
+        None,
+        False,
+        24,
+        True,
+    )
+    assert back == data
+    with_network, _ = coder.encode_block_mixed(
+        tiny_model, data, StreamState(BINARY_3, len(data)), None, segments, False, 24
+    )
+    assert with_network != payload
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.binary(min_size=1, max_size=3000), segments=st.integers(1, 12))
+def test_any_flat_block_round_trips(tiny_model: IntModel, data: bytes, segments: int) -> None:
+    segments = min(segments, len(data))
+    payload, _ = coder.encode_block_mixed(
+        tiny_model, data, StreamState(DEFAULT_2, 4096), None, segments, False, 0, True
+    )
+    out = coder.decode_block_mixed(
+        tiny_model, payload, len(data), segments, StreamState(DEFAULT_2, 4096), None, False, 0, True
+    )
+    assert out == data
+
+
+def test_which_blocks_go_flat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records, x86 code and repetitive text go without the network; other text keeps it.
+    Without the network a block is one segment (the fewest the format allows), but
+    images keep their rows' segments."""
+    assert records.flat(24, False, False) and records.flat(0, True, False)
+    assert records.flat(0, False, True) and not records.flat(0, False, False)
+    n = 1 << 20
+    default = fmt.segment_count(n)
+    assert records.segments(n, default, 24, flat=True) == 1
+    assert records.segments(n, default, 0, True, flat=True) == 1
+    assert records.segments(3 << 20, 3072, 0, True, flat=True) == 3  # at least 1 per MiB
+    assert records.segments(n, default, 216, flat=True) == records.segments(n, default, 216)
+    assert records.segments(n, default, 216, True, flat=True) == 1  # x86 code
+    monkeypatch.setattr(records, "FLAT_BLOCKS", False)
+    assert not records.flat(24, True, True)
+
+
+def test_binary_and_text_blocks_share_a_stream(tiny_model: IntModel) -> None:
+    """Flat blocks and blocks with the network in one stream (the statistics carry across
+    them both ways) and in one frame's rollback when LZMA wins a block after them."""
+    data = table(500, 3) + sample_text(12_000, 5) + machine_code(12_000, 6) + bytes(12_000)
+    blob = compress(data, tiny_model, block_size=12_000)
+    assert decompress(blob, tiny_model) == data
+    blocks = [bh for _, bh, _ in walk_blocks(blob)]
+    kinds = [(bh.method, bh.flat) for bh in blocks]
+    assert kinds[0] == (fmt.METHOD_MIXED, True) and kinds[2] == (fmt.METHOD_MIXED, True)
+    assert kinds[1] == (fmt.METHOD_MIXED, False)
+    assert [b.flat for b in list_stream(io.BytesIO(blob)).blocks] == [bh.flat for bh in blocks]
+
+
+def test_max_keeps_the_network_for_text(tiny_model: IntModel) -> None:
+    """``--max`` codes every block in one segment anyway: repetitive text keeps the
+    network there; binary blocks go without it at every level."""
+    log = package_log(600)
+    (block,) = list_stream(io.BytesIO(compress(log, tiny_model, level="max"))).blocks
+    assert (block.segments, block.flat) == (1, False)
+    (block,) = list_stream(io.BytesIO(compress(log, tiny_model))).blocks
+    assert (block.segments, block.flat) == (1, True)
+    code = machine_code(20_000, 7)
+    blob = compress(code, tiny_model, level="max")
+    (block,) = list_stream(io.BytesIO(blob)).blocks
+    assert block.flat and block.x86
+    assert decompress(blob, tiny_model) == code
+
+
+def test_a_damaged_flat_option_is_caught(tiny_model: IntModel) -> None:
+    """Clearing option 4 decodes the block with the network's predictions instead: other
+    bytes, which the block check catches, and nothing is written."""
+    data = table(600, 4)
+    blob = bytearray(compress(data, tiny_model))
+    at, bh, _ = next(x for x in walk_blocks(bytes(blob)) if x[1].flat)
+    head = bh.pack(len(data))
+    options = head.index(bytes([fmt.OPTION_RECORD | fmt.OPTION_FLAT]), 3)
+    blob[at + options] ^= fmt.OPTION_FLAT
+    with pytest.raises((fmt.FormatError, ValueError)):
+        decompress(bytes(blob), tiny_model)
