@@ -288,7 +288,9 @@ def test_a_signal_during_an_import_is_delivered_after_it(
     p.send_signal(sig)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 200, err.decode(errors="replace")
-    assert out == b"after the import\n"
+    # The signal comes again as soon as the import is over: on a busy machine that can be
+    # inside the print, after its text and before its newline.
+    assert out in (b"after the import\n", b"after the import")
 
 
 def test_importing_is_told_from_the_stack(tmp_path: Path) -> None:
