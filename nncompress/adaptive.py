@@ -489,6 +489,28 @@ class BlockCoder:
         enc.reserve(8 * self.k)
         _code_byte(freqs, byte, False, enc.state, enc.out, self._tab, self._blk, self._scr)
 
+    def code_steps(
+        self, freqs: np.ndarray, src: np.ndarray, dst: np.ndarray, t0: int, t1: int, enc: BitEncoder
+    ) -> None:
+        """Encoder's steps ``t0 .. t1 - 1`` of a one-segment block without the network
+        (``freqs`` flat), the bytes read from ``src`` and copied to ``dst``."""
+        self.k = 1
+        enc.reserve(8 * (t1 - t0))
+        _code_steps(freqs, src, dst, t0, t1, False, enc.state, enc.out, *self._args)
+
+    def decode_steps(
+        self, freqs: np.ndarray, dst: np.ndarray, t0: int, t1: int, dec: BitDecoder
+    ) -> None:
+        """Decoder's ``code_steps``: the bytes into ``dst``. Raises ValueError on words
+        that no encoder wrote."""
+        self.k = 1
+        if _code_steps(freqs, dst, dst, t0, t1, True, dec.state, dec.words, *self._args) < 0:
+            raise ValueError("block payload is invalid for this model")
+
+    @property
+    def _args(self) -> tuple:
+        return self._tab, self._blk, self._scr
+
     def decode_byte(self, freqs: np.ndarray, k: int, dec: BitDecoder) -> np.ndarray:
         """Decoder's step: the next byte of each of the first ``k`` segments ([k]), decoded
         bit by bit by ``dec`` and learnt from as the encoder's step did. Raises ValueError
@@ -1002,6 +1024,28 @@ def _seed_matches(
 
 @entry
 def _code_byte(freqs, byte, decode, state, words, tab, blk, scr) -> int:
+    """A group's whole step (``_step``), one call from Python."""
+    return _step(freqs, byte, decode, state, words, tab, blk, scr)
+
+
+@entry
+def _code_steps(freqs, src, dst, t0, t1, decode, state, words, tab, blk, scr) -> int:
+    """Steps ``t0 .. t1 - 1`` of a block of one segment coded without the network, in one
+    call: there is no network step between them to wait for, and at one segment a step's
+    calls from Python cost as much as its mixing. The encoder reads each step's byte from
+    ``src``; both write it to ``dst``. Returns 0, or -1 as ``_step`` does."""
+    byte = np.empty(1, dtype=np.int64)
+    for t in range(t0, t1):
+        if not decode:
+            byte[0] = src[t]
+        if _step(freqs, byte, decode, state, words, tab, blk, scr) < 0:
+            return -1
+        dst[t] = byte[0]
+    return 0
+
+
+@jit
+def _step(freqs, byte, decode, state, words, tab, blk, scr) -> int:
     """A group's whole step, encoder and decoder alike: for each bit, every active
     segment's prediction, its coding (bit j of every segment before bit j + 1) and the
     updates, before the next bit is predicted. The encoder (``decode`` false) writes the

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .adaptive import StreamState
+from .adaptive import BlockCoder, StreamState
 from .format import segment_count, segment_groups
 from .model import IntModel
 from .rangecoder import BitDecoder, BitEncoder
@@ -291,6 +291,10 @@ def _code_mixed(
         coders = state.block_coders(n, segments, groups, record)
     pipelined = pipelined and len(groups) > 1
     tick = _ticker(progress, n, steps)
+    if flat and segments == 1:
+        _code_flat_run(coders[0], steps, coder, grid, out[0], tick)
+        coders[0].finish()
+        return out
     with _one_blas_thread():
         net: _Steps | _FlatSteps = _FlatSteps(groups) if flat else _Steps(model, groups, pipelined)
         try:
@@ -320,6 +324,33 @@ def _code_mixed(
     for bc in coders:
         bc.finish()
     return out
+
+
+#: Steps per compiled call of a one-segment block without the network (``_code_flat_run``):
+#: enough that Python's share vanishes, few enough for ``--progress`` to move.
+FLAT_RUN = 4096
+
+
+def _code_flat_run(
+    bc: BlockCoder,
+    steps: int,
+    coder: BitEncoder | BitDecoder,
+    grid: np.ndarray | None,
+    out: np.ndarray,
+    tick: Callable[[int], None],
+) -> None:
+    """``_code_mixed``'s loop for a block of one segment without the network: the same
+    steps, ``FLAT_RUN`` of them per compiled call (``adaptive._code_steps``)."""
+    freqs = _FlatSteps([(0, 1)]).freqs(0)
+    for t0 in range(0, steps, FLAT_RUN):
+        t1 = min(t0 + FLAT_RUN, steps)
+        if grid is not None:
+            assert isinstance(coder, BitEncoder)
+            bc.code_steps(freqs, grid[0], out, t0, t1, coder)
+        else:
+            assert isinstance(coder, BitDecoder)
+            bc.decode_steps(freqs, out, t0, t1, coder)
+        tick(t1 - 1)
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager:

@@ -137,3 +137,50 @@ def test_a_damaged_flat_option_is_caught(tiny_model: IntModel) -> None:
     blob[at + options] ^= fmt.OPTION_FLAT
     with pytest.raises((fmt.FormatError, ValueError)):
         decompress(bytes(blob), tiny_model)
+
+
+def _step_by_step(bc, steps, coder_, grid, out, tick) -> None:  # type: ignore[no-untyped-def]
+    """``coder._code_flat_run`` one compiled call per step, as blocks with the network go."""
+    freqs = np.ones((1, 256), dtype=np.int32)
+    for t in range(steps):
+        if grid is not None:
+            byte = grid[0, t : t + 1].astype(np.int64)
+            bc.code_byte(freqs, byte, coder_)
+        else:
+            byte = bc.decode_byte(freqs, 1, coder_)
+        out[t] = byte[0]
+        tick(t)
+
+
+@pytest.mark.parametrize("run", [1, 7, 4096])
+def test_a_one_segment_run_codes_as_step_by_step(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch, run: int
+) -> None:
+    """A one-segment block without the network is coded many steps per compiled call
+    (``coder.FLAT_RUN``); any run length writes the words that one call per step writes,
+    and each decodes the other's, reporting its progress to the last byte."""
+    data = package_log(300) + machine_code(3000, 8)
+    monkeypatch.setattr(coder, "FLAT_RUN", run)
+    ticks: list[int] = []
+    payload, _ = coder.encode_block_mixed(
+        tiny_model, data, StreamState(DEFAULT_2, 4096), ticks.append, 1, False, 0, True
+    )
+    assert sum(ticks) == len(data)
+    with monkeypatch.context() as m:
+        m.setattr(coder, "_code_flat_run", _step_by_step)
+        stepwise, _ = coder.encode_block_mixed(
+            tiny_model, data, StreamState(DEFAULT_2, 4096), None, 1, False, 0, True
+        )
+        assert stepwise == payload
+        back = coder.decode_block_mixed(
+            tiny_model, payload, len(data), 1, StreamState(DEFAULT_2, 4096), None, False, 0, True
+        )
+        assert back == data
+    out = coder.decode_block_mixed(
+        tiny_model, payload, len(data), 1, StreamState(DEFAULT_2, 4096), None, False, 0, True
+    )
+    assert out == data
+    with pytest.raises(ValueError, match="invalid"):
+        coder.decode_block_mixed(
+            tiny_model, b"\xff" * 64, 5000, 1, StreamState(DEFAULT_2, 4096), None, False, 0, True
+        )
