@@ -250,7 +250,8 @@ def compress_block(
     mixed method codes x86 code after the branch transform (``filters.looks_like_x86``),
     and looks for a record length (``records.detect``) when the stream's configuration has
     the record contexts. Binary blocks are coded without the network, and so is text that
-    ``records.looks_redundant`` where ``flat_text`` (``records.flat``).
+    ``records.looks_redundant`` where ``flat_text`` and a trial on its start
+    (``_network_pays``) say so (``records.flat``).
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -284,6 +285,9 @@ def compress_block(
             record = records.detect(coded)
         redundant = not record and not x86 and records.looks_redundant(coded)
         flat = records.flat(record, x86, redundant and flat_text)
+        if flat and redundant and records.TRIAL_BYTES:
+            text_segments = records.segments(len(data), segment_rule(len(data)), redundant=True)
+            flat = not _network_pays(model, coded, state.config, text_segments, parallel)
         segments = records.segments(
             len(data), segment_rule(len(data)), record, x86, redundant, flat
         )
@@ -303,6 +307,23 @@ def compress_block(
             state.restore(vars(rebuild()))
         state.add_other_block(data)
     return best
+
+
+def _network_pays(
+    model: IntModel, data: bytes, config: Config, segments: int, parallel: bool
+) -> bool:
+    """Whether repetitive text ``data`` codes smaller with the network, in segments as long
+    as ``segments`` of them would be, than without it in one segment: both tried on its
+    first ``records.TRIAL_BYTES`` with fresh statistics. The network knows some kinds of
+    logs well (those like its training data), others not at all, and nothing in the
+    bytes alone told them apart."""
+    sample = data[: records.TRIAL_BYTES]
+    length = -(-len(data) // segments)
+    count = max(1, min(len(sample) // length, fmt.segment_count(len(sample))))
+    fresh = functools.partial(StreamState, config, len(sample))
+    flat, _ = encode_block_mixed(model, sample, fresh(), None, 1, False, 0, True)
+    net, _ = encode_block_mixed(model, sample, fresh(), None, count, parallel, 0, False)
+    return len(net) < len(flat)
 
 
 @dataclass(frozen=True)

@@ -163,11 +163,19 @@ def looks_redundant(data: bytes) -> bool:
 #: (``flat``); off, it codes every mixed block with it, as it did before the option
 #: existed (``scripts/make_golden.py`` makes its older archives so).
 FLAT_BLOCKS = True
+#: Repetitive text goes without the network only where that codes its first this many
+#: bytes smaller than the network does (``engine._network_pays``): on 300,000-byte pieces
+#: of the training corpus's logs, which the network learnt, the network won by 0.4-12.7%,
+#: on this machine's logs and markup flat won by 0.1-14%; 64 KiB picked the smaller way
+#: on all eight, 32 KiB not on two (``scripts/presets.py``, docs/DESIGN.md section 3).
+#: 0: no trial.
+TRIAL_BYTES = 1 << 16
 
 
 def flat(record: int, x86: bool, redundant: bool) -> bool:
-    """Whether a mixed block goes without the network (``format.OPTION_FLAT``): blocks
-    with records of ``record`` bytes, of x86 code, and text that ``looks_redundant`` do.
+    """Whether a mixed block may go without the network (``format.OPTION_FLAT``): blocks
+    with records of ``record`` bytes and of x86 code do, and text that ``looks_redundant``
+    does where a trial on its start says so (``TRIAL_BYTES``).
 
     A network trained on text has little to say about tables, bitmaps and machine code
     (the binary presets start it at 1/8 of its weight), and in repetitive text the

@@ -135,7 +135,7 @@ def test_a_damaged_flat_option_is_caught(tiny_model: IntModel) -> None:
     head = bh.pack(len(data))
     options = head.index(bytes([fmt.OPTION_RECORD | fmt.OPTION_FLAT]), 3)
     blob[at + options] ^= fmt.OPTION_FLAT
-    with pytest.raises((fmt.FormatError, ValueError)):
+    with pytest.raises(fmt.FormatError):
         decompress(bytes(blob), tiny_model)
 
 
@@ -184,3 +184,33 @@ def test_a_one_segment_run_codes_as_step_by_step(
         coder.decode_block_mixed(
             tiny_model, b"\xff" * 64, 5000, 1, StreamState(DEFAULT_2, 4096), None, False, 0, True
         )
+
+
+def test_repetitive_text_keeps_the_network_where_it_pays(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial on the start of a repetitive text block decides: the tiny test network,
+    which knows no log, loses it; where the network wins the trial, the block keeps it,
+    in the long segments of repetitive text; with no trial, it goes without."""
+    from nncompress import engine
+
+    log = package_log(800)
+    n = len(log)
+    assert not engine._network_pays(tiny_model, log, DEFAULT_2, 16, False)
+    (block,) = list_stream(io.BytesIO(compress(log, tiny_model, block_size=n))).blocks
+    assert (block.segments, block.flat) == (1, True)
+    asked: list[int] = []
+
+    def network_wins(model, data, config, segments, parallel) -> bool:  # type: ignore[no-untyped-def]
+        asked.append(segments)
+        return True
+
+    monkeypatch.setattr(engine, "_network_pays", network_wins)
+    blob = compress(log, tiny_model, block_size=n)
+    (block,) = list_stream(io.BytesIO(blob)).blocks
+    expected = records.segments(n, fmt.segment_count(n), redundant=True)
+    assert (block.segments, block.flat) == (expected, False) and asked == [expected]
+    assert decompress(blob, tiny_model) == log
+    monkeypatch.setattr(records, "TRIAL_BYTES", 0)
+    (block,) = list_stream(io.BytesIO(compress(log, tiny_model, block_size=n))).blocks
+    assert block.flat and len(asked) == 1
