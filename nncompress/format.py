@@ -72,9 +72,9 @@ CONFIG_DEFAULT, CONFIG_PRESET, CONFIG_INLINE = 0, 1, 2
 #: ``contexts.RECORD``); the block's bytes were coded after the x86 branch transform
 #: (``filters.x86_encode``), which the decoder undoes; the block was coded without the
 #: network (its input to the mixers is that of equal frequencies for every byte, and no
-#: network runs: binary data, where it has little to say, docs/FORMAT.md, "Block
-#: options"). Other bits are refused, so a later option is refused by this reader rather
-#: than misread.
+#: network runs: binary and repetitive data, where it has little to say, docs/FORMAT.md,
+#: "Without the network"). Other bits are refused, so a later option is refused by this
+#: reader rather than misread.
 OPTIONS_FLAG = 0x80
 OPTION_RECORD, OPTION_X86, OPTION_FLAT = 1, 2, 4
 KNOWN_OPTIONS = OPTION_RECORD | OPTION_X86 | OPTION_FLAT

@@ -55,10 +55,11 @@ class Level:
     #: The mixed method's configuration (for text: a stream whose first block holds
     #: records or code gives way to a binary preset, ``records.config_for``).
     config: Config = DEFAULT_2
-    #: Whether repetitive text (``records.looks_redundant``) is coded without the network,
-    #: in one segment (``records.flat``; binary blocks always are): at the default level
-    #: that is smaller than the network in many short segments, and as fast; where every
-    #: block is one segment anyway, the network's few percent are worth its time.
+    #: Whether repetitive text (``records.looks_redundant``) may be coded without the
+    #: network, in one segment, where a trial on its start says that is smaller than the
+    #: network in many shorter segments (``records.flat``, ``engine._network_pays``;
+    #: binary blocks always are); where every block is one segment anyway, the network's
+    #: few percent are worth its time.
     flat_text: bool = True
 
 

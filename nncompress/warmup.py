@@ -95,7 +95,8 @@ def main() -> int:
             model = make()
             model._int8 = _ExactInt8(model.tensors, refuse)
             models.append(model)
-    # ...and a repetitive one, which goes without it, in one segment (no records in it).
+    # ...and a repetitive one, which goes without it, in one segment (no records in it;
+    # its trial codes it both ways).
     log = data * 4
     runs = [(m, data, a) for m in models for a in (False, True)]
     runs += [(models[0], log, a) for a in (False, True)]
