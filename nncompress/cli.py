@@ -846,7 +846,14 @@ def _spending_lines(info) -> list[str]:
     sp = info.spending
     if sp is not None and sp.bytes:
         bpb = sp.bpb()
-        alone = "  ".join(f"{k} {v:.3f}" for k, v in bpb.items() if k not in ("mixer", "final"))
+        # Blocks coded without the network count 8 bits a byte against it (its flat
+        # frequencies): say so, or leave it out where no block ran it.
+        mixed = [b for b in info.blocks if b.method == METHOD_MIXED]
+        flat = sum(b.flat for b in mixed)
+        skip = ("mixer", "final") + (("network",) if flat == len(mixed) else ())
+        alone = "  ".join(f"{k} {v:.3f}" for k, v in bpb.items() if k not in skip)
+        if flat and flat < len(mixed):
+            alone += f"  (the network 8.000 on the {flat} block{'s' * (flat > 1)} without it)"
         lines.append(f"  mixed blocks, bpb of each model alone: {alone}")
         share, on, off = sp.match()
         lines.append(

@@ -214,3 +214,16 @@ def test_repetitive_text_keeps_the_network_where_it_pays(
     monkeypatch.setattr(records, "TRIAL_BYTES", 0)
     (block,) = list_stream(io.BytesIO(compress(log, tiny_model, block_size=n))).blocks
     assert block.flat and len(asked) == 1
+
+
+def test_verbose_says_where_the_network_did_not_run(tiny_model: IntModel) -> None:
+    """``-v``'s line of what each model alone would have spent: blocks without the
+    network count 8 bits a byte against it, so it says how many there were."""
+    from nncompress.cli import _spending_lines
+    from nncompress.engine import compress_stream
+
+    data = table(500, 3) + sample_text(12_000, 5)
+    info = compress_stream(io.BytesIO(data), io.BytesIO(), tiny_model, 12_000, account=True)
+    assert [b.flat for b in info.blocks] == [True, False]
+    (alone,) = [x for x in _spending_lines(info) if "bpb of each model alone" in x]
+    assert "network " in alone and alone.endswith("(the network 8.000 on the 1 block without it)")

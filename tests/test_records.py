@@ -433,6 +433,8 @@ def test_verbose_says_what_each_block_was_taken_for(
     assert [(b.method, b.kind) for b in blocks] == [(fmt.METHOD_MIXED, kind)]
     assert f"mixed ({kind}): 1 block" in r.stderr
     assert "mixed method: preset 4 (binary with machine words)" in r.stderr
+    alone = next(x for x in r.stderr.splitlines() if "bpb of each model alone" in x)
+    assert "network" not in alone and "record " in alone  # no network ran
     r = run(["-lv", "t.bin.nnc"])
     assert r.exit_code == 0
     assert "segments, records of 24 bytes" in r.stdout
