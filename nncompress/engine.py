@@ -284,13 +284,12 @@ def compress_block(
         if state.config.reads_records:
             record = records.detect(coded)
         redundant = not record and not x86 and records.looks_redundant(coded)
+        default = segment_rule(len(data))
         flat = records.flat(record, x86, redundant and flat_text)
         if flat and redundant and records.TRIAL_BYTES:
-            text_segments = records.segments(len(data), segment_rule(len(data)), redundant=True)
+            text_segments = records.segments(len(data), default, redundant=True)
             flat = not _network_pays(model, coded, state.config, text_segments, parallel)
-        segments = records.segments(
-            len(data), segment_rule(len(data)), record, x86, redundant, flat
-        )
+        segments = records.segments(len(data), default, record, x86, redundant, flat)
         payload, segments = encode_block_mixed(
             model, coded, state, progress, segments, parallel, record, flat
         )
