@@ -22,10 +22,12 @@ inputs are, in the logit ("stretch") domain:
 then three gated linear mixers, with weight sets chosen by the partial byte and the match
 state; by how many of the configuration's contexts of order 2 to 8 have been seen before,
 the match state and the network's confidence; and by the previous byte and the bit
-position; each is trained
-on its own error, at its own rate. A final mixer of the three, with weights chosen by the
-partial byte, feeds two refinement stages (paq's APM), chosen by the previous byte and by
-the last two bytes, each with the partial byte, averaged with the mixers' output.
+position; and the configuration's extra mixers, by contexts of their own
+(``contexts.mixer_select``: the kinds of the last bytes, the word, the last byte, the
+match model's expected byte). Each is trained on its own error, at its own rate. A final
+mixer of them all, with weights chosen by the partial byte, feeds two refinement stages
+(paq's APM), chosen by the previous byte and by the last two bytes, each with the partial
+byte, averaged with the mixers' output.
 
 Everything is integer arithmetic, identical on every machine; the tables that stand for
 exp/log are built from Python's ``decimal`` module, whose results are correctly rounded
@@ -47,8 +49,16 @@ from decimal import Decimal, getcontext
 import numpy as np
 
 from . import jit as _compiled
-from .config import DEFAULT, Config
-from .contexts import BIT_PIXELS, PRIMES, SEEN_KINDS, bit_hash, context_hash
+from .config import DEFAULT, MAX_MIXERS, Config
+from .contexts import (
+    BIT_PIXELS,
+    MIXER_SETS,
+    PRIMES,
+    SEEN_KINDS,
+    bit_hash,
+    context_hash,
+    mixer_select,
+)
 from .jit import entry, jit
 from .rangecoder import BitDecoder, BitEncoder, decode_bit, encode_bit
 
@@ -57,7 +67,7 @@ from .rangecoder import BitDecoder, BitEncoder, decode_bit, encode_bit
 #: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
-CONTEXTS_SHA256 = "cbb282068e2c8d46c11381fb98c6a6b0c42baab27176ae0c22a22ce689bdd61d"
+CONTEXTS_SHA256 = "6d266bb0f853652ff89f26befcd4e2b72818646e93d42b2efd4ee0c8d46f3702"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance
@@ -251,7 +261,12 @@ class StreamState:
         # have been seen before x match class x the network's confidence (8 classes).
         self.weights2 = np.tile(self.weights[:1], (mix2_sets(cfg), 1))
         self.weights3 = np.tile(self.weights[:1], (MIX3_SETS, 1))
-        self.weights_final = np.full((FINAL_SETS, 3), 21845, dtype=np.int64)  # mean: 1/3 each
+        # The configuration's extra mixers (``Config.mixers``), their weight sets one
+        # table after another, starting as the others do.
+        self.weights_x = np.tile(self.weights[:1], (sum(mixer_sets(cfg)), 1))
+        # The final mixer starts from the mean of its inputs (21845: 1/3 each).
+        n_mix = 3 + len(cfg.mixers)
+        self.weights_final = np.full((FINAL_SETS, n_mix), 65536 // n_mix, dtype=np.int64)
         # Refinement of the mixers' output by order-1 context and partial byte, and by a
         # hash of the order-2 context and partial byte: 33 interpolation points over the
         # logit range each, starting as the identity (stored as differences from
@@ -322,6 +337,11 @@ class StreamState:
 
 def mix2_sets(config: Config) -> int:
     return (sum(k in SEEN_KINDS for k in config.contexts) + 1) * 4 * 8
+
+
+def mixer_sets(config: Config) -> list[int]:
+    """The weight sets of each of the configuration's extra mixers."""
+    return [MIXER_SETS[k] for k in config.mixers]
 
 
 def table_bits(block_size: int, config: Config) -> tuple[int, int]:
@@ -410,7 +430,12 @@ class BlockCoder:
         self.delta = np.zeros((segments, n_ctx), dtype=np.int64)
         self.ctx_tag = np.zeros((segments, n_ctx), dtype=np.int64)
         self.ctx_n = np.zeros((segments, n_ctx), dtype=np.int64)
-        self.mixcount = np.zeros(max(MIX_SETS, mix2_sets(cfg), MIX3_SETS), dtype=np.int64)
+        sets = mixer_sets(cfg)
+        self.mixer_kinds = np.array(cfg.mixers, dtype=np.int64)
+        self.mixer_base = np.zeros(len(sets), dtype=np.int64)  # each one's first row
+        self.mixer_base[1:] = np.cumsum(sets)[:-1]
+        most = max(MIX_SETS, mix2_sets(cfg), MIX3_SETS, sum(sets))
+        self.mixcount = np.zeros(most, dtype=np.int64)
         self.bucketcount = np.zeros(len(state.match_prob), dtype=np.int64)
         account = state.spending is not None
         self.spending = state.spending if account else np.zeros(0)
@@ -439,6 +464,7 @@ class BlockCoder:
             st.weights3,
             st.weights_final,
             st.apm2,
+            st.weights_x,
         )
 
     def _block(self) -> tuple:
@@ -476,6 +502,8 @@ class BlockCoder:
             self.kinds,
             self.params,
             self.seen_kind,
+            self.mixer_kinds,
+            self.mixer_base,
         )
 
     def finish(self) -> None:
@@ -528,7 +556,9 @@ _EXPECTED, _AGREEING, _MBUCKET, _MIXSET = 0, 1, 2, 3
 _EBIT, _WSEL, _P, _AROW, _AIDX, _AW, _MATCHED, _C0 = 4, 5, 6, 7, 8, 9, 10, 11
 _WSEL2, _P1, _P2, _MLEN, _WSEL3, _P3, _D1, _D2, _D3 = 12, 13, 14, 15, 16, 17, 18, 19, 20
 _AROW2 = 21
-_SEG_FIELDS = 22
+# The extra mixers': weight set, probability and logit, three rows each from _X on.
+_X = 22
+_SEG_FIELDS = _X + 3 * MAX_MIXERS
 # BlockCoder.params: the configuration's learning rates.
 _MIX_SHIFT, _FINAL_SHIFT, _APM_RATE, _MATCH_PROBES, _SEG_LO, _N_PARAMS = 0, 3, 4, 5, 6, 7
 
@@ -583,10 +613,11 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
     """P(bit j = 1) of every active segment into ``p_out``. The loads from the large
     tables have loops of their own, so that the cache misses of many segments overlap."""
     ctx_stats, match_prob, weights, apm, match_table, weights2, weights3, weights_final = tab[:8]
-    apm2 = tab[8]
-    ctx = blk[4]
+    apm2, weights_x = tab[8], tab[9]
+    ctx, lines = blk[4], blk[9]
     cum, hashes, seg, x, slots, p_ctx = scr[0], scr[1], scr[2], scr[3], scr[4], scr[5]
     ctx_tag, ctx_n, kinds, seen_kind = scr[11], scr[12], scr[13], scr[15]
+    mixer_kinds, mixer_base = scr[16], scr[17]
     k = len(c0)
     n_ctx, n_in = hashes.shape[1], x.shape[1]
     slot_bits = _ilog2(len(ctx_stats) // n_ctx)
@@ -666,7 +697,20 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         seg[_D2, i] = d2
         seg[_D3, i] = d3
         wf = weights_final[c]
-        dot = (d1 * wf[0] + d2 * wf[1] + d3 * wf[2]) >> 16
+        dot = d1 * wf[0] + d2 * wf[1] + d3 * wf[2]
+        expected = seg[_EXPECTED, i] if seg[_MLEN, i] > 0 else -1
+        for e in range(len(mixer_kinds)):
+            row = _X + 3 * e
+            wx = mixer_base[e] + mixer_select(mixer_kinds[e], ctx[i], c, j, lines[0, i], expected)
+            dx = 0
+            for q in range(n_in):
+                dx += x[i, q] * weights_x[wx, q]
+            dx = min(max(dx >> 16, -STRETCH_MAX), STRETCH_MAX)
+            seg[row, i] = wx
+            seg[row + 1, i] = SQUASH[dx + STRETCH_MAX]
+            seg[row + 2, i] = dx
+            dot += dx * wf[3 + e]
+        dot >>= 16
         dot = min(max(dot, -STRETCH_MAX), STRETCH_MAX)
         seg[_P, i] = SQUASH[dot + STRETCH_MAX]
         # Refine: interpolate the table row of (previous byte, partial byte) at the logit.
@@ -697,7 +741,7 @@ def _update(bit, p_final, tab, scr) -> None:
     multiply the learning rate. Every update is computed from the values before this
     step's updates, then summed."""
     ctx_stats, match_prob, weights, apm, match_table, weights2, weights3, weights_final = tab[:8]
-    apm2 = tab[8]
+    apm2, weights_x = tab[8], tab[9]
     seg, x, slots, p_ctx, delta = scr[2], scr[3], scr[4], scr[5], scr[6]
     mixcount, bucketcount, spending, byte_bits = scr[7], scr[8], scr[9], scr[10]
     prm = scr[14]
@@ -712,6 +756,9 @@ def _update(bit, p_final, tab, scr) -> None:
     _train_mixer(bit, seg, x, weights, _WSEL, _P1, mixcount, prm[_MIX_SHIFT])
     _train_mixer(bit, seg, x, weights2, _WSEL2, _P2, mixcount, prm[_MIX_SHIFT + 1])
     _train_mixer(bit, seg, x, weights3, _WSEL3, _P3, mixcount, prm[_MIX_SHIFT + 2])
+    for e in range(len(scr[16])):  # the extra mixers learn at the third one's rate
+        row = _X + 3 * e
+        _train_mixer(bit, seg, x, weights_x, row, row + 1, mixcount, prm[_MIX_SHIFT + 2])
     _train_final(bit, seg, weights_final, mixcount, prm[_FINAL_SHIFT])
     # Context statistics: count-based adaptation rates. A slot holding another context
     # (its check tag differs) is first claimed: reset to an empty slot with this tag, the
@@ -809,7 +856,7 @@ def _train_mixer(bit, seg, x, weights, wsel, pfield, mixcount, shift0) -> None:
 
 @jit
 def _train_final(bit, seg, weights_final, mixcount, shift0) -> None:
-    """Gradient step of the final mixer, whose inputs are the three mixers' logits."""
+    """Gradient step of the final mixer, whose inputs are the mixers' logits."""
     k = len(bit)
     for i in range(k):
         mixcount[seg[_C0, i]] += 1
@@ -820,6 +867,8 @@ def _train_final(bit, seg, weights_final, mixcount, shift0) -> None:
         weights_final[ws, 0] += (seg[_D1, i] * err) >> shift
         weights_final[ws, 1] += (seg[_D2, i] * err) >> shift
         weights_final[ws, 2] += (seg[_D3, i] * err) >> shift
+        for e in range(weights_final.shape[1] - 3):
+            weights_final[ws, 3 + e] += (seg[_X + 3 * e + 2, i] * err) >> shift
     for i in range(k):
         mixcount[seg[_C0, i]] = 0
 

@@ -274,3 +274,80 @@ def bit_hash(kind, rows, j, c0) -> np.uint64:
         v = (up5 << np.uint64(11)) | (up2 << np.uint64(6)) | (left & np.uint64(0x3F))
         return (v + np.uint64(29000063)) * PRIMES[5]
     return np.uint64(0)
+
+
+# Mixer contexts: what picks the weight set of each of a configuration's extra mixers
+# (``config.Config.mixers``), by a stable id of their own (not context kinds: they select
+# weights, not statistics). Each sees the segment's last bytes ``c``, the partial byte
+# ``c0`` and bit position ``j``, the column, and the match model's expected byte
+# (``expected``, -1 when it has none).
+MIX_CLASSES_2 = 1  # the classes of the last two bytes, the column (0-3) and the bit position
+MIX_CLASSES_3 = 2  # the classes of the last three bytes and the bit position
+MIX_WORD = 3  # the word's length so far (0-8), the last byte's class, c0's top 5 bits
+MIX_ORDER_1 = 4  # the last byte and the partial byte
+MIX_EXPECTED = 5  # the match model's expected byte (or none) and the partial byte
+
+MIXER_NAMES: dict[int, str] = {
+    MIX_CLASSES_2: "classes-2",
+    MIX_CLASSES_3: "classes-3",
+    MIX_WORD: "word-length",
+    MIX_ORDER_1: "order-1",
+    MIX_EXPECTED: "expected",
+}
+#: How many weight sets each mixer context selects among.
+MIXER_SETS: dict[int, int] = {
+    MIX_CLASSES_2: 8 * 8 * 4 * 8,
+    MIX_CLASSES_3: 8 * 8 * 8 * 8,
+    MIX_WORD: 9 * 8 * 32,
+    MIX_ORDER_1: 256 * 256,
+    MIX_EXPECTED: 257 * 256,
+}
+
+
+@jit
+def byte_class(b) -> int:
+    """One of 8 classes of a byte: lower-case letters, upper-case letters, digits, space,
+    line feed, non-ASCII, the punctuation that ends a clause (. , ; :), anything else."""
+    if 97 <= b <= 122:
+        return 0
+    if 65 <= b <= 90:
+        return 1
+    if 48 <= b <= 57:
+        return 2
+    if b == 32:
+        return 3
+    if b == 10:
+        return 4
+    if b >= 128:
+        return 5
+    if b == 46 or b == 44 or b == 59 or b == 58:
+        return 6
+    return 7
+
+
+@jit
+def mixer_select(kind, c, c0, j, col, expected) -> int:
+    """The weight set (0 .. ``MIXER_SETS[kind]`` - 1) that mixer context ``kind`` picks
+    for bit ``j`` of the byte after ``c`` (the segment's last 8 bytes, the latest in the
+    low byte; zeros before its first), ``c0`` being 1 followed by the byte's bits so far.
+    Returns 0 for an unknown kind (configurations are checked before use)."""
+    b1 = np.int64(c & np.uint64(0xFF))
+    if kind == MIX_ORDER_1:
+        return b1 * 256 + c0
+    if kind == MIX_EXPECTED:
+        return (expected + 1) * 256 + c0
+    a = byte_class(b1)
+    if kind == MIX_WORD:
+        n = 0
+        for q in range(8):
+            if byte_class(np.int64((c >> np.uint64(8 * q)) & np.uint64(0xFF))) > 2:
+                break
+            n += 1
+        return (n * 8 + a) * 32 + (c0 >> 3)
+    b = byte_class(np.int64((c >> np.uint64(8)) & np.uint64(0xFF)))
+    if kind == MIX_CLASSES_2:
+        return ((a * 8 + b) * 4 + min(col, 3)) * 8 + j
+    if kind == MIX_CLASSES_3:
+        d = byte_class(np.int64((c >> np.uint64(16)) & np.uint64(0xFF)))
+        return ((a * 8 + b) * 8 + d) * 8 + j
+    return 0

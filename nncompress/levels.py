@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import format as fmt
-from .config import DEFAULT, DEFAULT_2, Config
+from .config import DEFAULT_MIXERS, TEXT_MIXERS, Config
 
 #: Blocks of 1 MiB: large enough that a block's lockstep segments (one per KiB) fill a
 #: batched network step, small enough that memory stays low and damage is located.
@@ -54,7 +54,7 @@ class Level:
     model: str = "default"
     #: The mixed method's configuration (for text: a stream whose first block holds
     #: records or code gives way to a binary preset, ``records.config_for``).
-    config: Config = DEFAULT_2
+    config: Config = TEXT_MIXERS
     #: Whether repetitive text (``records.looks_redundant``) may be coded without the
     #: network, in one segment, where a trial on its start says that is smaller than the
     #: network in many shorter segments (``records.flat``, ``engine._network_pays``;
@@ -69,14 +69,15 @@ LEVELS: dict[str, Level] = {
     "default": Level("default", (fmt.METHOD_MIXED, fmt.METHOD_LZMA)),
     # Strongest and slowest: each block of up to 1 MiB as one segment, and the larger
     # network (a third of the default's speed with float products, which at one segment
-    # does not set the pace: the per-byte coding work does). Preset 1: where a block is
-    # one segment, the latest occurrence of a context is the nearest one.
+    # does not set the pace: the per-byte coding work does). Preset 11 (preset 1 with
+    # the extra mixers): where a block is one segment, the latest occurrence of a context
+    # is the nearest one, so it needs no nearby probes.
     "max": Level(
         "max",
         (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
         segments=fmt.fewest_segments,
         model="large",
-        config=DEFAULT,
+        config=DEFAULT_MIXERS,
         flat_text=False,
     ),
 }

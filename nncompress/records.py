@@ -16,12 +16,13 @@ are spread over every distance, has none.
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 
 import numpy as np
 
 from . import filters
 from . import format as fmt
-from .config import BINARY_2, BINARY_3, BINARY_4, DEFAULT, DEFAULT_2, Config
+from .config import BINARY_2, BINARY_3, BINARY_4, DEFAULT, TEXT_PRESETS, Config
 
 #: Longest record length the encoder looks for (the format takes up to
 #: ``format.MAX_RECORD``), and how much of a block it looks at.
@@ -276,14 +277,18 @@ def config_for(config: Config, first_block: bytes) -> Config:
     asks for ``config``: a binary preset instead of the default when the block is x86
     code or has records, the bit-level pixels where those records are a 1-bit bitmap's
     rows (text streams keep the level's text preset, and do not pay for contexts they
-    cannot use; short ones preset 1, ``NEARBY_MIN``)."""
-    if config not in (DEFAULT, DEFAULT_2):
+    cannot use; short ones preset 1, ``NEARBY_MIN``). A level whose text preset has extra
+    mixers (``Config.mixers``) gets the binary presets with the same mixers; short text
+    keeps preset 1 without them: a few KiB do not teach their many weight sets much, and
+    tables for them cost more to set up than such a stream takes to code."""
+    if config not in TEXT_PRESETS:
         return config
+    mixers = config.mixers
     if filters.looks_like_x86(first_block):
-        return BINARY_CONFIG
+        return replace(BINARY_CONFIG, mixers=mixers)
     record = detect(first_block)
     if not record:
         return DEFAULT if len(first_block) < NEARBY_MIN else config
     if looks_like_bitmap(first_block):
-        return BITMAP_CONFIG
-    return BINARY_CONFIG if record < IMAGE_RECORD else IMAGE_CONFIG
+        return replace(BITMAP_CONFIG, mixers=mixers)
+    return replace(BINARY_CONFIG if record < IMAGE_RECORD else IMAGE_CONFIG, mixers=mixers)

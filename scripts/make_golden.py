@@ -30,6 +30,7 @@ beside them::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import struct
 import sys
@@ -39,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from nncompress import contexts  # noqa: E402
-from nncompress.config import BINARY, BINARY_2, DEFAULT, Config  # noqa: E402
+from nncompress.config import BINARY, BINARY_2, DEFAULT, DEFAULT_2, TEXT_MIXERS, Config  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 TEXT_PATH = DATA / "golden.txt"
@@ -70,7 +71,8 @@ SECOND_CONFIG = Config(
     network_weight=1 << 15,
 )
 #: file name -> (block size, frame size, configuration or None for the level's; the first
-#: archives were made when the level's was preset 1, and name it now)
+#: archives were made when the level's was preset 1, and name it now; the nearby golden
+#: when it was preset 6)
 GOLDENS: dict[str, tuple[int, int, Config | None]] = {
     # Two blocks (9000 bytes in 16 lockstep segments, coded in two groups of 8, and the
     # rest in 2, a group each): the lockstep, the groups, the block boundary, the
@@ -81,7 +83,10 @@ GOLDENS: dict[str, tuple[int, int, Config | None]] = {
     "golden-config2.nnc": (9000, 16 << 20, SECOND_CONFIG),
     # The default level's text preset since it became 6 (the match model's probes of the
     # segment's own bytes and its neighbours'), in golden.nnc's layout.
-    "golden-nearby.nnc": (9000, 16 << 20, None),
+    "golden-nearby.nnc": (9000, 16 << 20, DEFAULT_2),
+    # The default level's text preset since it became 7 (extra mixers, chosen by mixer
+    # contexts), in the same layout.
+    "golden-mixers.nnc": (9000, 16 << 20, None),
 }
 
 #: Archives made with the shipped network primed with PRIME (docs/FORMAT.md, "Primed
@@ -199,28 +204,41 @@ from her sister asking whether anything interesting had happened lately.
 #: keep them; all three when it cut binary blocks into segments of at least 4 KiB
 #: (``records.BINARY_SEGMENT_BYTES``) with no floor on their number
 #: (``records.MIN_BINARY_SEGMENTS``), and keep that; all but the last two before blocks
-#: could go without the network (``records.FLAT_BLOCKS``).
-DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, tuple[int, int, bool]]] = {
+#: could go without the network (``records.FLAT_BLOCKS``). The rule's last item is the
+#: level's text preset, from which the encoder chose the binary one: 6 (the binary
+#: presets without extra mixers) for all made before preset 7.
+Rule = tuple[int, int, bool, Config]
+DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
     # A table of fixed-length records (``records_data``) in three blocks of 12,000 bytes:
     # the binary preset (config preset 2), a record length in each block's options, the
     # record contexts across segments and blocks.
-    "golden-records.nnc": ("records", 12_000, 16 << 20, BINARY, (4096, 1, False)),
+    "golden-records.nnc": ("records", 12_000, 16 << 20, BINARY, (4096, 1, False, DEFAULT_2)),
     # Code-like bytes (``code_data``): the x86 branch transform (block option 2).
-    "golden-x86.nnc": ("code", 16_000, 16 << 20, BINARY, (4096, 1, False)),
+    "golden-x86.nnc": ("code", 16_000, 16 << 20, BINARY, (4096, 1, False, DEFAULT_2)),
     # A 1-bit bitmap (``bitmap_data``) in two blocks: preset 3, the pixel contexts.
-    "golden-bitmap.nnc": ("bitmap", 6_000, 16 << 20, BINARY_2, (4096, 1, False)),
+    "golden-bitmap.nnc": ("bitmap", 6_000, 16 << 20, BINARY_2, (4096, 1, False, DEFAULT_2)),
     # Code-like bytes again, in blocks of 40,000: preset 4, the machine-word contexts, and
     # segments of at least 16 KiB but at least 8 of them.
-    "golden-words.nnc": ("long code", 40_000, 16 << 20, None, (16384, 8, False)),
+    "golden-words.nnc": ("long code", 40_000, 16 << 20, None, (16384, 8, False, DEFAULT_2)),
     # A 1-bit picture of filled shapes (``picture_data``) in two blocks: preset 5, the
     # bit-level pixel contexts, which the encoder chooses for it.
-    "golden-bitpixels.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8, False)),
+    "golden-bitpixels.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8, False, DEFAULT_2)),
     # Without the network (block option 4): longer code in two blocks of one segment each,
     # then a package log (``log_data``, repetitive text: the text preset, one segment),
     # and the picture again, whose blocks keep their segments.
-    "golden-flat.nnc": ("long code", 40_000, 16 << 20, None, (32768, 8, True)),
-    "golden-flat-log.nnc": ("log", 12_000, 16 << 20, None, (32768, 8, True)),
-    "golden-flat-picture.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8, True)),
+    "golden-flat.nnc": ("long code", 40_000, 16 << 20, None, (32768, 8, True, DEFAULT_2)),
+    "golden-flat-log.nnc": ("log", 12_000, 16 << 20, None, (32768, 8, True, DEFAULT_2)),
+    "golden-flat-picture.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8, True, DEFAULT_2)),
+    # The binary presets with the extra mixers that the text preset 7 gives way to: the
+    # longer code (preset 8) and the picture (preset 10), as the encoder codes them now.
+    "golden-mixers-code.nnc": ("long code", 40_000, 16 << 20, None, (32768, 8, True, TEXT_MIXERS)),
+    "golden-mixers-picture.nnc": (
+        "picture",
+        12_000,
+        16 << 20,
+        None,
+        (16384, 8, True, TEXT_MIXERS),
+    ),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 
@@ -362,7 +380,7 @@ def make_primed_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
 
 
 def make_data_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
-    from nncompress import records
+    from nncompress import levels, records
     from nncompress.engine import compress_stream
     from nncompress.model import IntModel
 
@@ -373,11 +391,14 @@ def make_data_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     # The encoder's segment rule of the day the archive was made (an encoder's choice,
     # recorded in each block, so any rule decodes).
     current = records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS
-    records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS = rule
+    records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS = rule[:3]
+    level = levels.LEVELS[LEVEL]
+    levels.LEVELS[LEVEL] = dataclasses.replace(level, config=rule[3])
     try:
         compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame, config=config)
     finally:
         records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS = current
+        levels.LEVELS[LEVEL] = level
     return out.getvalue()
 
 

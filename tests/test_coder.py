@@ -573,3 +573,37 @@ def test_other_blocks_feed_the_statistics_piece_by_piece(monkeypatch: pytest.Mon
     assert bytes(pieces.history) == data and pieces.history_base == 0
     small = fed(7, 2500)
     assert bytes(small.history) == data[-2500:] and small.history_base == 2500
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, (1 << 64) - 1),
+    st.integers(0, 7),
+    st.integers(0, 255),
+    st.integers(0, 1 << 20),
+    st.integers(-1, 255),
+)
+def test_mixer_contexts_stay_in_their_sets(c: int, j: int, bits: int, col: int, e: int) -> None:
+    """Every mixer context picks a weight set inside its own table (the compiled loops do
+    not check bounds: a set outside would read and train another mixer's weights)."""
+    from nncompress import contexts
+
+    c0 = (1 << j) | (bits & ((1 << j) - 1))
+    for kind, sets in contexts.MIXER_SETS.items():
+        got = contexts.mixer_select(kind, np.uint64(c), c0, j, col, e)
+        assert 0 <= got < sets, (kind, got)
+
+
+def test_mixer_contexts_reach_their_last_set() -> None:
+    """The tops of the contexts' ranges, as FORMAT.md ("Extra mixers") computes them: the
+    last byte and the expected byte fill theirs; a word's length takes 0 to 8."""
+    from nncompress import contexts
+
+    top = np.uint64(int.from_bytes(b"zzzzzzzz", "little"))  # letters: the longest word
+    assert contexts.mixer_select(contexts.MIX_ORDER_1, np.uint64(255), 255, 7, 0, -1) == 65535
+    assert contexts.mixer_select(contexts.MIX_EXPECTED, top, 255, 7, 0, 255) == 257 * 256 - 1
+    word = contexts.mixer_select(contexts.MIX_WORD, top, 255, 7, 0, -1)
+    assert word == (8 * 8 + 0) * 32 + 31
+    other = np.uint64(int.from_bytes(b"!!!!!!!!", "little"))  # class 7 everywhere
+    assert contexts.mixer_select(contexts.MIX_CLASSES_3, other, 255, 7, 0, -1) == 4095
+    assert contexts.mixer_select(contexts.MIX_CLASSES_2, other, 255, 7, 9, -1) == 2047

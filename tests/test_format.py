@@ -45,6 +45,7 @@ from nncompress.config import (
     BINARY_4,
     DEFAULT,
     DEFAULT_2,
+    MIXERS,
     PRESETS,
     Config,
     ConfigError,
@@ -73,6 +74,10 @@ CONFIGS = st.builds(
     table_bits=st.integers(12, 22),
     match_bits=st.integers(12, 24),
     network_weight=st.integers(0, 65535),
+    match_probes=st.integers(0, 8),
+    mixers=st.lists(st.sampled_from(sorted(contexts.MIXER_NAMES)), max_size=5, unique=True).map(
+        tuple
+    ),
 )
 DAMAGE = (fmt.FormatError, ModelError)
 
@@ -208,14 +213,16 @@ def test_header_pack_refuses_what_no_reader_would_read_back(header: fmt.Header) 
 def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     """A released preset other than the default is named by its number in one byte."""
     released = [(2, BINARY), (3, BINARY_2), (4, BINARY_3), (5, BINARY_4), (6, DEFAULT_2)]
+    with_mixers = [(7, DEFAULT_2), (8, BINARY_3), (9, BINARY_2), (10, BINARY_4), (11, DEFAULT)]
+    released += [(n, dataclasses.replace(c, mixers=MIXERS)) for n, c in with_mixers]
     for number, config in released:
         named = fmt.MAGIC + bytes([0x11, number, 0x40])
         assert fmt.Header(64, 1, "", config).pack() == named
         assert fmt.read_header(io.BytesIO(named))[0].config == config
-    raw = fmt.MAGIC + b"\x11\x07\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 7"):
+    raw = fmt.MAGIC + b"\x11\x0c\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 12"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 7, CUSTOM)
+    monkeypatch.setitem(PRESETS, 12, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 
@@ -613,7 +620,7 @@ _INLINE_BAD_KIND = bytes([2, 1, 200]) + CUSTOM.pack()[1 + len(CUSTOM.contexts) :
         (fmt.MAGIC + b"\x31\x01", "unsupported archive flags 0x31"),  # configuration kind 3
         (fmt.MAGIC + b"\x10\x02\x01", "configuration without a model"),
         (fmt.MAGIC + b"\x20\x00\x01", "configuration without a model"),
-        (fmt.MAGIC + b"\x11\x07\x01", "unknown mixed-method preset 7"),
+        (fmt.MAGIC + b"\x11\x0c\x01", "unknown mixed-method preset 12"),
         (fmt.MAGIC + b"\x11\xff\x01", "unknown mixed-method preset 255"),
         (fmt.MAGIC + b"\x21\x03abc\x01", "configuration of the wrong length"),
         (fmt.MAGIC + b"\x21\x00\x01", "configuration of the wrong length"),
@@ -869,12 +876,12 @@ def test_configuration_kinds(
     default = compress(data, tiny_model, block_size=256)
     assert default[4] >> 4 & 3 == fmt.CONFIG_DEFAULT
     assert list_stream(io.BytesIO(default)).config == DEFAULT
-    # The default level's text preset (6), for text of NEARBY_MIN bytes and more, is
+    # The default level's text preset (7), for text of NEARBY_MIN bytes and more, is
     # named in one byte.
     longer = sample_text(records.NEARBY_MIN, seed=7)
     text = compress(longer, tiny_model, block_size=records.NEARBY_MIN)
-    assert text[4] >> 4 & 3 == fmt.CONFIG_PRESET and text[at] == 6
-    assert list_stream(io.BytesIO(text)).config == DEFAULT_2
+    assert text[4] >> 4 & 3 == fmt.CONFIG_PRESET and text[at] == 7
+    assert list_stream(io.BytesIO(text)).config == dataclasses.replace(DEFAULT_2, mixers=MIXERS)
     assert decompress(text, tiny_model) == longer
     shorter = compress(longer[:-1], tiny_model, block_size=records.NEARBY_MIN)
     assert list_stream(io.BytesIO(shorter)).config == DEFAULT
@@ -1709,3 +1716,42 @@ def test_match_probes_in_a_header(tiny_model: IntModel, monkeypatch: pytest.Monk
     blob = compress(data, tiny_model, block_size=1024, level=_custom_level(monkeypatch, probed))
     assert list_stream(io.BytesIO(blob)).config == probed
     assert decompress(blob, tiny_model) == data
+
+
+# ----------------------------------------------------------------------------- extra mixers
+def test_mixers_written_out() -> None:
+    """``mixers`` follow the match probes byte (written then even when 0) as a count and
+    the ids: a configuration without them packs as before, one with them is longer, which
+    earlier readers refuse ("wrong length")."""
+    mixed = dataclasses.replace(CUSTOM, mixers=(4, 1))
+    assert mixed.pack() == CUSTOM.pack() + b"\x00\x02\x04\x01"
+    both = dataclasses.replace(CUSTOM, match_probes=3, mixers=(5,))
+    assert both.pack() == CUSTOM.pack() + b"\x03\x01\x05"
+    for config in (mixed, both):
+        assert Config.unpack(config.pack()) == config
+    for bad, message in [
+        (CUSTOM.pack() + b"\x00\x00", "wrong length"),  # a count of 0 is never written
+        (CUSTOM.pack() + b"\x00\x01", "wrong length"),
+        (CUSTOM.pack() + b"\x00\x02\x01", "wrong length"),
+        (CUSTOM.pack() + b"\x00\x01\x01\x02", "wrong length"),
+        (CUSTOM.pack() + b"\x00\x01\x00", "unknown mixer context 0"),
+        (CUSTOM.pack() + b"\x00\x01\x06", "unknown mixer context 6"),
+        (CUSTOM.pack() + b"\x00\x02\x03\x03", "listed twice"),
+        (CUSTOM.pack() + b"\x09\x01\x03", "match probes out of range"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            Config.unpack(bad)
+    with pytest.raises(ConfigError, match="at most 8 extra mixers"):
+        dataclasses.replace(CUSTOM, mixers=(1, 2, 3, 4, 5, 1, 2, 3, 4))
+
+
+def test_mixers_in_a_header(tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A configuration with extra mixers, written out in the header, decodes through them,
+    and they change what is coded (the archive differs from the one without them)."""
+    mixed = dataclasses.replace(CUSTOM, mixers=MIXERS[::-1])
+    data = sample_text(6000, seed=12)
+    blob = compress(data, tiny_model, block_size=2048, level=_custom_level(monkeypatch, mixed))
+    assert list_stream(io.BytesIO(blob)).config == mixed
+    assert decompress(blob, tiny_model) == data
+    plain = compress(data, tiny_model, block_size=2048, level=_custom_level(monkeypatch, CUSTOM))
+    assert plain != blob and decompress(plain, tiny_model) == data

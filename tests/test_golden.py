@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import importlib.util
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import DATA, REPO
 
 from nncompress import format as fmt
-from nncompress.config import BINARY, BINARY_2, BINARY_3, BINARY_4, DEFAULT, DEFAULT_2
+from nncompress.config import (
+    BINARY,
+    BINARY_2,
+    BINARY_3,
+    BINARY_4,
+    DEFAULT,
+    DEFAULT_2,
+    TEXT_MIXERS,
+    preset_of,
+)
 from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.model import IntModel
 from nncompress.reader import ArchiveReader
@@ -62,6 +72,15 @@ def test_the_second_configuration_differs() -> None:
     header, _ = fmt.read_header(io.BytesIO(blob))
     assert header.config == second
     assert (blob[4] >> 4) & 3 == fmt.CONFIG_INLINE
+
+
+def test_the_text_presets_goldens_pin() -> None:
+    """golden-nearby.nnc pins preset 6 (nearby match probes), golden-mixers.nnc the
+    level's text preset of today, 7 (and the extra mixers), both named by number."""
+    for name, config in (("golden-nearby.nnc", DEFAULT_2), ("golden-mixers.nnc", TEXT_MIXERS)):
+        header, _ = fmt.read_header(io.BytesIO((DATA / name).read_bytes()))
+        assert header.config == config
+    assert DEFAULT_2.mixers == () and TEXT_MIXERS.mixers and preset_of(TEXT_MIXERS) == 7
 
 
 @pytest.fixture(autouse=True)
@@ -174,32 +193,33 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     block option 2), a 1-bit bitmap (preset 3, the pixel contexts), longer code
     (preset 4, the machine-word contexts) and a 1-bit picture (preset 5, the bit-level
     pixel contexts); and the code, a package log and the picture without the network
-    (block option 4)."""
-    source, block, _, _, (_, _, flat) = make_golden.DATA_GOLDENS[name]
+    (block option 4); and the code and the picture again with the extra mixers (presets
+    8 and 10), which the encoder chooses for them from the text preset 7."""
+    source, block, _, _, (_, _, flat, text) = make_golden.DATA_GOLDENS[name]
     blob = (DATA / name).read_bytes()
     info = list_stream(io.BytesIO(blob))
     assert info.block_size == block
     kinds = {(b.method, b.record, b.x86) for b in info.blocks}
     assert {b.flat for b in info.blocks} == {flat}  # block option 4, or none
+    chosen = {"long code": BINARY_3, "picture": BINARY_4, "log": DEFAULT_2, "bitmap": BINARY_2}
+    expected = replace(chosen.get(source, BINARY), mixers=text.mixers)
+    if source in ("records", "code", "bitmap"):  # made with the configuration given
+        expected = make_golden.DATA_GOLDENS[name][3]
+    assert info.config == expected and blob[5] == preset_of(expected)
     if source == "records":
-        assert info.config == BINARY and blob[5] == 2
         assert kinds == {(fmt.METHOD_MIXED, 20, False)}
     elif source == "code":
-        assert info.config == BINARY and kinds == {(fmt.METHOD_MIXED, 0, True)}
+        assert kinds == {(fmt.METHOD_MIXED, 0, True)}
     elif source == "long code":
-        assert info.config == BINARY_3 and blob[5] == 4
         assert kinds == {(fmt.METHOD_MIXED, 0, True)}
         assert [b.segments for b in info.blocks] == ([1, 1] if flat else [8, 8])
     elif source == "picture":
-        assert info.config == BINARY_4 and blob[5] == 5
         assert kinds == {(fmt.METHOD_MIXED, 64, False)} and len(info.blocks) == 2
         assert all(b.segments > 1 for b in info.blocks)  # an image keeps its segments
     elif source == "log":
-        assert info.config == DEFAULT_2 and blob[5] == 6
         assert kinds == {(fmt.METHOD_MIXED, 0, False)}
         assert [b.segments for b in info.blocks] == [1, 1, 1]
     else:
-        assert info.config == BINARY_2 and blob[5] == 3
         assert kinds == {(fmt.METHOD_MIXED, 48, False)} and len(info.blocks) == 2
     out = io.BytesIO()
     decompress_stream(io.BytesIO(blob), out, lambda h: default_model)

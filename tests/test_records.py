@@ -17,7 +17,15 @@ from test_filters import machine_code
 from nncompress import coder, contexts, records
 from nncompress import format as fmt
 from nncompress.adaptive import StreamState
-from nncompress.config import BINARY, BINARY_2, BINARY_3, BINARY_4, DEFAULT, DEFAULT_2
+from nncompress.config import (
+    BINARY,
+    BINARY_2,
+    BINARY_3,
+    BINARY_3_MIXERS,
+    BINARY_4,
+    DEFAULT,
+    TEXT_MIXERS,
+)
 from nncompress.contexts import RECORD_KINDS
 from nncompress.engine import compress_block, list_stream
 from nncompress.model import IntModel
@@ -338,7 +346,7 @@ def test_a_table_stream_uses_the_record_preset(tiny_model: IntModel) -> None:
     blob = compress(data, tiny_model, block_size=12_000)
     assert decompress(blob, tiny_model) == data
     header, _ = fmt.read_header(io.BytesIO(blob))
-    assert header.config == BINARY_3
+    assert header.config == BINARY_3_MIXERS  # the level's text preset's mixers too
     blocks = [bh for _, bh, _ in walk_blocks(blob)]
     mixed = [bh.record for bh in blocks if bh.method == fmt.METHOD_MIXED]
     assert mixed and mixed[0] == 24
@@ -348,7 +356,7 @@ def test_a_table_stream_uses_the_record_preset(tiny_model: IntModel) -> None:
 def test_text_streams_keep_the_text_preset(tiny_model: IntModel, small_tables) -> None:
     data = sample_text(20_000, 4) + table(1000)
     blob = compress(data, tiny_model, block_size=20_000)
-    assert fmt.read_header(io.BytesIO(blob))[0].config == DEFAULT_2
+    assert fmt.read_header(io.BytesIO(blob))[0].config == TEXT_MIXERS
     assert all(bh.record == 0 for _, bh, _ in walk_blocks(blob))  # (not written: unused)
     assert decompress(blob, tiny_model) == data
 
@@ -432,7 +440,7 @@ def test_verbose_says_what_each_block_was_taken_for(
     kind = "records of 24 bytes, without the network"
     assert [(b.method, b.kind) for b in blocks] == [(fmt.METHOD_MIXED, kind)]
     assert f"mixed ({kind}): 1 block" in r.stderr
-    assert "mixed method: preset 4 (binary with machine words)" in r.stderr
+    assert "mixed method: preset 8 (binary with machine words and more mixers)" in r.stderr
     alone = next(x for x in r.stderr.splitlines() if "bpb of each model alone" in x)
     assert "network" not in alone and "record " in alone  # no network ran
     r = run(["-lv", "t.bin.nnc"])
