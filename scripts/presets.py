@@ -5,7 +5,7 @@ to a binary preset after the first block), per redundancy threshold named (text 
 that zlib at level 1 keeps less than this share of take long segments,
 ``records.REDUNDANT_RATIO``; 0: never), per binary segment length named (records and
 machine code, ``records.BINARY_SEGMENT_BYTES``) and per text segment length named (the
-default count's, ``format.SEGMENT_BYTES``), every archive decoded and checked, with
+default level's, ``levels.TEXT_SEGMENT_BYTES``), every archive decoded and checked, with
 its size, both speeds, and xz -9e's compression speed in the same run as a yardstick for
 a shared, noisy machine.
 
@@ -30,19 +30,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from nncompress import format as fmt  # noqa: E402
 from nncompress import levels, records  # noqa: E402
 from nncompress.config import PRESETS  # noqa: E402
 from nncompress.engine import compress_stream, decompress_stream  # noqa: E402
 from nncompress.zoo import load_model  # noqa: E402
-
-
-def _text_segments(n: int, length: int) -> int:
-    """The default count (``format.segment_count``) with segments of ``length`` bytes
-    instead of ``format.SEGMENT_BYTES``: never more, so that the block records it."""
-    small = min(fmt.SMALL_SEGMENTS, n // fmt.MIN_SEGMENT_BYTES)
-    count = max(1, min(fmt.MAX_BLOCK_SEGMENTS, max(n // length, small)))
-    return max(fmt.fewest_segments(n), min(fmt.segment_count(n), count))
 
 
 def main() -> int:
@@ -69,9 +60,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--text-segment-bytes",
-        default=str(fmt.SEGMENT_BYTES),
+        default=str(levels.TEXT_SEGMENT_BYTES),
         help="text segment lengths, comma-separated "
-        f"(the default segment count's: {fmt.SEGMENT_BYTES})",
+        f"(the default level's: {levels.TEXT_SEGMENT_BYTES})",
     )
     args = parser.parse_args()
     records.MIN_REDUNDANT_SEGMENTS = args.min_redundant
@@ -110,7 +101,7 @@ def main() -> int:
             records.REDUNDANT_RATIO = ratio
             records.BINARY_SEGMENT_BYTES = length
             levels.LEVELS["default"] = dataclasses.replace(
-                default, segments=lambda n, t=text: _text_segments(n, t)
+                default, segments=lambda n, t=text: levels.text_segments(n, t)
             )
             start = time.perf_counter()
             compress_stream(io.BytesIO(data), out, model, config=config)
