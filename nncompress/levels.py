@@ -45,14 +45,15 @@ def split_frames(n: int, block: int) -> int:
 
 #: The default level's text segments: 2 KiB, where the format's default count
 #: (``format.segment_count``) gives 1 KiB. Each segment starts with a network that has seen
-#: none of its bytes, and since the extra mixers (presets 7-11) the mixing, not the
-#: network's step over many segments, sets the pace on text, so fewer, longer segments
-#: no longer cost speed: ``scripts/presets.py --presets auto --text-segment-bytes
-#: 1024,2048`` on eight texts of this machine coded them 0.8% smaller, book1 at the same
-#: speed. Blocks shorter than 32 KiB keep the default count (``SMALL_SEGMENTS``).
+#: none of its bytes. ``scripts/presets.py --presets auto --text-segment-bytes 1024,2048``
+#: on eight texts of this machine (1.2 MB): 0.7% smaller, book1 at the same speed (with
+#: the extra mixers of presets 7-11 the mixing, more than the network's step, sets its
+#: pace), the others 0-10% slower.
 TEXT_SEGMENT_BYTES = 2048
-#: But at least this many where the default count has them: a step costs about as much
-#: for 64 segments as for 17, so a short text in fewer would take longer.
+#: But at least this many segments where the default count has them (blocks under 64 KiB
+#: keep it): a short text in fewer segments takes more steps, each costing nearly what it
+#: costs with more segments (a 35 KB licence in 17 segments instead of 34 coded 28%
+#: slower, for 0.4%).
 MIN_TEXT_SEGMENTS = 64
 
 
