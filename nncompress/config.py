@@ -31,9 +31,10 @@ class Config:
 
     - ``contexts``: the context kinds (``contexts.NAMES``), in the order of their tables
       and mixer inputs; each kind at most once.
-    - ``mix_shifts``: learning rates of the three mixers, as right shifts of
+    - ``mix_shifts``: learning rates of the three mixers (the extra ones, ``mixers``,
+      learn at the third one's), as right shifts of
       ``input * error`` (weights in Q16): larger is slower.
-    - ``final_shift``: the learning rate of the final mixer of the three.
+    - ``final_shift``: the learning rate of the final mixer, which mixes the mixers.
     - ``apm_rate``: the refinement stages move by ``error >> apm_rate``.
     - ``table_bits`` / ``match_bits``: the most slots (log2) per context table and in the
       match model's table; streams of small blocks use fewer (``adaptive.table_bits``).
