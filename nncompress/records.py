@@ -278,12 +278,15 @@ def config_for(config: Config, first_block: bytes) -> Config:
     code or has records, the bit-level pixels where those records are a 1-bit bitmap's
     rows (text streams keep the level's text preset, and do not pay for contexts they
     cannot use; short ones preset 1, ``NEARBY_MIN``). A level whose text preset has extra
-    mixers (``Config.mixers``) gets the binary presets with the same mixers; short text
-    keeps preset 1 without them: a few KiB do not teach their many weight sets much, and
-    tables for them cost more to set up than such a stream takes to code."""
+    mixers (``Config.mixers``) gets the binary presets with the same mixers, except for
+    streams shorter than ``NEARBY_MIN``, which go without them as short text does: their
+    weights (24-33 MB) take longer to set up than a few KiB to code, for nothing
+    (``scripts/presets.py --presets 4,8`` on the first 2,000 and 6,000 bytes of libz.so
+    and 6,000 of a table of this machine: 4,055 bytes either way, compressing 16-39%
+    slower with them)."""
     if config not in TEXT_PRESETS:
         return config
-    mixers = config.mixers
+    mixers = config.mixers if len(first_block) >= NEARBY_MIN else ()
     if filters.looks_like_x86(first_block):
         return replace(BINARY_CONFIG, mixers=mixers)
     record = detect(first_block)

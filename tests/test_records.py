@@ -504,3 +504,14 @@ def test_redundant_text_takes_long_segments(
     expected = (fmt.METHOD_MIXED, records.MIN_REDUNDANT_SEGMENTS, False)
     assert (block.method, block.segments, block.flat) == expected
     assert decompress(blob, tiny_model) == log
+
+
+def test_short_binary_streams_go_without_the_extra_mixers() -> None:
+    """A level whose text preset has extra mixers gives binary streams of at least
+    NEARBY_MIN bytes the binary preset with them, shorter ones the preset without them
+    (their weights take longer to set up than such a stream to code)."""
+    data = table(1000, 3)  # 24,000 bytes of records
+    assert records.config_for(TEXT_MIXERS, data) == BINARY_3_MIXERS
+    short = data[: records.NEARBY_MIN - 1]
+    assert records.config_for(TEXT_MIXERS, short) == BINARY_3
+    assert records.config_for(TEXT_MIXERS, short[:100]) == DEFAULT  # too short for records
