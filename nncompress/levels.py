@@ -61,9 +61,7 @@ def text_segments(n: int, length: int = TEXT_SEGMENT_BYTES) -> int:
     """The segment count of a text block of ``n`` bytes in segments of ``length`` bytes,
     at least ``MIN_TEXT_SEGMENTS``: never more than the format's default count
     (``format.segment_count``), never fewer than it allows."""
-    small = min(fmt.SMALL_SEGMENTS, n // fmt.MIN_SEGMENT_BYTES)
-    floor = max(small, MIN_TEXT_SEGMENTS)
-    count = max(1, min(fmt.MAX_BLOCK_SEGMENTS, max(n // length, floor)))
+    count = max(n // length, MIN_TEXT_SEGMENTS)
     return max(fmt.fewest_segments(n), min(fmt.segment_count(n), count))
 
 

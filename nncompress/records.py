@@ -286,12 +286,15 @@ def config_for(config: Config, first_block: bytes) -> Config:
     slower with them)."""
     if config not in TEXT_PRESETS:
         return config
-    mixers = config.mixers if len(first_block) >= NEARBY_MIN else ()
+    short = len(first_block) < NEARBY_MIN
     if filters.looks_like_x86(first_block):
-        return replace(BINARY_CONFIG, mixers=mixers)
-    record = detect(first_block)
-    if not record:
-        return DEFAULT if len(first_block) < NEARBY_MIN else config
-    if looks_like_bitmap(first_block):
-        return replace(BITMAP_CONFIG, mixers=mixers)
-    return replace(BINARY_CONFIG if record < IMAGE_RECORD else IMAGE_CONFIG, mixers=mixers)
+        binary = BINARY_CONFIG
+    else:
+        record = detect(first_block)
+        if not record:
+            return DEFAULT if short else config
+        if looks_like_bitmap(first_block):
+            binary = BITMAP_CONFIG
+        else:
+            binary = BINARY_CONFIG if record < IMAGE_RECORD else IMAGE_CONFIG
+    return replace(binary, mixers=() if short else config.mixers)
