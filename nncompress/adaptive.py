@@ -24,10 +24,10 @@ state; by how many of the configuration's contexts of order 2 to 8 have been see
 the match state and the network's confidence; and by the previous byte and the bit
 position; and the configuration's extra mixers, by contexts of their own
 (``contexts.mixer_select``: the kinds of the last bytes, the word, the last byte, the
-match model's expected byte). Each is trained on its own error, at its own rate. A final
-mixer of them all, with weights chosen by the partial byte, feeds two refinement stages
-(paq's APM), chosen by the previous byte and by the last two bytes, each with the partial
-byte, averaged with the mixers' output.
+match model's expected byte; in a 1-bit bitmap, the pixels around). Each is trained on
+its own error, at its own rate. A final mixer of them all, with weights chosen by the
+partial byte, feeds two refinement stages (paq's APM), chosen by the previous byte and by
+the last two bytes, each with the partial byte, averaged with the mixers' output.
 
 Everything is integer arithmetic, identical on every machine; the tables that stand for
 exp/log are built from Python's ``decimal`` module, whose results are correctly rounded
@@ -52,12 +52,15 @@ from . import jit as _compiled
 from .config import DEFAULT, MAX_MIXERS, Config
 from .contexts import (
     BIT_PIXELS,
+    MIX_PIXELS,
+    MIX_PIXELS_NEAR,
     MIXER_SETS,
     PRIMES,
     SEEN_KINDS,
     bit_hash,
     context_hash,
     mixer_select,
+    pixel_rows,
 )
 from .jit import entry, jit
 from .rangecoder import BitDecoder, BitEncoder, decode_bit, encode_bit
@@ -67,7 +70,7 @@ from .rangecoder import BitDecoder, BitEncoder, decode_bit, encode_bit
 #: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
-CONTEXTS_SHA256 = "6d266bb0f853652ff89f26befcd4e2b72818646e93d42b2efd4ee0c8d46f3702"
+CONTEXTS_SHA256 = "ef535a28b7843ea90d8418e2621a30c084b3f5f7445bfb5941b63d2b37d09142"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance
@@ -558,7 +561,9 @@ _WSEL2, _P1, _P2, _MLEN, _WSEL3, _P3, _D1, _D2, _D3 = 12, 13, 14, 15, 16, 17, 18
 _AROW2 = 21
 # The extra mixers': weight set, probability and logit, three rows each from _X on.
 _X = 22
-_SEG_FIELDS = _X + 3 * MAX_MIXERS
+# The pixels around the byte (``contexts.pixel_rows``), for the pixel mixers.
+_ROWS = _X + 3 * MAX_MIXERS
+_SEG_FIELDS = _ROWS + 1
 # BlockCoder.params: the configuration's learning rates.
 _MIX_SHIFT, _FINAL_SHIFT, _APM_RATE, _MATCH_PROBES, _SEG_LO, _N_PARAMS = 0, 3, 4, 5, 6, 7
 
@@ -575,7 +580,10 @@ def _begin_byte(freqs, k, blk, scr) -> None:
     ints, starts, block, history, ctx, mptr, mlen, words, mseed, lines = blk[:10]
     starts_all, done_all = blk[10], blk[11]
     cum, hashes, seg = scr[0], scr[1], scr[2]
-    spending, byte_bits, kinds = scr[9], scr[10], scr[13]
+    spending, byte_bits, kinds, mixer_kinds = scr[9], scr[10], scr[13], scr[16]
+    by_pixels = False  # whether a mixer reads the pixels around the byte
+    for e in range(len(mixer_kinds)):
+        by_pixels = by_pixels or mixer_kinds[e] == MIX_PIXELS or mixer_kinds[e] == MIX_PIXELS_NEAR
     for i in range(k):
         # Cumulative frequencies: the network's P(bit) at any node of the byte's binary
         # tree is a ratio of two range sums, taken in predict for the 8 nodes visited.
@@ -588,6 +596,8 @@ def _begin_byte(freqs, k, blk, scr) -> None:
         c = ctx[i]
         for o in range(len(kinds)):
             hashes[i, o] = context_hash(kinds[o], c, words, lines, block, i)
+        if by_pixels:
+            seg[_ROWS, i] = np.int64(pixel_rows(c, lines, block, i))
         # Match model: the match continued or found in end_byte, if its byte is known.
         ml = mlen[i]
         expected = 0
@@ -701,7 +711,10 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         expected = seg[_EXPECTED, i] if seg[_MLEN, i] > 0 else -1
         for e in range(len(mixer_kinds)):
             row = _X + 3 * e
-            wx = mixer_base[e] + mixer_select(mixer_kinds[e], ctx[i], c, j, lines[0, i], expected)
+            sel = mixer_select(
+                mixer_kinds[e], ctx[i], c, j, lines[0, i], expected, np.uint64(seg[_ROWS, i])
+            )
+            wx = mixer_base[e] + sel
             dx = 0
             for q in range(n_in):
                 dx += x[i, q] * weights_x[wx, q]

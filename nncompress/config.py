@@ -245,6 +245,36 @@ BINARY_3_MIXERS = replace(BINARY_3, mixers=MIXERS)
 BINARY_2_MIXERS = replace(BINARY_2, mixers=MIXERS)
 BINARY_4_MIXERS = replace(BINARY_4, mixers=MIXERS)
 DEFAULT_MIXERS = replace(DEFAULT, mixers=MIXERS)
+#: For 1-bit bitmaps, where the level's text preset has extra mixers: the orders 1-4 and 6,
+#: the record and pixel kinds of preset 5 and three more bit-level windows (wider, taller,
+#: smaller: ``contexts.BIT_PIXELS_3`` to ``BIT_PIXELS_5``), and two mixers that choose
+#: their weights by the pixels around the one being coded (``contexts.MIX_PIXELS``,
+#: ``MIX_PIXELS_NEAR``) instead of preset 10's, which read letters and words. Without
+#: the word, column and line kinds, whose statistics a bitmap only blurs. Chosen among
+#: variants by scratch runs on five 1-bit bitmaps of this machine (screenshots and
+#: diagrams thresholded, two pages of rendered text); ``scripts/presets.py --presets 10,12``
+#: on them is in docs/DESIGN.md, section 4.
+BITMAP = Config(
+    contexts=(
+        1,
+        2,
+        3,
+        4,
+        6,
+        contexts.RECORD,
+        contexts.RECORD_2,
+        contexts.RECORD_3,
+        contexts.PIXELS,
+        contexts.PIXELS_2,
+        contexts.BIT_PIXELS,
+        contexts.BIT_PIXELS_2,
+        contexts.BIT_PIXELS_3,
+        contexts.BIT_PIXELS_4,
+        contexts.BIT_PIXELS_5,
+    ),
+    network_weight=BINARY.network_weight,
+    mixers=(contexts.MIX_PIXELS, contexts.MIX_PIXELS_NEAR),
+)
 #: The text presets a level may ask for, which a stream of binary data gives up for a
 #: binary one (``records.config_for``).
 TEXT_PRESETS = (DEFAULT, DEFAULT_2, TEXT_MIXERS, DEFAULT_MIXERS)
@@ -262,6 +292,7 @@ PRESETS: dict[int, Config] = {
     9: BINARY_2_MIXERS,
     10: BINARY_4_MIXERS,
     11: DEFAULT_MIXERS,
+    12: BITMAP,
 }
 #: What ``-v`` calls them.
 PRESET_NAMES: dict[int, str] = {
@@ -276,6 +307,7 @@ PRESET_NAMES: dict[int, str] = {
     9: "binary with pixels and more mixers",
     10: "binary with bit pixels and more mixers",
     11: "default with more mixers",
+    12: "1-bit bitmap",
 }
 DEFAULT_PRESET = 1
 

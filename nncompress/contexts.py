@@ -65,6 +65,13 @@ SKIP_1_4 = 27  # the last byte and the byte 4 back
 # partial byte as for every other kind.
 BIT_PIXELS = 28  # 5 pixels above, 3 two rows above, the 4 to the left
 BIT_PIXELS_2 = 29  # 5 pixels above, 5 two rows above, the 6 to the left
+# Wider and taller windows, from three rows above (``wide_rows`` packs them): the larger a
+# window, the more of a letter's or a line's shape it sees; the smaller, the sooner its
+# statistics are learnt. A bitmap's mixers weigh them by the pixels around
+# (``MIX_PIXELS``).
+BIT_PIXELS_3 = 30  # 7 pixels above, 5 two rows above, 3 three rows above, the 6 to the left
+BIT_PIXELS_4 = 31  # 9 pixels above, the 8 to the left
+BIT_PIXELS_5 = 32  # 3 pixels above, 3 two rows above, 3 three rows above, the 2 to the left
 
 NAMES: dict[int, str] = {
     **{k: f"order-{k}" for k in ORDER},
@@ -89,11 +96,14 @@ NAMES: dict[int, str] = {
     SKIP_1_4: "skip-1-4",
     BIT_PIXELS: "bit-pixels",
     BIT_PIXELS_2: "bit-pixels-2",
+    BIT_PIXELS_3: "bit-pixels-3",
+    BIT_PIXELS_4: "bit-pixels-4",
+    BIT_PIXELS_5: "bit-pixels-5",
 }
 #: The record kinds, which read the block's record length.
-RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2, BIT_PIXELS, BIT_PIXELS_2))
 #: The kinds hashed bit by bit (``bit_hash``); all ids from the first of them on.
-BIT_KINDS = frozenset((BIT_PIXELS, BIT_PIXELS_2))
+BIT_KINDS = frozenset((BIT_PIXELS, BIT_PIXELS_2, BIT_PIXELS_3, BIT_PIXELS_4, BIT_PIXELS_5))
+RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2, *BIT_KINDS))
 #: Kinds counted by the second mixer's selector ("how many of the longer contexts have been
 #: seen before"): the orders from 2 on.
 SEEN_KINDS = frozenset(range(2, 9))
@@ -117,6 +127,8 @@ def context_hash(kind, c, words, lines, block, i) -> np.uint64:
     before use, so that does not happen)."""
     if kind <= 8:
         return ((c & _ORDER_MASK[kind]) + np.uint64(kind)) * PRIMES[_ORDER_PRIME[kind]]
+    if kind >= BIT_PIXELS_3:
+        return wide_rows(c, lines, block, i)
     if kind >= BIT_PIXELS:
         return pixel_rows(c, lines, block, i)
     if kind >= ALIGN_4:
@@ -253,6 +265,34 @@ def pixel_rows(c, lines, block, i) -> np.uint64:
 
 
 @jit
+def wide_rows(c, lines, block, i) -> np.uint64:
+    """The pixels around the byte to be coded, for the wide bit-level kinds (from
+    ``BIT_PIXELS_3`` on): bits 0-7 the last byte; then the three rows above, nearest first,
+    16 pixels each (the 4 nearest left of the byte above, its 8, the 4 nearest right of
+    it; the leftmost in the top bit) at bits 8, 24 and 40. Pixels of bytes the segment has
+    not coded read as 0."""
+    r = lines[4, i]
+    if r <= 0:
+        return np.uint64(0)
+    pos, first = lines[1, i] + lines[0, i], lines[5, i]
+    rows = c & np.uint64(0xFF)
+    for k in range(3):
+        back = (k + 1) * r
+        up = _above(block, pos, back, first)
+        left = _above(block, pos, back + 1, first)
+        right = _above(block, pos, back - 1, first)
+        w = np.uint64(0)
+        if up > 0:
+            w |= np.uint64(up - 1) << np.uint64(4)
+        if left > 0:
+            w |= np.uint64((left - 1) & 15) << np.uint64(12)
+        if right > 0:
+            w |= np.uint64((right - 1) >> 4)
+        rows |= w << np.uint64(8 + 16 * k)
+    return rows
+
+
+@jit
 def bit_hash(kind, rows, j, c0) -> np.uint64:
     """The hash of bit-level kind ``kind`` for bit ``j`` (0: the top, the leftmost pixel)
     of the byte around which ``pixel_rows`` packed ``rows``; ``c0`` is 1 followed by the
@@ -261,6 +301,8 @@ def bit_hash(kind, rows, j, c0) -> np.uint64:
     jj = np.uint64(j)
     # The 8 pixels left of this one, the nearest in bit 0.
     left = ((rows << jj) | np.uint64(c0 - (1 << j))) & np.uint64(0xFF)
+    if kind >= BIT_PIXELS_3:
+        return _wide_hash(kind, rows, jj, left)
     above = (rows >> np.uint64(8)) & np.uint64(0xFFF)
     above_2 = (rows >> np.uint64(20)) & np.uint64(0xFFF)
     # Pixel j of a byte is bit 9 - j of its 12-pixel row: centred windows of 5 and 3.
@@ -276,16 +318,48 @@ def bit_hash(kind, rows, j, c0) -> np.uint64:
     return np.uint64(0)
 
 
+@jit
+def _wide_hash(kind, rows, jj, left) -> np.uint64:
+    """``bit_hash`` of the wide kinds, from ``wide_rows``' three rows and the 8 pixels
+    ``left`` of pixel ``jj``. Pixel j of a byte is bit 11 - j of its 16-pixel row: a
+    centred window of w pixels starts at bit 11 - j - w // 2."""
+    r1 = (rows >> np.uint64(8)) & np.uint64(0xFFFF)
+    r2 = (rows >> np.uint64(24)) & np.uint64(0xFFFF)
+    r3 = (rows >> np.uint64(40)) & np.uint64(0xFFFF)
+    if kind == BIT_PIXELS_3:
+        up7 = (r1 >> (np.uint64(8) - jj)) & np.uint64(0x7F)
+        up5 = (r2 >> (np.uint64(9) - jj)) & np.uint64(0x1F)
+        up3 = (r3 >> (np.uint64(10) - jj)) & np.uint64(7)
+        v = (up7 << np.uint64(14)) | (up5 << np.uint64(9)) | (up3 << np.uint64(6))
+        return ((v | (left & np.uint64(0x3F))) + np.uint64(30000071)) * PRIMES[2]
+    if kind == BIT_PIXELS_4:
+        up9 = (r1 >> (np.uint64(7) - jj)) & np.uint64(0x1FF)
+        return (((up9 << np.uint64(8)) | left) + np.uint64(31000073)) * PRIMES[3]
+    if kind == BIT_PIXELS_5:
+        up3 = (r1 >> (np.uint64(10) - jj)) & np.uint64(7)
+        up3_2 = (r2 >> (np.uint64(10) - jj)) & np.uint64(7)
+        up3_3 = (r3 >> (np.uint64(10) - jj)) & np.uint64(7)
+        v = (up3 << np.uint64(8)) | (up3_2 << np.uint64(5)) | (up3_3 << np.uint64(2))
+        return ((v | (left & np.uint64(3))) + np.uint64(32000077)) * PRIMES[1]
+    return np.uint64(0)
+
+
 # Mixer contexts: what picks the weight set of each of a configuration's extra mixers
 # (``config.Config.mixers``), by a stable id of their own (not context kinds: they select
 # weights, not statistics). Each sees the segment's last bytes ``c``, the partial byte
-# ``c0`` and bit position ``j``, the column, and the match model's expected byte
-# (``expected``, -1 when it has none).
+# ``c0`` and bit position ``j``, the column, the match model's expected byte
+# (``expected``, -1 when it has none), and the pixels around the byte as ``pixel_rows``
+# packs them (``rows``; 0 where the block has no record length).
 MIX_CLASSES_2 = 1  # the classes of the last two bytes, the column (0-3) and the bit position
 MIX_CLASSES_3 = 2  # the classes of the last three bytes and the bit position
 MIX_WORD = 3  # the word's length so far (0-8), the last byte's class, c0's top 5 bits
 MIX_ORDER_1 = 4  # the last byte and the partial byte
 MIX_EXPECTED = 5  # the match model's expected byte (or none) and the partial byte
+# 1-bit bitmaps: where the pixels around are all one colour, the small windows say nearly
+# everything; at an edge or a letter's stroke, the wide ones. Centred on the pixel being
+# coded, as the bit-level kinds are.
+MIX_PIXELS = 6  # the 5 pixels above, the 3 two rows above, the 4 to the left
+MIX_PIXELS_NEAR = 7  # the 3 pixels above, the 2 to the left, and the bit position
 
 MIXER_NAMES: dict[int, str] = {
     MIX_CLASSES_2: "classes-2",
@@ -293,6 +367,8 @@ MIXER_NAMES: dict[int, str] = {
     MIX_WORD: "word-length",
     MIX_ORDER_1: "order-1",
     MIX_EXPECTED: "expected",
+    MIX_PIXELS: "pixels",
+    MIX_PIXELS_NEAR: "pixels-near",
 }
 #: How many weight sets each mixer context selects among.
 MIXER_SETS: dict[int, int] = {
@@ -301,7 +377,11 @@ MIXER_SETS: dict[int, int] = {
     MIX_WORD: 9 * 8 * 32,
     MIX_ORDER_1: 256 * 256,
     MIX_EXPECTED: 257 * 256,
+    MIX_PIXELS: 32 * 8 * 16,
+    MIX_PIXELS_NEAR: 8 * 4 * 8,
 }
+#: The mixer contexts that read ``rows``.
+PIXEL_MIXERS = frozenset((MIX_PIXELS, MIX_PIXELS_NEAR))
 
 
 @jit
@@ -326,11 +406,23 @@ def byte_class(b) -> int:
 
 
 @jit
-def mixer_select(kind, c, c0, j, col, expected) -> int:
+def mixer_select(kind, c, c0, j, col, expected, rows) -> int:
     """The weight set (0 .. ``MIXER_SETS[kind]`` - 1) that mixer context ``kind`` picks
     for bit ``j`` of the byte after ``c`` (the segment's last 8 bytes, the latest in the
     low byte; zeros before its first), ``c0`` being 1 followed by the byte's bits so far.
     Returns 0 for an unknown kind (configurations are checked before use)."""
+    if kind == MIX_PIXELS or kind == MIX_PIXELS_NEAR:
+        # As in bit_hash: the pixels left of this one, and windows of the rows above.
+        jj = np.uint64(j)
+        left = ((rows << jj) | np.uint64(c0 - (1 << j))) & np.uint64(0xFF)
+        above = (rows >> np.uint64(8)) & np.uint64(0xFFF)
+        if kind == MIX_PIXELS:
+            up5 = (above >> (np.uint64(7) - jj)) & np.uint64(0x1F)
+            up3_2 = (rows >> (np.uint64(28) - jj)) & np.uint64(7)
+            v = (up5 << np.uint64(7)) | (up3_2 << np.uint64(4)) | (left & np.uint64(0xF))
+            return np.int64(v)
+        up3 = (above >> (np.uint64(8) - jj)) & np.uint64(7)
+        return np.int64(((up3 << np.uint64(2)) | (left & np.uint64(3))) * np.uint64(8) + jj)
     b1 = np.int64(c & np.uint64(0xFF))
     if kind == MIX_ORDER_1:
         return b1 * 256 + c0

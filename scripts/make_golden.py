@@ -40,7 +40,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from nncompress import contexts  # noqa: E402
-from nncompress.config import BINARY, BINARY_2, DEFAULT, DEFAULT_2, TEXT_MIXERS, Config  # noqa: E402
+from nncompress.config import (  # noqa: E402
+    BINARY,
+    BINARY_2,
+    BINARY_4_MIXERS,
+    DEFAULT,
+    DEFAULT_2,
+    TEXT_MIXERS,
+    Config,
+)
 
 DATA = REPO / "tests" / "data"
 TEXT_PATH = DATA / "golden.txt"
@@ -230,15 +238,19 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
     "golden-flat-log.nnc": ("log", 12_000, 16 << 20, None, (32768, 8, True, DEFAULT_2)),
     "golden-flat-picture.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8, True, DEFAULT_2)),
     # The binary presets with the extra mixers that the text preset 7 gives way to: the
-    # longer code (preset 8) and the picture (preset 10), as the encoder codes them now.
+    # longer code (preset 8) and the picture (preset 10, the encoder's choice for it until
+    # preset 12, and named since).
     "golden-mixers-code.nnc": ("long code", 40_000, 16 << 20, None, (32768, 8, True, TEXT_MIXERS)),
     "golden-mixers-picture.nnc": (
         "picture",
         12_000,
         16 << 20,
-        None,
+        BINARY_4_MIXERS,
         (16384, 8, True, TEXT_MIXERS),
     ),
+    # The picture with the preset the encoder chooses for it now: 12, the wide bit-level
+    # pixel windows and the mixers chosen by the pixels around.
+    "golden-bitmap-mixers.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8, True, TEXT_MIXERS)),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 

@@ -582,28 +582,41 @@ def test_other_blocks_feed_the_statistics_piece_by_piece(monkeypatch: pytest.Mon
     st.integers(0, 255),
     st.integers(0, 1 << 20),
     st.integers(-1, 255),
+    st.integers(0, (1 << 64) - 1),
 )
-def test_mixer_contexts_stay_in_their_sets(c: int, j: int, bits: int, col: int, e: int) -> None:
+def test_mixer_contexts_stay_in_their_sets(
+    c: int, j: int, bits: int, col: int, e: int, rows: int
+) -> None:
     """Every mixer context picks a weight set inside its own table (the compiled loops do
     not check bounds: a set outside would read and train another mixer's weights)."""
     from nncompress import contexts
 
     c0 = (1 << j) | (bits & ((1 << j) - 1))
     for kind, sets in contexts.MIXER_SETS.items():
-        got = contexts.mixer_select(kind, np.uint64(c), c0, j, col, e)
+        got = contexts.mixer_select(kind, np.uint64(c), c0, j, col, e, np.uint64(rows))
         assert 0 <= got < sets, (kind, got)
 
 
 def test_mixer_contexts_reach_their_last_set() -> None:
     """The tops of the contexts' ranges, as FORMAT.md ("Extra mixers") computes them: the
-    last byte and the expected byte fill theirs; a word's length takes 0 to 8."""
+    last byte and the expected byte fill theirs; a word's length takes 0 to 8; the pixel
+    mixers' windows fill theirs."""
     from nncompress import contexts
 
     top = np.uint64(int.from_bytes(b"zzzzzzzz", "little"))  # letters: the longest word
-    assert contexts.mixer_select(contexts.MIX_ORDER_1, np.uint64(255), 255, 7, 0, -1) == 65535
-    assert contexts.mixer_select(contexts.MIX_EXPECTED, top, 255, 7, 0, 255) == 257 * 256 - 1
-    word = contexts.mixer_select(contexts.MIX_WORD, top, 255, 7, 0, -1)
+    assert (
+        contexts.mixer_select(contexts.MIX_ORDER_1, np.uint64(255), 255, 7, 0, -1, np.uint64(0))
+        == 65535
+    )
+    assert (
+        contexts.mixer_select(contexts.MIX_EXPECTED, top, 255, 7, 0, 255, np.uint64(0))
+        == 257 * 256 - 1
+    )
+    word = contexts.mixer_select(contexts.MIX_WORD, top, 255, 7, 0, -1, np.uint64(0))
     assert word == (8 * 8 + 0) * 32 + 31
     other = np.uint64(int.from_bytes(b"!!!!!!!!", "little"))  # class 7 everywhere
-    assert contexts.mixer_select(contexts.MIX_CLASSES_3, other, 255, 7, 0, -1) == 4095
-    assert contexts.mixer_select(contexts.MIX_CLASSES_2, other, 255, 7, 9, -1) == 2047
+    assert contexts.mixer_select(contexts.MIX_CLASSES_3, other, 255, 7, 0, -1, np.uint64(0)) == 4095
+    assert contexts.mixer_select(contexts.MIX_CLASSES_2, other, 255, 7, 9, -1, np.uint64(0)) == 2047
+    ink = np.uint64((1 << 64) - 1)  # every pixel around set
+    assert contexts.mixer_select(contexts.MIX_PIXELS, other, 255, 7, 0, -1, ink) == 4095
+    assert contexts.mixer_select(contexts.MIX_PIXELS_NEAR, other, 255, 7, 0, -1, ink) == 255

@@ -43,6 +43,7 @@ from nncompress.config import (
     BINARY_2,
     BINARY_3,
     BINARY_4,
+    BITMAP,
     DEFAULT,
     DEFAULT_2,
     MIXERS,
@@ -215,14 +216,15 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     released = [(2, BINARY), (3, BINARY_2), (4, BINARY_3), (5, BINARY_4), (6, DEFAULT_2)]
     with_mixers = [(7, DEFAULT_2), (8, BINARY_3), (9, BINARY_2), (10, BINARY_4), (11, DEFAULT)]
     released += [(n, dataclasses.replace(c, mixers=MIXERS)) for n, c in with_mixers]
+    released += [(12, BITMAP)]
     for number, config in released:
         named = fmt.MAGIC + bytes([0x11, number, 0x40])
         assert fmt.Header(64, 1, "", config).pack() == named
         assert fmt.read_header(io.BytesIO(named))[0].config == config
-    raw = fmt.MAGIC + b"\x11\x0c\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 12"):
+    raw = fmt.MAGIC + b"\x11\x0d\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 13"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 12, CUSTOM)
+    monkeypatch.setitem(PRESETS, 13, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 
@@ -620,7 +622,7 @@ _INLINE_BAD_KIND = bytes([2, 1, 200]) + CUSTOM.pack()[1 + len(CUSTOM.contexts) :
         (fmt.MAGIC + b"\x31\x01", "unsupported archive flags 0x31"),  # configuration kind 3
         (fmt.MAGIC + b"\x10\x02\x01", "configuration without a model"),
         (fmt.MAGIC + b"\x20\x00\x01", "configuration without a model"),
-        (fmt.MAGIC + b"\x11\x0c\x01", "unknown mixed-method preset 12"),
+        (fmt.MAGIC + b"\x11\x0d\x01", "unknown mixed-method preset 13"),
         (fmt.MAGIC + b"\x11\xff\x01", "unknown mixed-method preset 255"),
         (fmt.MAGIC + b"\x21\x03abc\x01", "configuration of the wrong length"),
         (fmt.MAGIC + b"\x21\x00\x01", "configuration of the wrong length"),
@@ -1735,7 +1737,7 @@ def test_mixers_written_out() -> None:
         (CUSTOM.pack() + b"\x00\x02\x01", "wrong length"),
         (CUSTOM.pack() + b"\x00\x01\x01\x02", "wrong length"),
         (CUSTOM.pack() + b"\x00\x01\x00", "unknown mixer context 0"),
-        (CUSTOM.pack() + b"\x00\x01\x06", "unknown mixer context 6"),
+        (CUSTOM.pack() + b"\x00\x01\x08", "unknown mixer context 8"),
         (CUSTOM.pack() + b"\x00\x02\x03\x03", "listed twice"),
         (CUSTOM.pack() + b"\x09\x01\x03", "match probes out of range"),
     ]:

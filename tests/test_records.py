@@ -23,7 +23,9 @@ from nncompress.config import (
     BINARY_3,
     BINARY_3_MIXERS,
     BINARY_4,
+    BITMAP,
     DEFAULT,
+    DEFAULT_MIXERS,
     TEXT_MIXERS,
 )
 from nncompress.contexts import RECORD_KINDS
@@ -148,9 +150,16 @@ def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> N
     assert set(BINARY_3.contexts) - set(BINARY_2.contexts) == WORD_KINDS
     assert BINARY_3.network_weight == BINARY.network_weight
     assert BINARY_4.contexts[: len(BINARY_2.contexts)] == BINARY_2.contexts
-    assert set(BINARY_4.contexts) - set(BINARY_2.contexts) == contexts.BIT_KINDS
+    assert set(BINARY_4.contexts) - set(BINARY_2.contexts) == {
+        contexts.BIT_PIXELS,
+        contexts.BIT_PIXELS_2,
+    }
     assert contexts.BIT_KINDS <= RECORD_KINDS
     assert BINARY_4.network_weight == BINARY.network_weight
+    # The bitmaps' preset with mixers: every bit-level kind, the record kinds, few others.
+    assert contexts.BIT_KINDS | RECORD_KINDS <= set(BITMAP.contexts)
+    assert BITMAP.mixers == (contexts.MIX_PIXELS, contexts.MIX_PIXELS_NEAR)
+    assert BITMAP.network_weight == BINARY.network_weight
 
 
 def picture(width_bytes: int = 64, rows: int = 300) -> bytes:
@@ -174,6 +183,10 @@ def test_a_1_bit_bitmap_gets_the_bit_level_pixels() -> None:
     assert records.looks_like_bitmap(data)
     assert records.detect(data) == 64
     assert records.config_for(DEFAULT, data) == BINARY_4
+    # A level whose text preset has mixers: the bitmaps' own, short bitmaps too (their
+    # two weight tables are small).
+    assert records.config_for(TEXT_MIXERS, data) == BITMAP
+    assert records.config_for(DEFAULT_MIXERS, data[:6000]) == BITMAP
 
 
 @pytest.mark.parametrize(
@@ -217,37 +230,76 @@ def _bit_hash(kind: int, block: np.ndarray, pos: int, j: int, r: int) -> int:
         # (rows up: the pixel offsets seen, left and right of the one being coded)
         (contexts.BIT_PIXELS, {0: range(-4, 0), 1: range(-2, 3), 2: range(-1, 2)}),
         (contexts.BIT_PIXELS_2, {0: range(-6, 0), 1: range(-2, 3), 2: range(-2, 3)}),
+        (
+            contexts.BIT_PIXELS_3,
+            {0: range(-6, 0), 1: range(-3, 4), 2: range(-2, 3), 3: range(-1, 2)},
+        ),
+        (contexts.BIT_PIXELS_4, {0: range(-8, 0), 1: range(-4, 5)}),
+        (
+            contexts.BIT_PIXELS_5,
+            {0: range(-2, 0), 1: range(-1, 2), 2: range(-1, 2), 3: range(-1, 2)},
+        ),
     ],
 )
 def test_the_bit_level_pixels_see_a_window_centred_on_the_pixel(
     kind: int, windows: dict[int, range]
 ) -> None:
     """Flipping one pixel changes the context of bit j exactly when the pixel is in the
-    kind's window around pixel j: left of it in its row, or in the two rows above."""
-    r, pos = 24, 80  # the byte at column 8 of row 3
-    rng = np.random.default_rng(kind)
-    block = rng.integers(0, 256, 120, dtype=np.uint8)
+    kind's window around pixel j: left of it in its row, or in the rows above."""
+    _check_window(lambda block, j: _bit_hash(kind, block, 80, j, 24), kind, windows)
+
+
+def _check_window(context, seed: int, windows: dict[int, range]) -> None:
+    """``context(block, j)``, of bit j of the byte at column 8 of row 3 in rows of 24
+    bytes, changes when one pixel flips exactly where ``windows`` says: by rows up (0:
+    the pixels left in the byte's own row), the offsets from pixel j it sees."""
+    r, pos = 24, 80
+    block = np.random.default_rng(seed).integers(0, 256, 120, dtype=np.uint8)
     for j in range(8):
-        before = _bit_hash(kind, block, pos, j, r)
-        for up in (0, 1, 2):
+        before = context(block, j)
+        for up in (0, 1, 2, 3):
             for dx in range(-9, 10 if up else 0):
                 x = 8 * (pos % r) + j + dx
                 where = (pos // r - up) * r + x // 8
                 flipped = block.copy()
                 flipped[where] ^= np.uint8(0x80 >> (x % 8))
-                seen = _bit_hash(kind, flipped, pos, j, r) != before
-                assert seen == (dx in windows[up]), (j, up, dx)
+                seen = context(flipped, j) != before
+                assert seen == (dx in windows.get(up, ())), (j, up, dx)
 
 
-@pytest.mark.parametrize("kind", sorted(contexts.BIT_KINDS))
+def _mixer_set(kind: int, block: np.ndarray, pos: int, j: int, r: int) -> int:
+    """The weight set pixel mixer ``kind`` picks for bit j of the byte at ``pos``."""
+    data = bytearray(block.tobytes())
+    rows = _hash(contexts.BIT_PIXELS, data, pos, r)  # pixel_rows, as the coder passes it
+    c0 = (1 << j) | (int(block[pos]) >> (8 - j))
+    last8 = np.uint64(int.from_bytes(bytes(data[pos - 8 : pos]), "big"))
+    return int(contexts.mixer_select(kind, last8, c0, j, 0, -1, np.uint64(rows)))
+
+
+@pytest.mark.parametrize(
+    "kind, windows",
+    [
+        (contexts.MIX_PIXELS, {0: range(-4, 0), 1: range(-2, 3), 2: range(-1, 2)}),
+        (contexts.MIX_PIXELS_NEAR, {0: range(-2, 0), 1: range(-1, 2)}),
+    ],
+)
+def test_the_pixel_mixers_see_a_window_centred_on_the_pixel(
+    kind: int, windows: dict[int, range]
+) -> None:
+    _check_window(lambda block, j: _mixer_set(kind, block, 80, j, 24), kind, windows)
+
+
+@pytest.mark.parametrize("kind", [*sorted(contexts.BIT_KINDS), -contexts.MIX_PIXELS])
 def test_the_bit_level_pixels_are_the_same_at_any_bit_of_a_byte(kind: int) -> None:
-    """The picture moved one pixel right gives bit j + 1 the context bit j had."""
+    """The picture moved one pixel right gives bit j + 1 the context bit j had (a negative
+    kind: that pixel mixer's weight set)."""
     r, pos = 24, 80
     block = np.random.default_rng(3).integers(0, 256, 120, dtype=np.uint8)
     pixels = _pixels(block, r)
     moved = np.packbits(np.roll(pixels, 1, axis=1), axis=1).reshape(-1)
+    of = _bit_hash if kind > 0 else lambda k, *a: _mixer_set(-k, *a)
     for j in range(7):
-        assert _bit_hash(kind, moved, pos, j + 1, r) == _bit_hash(kind, block, pos, j, r)
+        assert of(kind, moved, pos, j + 1, r) == of(kind, block, pos, j, r)
 
 
 def test_the_bit_level_pixels_know_only_what_the_segment_has_coded() -> None:
