@@ -43,13 +43,17 @@ def split_frames(n: int, block: int) -> int:
     return first if first < n else 0
 
 
-#: The default level's text segments: 2 KiB, where the format's default count
+#: The default level's text segments: 4 KiB, where the format's default count
 #: (``format.segment_count``) gives 1 KiB. Each segment starts with a network that has seen
 #: none of its bytes. ``scripts/presets.py --presets auto --text-segment-bytes 1024,2048``
-#: on eight texts of this machine (1.2 MB): 0.7% smaller, book1 at the same speed (with
-#: the extra mixers of presets 7-11 the mixing, more than the network's step, sets its
-#: pace), the others 0-10% slower.
-TEXT_SEGMENT_BYTES = 2048
+#: on eight texts of this machine (1.2 MB): 2 KiB 0.7% smaller than 1 KiB, book1 at the
+#: same speed (with the extra mixers of presets 7-11 the mixing, more than the network's
+#: step, sets its pace), the others 0-10% slower. The same with ``2048,4096`` on eight
+#: texts of 117-600 KB (Vim manuals, Python source, a changelog, English novels; 2026-12-03
+#: 08:50 UTC): 4 KiB 0.42% smaller (0.9% on the source, 0.2% on a novel), at the same speed
+#: within the VM's noise (the six files that changed: 392 and 384 KB/s in all compressing,
+#: 419 and 417 decompressing); files under 256 KiB keep their 64 segments.
+TEXT_SEGMENT_BYTES = 4096
 #: But at least this many segments where the default count has them (blocks under 64 KiB
 #: keep it): a short text in fewer segments takes more steps, each costing nearly what it
 #: costs with more segments (a 35 KB licence in 17 segments instead of 34 coded 28%
