@@ -43,7 +43,7 @@ def split_frames(n: int, block: int) -> int:
     return first if first < n else 0
 
 
-#: The default level's text segments: 4 KiB, where the format's default count
+#: The default level's text segments: 8 KiB, where the format's default count
 #: (``format.segment_count``) gives 1 KiB. Each segment starts with a network that has seen
 #: none of its bytes. ``scripts/presets.py --presets auto --text-segment-bytes 1024,2048``
 #: on eight texts of this machine (1.2 MB): 2 KiB 0.7% smaller than 1 KiB, book1 at the
@@ -52,8 +52,12 @@ def split_frames(n: int, block: int) -> int:
 #: texts of 117-600 KB (Vim manuals, Python source, a changelog, English novels; 2026-12-03
 #: 08:50 UTC): 4 KiB 0.42% smaller (0.9% on the source, 0.2% on a novel), at the same speed
 #: within the VM's noise (the six files that changed: 392 and 384 KB/s in all compressing,
-#: 419 and 417 decompressing); files under 256 KiB keep their 64 segments.
-TEXT_SEGMENT_BYTES = 4096
+#: 419 and 417 decompressing). With ``4096,8192`` on those of 400 KB or more and four more
+#: (C headers, PEPs, man pages, Japanese Wikipedia XML; 2026-12-03 09:09 UTC): 8 KiB 0.36%
+#: smaller (1.2% on the headers; a novel 0.1% larger), at the same speed again (the seven
+#: files that changed: 459 and 456 KB/s in all compressing, 477 and 481 decompressing;
+#: xz -9e 1,514-3,080 KB/s each). Blocks under 512 KiB keep their 64 segments.
+TEXT_SEGMENT_BYTES = 8192
 #: But at least this many segments where the default count has them (blocks under 64 KiB
 #: keep it): a short text in fewer segments takes more steps, each costing nearly what it
 #: costs with more segments (a 35 KB licence in 17 segments instead of 34 coded 28%

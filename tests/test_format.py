@@ -1086,17 +1086,17 @@ def test_the_encoder_cuts_a_mid_sized_input_into_two_frames(
     assert [f.raw_len for f in fixed.frames] == [512] * (n // 512) + [n % 512] * (n % 512 > 0)
 
 
-def test_the_default_level_cuts_text_in_segments_of_4_kib() -> None:
-    """Text blocks of the default level: one segment per 4 KiB, but at least 64 where the
+def test_the_default_level_cuts_text_in_segments_of_8_kib() -> None:
+    """Text blocks of the default level: one segment per 8 KiB, but at least 64 where the
     format's default count has them (blocks under 64 KiB keep it), always inside the
     range the format allows."""
-    assert levels.TEXT_SEGMENT_BYTES == 4096 and levels.MIN_TEXT_SEGMENTS == 64
-    assert levels.text_segments(1 << 20) == 256
-    assert levels.text_segments(768_771) == 187
-    assert levels.text_segments(200_000) == 64  # 3 KiB each: the floor
+    assert levels.TEXT_SEGMENT_BYTES == 8192 and levels.MIN_TEXT_SEGMENTS == 64
+    assert levels.text_segments(1 << 20) == 128
+    assert levels.text_segments(768_771) == 93
+    assert levels.text_segments(400_000) == 64  # 6 KiB each: the floor
     assert levels.text_segments(50_000) == fmt.segment_count(50_000) == 48
     assert levels.text_segments(3000) == fmt.segment_count(3000)
-    for n in (1, 255, 4095, 65_536, 262_143, 262_144, 262_145, 1 << 20):
+    for n in (1, 255, 4095, 65_536, 524_287, 524_288, 524_289, 1 << 20):
         assert fmt.fewest_segments(n) <= levels.text_segments(n) <= fmt.segment_count(n)
 
 
