@@ -283,9 +283,13 @@ def compress_block(
         record = 0
         if state.config.reads_records:
             record = records.detect(coded)
-        redundant = not record and not x86 and records.looks_redundant(coded)
+        # Binary data of no kind found (compiled Python, other machines' code): without
+        # the network, as records and x86 code are, where the stream has a binary preset.
+        binary = state.config.reads_records and not record and not x86
+        binary = binary and records.looks_binary(coded)
+        redundant = not (record or x86 or binary) and records.looks_redundant(coded)
         default = segment_rule(len(data))
-        flat = records.flat(record, x86, redundant and flat_text)
+        flat = records.flat(record, x86, redundant and flat_text, binary)
         if flat and redundant and records.TRIAL_BYTES:
             text_segments = records.segments(len(data), default, redundant=True)
             flat = not _network_pays(model, coded, state.config, text_segments, parallel)

@@ -173,10 +173,11 @@ FLAT_BLOCKS = True
 TRIAL_BYTES = 1 << 16
 
 
-def flat(record: int, x86: bool, redundant: bool) -> bool:
+def flat(record: int, x86: bool, redundant: bool, binary: bool = False) -> bool:
     """Whether a mixed block may go without the network (``format.OPTION_FLAT``): blocks
-    with records of ``record`` bytes and of x86 code do, and text that ``looks_redundant``
-    does where a trial on its start says so (``TRIAL_BYTES``).
+    with records of ``record`` bytes, of x86 code and other binary data (``binary``:
+    ``looks_binary``) do, and text that ``looks_redundant`` does where a trial on its
+    start says so (``TRIAL_BYTES``).
 
     A network trained on text has little to say about tables, bitmaps and machine code
     (the binary presets start it at 1/8 of its weight), and in repetitive text the
@@ -186,7 +187,7 @@ def flat(record: int, x86: bool, redundant: bool) -> bool:
     images, keep its rows' segments) at the speed of the statistics alone. Measured with
     ``scripts/presets.py --presets auto`` on binary files and logs of this machine
     (docs/DESIGN.md, section 3, has the figures)."""
-    return FLAT_BLOCKS and bool(record or x86 or redundant)
+    return FLAT_BLOCKS and bool(record or x86 or binary or redundant)
 
 
 def segments(
@@ -268,6 +269,26 @@ def looks_like_bitmap(data: bytes) -> bool:
     return across >= BITMAP_AGREE and across >= within + BITMAP_MARGIN
 
 
+#: Binary data without records or x86 code (compiled Python, object files of other
+#: machines, message catalogues, fonts without a record length found): control bytes
+#: (0-8, 14-31, 127) make up more than this share of it. Measured on the first 256 KiB of
+#: files of this machine: 0.27-0.76 in executables, libraries, compiled Python, a font,
+#: a locale and a message catalogue; 0 in its text, source, logs, CSV and XML; 0.013 in
+#: a colour ``ls -R`` listing and 0.128 in colour ``grep`` output (ANSI escapes), the most
+#: any text had.
+BINARY_CONTROL_SHARE = 0.2
+
+
+def looks_binary(data: bytes) -> bool:
+    """Whether ``data`` looks like binary data rather than text (``BINARY_CONTROL_SHARE``),
+    where neither records nor x86 code said so."""
+    a = np.frombuffer(data, dtype=np.uint8)[:SAMPLE]
+    if len(a) < MIN_BYTES:
+        return False
+    control = np.count_nonzero((a < 9) | ((a >= 14) & (a < 32)) | (a == 127))
+    return control > BINARY_CONTROL_SHARE * len(a)
+
+
 #: Text streams shorter than this (their first block is all of them) keep preset 1, which
 #: costs no header byte, rather than the level's preset 6: with at most 8 segments its
 #: nearby probes have little to find (``scripts/presets.py --presets 1,6`` on 8 KiB pieces
@@ -278,15 +299,16 @@ NEARBY_MIN = 8192
 def config_for(config: Config, first_block: bytes) -> Config:
     """The configuration of a stream whose first block is ``first_block``, when its level
     asks for ``config``: a binary preset instead of the default when the block is x86
-    code or has records, the bit-level pixels where those records are a 1-bit bitmap's
-    rows (text streams keep the level's text preset, and do not pay for contexts they
-    cannot use; short ones preset 1, ``NEARBY_MIN``). A level whose text preset has extra
-    mixers (``Config.mixers``) gets the binary presets with the same mixers, except for
-    streams shorter than ``NEARBY_MIN``, which go without them as short text does: their
-    weights (24-33 MB) take longer to set up than a few KiB to code, for nothing
-    (``scripts/presets.py --presets 4,8`` on the first 2,000 and 6,000 bytes of libz.so
-    and 6,000 of a table of this machine: 4,055 bytes either way, compressing 16-39%
-    slower with them). 1-bit bitmaps get mixers of their own (``BITMAP_MIXERS_CONFIG``)."""
+    code, has records or otherwise ``looks_binary``, the bit-level pixels where those
+    records are a 1-bit bitmap's rows (text streams keep the level's text preset, and do
+    not pay for contexts they cannot use; short ones preset 1, ``NEARBY_MIN``). A level
+    whose text preset has extra mixers (``Config.mixers``) gets the binary presets with
+    the same mixers, except for streams shorter than ``NEARBY_MIN``, which go without
+    them as short text does: their weights (24-33 MB) take longer to set up than a few
+    KiB to code, for nothing (``scripts/presets.py --presets 4,8`` on the first 2,000
+    and 6,000 bytes of libz.so and 6,000 of a table of this machine: 4,055 bytes either
+    way, compressing 16-39% slower with them). 1-bit bitmaps get mixers of their own
+    (``BITMAP_MIXERS_CONFIG``)."""
     if config not in TEXT_PRESETS:
         return config
     short = len(first_block) < NEARBY_MIN
@@ -294,7 +316,7 @@ def config_for(config: Config, first_block: bytes) -> Config:
         binary = BINARY_CONFIG
     else:
         record = detect(first_block)
-        if not record:
+        if not record and not looks_binary(first_block):
             return DEFAULT if short else config
         if looks_like_bitmap(first_block):
             if config.mixers:

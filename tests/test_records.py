@@ -4,6 +4,7 @@ decoded through every path (the block header's record length, the record context
 from __future__ import annotations
 
 import io
+import marshal
 import struct
 from pathlib import Path
 
@@ -403,6 +404,53 @@ def test_a_table_stream_uses_the_record_preset(tiny_model: IntModel) -> None:
     mixed = [bh.record for bh in blocks if bh.method == fmt.METHOD_MIXED]
     assert mixed and mixed[0] == 24
     assert [b.record for b in list_stream(io.BytesIO(blob)).blocks] == [b.record for b in blocks]
+
+
+def compiled_python() -> bytes:
+    """Compiled Python (``marshal``): binary data of no kind the encoder names (no record
+    length, no x86 code), as object files of other machines are."""
+    source = (Path(coder.__file__).parent / "engine.py").read_text(encoding="utf-8")
+    return marshal.dumps(compile(source, "engine.py", "exec"))
+
+
+def ansi_colour_text() -> bytes:
+    """Text with ANSI colour escapes on every match, as ``grep --color=always`` writes it:
+    the most control bytes text has (about 13%)."""
+    text = sample_text(20_000, 6).decode()
+    lines = [text[i : i + 60] for i in range(0, len(text), 60)]
+    red, plain = "\x1b[01;31m\x1b[K", "\x1b[m\x1b[K"
+    return "".join(
+        f"{red}{line[:4]}{plain}{line[4 : 12 + i % 29]}\n" for i, line in enumerate(lines)
+    ).encode()
+
+
+def test_binary_data_of_no_kind_looks_binary() -> None:
+    data = compiled_python()
+    assert records.looks_binary(data) and not records.detect(data)
+    assert records.looks_binary(table(1000))
+    # Bytes of every value alike (compressed data) have 11% of control bytes: they are
+    # left to the text path, where storing wins anyway.
+    noise = np.random.default_rng(1).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
+    assert not records.looks_binary(noise)
+    for text in (sample_text(20_000), ansi_colour_text(), bytes(100), b"\x00" * 1023):
+        assert not records.looks_binary(text)
+    assert records.looks_binary(b"\x00" * 1024)
+    # It takes the binary preset; short, without the mixers.
+    assert records.config_for(TEXT_MIXERS, data) == BINARY_3_MIXERS
+    assert records.config_for(TEXT_MIXERS, data[:5000]) == BINARY_3
+
+
+def test_binary_blocks_of_no_kind_go_without_the_network(tiny_model: IntModel) -> None:
+    """Compiled Python: the binary preset, every mixed block without the network, in one
+    segment, no record length; the text after it keeps the network."""
+    data = compiled_python()[:40_000] + sample_text(20_000, 7)
+    blob = compress(data, tiny_model, block_size=20_000)
+    assert decompress(blob, tiny_model) == data
+    assert fmt.read_header(io.BytesIO(blob))[0].config == BINARY_3_MIXERS
+    blocks = list_stream(io.BytesIO(blob)).blocks
+    assert [b.method for b in blocks] == [fmt.METHOD_MIXED] * 3
+    assert [(b.flat, b.segments, b.record, b.x86) for b in blocks[:2]] == [(True, 1, 0, False)] * 2
+    assert not blocks[2].flat
 
 
 def test_text_streams_keep_the_text_preset(tiny_model: IntModel, small_tables) -> None:
