@@ -100,9 +100,9 @@ NAMES: dict[int, str] = {
     BIT_PIXELS_4: "bit-pixels-4",
     BIT_PIXELS_5: "bit-pixels-5",
 }
-#: The record kinds, which read the block's record length.
 #: The kinds hashed bit by bit (``bit_hash``); all ids from the first of them on.
 BIT_KINDS = frozenset((BIT_PIXELS, BIT_PIXELS_2, BIT_PIXELS_3, BIT_PIXELS_4, BIT_PIXELS_5))
+#: The record kinds, which read the block's record length.
 RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2, *BIT_KINDS))
 #: Kinds counted by the second mixer's selector ("how many of the longer contexts have been
 #: seen before"): the orders from 2 on.
@@ -380,8 +380,6 @@ MIXER_SETS: dict[int, int] = {
     MIX_PIXELS: 32 * 8 * 16,
     MIX_PIXELS_NEAR: 8 * 4 * 8,
 }
-#: The mixer contexts that read ``rows``.
-PIXEL_MIXERS = frozenset((MIX_PIXELS, MIX_PIXELS_NEAR))
 
 
 @jit
