@@ -70,7 +70,7 @@ from .rangecoder import BitDecoder, BitEncoder, decode_bit, encode_bit
 #: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
-CONTEXTS_SHA256 = "fdcc83e588e8191a50d9bd1de20653099429911038d55220cbca9dd14c081478"
+CONTEXTS_SHA256 = "990d34639b7f699299d948662db12872fa8068c49b8d652fdb01f436aeda6844"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance

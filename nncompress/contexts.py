@@ -243,25 +243,7 @@ def pixel_rows(c, lines, block, i) -> np.uint64:
     the 2 nearest right of it; the leftmost in the top bit); bits 20-31 the row two above,
     the same way. Pixels of bytes the segment has not coded read as 0, as the first rows
     of a segment have none above them."""
-    r = lines[4, i]
-    if r <= 0:
-        return np.uint64(0)
-    pos, first = lines[1, i] + lines[0, i], lines[5, i]
-    rows = c & np.uint64(0xFF)
-    for k in range(2):
-        back = (k + 1) * r
-        up = _above(block, pos, back, first)
-        left = _above(block, pos, back + 1, first)
-        right = _above(block, pos, back - 1, first)
-        w = np.uint64(0)
-        if up > 0:
-            w |= np.uint64(up - 1) << np.uint64(2)
-        if left > 0:
-            w |= np.uint64((left - 1) & 3) << np.uint64(10)
-        if right > 0:
-            w |= np.uint64((right - 1) >> 6)
-        rows |= w << np.uint64(8 + 12 * k)
-    return rows
+    return _pack_rows(c, lines, block, i, 2, 2)
 
 
 @jit
@@ -271,24 +253,32 @@ def wide_rows(c, lines, block, i) -> np.uint64:
     16 pixels each (the 4 nearest left of the byte above, its 8, the 4 nearest right of
     it; the leftmost in the top bit) at bits 8, 24 and 40. Pixels of bytes the segment has
     not coded read as 0."""
+    return _pack_rows(c, lines, block, i, 3, 4)
+
+
+@jit
+def _pack_rows(c, lines, block, i, n_rows, side) -> np.uint64:
+    """The last byte in bits 0-7, then ``n_rows`` rows above, each 8 + 2 ``side`` pixels
+    wide: the ``side`` nearest pixels of the bytes left and right of the byte above."""
     r = lines[4, i]
     if r <= 0:
         return np.uint64(0)
     pos, first = lines[1, i] + lines[0, i], lines[5, i]
     rows = c & np.uint64(0xFF)
-    for k in range(3):
+    s = np.uint64(side)
+    for k in range(n_rows):
         back = (k + 1) * r
         up = _above(block, pos, back, first)
         left = _above(block, pos, back + 1, first)
         right = _above(block, pos, back - 1, first)
         w = np.uint64(0)
         if up > 0:
-            w |= np.uint64(up - 1) << np.uint64(4)
+            w |= np.uint64(up - 1) << s
         if left > 0:
-            w |= np.uint64((left - 1) & 15) << np.uint64(12)
+            w |= (np.uint64(left - 1) & ((np.uint64(1) << s) - np.uint64(1))) << (np.uint64(8) + s)
         if right > 0:
-            w |= np.uint64((right - 1) >> 4)
-        rows |= w << np.uint64(8 + 16 * k)
+            w |= np.uint64(right - 1) >> (np.uint64(8) - s)
+        rows |= w << np.uint64(8 + (8 + 2 * side) * k)
     return rows
 
 
