@@ -70,7 +70,7 @@ from .rangecoder import BitDecoder, BitEncoder, decode_bit, encode_bit
 #: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
-CONTEXTS_SHA256 = "990d34639b7f699299d948662db12872fa8068c49b8d652fdb01f436aeda6844"
+CONTEXTS_SHA256 = "3c94c2e3bbbe3325118cf28867c9513ece24d689b11f48f39e654ba8539b4344"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance

@@ -289,23 +289,39 @@ def bit_hash(kind, rows, j, c0) -> np.uint64:
     byte's ``j`` bits coded so far. Windows are centred on the pixel: the same pixels
     around it give the same context at any bit of the byte."""
     jj = np.uint64(j)
-    # The 8 pixels left of this one, the nearest in bit 0.
-    left = ((rows << jj) | np.uint64(c0 - (1 << j))) & np.uint64(0xFF)
+    left = _left_pixels(rows, j, c0)
     if kind >= BIT_PIXELS_3:
         return _wide_hash(kind, rows, jj, left)
-    above = (rows >> np.uint64(8)) & np.uint64(0xFFF)
-    above_2 = (rows >> np.uint64(20)) & np.uint64(0xFFF)
-    # Pixel j of a byte is bit 9 - j of its 12-pixel row: centred windows of 5 and 3.
-    up5 = (above >> (np.uint64(7) - jj)) & np.uint64(0x1F)
     if kind == BIT_PIXELS:
-        up2 = (above_2 >> (np.uint64(8) - jj)) & np.uint64(7)
-        v = (up5 << np.uint64(7)) | (up2 << np.uint64(4)) | (left & np.uint64(0xF))
-        return (v + np.uint64(28000057)) * PRIMES[4]
+        return (pixel_window(rows, j, c0) + np.uint64(28000057)) * PRIMES[4]
     if kind == BIT_PIXELS_2:
-        up2 = (above_2 >> (np.uint64(7) - jj)) & np.uint64(0x1F)
-        v = (up5 << np.uint64(11)) | (up2 << np.uint64(6)) | (left & np.uint64(0x3F))
+        # Pixel j of a byte is bit 9 - j of its 12-pixel row: centred windows of 5.
+        up5 = (rows >> (np.uint64(15) - jj)) & np.uint64(0x1F)
+        up5_2 = (rows >> (np.uint64(27) - jj)) & np.uint64(0x1F)
+        v = (up5 << np.uint64(11)) | (up5_2 << np.uint64(6)) | (left & np.uint64(0x3F))
         return (v + np.uint64(29000063)) * PRIMES[5]
     return np.uint64(0)
+
+
+@jit
+def _left_pixels(rows, j, c0) -> np.uint64:
+    """The 8 pixels left of pixel ``j`` of the byte around which ``pixel_rows`` or
+    ``wide_rows`` packed ``rows`` (the byte's bits coded so far, then the last byte's),
+    the nearest in bit 0."""
+    return ((rows << np.uint64(j)) | np.uint64(c0 - (1 << j))) & np.uint64(0xFF)
+
+
+@jit
+def pixel_window(rows, j, c0) -> np.uint64:
+    """The window of ``BIT_PIXELS`` around pixel ``j``, unhashed (12 bits): the 5 pixels
+    above it, the 3 two rows above, the 4 to its left, from ``pixel_rows``' ``rows``
+    (pixel j of a byte is bit 9 - j of a 12-pixel row, which starts at bit 8 or 20).
+    The mixer context ``MIX_PIXELS`` picks its weight set by it."""
+    jj = np.uint64(j)
+    up5 = (rows >> (np.uint64(15) - jj)) & np.uint64(0x1F)
+    up3_2 = (rows >> (np.uint64(28) - jj)) & np.uint64(7)
+    left = _left_pixels(rows, j, c0)
+    return (up5 << np.uint64(7)) | (up3_2 << np.uint64(4)) | (left & np.uint64(0xF))
 
 
 @jit
@@ -399,18 +415,13 @@ def mixer_select(kind, c, c0, j, col, expected, rows) -> int:
     for bit ``j`` of the byte after ``c`` (the segment's last 8 bytes, the latest in the
     low byte; zeros before its first), ``c0`` being 1 followed by the byte's bits so far.
     Returns 0 for an unknown kind (configurations are checked before use)."""
-    if kind == MIX_PIXELS or kind == MIX_PIXELS_NEAR:
-        # As in bit_hash: the pixels left of this one, and windows of the rows above.
-        jj = np.uint64(j)
-        left = ((rows << jj) | np.uint64(c0 - (1 << j))) & np.uint64(0xFF)
-        above = (rows >> np.uint64(8)) & np.uint64(0xFFF)
-        if kind == MIX_PIXELS:
-            up5 = (above >> (np.uint64(7) - jj)) & np.uint64(0x1F)
-            up3_2 = (rows >> (np.uint64(28) - jj)) & np.uint64(7)
-            v = (up5 << np.uint64(7)) | (up3_2 << np.uint64(4)) | (left & np.uint64(0xF))
-            return np.int64(v)
-        up3 = (above >> (np.uint64(8) - jj)) & np.uint64(7)
-        return np.int64(((up3 << np.uint64(2)) | (left & np.uint64(3))) * np.uint64(8) + jj)
+    if kind == MIX_PIXELS:
+        return np.int64(pixel_window(rows, j, c0))
+    if kind == MIX_PIXELS_NEAR:
+        # The 3 pixels above (bits 9 - j - 1 to 9 - j + 1 of the row at bit 8), 2 left.
+        up3 = (rows >> (np.uint64(16) - np.uint64(j))) & np.uint64(7)
+        near = (up3 << np.uint64(2)) | (_left_pixels(rows, j, c0) & np.uint64(3))
+        return np.int64(near) * 8 + j
     b1 = np.int64(c & np.uint64(0xFF))
     if kind == MIX_ORDER_1:
         return b1 * 256 + c0
