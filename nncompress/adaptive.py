@@ -52,6 +52,7 @@ from . import jit as _compiled
 from .config import DEFAULT, MAX_MIXERS, Config
 from .contexts import (
     BIT_PIXELS,
+    BIT_PIXELS_5,
     MIX_PIXELS,
     MIX_PIXELS_NEAR,
     MIXER_SETS,
@@ -70,7 +71,7 @@ from .rangecoder import BitDecoder, BitEncoder, decode_bit, encode_bit
 #: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
-CONTEXTS_SHA256 = "3c94c2e3bbbe3325118cf28867c9513ece24d689b11f48f39e654ba8539b4344"
+CONTEXTS_SHA256 = "d0bff9dda58d247d91004aaa7e4b59330497f3584d2b7067992139cdb5fcb28c"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance
@@ -592,12 +593,6 @@ def _begin_byte(freqs, k, blk, scr) -> None:
         for s in range(256):
             acc += freqs[i, s]
             cum[i, s + 1] = acc
-        # Context hashes (segment-local history, as the network sees it), by kind.
-        c = ctx[i]
-        for o in range(len(kinds)):
-            hashes[i, o] = context_hash(kinds[o], c, words, lines, block, i)
-        if by_pixels:
-            seg[_ROWS, i] = np.int64(pixel_rows(c, lines, block, i))
         # Match model: the match continued or found in end_byte, if its byte is known.
         ml = mlen[i]
         expected = 0
@@ -607,15 +602,29 @@ def _begin_byte(freqs, k, blk, scr) -> None:
                 ml = 0
                 mlen[i] = 0
                 expected = 0
+        bucket = _length_bucket(ml) + (24 if mseed[i] else 0)
         seg[_EXPECTED, i] = expected
         seg[_MLEN, i] = ml
         seg[_AGREEING, i] = 1 if ml > 0 else 0
         seg[_MATCHED, i] = 1 if ml > 0 else 0
-        seg[_MBUCKET, i] = _length_bucket(ml) + (24 if mseed[i] else 0)
+        seg[_MBUCKET, i] = bucket
         seg[_MIXSET, i] = min((ml + 7) // 8, 3) * 256
+        # Context hashes (segment-local history, as the network sees it), by kind.
+        c = ctx[i]
+        ex = expected if ml > 0 else -1
+        for o in range(len(kinds)):
+            hashes[i, o] = context_hash(kinds[o], c, words, lines, block, i, ex, bucket)
+        if by_pixels:
+            seg[_ROWS, i] = np.int64(pixel_rows(c, lines, block, i))
     if len(spending):
         for i in range(k):
             byte_bits[i] = 0.0
+
+
+@jit
+def _bit_kind(kind) -> bool:
+    """Whether context ``kind`` is hashed bit by bit (``contexts.BIT_KINDS``)."""
+    return BIT_PIXELS <= kind <= BIT_PIXELS_5
 
 
 @jit
@@ -634,7 +643,7 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
     drop = np.uint64(64 - slot_bits)
     by_bit = False  # any bit-level kinds: configurations without them skip the test
     for o in range(n_ctx):
-        by_bit = by_bit or kinds[o] >= BIT_PIXELS
+        by_bit = by_bit or _bit_kind(kinds[o])
     for i in range(k):
         c = c0[i]
         seg[_C0, i] = c
@@ -646,7 +655,7 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         x[i, 0] = STRETCH[q >> 4]
         cc = np.uint64(c) * _C0_PRIME
         for o in range(n_ctx):
-            if by_bit and kinds[o] >= BIT_PIXELS:
+            if by_bit and _bit_kind(kinds[o]):
                 hh = bit_hash(kinds[o], hashes[i, o], j, c)
             else:
                 hh = hashes[i, o] ^ cc

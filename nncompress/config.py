@@ -275,6 +275,22 @@ BITMAP = Config(
     network_weight=BINARY.network_weight,
     mixers=(contexts.MIX_PIXELS, contexts.MIX_PIXELS_NEAR),
 )
+#: For binary data where the level's text preset has extra mixers: preset 8 and the sparse
+#: and match kinds (``contexts.SKIP_1``, ``SKIP_1_3``, ``NIBBLES_3``, ``EXPECTED``). Chosen
+#: among fourteen such kinds by scratch runs on nine binary files of this machine (the
+#: starts of bash and libcrypto, libz.so, a slice of a static library, compiled Python,
+#: a font, a locale table, a float array and 16-bit samples), adding the best while it
+#: paid; ``scripts/presets.py --presets 8,13`` on them is in docs/DESIGN.md, section 4.
+BINARY_SPARSE_MIXERS = replace(
+    BINARY_3_MIXERS,
+    contexts=(
+        *BINARY_3.contexts,
+        contexts.SKIP_1,
+        contexts.SKIP_1_3,
+        contexts.NIBBLES_3,
+        contexts.EXPECTED,
+    ),
+)
 #: The text presets a level may ask for, which a stream of binary data gives up for a
 #: binary one (``records.config_for``).
 TEXT_PRESETS = (DEFAULT, DEFAULT_2, TEXT_MIXERS, DEFAULT_MIXERS)
@@ -293,6 +309,7 @@ PRESETS: dict[int, Config] = {
     10: BINARY_4_MIXERS,
     11: DEFAULT_MIXERS,
     12: BITMAP,
+    13: BINARY_SPARSE_MIXERS,
 }
 #: What ``-v`` calls them.
 PRESET_NAMES: dict[int, str] = {
@@ -308,6 +325,7 @@ PRESET_NAMES: dict[int, str] = {
     10: "binary with bit pixels and more mixers",
     11: "default with more mixers",
     12: "1-bit bitmap",
+    13: "binary with sparse and match contexts",
 }
 DEFAULT_PRESET = 1
 

@@ -72,6 +72,17 @@ BIT_PIXELS_2 = 29  # 5 pixels above, 5 two rows above, the 6 to the left
 BIT_PIXELS_3 = 30  # 7 pixels above, 5 two rows above, 3 three rows above, the 6 to the left
 BIT_PIXELS_4 = 31  # 9 pixels above, the 8 to the left
 BIT_PIXELS_5 = 32  # 3 pixels above, 3 two rows above, 3 three rows above, the 2 to the left
+# Sparse and match contexts for binary data. An instruction's operand bytes follow from its
+# opcode a byte or three back more than from the byte just before; a field of a table or an
+# array of numbers from the same field a few bytes back; and the high half of a byte (its
+# range: small numbers, ASCII, addresses) says more about the next than its exact value
+# where those values vary. The match model's expected byte is a context too, so that the
+# statistics learn how far a match of each length is to be trusted after each byte, as
+# the match model's own input (one probability per length) cannot.
+SKIP_1 = 33  # the second byte back alone
+SKIP_1_3 = 34  # the second and fourth bytes back
+NIBBLES_3 = 35  # the high halves of the last three bytes
+EXPECTED = 36  # the byte the match model expects (or none) and its match length class
 
 NAMES: dict[int, str] = {
     **{k: f"order-{k}" for k in ORDER},
@@ -99,8 +110,12 @@ NAMES: dict[int, str] = {
     BIT_PIXELS_3: "bit-pixels-3",
     BIT_PIXELS_4: "bit-pixels-4",
     BIT_PIXELS_5: "bit-pixels-5",
+    SKIP_1: "skip-1",
+    SKIP_1_3: "skip-1-3",
+    NIBBLES_3: "nibbles-3",
+    EXPECTED: "expected",
 }
-#: The kinds hashed bit by bit (``bit_hash``); all ids from the first of them on.
+#: The kinds hashed bit by bit (``bit_hash``): the ids from the first of them to the last.
 BIT_KINDS = frozenset((BIT_PIXELS, BIT_PIXELS_2, BIT_PIXELS_3, BIT_PIXELS_4, BIT_PIXELS_5))
 #: The record kinds, which read the block's record length.
 RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2, *BIT_KINDS))
@@ -115,18 +130,22 @@ _ORDER_PRIME = np.array([0, 0, 1, 2, 3, 4, 4, 5, 5], dtype=np.int64)
 
 
 @jit
-def context_hash(kind, c, words, lines, block, i) -> np.uint64:
+def context_hash(kind, c, words, lines, block, i, expected, bucket) -> np.uint64:
     """The 64-bit hash of context ``kind`` for segment ``i`` before its next byte.
 
     ``c``: the segment's last 8 bytes (the latest in the low byte); ``words``: [3, S] hashes
     of the current word and the two before it; ``lines``: [6, S] column, block offset of the
     line's start, of the previous line's start (-1: none), the indentation, the block's
-    record length (0: none) and the segment's start; ``block``: the block's bytes so far.
-    For the bit-level kinds (``BIT_KINDS``) it is not a hash but the packed pixel rows
-    that ``bit_hash`` reads. Returns 0 for an unknown kind (configurations are checked
-    before use, so that does not happen)."""
+    record length (0: none) and the segment's start; ``block``: the block's bytes so far;
+    ``expected``: the byte the match model expects (-1: it has none) and ``bucket`` the
+    class of its match length (``adaptive._length_bucket``, plus 24 for a match lent by
+    another segment). For the bit-level kinds (``BIT_KINDS``) it is not a hash but the
+    packed pixel rows that ``bit_hash`` reads. Returns 0 for an unknown kind
+    (configurations are checked before use, so that does not happen)."""
     if kind <= 8:
         return ((c & _ORDER_MASK[kind]) + np.uint64(kind)) * PRIMES[_ORDER_PRIME[kind]]
+    if kind >= SKIP_1:
+        return _sparse_hash(kind, c, expected, bucket)
     if kind >= BIT_PIXELS_3:
         return wide_rows(c, lines, block, i)
     if kind >= BIT_PIXELS:
@@ -175,6 +194,23 @@ def context_hash(kind, c, words, lines, block, i) -> np.uint64:
             above2 = np.int64(block[lines[2, i] + col + 1]) + 1
         v = np.uint64(above * 512 + above2) * np.uint64(256) + (c & np.uint64(0xFF))
         return (v + np.uint64(4242)) * PRIMES[1]
+    return np.uint64(0)
+
+
+@jit
+def _sparse_hash(kind, c, expected, bucket) -> np.uint64:
+    """The sparse and match kinds (``SKIP_1`` to ``EXPECTED``)."""
+    if kind == SKIP_1:
+        return (((c >> np.uint64(8)) & np.uint64(0xFF)) + np.uint64(3300001)) * PRIMES[0]
+    if kind == SKIP_1_3:
+        v = ((c >> np.uint64(8)) & np.uint64(0xFF)) << np.uint64(8)
+        v |= (c >> np.uint64(24)) & np.uint64(0xFF)
+        return (v + np.uint64(3400003)) * PRIMES[4]
+    if kind == NIBBLES_3:
+        return ((c & np.uint64(0xF0F0F0)) + np.uint64(3500017)) * PRIMES[3]
+    if kind == EXPECTED:
+        v = np.uint64((expected + 1) * 64 + bucket)
+        return (v + np.uint64(3600011)) * PRIMES[1]
     return np.uint64(0)
 
 

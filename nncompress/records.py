@@ -22,7 +22,16 @@ import numpy as np
 
 from . import filters
 from . import format as fmt
-from .config import BINARY_2, BINARY_3, BINARY_4, BITMAP, DEFAULT, TEXT_PRESETS, Config
+from .config import (
+    BINARY_2,
+    BINARY_3,
+    BINARY_4,
+    BINARY_SPARSE_MIXERS,
+    BITMAP,
+    DEFAULT,
+    TEXT_PRESETS,
+    Config,
+)
 
 #: Longest record length the encoder looks for (the format takes up to
 #: ``format.MAX_RECORD``), and how much of a block it looks at.
@@ -232,6 +241,8 @@ BITMAP_CONFIG = BINARY_4
 #: ...and where the level's text preset has extra mixers, preset 12, whose mixers choose
 #: by the pixels around (its two weight tables are small, so short bitmaps get it too).
 BITMAP_MIXERS_CONFIG = BITMAP
+#: ...and for code and short records preset 13, preset 8 with the sparse and match kinds.
+BINARY_MIXERS_CONFIG = BINARY_SPARSE_MIXERS
 #: Records at least this long take a block for an image or a wide table: its neighbours
 #: are the row above, not the bytes 4 and 8 back (``config.BINARY_3``'s contexts, which
 #: made 1-bit bitmaps with rows of 216 and 380 bytes 0.7-1.1% larger, and a table of
@@ -307,7 +318,8 @@ def config_for(config: Config, first_block: bytes) -> Config:
     them as short text does: their weights (24-33 MB) take longer to set up than a few
     KiB to code, for nothing (``scripts/presets.py --presets 4,8`` on the first 2,000
     and 6,000 bytes of libz.so and 6,000 of a table of this machine: 4,055 bytes either
-    way, compressing 16-39% slower with them). 1-bit bitmaps get mixers of their own
+    way, compressing 16-39% slower with them). Code and short records get the sparse and
+    match kinds with them (``BINARY_MIXERS_CONFIG``), 1-bit bitmaps mixers of their own
     (``BITMAP_MIXERS_CONFIG``)."""
     if config not in TEXT_PRESETS:
         return config
@@ -324,4 +336,8 @@ def config_for(config: Config, first_block: bytes) -> Config:
             binary = BITMAP_CONFIG
         else:
             binary = BINARY_CONFIG if record < IMAGE_RECORD else IMAGE_CONFIG
-    return replace(binary, mixers=() if short else config.mixers)
+    if short or not config.mixers:
+        return binary
+    if binary == BINARY_CONFIG:
+        return BINARY_MIXERS_CONFIG
+    return replace(binary, mixers=config.mixers)

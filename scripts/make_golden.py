@@ -43,6 +43,7 @@ from nncompress import contexts  # noqa: E402
 from nncompress.config import (  # noqa: E402
     BINARY,
     BINARY_2,
+    BINARY_3_MIXERS,
     BINARY_4_MIXERS,
     DEFAULT,
     DEFAULT_2,
@@ -238,9 +239,16 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
     "golden-flat-log.nnc": ("log", 12_000, 16 << 20, None, (32768, 8, True, DEFAULT_2)),
     "golden-flat-picture.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8, True, DEFAULT_2)),
     # The binary presets with the extra mixers that the text preset 7 gives way to: the
-    # longer code (preset 8) and the picture (preset 10, the encoder's choice for it until
-    # preset 12, and named since).
-    "golden-mixers-code.nnc": ("long code", 40_000, 16 << 20, None, (32768, 8, True, TEXT_MIXERS)),
+    # longer code (preset 8, the encoder's choice for it until preset 13, and named since)
+    # and the picture (preset 10, the encoder's choice for it until preset 12, and named
+    # since).
+    "golden-mixers-code.nnc": (
+        "long code",
+        40_000,
+        16 << 20,
+        BINARY_3_MIXERS,
+        (32768, 8, True, TEXT_MIXERS),
+    ),
     "golden-mixers-picture.nnc": (
         "picture",
         12_000,
@@ -251,6 +259,15 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
     # The picture with the preset the encoder chooses for it now: 12, the wide bit-level
     # pixel windows and the mixers chosen by the pixels around.
     "golden-bitmap-mixers.nnc": ("picture", 12_000, 16 << 20, None, (16384, 8, True, TEXT_MIXERS)),
+    # The longer code with the preset the encoder chooses for it now: 13, the sparse and
+    # match kinds.
+    "golden-binary-sparse.nnc": (
+        "long code",
+        40_000,
+        16 << 20,
+        None,
+        (32768, 8, True, TEXT_MIXERS),
+    ),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 

@@ -29,6 +29,7 @@ from nncompress.config import (
     BINARY_2,
     BINARY_3,
     BINARY_4,
+    BINARY_SPARSE_MIXERS,
     BITMAP,
     DEFAULT,
     DEFAULT_2,
@@ -195,8 +196,9 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     (preset 4, the machine-word contexts) and a 1-bit picture (preset 5, the bit-level
     pixel contexts); and the code, a package log and the picture without the network
     (block option 4); and the code and the picture again with the extra mixers (presets
-    8 and 10; the encoder chose them from the text preset 7), and the picture with the
-    preset that the encoder chooses for it from 7 now (12, the bitmaps' own mixers)."""
+    8 and 10; the encoder chose them from the text preset 7), and the picture and the
+    code with the presets that the encoder chooses for them from 7 now (12, the bitmaps'
+    own mixers; 13, the sparse and match kinds)."""
     source, block, _, _, (_, _, flat, text) = make_golden.DATA_GOLDENS[name]
     blob = (DATA / name).read_bytes()
     info = list_stream(io.BytesIO(blob))
@@ -207,6 +209,8 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     expected = replace(chosen.get(source, BINARY), mixers=text.mixers)
     if source == "picture" and text.mixers:  # a 1-bit bitmap's own preset (12)
         expected = BITMAP
+    if source == "long code" and text.mixers:  # code's sparse and match kinds (13)
+        expected = BINARY_SPARSE_MIXERS
     if make_golden.DATA_GOLDENS[name][3] is not None:  # made with the configuration given
         expected = make_golden.DATA_GOLDENS[name][3]
     assert info.config == expected and blob[5] == preset_of(expected)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import marshal
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from nncompress.config import (
     BINARY_3,
     BINARY_3_MIXERS,
     BINARY_4,
+    BINARY_SPARSE_MIXERS,
     BITMAP,
     DEFAULT,
     DEFAULT_MIXERS,
@@ -313,15 +315,25 @@ def test_the_bit_level_pixels_know_only_what_the_segment_has_coded() -> None:
     assert full >> 8 != 0 and late >> 8 == 0
 
 
-def _hash(kind: int, block: bytearray, pos: int, r: int, first: int = 0) -> int:
+def _hash(
+    kind: int,
+    block: bytearray,
+    pos: int,
+    r: int,
+    first: int = 0,
+    expected: int = -1,
+    bucket: int = 0,
+) -> int:
     """Context ``kind`` of a segment that starts at offset ``first`` of ``block``, about to
-    code the byte at ``pos``, in records of ``r`` bytes."""
+    code the byte at ``pos``, in records of ``r`` bytes, the match model expecting
+    ``expected`` (-1: nothing) after a match of length class ``bucket``."""
     lines = np.zeros((6, 1), dtype=np.int64)
     lines[0, 0], lines[1, 0], lines[2, 0], lines[4, 0], lines[5, 0] = 0, pos, -1, r, first
     last8 = int.from_bytes(bytes(block[max(pos - 8, 0) : pos]), "big")
     words = np.zeros((3, 1), dtype=np.uint64)
     data = np.frombuffer(bytes(block), dtype=np.uint8)
-    return int(contexts.context_hash(kind, np.uint64(last8), words, lines, data, 0))
+    h = contexts.context_hash(kind, np.uint64(last8), words, lines, data, 0, expected, bucket)
+    return int(h)
 
 
 @pytest.mark.parametrize(
@@ -386,6 +398,59 @@ def test_the_machine_word_contexts_see_their_bytes(kind: int, offsets: set[int])
     assert (shifted == before) == (kind == contexts.SKIP_1_4)
 
 
+@pytest.mark.parametrize(
+    "kind, seen",
+    [
+        (contexts.SKIP_1, {2: 0xFF}),
+        (contexts.SKIP_1_3, {2: 0xFF, 4: 0xFF}),
+        (contexts.NIBBLES_3, {1: 0xF0, 2: 0xF0, 3: 0xF0}),
+        (contexts.EXPECTED, {}),
+    ],
+)
+def test_the_sparse_contexts_see_their_bits(kind: int, seen: dict[int, int]) -> None:
+    """A sparse context changes with the bits it names (``seen``: bytes back -> their
+    bits it reads) and with nothing else: not the offset, not the match model, except
+    ``EXPECTED``, which reads nothing but the match model."""
+    rng = np.random.default_rng(kind)
+    block = bytearray(rng.integers(0, 256, 100, dtype=np.uint8).tobytes())
+    pos = 80
+    before = _hash(kind, block, pos, 0)
+    for back in range(1, 9):
+        for bit in range(8):
+            flipped = bytearray(block)
+            flipped[pos - back] ^= 1 << bit
+            changed = _hash(kind, flipped, pos, 0) != before
+            assert changed == bool(seen.get(back, 0) >> bit & 1), (back, bit)
+    assert _hash(kind, bytearray(1) + block, pos + 1, 0) == before
+    assert _hash(kind, block, pos, 24) == before  # no record length read
+    matches = ((-1, 0), (0, 5), (7, 5), (7, 6), (7, 5 + 24))  # + 24: lent by another segment
+    by_match = {_hash(kind, block, pos, 0, expected=e, bucket=b) for e, b in matches}
+    assert len(by_match) == (len(matches) if kind == contexts.EXPECTED else 1)
+
+
+def test_only_the_bit_level_kinds_are_hashed_bit_by_bit() -> None:
+    """The coder hashes ``BIT_KINDS`` by ``bit_hash`` and every other kind, including the
+    ones numbered after them, from its byte hash and the partial byte."""
+    from nncompress.adaptive import _bit_kind
+
+    assert {k for k in contexts.NAMES if _bit_kind(k)} == contexts.BIT_KINDS
+
+
+def test_code_gets_the_sparse_preset_with_the_mixers() -> None:
+    """x86 code, records and compiled Python take preset 13 where the level's text preset
+    has extra mixers, preset 4 where it has not or the stream is short; the preset is
+    preset 8 and the four sparse and match kinds."""
+    code = machine_code(30_000)
+    assert records.config_for(TEXT_MIXERS, code) == BINARY_SPARSE_MIXERS
+    assert records.config_for(DEFAULT_MIXERS, code) == BINARY_SPARSE_MIXERS
+    assert records.config_for(DEFAULT, code) == BINARY_3
+    assert records.config_for(TEXT_MIXERS, code[:5000]) == BINARY_3
+    assert BINARY_SPARSE_MIXERS.contexts[: len(BINARY_3.contexts)] == BINARY_3.contexts
+    extra = set(BINARY_SPARSE_MIXERS.contexts) - set(BINARY_3.contexts)
+    assert extra == {contexts.SKIP_1, contexts.SKIP_1_3, contexts.NIBBLES_3, contexts.EXPECTED}
+    assert replace(BINARY_SPARSE_MIXERS, contexts=BINARY_3.contexts) == BINARY_3_MIXERS
+
+
 def test_the_pixel_contexts_know_what_the_segment_has_not_coded() -> None:
     """Above a segment's first row there is nothing: a value of its own, not a byte."""
     block = bytearray(100)
@@ -399,7 +464,7 @@ def test_a_table_stream_uses_the_record_preset(tiny_model: IntModel) -> None:
     blob = compress(data, tiny_model, block_size=12_000)
     assert decompress(blob, tiny_model) == data
     header, _ = fmt.read_header(io.BytesIO(blob))
-    assert header.config == BINARY_3_MIXERS  # the level's text preset's mixers too
+    assert header.config == BINARY_SPARSE_MIXERS  # the level's text preset's mixers too
     blocks = [bh for _, bh, _ in walk_blocks(blob)]
     mixed = [bh.record for bh in blocks if bh.method == fmt.METHOD_MIXED]
     assert mixed and mixed[0] == 24
@@ -436,7 +501,7 @@ def test_binary_data_of_no_kind_looks_binary() -> None:
         assert not records.looks_binary(text)
     assert records.looks_binary(b"\x00" * 1024)
     # It takes the binary preset; short, without the mixers.
-    assert records.config_for(TEXT_MIXERS, data) == BINARY_3_MIXERS
+    assert records.config_for(TEXT_MIXERS, data) == BINARY_SPARSE_MIXERS
     assert records.config_for(TEXT_MIXERS, data[:5000]) == BINARY_3
 
 
@@ -446,7 +511,7 @@ def test_binary_blocks_of_no_kind_go_without_the_network(tiny_model: IntModel) -
     data = compiled_python()[:40_000] + sample_text(20_000, 7)
     blob = compress(data, tiny_model, block_size=20_000)
     assert decompress(blob, tiny_model) == data
-    assert fmt.read_header(io.BytesIO(blob))[0].config == BINARY_3_MIXERS
+    assert fmt.read_header(io.BytesIO(blob))[0].config == BINARY_SPARSE_MIXERS
     blocks = list_stream(io.BytesIO(blob)).blocks
     assert [b.method for b in blocks] == [fmt.METHOD_MIXED] * 3
     assert [(b.flat, b.segments, b.record, b.x86) for b in blocks[:2]] == [(True, 1, 0, False)] * 2
@@ -540,7 +605,7 @@ def test_verbose_says_what_each_block_was_taken_for(
     kind = "records of 24 bytes, without the network"
     assert [(b.method, b.kind) for b in blocks] == [(fmt.METHOD_MIXED, kind)]
     assert f"mixed ({kind}): 1 block" in r.stderr
-    assert "mixed method: preset 8 (binary with machine words and more mixers)" in r.stderr
+    assert "mixed method: preset 13 (binary with sparse and match contexts)" in r.stderr
     alone = next(x for x in r.stderr.splitlines() if "bpb of each model alone" in x)
     assert "network" not in alone and "record " in alone  # no network ran
     r = run(["-lv", "t.bin.nnc"])
@@ -611,7 +676,7 @@ def test_short_binary_streams_go_without_the_extra_mixers() -> None:
     NEARBY_MIN bytes the binary preset with them, shorter ones the preset without them
     (their weights take longer to set up than such a stream to code)."""
     data = table(1000, 3)  # 24,000 bytes of records
-    assert records.config_for(TEXT_MIXERS, data) == BINARY_3_MIXERS
+    assert records.config_for(TEXT_MIXERS, data) == BINARY_SPARSE_MIXERS
     short = data[: records.NEARBY_MIN - 1]
     assert records.config_for(TEXT_MIXERS, short) == BINARY_3
     assert records.config_for(TEXT_MIXERS, short[:100]) == DEFAULT  # too short for records
