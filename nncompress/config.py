@@ -291,6 +291,23 @@ BINARY_SPARSE_MIXERS = replace(
         contexts.EXPECTED,
     ),
 )
+#: For images and wide tables (records of 64 bytes or more) where the level's text preset
+#: has extra mixers: preset 9 and the four 8-bit image kinds (``contexts.IMAGE_GRADIENT``,
+#: ``IMAGE_QUANT``, ``IMAGE_AVERAGE``, ``IMAGE_SLOPE``). Chosen among eight such kinds by
+#: scratch runs on three 8-bit grayscale images of this machine (a photograph, a
+#: screenshot, a page of a manual): all eight coded them 0.5% smaller than these four,
+#: one (the gradient) 1.8% larger. ``scripts/presets.py --presets 9,14`` on them is in
+#: docs/DESIGN.md, section 4.
+IMAGE_MIXERS = replace(
+    BINARY_2_MIXERS,
+    contexts=(
+        *BINARY_2.contexts,
+        contexts.IMAGE_GRADIENT,
+        contexts.IMAGE_QUANT,
+        contexts.IMAGE_AVERAGE,
+        contexts.IMAGE_SLOPE,
+    ),
+)
 #: The text presets a level may ask for, which a stream of binary data gives up for a
 #: binary one (``records.config_for``).
 TEXT_PRESETS = (DEFAULT, DEFAULT_2, TEXT_MIXERS, DEFAULT_MIXERS)
@@ -310,6 +327,7 @@ PRESETS: dict[int, Config] = {
     11: DEFAULT_MIXERS,
     12: BITMAP,
     13: BINARY_SPARSE_MIXERS,
+    14: IMAGE_MIXERS,
 }
 #: What ``-v`` calls them.
 PRESET_NAMES: dict[int, str] = {
@@ -326,6 +344,7 @@ PRESET_NAMES: dict[int, str] = {
     11: "default with more mixers",
     12: "1-bit bitmap",
     13: "binary with sparse and match contexts",
+    14: "image",
 }
 DEFAULT_PRESET = 1
 

@@ -83,6 +83,14 @@ SKIP_1 = 33  # the second byte back alone
 SKIP_1_3 = 34  # the second and fourth bytes back
 NIBBLES_3 = 35  # the high halves of the last three bytes
 EXPECTED = 36  # the byte the match model expects (or none) and its match length class
+# 8-bit images (and other smooth data in rows of R bytes): a pixel is seldom equal to a
+# neighbour but close to what its neighbours predict. With W the last byte, WW the one
+# before, N, NW and NE the bytes R, R + 1 and R - 1 back (0 where the segment has not
+# coded them), each also says whether the segment has coded the byte R back.
+IMAGE_GRADIENT = 37  # W + N - NW, clamped to 0-255 (a plane through the three)
+IMAGE_QUANT = 38  # the top 5 bits of W, N, NE and NW
+IMAGE_AVERAGE = 39  # the mean of W and NE, and the top 6 bits of N
+IMAGE_SLOPE = 40  # 2 W - WW, clamped to 0-255 (the row's slope carried on), top 6 bits of N
 
 NAMES: dict[int, str] = {
     **{k: f"order-{k}" for k in ORDER},
@@ -114,11 +122,17 @@ NAMES: dict[int, str] = {
     SKIP_1_3: "skip-1-3",
     NIBBLES_3: "nibbles-3",
     EXPECTED: "expected",
+    IMAGE_GRADIENT: "image-gradient",
+    IMAGE_QUANT: "image-quant",
+    IMAGE_AVERAGE: "image-average",
+    IMAGE_SLOPE: "image-slope",
 }
 #: The kinds hashed bit by bit (``bit_hash``): the ids from the first of them to the last.
 BIT_KINDS = frozenset((BIT_PIXELS, BIT_PIXELS_2, BIT_PIXELS_3, BIT_PIXELS_4, BIT_PIXELS_5))
+#: The 8-bit image kinds.
+IMAGE_KINDS = frozenset((IMAGE_GRADIENT, IMAGE_QUANT, IMAGE_AVERAGE, IMAGE_SLOPE))
 #: The record kinds, which read the block's record length.
-RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2, *BIT_KINDS))
+RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2, *BIT_KINDS, *IMAGE_KINDS))
 #: Kinds counted by the second mixer's selector ("how many of the longer contexts have been
 #: seen before"): the orders from 2 on.
 SEEN_KINDS = frozenset(range(2, 9))
@@ -144,6 +158,8 @@ def context_hash(kind, c, words, lines, block, i, expected, bucket) -> np.uint64
     (configurations are checked before use, so that does not happen)."""
     if kind <= 8:
         return ((c & _ORDER_MASK[kind]) + np.uint64(kind)) * PRIMES[_ORDER_PRIME[kind]]
+    if kind >= IMAGE_GRADIENT:
+        return _image_hash(kind, c, lines, block, i)
     if kind >= SKIP_1:
         return _sparse_hash(kind, c, expected, bucket)
     if kind >= BIT_PIXELS_3:
@@ -212,6 +228,33 @@ def _sparse_hash(kind, c, expected, bucket) -> np.uint64:
         v = np.uint64((expected + 1) * 64 + bucket)
         return (v + np.uint64(3600011)) * PRIMES[1]
     return np.uint64(0)
+
+
+@jit
+def _image_hash(kind, c, lines, block, i) -> np.uint64:
+    """The 8-bit image kinds (``IMAGE_GRADIENT`` to ``IMAGE_SLOPE``)."""
+    r = lines[4, i]
+    if r <= 0:
+        return (np.uint64(kind) + np.uint64(6000011)) * PRIMES[5]
+    pos, first = lines[1, i] + lines[0, i], lines[5, i]
+    up = _above(block, pos, r, first)
+    n = max(up - 1, 0)
+    nw = max(_above(block, pos, r + 1, first) - 1, 0)
+    ne = max(_above(block, pos, r - 1, first) - 1, 0)  # R >= 2: a coded byte
+    w = np.int64(c & np.uint64(0xFF))
+    if kind == IMAGE_GRADIENT:
+        v = min(max(w + n - nw, 0), 255)
+    elif kind == IMAGE_QUANT:
+        v = (((w >> 3) * 32 + (n >> 3)) * 32 + (ne >> 3)) * 32 + (nw >> 3)
+    elif kind == IMAGE_AVERAGE:
+        v = ((w + ne + 1) >> 1) * 64 + (n >> 2)
+    elif kind == IMAGE_SLOPE:
+        ww = np.int64((c >> np.uint64(8)) & np.uint64(0xFF))
+        v = min(max(2 * w - ww, 0), 255) * 64 + (n >> 2)
+    else:
+        return np.uint64(0)
+    v = v * 2 + (1 if up > 0 else 0)
+    return (np.uint64(v) + np.uint64(kind * 1000003)) * PRIMES[kind % 6]
 
 
 @jit

@@ -268,6 +268,9 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
         None,
         (32768, 8, True, TEXT_MIXERS),
     ),
+    # An 8-bit grayscale picture (``photo_data``) in two blocks: preset 14, the 8-bit image
+    # kinds.
+    "golden-image.nnc": ("photo", 12_000, 16 << 20, None, (16384, 8, True, TEXT_MIXERS)),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 
@@ -343,6 +346,17 @@ def picture_data(width: int = 512, rows: int = 300) -> bytes:
     return bytes(out)
 
 
+def photo_data(width: int = 96, rows: int = 250) -> bytes:
+    """An 8-bit grayscale picture of smooth shading with a little grain, as a photograph
+    has, computed in integers: rows of 96 bytes, each pixel close to its neighbours."""
+    out = bytearray()
+    for y in range(rows):
+        for x in range(width):
+            shade = 40 + x + y // 2 + ((x - 48) * (x - 48) + (y - 125) * (y - 125)) // 160
+            out.append(min(shade + (x * 7 + y * 13 + x * y) % 5, 255))
+    return bytes(out)
+
+
 def log_data(lines: int = 500) -> bytes:
     """A package manager's log, computed: timestamps counting up, packages going through
     their states, repeated nearby as such logs do."""
@@ -371,6 +385,7 @@ DATA_SOURCES = {
     "long code": long_code_data,
     "log": log_data,
     "picture": picture_data,
+    "photo": photo_data,
 }
 
 

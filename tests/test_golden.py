@@ -33,6 +33,7 @@ from nncompress.config import (
     BITMAP,
     DEFAULT,
     DEFAULT_2,
+    IMAGE_MIXERS,
     TEXT_MIXERS,
     preset_of,
 )
@@ -198,7 +199,8 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     (block option 4); and the code and the picture again with the extra mixers (presets
     8 and 10; the encoder chose them from the text preset 7), and the picture and the
     code with the presets that the encoder chooses for them from 7 now (12, the bitmaps'
-    own mixers; 13, the sparse and match kinds)."""
+    own mixers; 13, the sparse and match kinds); and an 8-bit picture (14, the image
+    kinds)."""
     source, block, _, _, (_, _, flat, text) = make_golden.DATA_GOLDENS[name]
     blob = (DATA / name).read_bytes()
     info = list_stream(io.BytesIO(blob))
@@ -211,6 +213,8 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
         expected = BITMAP
     if source == "long code" and text.mixers:  # code's sparse and match kinds (13)
         expected = BINARY_SPARSE_MIXERS
+    if source == "photo":  # the 8-bit image kinds (14)
+        expected = IMAGE_MIXERS
     if make_golden.DATA_GOLDENS[name][3] is not None:  # made with the configuration given
         expected = make_golden.DATA_GOLDENS[name][3]
     assert info.config == expected and blob[5] == preset_of(expected)
@@ -224,6 +228,9 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     elif source == "picture":
         assert kinds == {(fmt.METHOD_MIXED, 64, False)} and len(info.blocks) == 2
         assert all(b.segments > 1 for b in info.blocks)  # an image keeps its segments
+    elif source == "photo":
+        assert kinds == {(fmt.METHOD_MIXED, 96, False)} and len(info.blocks) == 2
+        assert all(b.segments > 1 for b in info.blocks)
     elif source == "log":
         assert kinds == {(fmt.METHOD_MIXED, 0, False)}
         assert [b.segments for b in info.blocks] == [1, 1, 1]

@@ -29,6 +29,7 @@ from nncompress.config import (
     BITMAP,
     DEFAULT,
     DEFAULT_MIXERS,
+    IMAGE_MIXERS,
     TEXT_MIXERS,
 )
 from nncompress.contexts import RECORD_KINDS
@@ -147,7 +148,8 @@ def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> N
     # Each binary preset is the one before it and more contexts, all reading the records.
     assert BINARY.contexts[: len(DEFAULT.contexts)] == DEFAULT.contexts
     assert BINARY_2.contexts[: len(BINARY.contexts)] == BINARY.contexts
-    assert set(BINARY_2.contexts) - set(DEFAULT.contexts) == RECORD_KINDS - contexts.BIT_KINDS
+    expected = RECORD_KINDS - contexts.BIT_KINDS - contexts.IMAGE_KINDS
+    assert set(BINARY_2.contexts) - set(DEFAULT.contexts) == expected
     assert BINARY_2.network_weight == BINARY.network_weight
     assert BINARY_3.contexts[: len(BINARY_2.contexts)] == BINARY_2.contexts
     assert set(BINARY_3.contexts) - set(BINARY_2.contexts) == WORD_KINDS
@@ -159,8 +161,9 @@ def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> N
     }
     assert contexts.BIT_KINDS <= RECORD_KINDS
     assert BINARY_4.network_weight == BINARY.network_weight
-    # The bitmaps' preset with mixers: every bit-level kind, the record kinds, few others.
-    assert contexts.BIT_KINDS | RECORD_KINDS <= set(BITMAP.contexts)
+    # The bitmaps' preset with mixers: every bit-level kind, the record kinds but the
+    # 8-bit image ones, few others.
+    assert RECORD_KINDS - contexts.IMAGE_KINDS <= set(BITMAP.contexts)
     assert BITMAP.mixers == (contexts.MIX_PIXELS, contexts.MIX_PIXELS_NEAR)
     assert BITMAP.network_weight == BINARY.network_weight
 
@@ -426,6 +429,81 @@ def test_the_sparse_contexts_see_their_bits(kind: int, seen: dict[int, int]) -> 
     matches = ((-1, 0), (0, 5), (7, 5), (7, 6), (7, 5 + 24))  # + 24: lent by another segment
     by_match = {_hash(kind, block, pos, 0, expected=e, bucket=b) for e, b in matches}
     assert len(by_match) == (len(matches) if kind == contexts.EXPECTED else 1)
+
+
+def smooth_image(width: int = 300, rows: int = 200, seed: int = 0) -> bytes:
+    """An 8-bit grayscale picture of shading and grain, as a photograph has: a pixel is
+    seldom equal to the one above it, but close to it."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:rows, 0:width]
+    shade = 60 + 0.4 * x + 0.3 * y + 0.002 * (x - width / 2) ** 2 - 0.003 * (y - 90) ** 2
+    grain = rng.integers(-5, 6, (rows, width))
+    return np.clip(shade + grain, 0, 255).astype(np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("width, seed", [(300, 0), (450, 1), (301, 2)])
+def test_smooth_data_has_records_where_equal_bytes_show_none(width: int, seed: int) -> None:
+    """A photograph's rows (or the row and a pixel: the shading runs along it) are found by
+    bytes close to the one R back, where too few are equal to it to tell; not a multiple
+    of the row."""
+    image = smooth_image(width, seed=seed)
+    a = np.frombuffer(image, dtype=np.uint8)
+    longest = min(records.SEARCH_MAX, len(image) // records.MIN_ROWS)
+    assert records._equal_record(a, longest) == 0
+    assert records.detect(image) in (width - 1, width, width + 1)
+    assert records.config_for(TEXT_MIXERS, image) == IMAGE_MIXERS
+
+
+def test_text_and_noise_are_not_smooth() -> None:
+    """Text is not searched for smooth records, and has none; nor has noise."""
+    for text in (sample_text(60_000), ansi_colour_text()):
+        t = np.frombuffer(text, dtype=np.uint8)
+        assert records._texty(t) and records.smooth_record(t, 3750) == 0
+    assert records.detect(sample_text(60_000)) == 0
+    noise = np.random.default_rng(2).integers(0, 256, 60_000, dtype=np.uint8)
+    assert not records._texty(noise) and records.smooth_record(noise, 3750) == 0
+
+
+@pytest.mark.parametrize(
+    "kind, seen",
+    [
+        (contexts.IMAGE_GRADIENT, {1, 40, 41}),
+        (contexts.IMAGE_QUANT, {1, 39, 40, 41}),
+        (contexts.IMAGE_AVERAGE, {1, 39, 40}),
+        (contexts.IMAGE_SLOPE, {1, 2, 40}),
+    ],
+)
+def test_the_image_contexts_see_their_neighbours(kind: int, seen: set[int]) -> None:
+    """In rows of 40 bytes, an image kind changes with the bytes it reads (``seen``: how
+    far back) and with no other, and knows where the segment has no row above."""
+    rng = np.random.default_rng(kind)
+    block = bytearray(rng.integers(96, 128, 200, dtype=np.uint8).tobytes())
+    pos, r = 150, 40
+    before = _hash(kind, block, pos, r)
+    for back in range(1, 2 * r + 2):
+        flipped = bytearray(block)
+        flipped[pos - back] ^= 0x10
+        assert (_hash(kind, flipped, pos, r) != before) == (back in seen), back
+    # The row above not coded by this segment: not the same as a row of zeros.
+    zeros = bytearray(block)
+    for back in seen - {1, 2}:
+        zeros[pos - back] = 0
+    assert _hash(kind, block, pos, r, first=pos - 30) != _hash(kind, zeros, pos, r)
+    assert _hash(kind, block, pos, 0) != before  # no record length: a constant
+
+
+def test_images_and_wide_tables_get_the_image_preset_with_the_mixers() -> None:
+    """Records of 64 bytes or more take preset 14 where the level's text preset has extra
+    mixers, preset 3 where it has not or the stream is short; preset 14 is preset 9 and
+    the four image kinds."""
+    image = smooth_image()
+    assert records.config_for(DEFAULT_MIXERS, image) == IMAGE_MIXERS
+    assert records.config_for(DEFAULT, image) == BINARY_2
+    assert records.config_for(TEXT_MIXERS, image[:6000]) == BINARY_2
+    assert IMAGE_MIXERS.contexts[: len(BINARY_2.contexts)] == BINARY_2.contexts
+    assert set(IMAGE_MIXERS.contexts) - set(BINARY_2.contexts) == contexts.IMAGE_KINDS
+    assert contexts.IMAGE_KINDS <= RECORD_KINDS
+    assert IMAGE_MIXERS.mixers == TEXT_MIXERS.mixers
 
 
 def test_only_the_bit_level_kinds_are_hashed_bit_by_bit() -> None:
