@@ -10,6 +10,7 @@ their sum. Prints a Markdown table.
     python scripts/memory.py                      # 8 MiB of Python source, and 1 KiB of it
     python scripts/memory.py --sizes 1K,8M -T 1   # other sizes; nncompress -T1
     python scripts/memory.py FILE                 # a file of your own (whole)
+    python scripts/memory.py --tables             # each preset's adaptive tables
 
 The default inputs are the first bytes of this Python's standard library sources, joined
 in sorted path order (``frame_cost.stdlib_sources``).
@@ -67,9 +68,30 @@ def parse_size(text: str) -> int:
     return int(text[:-1] if mult > 1 else text) * mult
 
 
+def table_sizes() -> None:
+    """What the adaptive statistics of each released preset allocate for inputs of 256 KiB
+    or more (context and match tables, mixers, refinement stages), in this process."""
+    import numpy as np
+
+    from nncompress.adaptive import StreamState
+    from nncompress.config import PRESET_NAMES, PRESETS
+
+    print("| preset | name | contexts | extra mixers | tables MB |")
+    print("|---:|---|---:|---:|---:|")
+    for number, config in PRESETS.items():
+        state = StreamState(config)
+        state.ensure_tables()
+        size = sum(v.nbytes for v in vars(state).values() if isinstance(v, np.ndarray))
+        row = f"| {number} | {PRESET_NAMES[number]} | {len(config.contexts)} |"
+        print(f"{row} {len(config.mixers)} | {size / 1e6:.1f} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("file", nargs="?", type=Path)
+    ap.add_argument(
+        "--tables", action="store_true", help="print each preset's table sizes and exit"
+    )
     ap.add_argument("--sizes", default="1K,8M", help="default inputs' sizes (K, M)")
     ap.add_argument("-T", "--threads", default="0", help="nncompress -T (default 0)")
     ap.add_argument(
@@ -78,6 +100,9 @@ def main() -> int:
         "'python -m nncompress' with PYTHONPATH set to another checkout",
     )
     args = ap.parse_args()
+    if args.tables:
+        table_sizes()
+        return 0
     nnc = (
         args.nncompress.split()
         if args.nncompress
