@@ -71,7 +71,7 @@ from .rangecoder import BitDecoder, BitEncoder, decode_bit, encode_bit
 #: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
-CONTEXTS_SHA256 = "8c5d15e9b1427406bf628be71220e328c4366062868360852597d6ba1736f8f0"
+CONTEXTS_SHA256 = "dec88c934740ebabf46e6a1b58bfe40d087554d9f260dd4b922455f296e8c21e"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance

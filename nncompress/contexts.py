@@ -159,7 +159,7 @@ def context_hash(kind, c, words, lines, block, i, expected, bucket) -> np.uint64
     if kind <= 8:
         return ((c & _ORDER_MASK[kind]) + np.uint64(kind)) * PRIMES[_ORDER_PRIME[kind]]
     if kind >= IMAGE_GRADIENT:
-        return _image_hash(kind, c, lines, block, i)
+        return _record_hash(kind, c, lines, block, i)
     if kind >= SKIP_1:
         return _sparse_hash(kind, c, expected, bucket)
     if kind >= BIT_PIXELS_3:
@@ -231,13 +231,9 @@ def _sparse_hash(kind, c, expected, bucket) -> np.uint64:
 
 
 @jit
-def _image_hash(kind, c, lines, block, i) -> np.uint64:
-    """The 8-bit image kinds (``IMAGE_GRADIENT`` to ``IMAGE_SLOPE``)."""
-    r = lines[4, i]
-    if r <= 0:
-        return (np.uint64(kind) + np.uint64(6000011)) * PRIMES[5]
-    pos, first = lines[1, i] + lines[0, i], lines[5, i]
-    up = _above(block, pos, r, first)
+def _image_hash(kind, c, block, pos, first, r, up) -> np.uint64:
+    """The 8-bit image kinds (``IMAGE_GRADIENT`` to ``IMAGE_SLOPE``), for the byte at block
+    offset ``pos`` in rows of ``r`` bytes; ``up`` is ``_above``'s byte ``r`` back."""
     n = max(up - 1, 0)
     nw = max(_above(block, pos, r + 1, first) - 1, 0)
     ne = max(_above(block, pos, r - 1, first) - 1, 0)  # R >= 2: a coded byte
@@ -272,6 +268,8 @@ def _record_hash(kind, c, lines, block, i) -> np.uint64:
         return (np.uint64(kind) + np.uint64(6000011)) * PRIMES[5]
     pos, first = lines[1, i] + lines[0, i], lines[5, i]
     up = _above(block, pos, r, first)
+    if kind >= IMAGE_GRADIENT:
+        return _image_hash(kind, c, block, pos, first, r, up)
     last = c & np.uint64(0xFF)
     if kind == RECORD:
         v = np.uint64(min(pos % r, 4095) * 512 + up)
