@@ -296,7 +296,7 @@ BINARY_SPARSE_MIXERS = replace(
 #: ``IMAGE_QUANT``, ``IMAGE_AVERAGE``, ``IMAGE_SLOPE``). Chosen among eight such kinds by
 #: scratch runs on three 8-bit grayscale images of this machine (a photograph, a
 #: screenshot, a page of a manual): all eight coded them 0.5% smaller than these four,
-#: one (the gradient) 1.8% larger. ``scripts/presets.py --presets 9,14`` on them is in
+#: the gradient alone 1.8% larger. ``scripts/presets.py --presets 9,14`` on them is in
 #: docs/DESIGN.md, section 4.
 IMAGE_MIXERS = replace(
     BINARY_2_MIXERS,
