@@ -124,10 +124,11 @@ def _equal_record(a: np.ndarray, longest: int) -> int:
 #: bytes at ``NEAR_POSITIONS`` positions spread over the sample, the share close to the
 #: one R back, less that at R's unrelated distances (``_unrelated``), is R's gain; the R
 #: of the largest gain must gain ``NEAR_GAIN`` and its share be ``NEAR_STAND_OUT`` times
-#: the unrelated one. Measured on this machine: an 8-bit grayscale photograph (a 614-byte
-#: row) 0.48 against 0.05, which byte equality missed (0.10 against 0.05); text at most
-#: 0.32 against 0.22 (a man page's 79-character lines), code and logs less. Blocks of
-#: which ``TEXT_SHARE`` of the bytes are printable ASCII or white space are not searched.
+#: the unrelated one. In scratch runs on this machine's files: an 8-bit grayscale
+#: photograph (a 614-byte row) 0.48 against 0.05, which byte equality missed (0.10
+#: against 0.05); text at most 0.32 against 0.22 (a man page's 79-character lines), code
+#: and logs less. Blocks of which ``TEXT_SHARE`` of the bytes are printable ASCII or
+#: white space are not searched.
 NEAR = 4
 NEAR_POSITIONS = 4096
 NEAR_GAIN = 0.2
