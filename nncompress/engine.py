@@ -250,8 +250,8 @@ def compress_block(
     mixed method codes x86 code after the branch transform (``filters.looks_like_x86``),
     and looks for a record length (``records.detect``) when the stream's configuration has
     the record contexts. Binary blocks are coded without the network, and so is text that
-    ``records.looks_redundant`` where ``flat_text`` and a trial on its start
-    (``_network_pays``) say so (``records.flat``).
+    ``records.looks_redundant`` or ``records.looks_mixed`` where ``flat_text`` and a trial
+    on its start (``_network_pays``) say so (``records.flat``).
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -287,7 +287,11 @@ def compress_block(
         # the network, as records and x86 code are, where the stream has a binary preset.
         binary = state.config.reads_records and not record and not x86
         binary = binary and records.looks_binary(coded)
-        redundant = not (record or x86 or binary) and records.looks_redundant(coded)
+        # Repetitive text, and text with binary parts, take long segments, and go
+        # without the network where a trial on their start says so.
+        redundant = not (record or x86 or binary) and (
+            records.looks_mixed(coded) or records.looks_redundant(coded)
+        )
         default = segment_rule(len(data))
         flat = records.flat(record, x86, redundant and flat_text, binary)
         if flat and redundant and records.TRIAL_BYTES:

@@ -12,12 +12,12 @@ from conftest import compress, decompress, sample_text, walk_blocks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_filters import machine_code
-from test_records import package_log, table
+from test_records import message_catalogue, package_log, table
 
 from nncompress import coder, records
 from nncompress import format as fmt
 from nncompress.adaptive import HALF, STRETCH, StreamState
-from nncompress.config import BINARY_3, DEFAULT_2
+from nncompress.config import BINARY_3, DEFAULT_2, TEXT_MIXERS
 from nncompress.engine import list_stream
 from nncompress.model import IntModel
 
@@ -214,6 +214,37 @@ def test_repetitive_text_keeps_the_network_where_it_pays(
     monkeypatch.setattr(records, "TRIAL_BYTES", 0)
     (block,) = list_stream(io.BytesIO(compress(log, tiny_model, block_size=n))).blocks
     assert block.flat and len(asked) == 1
+
+
+def test_text_with_binary_parts_takes_the_trial(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message catalogue (text after tables of offsets) is tried with and without the
+    network, in the long segments of repetitive text, as repetitive text is."""
+    from nncompress import engine
+
+    data = message_catalogue(400)
+    n = len(data)
+    assert records.looks_mixed(data) and not records.looks_redundant(data)
+    asked: list[int] = []
+
+    def network_wins(model, data, config, segments, parallel) -> bool:  # type: ignore[no-untyped-def]
+        asked.append(segments)
+        return True
+
+    def coded(network: bool) -> engine.Choice:
+        monkeypatch.setattr(engine, "_network_pays", network_wins if network else no)
+        state = StreamState(TEXT_MIXERS, n)
+        return engine.compress_block(tiny_model, data, (fmt.METHOD_MIXED,), state)
+
+    def no(*args: object) -> bool:
+        return False
+
+    expected = records.segments(n, fmt.segment_count(n), redundant=True)
+    choice = coded(network=True)
+    assert (choice.param, choice.flat) == (expected, False) and asked == [expected]
+    choice = coded(network=False)
+    assert (choice.method, choice.param, choice.flat) == (fmt.METHOD_MIXED, 1, True)
 
 
 def test_verbose_says_where_the_network_did_not_run(tiny_model: IntModel) -> None:

@@ -567,6 +567,33 @@ def ansi_colour_text() -> bytes:
     ).encode()
 
 
+def message_catalogue(strings: int) -> bytes:
+    """A message catalogue as gettext writes it: a header, two tables of (length, offset)
+    pairs, then the original strings and their translations, each ending in a NUL."""
+    text = sample_text(60 * strings, 8).decode()
+    originals = [text[i * 60 : i * 60 + 20 + i % 37] for i in range(strings)]
+    translations = [s.upper()[::-1] for s in originals]
+    body, lengths, offsets = b"", [], []
+    start = 28 + 16 * strings
+    for s in originals + translations:
+        lengths.append(len(s))
+        offsets.append(start + len(body))
+        body += s.encode() + b"\0"
+    header = struct.pack("<7I", 0x950412DE, 0, strings, 28, 28 + 8 * strings, 0, 0)
+    pairs = b"".join(struct.pack("<II", n, o) for n, o in zip(lengths, offsets, strict=True))
+    return header + pairs + body
+
+
+def test_text_with_binary_parts_looks_mixed() -> None:
+    """A message catalogue's tables make it neither text nor binary, and so does a
+    terminal's colour escapes; text, binary data and short blocks are not mixed."""
+    catalogue = message_catalogue(800)
+    assert records.looks_mixed(catalogue) and not records.looks_binary(catalogue)
+    assert records.looks_mixed(ansi_colour_text())
+    for other in (sample_text(20_000), compiled_python(), table(1000), catalogue[:1000]):
+        assert not records.looks_mixed(other)
+
+
 def test_binary_data_of_no_kind_looks_binary() -> None:
     data = compiled_python()
     assert records.looks_binary(data) and not records.detect(data)
