@@ -239,6 +239,11 @@ def looks_redundant(data: bytes) -> bool:
 #: (``flat``); off, it codes every mixed block with it, as it did before the option
 #: existed (``scripts/make_golden.py`` makes its older archives so).
 FLAT_BLOCKS = True
+#: Whether the encoder codes an image's or wide table's block without the network in one
+#: segment too, and keeps the smaller (``engine._fewest_if_smaller``); off, it keeps
+#: the rows' segments, as it did before (``scripts/make_golden.py`` makes its older
+#: archives so).
+IMAGE_TRIAL = True
 #: Repetitive text goes without the network only where that codes its first this many
 #: bytes smaller than the network does (``engine._network_pays``): on 300,000-byte pieces
 #: of the training corpus's logs, which the network learnt, the network won by 0.4-12.7%,
@@ -282,8 +287,8 @@ def segments(
     that ``looks_redundant`` (``redundant``), segments of ``REDUNDANT_SEGMENT_BYTES``;
     never more than ``default``, never fewer than the format allows. Images (records of
     ``IMAGE_RECORD`` bytes or more, not x86 code) keep their segments even without the
-    network: a 1-bit bitmap of this machine coded 7,184 bytes that way and 7,955 as one
-    segment (and 7,384 with the network in 16 KiB segments)."""
+    network: some pictures code smaller that way, others in one segment, and the encoder
+    tries both (``engine._fewest_if_smaller``)."""
     image = record >= IMAGE_RECORD and not x86
     if flat and not image:
         return fmt.fewest_segments(n)

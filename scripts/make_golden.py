@@ -436,12 +436,15 @@ def make_data_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     # recorded in each block, so any rule decodes).
     current = records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS
     records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS = rule[:3]
+    # Every one was made before the encoder also tried images in one segment.
+    image_trial, records.IMAGE_TRIAL = records.IMAGE_TRIAL, False
     level = levels.LEVELS[LEVEL]
     levels.LEVELS[LEVEL] = dataclasses.replace(level, config=rule[3])
     try:
         compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame, config=config)
     finally:
         records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS = current
+        records.IMAGE_TRIAL = image_trial
         levels.LEVELS[LEVEL] = level
     return out.getvalue()
 

@@ -12,12 +12,12 @@ from conftest import compress, decompress, sample_text, walk_blocks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_filters import machine_code
-from test_records import message_catalogue, package_log, table
+from test_records import bitmap, message_catalogue, package_log, smooth_image, table
 
 from nncompress import coder, records
 from nncompress import format as fmt
 from nncompress.adaptive import HALF, STRETCH, StreamState
-from nncompress.config import BINARY_3, DEFAULT_2, TEXT_MIXERS
+from nncompress.config import BINARY_3, DEFAULT_2, IMAGE_MIXERS, TEXT_MIXERS
 from nncompress.engine import list_stream
 from nncompress.model import IntModel
 
@@ -245,6 +245,65 @@ def test_text_with_binary_parts_takes_the_trial(
     assert (choice.param, choice.flat) == (expected, False) and asked == [expected]
     choice = coded(network=False)
     assert (choice.method, choice.param, choice.flat) == (fmt.METHOD_MIXED, 1, True)
+
+
+@pytest.mark.parametrize("kind", ["image", "bitmap"])
+def test_images_keep_the_smaller_of_rows_and_one_segment(
+    tiny_model: IntModel, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image's block without the network is coded in its rows' segments and again in
+    one; the smaller is written, the state is the one the decoder will have (the next
+    block decodes), and an archive of either kind decodes."""
+    from nncompress import engine
+
+    data = smooth_image(400, 120) if kind == "image" else bitmap(216, 300)
+    n = len(data)
+    record = records.detect(data)
+    assert record >= records.IMAGE_RECORD
+    rows = records.segments(n, fmt.segment_count(n), record, flat=True)
+    assert rows > 1
+    sizes = {}
+    for segments in (rows, 1):
+        state = StreamState(IMAGE_MIXERS, n)
+        payload, _ = coder.encode_block_mixed(
+            tiny_model, data, state, None, segments, False, record, True
+        )
+        sizes[segments] = len(payload)
+    state = StreamState(IMAGE_MIXERS, n)
+    choice = engine.compress_block(tiny_model, data, (fmt.METHOD_MIXED,), state)
+    smaller = min(sizes, key=lambda k: (sizes[k], k != rows))
+    assert (choice.param, len(choice.payload), choice.flat) == (smaller, sizes[smaller], True)
+    blob = compress(data + data[::-1], tiny_model, block_size=n)
+    assert decompress(blob, tiny_model) == data + data[::-1]
+    # Whichever way wins, the archive decodes: force each (on the image, which the
+    # mixed method codes smaller than LZMA even with the tiny test network).
+    for wins in (True, False) if kind == "image" else ():
+        monkeypatch.setattr(
+            engine, "encode_block_mixed", _shrunk_when(coder.encode_block_mixed, one=wins)
+        )
+        blob = compress(data + data[::-1], tiny_model, block_size=n)
+        blocks = list_stream(io.BytesIO(blob)).blocks
+        assert (blocks[0].method, blocks[0].segments) == (fmt.METHOD_MIXED, 1 if wins else rows)
+        assert decompress(blob, tiny_model) == data + data[::-1]
+
+
+def _shrunk_when(encode, one: bool):  # type: ignore[no-untyped-def]
+    """``encode_block_mixed`` whose payload for one segment (``one``) or for more looks
+    a byte smaller to the encoder's comparison (the bytes written are the real ones, less
+    nothing: the comparison sees a padded payload for the other way)."""
+
+    def wrapped(model, data, state, progress=None, segments=None, *rest):  # type: ignore[no-untyped-def]
+        payload, count = encode(model, data, state, progress, segments, *rest)
+        return (payload if (count == 1) == one else _Padded(payload)), count
+
+    return wrapped
+
+
+class _Padded(bytes):
+    """A payload that counts itself a great deal longer than it is."""
+
+    def __len__(self) -> int:
+        return super().__len__() + (1 << 20)
 
 
 def test_verbose_says_where_the_network_did_not_run(tiny_model: IntModel) -> None:

@@ -649,8 +649,9 @@ def test_compress_block_writes_the_length_it_used(tiny_model: IntModel, small_ta
     assert choice.flat  # binary: without the network
     segments = choice.param
     n, default = len(data), fmt.segment_count(len(data))
-    assert segments == records.segments(n, default, 216, flat=True)
-    assert segments == records.segments(n, default, 216)  # an image keeps its rows' segments
+    rows = records.segments(n, default, 216, flat=True)
+    assert rows == records.segments(n, default, 216) > 1  # an image keeps its rows' segments
+    assert segments in (rows, 1)  # ...or codes smaller in one (engine._fewest_if_smaller)
     back = coder.decode_block_mixed(
         tiny_model,
         choice.payload,
