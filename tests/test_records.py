@@ -590,7 +590,9 @@ def test_text_with_binary_parts_looks_mixed() -> None:
     catalogue = message_catalogue(800)
     assert records.looks_mixed(catalogue) and not records.looks_binary(catalogue)
     assert records.looks_mixed(ansi_colour_text())
-    for other in (sample_text(20_000), compiled_python(), table(1000), catalogue[:1000]):
+    noise = np.random.default_rng(2).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
+    others = (sample_text(20_000), compiled_python(), table(1000), catalogue[:1000], noise)
+    for other in others:
         assert not records.looks_mixed(other)
 
 
