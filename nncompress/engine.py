@@ -399,13 +399,7 @@ def looks_incompressible(data: bytes) -> bool:
     """Whether a block's byte frequencies say that storing or LZMA2 will likely beat the
     mixed method (more than 7.5 bits a byte at order 0: compressed, encrypted or random
     data). Only a hint for where to keep a copy of the statistics: see ``encode_frame``."""
-    if len(data) < 4096:
-        return False
-    import numpy as np
-
-    counts = np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
-    p = counts[counts > 0] / len(data)
-    return float(-(p * np.log2(p)).sum()) > 7.5
+    return len(data) >= 4096 and records.order0_bits(data) > 7.5
 
 
 @dataclass(frozen=True)

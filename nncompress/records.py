@@ -395,14 +395,19 @@ def looks_binary(data: bytes) -> bool:
 MIXED_MAX_ENTROPY = 7.0
 
 
+def order0_bits(data: bytes) -> float:
+    """The bits a byte of ``data`` takes at order 0 (its byte frequencies' entropy)."""
+    counts = np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
+    p = counts[counts > 0] / len(data)
+    return float(-(p * np.log2(p)).sum())
+
+
 def looks_mixed(data: bytes) -> bool:
     """Whether ``data`` looks like text with binary parts (``MIXED_CONTROL_SHARE``,
     ``MIXED_MAX_ENTROPY``), where it does not ``looks_binary``."""
     if not MIXED_CONTROL_SHARE < _control_share(data) <= BINARY_CONTROL_SHARE:
         return False
-    counts = np.bincount(np.frombuffer(data, dtype=np.uint8)[:SAMPLE], minlength=256)
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log2(p)).sum()) <= MIXED_MAX_ENTROPY
+    return order0_bits(data[:SAMPLE]) <= MIXED_MAX_ENTROPY
 
 
 #: Text streams shorter than this (their first block is all of them) keep preset 1, which
