@@ -308,9 +308,20 @@ IMAGE_MIXERS = replace(
         contexts.IMAGE_SLOPE,
     ),
 )
+#: For text at the strongest level, where a block is one segment: preset 11 with the
+#: final mixer learning four times as slowly, the refinement stages twice as fast, and the
+#: network starting at 1/2 of its weight. Their rates were set where many segments share
+#: each weight set and table row in a step (``_update``'s batches); one segment updates
+#: them once a bit and needs slower mixing. Chosen among rates by scratch runs of ``--max``
+#: on eight texts of this machine (100 KB each of Python and C sources, a man page, a
+#: changelog, a package list, German text, a licence): the final mixer's rate alone 0.5%
+#: smaller, the three together 0.6%; at the default level the slower final mixer is 0.1%
+#: larger. ``scripts/presets.py --level max --presets 11,15`` is in docs/DESIGN.md,
+#: section 4.
+MAX_TEXT = replace(DEFAULT_MIXERS, final_shift=18, apm_rate=5, network_weight=1 << 15)
 #: The text presets a level may ask for, which a stream of binary data gives up for a
 #: binary one (``records.config_for``).
-TEXT_PRESETS = (DEFAULT, DEFAULT_2, TEXT_MIXERS, DEFAULT_MIXERS)
+TEXT_PRESETS = (DEFAULT, DEFAULT_2, TEXT_MIXERS, DEFAULT_MIXERS, MAX_TEXT)
 
 #: Released presets by number (part of the format: never change or reuse a number).
 PRESETS: dict[int, Config] = {
@@ -328,6 +339,7 @@ PRESETS: dict[int, Config] = {
     12: BITMAP,
     13: BINARY_SPARSE_MIXERS,
     14: IMAGE_MIXERS,
+    15: MAX_TEXT,
 }
 #: What ``-v`` calls them.
 PRESET_NAMES: dict[int, str] = {
@@ -345,6 +357,7 @@ PRESET_NAMES: dict[int, str] = {
     12: "1-bit bitmap",
     13: "binary with sparse and match contexts",
     14: "image",
+    15: "text at the strongest level",
 }
 DEFAULT_PRESET = 1
 

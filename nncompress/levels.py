@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import format as fmt
-from .config import DEFAULT_MIXERS, TEXT_MIXERS, Config
+from .config import MAX_TEXT, TEXT_MIXERS, Config
 
 #: Blocks of 1 MiB: large enough that a block's lockstep segments (one per KiB) fill a
 #: batched network step, small enough that memory stays low and damage is located.
@@ -99,15 +99,15 @@ LEVELS: dict[str, Level] = {
     "default": Level("default", (fmt.METHOD_MIXED, fmt.METHOD_LZMA), segments=text_segments),
     # Strongest and slowest: each block of up to 1 MiB as one segment, and the larger
     # network (a third of the default's speed with float products, which at one segment
-    # does not set the pace: the per-byte coding work does). Preset 11 (preset 1 with
-    # the extra mixers): where a block is one segment, the latest occurrence of a context
-    # is the nearest one, so it needs no nearby probes.
+    # does not set the pace: the per-byte coding work does). Preset 15 (preset 1 with
+    # the extra mixers, and rates for one segment): where a block is one segment, the
+    # latest occurrence of a context is the nearest one, so it needs no nearby probes.
     "max": Level(
         "max",
         (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
         segments=fmt.fewest_segments,
         model="large",
-        config=DEFAULT_MIXERS,
+        config=MAX_TEXT,
         flat_text=False,
     ),
 }

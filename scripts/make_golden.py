@@ -7,8 +7,9 @@
   ways ``GOLDENS`` lists: the default level in blocks of 9000 bytes; in frames of two
   blocks of 4096 (so the index and the frame restarts are pinned); and with a second
   mixed-method configuration written out in the header (so the generic decoder is pinned
-  on a configuration other than the default); and, as ``golden-nearby.nnc``, in blocks of
-  9000 with the level's text preset of today (6: the match model's nearby probes);
+  on a configuration other than the default); and, as ``golden-nearby.nnc``,
+  ``golden-mixers.nnc`` and ``golden-max.nnc``, in blocks of 9000 with the text presets
+  6 (the match model's nearby probes), 7 (the default level's) and 15 (``--max``'s);
 * ``tests/data/golden-primed.nnc`` and ``golden-primed3.nnc`` -- the text with a primed
   model, of model file format version 2 and 3 (whose prime sizes the tables too), and
   ``golden-records.nnc``, ``golden-x86.nnc``, ``golden-bitmap.nnc``, ``golden-words.nnc``
@@ -47,6 +48,7 @@ from nncompress.config import (  # noqa: E402
     BINARY_4_MIXERS,
     DEFAULT,
     DEFAULT_2,
+    MAX_TEXT,
     TEXT_MIXERS,
     Config,
 )
@@ -96,6 +98,9 @@ GOLDENS: dict[str, tuple[int, int, Config | None]] = {
     # The default level's text preset since it became 7 (extra mixers, chosen by mixer
     # contexts), in the same layout.
     "golden-mixers.nnc": (9000, 16 << 20, None),
+    # --max's text preset since it became 15 (preset 11 with rates for one segment), with
+    # the default model, in the same layout: it pins the preset's number and rates.
+    "golden-max.nnc": (9000, 16 << 20, MAX_TEXT),
 }
 
 #: Archives made with the shipped network primed with PRIME (docs/FORMAT.md, "Primed

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The mixed method's presets side by side on whole files: each file compressed at the
-default level once per preset named (``auto``: the level's own choice, which may give way
+default level (or ``--level max``, with its model and one segment per block) once per
+preset named (``auto``: the level's own choice, which may give way
 to a binary preset after the first block), per redundancy threshold named (text blocks
 that zlib at level 1 keeps less than this share of take long segments,
 ``records.REDUNDANT_RATIO``; 0: never), per binary segment length named (records and
@@ -11,7 +12,7 @@ a shared, noisy machine.
 
     python scripts/presets.py FILE... [--presets 1,6,auto] [--ratios 0,0.2]
                                       [--segment-bytes 16384,65536] [--min-redundant 64]
-                                      [--text-segment-bytes 1024,2048]
+                                      [--text-segment-bytes 1024,2048] [--level max]
 
 Use it when adding a preset (docs/DESIGN.md, section 7), on files of several kinds that
 the preset is meant for, never on one benchmark file.
@@ -64,6 +65,12 @@ def main() -> int:
         help="text segment lengths, comma-separated "
         f"(the default level's: {levels.TEXT_SEGMENT_BYTES})",
     )
+    parser.add_argument(
+        "--level",
+        choices=("default", "max"),
+        default="default",
+        help="the level whose model and segments are used (--text-segment-bytes: default only)",
+    )
     args = parser.parse_args()
     records.MIN_REDUNDANT_SEGMENTS = args.min_redundant
     ratios, lengths = args.ratios.split(","), args.segment_bytes.split(",")
@@ -85,7 +92,7 @@ def main() -> int:
         for p, r, b, t in columns
     ]
     configs = [(None if p == "auto" else PRESETS[int(p)], r, b, t) for p, r, b, t in columns]
-    model = load_model("default")
+    model = load_model(levels.LEVELS[args.level].model)
     default = levels.LEVELS["default"]
     print(
         f"{'file':<24} {'bytes':>10} "
@@ -104,7 +111,7 @@ def main() -> int:
                 default, segments=lambda n, t=text: levels.text_segments(n, t)
             )
             start = time.perf_counter()
-            compress_stream(io.BytesIO(data), out, model, config=config)
+            compress_stream(io.BytesIO(data), out, model, level=args.level, config=config)
             mid = time.perf_counter()
             back = io.BytesIO()
             decompress_stream(io.BytesIO(out.getvalue()), back, lambda _: model)

@@ -219,14 +219,18 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     with_mixers = [(7, DEFAULT_2), (8, BINARY_3), (9, BINARY_2), (10, BINARY_4), (11, DEFAULT)]
     released += [(n, dataclasses.replace(c, mixers=MIXERS)) for n, c in with_mixers]
     released += [(12, BITMAP), (13, BINARY_SPARSE_MIXERS), (14, IMAGE_MIXERS)]
+    max_text = dataclasses.replace(
+        DEFAULT, mixers=MIXERS, final_shift=18, apm_rate=5, network_weight=1 << 15
+    )
+    released += [(15, max_text)]
     for number, config in released:
         named = fmt.MAGIC + bytes([0x11, number, 0x40])
         assert fmt.Header(64, 1, "", config).pack() == named
         assert fmt.read_header(io.BytesIO(named))[0].config == config
-    raw = fmt.MAGIC + b"\x11\x0f\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 15"):
+    raw = fmt.MAGIC + b"\x11\x10\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 16"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 15, CUSTOM)
+    monkeypatch.setitem(PRESETS, 16, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 
@@ -624,7 +628,7 @@ _INLINE_BAD_KIND = bytes([2, 1, 200]) + CUSTOM.pack()[1 + len(CUSTOM.contexts) :
         (fmt.MAGIC + b"\x31\x01", "unsupported archive flags 0x31"),  # configuration kind 3
         (fmt.MAGIC + b"\x10\x02\x01", "configuration without a model"),
         (fmt.MAGIC + b"\x20\x00\x01", "configuration without a model"),
-        (fmt.MAGIC + b"\x11\x0f\x01", "unknown mixed-method preset 15"),
+        (fmt.MAGIC + b"\x11\x10\x01", "unknown mixed-method preset 16"),
         (fmt.MAGIC + b"\x11\xff\x01", "unknown mixed-method preset 255"),
         (fmt.MAGIC + b"\x21\x03abc\x01", "configuration of the wrong length"),
         (fmt.MAGIC + b"\x21\x00\x01", "configuration of the wrong length"),

@@ -34,10 +34,12 @@ from nncompress.config import (
     DEFAULT,
     DEFAULT_2,
     IMAGE_MIXERS,
+    MAX_TEXT,
     TEXT_MIXERS,
     preset_of,
 )
 from nncompress.engine import compress_stream, decompress_stream, list_stream
+from nncompress.levels import LEVELS
 from nncompress.model import IntModel
 from nncompress.reader import ArchiveReader
 from nncompress.zoo import REGISTRY, model_for_archive
@@ -79,11 +81,20 @@ def test_the_second_configuration_differs() -> None:
 
 def test_the_text_presets_goldens_pin() -> None:
     """golden-nearby.nnc pins preset 6 (nearby match probes), golden-mixers.nnc the
-    level's text preset of today, 7 (and the extra mixers), both named by number."""
-    for name, config in (("golden-nearby.nnc", DEFAULT_2), ("golden-mixers.nnc", TEXT_MIXERS)):
-        header, _ = fmt.read_header(io.BytesIO((DATA / name).read_bytes()))
-        assert header.config == config
-    assert DEFAULT_2.mixers == () and TEXT_MIXERS.mixers and preset_of(TEXT_MIXERS) == 7
+    level's text preset of today, 7 (and the extra mixers), golden-max.nnc --max's, 15,
+    all named by number."""
+    pins = (
+        ("golden-nearby.nnc", DEFAULT_2, 6),
+        ("golden-mixers.nnc", TEXT_MIXERS, 7),
+        ("golden-max.nnc", MAX_TEXT, 15),
+    )
+    for name, config, number in pins:
+        blob = (DATA / name).read_bytes()
+        header, _ = fmt.read_header(io.BytesIO(blob))
+        assert header.config == config and preset_of(config) == number
+        assert (blob[4] >> 4) & 3 != fmt.CONFIG_INLINE
+    assert DEFAULT_2.mixers == () and TEXT_MIXERS.mixers
+    assert LEVELS["max"].config == MAX_TEXT
 
 
 @pytest.fixture(autouse=True)

@@ -30,6 +30,7 @@ from nncompress.config import (
     DEFAULT,
     DEFAULT_MIXERS,
     IMAGE_MIXERS,
+    MAX_TEXT,
     TEXT_MIXERS,
 )
 from nncompress.contexts import RECORD_KINDS
@@ -504,6 +505,18 @@ def test_images_and_wide_tables_get_the_image_preset_with_the_mixers() -> None:
     assert set(IMAGE_MIXERS.contexts) - set(BINARY_2.contexts) == contexts.IMAGE_KINDS
     assert contexts.IMAGE_KINDS <= RECORD_KINDS
     assert IMAGE_MIXERS.mixers == TEXT_MIXERS.mixers
+
+
+def test_the_strongest_levels_text_preset_gives_way_to_the_binary_ones() -> None:
+    """--max's text preset (15) is a text preset like 7 and 11: text keeps it, short text
+    takes preset 1, and code, images and bitmaps the binary presets with the mixers."""
+    text = sample_text(20_000)
+    assert len(text) >= records.NEARBY_MIN
+    assert records.config_for(MAX_TEXT, text) == MAX_TEXT
+    assert records.config_for(MAX_TEXT, text[:4000]) == DEFAULT
+    assert records.config_for(MAX_TEXT, machine_code(30_000)) == BINARY_SPARSE_MIXERS
+    assert records.config_for(MAX_TEXT, smooth_image()) == IMAGE_MIXERS
+    assert replace(MAX_TEXT, final_shift=16, apm_rate=6, network_weight=3 << 14) == DEFAULT_MIXERS
 
 
 def test_only_the_bit_level_kinds_are_hashed_bit_by_bit() -> None:
