@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_filters import machine_code
 
-from nncompress import coder, contexts, records
+from nncompress import coder, contexts, engine, records
 from nncompress import format as fmt
 from nncompress.adaptive import StreamState
 from nncompress.config import (
@@ -440,6 +440,57 @@ def smooth_image(width: int = 300, rows: int = 200, seed: int = 0) -> bytes:
     shade = 60 + 0.4 * x + 0.3 * y + 0.002 * (x - width / 2) ** 2 - 0.003 * (y - 90) ** 2
     grain = rng.integers(-5, 6, (rows, width))
     return np.clip(shade + grain, 0, 255).astype(np.uint8).tobytes()
+
+
+def colour_image(width: int = 420, rows: int = 200, pixel: int = 3, seed: int = 0) -> bytes:
+    """A 24-bit (``pixel`` 3) or 32-bit (4) picture as a screenshot has it: rectangles of
+    colours, some pixels slightly off, in rows padded to 4 bytes as a BMP file has them."""
+    rng = np.random.default_rng(seed)
+    pixels = np.zeros((rows, width, pixel), dtype=np.int64)
+    pixels[:] = rng.integers(0, 256, pixel)
+    for _ in range(60):
+        y0, x0 = rng.integers(0, rows), rng.integers(0, width)
+        h, w = rng.integers(5, rows // 2), rng.integers(5, width // 2)
+        pixels[y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, pixel)
+    pixels += rng.integers(-2, 3, pixels.shape) * (rng.random((rows, width, 1)) < 0.3)
+    out = np.zeros((rows, -(-width * pixel // 4) * 4), dtype=np.uint8)
+    out[:, : width * pixel] = np.clip(pixels, 0, 255).reshape(rows, width * pixel)
+    return out.tobytes()
+
+
+@pytest.mark.parametrize("pixel, width, seed", [(3, 420, 0), (4, 420, 1), (3, 301, 2), (4, 333, 3)])
+def test_colour_images_have_rows_behind_their_pixels(pixel: int, width: int, seed: int) -> None:
+    """A 24- or 32-bit image's bytes repeat by the pixel, which the search finds first;
+    in a stream of images the row is found behind it, and the encoder's trial looks at
+    the row (``row_candidate``). Data of 4-byte records without a row keep the record."""
+    image = colour_image(width, pixel=pixel, seed=seed)
+    row = -(-width * pixel // 4) * 4
+    assert records.detect(image) == pixel
+    assert records.detect(image, rows=True) == row
+    assert records.row_candidate(image) == (pixel, row)
+    walk = np.cumsum(np.random.default_rng(3).normal(0, 1, 60_000)).astype("<f4").tobytes()
+    assert records.detect(walk) == 4 and records.row_candidate(walk) == (4, 0)
+    assert records.detect(walk, rows=True) == 4
+
+
+def test_colour_images_take_the_image_preset_in_rows(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 24-bit image's stream takes the image preset where the trial on its start says
+    so, and its blocks the row as their record length: smaller than the preset of short
+    records in pixels, which it had before; the round trip holds either way."""
+    image = colour_image(pixel=3)
+    blob = compress(image, tiny_model, block_size=128 * 1024)
+    assert decompress(blob, tiny_model) == image
+    assert fmt.read_header(io.BytesIO(blob))[0].config == IMAGE_MIXERS
+    blocks = list_stream(io.BytesIO(blob)).blocks
+    assert {(b.method, b.record) for b in blocks} == {(fmt.METHOD_MIXED, 1260)}
+    monkeypatch.setattr(engine, "_image_pays", lambda model, data: False)
+    before = compress(image, tiny_model, block_size=128 * 1024)
+    assert decompress(before, tiny_model) == image
+    assert fmt.read_header(io.BytesIO(before))[0].config == BINARY_SPARSE_MIXERS
+    assert {b.record for b in list_stream(io.BytesIO(before)).blocks} == {3}
+    assert len(blob) < len(before)
 
 
 @pytest.mark.parametrize("width, seed", [(300, 0), (450, 1), (301, 2)])
