@@ -371,7 +371,8 @@ def _image_pays(model: IntModel, data: bytes) -> bool:
     a 24- or 32-bit image, or a table that looks like one) codes its first
     ``records.IMAGE_TRIAL_BYTES`` smaller with the image preset in rows than with the
     preset of short records in pixels, both without the network in one segment from fresh
-    statistics. Only such blocks pay for the trial."""
+    statistics; on equal sizes (a picture's start all one colour) the row found is
+    trusted. Only such blocks pay for the trial."""
     pixel, row = records.row_candidate(data)
     if not row:
         return False
@@ -384,7 +385,7 @@ def _image_pays(model: IntModel, data: bytes) -> bool:
         state = StreamState(config, len(sample))
         payload, _ = encode_block_mixed(model, sample, state, None, 1, False, record, True)
         sizes.append(len(payload))
-    return sizes[0] < sizes[1]
+    return sizes[0] <= sizes[1]
 
 
 @dataclass(frozen=True)

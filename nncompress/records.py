@@ -179,11 +179,19 @@ def smooth_record(a: np.ndarray, longest: int) -> int:
     return best
 
 
-def _alike(a: np.ndarray, widest: int) -> np.ndarray:
-    """For each distance d from 2 to ``widest``: how many of ``NEAR_POSITIONS`` positions
-    spread over ``a`` (from ``widest`` on) hold a byte within ``NEAR`` of the one d back."""
-    span = len(a) - 1 - widest
-    pos = widest + np.arange(NEAR_POSITIONS, dtype=np.int64) * span // (NEAR_POSITIONS - 1)
+def _spread(where: np.ndarray) -> np.ndarray:
+    """``NEAR_POSITIONS`` of the positions ``where``, spread evenly over them."""
+    return where[
+        np.arange(NEAR_POSITIONS, dtype=np.int64) * (len(where) - 1) // (NEAR_POSITIONS - 1)
+    ]
+
+
+def _alike(a: np.ndarray, widest: int, pos: np.ndarray | None = None) -> np.ndarray:
+    """For each distance d from 2 to ``widest``: how many of the positions ``pos`` (by
+    default ``NEAR_POSITIONS`` spread over ``a`` from ``widest`` on) hold a byte within
+    ``NEAR`` of the one d back."""
+    if pos is None:
+        pos = _spread(np.arange(widest, len(a), dtype=np.int64))
     here = a[pos].astype(np.int16)
     alike = np.zeros(widest + 1, dtype=np.int64)
     for lo in range(2, widest + 1, 256):
@@ -197,26 +205,37 @@ def _alike(a: np.ndarray, widest: int) -> np.ndarray:
 #: is most often the same colour of the pixel to the left, so the search finds the pixel
 #: (3 or 4 bytes), and the image went down the path of short records, without the image
 #: kinds and the rows above. Where it finds 3 or 4, the row is looked for among the
-#: distances of at least ``ROW_MIN_PIXELS`` pixels: the one where most bytes are close to
-#: the byte that far back (``_alike``), a peak (more than at the distances beside it), with
-#: at least ``ROW_SHARE`` of the pixel's count. In scratch runs on four 24- and 32-bit
-#: images of this machine (a photograph, two screenshots, a diagram): the row's count
-#: 0.87-1.00 of the pixel's; a float array's best distance 0.79 of its 4-byte record's.
+#: distances of at least ``ROW_MIN_PIXELS`` pixels, first at the bytes not close to the
+#: pixel to their left (an edge, which in a picture goes on in the row below; in a
+#: screenshot's flat areas every distance looks like a row): the distance where most of
+#: them are close to the byte that far back (``_alike``). Then, of that distance and those
+#: a pixel either side, the one where most of all bytes are, which must be a peak (more
+#: than at the distances a byte either side) with at least ``ROW_SHARE`` of the pixel's
+#: count. In scratch runs on seven 24- and 32-bit images of this machine (a photograph,
+#: screenshots, diagrams, charts): the row's count 0.87-1.00 of the pixel's; a float
+#: array's best distance 0.79 of its 4-byte record's.
 #: But tables and code with 4-byte fields pass too (a locale table, a shared library's
 #: second MiB), and the image preset codes such a table 18% larger, so the encoder takes
 #: the image preset only where a trial on the first block says so (``engine._image_pays``).
 PIXEL_BYTES = (3, 4)
 ROW_MIN_PIXELS = 64
 ROW_SHARE = 0.85
+ROW_MIN_EDGES = 256
 
 
 def pixel_row(a: np.ndarray, pixel: int, longest: int) -> int:
     """The row length of an image of ``pixel``-byte pixels ``a``, or 0."""
-    lo = ROW_MIN_PIXELS * pixel
-    if longest <= lo or len(a) <= longest + 1 + NEAR_POSITIONS:
+    lo, widest = ROW_MIN_PIXELS * pixel, longest + pixel + 1
+    if longest <= lo or len(a) <= widest + NEAR_POSITIONS:
         return 0
-    alike = _alike(a, longest + 1)
-    row = lo + int(np.argmax(alike[lo : longest + 1]))
+    at = np.arange(widest, len(a), dtype=np.int64)
+    edges = at[np.abs(a[at].astype(np.int16) - a[at - pixel]) > NEAR]
+    if len(edges) < ROW_MIN_EDGES:
+        return 0
+    by_edges = _alike(a, widest, _spread(edges) if len(edges) > NEAR_POSITIONS else edges)
+    row = lo + int(np.argmax(by_edges[lo : longest + 1]))
+    alike = _alike(a, widest)
+    row = max((row, row - pixel, row + pixel), key=lambda d: alike[d])  # the first of equals
     peak = alike[row] > max(alike[row - 1], alike[row + 1])
     return row if peak and alike[row] >= ROW_SHARE * alike[pixel] else 0
 

@@ -493,6 +493,16 @@ def test_colour_images_take_the_image_preset_in_rows(
     assert len(blob) < len(before)
 
 
+def test_a_picture_that_starts_all_one_colour_is_trusted_to_its_row(tiny_model: IntModel) -> None:
+    """Where the trial's bytes are one colour (a screenshot's empty top), both presets
+    code them alike, and the row found behind the pixel decides."""
+    image = colour_image(pixel=3, rows=300)
+    flat = bytes(image[:3]) * (records.IMAGE_TRIAL_BYTES // 3 + 1000)
+    data = flat + image
+    assert records.row_candidate(data) == (3, 1260)
+    assert engine._image_pays(tiny_model, data)
+
+
 @pytest.mark.parametrize("width, seed", [(300, 0), (450, 1), (301, 2)])
 def test_smooth_data_has_records_where_equal_bytes_show_none(width: int, seed: int) -> None:
     """A photograph's rows (or the row and a pixel: the shading runs along it) are found by
