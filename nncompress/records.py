@@ -82,7 +82,7 @@ def detect(data: bytes, rows: bool = False) -> int:
     longest = min(SEARCH_MAX, len(data) // MIN_ROWS)
     record = _equal_record(a, longest) or smooth_record(a, longest)
     if rows and record in PIXEL_BYTES:
-        return pixel_row(a, record, longest) or record
+        return pixel_row(a, record, min(ROW_LONGEST, len(data) // MIN_ROWS)) or record
     return record
 
 
@@ -94,7 +94,7 @@ def row_candidate(data: bytes) -> tuple[int, int]:
     if record not in PIXEL_BYTES:
         return record, 0
     a = np.frombuffer(data, dtype=np.uint8)[:SAMPLE]
-    return record, pixel_row(a, record, min(SEARCH_MAX, len(data) // MIN_ROWS))
+    return record, pixel_row(a, record, min(ROW_LONGEST, len(data) // MIN_ROWS))
 
 
 def _texty(a: np.ndarray) -> bool:
@@ -217,7 +217,11 @@ def _alike(a: np.ndarray, widest: int, pos: np.ndarray | None = None) -> np.ndar
 #: But tables and code with 4-byte fields pass too (a locale table, a shared library's
 #: second MiB), and the image preset codes such a table 18% larger, so the encoder takes
 #: the image preset only where a trial on the first block says so (``engine._image_pays``).
+#: Rows are looked for up to ``ROW_LONGEST`` bytes (5,461 pixels of 24 bits, 4,096 of
+#: 32), longer than other records (``SEARCH_MAX``): a screenshot is often 1,920 pixels
+#: wide or more.
 PIXEL_BYTES = (3, 4)
+ROW_LONGEST = 1 << 14
 ROW_MIN_PIXELS = 64
 ROW_SHARE = 0.85
 ROW_MIN_EDGES = 256

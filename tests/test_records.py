@@ -458,16 +458,23 @@ def colour_image(width: int = 420, rows: int = 200, pixel: int = 3, seed: int = 
     return out.tobytes()
 
 
-@pytest.mark.parametrize("pixel, width, seed", [(3, 420, 0), (4, 420, 1), (3, 301, 2), (4, 333, 3)])
+@pytest.mark.parametrize(
+    "pixel, width, seed", [(3, 420, 0), (4, 420, 1), (3, 301, 2), (4, 333, 3), (3, 1500, 4)]
+)
 def test_colour_images_have_rows_behind_their_pixels(pixel: int, width: int, seed: int) -> None:
     """A 24- or 32-bit image's bytes repeat by the pixel, which the search finds first;
     in a stream of images the row is found behind it, and the encoder's trial looks at
-    the row (``row_candidate``). Data of 4-byte records without a row keep the record."""
+    the row (``row_candidate``), also where it is longer than other records are looked
+    for (1,500 pixels: 4,500 bytes), give or take a pixel (in a picture of flat
+    rectangles the pixel above and the one above and beside it agree alike). Data of
+    4-byte records without a row keep the record."""
     image = colour_image(width, pixel=pixel, seed=seed)
     row = -(-width * pixel // 4) * 4
     assert records.detect(image) == pixel
-    assert records.detect(image, rows=True) == row
-    assert records.row_candidate(image) == (pixel, row)
+    found = records.detect(image, rows=True)
+    assert found in (row - pixel, row, row + pixel)
+    assert found == row or width > 1000
+    assert records.row_candidate(image) == (pixel, found)
     walk = np.cumsum(np.random.default_rng(3).normal(0, 1, 60_000)).astype("<f4").tobytes()
     assert records.detect(walk) == 4 and records.row_candidate(walk) == (4, 0)
     assert records.detect(walk, rows=True) == 4
