@@ -211,9 +211,9 @@ def _alike(a: np.ndarray, widest: int, pos: np.ndarray | None = None) -> np.ndar
 #: them are close to the byte that far back (``_alike``). Then, of that distance and those
 #: a pixel either side, the one where most of all bytes are, which must be a peak (more
 #: than at the distances a byte either side) with at least ``ROW_SHARE`` of the pixel's
-#: count. In scratch runs on seven 24- and 32-bit images of this machine (a photograph,
-#: screenshots, diagrams, charts): the row's count 0.87-1.00 of the pixel's; a float
-#: array's best distance 0.79 of its 4-byte record's.
+#: count. Measured on eight 24- and 32-bit images of this machine (a photograph,
+#: screenshots, diagrams, charts): the row's count 0.93-1.04 of the pixel's; a float
+#: array's best distance 0.82 of its 4-byte record's.
 #: But tables and code with 4-byte fields pass too (a locale table, a shared library's
 #: second MiB), and the image preset codes such a table 18% larger, so the encoder takes
 #: the image preset only where a trial on the first block says so (``engine._image_pays``).
