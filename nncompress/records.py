@@ -75,25 +75,28 @@ def detect(data: bytes, rows: bool = False) -> int:
     give the same answer on every machine): first by bytes equal to the one R back, then,
     if that finds none, by bytes close to it (``smooth_record``). ``rows``: in a stream of
     images (``IMAGE_MIXERS_CONFIG``), a record of 3 or 4 bytes is taken for a pixel, and
-    the image's row is looked for (``pixel_row``)."""
-    if len(data) < MIN_BYTES:
-        return 0
-    a = np.frombuffer(data, dtype=np.uint8)[:SAMPLE]
-    longest = min(SEARCH_MAX, len(data) // MIN_ROWS)
-    record = _equal_record(a, longest) or smooth_record(a, longest)
-    if rows and record in PIXEL_BYTES:
-        return pixel_row(a, record, min(ROW_LONGEST, len(data) // MIN_ROWS)) or record
-    return record
+    the image's row, where ``pixel_row`` finds one, is the record."""
+    record, row = _record_and_row(data, rows)
+    return row or record
 
 
 def row_candidate(data: bytes) -> tuple[int, int]:
     """(pixel, row) where ``data`` has records of 3 or 4 bytes and ``pixel_row`` finds a
     row, else (record length, 0): a first block that may be a 24- or 32-bit image, for
     which the encoder tries the image preset (``engine._image_pays``)."""
-    record = detect(data)
-    if record not in PIXEL_BYTES:
-        return record, 0
+    return _record_and_row(data, True)
+
+
+def _record_and_row(data: bytes, rows: bool) -> tuple[int, int]:
+    """``detect``'s record length, and where ``rows`` and it is a pixel's 3 or 4 bytes,
+    the row behind it (0: none, or not looked for)."""
+    if len(data) < MIN_BYTES:
+        return 0, 0
     a = np.frombuffer(data, dtype=np.uint8)[:SAMPLE]
+    longest = min(SEARCH_MAX, len(data) // MIN_ROWS)
+    record = _equal_record(a, longest) or smooth_record(a, longest)
+    if not (rows and record in PIXEL_BYTES):
+        return record, 0
     return record, pixel_row(a, record, min(ROW_LONGEST, len(data) // MIN_ROWS))
 
 
