@@ -71,7 +71,7 @@ from .rangecoder import BitDecoder, BitEncoder, decode_bit, encode_bit
 #: changes, not when contexts.py does, so after a change there (an upgrade, a pull) the old
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
-CONTEXTS_SHA256 = "dec88c934740ebabf46e6a1b58bfe40d087554d9f260dd4b922455f296e8c21e"
+CONTEXTS_SHA256 = "faccfe0e6b9219bf433e3346277fea2e67d822b9d09b0174b77f5d6a8ee55cf8"
 MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance

@@ -91,6 +91,19 @@ IMAGE_GRADIENT = 37  # W + N - NW, clamped to 0-255 (a plane through the three)
 IMAGE_QUANT = 38  # the top 5 bits of W, N, NE and NW
 IMAGE_AVERAGE = 39  # the mean of W and NE, and the top 6 bits of N
 IMAGE_SLOPE = 40  # 2 W - WW, clamped to 0-255 (the row's slope carried on), top 6 bits of N
+# 24- and 32-bit images (rows of R bytes, pixels of P = 3 or 4): the same four with W, WW,
+# NW and NE the bytes P, 2 P, R + P and R - P back, the same colour channel of the pixels
+# around (in the kinds above, W is the pixel's previous channel), and a fifth across the
+# channels: the pixel's previous channel has already moved from its left and upper
+# neighbours by as much as this one is likely to. One set of five for each pixel size.
+COLOUR_3 = 41  # pixels of 3 bytes: kinds 41-45
+COLOUR_4 = 46  # pixels of 4 bytes: kinds 46-50
+COLOUR_GRADIENT = 0  # W + N - NW, clamped to 0-255
+COLOUR_QUANT = 1  # the top 5 bits of W, N, NE and NW
+COLOUR_AVERAGE = 2  # the mean of W and NE, and the top 6 bits of N
+COLOUR_SLOPE = 3  # 2 W - WW, clamped to 0-255, and the top 6 bits of N
+COLOUR_CROSS = 4  # W and N each moved by the previous channel's move from its own W and N
+COLOUR_KINDS_EACH = 5
 
 NAMES: dict[int, str] = {
     **{k: f"order-{k}" for k in ORDER},
@@ -126,13 +139,22 @@ NAMES: dict[int, str] = {
     IMAGE_QUANT: "image-quant",
     IMAGE_AVERAGE: "image-average",
     IMAGE_SLOPE: "image-slope",
+    **{
+        base + k: f"colour-{pixel}-{name}"
+        for pixel, base in ((3, COLOUR_3), (4, COLOUR_4))
+        for k, name in enumerate(("gradient", "quant", "average", "slope", "cross"))
+    },
 }
 #: The kinds hashed bit by bit (``bit_hash``): the ids from the first of them to the last.
 BIT_KINDS = frozenset((BIT_PIXELS, BIT_PIXELS_2, BIT_PIXELS_3, BIT_PIXELS_4, BIT_PIXELS_5))
 #: The 8-bit image kinds.
 IMAGE_KINDS = frozenset((IMAGE_GRADIENT, IMAGE_QUANT, IMAGE_AVERAGE, IMAGE_SLOPE))
+#: The colour image kinds, 24-bit then 32-bit.
+COLOUR_KINDS = frozenset(range(COLOUR_3, COLOUR_4 + COLOUR_KINDS_EACH))
 #: The record kinds, which read the block's record length.
-RECORD_KINDS = frozenset((RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2, *BIT_KINDS, *IMAGE_KINDS))
+RECORD_KINDS = frozenset(
+    (RECORD, RECORD_2, RECORD_3, PIXELS, PIXELS_2, *BIT_KINDS, *IMAGE_KINDS, *COLOUR_KINDS)
+)
 #: Kinds counted by the second mixer's selector ("how many of the longer contexts have been
 #: seen before"): the orders from 2 on.
 SEEN_KINDS = frozenset(range(2, 9))
@@ -233,7 +255,10 @@ def _sparse_hash(kind, c, expected, bucket) -> np.uint64:
 @jit
 def _image_hash(kind, c, block, pos, first, r, up) -> np.uint64:
     """The 8-bit image kinds (``IMAGE_GRADIENT`` to ``IMAGE_SLOPE``), for the byte at block
-    offset ``pos`` in rows of ``r`` bytes; ``up`` is ``_above``'s byte ``r`` back."""
+    offset ``pos`` in rows of ``r`` bytes; ``up`` is ``_above``'s byte ``r`` back. The
+    colour kinds go on to ``_colour_hash``."""
+    if kind >= COLOUR_3:
+        return _colour_hash(kind, c, block, pos, first, r, up)
     n = max(up - 1, 0)
     nw = max(_above(block, pos, r + 1, first) - 1, 0)
     ne = max(_above(block, pos, r - 1, first) - 1, 0)  # R >= 2: a coded byte
@@ -249,6 +274,38 @@ def _image_hash(kind, c, block, pos, first, r, up) -> np.uint64:
         v = min(max(2 * w - ww, 0), 255) * 64 + (n >> 2)
     else:
         return np.uint64(0)
+    v = v * 2 + (1 if up > 0 else 0)
+    return (np.uint64(v) + np.uint64(kind * 1000003)) * PRIMES[kind % 6]
+
+
+@jit
+def _colour_hash(kind, c, block, pos, first, r, up) -> np.uint64:
+    """The colour image kinds (``COLOUR_3`` on), for the byte at block offset ``pos`` in
+    rows of ``r`` bytes; ``up`` is ``_above``'s byte ``r`` back. The neighbours are the
+    same channel's, a pixel of ``px`` bytes away; a row no longer than a pixel (a block of
+    a colour stream where no row was found) has no NE."""
+    px = 3 if kind < COLOUR_4 else 4
+    k = (kind - COLOUR_3) % COLOUR_KINDS_EACH
+    n = max(up - 1, 0)
+    w = max(_above(block, pos, px, first) - 1, 0)
+    if k == COLOUR_GRADIENT:
+        nw = max(_above(block, pos, r + px, first) - 1, 0)
+        v = min(max(w + n - nw, 0), 255)
+    elif k == COLOUR_QUANT:
+        nw = max(_above(block, pos, r + px, first) - 1, 0)
+        ne = max(_above(block, pos, r - px, first) - 1, 0) if r > px else 0
+        v = (((w >> 3) * 32 + (n >> 3)) * 32 + (ne >> 3)) * 32 + (nw >> 3)
+    elif k == COLOUR_AVERAGE:
+        ne = max(_above(block, pos, r - px, first) - 1, 0) if r > px else 0
+        v = ((w + ne + 1) >> 1) * 64 + (n >> 2)
+    elif k == COLOUR_SLOPE:
+        ww = max(_above(block, pos, 2 * px, first) - 1, 0)
+        v = min(max(2 * w - ww, 0), 255) * 64 + (n >> 2)
+    else:
+        c1 = np.int64(c & np.uint64(0xFF))
+        c1w = max(_above(block, pos, px + 1, first) - 1, 0)
+        c1n = max(_above(block, pos, r + 1, first) - 1, 0)
+        v = min(max(w + c1 - c1w, 0), 255) * 64 + (min(max(n + c1 - c1n, 0), 255) >> 2)
     v = v * 2 + (1 if up > 0 else 0)
     return (np.uint64(v) + np.uint64(kind * 1000003)) * PRIMES[kind % 6]
 

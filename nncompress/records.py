@@ -27,6 +27,8 @@ from .config import (
     BINARY_4,
     BINARY_SPARSE_MIXERS,
     BITMAP,
+    COLOUR_24,
+    COLOUR_32,
     DEFAULT,
     IMAGE_MIXERS,
     TEXT_PRESETS,
@@ -74,7 +76,7 @@ def detect(data: bytes, rows: bool = False) -> int:
     """The record length of ``data``, or 0 if it shows none (deterministic: the same bytes
     give the same answer on every machine): first by bytes equal to the one R back, then,
     if that finds none, by bytes close to it (``smooth_record``). ``rows``: in a stream of
-    images (``IMAGE_MIXERS_CONFIG``), a record of 3 or 4 bytes is taken for a pixel, and
+    images (``ROW_CONFIGS``), a record of 3 or 4 bytes is taken for a pixel, and
     the image's row, where ``pixel_row`` finds one, is the record."""
     record, row = _record_and_row(data, rows)
     return row or record
@@ -83,7 +85,7 @@ def detect(data: bytes, rows: bool = False) -> int:
 def row_candidate(data: bytes) -> tuple[int, int]:
     """(pixel, row) where ``data`` has records of 3 or 4 bytes and ``pixel_row`` finds a
     row, else (record length, 0): a first block that may be a 24- or 32-bit image, for
-    which the encoder tries the image preset (``engine._image_pays``)."""
+    which the encoder tries a colour image preset (``engine._image_config``)."""
     return _record_and_row(data, True)
 
 
@@ -219,7 +221,7 @@ def _alike(a: np.ndarray, widest: int, pos: np.ndarray | None = None) -> np.ndar
 #: array's best distance 0.82 of its 4-byte record's.
 #: But tables and code with 4-byte fields pass too (a locale table, a shared library's
 #: second MiB), and the image preset codes such a table 18% larger, so the encoder takes
-#: the image preset only where a trial on the first block says so (``engine._image_pays``).
+#: the image presets only where a trial on the first block says so (``engine._image_config``).
 #: Rows are looked for up to ``ROW_LONGEST`` bytes (5,461 pixels of 24 bits, 4,096 of
 #: 32), longer than other records (``SEARCH_MAX``): a screenshot is often 1,920 pixels
 #: wide or more.
@@ -328,7 +330,7 @@ IMAGE_TRIAL = True
 #: on all eight, 32 KiB not on two (``scripts/presets.py``, docs/DESIGN.md section 3).
 #: 0: no trial.
 TRIAL_BYTES = 1 << 16
-#: The image preset's trial (``engine._image_pays``) codes this much of the first block
+#: The colour image presets' trial (``engine._image_config``) codes this much of the first block
 #: both ways.
 IMAGE_TRIAL_BYTES = 1 << 16
 
@@ -396,6 +398,13 @@ BITMAP_MIXERS_CONFIG = BITMAP
 #: for images and wide tables preset 14, preset 9 with the 8-bit image kinds.
 BINARY_MIXERS_CONFIG = BINARY_SPARSE_MIXERS
 IMAGE_MIXERS_CONFIG = IMAGE_MIXERS
+#: ...and for a 24- or 32-bit image, by its pixel's bytes, preset 16 or 17: preset 14 with
+#: the colour kinds (given where the encoder's trial on the first block says they pay,
+#: ``engine._image_config``).
+COLOUR_CONFIGS = {3: COLOUR_24, 4: COLOUR_32}
+#: The presets whose blocks look for an image's row behind its pixel (``detect``'s
+#: ``rows``).
+ROW_CONFIGS = (IMAGE_MIXERS_CONFIG, *COLOUR_CONFIGS.values())
 #: Records at least this long take a block for an image or a wide table: its neighbours
 #: are the row above, not the bytes 4 and 8 back (``config.BINARY_3``'s contexts, which
 #: made 1-bit bitmaps with rows of 216 and 380 bytes 0.7-1.1% larger, and a table of

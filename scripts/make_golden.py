@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import io
 import struct
 import sys
@@ -276,6 +277,11 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
     # An 8-bit grayscale picture (``photo_data``) in two blocks: preset 14, the 8-bit image
     # kinds.
     "golden-image.nnc": ("photo", 12_000, 16 << 20, None, (16384, 8, True, TEXT_MIXERS)),
+    # A 24-bit and a 32-bit picture of coloured boxes (``colour_data``) in two blocks each:
+    # presets 16 and 17, the colour kinds, which the encoder's trial chooses for them, and
+    # each block's row found behind its pixel.
+    "golden-colour24.nnc": ("colour", 40_000, 16 << 20, None, (16384, 8, True, TEXT_MIXERS)),
+    "golden-colour32.nnc": ("colour 32", 50_000, 16 << 20, None, (16384, 8, True, TEXT_MIXERS)),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 
@@ -362,6 +368,26 @@ def photo_data(width: int = 96, rows: int = 250) -> bytes:
     return bytes(out)
 
 
+def colour_data(pixel: int = 3, width: int = 160, rows: int = 150) -> bytes:
+    """A 24-bit (``pixel`` 3) or 32-bit (4) picture as a screenshot has it, computed:
+    boxes of colours overlapping on a light background, a few pixels a shade off, in rows
+    padded to 4 bytes as a BMP file has them."""
+    boxes = [
+        ((i * 37) % width, (i * 23) % rows, 12 + i * 13 % 50, 8 + i * 7 % 40) for i in range(24)
+    ]
+    out = bytearray()
+    for y in range(rows):
+        for x in range(width):
+            colour = [200, 210, 220, 255][:pixel]
+            for i, (bx, by, bw, bh) in enumerate(boxes):
+                if bx <= x < bx + bw and by <= y < by + bh:
+                    colour = [i * 71 % 256, (i * 113 + 40) % 256, (i * 29 + 90) % 256, 255][:pixel]
+            shade = (x + y) % 3 if x * y % 7 == 0 else 0
+            out += bytes(min(v + shade, 255) for v in colour)
+        out += bytes(-(width * pixel) % 4)
+    return bytes(out)
+
+
 def log_data(lines: int = 500) -> bytes:
     """A package manager's log, computed: timestamps counting up, packages going through
     their states, repeated nearby as such logs do."""
@@ -391,6 +417,8 @@ DATA_SOURCES = {
     "log": log_data,
     "picture": picture_data,
     "photo": photo_data,
+    "colour": colour_data,
+    "colour 32": functools.partial(colour_data, 4),
 }
 
 

@@ -223,14 +223,17 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
         DEFAULT, mixers=MIXERS, final_shift=18, apm_rate=5, network_weight=1 << 15
     )
     released += [(15, max_text)]
+    for number, kind in ((16, contexts.COLOUR_3), (17, contexts.COLOUR_4)):
+        colour = (*IMAGE_MIXERS.contexts, *range(kind, kind + 5))
+        released += [(number, dataclasses.replace(IMAGE_MIXERS, contexts=colour))]
     for number, config in released:
         named = fmt.MAGIC + bytes([0x11, number, 0x40])
         assert fmt.Header(64, 1, "", config).pack() == named
         assert fmt.read_header(io.BytesIO(named))[0].config == config
-    raw = fmt.MAGIC + b"\x11\x10\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 16"):
+    raw = fmt.MAGIC + b"\x11\x12\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 18"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 16, CUSTOM)
+    monkeypatch.setitem(PRESETS, 18, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 
@@ -628,7 +631,7 @@ _INLINE_BAD_KIND = bytes([2, 1, 200]) + CUSTOM.pack()[1 + len(CUSTOM.contexts) :
         (fmt.MAGIC + b"\x31\x01", "unsupported archive flags 0x31"),  # configuration kind 3
         (fmt.MAGIC + b"\x10\x02\x01", "configuration without a model"),
         (fmt.MAGIC + b"\x20\x00\x01", "configuration without a model"),
-        (fmt.MAGIC + b"\x11\x10\x01", "unknown mixed-method preset 16"),
+        (fmt.MAGIC + b"\x11\x12\x01", "unknown mixed-method preset 18"),
         (fmt.MAGIC + b"\x11\xff\x01", "unknown mixed-method preset 255"),
         (fmt.MAGIC + b"\x21\x03abc\x01", "configuration of the wrong length"),
         (fmt.MAGIC + b"\x21\x00\x01", "configuration of the wrong length"),

@@ -31,6 +31,8 @@ from nncompress.config import (
     BINARY_4,
     BINARY_SPARSE_MIXERS,
     BITMAP,
+    COLOUR_24,
+    COLOUR_32,
     DEFAULT,
     DEFAULT_2,
     IMAGE_MIXERS,
@@ -210,8 +212,8 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     (block option 4); and the code and the picture again with the extra mixers (presets
     8 and 10; the encoder chose them from the text preset 7), and the picture and the
     code with the presets that the encoder chooses for them from 7 now (12, the bitmaps'
-    own mixers; 13, the sparse and match kinds); and an 8-bit picture (14, the image
-    kinds)."""
+    own mixers; 13, the sparse and match kinds); an 8-bit picture (14, the image
+    kinds); and a 24-bit and a 32-bit picture (16 and 17, the colour kinds)."""
     source, block, _, _, (_, _, flat, text) = make_golden.DATA_GOLDENS[name]
     blob = (DATA / name).read_bytes()
     info = list_stream(io.BytesIO(blob))
@@ -226,6 +228,8 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
         expected = BINARY_SPARSE_MIXERS
     if source == "photo":  # the 8-bit image kinds (14)
         expected = IMAGE_MIXERS
+    if source.startswith("colour"):  # the colour kinds (16, 17)
+        expected = COLOUR_32 if source.endswith("32") else COLOUR_24
     if make_golden.DATA_GOLDENS[name][3] is not None:  # made with the configuration given
         expected = make_golden.DATA_GOLDENS[name][3]
     assert info.config == expected and blob[5] == preset_of(expected)
@@ -242,6 +246,9 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     elif source == "photo":
         assert kinds == {(fmt.METHOD_MIXED, 96, False)} and len(info.blocks) == 2
         assert all(b.segments > 1 for b in info.blocks)
+    elif source.startswith("colour"):
+        row = 640 if source.endswith("32") else 480
+        assert kinds == {(fmt.METHOD_MIXED, row, False)} and len(info.blocks) == 2
     elif source == "log":
         assert kinds == {(fmt.METHOD_MIXED, 0, False)}
         assert [b.segments for b in info.blocks] == [1, 1, 1]

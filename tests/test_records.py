@@ -27,11 +27,14 @@ from nncompress.config import (
     BINARY_4,
     BINARY_SPARSE_MIXERS,
     BITMAP,
+    COLOUR_24,
+    COLOUR_32,
     DEFAULT,
     DEFAULT_MIXERS,
     IMAGE_MIXERS,
     MAX_TEXT,
     TEXT_MIXERS,
+    Config,
 )
 from nncompress.contexts import RECORD_KINDS
 from nncompress.engine import compress_block, list_stream
@@ -149,7 +152,7 @@ def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> N
     # Each binary preset is the one before it and more contexts, all reading the records.
     assert BINARY.contexts[: len(DEFAULT.contexts)] == DEFAULT.contexts
     assert BINARY_2.contexts[: len(BINARY.contexts)] == BINARY.contexts
-    expected = RECORD_KINDS - contexts.BIT_KINDS - contexts.IMAGE_KINDS
+    expected = RECORD_KINDS - contexts.BIT_KINDS - contexts.IMAGE_KINDS - contexts.COLOUR_KINDS
     assert set(BINARY_2.contexts) - set(DEFAULT.contexts) == expected
     assert BINARY_2.network_weight == BINARY.network_weight
     assert BINARY_3.contexts[: len(BINARY_2.contexts)] == BINARY_2.contexts
@@ -164,7 +167,7 @@ def test_the_binary_preset_is_for_streams_that_start_with_records_or_code() -> N
     assert BINARY_4.network_weight == BINARY.network_weight
     # The bitmaps' preset with mixers: every bit-level kind, the record kinds but the
     # 8-bit image ones, few others.
-    assert RECORD_KINDS - contexts.IMAGE_KINDS <= set(BITMAP.contexts)
+    assert RECORD_KINDS - contexts.IMAGE_KINDS - contexts.COLOUR_KINDS <= set(BITMAP.contexts)
     assert BITMAP.mixers == (contexts.MIX_PIXELS, contexts.MIX_PIXELS_NEAR)
     assert BITMAP.network_weight == BINARY.network_weight
 
@@ -480,23 +483,27 @@ def test_colour_images_have_rows_behind_their_pixels(pixel: int, width: int, see
     assert records.detect(walk, rows=True) == 4
 
 
-def test_colour_images_take_the_image_preset_in_rows(
-    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "pixel, preset, block", [(3, COLOUR_24, 128 * 1024), (4, COLOUR_32, 168_000)]
+)
+def test_colour_images_take_the_colour_preset_in_rows(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch, pixel: int, preset: Config, block: int
 ) -> None:
-    """A 24-bit image's stream takes the image preset where the trial on its start says
-    so, and its blocks the row as their record length: smaller than the preset of short
-    records in pixels, which it had before; the round trip holds either way."""
-    image = colour_image(pixel=3)
-    blob = compress(image, tiny_model, block_size=128 * 1024)
+    """A 24- or 32-bit image's stream takes the colour preset of its pixel size where the
+    trial on its start says so, and its blocks the row as their record length: smaller
+    than the preset of short records in pixels, which it had before; the round trip holds
+    either way."""
+    image = colour_image(pixel=pixel)
+    blob = compress(image, tiny_model, block_size=block)
     assert decompress(blob, tiny_model) == image
-    assert fmt.read_header(io.BytesIO(blob))[0].config == IMAGE_MIXERS
+    assert fmt.read_header(io.BytesIO(blob))[0].config == preset
     blocks = list_stream(io.BytesIO(blob)).blocks
-    assert {(b.method, b.record) for b in blocks} == {(fmt.METHOD_MIXED, 1260)}
-    monkeypatch.setattr(engine, "_image_pays", lambda model, data: False)
-    before = compress(image, tiny_model, block_size=128 * 1024)
+    assert {(b.method, b.record) for b in blocks} == {(fmt.METHOD_MIXED, 420 * pixel)}
+    monkeypatch.setattr(engine, "_image_config", lambda model, data: None)
+    before = compress(image, tiny_model, block_size=block)
     assert decompress(before, tiny_model) == image
     assert fmt.read_header(io.BytesIO(before))[0].config == BINARY_SPARSE_MIXERS
-    assert {b.record for b in list_stream(io.BytesIO(before)).blocks} == {3}
+    assert {b.record for b in list_stream(io.BytesIO(before)).blocks} == {pixel}
     assert len(blob) < len(before)
 
 
@@ -507,7 +514,42 @@ def test_a_picture_that_starts_all_one_colour_is_trusted_to_its_row(tiny_model: 
     flat = bytes(image[:3]) * (records.IMAGE_TRIAL_BYTES // 3 + 1000)
     data = flat + image
     assert records.row_candidate(data) == (3, 1260)
-    assert engine._image_pays(tiny_model, data)
+    assert engine._image_config(tiny_model, data) == COLOUR_24
+
+
+def test_colour_kinds_read_the_same_channel() -> None:
+    """The 24-bit colour kinds see the same channel of the pixels around (W a pixel back,
+    N a row back, NW and NE a row and a pixel away) and the previous channel's own moves
+    (the bytes 1, a pixel and 1, a row and 1 back): bytes anywhere else change none of
+    their hashes, and the pixel to the left changes every one. In a row no longer than
+    the pixel (a block of a colour stream where no row was found) they read no NE, which
+    would be the byte being coded."""
+    row, pixel = 12, 3
+    pos = 2 * row + 2 * pixel
+    a = (100 + np.arange(64) * 7 % 40).astype(np.uint8)  # no clamping at 0 or 255
+    read = {pixel, 2 * pixel, row, row + pixel, row - pixel, 1, pixel + 1, row + 1}
+    b = a.copy()
+    for q in range(pos + 1):
+        if pos - q not in read:
+            b[q] ^= 0x55
+    left = a.copy()
+    left[pos - pixel] += 16
+    lines = np.zeros((6, 1), dtype=np.int64)
+    lines[0, 0] = pos  # column, with the line at the block's start
+    words = np.zeros((3, 1), dtype=np.uint64)
+
+    def hashes(block: np.ndarray, r: int) -> list[int]:
+        lines[4, 0] = r
+        c = np.uint64(int.from_bytes(bytes(block[pos - 8 : pos]), "big"))
+        kinds = range(contexts.COLOUR_3, contexts.COLOUR_3 + contexts.COLOUR_KINDS_EACH)
+        return [int(contexts.context_hash(k, c, words, lines, block, 0, -1, 0)) for k in kinds]
+
+    assert hashes(a, row) == hashes(b, row)
+    assert all(x != y for x, y in zip(hashes(a, row), hashes(left, row), strict=True))
+    coded = a.copy()
+    coded[pos] ^= 0x55
+    assert hashes(a, pixel) == hashes(coded, pixel)
+    assert records.ROW_CONFIGS == (IMAGE_MIXERS, COLOUR_24, COLOUR_32)
 
 
 @pytest.mark.parametrize("width, seed", [(300, 0), (450, 1), (301, 2)])
