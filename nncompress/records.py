@@ -15,6 +15,7 @@ are spread over every distance, has none.
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
@@ -94,12 +95,21 @@ def _record_and_row(data: bytes, rows: bool) -> tuple[int, int]:
     the row behind it (0: none, or not looked for)."""
     if len(data) < MIN_BYTES:
         return 0, 0
-    a = np.frombuffer(data, dtype=np.uint8)[:SAMPLE]
-    longest = min(SEARCH_MAX, len(data) // MIN_ROWS)
+    return _search(bytes(data[:SAMPLE]), len(data), rows)
+
+
+@functools.lru_cache(maxsize=4)
+def _search(sample: bytes, n: int, rows: bool) -> tuple[int, int]:
+    """``_record_and_row`` of a block of ``n`` bytes that starts with ``sample``, all it
+    reads. Kept for the last few blocks: an image's first block is searched by the
+    stream's preset choice, its trial and its coding (the row search 0.2-0.4 s each on
+    this machine), and a copy of the sample is all the cache holds, not the block."""
+    a = np.frombuffer(sample, dtype=np.uint8)
+    longest = min(SEARCH_MAX, n // MIN_ROWS)
     record = _equal_record(a, longest) or smooth_record(a, longest)
     if not (rows and record in PIXEL_BYTES):
         return record, 0
-    return record, pixel_row(a, record, min(ROW_LONGEST, len(data) // MIN_ROWS))
+    return record, pixel_row(a, record, min(ROW_LONGEST, n // MIN_ROWS))
 
 
 def _texty(a: np.ndarray) -> bool:
