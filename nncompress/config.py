@@ -314,8 +314,8 @@ IMAGE_MIXERS = replace(
 #: previous channel's move. Chosen by scratch runs on seven 24- and 32-bit images of this
 #: machine (a photograph, screenshots, charts): with the five added, 5.8% smaller than
 #: preset 14 (the photograph 6.4%, two of the seven 0.4-0.6% larger); with them in place
-#: of the four 8-bit image kinds, 4.8%. ``nncompress compare`` on them before and after is
-#: in docs/DESIGN.md, section 4.
+#: of the four 8-bit image kinds, 4.8%. ``nncompress compare`` before and after, on
+#: fifteen files with those among them, is in docs/DESIGN.md, section 4.
 COLOUR_24 = replace(
     IMAGE_MIXERS,
     contexts=(
