@@ -316,19 +316,12 @@ IMAGE_MIXERS = replace(
 #: preset 14 (the photograph 6.4%, two of the seven 0.4-0.6% larger); with them in place
 #: of the four 8-bit image kinds, 4.8%. ``nncompress compare`` before and after, on
 #: fifteen files with those among them, is in docs/DESIGN.md, section 4.
-COLOUR_24 = replace(
-    IMAGE_MIXERS,
-    contexts=(
-        *IMAGE_MIXERS.contexts,
-        *range(contexts.COLOUR_3, contexts.COLOUR_3 + contexts.COLOUR_KINDS_EACH),
-    ),
-)
-COLOUR_32 = replace(
-    IMAGE_MIXERS,
-    contexts=(
-        *IMAGE_MIXERS.contexts,
-        *range(contexts.COLOUR_4, contexts.COLOUR_4 + contexts.COLOUR_KINDS_EACH),
-    ),
+COLOUR_24, COLOUR_32 = (
+    replace(
+        IMAGE_MIXERS,
+        contexts=(*IMAGE_MIXERS.contexts, *range(base, base + contexts.COLOUR_KINDS_EACH)),
+    )
+    for base in (contexts.COLOUR_3, contexts.COLOUR_4)
 )
 #: For text at the strongest level, where a block is one segment: preset 11 with the
 #: final mixer learning four times as slowly, the refinement stages twice as fast, and the

@@ -340,8 +340,8 @@ IMAGE_TRIAL = True
 #: on all eight, 32 KiB not on two (``scripts/presets.py``, docs/DESIGN.md section 3).
 #: 0: no trial.
 TRIAL_BYTES = 1 << 16
-#: The colour image presets' trial (``engine._image_config``) codes this much of the first block
-#: both ways.
+#: The image trial (``engine._image_config``) codes this much of the first block both
+#: ways.
 IMAGE_TRIAL_BYTES = 1 << 16
 
 
@@ -409,7 +409,7 @@ BITMAP_MIXERS_CONFIG = BITMAP
 BINARY_MIXERS_CONFIG = BINARY_SPARSE_MIXERS
 IMAGE_MIXERS_CONFIG = IMAGE_MIXERS
 #: ...and for a 24- or 32-bit image, by its pixel's bytes, preset 16 or 17: preset 14 with
-#: the colour kinds (given where the encoder's trial on the first block says they pay,
+#: the colour kinds (given where the encoder's trial on the first block says rows pay,
 #: ``engine._image_config``).
 COLOUR_CONFIGS = {3: COLOUR_24, 4: COLOUR_32}
 #: The presets whose blocks look for an image's row behind its pixel (``detect``'s
