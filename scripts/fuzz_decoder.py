@@ -86,6 +86,7 @@ import os
 import random
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -99,6 +100,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nncompress import config as presets
 from nncompress import contexts
 from nncompress import format as fmt
 from nncompress.config import Config, preset_of
@@ -188,11 +190,82 @@ def _text(n: int, seed: int = 1) -> bytes:
     return bytes(rng.choice(list(FAVOURED), n).astype(np.uint8))
 
 
+def _picture(width: int, height: int, pixel: int) -> bytes:
+    """An image of ``pixel`` bytes a pixel: each channel a ramp across and down, brighter
+    inside a box."""
+    out = bytearray()
+    for y in range(height):
+        for x in range(width):
+            box = 60 if 4 <= x < width // 2 and 3 <= y < height // 2 else 0
+            out += bytes((x * 5 + y * 3 + c * 40 + box) % 256 for c in range(pixel))
+    return bytes(out)
+
+
+def _bitmap(width: int, height: int) -> bytes:
+    """A 1-bit bitmap, rows of ``width`` bytes: a disc and vertical lines."""
+    out = bytearray()
+    for y in range(height):
+        row = 0
+        for x in range(width * 8):
+            if (x - 40) ** 2 + (y - 24) ** 2 < 400 or x % 23 == 0:
+                row |= 1 << (width * 8 - 1 - x)
+        out += row.to_bytes(width, "big")
+    return bytes(out)
+
+
+def _table(n: int) -> bytes:
+    """``n`` records of 12 bytes: a counter, a small cycle, a constant, a float."""
+    return b"".join(struct.pack("<IHHf", 1000 + i * 7, i % 5, 3, i * 0.5) for i in range(n))
+
+
+def _code(n: int, seed: int = 3) -> bytes:
+    """Bytes shaped like x86 code: short runs between calls (E8 and a 32-bit offset from the
+    next instruction) to a dozen functions, often enough for ``filters.looks_like_x86``."""
+    rng = np.random.default_rng(seed)
+    functions = np.sort(rng.integers(0, n, 12))
+    bodies = [
+        bytes(rng.integers(0, 256, int(rng.integers(2, 8)), dtype=np.uint8)) for _ in range(10)
+    ]
+    out = bytearray()
+    while len(out) < n:
+        if rng.random() < 0.4:
+            target = int(functions[int(rng.integers(len(functions)))])
+            out += b"\xe8" + struct.pack("<i", target - (len(out) + 5))
+        else:
+            out += bodies[int(rng.integers(len(bodies)))]
+    return bytes(out[:n])
+
+
+def binary_seeds(model: IntModel) -> list[bytes]:
+    """Streams of the binary presets, each two blocks of ``MAX_FUZZ_BLOCK`` bytes with a
+    record length in their headers (the encoder finds none in fewer bytes, and seeds of
+    text stay under the size where streams take another preset than 1): 24- and 32-bit
+    images (presets 16, 17), an 8-bit image (14), a 1-bit bitmap (12), a table of records
+    and x86 code with its filter (13). So the mutations start from the colour, image,
+    pixel, record and machine-code contexts with rows to read, and from the filter's
+    option, instead of reaching them only where a mutated header names such a preset."""
+    cases = [
+        (presets.COLOUR_24, _picture(32, 22, 3)[:2048]),
+        (presets.COLOUR_32, _picture(32, 16, 4)),
+        (presets.IMAGE_MIXERS, _picture(64, 32, 1)),
+        (presets.BITMAP, _bitmap(16, 128)),
+        (presets.BINARY_SPARSE_MIXERS, _table(170)),
+        (presets.BINARY_SPARSE_MIXERS, _code(2048)),
+    ]
+    seeds = []
+    for config, data in cases:
+        level = Level(f"fuzz-preset-{preset_of(config)}", (fmt.METHOD_MIXED,), config=config)
+        with _level(level.name, level) as name:
+            seeds.append(_compress(model, data, MAX_FUZZ_BLOCK, name))
+    return seeds
+
+
 def seed_archives(model: IntModel) -> list[bytes]:
     """Valid archives covering every block method, both model references a test model can
     have (none, hash prefix), an inline configuration, every way a block gives its segment
     count (the default, the fewest, a varint), empty streams, several frames with an index,
-    and concatenation."""
+    and concatenation; and the binary presets with record lengths and the x86 filter
+    (``binary_seeds``)."""
     rng = np.random.default_rng(1)
     text = bytes(rng.choice(list(FAVOURED), 300).astype(np.uint8))
     noise = rng.integers(0, 256, 200, dtype=np.uint8).tobytes()
@@ -222,7 +295,7 @@ def seed_archives(model: IntModel) -> list[bytes]:
     ]
     seeds.append(seeds[2] + seeds[5])
     seeds.append(seeds[3] + seeds[0] + seeds[1])
-    return seeds
+    return seeds + binary_seeds(model)
 
 
 def loop_seeds(model: IntModel) -> tuple[list[bytes], list[bytes]]:

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from nncompress import format as fmt
 from nncompress import zoo
+from nncompress.config import preset_of
 from nncompress.engine import list_stream
 from nncompress.model import IntModel
 
@@ -73,12 +74,16 @@ def test_fuzz_seeds_are_valid(fuzz_seeds: list[bytes], tiny_model: IntModel) -> 
     """The harness's seeds decode and cover the format; its CRC fixer and its clamp leave
     valid archives unchanged, and its walker finds their every block and index."""
     methods, refs, configs, frames, streams, segments = set(), set(), set(), set(), set(), set()
+    preset_numbers, records, x86 = set(), set(), set()
     for blob in fuzz_seeds:
         assert fuzz.check_one(blob, tiny_model) == "ok"
         assert fuzz.fix_crcs(blob) == blob
         assert fuzz.clamp_block_sizes(blob) == blob
         info = list_stream(io.BytesIO(blob))
         methods |= {b.method for b in info.blocks}
+        preset_numbers.add(preset_of(info.config))
+        records |= {b.record > 0 for b in info.blocks}
+        x86 |= {b.x86 for b in info.blocks}
         parsed, tail = fuzz.parse(blob)
         assert tail == b"" and len(parsed) == info.streams
         assert sum(len(s.blocks) for s in parsed) == len(info.blocks)
@@ -92,7 +97,10 @@ def test_fuzz_seeds_are_valid(fuzz_seeds: list[bytes], tiny_model: IntModel) -> 
         streams.add(info.streams)
     assert methods == set(fmt.METHOD_NAMES)
     assert refs == {fmt.MODEL_NONE, fmt.MODEL_HASH}
-    assert configs == {fmt.CONFIG_DEFAULT, fmt.CONFIG_INLINE}
+    assert configs == {fmt.CONFIG_DEFAULT, fmt.CONFIG_PRESET, fmt.CONFIG_INLINE}
+    # Every binary preset family, with record lengths and the x86 filter.
+    assert {12, 13, 14, 16, 17} <= preset_numbers
+    assert records == {False, True} and x86 == {False, True}
     assert segments == {fmt.SEGMENTS_DEFAULT, fmt.SEGMENTS_FEWEST, fmt.SEGMENTS_GIVEN}
     assert {0, 1} < frames and max(frames) >= 3
     assert max(streams) >= 3
