@@ -64,7 +64,7 @@ from .contexts import (
     pixel_rows,
 )
 from .jit import entry, jit
-from .rangecoder import BitDecoder, BitEncoder, decode_bit, encode_bit
+from .rangecoder import BitDecoder, BitEncoder, code_step_bits
 
 #: The SHA-256 of contexts.py (with LF line ends), whose ``context_hash`` and constants
 #: numba compiles into this module's loops. numba's cache keeps a loop until *this* file
@@ -1100,6 +1100,21 @@ def _code_byte(freqs, byte, decode, state, words, tab, blk, scr) -> int:
 
 
 @entry
+def _byte_begin(freqs, k, blk, scr) -> None:
+    """``_begin_byte`` called from Python, for predictions made outside these loops
+    (``torchmix``): the context hashes, the match model's expected byte and the scratch
+    the bits read."""
+    _begin_byte(freqs, k, blk, scr)
+
+
+@entry
+def _byte_end(byte, tab, blk, scr) -> None:
+    """``_end_byte`` called from Python (``torchmix``): the byte's history, words, lines
+    and match model."""
+    _end_byte(byte, tab, blk, scr)
+
+
+@entry
 def _code_steps(freqs, src, dst, t0, t1, decode, state, words, tab, blk, scr) -> int:
     """Steps ``t0 .. t1 - 1`` of a block of one segment coded without the network, in one
     call: there is no network step between them to wait for, and at one segment a step's
@@ -1130,15 +1145,11 @@ def _step(freqs, byte, decode, state, words, tab, blk, scr) -> int:
     p_out = np.empty(k, dtype=np.int64)
     for j in range(8):
         _predict(j, c0, p_out, tab, blk, scr)
-        for i in range(k):
-            if decode:
-                b = decode_bit(p_out[i], state, words)
-                if b < 0:
-                    return -1
-                bit[i] = b
-            else:
+        if not decode:
+            for i in range(k):
                 bit[i] = (byte[i] >> (7 - j)) & 1
-                encode_bit(bit[i], p_out[i], state, words)
+        if code_step_bits(bit, p_out, decode, state, words) < 0:
+            return -1
         _update(bit, p_out, tab, scr)
         for i in range(k):
             c0[i] = (c0[i] << 1) | bit[i]

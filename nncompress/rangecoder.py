@@ -180,6 +180,30 @@ def encode_bit(bit, p, state, out) -> None:
     state[0], state[1] = lower, rng
 
 
+@jit
+def code_step_bits(bit, p, decode, state, words) -> int:
+    """Code one bit of each segment of a step, bit ``i`` at P(1) = ``p[i]`` / 65536: the
+    encoder (``decode`` false) writes ``bit`` into ``words`` (a ``BitEncoder``'s words,
+    reserved), the decoder reads them into ``bit``. Returns 0, or -1 where the words are
+    not an encoder's."""
+    for i in range(len(bit)):
+        if decode:
+            b = decode_bit(p[i], state, words)
+            if b < 0:
+                return -1
+            bit[i] = b
+        else:
+            encode_bit(bit[i], p[i], state, words)
+    return 0
+
+
+@entry
+def code_bits(bit, p, decode, state, words) -> int:
+    """``code_step_bits`` called from Python, for predictions made outside the compiled
+    loops (``torchmix``)."""
+    return code_step_bits(bit, p, decode, state, words)
+
+
 @entry
 def finish(state, out) -> None:
     """Write the words that end the payload (none if nothing was encoded)."""
