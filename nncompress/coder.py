@@ -240,6 +240,10 @@ def pipeline_default() -> bool:
     return (os.cpu_count() or 1) > 1
 
 
+#: Set to 1 to run the per-bit mixing on a CUDA device too (``_mixing_device``).
+TORCH_MIXING = "NNCOMPRESS_TORCH_MIXING"
+
+
 class _FlatSteps:
     """``_Steps`` for a block coded without the network (``format.OPTION_FLAT``): every
     byte equally likely, so the network's input to the mixers is 0 (the stretch of 1/2),
@@ -295,6 +299,13 @@ def _code_mixed(
         _code_flat_run(coders[0], steps, coder, grid, out[0], tick)
         coders[0].finish()
         return out
+    tables = None
+    device = None if flat else _mixing_device(model, state)  # flat: no network, no device
+    if device is not None:
+        from .torchmix import DeviceTables, TorchBlockCoder
+
+        tables = DeviceTables(state, device)
+        coders = [TorchBlockCoder(bc, tables) for bc in coders]  # type: ignore[misc]
     with _one_blas_thread():
         net: _Steps | _FlatSteps = _FlatSteps(groups) if flat else _Steps(model, groups, pipelined)
         try:
@@ -321,9 +332,29 @@ def _code_mixed(
                 tick(t)
         finally:
             net.close()
+    if tables is not None:
+        tables.finish()
     for bc in coders:
         bc.finish()
     return out
+
+
+def _mixing_device(model: IntModel, state: StreamState) -> object | None:
+    """The torch device a block's per-bit mixing runs on (``torchmix``), or None for the
+    compiled loops; either way the archive is the same. ``--device torch`` (CPU tensors)
+    runs it, so that the tests check the device code path without a device; a CUDA
+    device only where ``TORCH_MIXING`` is set to 1 in the environment, until the path
+    has been measured on a GPU (one operation at a time, it pays a launch per operation
+    and a wait for every bit: ``--device cuda`` keeps the compiled loops meanwhile).
+    Configurations and accounting that ``torchmix.supports`` refuses run the loops."""
+    device = getattr(model.ops, "device", None)
+    if device is None:
+        return None
+    if device.type != "cpu" and os.environ.get(TORCH_MIXING) != "1":
+        return None
+    from .torchmix import supports
+
+    return device if supports(state.config, state.spending is not None) else None
 
 
 #: Steps per compiled call of a one-segment block without the network (``_code_flat_run``):

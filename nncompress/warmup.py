@@ -100,6 +100,9 @@ def main() -> int:
     log = data * 4
     runs = [(m, data, a) for m in models for a in (False, True)]
     runs += [(models[0], log, a) for a in (False, True)]
+    # The per-bit work in torch (``torchmix``: ``--device torch`` and ``cuda``) calls the
+    # byte's loops and the range coder from Python.
+    runs.append((load_model(str(available_models()[0]), "torch"), data, False))
     for model, sample, account in runs:
         packed = io.BytesIO()
         compress_stream(io.BytesIO(sample), packed, model, threads=1, account=account)

@@ -146,12 +146,14 @@ def test_golden_frames_read_at_random(default_model: IntModel) -> None:
 
 
 def test_golden_with_torch_backend(default_model: IntModel) -> None:
-    """The shipped model on the torch backend decodes the golden archives too."""
+    """The shipped model on the torch backend decodes the golden archives too, their
+    per-bit work in torch (``torchmix``, as ``--device torch`` runs it): the first
+    configuration, one written out in full, and the default level's preset (7)."""
     pytest.importorskip("torch")
     from nncompress.ops import TorchOps
 
     model = default_model.to(TorchOps("cpu"))
-    for name in ("golden.nnc", "golden-config2.nnc"):
+    for name in ("golden.nnc", "golden-config2.nnc", "golden-mixers.nnc"):
         out = io.BytesIO()
         decompress_stream(io.BytesIO((DATA / name).read_bytes()), out, lambda header: model)
         assert out.getvalue() == TEXT.read_bytes()

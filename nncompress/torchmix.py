@@ -1,0 +1,409 @@
+"""The mixed method's per-bit work as whole-tensor operations in torch, on any device.
+
+``adaptive._predict`` and ``adaptive._update`` are loops over the segments of a step, one
+after another, compiled for a CPU core. Here the same arithmetic runs over all segments of
+the step at once, as torch operations on the tables where they live: on the GPU for
+``--device cuda``, on CPU tensors for ``--device torch`` (which shares the tables' memory
+with the numpy arrays, so CI checks this code path without a GPU). The bytes' work
+(``_begin_byte``: the context hashes and the match model's lookup; ``_end_byte``) stays in
+the compiled loops on the CPU, as does the range coder, which needs each bit before the
+next prediction.
+
+Every quantity is an integer, and the batch semantics are ``_update``'s: each update is
+computed from the values before the step's updates and then summed (``index_add_`` of
+integer deltas, whose sum does not depend on the order the device adds them in); where
+several segments claim one table slot, the last of them wins, chosen by a maximum, never
+by the order of a scatter. So the archives are byte-identical to the compiled loops'
+(``tests/test_torchmix.py`` codes the same inputs both ways), whatever the device.
+
+What it does not take: the accounting of ``-v``, and the configurations whose contexts
+or mixers read pixels bit by bit (the 1-bit bitmap presets: ``contexts.BIT_KINDS``,
+``MIX_PIXELS``, ``MIX_PIXELS_NEAR``); ``supports`` says so, and those blocks run in the
+compiled loops, with the same result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import adaptive as A
+from . import contexts as K
+from .config import Config
+from .rangecoder import BitDecoder, BitEncoder, code_bits
+
+#: The mixer contexts this module computes: (weight sets per byte-level value, and
+#: whether the bit-level part is the bit position ``j``, the partial byte's top 5 bits,
+#: or the partial byte). ``contexts.mixer_select`` is the reference.
+_MIXER_PARTS = {
+    K.MIX_CLASSES_2: (8, "j"),
+    K.MIX_CLASSES_3: (8, "j"),
+    K.MIX_WORD: (32, "c0>>3"),
+    K.MIX_ORDER_1: (256, "c0"),
+    K.MIX_EXPECTED: (256, "c0"),
+}
+
+
+def supports(config: Config, account: bool) -> bool:
+    """Whether a stream of ``config`` can run here (``-v``'s accounting cannot)."""
+    return (
+        not account
+        and K.BIT_KINDS.isdisjoint(config.contexts)
+        and all(m in _MIXER_PARTS for m in config.mixers)
+    )
+
+
+def _signed(v: int) -> int:
+    """A 64-bit unsigned constant as the int64 of the same bits (torch has no uint64
+    arithmetic; products of int64 wrap as uint64 ones do, in the low 64 bits)."""
+    return int(np.array(v, dtype=np.uint64).view(np.int64))
+
+
+def _python(loop: Any) -> Any:
+    """The Python function of a compiled loop (``jit``'s lazy loop, or numba's
+    dispatcher once bound), for a table made once."""
+    return getattr(loop, "py_func", None) or loop.fn
+
+
+class DeviceTables:
+    """A stream's tables (``adaptive.StreamState``) as tensors on ``device``, for one
+    block. On the CPU they share the numpy arrays' memory; elsewhere they are copies,
+    written back by ``finish`` so that the compiled loops (a one-segment block without
+    the network, the next block's bookkeeping) see what this block learnt."""
+
+    NAMES = (
+        "ctx_stats",
+        "match_prob",
+        "weights",
+        "apm",
+        "weights2",
+        "weights3",
+        "weights_final",
+        "apm2",
+        "weights_x",
+    )
+
+    def __init__(self, state: A.StreamState, device: Any) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        state.ensure_tables()
+        self.state = state
+        self.t = {n: torch.from_numpy(getattr(state, n)).to(self.device) for n in self.NAMES}
+        lut = {
+            "stretch": A.STRETCH,
+            "squash": A.SQUASH,
+            "rate": A.RATE,
+            "sqrt_shift": A.SQRT_SHIFT,
+            "apm_identity": A.APM_IDENTITY,
+            "lo": A._LO,
+            "mid": A._MID,
+            "hi": A._HI,
+            "byte_class": np.array([_python(K.byte_class)(b) for b in range(256)]),
+        }
+        # A count per weight set of the largest mixer, zero between uses (``_counts``).
+        sets = max(A.MIX_SETS, A.mix2_sets(state.config), A.MIX3_SETS, A.FINAL_SETS)
+        self.count = torch.zeros(
+            max(sets, sum(A.mixer_sets(state.config))), dtype=torch.int64, device=self.device
+        )
+        self.lut = {
+            n: torch.from_numpy(np.asarray(v, dtype=np.int64)).to(self.device)
+            for n, v in lut.items()
+        }
+
+    def finish(self) -> None:
+        """Write the block's learning back to the stream's arrays (a copy only off the CPU)."""
+        if self.device.type == "cpu":
+            return
+        for n in self.NAMES:
+            getattr(self.state, n)[...] = self.t[n].cpu().numpy()
+
+
+class TorchBlockCoder:
+    """``adaptive.BlockCoder``'s steps with the per-bit work in torch: the same methods
+    for the coder's loop (``code_byte``, ``decode_byte``, ``finish``)."""
+
+    def __init__(self, bc: A.BlockCoder, tables: DeviceTables) -> None:
+        torch = tables.torch
+        self.torch = torch
+        self.bc = bc
+        self.tables = tables
+        self.dev = tables.device
+        cfg = bc.st.config
+        self.n_ctx = len(cfg.contexts)
+        self.n_in = self.n_ctx + 4
+        self.slot_bits = A._ilog2(len(bc.st.ctx_stats) // self.n_ctx)
+        self.obase = torch.arange(self.n_ctx, device=self.dev) << self.slot_bits
+        self.seen_kind = torch.from_numpy(bc.seen_kind != 0).to(self.dev)
+        self.mixers = [(int(m), int(b)) for m, b in zip(bc.mixer_kinds, bc.mixer_base, strict=True)]
+        self.params = [int(v) for v in bc.params]
+        self.c0_prime = _signed(int(A._C0_PRIME))
+        self.p2, self.p3 = _signed(int(A._PRIMES[2])), _signed(int(A._PRIMES[3]))
+
+    def finish(self) -> None:
+        self.bc.finish()
+
+    # ------------------------------------------------------------------ a byte's steps
+    def code_byte(self, freqs: np.ndarray, byte: np.ndarray, enc: BitEncoder) -> None:
+        """Encoder's step (``BlockCoder.code_byte``)."""
+        k = len(byte)
+        enc.reserve(8 * k)
+        self._step(freqs, byte, k, enc.state, enc.out, False)
+
+    def decode_byte(self, freqs: np.ndarray, k: int, dec: BitDecoder) -> np.ndarray:
+        """Decoder's step (``BlockCoder.decode_byte``); ValueError on words no encoder
+        wrote."""
+        byte = np.empty(k, dtype=np.int64)
+        self._step(freqs, byte, k, dec.state, dec.words, True)
+        return byte
+
+    def _step(self, freqs, byte, k, state, words, decode) -> None:
+        torch, bc = self.torch, self.bc
+        bc.k = k
+        A._byte_begin(freqs, k, bc._blk, bc._scr)
+        self._begin(k)
+        c0 = np.ones(k, dtype=np.int64)
+        bit = np.empty(k, dtype=np.int64)
+        for j in range(8):
+            c0_t = torch.from_numpy(c0).to(self.dev)
+            p = self._predict(j, c0_t)
+            p_out = p.cpu().numpy().astype(np.int64)
+            if not decode:
+                bit[:] = (byte >> (7 - j)) & 1
+            if code_bits(bit, p_out, decode, state, words) < 0:
+                raise ValueError("block payload is invalid for this model")
+            self._update(torch.from_numpy(bit).to(self.dev))
+            c0 = (c0 << 1) | bit
+        if decode:
+            byte[:] = c0 - 256
+        A._byte_end(byte, bc._tab, bc._blk, bc._scr)
+
+    # ------------------------------------------------------------------ per byte
+    def _begin(self, k: int) -> None:
+        """What ``_begin_byte`` left for the bits, on the device, and the mixers' byte-level
+        selections (``contexts.mixer_select`` split into a byte part and a bit part)."""
+        torch, bc, lut = self.torch, self.bc, self.tables.lut
+        seg = torch.from_numpy(bc.seg[:, :k].copy()).to(self.dev)
+        self.cum = torch.from_numpy(bc.cum[:k]).to(self.dev)
+        self.hashes = torch.from_numpy(bc.hashes[:k].view(np.int64)).to(self.dev)
+        ctx = torch.from_numpy(bc.ctx[:k].view(np.int64)).to(self.dev)
+        self.expected = seg[A._EXPECTED]
+        self.agreeing = seg[A._AGREEING]
+        self.bucket = seg[A._MBUCKET]
+        self.mixset = seg[A._MIXSET]
+        self.mlen = seg[A._MLEN]
+        self.b1 = ctx & 0xFF
+        self.row2_base = ((ctx & 0xFFFF) + 1) * self.p2
+        cls = lut["byte_class"]
+        b = [(ctx >> (8 * q)) & 0xFF for q in range(8)]
+        a, b2, d = cls[b[0]], cls[b[1]], cls[b[2]]
+        col = torch.from_numpy(bc.lines[0, :k].copy()).to(self.dev)
+        expected = torch.where(self.mlen > 0, self.expected, -1)
+        self.mix_base = []
+        for kind, _ in self.mixers:
+            if kind == K.MIX_CLASSES_2:
+                v = (a * 8 + b2) * 4 + torch.clamp(col, max=3)
+            elif kind == K.MIX_CLASSES_3:
+                v = (a * 8 + b2) * 8 + d
+            elif kind == K.MIX_WORD:
+                letters = torch.stack([cls[x] <= 2 for x in b], dim=1).to(torch.int64)
+                v = torch.cumprod(letters, dim=1).sum(dim=1) * 8 + a
+            elif kind == K.MIX_ORDER_1:
+                v = self.b1
+            else:  # MIX_EXPECTED
+                v = expected + 1
+            self.mix_base.append(v * _MIXER_PARTS[kind][0])
+
+    # ------------------------------------------------------------------ per bit
+    def _predict(self, j: int, c0: Any) -> Any:
+        """``adaptive._predict`` for the step's segments: P(bit j = 1), Q16, [k]."""
+        torch, t, lut = self.torch, self.tables.t, self.tables.lut
+        stretch, squash = lut["stretch"], lut["squash"]
+        k, n_ctx, n_in = len(c0), self.n_ctx, self.n_in
+        self.c0 = c0
+        node = c0 - 1
+        cum = self.cum
+        hi = cum.gather(1, lut["hi"][node][:, None])[:, 0]
+        n1 = hi - cum.gather(1, lut["mid"][node][:, None])[:, 0]
+        tot = hi - cum.gather(1, lut["lo"][node][:, None])[:, 0]
+        q = torch.clamp((n1 << A.P_BITS) // tot, 32, (1 << A.P_BITS) - 32)
+        x = torch.empty((k, n_in), dtype=torch.int64, device=self.dev)
+        x[:, 0] = stretch[q >> 4]
+        hh = self.hashes ^ (c0 * self.c0_prime)[:, None]
+        drop = 64 - self.slot_bits
+        slots = ((hh >> drop) & ((1 << self.slot_bits) - 1)) + self.obase
+        tag = (hh >> 24) & 0x7FFF
+        stats = t["ctx_stats"][slots].to(torch.int64)  # [k, n_ctx, 2]
+        meta = stats[..., 1]
+        same = (meta >> 16) == tag
+        p_ctx = torch.where(same, stats[..., 0] + A.HALF, A.HALF)
+        ctx_n = torch.where(same, meta & 0xFFFF, -1)
+        x[:, 1 : 1 + n_ctx] = stretch[p_ctx >> 4]
+        eb = (self.expected >> (7 - j)) & 1
+        sign = 2 * eb - 1
+        agree = self.agreeing != 0
+        mp = t["match_prob"][self.bucket, 0]
+        x[:, n_in - 3] = torch.where(agree, sign * stretch[mp >> 4], 0)
+        x[:, n_in - 2] = torch.where(
+            agree, sign * torch.clamp(self.mlen * 32, max=A.STRETCH_MAX), 0
+        )
+        x[:, n_in - 1] = 256
+        ws = self.mixset + c0
+        seen = (self.seen_kind[None, :] & (ctx_n > 0)).sum(dim=1)
+        conf = torch.clamp(x[:, 0].abs() >> 7, max=7)
+        ws2 = (seen * 4 + self.mixset // 256) * 8 + conf
+        ws3 = self.b1 * 8 + j
+
+        def mix(weights: Any, sel: Any) -> Any:
+            d = (x * weights[sel]).sum(dim=1) >> 16
+            return torch.clamp(d, -A.STRETCH_MAX, A.STRETCH_MAX)
+
+        d1, d2, d3 = mix(t["weights"], ws), mix(t["weights2"], ws2), mix(t["weights3"], ws3)
+        wf = t["weights_final"][c0]
+        dot = d1 * wf[:, 0] + d2 * wf[:, 1] + d3 * wf[:, 2]
+        extra = []
+        for e, (kind, base) in enumerate(self.mixers):
+            part = _MIXER_PARTS[kind][1]
+            low = j if part == "j" else (c0 >> 3 if part == "c0>>3" else c0)
+            wx = base + self.mix_base[e] + low
+            dx = mix(t["weights_x"], wx)
+            extra.append((wx, squash[dx + A.STRETCH_MAX], dx))
+            dot = dot + dx * wf[:, 3 + e]
+        dot = torch.clamp(dot >> 16, -A.STRETCH_MAX, A.STRETCH_MAX)
+        p_mix = squash[dot + A.STRETCH_MAX]
+        pos = dot + 2048
+        arow = (self.b1 << 8) | c0
+        h2 = self.row2_base + c0 * self.p3
+        arow2 = (h2 >> 48) & 0xFFFF
+        aidx, aw = pos >> 7, pos & 127
+        ident = lut["apm_identity"]
+        lo, hi_id = ident[aidx], ident[aidx + 1]
+
+        def refine(apm: Any, row: Any) -> Any:
+            r = apm[row].to(torch.int64)
+            left = r.gather(1, aidx[:, None])[:, 0] + lo
+            right = r.gather(1, (aidx + 1)[:, None])[:, 0] + hi_id
+            return (left * (128 - aw) + right * aw) >> 7
+
+        r1, r2 = refine(t["apm"], arow), refine(t["apm2"], arow2)
+        pf = torch.clamp((2 * p_mix + 3 * r1 + 3 * r2) >> 3, 1, (1 << A.P_BITS) - 1)
+        self.bit_state = dict(
+            x=x,
+            slots=slots,
+            tag=tag,
+            p_ctx=p_ctx,
+            ctx_n=ctx_n,
+            eb=eb,
+            ws=ws,
+            ws2=ws2,
+            ws3=ws3,
+            p1=squash[d1 + A.STRETCH_MAX],
+            p2=squash[d2 + A.STRETCH_MAX],
+            p3=squash[d3 + A.STRETCH_MAX],
+            d=[d1, d2, d3] + [dx for _, _, dx in extra],
+            extra=extra,
+            p_mix=p_mix,
+            arow=arow,
+            arow2=arow2,
+            near=aidx + (aw >= 64).to(torch.int64),
+        )
+        return pf
+
+    def _update(self, bit: Any) -> None:
+        """``adaptive._update`` for the step's segments, from the values ``_predict`` read."""
+        torch, t = self.torch, self.tables.t
+        s = self.bit_state
+        target = bit << A.P_BITS
+        rate = self.params[A._APM_RATE]
+        for name, row in (("apm", s["arow"]), ("apm2", s["arow2"])):
+            self._train_apm(
+                t[name].view(-1), row * A.APM_KNOTS + s["near"], s["near"], target, rate
+            )
+        shifts = self.params[A._MIX_SHIFT : A._MIX_SHIFT + 3]
+        x = s["x"]
+        self._train_mixer(t["weights"], s["ws"], x, target - s["p1"], shifts[0])
+        self._train_mixer(t["weights2"], s["ws2"], x, target - s["p2"], shifts[1])
+        self._train_mixer(t["weights3"], s["ws3"], x, target - s["p3"], shifts[2])
+        for wx, p, _ in s["extra"]:
+            self._train_mixer(t["weights_x"], wx, x, target - p, shifts[2])
+        d = torch.stack(s["d"], dim=1)
+        self._train_mixer(
+            t["weights_final"], self.c0, d, target - s["p_mix"], self.params[A._FINAL_SHIFT]
+        )
+        self._train_contexts(target, s)
+        self._train_match(bit, s["eb"])
+
+    def _counts(self, sel: Any) -> Any:
+        """For each segment, how many of the step's segments share its ``sel``: counted
+        in a scratch row that is zero again afterwards (the loops' ``mixcount``)."""
+        count = self.tables.count
+        count.index_add_(0, sel, self.torch.ones_like(sel))
+        shared = count[sel]
+        count[sel] = 0
+        return shared
+
+    def _train_apm(self, flat: Any, idx: Any, near: Any, target: Any, rate: int) -> None:
+        knot = self.tables.lut["apm_identity"][near]
+        delta = (target - (flat[idx].to(self.torch.int64) + knot)) >> rate
+        flat.index_add_(0, idx, delta.to(flat.dtype))
+        value = self.torch.clamp(flat[idx].to(self.torch.int64) + knot, A.P_MIN, A.P_MAX) - knot
+        flat[idx] = value.to(flat.dtype)  # the same value wherever idx repeats
+
+    def _train_mixer(self, weights: Any, sel: Any, x: Any, err: Any, shift0: int) -> None:
+        """``adaptive._train_mixer`` (and ``_train_final``, whose inputs are the mixers'
+        logits): the summed steps, each damped by the square root of its set's sharers."""
+        shift = shift0 + self.tables.lut["sqrt_shift"][self._counts(sel)]
+        weights.index_add_(0, sel, (x * err[:, None]) >> shift[:, None])
+
+    def _train_contexts(self, target: Any, s: dict) -> None:
+        torch = self.torch
+        stats = self.tables.t["ctx_stats"]
+        slots, tag, p_ctx, ctx_n = (
+            s["slots"].reshape(-1),
+            s["tag"].reshape(-1),
+            s["p_ctx"].reshape(-1),
+            s["ctx_n"].reshape(-1),
+        )
+        k = len(target)
+        # Claims: a slot holding another context is reset to this one; where several
+        # segments claim one slot, the last in ``_update``'s order (segment, then kind).
+        claim = ctx_n < 0
+        if bool(claim.any()):
+            where = torch.nonzero(claim)[:, 0]
+            cs = slots[where]
+            uniq, inverse = torch.unique(cs, return_inverse=True)
+            last = torch.full((len(uniq),), -1, dtype=torch.int64, device=self.dev)
+            last.scatter_reduce_(0, inverse, where, reduce="amax")
+            stats[uniq, 0] = 0
+            stats[uniq, 1] = (tag[last] << 16).to(stats.dtype)
+        held = (stats[slots, 1].to(torch.int64) >> 16) == tag
+        mine = slots[held]
+        stats[:, 1].index_add_(0, mine, torch.ones_like(mine, dtype=stats.dtype))
+        n_old = torch.clamp(ctx_n[held], min=0)
+        visits = (stats[mine, 1].to(torch.int64) & 0xFFFF) - n_old
+        rate = self.tables.lut["rate"][torch.clamp(n_old + visits - 1, max=A.COUNT_LIMIT)]
+        tgt = target[:, None].expand(k, self.n_ctx).reshape(-1)[held]
+        stats[:, 0].index_add_(0, mine, (((tgt - p_ctx[held]) * rate) >> 16).to(stats.dtype))
+        p = torch.clamp(stats[slots, 0], A.P_MIN - A.HALF, A.P_MAX - A.HALF)
+        stats[slots, 0] = p
+        meta = stats[slots, 1].to(torch.int64)
+        capped = torch.where((meta & 0xFFFF) > A.COUNT_CAP, (meta & ~0xFFFF) | A.COUNT_CAP, meta)
+        stats[slots, 1] = capped.to(stats.dtype)
+
+    def _train_match(self, bit: Any, eb: Any) -> None:
+        torch = self.torch
+        mp = self.tables.t["match_prob"]
+        agree = self.agreeing != 0
+        if not bool(agree.any()):
+            return
+        b = self.bucket[agree]
+        counts = torch.bincount(b, minlength=len(mp))
+        right = ((bit == eb)[agree]).to(torch.int64) << A.P_BITS
+        rate = self.tables.lut["rate"][torch.clamp(mp[b, 1] + counts[b] - 1, max=A.COUNT_LIMIT)]
+        mp[:, 0].index_add_(0, b, ((right - mp[b, 0]) * rate) >> 16)
+        used = counts > 0
+        mp[used, 0] = torch.clamp(mp[used, 0], A.P_MIN, A.P_MAX)
+        mp[used, 1] = torch.clamp(mp[used, 1] + counts[used], max=A.COUNT_CAP)
+        self.agreeing = torch.where(agree & (bit != eb), 0, self.agreeing)

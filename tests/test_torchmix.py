@@ -1,0 +1,215 @@
+"""The per-bit work in torch (``torchmix``) writes the compiled loops' archives, bit for bit.
+
+``--device cuda`` and ``--device torch`` run the same torch code; here it runs on CPU
+tensors, so CI checks without a GPU what a GPU would run. Each test codes the same input
+with the network on numpy and the compiled loops, and with the network and the per-bit
+work in torch, and asks for the same bytes, then decodes each archive the other way.
+The inputs are short and in many segments: the torch path pays per bit for each of its
+operations, whatever the number of segments, so few steps keep these tests quick.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from conftest import decompress, sample_text, set_segment_bytes, shrink_tables
+
+from nncompress import coder, records, torchmix
+from nncompress import format as fmt
+from nncompress.config import (
+    BINARY_SPARSE_MIXERS,
+    BITMAP,
+    COLOUR_24,
+    DEFAULT,
+    DEFAULT_2,
+    IMAGE_MIXERS,
+    MAX_TEXT,
+    TEXT_MIXERS,
+)
+from nncompress.engine import compress_stream, list_stream
+from nncompress.model import IntModel
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def torch_model(request, default_model: IntModel, monkeypatch: pytest.MonkeyPatch) -> IntModel:
+    """The shipped model on torch: on CPU tensors (``--device torch``), and on a GPU where
+    there is one (``--device cuda`` with ``NNCOMPRESS_TORCH_MIXING=1``)."""
+    from nncompress.ops import TorchOps
+
+    if request.param == "cuda":
+        if not torch.cuda.is_available():
+            pytest.skip("no CUDA device")
+        monkeypatch.setenv(coder.TORCH_MIXING, "1")
+    return default_model.to(TorchOps(request.param))
+
+
+@pytest.fixture
+def torch_blocks(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The devices ``coder`` chose for each mixed block (None: the compiled loops)."""
+    chosen: list = []
+    real = coder._mixing_device
+
+    def spy(model, state):
+        device = real(model, state)
+        chosen.append(device)
+        return device
+
+    monkeypatch.setattr(coder, "_mixing_device", spy)
+    return chosen
+
+
+def _prose(n: int, seed: int) -> bytes:
+    """Sentences of a small vocabulary, picked by a linear congruential sequence: text
+    with words and repeats, which the mixed method codes (random letters go to LZMA)."""
+    words = (
+        b"the a of to and in that is for it with as was on be by this are from or at "
+        b"model block segment stream coder table mixer weight context match byte bit "
+        b"learns codes reads writes predicts every each one two many all"
+    ).split()
+    out, x = bytearray(), seed + 1
+    while len(out) < n:
+        x = (x * 1103515245 + 12345) % (1 << 31)
+        out += words[(x >> 16) % len(words)] + (b".\n" if (x >> 8) % 11 == 0 else b" ")
+    return bytes(out[:n])
+
+
+def _table(rows: int = 120) -> bytes:
+    """Records of 24 bytes: a counter, a name, a value, so the record contexts read rows."""
+    names = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet"]
+    out = bytearray()
+    for i in range(rows):
+        out += b"%06d %-8s %7d\n" % (i, names[(i * 7) % 5], (i * i * 37) % 100000)
+    return bytes(out)
+
+
+def _image(width: int = 48, rows: int = 40, pixel: int = 1) -> bytes:
+    """A smooth picture in rows of ``width`` pixels of ``pixel`` bytes each."""
+    out = bytearray()
+    for y in range(rows):
+        for x in range(width):
+            for c in range(pixel):
+                out.append((x * 3 + y * 2 + c * 40 + (x * y) // 16) & 0xFF)
+    return bytes(out)
+
+
+def compress(data: bytes, model: IntModel, **kw) -> bytes:
+    out = io.BytesIO()
+    compress_stream(io.BytesIO(data), out, model, **kw)
+    return out.getvalue()
+
+
+def _both_ways(data: bytes, model: IntModel, torch_model: IntModel, **kw) -> bytes:
+    """Code ``data`` through both paths; check that the archives are the same and that each
+    path decodes it. Returns the archive."""
+    ours = compress(data, model, **kw)
+    theirs = compress(data, torch_model, **kw)
+    assert theirs == ours
+    assert decompress(ours, torch_model) == data
+    assert decompress(ours, model) == data
+    return ours
+
+
+CASES = {
+    # The default level's text preset (nearby match probes, five extra mixers).
+    "text with mixers": (lambda: _prose(3000, seed=3), TEXT_MIXERS),
+    "default": (lambda: _prose(2500, seed=4), DEFAULT),
+    "nearby matches": (lambda: _prose(2500, seed=5), DEFAULT_2),
+    # --max's rates (here in the default level's segments).
+    "max rates": (lambda: _prose(2500, seed=6), MAX_TEXT),
+    # Binary presets on data with records: the record, sparse and match kinds.
+    "table, sparse kinds": (lambda: _table(80), BINARY_SPARSE_MIXERS),
+    "image kinds": (lambda: _image(96, 24), IMAGE_MIXERS),
+    "colour kinds": (lambda: _image(48, 16, 3), COLOUR_24),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_torch_mixing_writes_the_same_archive(
+    case: str, default_model: IntModel, torch_model: IntModel, torch_blocks: list, monkeypatch
+) -> None:
+    make, config = CASES[case]
+    set_segment_bytes(monkeypatch, 64)
+    # Binary blocks with the network, in segments of 256 bytes or 2 rows, at least 8, as
+    # they stay when the encoder's one-segment trial is off.
+    for name, value in (
+        ("FLAT_BLOCKS", False),
+        ("IMAGE_TRIAL", False),
+        ("BINARY_SEGMENT_BYTES", 256),
+        ("IMAGE_SEGMENT_BYTES", 256),
+        ("ROWS_PER_SEGMENT", 2),
+    ):
+        monkeypatch.setattr(records, name, value)
+    data = make()
+    blob = _both_ways(
+        data, default_model, torch_model, block_size=len(data) // 2 + 7, config=config
+    )
+    info = list_stream(io.BytesIO(blob))
+    assert info.config == config
+    assert {b.method for b in info.blocks} == {fmt.METHOD_MIXED}
+    assert all(b.segments > 1 for b in info.blocks)
+    # Each block, encoded and decoded by the torch model, took the torch path.
+    assert sum(d is not None for d in torch_blocks) >= 2 * len(info.blocks)
+
+
+def test_torch_mixing_with_colliding_slots(
+    default_model: IntModel, torch_model: IntModel, torch_blocks: list, monkeypatch
+) -> None:
+    """Tables of 1,024 slots: many segments claim, share and overwrite one slot in a step,
+    which is where batch semantics could drift (the last claimant wins; counts and
+    gradients are summed)."""
+    set_segment_bytes(monkeypatch, 64)
+    shrink_tables(monkeypatch, 10)
+    data = _prose(4000, seed=9) + _table(60)
+    _both_ways(data, default_model, torch_model, config=TEXT_MIXERS)
+    assert any(d is not None for d in torch_blocks)
+
+
+def test_torch_mixing_finished_segments(
+    default_model: IntModel, torch_model: IntModel, monkeypatch
+) -> None:
+    """A block whose segments are of two lengths: at the last step only some of them are
+    active, and the two groups of segments have different sizes."""
+    set_segment_bytes(monkeypatch, 64)
+    data = _prose(64 * 13 + 5, seed=11)
+    _both_ways(data, default_model, torch_model, config=TEXT_MIXERS)
+
+
+def test_unsupported_configurations_keep_the_compiled_loops(
+    default_model: IntModel, torch_model: IntModel, torch_blocks: list, monkeypatch
+) -> None:
+    """The bitmap preset (pixels read bit by bit) and ``-v``'s accounting run in the
+    compiled loops, with the same archive."""
+    assert not torchmix.supports(BITMAP, account=False)
+    assert not torchmix.supports(TEXT_MIXERS, account=True)
+    assert torchmix.supports(TEXT_MIXERS, account=False)
+    set_segment_bytes(monkeypatch, 64)
+    data = _image(32, 30)
+    _both_ways(data, default_model, torch_model, block_size=len(data), config=BITMAP)
+    assert torch_blocks and all(d is None for d in torch_blocks)
+    plain, accounted = io.BytesIO(), io.BytesIO()
+    text = sample_text(1500, seed=2)
+    compress_stream(io.BytesIO(text), plain, default_model, config=TEXT_MIXERS)
+    compress_stream(io.BytesIO(text), accounted, torch_model, config=TEXT_MIXERS, account=True)
+    assert plain.getvalue() == accounted.getvalue()
+
+
+def test_torch_mixing_refuses_damaged_payloads(
+    default_model: IntModel, torch_model: IntModel, monkeypatch
+) -> None:
+    """A damaged payload fails as it fails in the compiled loops: the same error, never
+    other bytes."""
+    set_segment_bytes(monkeypatch, 64)
+    data = _prose(2000, seed=12)
+    blob = compress(data, default_model, config=TEXT_MIXERS)
+    for at in (len(blob) // 2, len(blob) - 12):
+        bad = bytearray(blob)
+        bad[at] ^= 0x5A
+        errors = []
+        for model in (default_model, torch_model):
+            with pytest.raises(Exception) as info:
+                decompress(bytes(bad), model)
+            errors.append((type(info.value), str(info.value)))
+        assert errors[0] == errors[1]
