@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""The mixed method's per-bit work in torch (``nncompress/torchmix.py``) against the
+compiled loops, side by side: the same block coded both ways at several segment counts,
+its time each way, and whether the payloads are the same bytes.
+
+    python scripts/device_mixing.py [FILE] [--bytes N] [--segments 64 256 1024]
+        [--device torch|cuda] [--decode]
+
+``--device torch`` runs the torch code on CPU tensors (what CI checks); ``cuda`` on the
+GPU (it sets ``NNCOMPRESS_TORCH_MIXING=1``, without which ``--device cuda`` keeps the
+compiled loops). The network runs where the mixing does; the compiled loops' row runs
+the network on numpy. Without FILE the input is Calgary's book1 where ``../shared`` has
+it, else generated text. A step codes one byte of each segment, so the torch path's
+cost per step is about the same for 64 segments as for 4,096: its speed grows with the
+segment count, the compiled loops' does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nncompress import coder  # noqa: E402
+from nncompress.adaptive import StreamState  # noqa: E402
+from nncompress.coder import decode_block_mixed, encode_block_mixed  # noqa: E402
+from nncompress.config import TEXT_MIXERS  # noqa: E402
+from nncompress.zoo import load_model  # noqa: E402
+
+
+def _input(path: Path | None, n: int) -> bytes:
+    if path is None:
+        book1 = ROOT.parent / "shared" / "corpus" / "calgary" / "book1"
+        if book1.is_file():
+            path = book1
+    if path is not None:
+        return path.read_bytes()[:n]
+    words = b"the model of a block codes every byte with the statistics it learns".split()
+    out, x = bytearray(), 1
+    while len(out) < n:
+        x = (x * 1103515245 + 12345) % (1 << 31)
+        out += words[(x >> 16) % len(words)] + b" "
+    return bytes(out[:n])
+
+
+def _run(model, data: bytes, segments: int, decode: bool) -> tuple[bytes, float, float]:
+    state = StreamState(TEXT_MIXERS, block_size=len(data))
+    t = time.perf_counter()
+    payload, _ = encode_block_mixed(model, data, state, segments=segments, pipelined=False)
+    enc = time.perf_counter() - t
+    dec = float("nan")
+    if decode:
+        state = StreamState(TEXT_MIXERS, block_size=len(data))
+        t = time.perf_counter()
+        out = decode_block_mixed(model, payload, len(data), segments, state, pipelined=False)
+        dec = time.perf_counter() - t
+        assert out == data, "decoded bytes differ"
+    return payload, enc, dec
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("file", nargs="?", type=Path)
+    ap.add_argument("--bytes", type=int, default=32768, help="input length (default 32768)")
+    ap.add_argument("--segments", type=int, nargs="+", default=[64, 256, 1024])
+    ap.add_argument("--device", default="torch", help="torch (CPU tensors) or cuda[:N]")
+    ap.add_argument("--decode", action="store_true", help="also decode, and time it")
+    ap.add_argument("--model", default=None)
+    a = ap.parse_args()
+    if a.device.startswith("cuda"):
+        os.environ[coder.TORCH_MIXING] = "1"
+    data = _input(a.file, a.bytes)
+    loops, device = load_model(a.model, "cpu"), load_model(a.model, a.device)
+    print(
+        f"{len(data):,} bytes, preset 7, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, device {a.device}"
+    )
+    print("segments  steps  loops enc KB/s  torch enc KB/s  ratio  loops dec  torch dec  same")
+    for s in a.segments:
+        ref, e0, d0 = _run(loops, data, s, a.decode)
+        got, e1, d1 = _run(device, data, s, a.decode)
+        kb = len(data) / 1000
+        print(
+            f"{s:8d} {-(-len(data) // s):6d} {kb / e0:14.1f} {kb / e1:15.2f} {e1 / e0:6.1f}"
+            f" {kb / d0:10.1f} {kb / d1:10.2f}  {'yes' if got == ref else 'NO'}"
+        )
+        if got != ref:
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
