@@ -19,7 +19,8 @@ by the order of a scatter. So the archives are byte-identical to the compiled lo
 What it does not take: the accounting of ``-v``, and the configurations whose contexts
 or mixers read pixels bit by bit (the 1-bit bitmap presets: ``contexts.BIT_KINDS``,
 ``MIX_PIXELS``, ``MIX_PIXELS_NEAR``); ``supports`` says so, and those blocks run in the
-compiled loops, with the same result.
+compiled loops, with the same result. Nor blocks coded without the network
+(``coder._code_mixed`` keeps them in the loops).
 """
 
 from __future__ import annotations
@@ -369,23 +370,23 @@ class TorchBlockCoder:
         k = len(target)
         # Claims: a slot holding another context is reset to this one; where several
         # segments claim one slot, the last in ``_update``'s order (segment, then kind).
-        claim = ctx_n < 0
-        if bool(claim.any()):
-            where = torch.nonzero(claim)[:, 0]
-            cs = slots[where]
-            uniq, inverse = torch.unique(cs, return_inverse=True)
-            last = torch.full((len(uniq),), -1, dtype=torch.int64, device=self.dev)
-            last.scatter_reduce_(0, inverse, where, reduce="amax")
-            stats[uniq, 0] = 0
-            stats[uniq, 1] = (tag[last] << 16).to(stats.dtype)
+        # The only shapes here that depend on the data; the rest masks instead of
+        # selecting (adding 0 where a segment has nothing to add), so that a device
+        # need not wait to learn how many segments agree.
+        where = torch.nonzero(ctx_n < 0)[:, 0]
+        uniq, inverse = torch.unique(slots[where], return_inverse=True)
+        last = torch.full((len(uniq),), -1, dtype=torch.int64, device=self.dev)
+        last.scatter_reduce_(0, inverse, where, reduce="amax")
+        stats[uniq, 0] = 0
+        stats[uniq, 1] = (tag[last] << 16).to(stats.dtype)
         held = (stats[slots, 1].to(torch.int64) >> 16) == tag
-        mine = slots[held]
-        stats[:, 1].index_add_(0, mine, torch.ones_like(mine, dtype=stats.dtype))
-        n_old = torch.clamp(ctx_n[held], min=0)
-        visits = (stats[mine, 1].to(torch.int64) & 0xFFFF) - n_old
-        rate = self.tables.lut["rate"][torch.clamp(n_old + visits - 1, max=A.COUNT_LIMIT)]
-        tgt = target[:, None].expand(k, self.n_ctx).reshape(-1)[held]
-        stats[:, 0].index_add_(0, mine, (((tgt - p_ctx[held]) * rate) >> 16).to(stats.dtype))
+        stats[:, 1].index_add_(0, slots, held.to(stats.dtype))
+        n_old = torch.clamp(ctx_n, min=0)
+        visits = (stats[slots, 1].to(torch.int64) & 0xFFFF) - n_old
+        rate = self.tables.lut["rate"][torch.clamp(n_old + visits - 1, 0, A.COUNT_LIMIT)]
+        tgt = target[:, None].expand(k, self.n_ctx).reshape(-1)
+        delta = torch.where(held, ((tgt - p_ctx) * rate) >> 16, 0)
+        stats[:, 0].index_add_(0, slots, delta.to(stats.dtype))
         p = torch.clamp(stats[slots, 0], A.P_MIN - A.HALF, A.P_MAX - A.HALF)
         stats[slots, 0] = p
         meta = stats[slots, 1].to(torch.int64)
@@ -396,14 +397,13 @@ class TorchBlockCoder:
         torch = self.torch
         mp = self.tables.t["match_prob"]
         agree = self.agreeing != 0
-        if not bool(agree.any()):
-            return
-        b = self.bucket[agree]
-        counts = torch.bincount(b, minlength=len(mp))
-        right = ((bit == eb)[agree]).to(torch.int64) << A.P_BITS
-        rate = self.tables.lut["rate"][torch.clamp(mp[b, 1] + counts[b] - 1, max=A.COUNT_LIMIT)]
-        mp[:, 0].index_add_(0, b, ((right - mp[b, 0]) * rate) >> 16)
+        b = self.bucket
+        counts = torch.zeros(len(mp), dtype=torch.int64, device=self.dev)
+        counts.index_add_(0, b, agree.to(torch.int64))
+        right = (bit == eb).to(torch.int64) << A.P_BITS
+        rate = self.tables.lut["rate"][torch.clamp(mp[b, 1] + counts[b] - 1, 0, A.COUNT_LIMIT)]
+        mp[:, 0].index_add_(0, b, torch.where(agree, ((right - mp[b, 0]) * rate) >> 16, 0))
         used = counts > 0
-        mp[used, 0] = torch.clamp(mp[used, 0], A.P_MIN, A.P_MAX)
-        mp[used, 1] = torch.clamp(mp[used, 1] + counts[used], max=A.COUNT_CAP)
+        mp[:, 0] = torch.where(used, torch.clamp(mp[:, 0], A.P_MIN, A.P_MAX), mp[:, 0])
+        mp[:, 1] = torch.where(used, torch.clamp(mp[:, 1] + counts, max=A.COUNT_CAP), mp[:, 1])
         self.agreeing = torch.where(agree & (bit != eb), 0, self.agreeing)
