@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The checks that need a GPU, as one run: what a lent GPU machine (no network, its own
+# Python with torch and numba) should run in its few minutes, writing what it finds to
+# $OUT (or ./gpu-check). Run from the repository root:
+#
+#     bash scripts/gpu_check.sh
+#
+# 1. The machine: nvidia-smi, torch's view of the device, the CPU count.
+# 2. The CUDA tests: tests/test_torchmix.py with the torch model on cuda (the per-bit
+#    work on the GPU against the compiled loops, archive for archive) and
+#    tests/test_determinism.py's CUDA tests (the network on the GPU against numpy).
+# 3. scripts/device_mixing.py --device cuda: the per-bit work on the GPU against the
+#    compiled loops on the same machine's CPU, at 64 to 1,024 segments a step, both ways.
+#
+# Packages the machine lacks (constriction; threadpoolctl, rarfile where missing) travel
+# as wheels in .whl/ (``echo /.whl/ >> .git/info/exclude``, then ``pip download --no-deps
+# --only-binary=:all: --python-version 3.12 --platform manylinux_2_17_x86_64 -d .whl
+# constriction``); this script installs whatever is there into /tmp/site first.
+set -u
+out=${OUT:-gpu-check}
+mkdir -p "$out"
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+{
+    date -u
+    nvidia-smi 2>&1 | head -15
+    nproc
+    python3 -c 'import torch; print(torch.__version__, torch.cuda.is_available(),
+        torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device")'
+} > "$out/machine.txt" 2>&1
+cat "$out/machine.txt"
+python3 -m pytest -q -p no:cacheprovider tests/test_torchmix.py \
+    tests/test_determinism.py -k "cuda or torch" 2>&1 | tee "$out/tests.txt" | tail -15
+python3 scripts/device_mixing.py --device cuda --bytes 65536 --segments 64 256 1024 \
+    --decode 2>&1 | tee "$out/device_mixing.txt"
