@@ -135,7 +135,8 @@ class TorchBlockCoder:
         cfg = bc.st.config
         self.n_ctx = len(cfg.contexts)
         self.n_in = self.n_ctx + 4
-        self.slot_bits = A._ilog2(len(bc.st.ctx_stats) // self.n_ctx)
+        # Slots per context: a power of two (adaptive._ilog2, here without numba).
+        self.slot_bits = (len(bc.st.ctx_stats) // self.n_ctx).bit_length() - 1
         self.obase = torch.arange(self.n_ctx, device=self.dev) << self.slot_bits
         self.seen_kind = torch.from_numpy(bc.seen_kind != 0).to(self.dev)
         self.mixers = [(int(m), int(b)) for m, b in zip(bc.mixer_kinds, bc.mixer_base, strict=True)]

@@ -59,10 +59,13 @@ for name, data, level, account in [
     ("fast", text[:5000], "fast", False),
     ("max", text[:3000], "max", False),
     ("two layers", text[:3000], "two layers", False),
+    ("torch", text[:3000], "torch", False),
 ]:
     if level == "two layers":
         from nncompress.warmup import _two_layers
         model, level = _two_layers(), "default"
+    elif level == "torch":  # the per-bit work in torch, the byte's loops from Python
+        model, level = load_model(None, "torch"), "default"
     else:
         model = load_model("large" if level == "max" else None)
     packed = io.BytesIO()
