@@ -122,32 +122,20 @@ class DeviceTables:
             getattr(self.state, n)[...] = self.t[n].cpu().numpy()
 
 
-class TorchBlockCoder:
-    """``adaptive.BlockCoder``'s steps with the per-bit work in torch: the same methods
-    for the coder's loop (``code_byte``, ``decode_byte``, ``finish``)."""
+class BitsFromPython:
+    """``adaptive.BlockCoder``'s steps with the bits predicted and learnt outside the
+    compiled loops: the byte's halves of a step (``adaptive._byte_begin``, ``_byte_end``)
+    and the range coder (``rangecoder.code_bits``) called from Python around
+    ``_predict_bits`` and ``_update_bits``, which a subclass supplies. The same methods
+    for the coder's loop (``code_byte``, ``decode_byte``, ``finish``). ``warmup`` drives
+    it too, so that the loops are built for exactly the arguments passed here."""
 
-    def __init__(self, bc: A.BlockCoder, tables: DeviceTables) -> None:
-        torch = tables.torch
-        self.torch = torch
+    def __init__(self, bc: A.BlockCoder) -> None:
         self.bc = bc
-        self.tables = tables
-        self.dev = tables.device
-        cfg = bc.st.config
-        self.n_ctx = len(cfg.contexts)
-        self.n_in = self.n_ctx + 4
-        # Slots per context: a power of two (adaptive._ilog2, here without numba).
-        self.slot_bits = (len(bc.st.ctx_stats) // self.n_ctx).bit_length() - 1
-        self.obase = torch.arange(self.n_ctx, device=self.dev) << self.slot_bits
-        self.seen_kind = torch.from_numpy(bc.seen_kind != 0).to(self.dev)
-        self.mixers = [(int(m), int(b)) for m, b in zip(bc.mixer_kinds, bc.mixer_base, strict=True)]
-        self.params = [int(v) for v in bc.params]
-        self.c0_prime = _signed(int(A._C0_PRIME))
-        self.p2, self.p3 = _signed(int(A._PRIMES[2])), _signed(int(A._PRIMES[3]))
 
     def finish(self) -> None:
         self.bc.finish()
 
-    # ------------------------------------------------------------------ a byte's steps
     def code_byte(self, freqs: np.ndarray, byte: np.ndarray, enc: BitEncoder) -> None:
         """Encoder's step (``BlockCoder.code_byte``)."""
         k = len(byte)
@@ -162,25 +150,62 @@ class TorchBlockCoder:
         return byte
 
     def _step(self, freqs, byte, k, state, words, decode) -> None:
-        torch, bc = self.torch, self.bc
+        bc = self.bc
         bc.k = k
         A._byte_begin(freqs, k, bc._blk, bc._scr)
         self._begin(k)
         c0 = np.ones(k, dtype=np.int64)
         bit = np.empty(k, dtype=np.int64)
         for j in range(8):
-            c0_t = torch.from_numpy(c0).to(self.dev)
-            p = self._predict(j, c0_t)
-            p_out = p.cpu().numpy().astype(np.int64)
+            p_out = self._predict_bits(j, c0)
             if not decode:
                 bit[:] = (byte >> (7 - j)) & 1
             if code_bits(bit, p_out, decode, state, words) < 0:
                 raise ValueError("block payload is invalid for this model")
-            self._update(torch.from_numpy(bit).to(self.dev))
+            self._update_bits(bit)
             c0 = (c0 << 1) | bit
         if decode:
             byte[:] = c0 - 256
         A._byte_end(byte, bc._tab, bc._blk, bc._scr)
+
+    def _begin(self, k: int) -> None:
+        """After ``_byte_begin``: what the bits of the step's first ``k`` segments need."""
+
+    def _predict_bits(self, j: int, c0: np.ndarray) -> np.ndarray:
+        """P(bit j = 1) of each segment, Q16, as a C-contiguous int64 array."""
+        raise NotImplementedError
+
+    def _update_bits(self, bit: np.ndarray) -> None:
+        """Learn from the coded bits (int64)."""
+
+
+class TorchBlockCoder(BitsFromPython):
+    """``BitsFromPython`` with the per-bit work in torch, on the tables' device."""
+
+    def __init__(self, bc: A.BlockCoder, tables: DeviceTables) -> None:
+        super().__init__(bc)
+        torch = tables.torch
+        self.torch = torch
+        self.tables = tables
+        self.dev = tables.device
+        cfg = bc.st.config
+        self.n_ctx = len(cfg.contexts)
+        self.n_in = self.n_ctx + 4
+        # Slots per context: a power of two (adaptive._ilog2, here without numba).
+        self.slot_bits = (len(bc.st.ctx_stats) // self.n_ctx).bit_length() - 1
+        self.obase = torch.arange(self.n_ctx, device=self.dev) << self.slot_bits
+        self.seen_kind = torch.from_numpy(bc.seen_kind != 0).to(self.dev)
+        self.mixers = [(int(m), int(b)) for m, b in zip(bc.mixer_kinds, bc.mixer_base, strict=True)]
+        self.params = [int(v) for v in bc.params]
+        self.c0_prime = _signed(int(A._C0_PRIME))
+        self.p2, self.p3 = _signed(int(A._PRIMES[2])), _signed(int(A._PRIMES[3]))
+
+    def _predict_bits(self, j: int, c0: np.ndarray) -> np.ndarray:
+        p = self._predict(j, self.torch.from_numpy(c0).to(self.dev))
+        return p.cpu().numpy().astype(np.int64)
+
+    def _update_bits(self, bit: np.ndarray) -> None:
+        self._update(self.torch.from_numpy(bit).to(self.dev))
 
     # ------------------------------------------------------------------ per byte
     def _begin(self, k: int) -> None:

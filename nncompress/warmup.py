@@ -65,45 +65,35 @@ class _ExactInt8:
 
 
 def _loops_called_from_python(sample: bytes, segments: int = 4) -> bool:
-    """Run the loops that ``torchmix`` calls from Python (the halves of a step around the
-    bits, ``adaptive._byte_begin`` and ``_byte_end``, and ``rangecoder.code_bits``) with
-    the argument types it passes, each bit at 1/2, encoding then decoding. Without torch:
-    an install's build environment has none, and the module built there must still hold
-    these loops for ``--device torch`` to run without numba. Returns whether the bytes
-    came back."""
-    from .adaptive import StreamState, _byte_begin, _byte_end
+    """Run the loops that ``torchmix`` calls from Python (``adaptive._byte_begin``,
+    ``_byte_end`` and ``rangecoder.code_bits``) through its own step,
+    ``torchmix.BitsFromPython``, with every bit at 1/2, encoding then decoding. Without
+    torch: an install's build environment has none, and the module built there must
+    still hold these loops for ``--device torch`` to run without numba. Returns whether
+    the bytes came back."""
+    from .adaptive import StreamState
     from .config import TEXT_MIXERS
-    from .rangecoder import BitDecoder, BitEncoder, code_bits
+    from .rangecoder import BitDecoder, BitEncoder
+    from .torchmix import BitsFromPython
+
+    class Half(BitsFromPython):
+        def _predict_bits(self, j: int, c0: np.ndarray) -> np.ndarray:
+            return np.full(len(c0), 1 << 15, dtype=np.int64)
 
     steps = len(sample) // segments
     grid = np.frombuffer(sample[: steps * segments], dtype=np.uint8).reshape(segments, steps)
     freqs = np.ones((segments, 256), dtype=np.int32)
-    half = np.full(segments, 1 << 15, dtype=np.int64)
-    payload = b""
+    enc = BitEncoder()
     for decode in (False, True):
         state = StreamState(TEXT_MIXERS, block_size=grid.size)
-        bc = state.block_coder(grid.size, segments)
-        coder = BitDecoder(payload) if decode else BitEncoder()
-        words = coder.words if isinstance(coder, BitDecoder) else coder.out
+        coder = Half(state.block_coder(grid.size, segments))
+        dec = BitDecoder(enc.payload()) if decode else None
         for t in range(steps):
-            if isinstance(coder, BitEncoder):
-                coder.reserve(8 * segments)
-                words = coder.out
             byte = grid[:, t].astype(np.int64)
-            _byte_begin(freqs, segments, bc._blk, bc._scr)
-            c0 = np.ones(segments, dtype=np.int64)
-            bit = np.zeros(segments, dtype=np.int64)
-            for j in range(8):
-                if not decode:
-                    bit[:] = (byte >> (7 - j)) & 1
-                if code_bits(bit, half, decode, coder.state, words) < 0:
-                    return False
-                c0 = (c0 << 1) | bit
-            if decode and not np.array_equal(c0 - 256, byte):
+            if dec is None:
+                coder.code_byte(freqs, byte, enc)
+            elif not np.array_equal(coder.decode_byte(freqs, segments, dec), byte):
                 return False
-            _byte_end(c0 - 256, bc._tab, bc._blk, bc._scr)
-        if isinstance(coder, BitEncoder):
-            payload = coder.payload()
     return True
 
 
