@@ -131,8 +131,9 @@ APM_IDENTITY = SQUASH[
     np.clip(np.arange(-16, 17) * 128, -STRETCH_MAX, STRETCH_MAX) + STRETCH_MAX
 ].astype(np.int64)
 #: Shifts that divide by about sqrt(m), for the m segments sharing a mixer weight set in
-#: one step.
-SQRT_SHIFT = np.array([i.bit_length() // 2 for i in range(1 << 11)], dtype=np.int64)
+#: one step: up to a group of the most segments a block may have (``format.
+#: MAX_WIDE_SEGMENTS``, 16,384, in two groups; a test holds the two together).
+SQRT_SHIFT = np.array([i.bit_length() // 2 for i in range((1 << 13) + 1)], dtype=np.int64)
 _PRIMES = PRIMES
 _C0_PRIME = np.uint64(0x2545F4914F6CDD1D)
 _MATCH_MASK = np.uint64((1 << (8 * MATCH_MIN)) - 1)

@@ -30,7 +30,7 @@ from . import format as fmt
 from .engine import FrameInfo, StreamEncoder, decompress_stream
 from .errors import NNCError
 from .format import FormatError, TruncatedError
-from .levels import DEFAULT_BLOCK, LEVELS
+from .levels import LEVELS
 from .model import IntModel, ModelError
 from .workers import WorkerError
 from .zoo import load_model, model_for_archive, model_spec, names
@@ -87,7 +87,7 @@ def compress(
     model: ModelSpec = None,
     threads: int = 0,
     device: str = "cpu",
-    block_size: int = DEFAULT_BLOCK,
+    block_size: int | None = None,
     frame_size: int | None = None,
     memory: int | None = None,
 ) -> bytes:
@@ -124,7 +124,7 @@ def decompress(
 def compress_bytes(
     data: bytes,
     model: IntModel | None = None,
-    block_size: int = DEFAULT_BLOCK,
+    block_size: int | None = None,
     level: str = "default",
     int8_products: bool = False,
 ) -> bytes:
@@ -159,7 +159,7 @@ class Compressor:
         model: ModelSpec = None,
         threads: int = 0,
         device: str = "cpu",
-        block_size: int = DEFAULT_BLOCK,
+        block_size: int | None = None,
         frame_size: int | None = None,
         memory: int | None = None,
         int8_products: bool = False,
@@ -356,7 +356,7 @@ class NNCFile(io.BufferedIOBase):
         model: ModelSpec = None,
         threads: int = 0,
         device: str = "cpu",
-        block_size: int = DEFAULT_BLOCK,
+        block_size: int | None = None,
         frame_size: int | None = None,
     ) -> None:
         mode = mode.replace("b", "")

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .levels import DEFAULT_BLOCK
 from .model import IntModel, ModelError
 
 
@@ -74,7 +73,7 @@ def compress_file(
     out: str | os.PathLike,
     level: str = "default",
     model: str | os.PathLike | None = None,
-    block_size: int = DEFAULT_BLOCK,
+    block_size: int | None = None,
     frame_size: int | None = None,
 ) -> int:
     """Compress one file, its frames coded as tasks on the cluster; returns the archive's
@@ -93,7 +92,7 @@ def compress_file(
     try:
         with open(path, "rb") as src, open(tmp, "xb") as dst:
             enc.sink = dst.write
-            while chunk := src.read(block_size):
+            while chunk := src.read(enc.block_size):
                 enc.write(chunk)
             enc.finish()
         os.replace(tmp, out)
@@ -149,7 +148,7 @@ def compress_files(
     suffix: str = ".nnc",
     level: str = "default",
     model: str | None = None,
-    block_size: int = DEFAULT_BLOCK,
+    block_size: int | None = None,
     frame_size: int | None = None,
 ) -> list[FileResult]:
     """Compress each file to FILE + ``suffix`` on the cluster's workers, one task per file

@@ -23,6 +23,9 @@ class ConfigError(ValueError):
 _FIXED = struct.Struct("<BBBBBBBH")  # shifts x3, final shift, APM rate, table bits, match bits, w0
 MAX_MATCH_PROBES = 8
 MAX_MIXERS = 8
+#: The largest context tables a configuration may ask for (2^24 slots each; up to 2^22
+#: before preset 18, and readers of then refuse more).
+MAX_TABLE_BITS = 24
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class Config:
             raise ConfigError(f"final mixer learning rate out of range: {self.final_shift}")
         if not 1 <= self.apm_rate <= 12:
             raise ConfigError(f"refinement rate out of range: {self.apm_rate}")
-        if not 12 <= self.table_bits <= 22 or not 12 <= self.match_bits <= 24:
+        if not 12 <= self.table_bits <= MAX_TABLE_BITS or not 12 <= self.match_bits <= 24:
             raise ConfigError("table sizes out of range")
         if not 0 <= self.network_weight <= 65535:
             raise ConfigError(f"network weight out of range: {self.network_weight}")
@@ -334,9 +337,18 @@ COLOUR_24, COLOUR_32 = (
 #: larger. ``scripts/presets.py --level max --presets 11,15`` is in docs/DESIGN.md,
 #: section 4.
 MAX_TEXT = replace(DEFAULT_MIXERS, final_shift=18, apm_rate=5, network_weight=1 << 15)
+#: For text in thousands of segments (``--wide``): preset 7 with context and match tables
+#: of up to 2^24 slots, eight and four times the default's. A table remembers the last of
+#: what was coded, and in the lockstep that is the last bytes of every segment: with
+#: 2,048 segments a step, the default's 2^21 slots of a context hold only the last 128
+#: bytes or so of each, and the high orders forget what they need (on 8 MiB of Python
+#: source in 2,048 segments, order 6 alone 3.57 bits a byte against 2.95 in the default
+#: level's blocks, order 8 4.69 against 3.85: ``nncompress -v``). The larger tables cost
+#: memory (2.3 GB for a stream of large blocks), not speed. docs/DESIGN.md, section 10.
+WIDE_TEXT = replace(TEXT_MIXERS, table_bits=24, match_bits=24)
 #: The text presets a level may ask for, which a stream of binary data gives up for a
 #: binary one (``records.config_for``).
-TEXT_PRESETS = (DEFAULT, DEFAULT_2, TEXT_MIXERS, DEFAULT_MIXERS, MAX_TEXT)
+TEXT_PRESETS = (DEFAULT, DEFAULT_2, TEXT_MIXERS, DEFAULT_MIXERS, MAX_TEXT, WIDE_TEXT)
 
 #: Released presets by number (part of the format: never change or reuse a number).
 PRESETS: dict[int, Config] = {
@@ -357,6 +369,7 @@ PRESETS: dict[int, Config] = {
     15: MAX_TEXT,
     16: COLOUR_24,
     17: COLOUR_32,
+    18: WIDE_TEXT,
 }
 #: What ``-v`` calls them.
 PRESET_NAMES: dict[int, str] = {
@@ -377,6 +390,7 @@ PRESET_NAMES: dict[int, str] = {
     15: "text at the strongest level",
     16: "24-bit image",
     17: "32-bit image",
+    18: "text in many segments",
 }
 DEFAULT_PRESET = 1
 

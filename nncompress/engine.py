@@ -26,7 +26,7 @@ from . import format as fmt
 from .adaptive import Spending, StreamState
 from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
 from .config import DEFAULT, Config
-from .levels import DEFAULT_BLOCK, LEVELS
+from .levels import LEVELS
 from .model import IntModel
 
 if TYPE_CHECKING:
@@ -555,7 +555,7 @@ class StreamEncoder:
     def __init__(
         self,
         model: IntModel,
-        block_size: int = DEFAULT_BLOCK,
+        block_size: int | None = None,
         level: str = "default",
         progress: Progress | None = None,
         account: bool = False,
@@ -567,12 +567,13 @@ class StreamEncoder:
         sink: Callable[[bytes], object] | None = None,
         pool: Any = None,
     ) -> None:
+        if level not in LEVELS:
+            raise ValueError(f"unknown level {level!r} (use {', '.join(LEVELS)})")
+        block_size = LEVELS[level].block if block_size is None else block_size
         if not 0 < block_size <= fmt.MAX_BLOCK:
             raise ValueError(f"block size must be between 1 and {fmt.MAX_BLOCK}")
         if frame_size is not None and frame_size < 1:
             raise ValueError("frame size must be positive")
-        if level not in LEVELS:
-            raise ValueError(f"unknown level {level!r} (use {', '.join(LEVELS)})")
         self.model, self.level, self.block_size = model, level, block_size
         self.config = config or LEVELS[level].config
         #: The level's configuration may give way to the binary preset once the first
@@ -778,7 +779,7 @@ def compress_stream(
     src: BinaryIO,
     dst: BinaryIO,
     model: IntModel,
-    block_size: int = DEFAULT_BLOCK,
+    block_size: int | None = None,
     level: str = "default",
     progress: Progress | None = None,
     account: bool = False,
@@ -805,7 +806,7 @@ def compress_stream(
         sink=dst.write,
     )
     try:
-        while chunk := _read_full(src, block_size):
+        while chunk := _read_full(src, enc.block_size):
             enc.write(chunk)
         enc.finish()
     finally:

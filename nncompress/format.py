@@ -95,12 +95,25 @@ MIN_SEGMENT_BYTES = 256
 MAX_SEGMENT_BYTES = 1 << 20
 SMALL_SEGMENTS = 16
 MAX_BLOCK_SEGMENTS = 1024
+#: Blocks longer than 1 MiB may also be cut into more segments than the default count:
+#: up to one per KiB, and at most this many. A device runs thousands of segments in one
+#: step (``--wide``, ``levels.wide_segments``); the cap bounds what a decoder holds per
+#: segment (a model's state, a few hundred integers) and a step's size. Readers before
+#: this refused a count above the default, so such a block is refused by them, never
+#: misread.
+MAX_WIDE_SEGMENTS = 1 << 14
 
 
 def segment_count(n: int) -> int:
     """The default number of lockstep segments for a block of ``n`` bytes."""
     small = min(SMALL_SEGMENTS, n // MIN_SEGMENT_BYTES)
     return max(1, min(MAX_BLOCK_SEGMENTS, max(n // SEGMENT_BYTES, small)))
+
+
+def most_segments(n: int) -> int:
+    """The most segments a block of ``n`` bytes may have: the default count, or for blocks
+    over 1 MiB one per KiB up to ``MAX_WIDE_SEGMENTS``."""
+    return max(segment_count(n), min(MAX_WIDE_SEGMENTS, n // SEGMENT_BYTES))
 
 
 def fewest_segments(n: int) -> int:
@@ -387,9 +400,9 @@ def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
         elif extra == SEGMENTS_FEWEST and fewest != default:
             param = fewest
         elif extra == SEGMENTS_GIVEN:
-            param, b = read_varint(f, "segment count", MAX_BLOCK_SEGMENTS)
+            param, b = read_varint(f, "segment count", MAX_WIDE_SEGMENTS)
             raw += b
-            if not fewest < param < default:
+            if not fewest < param <= most_segments(raw_len) or param == default:
                 raise FormatError(f"corrupted archive: {param} segments for {raw_len} bytes")
         else:
             raise FormatError(f"corrupted archive: unknown block flags 0x{d:02x}")

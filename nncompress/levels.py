@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import format as fmt
-from .config import MAX_TEXT, TEXT_MIXERS, Config
+from .config import MAX_TEXT, TEXT_MIXERS, WIDE_TEXT, Config
 
 #: Blocks of 1 MiB: large enough that a block's lockstep segments (one per KiB) fill a
 #: batched network step, small enough that memory stays low and damage is located.
@@ -73,6 +73,27 @@ def text_segments(n: int, length: int = TEXT_SEGMENT_BYTES) -> int:
     return max(fmt.fewest_segments(n), min(fmt.segment_count(n), count))
 
 
+#: ``--wide``: blocks of 16 MiB, one per default frame, so that a block's segments are
+#: many. A step of the mixed method runs one segment group (half a block's segments), and
+#: a device needs thousands of segments in a step to fill it (docs/DESIGN.md, section 10).
+WIDE_BLOCK = 16 << 20
+#: ...in segments of 4 KiB (4,096 in a full block: 2,048 a step), where the default level
+#: takes 8 KiB in blocks of 1 MiB (128 a step of 64). What it costs, and what it does on a
+#: CPU: docs/DESIGN.md, section 10 ("Segments for a device").
+WIDE_SEGMENT_BYTES = 4096
+
+
+def wide_segments(n: int) -> int:
+    """The segment count of a text block of ``n`` bytes at ``--wide``: blocks that the
+    format allows no more than its default count (up to 1 MiB) as the default level cuts
+    them (``text_segments``: an input that small is quick anyway), longer ones in one
+    segment per ``WIDE_SEGMENT_BYTES`` up to what the format allows
+    (``format.most_segments``)."""
+    if fmt.most_segments(n) == fmt.segment_count(n):
+        return text_segments(n)
+    return max(text_segments(n), min(fmt.most_segments(n), n // WIDE_SEGMENT_BYTES))
+
+
 @dataclass(frozen=True)
 class Level:
     name: str
@@ -91,6 +112,8 @@ class Level:
     #: binary blocks always are); where every block is one segment anyway, the network's
     #: few percent are worth its time.
     flat_text: bool = True
+    #: The block size where the caller names none (``-B``).
+    block: int = DEFAULT_BLOCK
 
 
 LEVELS: dict[str, Level] = {
@@ -109,5 +132,15 @@ LEVELS: dict[str, Level] = {
         model="large",
         config=MAX_TEXT,
         flat_text=False,
+    ),
+    # The default's method in blocks of 16 MiB and thousands of segments: the geometry a
+    # device needs (docs/DESIGN.md, section 10). The archive depends on the level, never
+    # on the device that codes it.
+    "wide": Level(
+        "wide",
+        (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
+        segments=wide_segments,
+        config=WIDE_TEXT,
+        block=WIDE_BLOCK,
     ),
 }

@@ -51,6 +51,7 @@ from nncompress.config import (  # noqa: E402
     DEFAULT_2,
     MAX_TEXT,
     TEXT_MIXERS,
+    WIDE_TEXT,
     Config,
 )
 
@@ -102,6 +103,9 @@ GOLDENS: dict[str, tuple[int, int, Config | None]] = {
     # --max's text preset since it became 15 (preset 11 with rates for one segment), with
     # the default model, in the same layout: it pins the preset's number and rates.
     "golden-max.nnc": (9000, 16 << 20, MAX_TEXT),
+    # --wide's text preset 18 (preset 7 with context and match tables of up to 2^24
+    # slots), in the same layout: it pins the preset's number and table sizes.
+    "golden-wide.nnc": (9000, 16 << 20, WIDE_TEXT),
 }
 
 #: Archives made with the shipped network primed with PRIME (docs/FORMAT.md, "Primed

@@ -36,7 +36,7 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nncompress import contexts, levels, records, zoo
+from nncompress import adaptive, contexts, levels, records, zoo
 from nncompress import format as fmt
 from nncompress.config import (
     BINARY,
@@ -226,14 +226,16 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     for number, kind in ((16, contexts.COLOUR_3), (17, contexts.COLOUR_4)):
         colour = (*IMAGE_MIXERS.contexts, *range(kind, kind + 5))
         released += [(number, dataclasses.replace(IMAGE_MIXERS, contexts=colour))]
+    wide = dataclasses.replace(DEFAULT_2, mixers=MIXERS, table_bits=24, match_bits=24)
+    released += [(18, wide)]
     for number, config in released:
         named = fmt.MAGIC + bytes([0x11, number, 0x40])
         assert fmt.Header(64, 1, "", config).pack() == named
         assert fmt.read_header(io.BytesIO(named))[0].config == config
-    raw = fmt.MAGIC + b"\x11\x12\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 18"):
+    raw = fmt.MAGIC + b"\x11\x13\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 19"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 18, CUSTOM)
+    monkeypatch.setitem(PRESETS, 19, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 
@@ -532,17 +534,23 @@ def test_any_block_header_that_reads_is_in_range(
 
 @pytest.mark.parametrize(
     "raw_len",
-    [1, 255, 256, 511, 512, 768, 4096, 8192, 1 << 20, (1 << 20) + 1, (2 << 20) + 1, fmt.MAX_BLOCK],
+    [
+        *(1, 255, 256, 511, 512, 768, 4096, 8192, 1 << 20, (1 << 20) + 1, (1 << 20) + 1024),
+        *((2 << 20) + 1, 16 << 20, (16 << 20) + 1023, 17 << 20, fmt.MAX_BLOCK),
+    ],
 )
 def test_segment_counts_outside_the_range_are_refused(raw_len: int) -> None:
-    """A model block may have from ``fewest_segments`` to ``segment_count`` segments; any
+    """A model block may have from ``fewest_segments`` to ``most_segments`` segments (the
+    default count, or for blocks over 1 MiB one per KiB up to ``MAX_WIDE_SEGMENTS``); any
     other count is damage, and a too-small one would let a small archive keep the decoder
     busy for hours (no segment is longer than MAX_SEGMENT_BYTES). Each count has one
     writing: the default and the fewest are named by the descriptor (the fewest only where
-    it differs from the default), a varint gives only the counts strictly between them."""
+    it differs from the default), a varint gives the others."""
     header = fmt.Header(fmt.MAX_BLOCK, 1)
-    lo, hi = fmt.fewest_segments(raw_len), fmt.segment_count(raw_len)
-    assert 1 <= lo <= hi <= fmt.MAX_BLOCK_SEGMENTS
+    lo, default = fmt.fewest_segments(raw_len), fmt.segment_count(raw_len)
+    hi = fmt.most_segments(raw_len)
+    assert 1 <= lo <= default <= fmt.MAX_BLOCK_SEGMENTS and default <= hi <= fmt.MAX_WIDE_SEGMENTS
+    assert hi == default if raw_len <= 1 << 20 else hi == min(raw_len >> 10, 1 << 14)
     assert lo * fmt.MAX_SEGMENT_BYTES >= raw_len
     full = raw_len == fmt.MAX_BLOCK
     coded = max(10, raw_len // 1000)  # enough payload for the raw length (max_raw_len)
@@ -552,15 +560,18 @@ def test_segment_counts_outside_the_range_are_refused(raw_len: int) -> None:
         desc = fmt.METHOD_MIXED | full << 4 | kind << 5
         return fmt.read_block_header(io.BytesIO(bytes([desc]) + lengths + tail), header)[0]
 
-    assert read(fmt.SEGMENTS_DEFAULT).param == hi
-    if lo < hi:
+    assert read(fmt.SEGMENTS_DEFAULT).param == default
+    if lo < default:
         assert read(fmt.SEGMENTS_FEWEST).param == lo
     else:
         with pytest.raises(fmt.FormatError, match="unknown block flags"):
             read(fmt.SEGMENTS_FEWEST)
-    for segments in sorted({0, lo - 1, lo, lo + 1, hi - 1, hi, hi + 1} - {-1}):
-        if lo < segments < hi:
+    edges = {0, lo - 1, lo, lo + 1, default - 1, default, default + 1, hi - 1, hi, hi + 1}
+    for segments in sorted(edges - {-1}):
+        if lo < segments <= hi and segments != default:
             assert read(fmt.SEGMENTS_GIVEN, fmt.varint(segments)).param == segments
+            b = fmt.BlockHeader(fmt.METHOD_MIXED, raw_len, coded, segments, fmt.END_STREAM)
+            assert fmt.read_block_header(io.BytesIO(b.pack(fmt.MAX_BLOCK)), header)[0] == b
         else:
             with pytest.raises(fmt.FormatError, match="segment"):
                 read(fmt.SEGMENTS_GIVEN, fmt.varint(segments))
@@ -631,7 +642,7 @@ _INLINE_BAD_KIND = bytes([2, 1, 200]) + CUSTOM.pack()[1 + len(CUSTOM.contexts) :
         (fmt.MAGIC + b"\x31\x01", "unsupported archive flags 0x31"),  # configuration kind 3
         (fmt.MAGIC + b"\x10\x02\x01", "configuration without a model"),
         (fmt.MAGIC + b"\x20\x00\x01", "configuration without a model"),
-        (fmt.MAGIC + b"\x11\x12\x01", "unknown mixed-method preset 18"),
+        (fmt.MAGIC + b"\x11\x13\x01", "unknown mixed-method preset 19"),
         (fmt.MAGIC + b"\x11\xff\x01", "unknown mixed-method preset 255"),
         (fmt.MAGIC + b"\x21\x03abc\x01", "configuration of the wrong length"),
         (fmt.MAGIC + b"\x21\x00\x01", "configuration of the wrong length"),
@@ -690,7 +701,8 @@ def test_other_formats_are_refused_by_name(raw: bytes, message: str) -> None:
         (b"\x43\x0a\x05\x01", True, "1 segments for 10 bytes"),  # the default, written out
         (b"\x53\x05\x01", True, "1 segments for 4096 bytes"),  # the fewest, written out
         (b"\x53\x05\x10", True, "16 segments for 4096 bytes"),  # the default, written out
-        (b"\x43\x0a\x05\x81\x08", True, "segment count 1025 out of range"),
+        (b"\x43\x0a\x05\x81\x08", True, "1025 segments for 10 bytes"),
+        (b"\x43\x0a\x05\x81\x80\x01", True, "segment count 16385 out of range"),
         (b"\x43\x0a\x05", True, "unexpected end of data in segment count"),
         (b"\x01\x0a\x05", False, "model-coded block in a stream without a model"),
         (b"\x13\x05", False, "model-coded block in a stream without a model"),
@@ -1107,6 +1119,47 @@ def test_the_default_level_cuts_text_in_segments_of_8_kib() -> None:
     assert levels.text_segments(3000) == fmt.segment_count(3000)
     for n in (1, 255, 4095, 65_536, 524_287, 524_288, 524_289, 1 << 20):
         assert fmt.fewest_segments(n) <= levels.text_segments(n) <= fmt.segment_count(n)
+
+
+def test_the_wide_level_cuts_large_blocks_into_thousands_of_segments() -> None:
+    """``--wide``: blocks of 16 MiB in segments of 4 KiB (4,096 in a full block, 2,048 a
+    step), as many as the format allows above 1 MiB; blocks of up to 1 MiB are cut as the
+    default level cuts them. Its block size is the level's own where none is named."""
+    assert LEVELS["wide"].block == levels.WIDE_BLOCK == 16 << 20
+    assert levels.wide_segments(16 << 20) == 4096
+    assert levels.wide_segments(3 << 20) == 768 > fmt.segment_count(3 << 20) // 2
+    for n in (1, 4095, 65_536, 768_771, 1 << 20):
+        assert levels.wide_segments(n) == levels.text_segments(n)
+    for n in (1, 300_000, (1 << 20) + 1, 5_000_000, 16 << 20, 200 << 20, fmt.MAX_BLOCK):
+        assert fmt.fewest_segments(n) <= levels.wide_segments(n) <= fmt.most_segments(n)
+    assert levels.wide_segments(fmt.MAX_BLOCK) == fmt.MAX_WIDE_SEGMENTS
+    # The mixers' damping has a shift for every count of sharers a group can have.
+    largest_group = max(hi - lo for lo, hi in fmt.segment_groups(fmt.MAX_WIDE_SEGMENTS))
+    assert len(adaptive.SQRT_SHIFT) == largest_group + 1
+    model = memory_model()
+    assert StreamEncoder(model, None, "wide").block_size == 16 << 20
+    assert StreamEncoder(model, None, "default").block_size == levels.DEFAULT_BLOCK
+    assert StreamEncoder(model, 4096, "wide").block_size == 4096
+    with pytest.raises(ValueError, match="block size"):
+        StreamEncoder(model, 0, "wide")
+
+
+def test_wide_blocks_round_trip_in_more_segments_than_the_default_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A block cut into more segments than the default count (the most the format allows,
+    at ``--wide``'s rule) codes and decodes; with segments of 64 bytes (the format's rule
+    patched for encoder and decoder alike) the test takes 64 steps, not thousands."""
+    set_segment_bytes(monkeypatch, 64)
+    monkeypatch.setattr(levels, "WIDE_SEGMENT_BYTES", 64)
+    model = memory_model()
+    data = sample_text(96 << 10, seed=11)
+    assert fmt.segment_count(len(data)) == fmt.MAX_BLOCK_SEGMENTS
+    blob = compress(data, model, level="wide")
+    (block,) = list_stream(io.BytesIO(blob)).blocks
+    assert block.method == fmt.METHOD_MIXED and block.segments == fmt.most_segments(len(data))
+    assert block.segments == 1536 > fmt.MAX_BLOCK_SEGMENTS
+    assert decompress(blob, model) == data
 
 
 def test_default_frames_are_split_only_into_whole_blocks() -> None:
@@ -1711,6 +1764,22 @@ def test_the_default_preset_is_not_named_by_number() -> None:
     raw = fmt.MAGIC + bytes([1 | fmt.CONFIG_PRESET << 4, 1]) + fmt.varint(5)
     with pytest.raises(fmt.FormatError, match="default preset named by number"):
         fmt.read_header(io.BytesIO(raw))
+
+
+def test_table_bits_up_to_24() -> None:
+    """Context tables of up to 2^24 slots (preset 18; 2^22 before it, and readers of then
+    refuse more), match tables of up to 2^24 as ever; larger ones are refused, written
+    out or not."""
+    for bits in (12, 22, 23, 24):
+        big = dataclasses.replace(CUSTOM, table_bits=bits, match_bits=bits)
+        assert Config.unpack(big.pack()) == big
+    for table_bits, match_bits in ((25, 20), (20, 25), (11, 20), (20, 11)):
+        with pytest.raises(ConfigError, match="table sizes out of range"):
+            dataclasses.replace(CUSTOM, table_bits=table_bits, match_bits=match_bits)
+        raw = bytearray(CUSTOM.pack())
+        raw[1 + len(CUSTOM.contexts) + 5 : 1 + len(CUSTOM.contexts) + 7] = [table_bits, match_bits]
+        with pytest.raises(ConfigError, match="table sizes out of range"):
+            Config.unpack(bytes(raw))
 
 
 # ----------------------------------------------------------------------------- match probes

@@ -38,6 +38,7 @@ from nncompress.config import (
     IMAGE_MIXERS,
     MAX_TEXT,
     TEXT_MIXERS,
+    WIDE_TEXT,
     preset_of,
 )
 from nncompress.engine import compress_stream, decompress_stream, list_stream
@@ -84,11 +85,12 @@ def test_the_second_configuration_differs() -> None:
 def test_the_text_presets_goldens_pin() -> None:
     """golden-nearby.nnc pins preset 6 (nearby match probes), golden-mixers.nnc the
     level's text preset of today, 7 (and the extra mixers), golden-max.nnc --max's, 15,
-    all named by number."""
+    golden-wide.nnc --wide's, 18, all named by number."""
     pins = (
         ("golden-nearby.nnc", DEFAULT_2, 6),
         ("golden-mixers.nnc", TEXT_MIXERS, 7),
         ("golden-max.nnc", MAX_TEXT, 15),
+        ("golden-wide.nnc", WIDE_TEXT, 18),
     )
     for name, config, number in pins:
         blob = (DATA / name).read_bytes()
@@ -96,7 +98,7 @@ def test_the_text_presets_goldens_pin() -> None:
         assert header.config == config and preset_of(config) == number
         assert (blob[4] >> 4) & 3 != fmt.CONFIG_INLINE
     assert DEFAULT_2.mixers == () and TEXT_MIXERS.mixers
-    assert LEVELS["max"].config == MAX_TEXT
+    assert LEVELS["max"].config == MAX_TEXT and LEVELS["wide"].config == WIDE_TEXT
 
 
 @pytest.fixture(autouse=True)
