@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""What ``--wide`` (blocks of 16 MiB in thousands of segments, the geometry a device
+needs) costs against the default level: size and both speeds of each input at each
+level, every archive decoded and checked, beside xz -9e's compression and decompression
+speed in the same run (a yardstick for a shared, noisy machine).
+
+    python scripts/wide_cost.py                          # 16 MiB of Python source
+    python scripts/wide_cost.py FILE... [--levels default,wide] [--segment-bytes 4096,8192]
+                                        [--threads 0] [--mb 64]
+
+``--segment-bytes`` tries ``--wide`` at other segment lengths (``levels.WIDE_SEGMENT_BYTES``).
+The default input is the ``.py`` files of this Python's standard library, joined in sorted
+path order and cut at ``--mb`` MiB (a kind of text the model was not trained on in bulk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import lzma
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench import machine  # noqa: E402
+from frame_cost import stdlib_sources  # noqa: E402
+
+from nncompress import api, levels  # noqa: E402
+from nncompress.engine import list_stream  # noqa: E402
+
+
+def timed(fn, *args, **kw):
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t
+
+
+def segments_of(blob: bytes) -> str:
+    """The segment counts of the archive's blocks, as "count x blocks"."""
+    counts: dict[int, int] = {}
+    for b in list_stream(io.BytesIO(blob)).blocks:
+        counts[b.segments] = counts.get(b.segments, 0) + 1
+    return ", ".join(f"{n}x{s}" for s, n in sorted(counts.items(), reverse=True))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("files", nargs="*", type=Path)
+    ap.add_argument("--levels", default="default,wide")
+    ap.add_argument("--segment-bytes", default=str(levels.WIDE_SEGMENT_BYTES))
+    ap.add_argument("--threads", type=int, default=0, help="-T (0: every core)")
+    ap.add_argument("--mb", type=int, default=16, help="size of the default input, MiB")
+    args = ap.parse_args()
+    inputs = [(f.name, f.read_bytes()) for f in args.files] or [
+        (f"stdlib .py, {args.mb} MiB", stdlib_sources(args.mb << 20))
+    ]
+    runs = []
+    for level in args.levels.split(","):
+        if level == "wide":
+            runs += [(level, int(b)) for b in args.segment_bytes.split(",")]
+        else:
+            runs.append((level, 0))
+    print(machine())
+    print(f"-T {args.threads}\n")
+    print(
+        "| input | level | bytes | vs the first | segments x blocks | comp. KB/s "
+        "| decomp. KB/s | x xz -9e comp. | x xz -9e decomp. |"
+    )
+    print("|---|---|---:|---:|---|---:|---:|---:|---:|")
+    for name, data in inputs:
+        xz, xz_c = timed(lzma.compress, data, preset=9 | lzma.PRESET_EXTREME)
+        _, xz_d = timed(lzma.decompress, xz)
+        base = None
+        for level, length in runs:
+            if length:
+                levels.WIDE_SEGMENT_BYTES = length
+            blob, t_c = timed(api.compress, data, level, threads=args.threads)
+            back, t_d = timed(api.decompress, blob, threads=args.threads)
+            if back != data:
+                print(f"ROUND TRIP FAILED: {name} at {level}", file=sys.stderr)
+                return 1
+            base = base or len(blob)
+            label = f"{level} ({length} B)" if length else level
+            kb = len(data) / 1e3
+            print(
+                f"| {name} | {label} | {len(blob):,} | {100 * (len(blob) / base - 1):+.2f}% "
+                f"| {segments_of(blob)} | {kb / t_c:.1f} | {kb / t_d:.1f} "
+                f"| {xz_c / t_c:.3f} | {xz_d / t_d:.4f} |",
+                flush=True,
+            )
+        print(
+            f"| {name} | xz -9e | {len(xz):,} | | | {kb / xz_c:.0f} | {kb / xz_d:.0f} | 1 | 1 |",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
