@@ -17,7 +17,8 @@ from conftest import CORPUS
 
 from nncompress import format as fmt
 from nncompress.api import compress_bytes, decompress_bytes
-from nncompress.engine import DEFAULT_BLOCK, list_stream
+from nncompress.engine import list_stream
+from nncompress.levels import DEFAULT_BLOCK
 from nncompress.model import IntModel
 from nncompress.zoo import REGISTRY
 
