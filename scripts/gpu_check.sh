@@ -10,7 +10,10 @@
 #    work on the GPU against the compiled loops, archive for archive) and
 #    tests/test_determinism.py's CUDA tests (the network on the GPU against numpy).
 # 3. scripts/device_mixing.py --device cuda: the per-bit work on the GPU against the
-#    compiled loops on the same machine's CPU, at 64 to 1,024 segments a step, both ways.
+#    compiled loops on the same machine's CPU, at 64 to 4,096 segments a step (--wide's
+#    2,048 among them), both ways.
+# 4. scripts/coder_speed.py: the range coder's decisions per second on that machine's CPU,
+#    called once per bit position of a step, the ceiling it puts on a device.
 #
 # Packages the machine lacks (constriction; threadpoolctl, rarfile where missing) travel
 # as wheels in .whl/ (``echo /.whl/ >> .git/info/exclude``, then ``pip download --no-deps
@@ -34,5 +37,6 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 cat "$out/machine.txt"
 python3 -m pytest -q -p no:cacheprovider tests/test_torchmix.py \
     tests/test_determinism.py -k "cuda or torch" 2>&1 | tee "$out/tests.txt" | tail -15
-python3 scripts/device_mixing.py --device cuda --bytes 65536 --segments 64 256 1024 \
-    --decode 2>&1 | tee "$out/device_mixing.txt"
+python3 scripts/device_mixing.py --device cuda --bytes 262144 --segments 64 256 1024 2048 \
+    4096 --decode 2>&1 | tee "$out/device_mixing.txt"
+python3 scripts/coder_speed.py --segments 64,1024,2048,4096 2>&1 | tee "$out/coder_speed.txt"

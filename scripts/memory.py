@@ -11,6 +11,7 @@ their sum. Prints a Markdown table.
     python scripts/memory.py --sizes 1K,8M -T 1   # other sizes; nncompress -T1
     python scripts/memory.py FILE                 # a file of your own (whole)
     python scripts/memory.py --tables             # each preset's adaptive tables
+    python scripts/memory.py --level wide         # nncompress --wide (or max, fast)
 
 The default inputs are the first bytes of this Python's standard library sources, joined
 in sorted path order (``frame_cost.stdlib_sources``).
@@ -94,6 +95,7 @@ def main() -> int:
     )
     ap.add_argument("--sizes", default="1K,8M", help="default inputs' sizes (K, M)")
     ap.add_argument("-T", "--threads", default="0", help="nncompress -T (default 0)")
+    ap.add_argument("--level", choices=("fast", "default", "max", "wide"), default="default")
     ap.add_argument(
         "--nncompress",
         help="command that runs nncompress (default: the installed one), e.g. "
@@ -109,7 +111,16 @@ def main() -> int:
         else [shutil.which("nncompress") or str(Path(sys.executable).parent / "nncompress")]
     )
     codecs = {
-        "nncompress": ([*nnc, "-c", "-T", args.threads], [*nnc, "-d", "-c", "-T", args.threads]),
+        "nncompress": (
+            [
+                *nnc,
+                "-c",
+                "-T",
+                args.threads,
+                *([] if args.level == "default" else [f"--{args.level}"]),
+            ],
+            [*nnc, "-d", "-c", "-T", args.threads],
+        ),
         "xz -9e": (["xz", "-9e", "-c"], ["xz", "-d", "-c"]),
         "zstd -19": (["zstd", "-19", "-c", "-q"], ["zstd", "-d", "-c", "-q"]),
     }
@@ -124,7 +135,7 @@ def main() -> int:
                 path.write_bytes(stdlib_sources(parse_size(text)))
                 inputs.append((f"stdlib .py, {path.stat().st_size:,} bytes", path))
         print(f"Machine: {machine()}")
-        print(f"Compiled loops run by: {loops_mode(nnc)}\n")
+        print(f"Compiled loops run by: {loops_mode(nnc)}; nncompress level: {args.level}\n")
         print(
             "| input | codec | compress s | compress peak MiB | decompress s | "
             "decompress peak MiB | compress / decompress |"

@@ -6,9 +6,12 @@ speed in the same run (a yardstick for a shared, noisy machine).
 
     python scripts/wide_cost.py                          # 16 MiB of Python source
     python scripts/wide_cost.py FILE... [--levels default,wide] [--segment-bytes 4096,8192]
-                                        [--threads 0] [--mb 64]
+                                        [--presets 7,18] [--threads 0] [--mb 64]
 
-``--segment-bytes`` tries ``--wide`` at other segment lengths (``levels.WIDE_SEGMENT_BYTES``).
+``--segment-bytes`` tries ``--wide`` at other segment lengths (``levels.WIDE_SEGMENT_BYTES``),
+``--presets`` with other text presets than its own (18; 7 is the default level's, whose
+tables are smaller). Worker processes cut blocks by the level's own rule, so inputs of
+several frames are coded in this process (``-T1``) at other segment lengths.
 The default input is the ``.py`` files of this Python's standard library, joined in sorted
 path order and cut at ``--mb`` MiB (a kind of text the model was not trained on in bulk).
 """
@@ -16,6 +19,7 @@ path order and cut at ``--mb`` MiB (a kind of text the model was not trained on 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import lzma
 import sys
@@ -30,6 +34,7 @@ from bench import machine  # noqa: E402
 from frame_cost import stdlib_sources  # noqa: E402
 
 from nncompress import api, levels  # noqa: E402
+from nncompress.config import PRESETS, preset_of  # noqa: E402
 from nncompress.engine import list_stream  # noqa: E402
 
 
@@ -52,6 +57,8 @@ def main() -> int:
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--levels", default="default,wide")
     ap.add_argument("--segment-bytes", default=str(levels.WIDE_SEGMENT_BYTES))
+    wide, wide_bytes = levels.LEVELS["wide"], levels.WIDE_SEGMENT_BYTES
+    ap.add_argument("--presets", default=str(preset_of(wide.config)), help="--wide's text presets")
     ap.add_argument("--threads", type=int, default=0, help="-T (0: every core)")
     ap.add_argument("--mb", type=int, default=16, help="size of the default input, MiB")
     args = ap.parse_args()
@@ -61,9 +68,13 @@ def main() -> int:
     runs = []
     for level in args.levels.split(","):
         if level == "wide":
-            runs += [(level, int(b)) for b in args.segment_bytes.split(",")]
+            runs += [
+                (level, int(b), int(p))
+                for p in args.presets.split(",")
+                for b in args.segment_bytes.split(",")
+            ]
         else:
-            runs.append((level, 0))
+            runs.append((level, 0, 0))
     print(machine())
     print(f"-T {args.threads}\n")
     print(
@@ -75,16 +86,20 @@ def main() -> int:
         xz, xz_c = timed(lzma.compress, data, preset=9 | lzma.PRESET_EXTREME)
         _, xz_d = timed(lzma.decompress, xz)
         base = None
-        for level, length in runs:
+        for level, length, preset in runs:
             if length:
                 levels.WIDE_SEGMENT_BYTES = length
-            blob, t_c = timed(api.compress, data, level, threads=args.threads)
-            back, t_d = timed(api.decompress, blob, threads=args.threads)
+                levels.LEVELS["wide"] = dataclasses.replace(wide, config=PRESETS[preset])
+            own = length in (0, wide_bytes)
+            threads = args.threads if own else 1
+            blob, t_c = timed(api.compress, data, level, threads=threads)
+            back, t_d = timed(api.decompress, blob, threads=threads)
             if back != data:
                 print(f"ROUND TRIP FAILED: {name} at {level}", file=sys.stderr)
                 return 1
             base = base or len(blob)
-            label = f"{level} ({length} B)" if length else level
+            label = f"{level} ({length} B, preset {preset})" if length else level
+            label += "" if own else ", -T1"
             kb = len(data) / 1e3
             print(
                 f"| {name} | {label} | {len(blob):,} | {100 * (len(blob) / base - 1):+.2f}% "
