@@ -341,10 +341,11 @@ MAX_TEXT = replace(DEFAULT_MIXERS, final_shift=18, apm_rate=5, network_weight=1 
 #: of up to 2^24 slots, eight and four times the default's. A table remembers the last of
 #: what was coded, and in the lockstep that is the last bytes of every segment: with
 #: 2,048 segments a step, the default's 2^21 slots of a context hold only the last 128
-#: bytes or so of each, and the high orders forget what they need (on 8 MiB of Python
-#: source in 2,048 segments, order 6 alone 3.57 bits a byte against 2.95 in the default
-#: level's blocks, order 8 4.69 against 3.85: ``nncompress -v``). The larger tables cost
-#: memory (2.3 GB for a stream of large blocks), not speed. docs/DESIGN.md, section 10.
+#: bytes or so of each, and the high orders forget what they need. On 8 MiB of Python
+#: source in 2,048 segments, 3.3% larger than the default level against 8.4% with preset
+#: 7's tables (``scripts/wide_cost.py --mb 8 --presets 7,18``), for 1,216 MB of tables a
+#: stream at most against 360 MB (``scripts/memory.py --tables``). docs/DESIGN.md,
+#: section 10.
 WIDE_TEXT = replace(TEXT_MIXERS, table_bits=24, match_bits=24)
 #: The text presets a level may ask for, which a stream of binary data gives up for a
 #: binary one (``records.config_for``).

@@ -45,7 +45,7 @@ def timed(fn, *args, **kw):
 
 
 def segments_of(blob: bytes) -> str:
-    """The segment counts of the archive's blocks, as "count x blocks"."""
+    """The archive's blocks by segment count, as "blocks x segments"."""
     counts: dict[int, int] = {}
     for b in list_stream(io.BytesIO(blob)).blocks:
         counts[b.segments] = counts.get(b.segments, 0) + 1
@@ -78,7 +78,7 @@ def main() -> int:
     print(machine())
     print(f"-T {args.threads}\n")
     print(
-        "| input | level | bytes | vs the first | segments x blocks | comp. KB/s "
+        "| input | level | bytes | vs the first | blocks x segments | comp. KB/s "
         "| decomp. KB/s | x xz -9e comp. | x xz -9e decomp. |"
     )
     print("|---|---|---:|---:|---|---:|---:|---:|---:|")
