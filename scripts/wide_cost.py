@@ -11,7 +11,7 @@ speed in the same run (a yardstick for a shared, noisy machine).
 ``--segment-bytes`` tries ``--wide`` at other segment lengths (``levels.WIDE_SEGMENT_BYTES``),
 ``--presets`` with other text presets than its own (18; 7 is the default level's, whose
 tables are smaller). Worker processes cut blocks by the level's own rule, so inputs of
-several frames are coded in this process (``-T1``) at other segment lengths.
+several frames are coded in this process (``-T1``) at other segment lengths and presets.
 The default input is the ``.py`` files of this Python's standard library, joined in sorted
 path order and cut at ``--mb`` MiB (a kind of text the model was not trained on in bulk).
 """
@@ -58,7 +58,8 @@ def main() -> int:
     ap.add_argument("--levels", default="default,wide")
     ap.add_argument("--segment-bytes", default=str(levels.WIDE_SEGMENT_BYTES))
     wide, wide_bytes = levels.LEVELS["wide"], levels.WIDE_SEGMENT_BYTES
-    ap.add_argument("--presets", default=str(preset_of(wide.config)), help="--wide's text presets")
+    wide_preset = preset_of(wide.config)
+    ap.add_argument("--presets", default=str(wide_preset), help="--wide's text presets")
     ap.add_argument("--threads", type=int, default=0, help="-T (0: every core)")
     ap.add_argument("--mb", type=int, default=16, help="size of the default input, MiB")
     args = ap.parse_args()
@@ -90,7 +91,7 @@ def main() -> int:
             if length:
                 levels.WIDE_SEGMENT_BYTES = length
                 levels.LEVELS["wide"] = dataclasses.replace(wide, config=PRESETS[preset])
-            own = length in (0, wide_bytes)
+            own = length in (0, wide_bytes) and preset in (0, wide_preset)
             threads = args.threads if own else 1
             blob, t_c = timed(api.compress, data, level, threads=threads)
             back, t_d = timed(api.decompress, blob, threads=threads)
