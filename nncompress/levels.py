@@ -112,6 +112,10 @@ class Level:
     #: binary blocks always are); where every block is one segment anyway, the network's
     #: few percent are worth its time.
     flat_text: bool = True
+    #: Whether binary blocks, which go without the network, are coded with it as well and
+    #: the smaller kept (``engine._network_if_smaller``): a second coding of each, for a few
+    #: percent on binaries that hold text, where the level's time allows it.
+    network_trial: bool = False
     #: The block size where the caller names none (``-B``).
     block: int = DEFAULT_BLOCK
 
@@ -132,6 +136,7 @@ LEVELS: dict[str, Level] = {
         model="large",
         config=MAX_TEXT,
         flat_text=False,
+        network_trial=True,
     ),
     # The default's method in blocks of 16 MiB and thousands of segments: the geometry a
     # device needs (docs/DESIGN.md, section 10). The archive depends on the level, never

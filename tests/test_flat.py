@@ -113,7 +113,7 @@ def test_binary_and_text_blocks_share_a_stream(tiny_model: IntModel) -> None:
 
 def test_max_keeps_the_network_for_text(tiny_model: IntModel) -> None:
     """``--max`` codes every block in one segment anyway: repetitive text keeps the
-    network there; binary blocks go without it at every level."""
+    network there; binary blocks try both (the next test)."""
     log = package_log(600)
     (block,) = list_stream(io.BytesIO(compress(log, tiny_model, level="max"))).blocks
     assert (block.segments, block.flat) == (1, False)
@@ -122,8 +122,64 @@ def test_max_keeps_the_network_for_text(tiny_model: IntModel) -> None:
     code = machine_code(20_000, 7)
     blob = compress(code, tiny_model, level="max")
     (block,) = list_stream(io.BytesIO(blob)).blocks
-    assert block.flat and block.x86
+    assert block.x86 and block.segments == 1
     assert decompress(blob, tiny_model) == code
+
+
+@pytest.mark.parametrize("kind", ["code", "table"])
+def test_max_keeps_the_smaller_of_binary_with_and_without_the_network(
+    tiny_model: IntModel, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At ``--max`` (``Level.network_trial``) a binary block is coded without the network
+    and again with it, in the same segments; the smaller is written, the state is the one
+    the decoder will have (the next block decodes), and an archive of either kind decodes.
+    Other levels code it once, without the network."""
+    from nncompress import engine, filters
+
+    data = machine_code(12_000, 7) if kind == "code" else table(400, 3)
+    n = len(data)
+
+    def block(trial: bool) -> engine.Choice:
+        state = StreamState(BINARY_3, n)
+        return engine.compress_block(
+            tiny_model, data, (fmt.METHOD_MIXED,), state, None, False,
+            fmt.fewest_segments, None, False, trial,
+        )  # fmt: skip
+
+    alone = block(False)
+    assert alone.flat and alone.param == 1
+    assert alone.x86 == (kind == "code") and (alone.record > 0) == (kind == "table")
+    coded = filters.x86_encode(data) if alone.x86 else data
+    net, _ = coder.encode_block_mixed(
+        tiny_model, coded, StreamState(BINARY_3, n), None, 1, False, alone.record, False
+    )
+    chosen = block(True)
+    assert len(chosen.payload) == min(len(alone.payload), len(net))
+    assert chosen.flat == (len(alone.payload) <= len(net))
+    twice = data + data[n // 2 :] + data[: n // 2]
+    for level in ("default", "max"):
+        blob = compress(twice, tiny_model, block_size=n, level=level)
+        assert decompress(blob, tiny_model) == twice
+    assert all(b.flat for b in list_stream(io.BytesIO(compress(twice, tiny_model, n))).blocks)
+    # Whichever way wins, the archive decodes: force each.
+    for network_wins in (True, False):
+        monkeypatch.setattr(
+            engine, "encode_block_mixed", _padded_unless(coder.encode_block_mixed, network_wins)
+        )
+        blob = compress(twice, tiny_model, block_size=n, level="max")
+        assert [b.flat for b in list_stream(io.BytesIO(blob)).blocks] == [not network_wins] * 2
+        assert decompress(blob, tiny_model) == twice
+
+
+def _padded_unless(encode, network: bool):  # type: ignore[no-untyped-def]
+    """``encode_block_mixed`` whose payloads coded with the network (``network``) or
+    without it look smaller to the encoder's comparison than the others."""
+
+    def wrapped(model, data, state, progress, segments, pipelined, record, flat):  # type: ignore[no-untyped-def]
+        payload, count = encode(model, data, state, progress, segments, pipelined, record, flat)
+        return (payload if flat != network else _Padded(payload)), count
+
+    return wrapped
 
 
 def test_a_damaged_flat_option_is_caught(tiny_model: IntModel) -> None:
