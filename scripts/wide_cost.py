@@ -7,11 +7,17 @@ speed in the same run (a yardstick for a shared, noisy machine).
     python scripts/wide_cost.py                          # 16 MiB of Python source
     python scripts/wide_cost.py FILE... [--levels default,wide] [--segment-bytes 4096,8192]
                                         [--presets 7,18] [--threads 0] [--mb 64]
+                                        [--text-segment-bytes 8192,1024] [--frame-mb 16]
 
 ``--segment-bytes`` tries ``--wide`` at other segment lengths (``levels.WIDE_SEGMENT_BYTES``),
 ``--presets`` with other text presets than its own (18; 7 is the default level's, whose
-tables are smaller). Worker processes cut blocks by the level's own rule, so inputs of
-several frames are coded in this process (``-T1``) at other segment lengths and presets.
+tables are smaller), ``--text-segment-bytes`` the default level at other text segment
+lengths (``levels.TEXT_SEGMENT_BYTES``: the default's blocks of 1 MiB, in up to 1,024
+segments, the other way to give a device thousands of segments a step, with several
+frames side by side), and ``--frame-mb`` frames of that size for every run instead of the
+encoder's choice (which cuts an input of 8-32 MiB in two at the default level). Worker
+processes cut blocks by the level's own rule, so inputs of several frames are coded in
+this process (``-T1``) at other segment lengths and presets.
 The default input is the ``.py`` files of this Python's standard library, joined in sorted
 path order and cut at ``--mb`` MiB (a kind of text the model was not trained on in bulk).
 """
@@ -62,7 +68,11 @@ def main() -> int:
     ap.add_argument("--presets", default=str(wide_preset), help="--wide's text presets")
     ap.add_argument("--threads", type=int, default=0, help="-T (0: every core)")
     ap.add_argument("--mb", type=int, default=16, help="size of the default input, MiB")
+    default, text_bytes = levels.LEVELS["default"], levels.TEXT_SEGMENT_BYTES
+    ap.add_argument("--text-segment-bytes", default=str(text_bytes), help="the default's")
+    ap.add_argument("--frame-mb", type=int, default=0, help="frame size (0: the encoder's)")
     args = ap.parse_args()
+    frame = args.frame_mb << 20 or None
     inputs = [(f.name, f.read_bytes()) for f in args.files] or [
         (f"stdlib .py, {args.mb} MiB", stdlib_sources(args.mb << 20))
     ]
@@ -74,10 +84,13 @@ def main() -> int:
                 for p in args.presets.split(",")
                 for b in args.segment_bytes.split(",")
             ]
+        elif level == "default":
+            runs += [(level, int(b), 0) for b in args.text_segment_bytes.split(",")]
         else:
             runs.append((level, 0, 0))
     print(machine())
-    print(f"-T {args.threads}\n")
+    frames = f"{args.frame_mb} MiB" if frame else "the encoder's"
+    print(f"-T {args.threads}, frames: {frames}\n")
     print(
         "| input | level | bytes | vs the first | blocks x segments | comp. KB/s "
         "| decomp. KB/s | x xz -9e comp. | x xz -9e decomp. |"
@@ -88,18 +101,29 @@ def main() -> int:
         _, xz_d = timed(lzma.decompress, xz)
         base = None
         for level, length, preset in runs:
-            if length:
+            if level == "wide" and length:
                 levels.WIDE_SEGMENT_BYTES = length
                 levels.LEVELS["wide"] = dataclasses.replace(wide, config=PRESETS[preset])
-            own = length in (0, wide_bytes) and preset in (0, wide_preset)
+            if level == "default":
+                levels.LEVELS["default"] = dataclasses.replace(
+                    default, segments=lambda n, b=length: levels.text_segments(n, b)
+                )
+                own = length == text_bytes
+            else:
+                own = length in (0, wide_bytes) and preset in (0, wide_preset)
             threads = args.threads if own else 1
-            blob, t_c = timed(api.compress, data, level, threads=threads)
+            blob, t_c = timed(api.compress, data, level, threads=threads, frame_size=frame)
             back, t_d = timed(api.decompress, blob, threads=threads)
             if back != data:
                 print(f"ROUND TRIP FAILED: {name} at {level}", file=sys.stderr)
                 return 1
             base = base or len(blob)
-            label = f"{level} ({length} B, preset {preset})" if length else level
+            if level == "wide" and length:
+                label = f"{level} ({length} B, preset {preset})"
+            elif level == "default" and not own:
+                label = f"{level} ({length} B segments)"
+            else:
+                label = level
             label += "" if own else ", -T1"
             kb = len(data) / 1e3
             print(
