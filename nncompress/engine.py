@@ -253,7 +253,7 @@ def compress_block(
     the record contexts. Binary blocks are coded without the network, and so is text that
     ``records.looks_redundant`` or ``records.looks_mixed`` where ``flat_text`` and a trial
     on its start (``_network_pays``) say so (``records.flat``). ``network_trial``: code
-    such binary blocks with the network as well, and keep the smaller (``_network_if_smaller``).
+    such binary blocks with the network as well, and keep the smaller (``_if_smaller``).
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -308,13 +308,24 @@ def compress_block(
             model, coded, state, progress, segments, parallel, record, flat
         )
         if trial:
-            payload, segments = _fewest_if_smaller(
-                model, coded, state, start, payload, segments, record
-            )
+            # An image's or wide table's block without the network, in its rows' segments,
+            # coded again in the fewest. One segment coded this machine's 8-bit photographs
+            # and its database tables 2-25% smaller, but some diagrams and 1-bit bitmaps 4-7%
+            # larger (lockstep rows learn from the whole picture at once), and nothing in the
+            # bytes told them apart; the second coding costs their compression time only.
+            alone = _if_smaller(model, coded, state, start, payload, (fewest, False, record, True))
+            payload, segments = (payload, segments) if alone is None else (alone, fewest)
         elif binary_trial:
-            payload, flat = _network_if_smaller(
-                model, coded, state, start, payload, segments, record, parallel
-            )
+            # A binary block without the network coded again with it, in the same segments.
+            # The network was trained on text, but binary files carry text too (names,
+            # messages, docstrings): at --max, where a block is one segment and the level's
+            # time is the network's, compiled Python modules, a database and a message
+            # catalogue of this machine came out 0.8-4.4% smaller with it, while a font and
+            # two executables kept the coding without it (docs/DESIGN.md, section 4). The
+            # first coding, without it, costs about a tenth of the second.
+            how = (segments, parallel, record, False)
+            net = _if_smaller(model, coded, state, start, payload, how)
+            payload, flat = (payload, True) if net is None else (net, False)
         cands.append(Choice(fmt.METHOD_MIXED, payload, segments, record, x86, flat))
     if lzma_trial is not None:
         packed, variant = lzma_trial.result()
@@ -330,58 +341,25 @@ def compress_block(
     return best
 
 
-def _fewest_if_smaller(
+def _if_smaller(
     model: IntModel,
     data: bytes,
     state: StreamState,
     start: dict[str, Any],
     payload: bytes,
-    segments: int,
-    record: int,
-) -> tuple[bytes, int]:
-    """An image's or wide table's block without the network (``payload``, in its rows'
-    ``segments``) coded again in the fewest segments from ``start``, the state before it;
-    the smaller of the two is kept, and ``state`` left as the one kept leaves it. One
-    segment coded this machine's 8-bit photographs and its database tables 2-25% smaller,
-    but some diagrams and 1-bit bitmaps 4-7% larger (lockstep rows learn from the whole
-    picture at once), and nothing in the bytes told them apart; the second coding costs
-    such blocks' compression time only."""
+    how: tuple[int, bool, int, bool],
+) -> bytes | None:
+    """``data`` coded again from ``start``, the state before its first coding
+    (``payload``), the second way ``how`` says (``encode_block_mixed``'s segments,
+    pipelined, record and flat): that payload if it is smaller, with ``state`` left as it
+    leaves it; else None, and ``state`` left as the first coding left it."""
     other = StreamState.__new__(StreamState)
     other.restore(start)
-    fewest = fmt.fewest_segments(len(data))
-    alone, _ = encode_block_mixed(model, data, other, None, fewest, False, record, True)
-    if len(alone) >= len(payload):
-        return payload, segments
+    again, _ = encode_block_mixed(model, data, other, None, *how)
+    if len(again) >= len(payload):
+        return None
     state.restore(vars(other))
-    return alone, fewest
-
-
-def _network_if_smaller(
-    model: IntModel,
-    data: bytes,
-    state: StreamState,
-    start: dict[str, Any],
-    payload: bytes,
-    segments: int,
-    record: int,
-    parallel: bool,
-) -> tuple[bytes, bool]:
-    """A binary block coded without the network (``payload``) coded again with it, in the
-    same ``segments``, from ``start``, the state before it; the smaller of the two is kept
-    (returned with whether it is the one without the network), and ``state`` left as the
-    one kept leaves it. The network was trained on text, but binary files carry text too
-    (names, messages, docstrings): at ``--max``, where a block is one segment and the
-    level's time is the network's, compiled Python modules, a database and a message
-    catalogue of this machine came out 0.8-4.4% smaller with it, while a font and two
-    executables kept the coding without it (docs/DESIGN.md, section 4); the first coding,
-    without it, costs about a tenth of the second."""
-    other = StreamState.__new__(StreamState)
-    other.restore(start)
-    net, _ = encode_block_mixed(model, data, other, None, segments, parallel, record, False)
-    if len(net) >= len(payload):
-        return payload, True
-    state.restore(vars(other))
-    return net, False
+    return again
 
 
 def _network_pays(

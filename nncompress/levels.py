@@ -113,7 +113,7 @@ class Level:
     #: few percent are worth its time.
     flat_text: bool = True
     #: Whether binary blocks, which go without the network, are coded with it as well and
-    #: the smaller kept (``engine._network_if_smaller``): a second coding of each, for a few
+    #: the smaller kept (``engine._if_smaller``): a second coding of each, for a few
     #: percent on binaries that hold text, where the level's time allows it.
     network_trial: bool = False
     #: The block size where the caller names none (``-B``).

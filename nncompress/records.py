@@ -329,7 +329,7 @@ def looks_redundant(data: bytes) -> bool:
 #: existed (``scripts/make_golden.py`` makes its older archives so).
 FLAT_BLOCKS = True
 #: Whether the encoder codes an image's or wide table's block without the network in one
-#: segment too, and keeps the smaller (``engine._fewest_if_smaller``); off, it keeps
+#: segment too, and keeps the smaller (``engine._if_smaller``); off, it keeps
 #: the rows' segments, as it did before (``scripts/make_golden.py`` makes its older
 #: archives so).
 IMAGE_TRIAL = True
@@ -380,7 +380,7 @@ def segments(
     never more than ``default``, never fewer than the format allows. Images (records of
     ``IMAGE_RECORD`` bytes or more, not x86 code) keep their segments even without the
     network: some pictures code smaller that way, others in one segment, and the encoder
-    tries both (``engine._fewest_if_smaller``)."""
+    tries both (``engine._if_smaller``)."""
     image = record >= IMAGE_RECORD and not x86
     if flat and not image:
         return fmt.fewest_segments(n)

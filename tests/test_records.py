@@ -776,7 +776,7 @@ def test_compress_block_writes_the_length_it_used(tiny_model: IntModel, small_ta
     n, default = len(data), fmt.segment_count(len(data))
     rows = records.segments(n, default, 216, flat=True)
     assert rows == records.segments(n, default, 216) > 1  # an image keeps its rows' segments
-    assert segments in (rows, 1)  # ...or codes smaller in one (engine._fewest_if_smaller)
+    assert segments in (rows, 1)  # ...or codes smaller in one (engine._if_smaller)
     back = coder.decode_block_mixed(
         tiny_model,
         choice.payload,
