@@ -322,7 +322,7 @@ def compress_block(
             # time is the network's, compiled Python modules, a database and a message
             # catalogue of this machine came out 0.8-4.4% smaller with it, while a font and
             # two executables kept the coding without it (docs/DESIGN.md, section 4). The
-            # first coding, without it, costs about a tenth of the second.
+            # first coding, without it, costs about a sixth of the second.
             how = (segments, parallel, record, False)
             net = _if_smaller(model, coded, state, start, payload, how)
             payload, flat = (payload, True) if net is None else (net, False)
