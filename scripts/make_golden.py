@@ -16,7 +16,10 @@
   and ``golden-bitpixels.nnc`` -- a computed table, computed code, a computed 1-bit
   bitmap, longer code and a computed 1-bit picture, for the binary presets (2; 3 with the
   pixel contexts; 4 with the machine words; 5 with the bit-level pixels) and the options
-  of mixed blocks.
+  of mixed blocks; and
+* ``tests/data/golden-many-segments.nnc`` -- a computed text of 1,026 KiB in one block of
+  1,026 segments, more than the 1,024 a block may have up to 1 MiB (``format.
+  most_segments``: the geometry a device runs, ``--wide``), coded in two groups of 513.
 
 These are archives of format 1, which every release must decode: the golden test
 decompresses each and recompresses golden.txt, demanding identical bytes, so any change to
@@ -408,6 +411,67 @@ def log_data(lines: int = 500) -> bytes:
     return bytes(out)
 
 
+def story_data(n: int = 1026 << 10) -> bytes:
+    """``n`` bytes of text made of the golden text's words, computed: each word one that
+    follows the word before somewhere in the story, picked by a generator of our own (no
+    library's, whose streams may change), in lines of up to 88 columns and paragraphs.
+    Not repetitive enough for the encoder's redundant-text rule (zlib at level 1 keeps
+    0.24 of it), so it is coded as ordinary text is."""
+    words = GOLDEN_TEXT.split()
+    follow: dict[str, list[str]] = {}
+    for a, b in zip(words[:-1], words[1:], strict=True):
+        follow.setdefault(a, []).append(b)
+    state = 2026
+
+    def rand(k: int) -> int:
+        nonlocal state
+        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        return (state >> 33) % k
+
+    out = bytearray()
+    column = 0
+    word = words[0]
+    while len(out) < n:
+        choices = follow.get(word) or words
+        word = choices[rand(len(choices))]
+        if column + len(word) > 88:
+            out += b"\n\n" if rand(8) == 0 else b"\n"
+            column = 0
+        elif column:
+            out += b" "
+            column += 1
+        out += word.encode("utf-8")
+        column += len(word)
+    return bytes(out[:n])
+
+
+#: The block of more than 1,024 segments: ``story_data`` in one block, cut into the most
+#: segments the format allows it (``format.most_segments``: one per KiB, 1,026), with the
+#: level's text preset written out with small tables (2^16 slots a context, 2^18 for the
+#: match model), so that decoding it takes seconds and little memory; the segment count
+#: and the two groups of 513 are what it pins, which no other golden reaches.
+MANY_SEGMENTS = "golden-many-segments.nnc"
+MANY_SEGMENTS_CONFIG = dataclasses.replace(TEXT_MIXERS, table_bits=16, match_bits=18)
+
+
+def make_many_segments_archive(model_path: Path = MODEL_PATH) -> bytes:
+    from nncompress import format as fmt
+    from nncompress import levels
+    from nncompress.engine import compress_stream
+    from nncompress.model import IntModel
+
+    data = story_data()
+    model = IntModel.load(model_path)
+    level = levels.LEVELS[LEVEL]
+    levels.LEVELS[LEVEL] = dataclasses.replace(level, segments=fmt.most_segments)
+    out = io.BytesIO()
+    try:
+        compress_stream(io.BytesIO(data), out, model, len(data), LEVEL, config=MANY_SEGMENTS_CONFIG)
+    finally:
+        levels.LEVELS[LEVEL] = level
+    return out.getvalue()
+
+
 def long_code_data() -> bytes:
     """``code_data`` long enough for two blocks of 40,000 bytes."""
     return code_data(70_000)
@@ -507,12 +571,14 @@ def main() -> int:
     if TEXT_PATH.read_bytes() != text:
         print("make_golden: golden.txt differs from the script's text", file=sys.stderr)
         return 1
-    for name in [*GOLDENS, *PRIMED_GOLDENS, *DATA_GOLDENS]:
+    for name in [*GOLDENS, *PRIMED_GOLDENS, *DATA_GOLDENS, MANY_SEGMENTS]:
         path = DATA / name
         if name in GOLDENS:
             blob = make_archive(name, args.model)
         elif name in PRIMED_GOLDENS:
             blob = make_primed_archive(name, args.model)
+        elif name == MANY_SEGMENTS:
+            blob = make_many_segments_archive(args.model)
         else:
             blob = make_data_archive(name, args.model)
         info = list_stream(io.BytesIO(blob))

@@ -266,3 +266,28 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
 @pytest.mark.parametrize("name", sorted(make_golden.DATA_GOLDENS))
 def test_data_golden_recompresses_identically(name: str, default_model: IntModel) -> None:
     assert make_golden.make_data_archive(name) == (DATA / name).read_bytes()
+
+
+def test_many_segments_golden_decompresses(default_model: IntModel) -> None:
+    """A block of more than the default count of segments (1,026 of 1 KiB, which only a
+    block over 1 MiB may have: the geometry a device runs), coded in two groups of 513,
+    with the level's text preset written out in full (its mixers and match probes too)."""
+    blob = (DATA / make_golden.MANY_SEGMENTS).read_bytes()
+    data = make_golden.story_data()
+    info = list_stream(io.BytesIO(blob))
+    assert info.config == make_golden.MANY_SEGMENTS_CONFIG and preset_of(info.config) is None
+    assert info.config.mixers and info.config.match_probes
+    assert (blob[4] >> 4) & 3 == fmt.CONFIG_INLINE
+    [block] = info.blocks
+    assert (block.method, block.raw_len, block.flat) == (fmt.METHOD_MIXED, len(data), False)
+    assert block.segments == len(data) // 1024 == fmt.most_segments(len(data))
+    assert block.segments > fmt.MAX_BLOCK_SEGMENTS == fmt.segment_count(len(data))
+    assert fmt.segment_groups(block.segments) == [(0, 513), (513, 1026)]
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(blob), out, lambda h: model_for_archive(h.model, h.model_prefix))
+    assert out.getvalue() == data
+
+
+def test_many_segments_golden_recompresses_identically() -> None:
+    blob = make_golden.make_many_segments_archive()
+    assert blob == (DATA / make_golden.MANY_SEGMENTS).read_bytes()
