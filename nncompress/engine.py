@@ -252,7 +252,8 @@ def compress_block(
     and looks for a record length (``records.detect``) when the stream's configuration has
     the record contexts. Binary blocks are coded without the network, and so is text that
     ``records.looks_redundant`` or ``records.looks_mixed`` where ``flat_text`` and a trial
-    on its start (``_network_pays``) say so (``records.flat``). ``network_trial``: code
+    on its start (``_network_pays``) say so (``records.flat``); such text no longer than
+    the trial is coded both ways, and the smaller kept. ``network_trial``: code
     such binary blocks with the network as well, and keep the smaller (``_if_smaller``).
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
@@ -296,14 +297,17 @@ def compress_block(
         )
         default = segment_rule(len(data))
         flat = records.flat(record, x86, redundant and flat_text, binary)
-        if flat and redundant and records.TRIAL_BYTES:
-            text_segments = records.segments(len(data), default, redundant=True)
+        text_segments = records.segments(len(data), default, redundant=True)
+        # Repetitive text no longer than the trial is coded both ways, the smaller kept,
+        # rather than tried whole and then coded a third time.
+        both = flat and redundant and 0 < len(coded) <= records.TRIAL_BYTES
+        if flat and redundant and records.TRIAL_BYTES and not both:
             flat = not _network_pays(model, coded, state.config, text_segments, parallel)
         segments = records.segments(len(data), default, record, x86, redundant, flat)
         fewest = fmt.fewest_segments(len(data))
         trial = records.IMAGE_TRIAL and flat and segments > fewest
         binary_trial = network_trial and flat and not trial and (record or x86 or binary)
-        start = state.snapshot() if trial or binary_trial else None
+        start = state.snapshot() if trial or binary_trial or both else None
         payload, segments = encode_block_mixed(
             model, coded, state, progress, segments, parallel, record, flat
         )
@@ -326,6 +330,14 @@ def compress_block(
             how = (segments, parallel, record, False)
             net = _if_smaller(model, coded, state, start, payload, how)
             payload, flat = (payload, True) if net is None else (net, False)
+        elif both:
+            # Repetitive text without the network in one segment, coded again with it in
+            # repetitive text's segments: what ``_network_pays`` decides on a longer
+            # block's start, decided on the whole block for the price of the trial alone.
+            how = (text_segments, parallel, 0, False)
+            net = _if_smaller(model, coded, state, start, payload, how)
+            if net is not None:
+                payload, segments, flat = net, text_segments, False
         cands.append(Choice(fmt.METHOD_MIXED, payload, segments, record, x86, flat))
     if lzma_trial is not None:
         packed, variant = lzma_trial.result()

@@ -338,6 +338,7 @@ IMAGE_TRIAL = True
 #: of the training corpus's logs, which the network learnt, the network won by 0.4-12.7%,
 #: on this machine's logs and markup flat won by 0.1-14%; 64 KiB picked the smaller way
 #: on all eight, 32 KiB not on two (``scripts/presets.py``, docs/DESIGN.md section 3).
+#: A block no longer than this is coded both ways whole instead, and the smaller kept.
 #: 0: no trial.
 TRIAL_BYTES = 1 << 16
 #: The image trial (``engine._image_config``) codes this much of the first block both

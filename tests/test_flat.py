@@ -245,13 +245,15 @@ def test_a_one_segment_run_codes_as_step_by_step(
 def test_repetitive_text_keeps_the_network_where_it_pays(
     tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A trial on the start of a repetitive text block decides: the tiny test network,
-    which knows no log, loses it; where the network wins the trial, the block keeps it,
-    in the long segments of repetitive text; with no trial, it goes without."""
+    """A trial on the start of a repetitive text block longer than the trial decides: the
+    tiny test network, which knows no log, loses it; where the network wins the trial,
+    the block keeps it, in the long segments of repetitive text; with no trial, it goes
+    without."""
     from nncompress import engine
 
     log = package_log(800)
     n = len(log)
+    monkeypatch.setattr(records, "TRIAL_BYTES", 16 << 10)  # a block longer than the trial
     assert not engine._network_pays(tiny_model, log, DEFAULT_2, 16, False)
     (block,) = list_stream(io.BytesIO(compress(log, tiny_model, block_size=n))).blocks
     assert (block.segments, block.flat) == (1, True)
@@ -281,6 +283,7 @@ def test_text_with_binary_parts_takes_the_trial(
 
     data = message_catalogue(400)
     n = len(data)
+    monkeypatch.setattr(records, "TRIAL_BYTES", 16 << 10)  # a block longer than the trial
     assert records.looks_mixed(data) and not records.looks_redundant(data)
     asked: list[int] = []
 
@@ -301,6 +304,53 @@ def test_text_with_binary_parts_takes_the_trial(
     assert (choice.param, choice.flat) == (expected, False) and asked == [expected]
     choice = coded(network=False)
     assert (choice.method, choice.param, choice.flat) == (fmt.METHOD_MIXED, 1, True)
+
+
+@pytest.mark.parametrize("kind", ["log", "catalogue"])
+def test_repetitive_text_shorter_than_the_trial_keeps_the_smaller_way(
+    tiny_model: IntModel, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repetitive text (a log; a message catalogue, text after tables of offsets) no
+    longer than the trial is not tried on its start: it is coded without the network in
+    one segment and again with it in repetitive text's segments, from the same state, and
+    the smaller is written. In a log's archive the state is the one the decoder will have
+    (the next block decodes), and an archive of either kind decodes."""
+    from nncompress import engine
+
+    data = package_log(800) if kind == "log" else message_catalogue(400)
+    n = len(data)
+    assert n <= records.TRIAL_BYTES
+
+    def never(*args: object) -> bool:
+        raise AssertionError("the whole block is coded both ways, not tried")
+
+    monkeypatch.setattr(engine, "_network_pays", never)
+    state = StreamState(TEXT_MIXERS, n)
+    chosen = engine.compress_block(tiny_model, data, (fmt.METHOD_MIXED,), state)
+    many = records.segments(n, fmt.segment_count(n), redundant=True)
+    ways = [
+        coder.encode_block_mixed(
+            tiny_model, data, StreamState(TEXT_MIXERS, n), None, count, False, 0, flat
+        )[0]
+        for count, flat in ((1, True), (many, False))
+    ]
+    assert chosen.payload == min(ways, key=len)
+    assert (chosen.param, chosen.flat) == (
+        (1, True) if chosen.payload == ways[0] else (many, False)
+    )
+    if kind != "log":  # with the tiny network, LZMA2 wins a catalogue coded with it
+        return
+    twice = data + data[n // 2 :] + data[: n // 2]
+    for network_wins in (True, False):
+        monkeypatch.setattr(
+            engine, "encode_block_mixed", _padded_unless(coder.encode_block_mixed, network_wins)
+        )
+        blob = compress(twice, tiny_model, block_size=n)
+        blocks = list_stream(io.BytesIO(blob)).blocks
+        assert [(b.flat, b.segments) for b in blocks] == (
+            [(False, many)] * 2 if network_wins else [(True, 1)] * 2
+        )
+        assert decompress(blob, tiny_model) == twice
 
 
 @pytest.mark.parametrize("kind", ["image", "bitmap"])
