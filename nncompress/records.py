@@ -132,8 +132,23 @@ def _equal_record(a: np.ndarray, longest: int) -> int:
     counts = np.bincount(dist[dist <= longest], minlength=longest + 1)
     counts[:2] = 0
     top = np.argsort(-counts, kind="stable")[:CANDIDATES]
+    best = _best_record(a, fresh, [int(x) for x in top if counts[x] > 0])
+    if best:
+        return best
+    # Where none of the most frequent distances is a record length, the short distances
+    # within a record may outnumber it (a bitmap of text: its glyphs' bytes, a table of
+    # offsets between strings), but it stands out from its neighbours' counts.
+    spikes = counts.copy()
+    spikes[1:-1] -= np.maximum(counts[:-2], counts[2:])
+    peaks = np.argsort(-spikes, kind="stable")[:CANDIDATES]
+    return _best_record(a, fresh, [int(x) for x in peaks if spikes[x] > 0])
+
+
+def _best_record(a: np.ndarray, fresh: np.ndarray, candidates: list[int]) -> int:
+    """The record length among ``candidates`` that stands out most (``_equal_record``'s
+    rules), or 0."""
     best, best_share, best_gain = 0, 0.0, 0.0
-    for r in sorted(int(x) for x in top if counts[x] > 0):
+    for r in sorted(candidates):
         share = _share(a, fresh, r)
         beside = max(_share(a, fresh, d) for d in _unrelated(r))
         gain = share - beside
