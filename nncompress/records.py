@@ -107,6 +107,7 @@ def _search(sample: bytes, n: int, rows: bool) -> tuple[int, int]:
     a = np.frombuffer(sample, dtype=np.uint8)
     longest = min(SEARCH_MAX, n // MIN_ROWS)
     record = _equal_record(a, longest) or smooth_record(a, longest)
+    record = record or _outstanding_record(a, longest)
     if not (rows and record in PIXEL_BYTES):
         return record, 0
     return record, pixel_row(a, record, min(ROW_LONGEST, n // MIN_ROWS))
@@ -120,9 +121,9 @@ def _texty(a: np.ndarray) -> bool:
     return printable + space >= TEXT_SHARE * len(a)
 
 
-def _equal_record(a: np.ndarray, longest: int) -> int:
-    """The record length by bytes equal to the one R back (tables, bitmaps, code-like
-    layouts), or 0."""
+def _distances(a: np.ndarray, longest: int) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes of ``a`` that differ from the one before (``fresh``), and how often each
+    distance up to ``longest`` separates such a byte from the last one equal to it."""
     fresh = np.ones(len(a), dtype=bool)
     fresh[1:] = a[1:] != a[:-1]
     where = np.flatnonzero(fresh)
@@ -131,13 +132,25 @@ def _equal_record(a: np.ndarray, longest: int) -> int:
     dist = (order[1:] - order[:-1])[same]
     counts = np.bincount(dist[dist <= longest], minlength=longest + 1)
     counts[:2] = 0
+    return fresh, counts
+
+
+def _equal_record(a: np.ndarray, longest: int) -> int:
+    """The record length by bytes equal to the one R back (tables, bitmaps, code-like
+    layouts), among the most frequent distances between equal bytes, or 0."""
+    fresh, counts = _distances(a, longest)
     top = np.argsort(-counts, kind="stable")[:CANDIDATES]
-    best = _best_record(a, fresh, [int(x) for x in top if counts[x] > 0])
-    if best:
-        return best
-    # Where none of the most frequent distances is a record length, the short distances
-    # within a record may outnumber it (a bitmap of text: its glyphs' bytes, a table of
-    # offsets between strings), but it stands out from its neighbours' counts.
+    return _best_record(a, fresh, [int(x) for x in top if counts[x] > 0])
+
+
+def _outstanding_record(a: np.ndarray, longest: int) -> int:
+    """The record length by bytes equal to the one R back, among the distances whose
+    count stands out most from their neighbours' counts, or 0: where the short distances
+    within a record outnumber it (a bitmap of large text, whose glyphs' bytes repeat
+    along a row; an executable's tables; a message catalogue's offsets), and neither the
+    most frequent distances nor bytes close to the one R back (``smooth_record``, which
+    finds a photograph's rows) showed one."""
+    fresh, counts = _distances(a, longest)
     spikes = counts.copy()
     spikes[1:-1] -= np.maximum(counts[:-2], counts[2:])
     peaks = np.argsort(-spikes, kind="stable")[:CANDIDATES]
