@@ -417,6 +417,25 @@ def _image_config(model: IntModel, data: bytes) -> Config | None:
     return records.COLOUR_CONFIGS[pixel] if sizes[0] <= sizes[1] else None
 
 
+def _bitmap_config(model: IntModel, data: bytes) -> Config | None:
+    """The 1-bit bitmap preset for a first block of long records that
+    ``records.looks_like_bitmap`` did not take for a bitmap, where its first
+    ``records.IMAGE_TRIAL_BYTES`` code smaller with it than with the 8-bit image preset,
+    both without the network in one segment from fresh statistics; else None. A bitmap
+    of thin strokes (small text, line art) has few neighbouring pixels across its bytes'
+    edges that agree, as the test asks, and the image preset coded three such pages of
+    this machine 53-74% larger than the bitmap preset (docs/DESIGN.md, section 4). Only
+    such streams pay for the trial: images, and tables of records of 64 bytes or more."""
+    record = records.detect(data)
+    sample = data[: records.IMAGE_TRIAL_BYTES]
+    sizes = []
+    for config in (records.BITMAP_MIXERS_CONFIG, records.IMAGE_MIXERS_CONFIG):
+        state = StreamState(config, len(sample))
+        payload, _ = encode_block_mixed(model, sample, state, None, 1, False, record, True)
+        sizes.append(len(payload))
+    return records.BITMAP_MIXERS_CONFIG if sizes[0] < sizes[1] else None
+
+
 @dataclass(frozen=True)
 class Choice:
     """How a block is written: its method and payload, the segment count or LZMA variant
@@ -708,6 +727,8 @@ class StreamEncoder:
             config = records.config_for(self.config, first_block) if mixes else DEFAULT
             if config == records.BINARY_MIXERS_CONFIG:
                 config = _image_config(self.model, first_block) or config
+            elif config == records.IMAGE_MIXERS_CONFIG:
+                config = _bitmap_config(self.model, first_block) or config
             self.config = self.info.config = config
         self._config_open = False
 

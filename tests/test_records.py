@@ -140,6 +140,48 @@ def test_detect_finds_a_record_that_shorter_distances_outnumber() -> None:
     assert records.detect(near_repeats(216, 0)) == 0
 
 
+def thin_page(lines: int = 60, width: int = 216) -> bytes:
+    """A 1-bit page of glyphs in strokes one pixel wide: 400 glyphs of random pixels, 8 by
+    10, each row of a glyph often the one above, in lines of text 14 rows high. Its
+    pixels agree across a byte's edge no more often than within it, so it passes no
+    bitmap test. Computed with a generator of our own."""
+    state = 11
+
+    def rand(k: int) -> int:
+        nonlocal state
+        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        return (state >> 33) % k
+
+    glyphs = []
+    for _ in range(400):
+        rows, row = [], rand(256)
+        for _ in range(10):
+            if rand(3) == 0:
+                row = rand(256)
+            rows.append(row)
+        glyphs.append(rows)
+    out = bytearray()
+    for _ in range(lines):
+        text = [glyphs[rand(len(glyphs))] if rand(6) else None for _ in range(width)]
+        for y in range(14):
+            out += bytes(g[y] if g is not None and y < 10 else 0 for g in text)
+    return bytes(out)
+
+
+def test_a_bitmap_of_thin_strokes_takes_the_bitmap_preset(tiny_model: IntModel) -> None:
+    """A 1-bit page that ``looks_like_bitmap`` misses has long records, so its stream
+    would take the 8-bit image preset; a trial of both on its start (without the network)
+    finds the bitmap preset smaller, and the stream takes it. A smooth 8-bit picture's
+    trial keeps the image preset."""
+    data = thin_page()
+    assert not records.looks_like_bitmap(data) and records.detect(data) == 216
+    assert records.config_for(TEXT_MIXERS, data) == records.IMAGE_MIXERS_CONFIG
+    blob = compress(data, tiny_model)
+    assert list_stream(io.BytesIO(blob)).config == records.BITMAP_MIXERS_CONFIG
+    assert decompress(blob, tiny_model) == data
+    assert engine._bitmap_config(tiny_model, smooth_image(400, 120)) is None
+
+
 def test_segments_keep_rows_together() -> None:
     n = 1 << 20
     default = fmt.segment_count(n)
