@@ -727,7 +727,8 @@ class StreamEncoder:
             config = records.config_for(self.config, first_block) if mixes else DEFAULT
             if config == records.BINARY_MIXERS_CONFIG:
                 config = _image_config(self.model, first_block) or config
-            elif config == records.IMAGE_MIXERS_CONFIG:
+            elif config == records.IMAGE_MIXERS_CONFIG != self.config:
+                # (taken for an image here, not named by the level)
                 config = _bitmap_config(self.model, first_block) or config
             self.config = self.info.config = config
         self._config_open = False
