@@ -149,7 +149,10 @@ def _outstanding_record(a: np.ndarray, longest: int) -> int:
     within a record outnumber it (a bitmap of large text, whose glyphs' bytes repeat
     along a row; an executable's tables; a message catalogue's offsets), and neither the
     most frequent distances nor bytes close to the one R back (``smooth_record``, which
-    finds a photograph's rows) showed one."""
+    finds a photograph's rows) showed one. Text is not searched (``_texty``), so a text
+    stream keeps its text preset as before."""
+    if _texty(a):
+        return 0
     fresh, counts = _distances(a, longest)
     spikes = counts.copy()
     spikes[1:-1] -= np.maximum(counts[:-2], counts[2:])
