@@ -374,6 +374,15 @@ def _if_smaller(
     return again
 
 
+def _flat_size(model: IntModel, sample: bytes, config: Config, record: int = 0) -> int:
+    """The size of ``sample`` coded without the network in one segment from fresh
+    statistics of ``config`` (records of ``record`` bytes): the encoder's trials of a
+    block's start, which compare such codings."""
+    state = StreamState(config, len(sample))
+    payload, _ = encode_block_mixed(model, sample, state, None, 1, False, record, True)
+    return len(payload)
+
+
 def _network_pays(
     model: IntModel, data: bytes, config: Config, segments: int, parallel: bool
 ) -> bool:
@@ -385,10 +394,9 @@ def _network_pays(
     sample = data[: records.TRIAL_BYTES]
     length = -(-len(data) // segments)
     count = max(1, min(len(sample) // length, fmt.segment_count(len(sample))))
-    fresh = functools.partial(StreamState, config, len(sample))
-    flat, _ = encode_block_mixed(model, sample, fresh(), None, 1, False, 0, True)
-    net, _ = encode_block_mixed(model, sample, fresh(), None, count, parallel, 0, False)
-    return len(net) < len(flat)
+    state = StreamState(config, len(sample))
+    net, _ = encode_block_mixed(model, sample, state, None, count, parallel, 0, False)
+    return len(net) < _flat_size(model, sample, config)
 
 
 def _image_config(model: IntModel, data: bytes) -> Config | None:
@@ -406,15 +414,9 @@ def _image_config(model: IntModel, data: bytes) -> Config | None:
     if not row:
         return None
     sample = data[: records.IMAGE_TRIAL_BYTES]
-    sizes = []
-    for config, record in (
-        (records.IMAGE_MIXERS_CONFIG, row),
-        (records.BINARY_MIXERS_CONFIG, pixel),
-    ):
-        state = StreamState(config, len(sample))
-        payload, _ = encode_block_mixed(model, sample, state, None, 1, False, record, True)
-        sizes.append(len(payload))
-    return records.COLOUR_CONFIGS[pixel] if sizes[0] <= sizes[1] else None
+    rows = _flat_size(model, sample, records.IMAGE_MIXERS_CONFIG, row)
+    pixels = _flat_size(model, sample, records.BINARY_MIXERS_CONFIG, pixel)
+    return records.COLOUR_CONFIGS[pixel] if rows <= pixels else None
 
 
 def _bitmap_config(model: IntModel, data: bytes) -> Config | None:
@@ -428,12 +430,9 @@ def _bitmap_config(model: IntModel, data: bytes) -> Config | None:
     such streams pay for the trial: images, and tables of records of 64 bytes or more."""
     record = records.detect(data)
     sample = data[: records.IMAGE_TRIAL_BYTES]
-    sizes = []
-    for config in (records.BITMAP_MIXERS_CONFIG, records.IMAGE_MIXERS_CONFIG):
-        state = StreamState(config, len(sample))
-        payload, _ = encode_block_mixed(model, sample, state, None, 1, False, record, True)
-        sizes.append(len(payload))
-    return records.BITMAP_MIXERS_CONFIG if sizes[0] < sizes[1] else None
+    bitmap = _flat_size(model, sample, records.BITMAP_MIXERS_CONFIG, record)
+    image = _flat_size(model, sample, records.IMAGE_MIXERS_CONFIG, record)
+    return records.BITMAP_MIXERS_CONFIG if bitmap < image else None
 
 
 @dataclass(frozen=True)
