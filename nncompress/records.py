@@ -106,8 +106,9 @@ def _search(sample: bytes, n: int, rows: bool) -> tuple[int, int]:
     this machine), and a copy of the sample is all the cache holds, not the block."""
     a = np.frombuffer(sample, dtype=np.uint8)
     longest = min(SEARCH_MAX, n // MIN_ROWS)
-    record = _equal_record(a, longest) or smooth_record(a, longest)
-    record = record or _outstanding_record(a, longest)
+    fresh, counts = _distances(a, longest)
+    record = _equal_record(a, fresh, counts) or smooth_record(a, longest)
+    record = record or _outstanding_record(a, fresh, counts)
     if not (rows and record in PIXEL_BYTES):
         return record, 0
     return record, pixel_row(a, record, min(ROW_LONGEST, n // MIN_ROWS))
@@ -135,15 +136,15 @@ def _distances(a: np.ndarray, longest: int) -> tuple[np.ndarray, np.ndarray]:
     return fresh, counts
 
 
-def _equal_record(a: np.ndarray, longest: int) -> int:
+def _equal_record(a: np.ndarray, fresh: np.ndarray, counts: np.ndarray) -> int:
     """The record length by bytes equal to the one R back (tables, bitmaps, code-like
-    layouts), among the most frequent distances between equal bytes, or 0."""
-    fresh, counts = _distances(a, longest)
+    layouts), among the most frequent distances between equal bytes (``_distances``),
+    or 0."""
     top = np.argsort(-counts, kind="stable")[:CANDIDATES]
     return _best_record(a, fresh, [int(x) for x in top if counts[x] > 0])
 
 
-def _outstanding_record(a: np.ndarray, longest: int) -> int:
+def _outstanding_record(a: np.ndarray, fresh: np.ndarray, counts: np.ndarray) -> int:
     """The record length by bytes equal to the one R back, among the distances whose
     count stands out most from their neighbours' counts, or 0: where the short distances
     within a record outnumber it (a bitmap of large text, whose glyphs' bytes repeat
@@ -153,7 +154,6 @@ def _outstanding_record(a: np.ndarray, longest: int) -> int:
     stream keeps its text preset as before."""
     if _texty(a):
         return 0
-    fresh, counts = _distances(a, longest)
     spikes = counts.copy()
     spikes[1:-1] -= np.maximum(counts[:-2], counts[2:])
     peaks = np.argsort(-spikes, kind="stable")[:CANDIDATES]
