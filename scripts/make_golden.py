@@ -39,6 +39,7 @@ import functools
 import io
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -306,16 +307,24 @@ def records_data(rows: int = 1800) -> bytes:
     return bytes(out)
 
 
-def code_data(n: int = 24_000) -> bytes:
-    """Bytes shaped like x86-64 code, computed: runs of instruction bytes between calls and
-    jumps (E8/E9 and an offset relative to the next instruction) to 24 functions."""
-    state = 12345
+def numbers(seed: int) -> Callable[[int], int]:
+    """A generator of our own (no library's, whose streams may change between versions):
+    ``rand(k)`` gives the next number below ``k`` of a 64-bit linear congruential sequence
+    started at ``seed``."""
+    state = seed
 
     def rand(k: int) -> int:
         nonlocal state
         state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
         return (state >> 33) % k
 
+    return rand
+
+
+def code_data(n: int = 24_000) -> bytes:
+    """Bytes shaped like x86-64 code, computed: runs of instruction bytes between calls and
+    jumps (E8/E9 and an offset relative to the next instruction) to 24 functions."""
+    rand = numbers(12345)
     functions = sorted(rand(n) for _ in range(24))
     bodies = [bytes(rand(256) for _ in range(2 + rand(10))) for _ in range(20)]
     out = bytearray()
@@ -421,13 +430,7 @@ def story_data(n: int = 1026 << 10) -> bytes:
     follow: dict[str, list[str]] = {}
     for a, b in zip(words[:-1], words[1:], strict=True):
         follow.setdefault(a, []).append(b)
-    state = 2026
-
-    def rand(k: int) -> int:
-        nonlocal state
-        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        return (state >> 33) % k
-
+    rand = numbers(2026)
     out = bytearray()
     column = 0
     word = words[0]

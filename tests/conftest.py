@@ -21,7 +21,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import io
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,20 @@ def alphabet_probs() -> np.ndarray:
     """A Zipf-like distribution over ``ALPHABET`` (entropy about 4.3 bits)."""
     p = 1.0 / np.arange(1, len(ALPHABET) + 1)
     return p / p.sum()
+
+
+def numbers(seed: int) -> Callable[[int], int]:
+    """A generator of our own for computed test data (no library's, whose streams may
+    change between versions): ``rand(k)`` gives the next number below ``k`` of a 64-bit
+    linear congruential sequence started at ``seed``."""
+    state = seed
+
+    def rand(k: int) -> int:
+        nonlocal state
+        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        return (state >> 33) % k
+
+    return rand
 
 
 def sample_text(n: int, seed: int = 0) -> bytes:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compress, decompress, sample_text, walk_blocks
+from conftest import compress, decompress, numbers, sample_text, walk_blocks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_filters import machine_code
@@ -113,13 +113,7 @@ def near_repeats(row: int, above: int, n: int = 200_000) -> bytes:
     bytes back (as a bitmap of text repeats its glyphs' bytes along a row), the rest
     new: short distances between equal bytes outnumber the row's. Computed with a
     generator of our own, so the bytes never change."""
-    state = 5
-
-    def rand(k: int) -> int:
-        nonlocal state
-        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        return (state >> 33) % k
-
+    rand = numbers(5)
     out = bytearray()
     for i in range(n):
         c = rand(100)
@@ -145,13 +139,7 @@ def thin_page(lines: int = 60, width: int = 216) -> bytes:
     10, each row of a glyph often the one above, in lines of text 14 rows high. Its
     pixels agree across a byte's edge no more often than within it, so it passes no
     bitmap test. Computed with a generator of our own."""
-    state = 11
-
-    def rand(k: int) -> int:
-        nonlocal state
-        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        return (state >> 33) % k
-
+    rand = numbers(11)
     glyphs = []
     for _ in range(400):
         rows, row = [], rand(256)
