@@ -12,7 +12,10 @@ inputs are, in the logit ("stretch") domain:
   every bit (the default configuration: orders 1, 2, 3, 4, 6 and 8, three word contexts,
   two column contexts, and six for code and tables; ``contexts.py`` says what each hashes).
   Each slot carries a check tag of its context, so a slot that another context hashed to
-  predicts as an empty one instead of passing on that context's statistics;
+  predicts as an empty one instead of passing on that context's statistics. With bit
+  histories (``Config.histories``, ``--max``) each slot also keeps its last outcomes, and
+  the context's input is the mean of its slot's logit and of what that history has been
+  followed by in the stream (``_train_histories``);
 * a match model: the byte that followed an earlier occurrence of the current context, as
   two inputs: a confidence learned per match-length class, and one that grows with the
   length. Segments without a match also try the distance of their neighbour's long match,
@@ -85,6 +88,8 @@ MIX_SETS = 4 * 256  # weight sets: match-length class x partial byte
 MIX3_SETS = 256 * 8  # third mixer: previous byte x bit position
 FINAL_SETS = 256  # final mixer of the three: partial byte
 APM_KNOTS = 33  # interpolation points of each refinement curve
+HIST_STATES = 256  # bit histories (Config.histories): a 1, then the last outcomes (up to 7)
+HIST_LIMIT = 255  # a history's estimate adapts at least this fast (1/256 of its error)
 PRIME_TABLE_SHARE = 4  # version 3 primes size the tables for 1/4 of their bytes
 P_MIN, P_MAX = 32, (1 << P_BITS) - 32  # adaptive probabilities stay inside this range
 HALF = 1 << (P_BITS - 1)
@@ -278,6 +283,12 @@ class StreamState:
         # APM_IDENTITY, so zeros).
         self.apm = np.zeros((1 << 16, APM_KNOTS), dtype=np.int32)
         self.apm2 = np.zeros((1 << 16, APM_KNOTS), dtype=np.int32)
+        # Bit histories (``Config.histories``; empty arrays without them): each context
+        # slot's last outcomes, and per context kind what each history has been followed
+        # by (the estimate as a difference from 1/2, Q16, and its observation count).
+        n_hist = n_ctx if cfg.histories else 0
+        self.ctx_hist = np.zeros(len(self.ctx_stats) if n_hist else 0, dtype=np.uint8)
+        self.hist_map = np.zeros((n_hist * HIST_STATES, 2), dtype=np.int32)
 
     def block_coder(self, n: int, segments: int, record: int = 0) -> BlockCoder:
         """The coder of a block whose segments form one group (a block of one segment)."""
@@ -430,6 +441,8 @@ class BlockCoder:
         self.hashes = np.zeros((segments, n_ctx), dtype=np.uint64)
         self.seg = np.zeros((_SEG_FIELDS, segments), dtype=np.int64)
         self.x = np.zeros((segments, n_ctx + 4), dtype=np.int64)
+        # Each context's bit history this bit, as its row of StreamState.hist_map.
+        self.hidx = np.zeros((segments, n_ctx if cfg.histories else 0), dtype=np.int64)
         self.slots = np.zeros((segments, n_ctx), dtype=np.int64)
         self.p_ctx = np.zeros((segments, n_ctx), dtype=np.int64)
         self.delta = np.zeros((segments, n_ctx), dtype=np.int64)
@@ -470,6 +483,8 @@ class BlockCoder:
             st.weights_final,
             st.apm2,
             st.weights_x,
+            st.ctx_hist,
+            st.hist_map,
         )
 
     def _block(self) -> tuple:
@@ -509,6 +524,7 @@ class BlockCoder:
             self.seen_kind,
             self.mixer_kinds,
             self.mixer_base,
+            self.hidx,
         )
 
     def finish(self) -> None:
@@ -674,10 +690,21 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
             same = (meta >> 16) == ctx_tag[i, o]
             p_ctx[i, o] = p_ctx[i, o] if same else HALF
             ctx_n[i, o] = meta & 0xFFFF if same else -1
+    # Bit histories: a slot holding another context has none.
+    ctx_hist, hist_map, hidx = tab[10], tab[11], scr[18]
+    by_history = len(hist_map) > 0
+    if by_history:
+        for i in range(k):
+            for o in range(n_ctx):
+                h = np.int64(ctx_hist[slots[i, o]]) if ctx_n[i, o] >= 0 else 0
+                hidx[i, o] = o * HIST_STATES + h
     for i in range(k):
         c = seg[_C0, i]
         for o in range(n_ctx):
             x[i, 1 + o] = STRETCH[p_ctx[i, o] >> 4]
+            if by_history:  # the mean of the logits of the slot and of its history
+                xh = STRETCH[(hist_map[hidx[i, o], 0] + HALF) >> 4]
+                x[i, 1 + o] = (x[i, 1 + o] + xh) >> 1
         # Match input: signed by the expected bit, while the byte agrees with it so far.
         eb = (seg[_EXPECTED, i] >> (7 - j)) & 1
         seg[_EBIT, i] = eb
@@ -793,6 +820,9 @@ def _update(bit, p_final, tab, scr) -> None:
                 sl = slots[i, o]
                 ctx_stats[sl, 0] = 0
                 ctx_stats[sl, 1] = ctx_tag[i, o] << 16
+    ctx_hist, hist_map, hidx = tab[10], tab[11], scr[18]
+    if len(hist_map):
+        _train_histories(bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, hidx)
     for i in range(k):
         for o in range(n_ctx):
             sl = slots[i, o]
@@ -841,6 +871,36 @@ def _update(bit, p_final, tab, scr) -> None:
             bucketcount[b] = 0
             if bit[i] != seg[_EBIT, i]:
                 seg[_AGREEING, i] = 0
+
+
+@jit
+def _train_histories(bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, hidx) -> None:
+    """Each slot's history takes the bit, and the history it had learns what followed it,
+    in segment order (``_predict`` read them all before). A history is a 1 followed by
+    the slot's last outcomes, at most 7 (the oldest dropped), 0 where it has none: a slot
+    claimed this step starts empty. Its estimate moves by its error over its count + 1.3,
+    at least 1/61 of it (``HIST_LIMIT``): unlike a slot's own probability, which counts to
+    1023, a history's meaning drifts as the data does."""
+    k, n_ctx = len(bit), slots.shape[1]
+    for i in range(k):
+        for o in range(n_ctx):
+            if ctx_n[i, o] < 0:
+                ctx_hist[slots[i, o]] = 0
+    for i in range(k):
+        b = bit[i]
+        target = (b << P_BITS) - HALF
+        for o in range(n_ctx):
+            sl = slots[i, o]
+            if (np.int64(ctx_stats[sl, 1]) >> 16) == ctx_tag[i, o]:
+                h = max(np.int64(ctx_hist[sl]), 1) * 2 + b
+                if h >= HIST_STATES:
+                    h = (HIST_STATES >> 1) | (h & ((HIST_STATES >> 1) - 1))
+                ctx_hist[sl] = h
+            f = hidx[i, o]
+            n = hist_map[f, 1]
+            v = hist_map[f, 0] + (((target - hist_map[f, 0]) * RATE[min(n, HIST_LIMIT)]) >> 16)
+            hist_map[f, 0] = min(max(v, P_MIN - HALF), P_MAX - HALF)
+            hist_map[f, 1] = min(n + 1, HIST_LIMIT)
 
 
 @jit

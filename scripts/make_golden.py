@@ -8,8 +8,10 @@
   blocks of 4096 (so the index and the frame restarts are pinned); and with a second
   mixed-method configuration written out in the header (so the generic decoder is pinned
   on a configuration other than the default); and, as ``golden-nearby.nnc``,
-  ``golden-mixers.nnc`` and ``golden-max.nnc``, in blocks of 9000 with the text presets
-  6 (the match model's nearby probes), 7 (the default level's) and 15 (``--max``'s);
+  ``golden-mixers.nnc``, ``golden-max.nnc``, ``golden-wide.nnc`` and
+  ``golden-max-histories.nnc``, in blocks of 9000 with the text presets 6 (the match
+  model's nearby probes), 7 (the default level's), 15 (``--max``'s until 19), 18
+  (``--wide``'s) and 19 (``--max``'s, with bit histories);
 * ``tests/data/golden-primed.nnc`` and ``golden-primed3.nnc`` -- the text with a primed
   model, of model file format version 2 and 3 (whose prime sizes the tables too), and
   ``golden-records.nnc``, ``golden-x86.nnc``, ``golden-bitmap.nnc``, ``golden-words.nnc``
@@ -53,6 +55,7 @@ from nncompress.config import (  # noqa: E402
     BINARY_4_MIXERS,
     DEFAULT,
     DEFAULT_2,
+    MAX_HISTORIES,
     MAX_TEXT,
     TEXT_MIXERS,
     WIDE_TEXT,
@@ -110,6 +113,10 @@ GOLDENS: dict[str, tuple[int, int, Config | None]] = {
     # --wide's text preset 18 (preset 7 with context and match tables of up to 2^24
     # slots), in the same layout: it pins the preset's number and table sizes.
     "golden-wide.nnc": (9000, 16 << 20, WIDE_TEXT),
+    # --max's text preset since it became 19 (preset 15 with bit histories), in the same
+    # layout: its blocks' 16 and 2 segments pin how a step's histories are learnt, in
+    # segment order.
+    "golden-max-histories.nnc": (9000, 16 << 20, MAX_HISTORIES),
 }
 
 #: Archives made with the shipped network primed with PRIME (docs/FORMAT.md, "Primed
@@ -290,6 +297,23 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
     # each block's row found behind its pixel.
     "golden-colour24.nnc": ("colour", 40_000, 16 << 20, None, (16384, 8, True, TEXT_MIXERS)),
     "golden-colour32.nnc": ("colour 32", 50_000, 16 << 20, None, (16384, 8, True, TEXT_MIXERS)),
+    # The longer code and the picture with the presets the encoder chooses for them from
+    # --max's text preset 19: 20 and 22, presets 13 and 12 with bit histories (the picture
+    # in its segments, so with several segments a step).
+    "golden-histories-code.nnc": (
+        "long code",
+        40_000,
+        16 << 20,
+        None,
+        (32768, 8, True, MAX_HISTORIES),
+    ),
+    "golden-histories-picture.nnc": (
+        "picture",
+        12_000,
+        16 << 20,
+        None,
+        (16384, 8, True, MAX_HISTORIES),
+    ),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 

@@ -36,7 +36,7 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nncompress import adaptive, contexts, levels, records, zoo
+from nncompress import adaptive, contexts, levels, records, torchmix, zoo
 from nncompress import format as fmt
 from nncompress.config import (
     BINARY,
@@ -48,6 +48,8 @@ from nncompress.config import (
     DEFAULT,
     DEFAULT_2,
     IMAGE_MIXERS,
+    MAX_HISTORIES,
+    MAX_TEXT,
     MIXERS,
     PRESETS,
     Config,
@@ -227,15 +229,17 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
         colour = (*IMAGE_MIXERS.contexts, *range(kind, kind + 5))
         released += [(number, dataclasses.replace(IMAGE_MIXERS, contexts=colour))]
     wide = dataclasses.replace(DEFAULT_2, mixers=MIXERS, table_bits=24, match_bits=24)
-    released += [(18, wide)]
+    released += [(18, wide), (19, dataclasses.replace(max_text, histories=1))]
+    binary = (BINARY_SPARSE_MIXERS, IMAGE_MIXERS, BITMAP, dict(released)[16], dict(released)[17])
+    released += [(20 + i, dataclasses.replace(c, histories=1)) for i, c in enumerate(binary)]
     for number, config in released:
         named = fmt.MAGIC + bytes([0x11, number, 0x40])
         assert fmt.Header(64, 1, "", config).pack() == named
         assert fmt.read_header(io.BytesIO(named))[0].config == config
-    raw = fmt.MAGIC + b"\x11\x13\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 19"):
+    raw = fmt.MAGIC + b"\x11\x19\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 25"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 19, CUSTOM)
+    monkeypatch.setitem(PRESETS, 25, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 
@@ -642,7 +646,7 @@ _INLINE_BAD_KIND = bytes([2, 1, 200]) + CUSTOM.pack()[1 + len(CUSTOM.contexts) :
         (fmt.MAGIC + b"\x31\x01", "unsupported archive flags 0x31"),  # configuration kind 3
         (fmt.MAGIC + b"\x10\x02\x01", "configuration without a model"),
         (fmt.MAGIC + b"\x20\x00\x01", "configuration without a model"),
-        (fmt.MAGIC + b"\x11\x13\x01", "unknown mixed-method preset 19"),
+        (fmt.MAGIC + b"\x11\x19\x01", "unknown mixed-method preset 25"),
         (fmt.MAGIC + b"\x11\xff\x01", "unknown mixed-method preset 255"),
         (fmt.MAGIC + b"\x21\x03abc\x01", "configuration of the wrong length"),
         (fmt.MAGIC + b"\x21\x00\x01", "configuration of the wrong length"),
@@ -1827,7 +1831,7 @@ def test_mixers_written_out() -> None:
         (CUSTOM.pack() + b"\x00\x00", "wrong length"),  # a count of 0 is never written
         (CUSTOM.pack() + b"\x00\x01", "wrong length"),
         (CUSTOM.pack() + b"\x00\x02\x01", "wrong length"),
-        (CUSTOM.pack() + b"\x00\x01\x01\x02", "wrong length"),
+        (CUSTOM.pack() + b"\x00\x01\x01\x02\x01", "wrong length"),
         (CUSTOM.pack() + b"\x00\x01\x00", "unknown mixer context 0"),
         (CUSTOM.pack() + b"\x00\x01\x08", "unknown mixer context 8"),
         (CUSTOM.pack() + b"\x00\x02\x03\x03", "listed twice"),
@@ -1837,6 +1841,46 @@ def test_mixers_written_out() -> None:
             Config.unpack(bad)
     with pytest.raises(ConfigError, match="at most 8 extra mixers"):
         dataclasses.replace(CUSTOM, mixers=(1, 2, 3, 4, 5, 1, 2, 3, 4))
+
+
+# ----------------------------------------------------------------------------- bit histories
+def test_histories_written_out() -> None:
+    """``histories`` follow the mixers (their count written then even when 0) as one
+    byte, written only when 1: a configuration without them packs as before, one with
+    them is longer, which earlier readers refuse ("wrong length")."""
+    kept = dataclasses.replace(CUSTOM, histories=1)
+    assert kept.pack() == CUSTOM.pack() + b"\x00\x00\x01"
+    both = dataclasses.replace(CUSTOM, match_probes=2, mixers=(4, 1), histories=1)
+    assert both.pack() == CUSTOM.pack() + b"\x02\x02\x04\x01\x01"
+    for config in (kept, both, MAX_HISTORIES):
+        assert Config.unpack(config.pack()) == config
+    assert MAX_HISTORIES == dataclasses.replace(MAX_TEXT, histories=1)
+    for bad, message in [
+        (CUSTOM.pack() + b"\x00\x00\x00", "bit histories of 0 written out"),
+        (CUSTOM.pack() + b"\x00\x01\x04\x00", "bit histories of 0 written out"),
+        (CUSTOM.pack() + b"\x00\x00\x02", "unknown bit history setting 2"),
+        (CUSTOM.pack() + b"\x00\x00\x01\x01", "wrong length"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            Config.unpack(bad)
+    with pytest.raises(ConfigError, match="unknown bit history setting"):
+        dataclasses.replace(CUSTOM, histories=-1)
+
+
+def test_histories_in_a_header(tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A configuration with bit histories, written out in the header, decodes through
+    them in blocks of many segments (a step's histories learnt in segment order, also
+    where segments share a slot: the repeated text), and they change what is coded; the
+    torch backend leaves such streams to the compiled loops."""
+    kept = dataclasses.replace(CUSTOM, histories=1)
+    data = sample_text(3000, seed=13) * 3
+    blob = compress(data, tiny_model, block_size=4096, level=_custom_level(monkeypatch, kept))
+    info = list_stream(io.BytesIO(blob))
+    assert info.config == kept and max(b.segments for b in info.blocks) > 1
+    assert decompress(blob, tiny_model) == data
+    plain = compress(data, tiny_model, block_size=4096, level=_custom_level(monkeypatch, CUSTOM))
+    assert plain != blob and decompress(plain, tiny_model) == data
+    assert not torchmix.supports(kept, account=False) and torchmix.supports(CUSTOM, False)
 
 
 def test_mixers_in_a_header(tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch) -> None:

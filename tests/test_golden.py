@@ -36,10 +36,12 @@ from nncompress.config import (
     DEFAULT,
     DEFAULT_2,
     IMAGE_MIXERS,
+    MAX_HISTORIES,
     MAX_TEXT,
     TEXT_MIXERS,
     WIDE_TEXT,
     preset_of,
+    with_histories,
 )
 from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.levels import LEVELS
@@ -85,12 +87,14 @@ def test_the_second_configuration_differs() -> None:
 def test_the_text_presets_goldens_pin() -> None:
     """golden-nearby.nnc pins preset 6 (nearby match probes), golden-mixers.nnc the
     level's text preset of today, 7 (and the extra mixers), golden-max.nnc --max's, 15,
-    golden-wide.nnc --wide's, 18, all named by number."""
+    golden-wide.nnc --wide's, 18, golden-max-histories.nnc --max's since, 19 (bit
+    histories), all named by number."""
     pins = (
         ("golden-nearby.nnc", DEFAULT_2, 6),
         ("golden-mixers.nnc", TEXT_MIXERS, 7),
         ("golden-max.nnc", MAX_TEXT, 15),
         ("golden-wide.nnc", WIDE_TEXT, 18),
+        ("golden-max-histories.nnc", MAX_HISTORIES, 19),
     )
     for name, config, number in pins:
         blob = (DATA / name).read_bytes()
@@ -98,7 +102,8 @@ def test_the_text_presets_goldens_pin() -> None:
         assert header.config == config and preset_of(config) == number
         assert (blob[4] >> 4) & 3 != fmt.CONFIG_INLINE
     assert DEFAULT_2.mixers == () and TEXT_MIXERS.mixers
-    assert LEVELS["max"].config == MAX_TEXT and LEVELS["wide"].config == WIDE_TEXT
+    assert LEVELS["max"].config == MAX_HISTORIES and LEVELS["wide"].config == WIDE_TEXT
+    assert replace(MAX_HISTORIES, histories=0) == MAX_TEXT
 
 
 @pytest.fixture(autouse=True)
@@ -217,7 +222,9 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     8 and 10; the encoder chose them from the text preset 7), and the picture and the
     code with the presets that the encoder chooses for them from 7 now (12, the bitmaps'
     own mixers; 13, the sparse and match kinds); an 8-bit picture (14, the image
-    kinds); and a 24-bit and a 32-bit picture (16 and 17, the colour kinds)."""
+    kinds); a 24-bit and a 32-bit picture (16 and 17, the colour kinds); and the code
+    and the picture with the presets the encoder chooses for them from --max's text
+    preset, 19 (20 and 22: 13 and 12 with bit histories)."""
     source, block, _, _, (_, _, flat, text) = make_golden.DATA_GOLDENS[name]
     blob = (DATA / name).read_bytes()
     info = list_stream(io.BytesIO(blob))
@@ -234,6 +241,8 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
         expected = IMAGE_MIXERS
     if source.startswith("colour"):  # the colour kinds (16, 17)
         expected = COLOUR_32 if source.endswith("32") else COLOUR_24
+    if text.histories:  # the binary preset with bit histories (20, 22)
+        expected = with_histories(expected)
     if make_golden.DATA_GOLDENS[name][3] is not None:  # made with the configuration given
         expected = make_golden.DATA_GOLDENS[name][3]
     assert info.config == expected and blob[5] == preset_of(expected)

@@ -32,12 +32,17 @@ from nncompress.config import (
     DEFAULT,
     DEFAULT_MIXERS,
     IMAGE_MIXERS,
+    MAX_HISTORIES,
     MAX_TEXT,
     TEXT_MIXERS,
+    TEXT_PRESETS,
     Config,
+    preset_of,
+    with_histories,
 )
 from nncompress.contexts import RECORD_KINDS
 from nncompress.engine import compress_block, list_stream
+from nncompress.levels import LEVELS
 from nncompress.model import IntModel
 
 WORD_KINDS = {contexts.ALIGN_4, contexts.SKIP_4, contexts.SKIP_1_4}
@@ -689,6 +694,28 @@ def test_the_strongest_levels_text_preset_gives_way_to_the_binary_ones() -> None
     assert records.config_for(MAX_TEXT, machine_code(30_000)) == BINARY_SPARSE_MIXERS
     assert records.config_for(MAX_TEXT, smooth_image()) == IMAGE_MIXERS
     assert replace(MAX_TEXT, final_shift=16, apm_rate=6, network_weight=3 << 14) == DEFAULT_MIXERS
+
+
+def test_the_strongest_level_gives_binary_streams_bit_histories(tiny_model: IntModel) -> None:
+    """--max's text preset (19) has bit histories, and a binary stream of --max takes the
+    binary preset the default level would, with them (20: preset 13's; 22 for a 1-bit
+    bitmap, preset 12's), while the default level's streams and short streams, whose
+    presets have no mixers, go without; each archive decodes."""
+    assert LEVELS["max"].config == MAX_HISTORIES and MAX_HISTORIES in TEXT_PRESETS
+    code = machine_code(30_000)
+    for data, level, expected in [
+        (code, "max", with_histories(BINARY_SPARSE_MIXERS)),
+        (code, "default", BINARY_SPARSE_MIXERS),
+        (code[:6000], "max", BINARY_3),
+        (sample_text(20_000), "max", MAX_HISTORIES),
+    ]:
+        blob = compress(data, tiny_model, level=level)
+        info = list_stream(io.BytesIO(blob))
+        assert info.config == expected, level
+        assert fmt.Header(64, 1, "", expected).pack()[5] == preset_of(expected)
+        assert decompress(blob, tiny_model) == data
+    assert preset_of(with_histories(BINARY_SPARSE_MIXERS)) == 20
+    assert preset_of(with_histories(BITMAP)) == 22
 
 
 def test_only_the_bit_level_kinds_are_hashed_bit_by_bit() -> None:
