@@ -879,8 +879,8 @@ def _train_histories(bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, 
     in segment order (``_predict`` read them all before). A history is a 1 followed by
     the slot's last outcomes, at most 7 (the oldest dropped), 0 where it has none: a slot
     claimed this step starts empty. Its estimate moves by its error over its count + 1.3,
-    at least 1/61 of it (``HIST_LIMIT``): unlike a slot's own probability, which counts to
-    1023, a history's meaning drifts as the data does."""
+    at least 1/256.3 of it (``HIST_LIMIT``): unlike a slot's own probability, which counts
+    to 1023, a history's meaning drifts as the data does."""
     k, n_ctx = len(bit), slots.shape[1]
     for i in range(k):
         for o in range(n_ctx):
