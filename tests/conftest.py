@@ -18,10 +18,11 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import importlib.util
 import io
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,23 @@ from nncompress.model import IntModel, ModelError, export_gru, save_model
 from nncompress.zoo import describe_ref, model_ref, names
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def script(name: str):
+    """``scripts/<name>.py`` as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (dataclasses look their module up)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: The golden archives' script: what they hold and how each was made.
+make_golden = script("make_golden")
+#: Its generator of computed data, which the tests use too: ``rand = numbers(seed)``,
+#: ``rand(k)`` the next number below ``k`` (no library's, whose streams may change).
+numbers = make_golden.numbers
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus"
 DEFAULT_MODEL_PATH = REPO / "models" / "default.nnm"
@@ -57,20 +75,6 @@ def alphabet_probs() -> np.ndarray:
     """A Zipf-like distribution over ``ALPHABET`` (entropy about 4.3 bits)."""
     p = 1.0 / np.arange(1, len(ALPHABET) + 1)
     return p / p.sum()
-
-
-def numbers(seed: int) -> Callable[[int], int]:
-    """A generator of our own for computed test data (no library's, whose streams may
-    change between versions): ``rand(k)`` gives the next number below ``k`` of a 64-bit
-    linear congruential sequence started at ``seed``."""
-    state = seed
-
-    def rand(k: int) -> int:
-        nonlocal state
-        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        return (state >> 33) % k
-
-    return rand
 
 
 def sample_text(n: int, seed: int = 0) -> bytes:

@@ -12,17 +12,15 @@ a fresh process whose time and peak memory are measured.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import random
 import signal
 import struct
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import CUSTOM, REPO, compress, decode_or_damage, walk_blocks
+from conftest import CUSTOM, compress, decode_or_damage, script, walk_blocks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,19 +30,7 @@ from nncompress.config import preset_of
 from nncompress.engine import list_stream
 from nncompress.model import IntModel
 
-
-def _load_fuzz_harness():
-    """``scripts/fuzz_decoder.py`` as a module (scripts/ is not a package)."""
-    path = REPO / "scripts" / "fuzz_decoder.py"
-    spec = importlib.util.spec_from_file_location("fuzz_decoder", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # (its dataclasses look their module up)
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz_harness()
+fuzz = script("fuzz_decoder")
 
 needs_alarm = pytest.mark.skipif(
     not hasattr(signal, "setitimer"), reason="hang detection needs SIGALRM"

@@ -15,13 +15,12 @@ that ``make_golden`` computes.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REPO
+from conftest import DATA, make_golden
 
 from nncompress import format as fmt
 from nncompress.config import (
@@ -49,18 +48,6 @@ from nncompress.model import IntModel
 from nncompress.reader import ArchiveReader
 from nncompress.zoo import REGISTRY, model_for_archive
 
-
-def _make_golden():
-    spec = importlib.util.spec_from_file_location(
-        "make_golden", REPO / "scripts" / "make_golden.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_golden = _make_golden()
 TEXT = DATA / "golden.txt"
 
 
