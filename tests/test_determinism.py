@@ -13,14 +13,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compress, decompress, memory_model, sample_text, write_random_model
+from conftest import (
+    compress,
+    decompress,
+    memory_model,
+    random_gru,
+    sample_text,
+    write_random_model,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nncompress import coder
 from nncompress import format as fmt
 from nncompress.config import DEFAULT
-from nncompress.model import IntModel
+from nncompress.model import MAX_HIDDEN, MULT_MAX, IntModel
 
 
 def run_steps(model: IntModel, seqs: np.ndarray) -> np.ndarray:
@@ -49,6 +56,54 @@ def _seqs(rows: int, steps: int, seed: int) -> np.ndarray:
 def test_step_equals_forward_sequence(any_model: IntModel) -> None:
     seqs = _seqs(7, 60, seed=1)
     assert np.array_equal(run_steps(any_model, seqs), np.asarray(any_model.forward_sequence(seqs)))
+
+
+def _array_step(model: IntModel, prev: np.ndarray, state: list) -> tuple:
+    """``step`` by the array operations (``_linear``, ``_gru_cell``, ``_freqs``) that every
+    backend but the compiled CPU step runs, in numpy's int64 arithmetic."""
+    x = model._t["embed_table"][prev].astype(np.int64)
+    new = []
+    for i, h in enumerate(state):
+        gi = x if i == 0 else model._linear(x, f"l{i}.in")
+        x = model._gru_cell(gi, h.astype(np.int64), i)
+        new.append(x)
+    return model._freqs(x), new
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_compiled_step_at_the_bounds(sign: int) -> None:
+    """The compiled CPU step computes in 32-bit integers, relying on the bounds that a model
+    file is checked against (``IntModel.from_tensors``): a model at those bounds (the
+    widest hidden state, every weight and multiplier at its largest, shifts and biases
+    from one end of their range to the other) and hidden states at +-127 give the
+    frequencies and states of the int64 array operations, batches of every size up to 9."""
+    hidden, layers = MAX_HIDDEN, 2
+    tensors, meta = random_gru(hidden, layers, 5, "bounds")
+    rng = np.random.default_rng(6)
+    for k, t in tensors.items():
+        kind = k.rsplit(".", 1)[-1]
+        if kind == "w":
+            top = np.where(rng.random(t.shape) < 0.9, sign * 127, -sign * 127)
+            tensors[k] = top.astype(t.dtype)
+        elif kind == "m":
+            tensors[k] = np.full(t.shape, MULT_MAX, dtype=t.dtype)
+        elif kind == "s":
+            tensors[k] = np.resize(np.arange(1, 31, dtype=t.dtype), t.shape)
+        elif kind == "b" or k == "embed_table":
+            top = (1 << 24) - 1
+            tensors[k] = rng.choice([-top, top, 0, 1000], t.shape).astype(t.dtype)
+    model = IntModel.from_tensors(tensors, meta)
+    for rows in range(1, 10):
+        prev = rng.integers(0, 256, rows)
+        state = [
+            np.where(rng.random((rows, hidden)) < 0.5, 127, -127).astype(np.int32) * sign
+            for _ in range(layers)
+        ]
+        freqs, new = model.step(prev, state)
+        want_freqs, want = _array_step(model, prev, state)
+        assert np.array_equal(freqs, want_freqs)
+        for got, exp in zip(new, want, strict=True):
+            assert np.array_equal(got, exp)
 
 
 @settings(max_examples=20, deadline=None)
@@ -176,7 +231,7 @@ def test_pipelined_network_errors_reach_the_coder(
 _FREQ_HASH = """
 import hashlib, sys
 import numpy as np
-from nncompress.model import IntModel
+from nncompress.model import MAX_HIDDEN, MULT_MAX, IntModel
 m = IntModel.load(sys.argv[1])
 rng = np.random.default_rng(0)
 seqs = rng.integers(0, 256, (48, 40))
