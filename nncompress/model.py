@@ -64,7 +64,8 @@ LUT_SIZE = 2 * LUT_RANGE << PRE_BITS  # 16384 entries
 EXP_RANGE = 16  # exp table covers logit gaps of 0 .. 16 nats
 EXP_SIZE = (EXP_RANGE << LOGIT_BITS) + 1
 FREQ_BITS = 16  # the most likely symbol gets 2**16, every symbol at least 1
-#: The CPU step's float32 products take their batch padded to a multiple of this many rows.
+#: The CPU step's float32 products take a batch of more than one row padded to a multiple
+#: of this many rows (``IntModel._product``).
 PRODUCT_ROWS = 4
 
 
@@ -356,10 +357,12 @@ class IntModel:
                 return out
             x = x.astype(np.float32)
         rows = len(x)
-        if rows % PRODUCT_ROWS:
+        if rows > 1 and rows % PRODUCT_ROWS:
             # OpenBLAS multiplies a batch whose rows are a multiple of 4 faster than one row
             # fewer (47 rows of the default model's recurrent product: 280 us, 48 rows: 237 us
             # on an AVX2 EPYC); the padding rows are zeros, and each row's product is its own.
+            # One row stays one: a matrix-vector product (54 us for the large model's
+            # recurrent weights, against 219 us for 4 rows), what one-segment blocks take.
             padded = np.zeros((rows + PRODUCT_ROWS - rows % PRODUCT_ROWS, x.shape[1]), x.dtype)
             padded[:rows] = x
             return (padded @ self._t[key + ".w"])[:rows]
