@@ -33,7 +33,7 @@ from conftest import (
     set_segment_bytes,
     walk_blocks,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nncompress import adaptive, contexts, levels, records, torchmix, zoo
@@ -511,6 +511,8 @@ def test_block_header_round_trip(hb: tuple[fmt.Header, fmt.BlockHeader]) -> None
     block_size=st.integers(1, fmt.MAX_BLOCK),
     has_model=st.booleans(),
 )
+# A block over 1 MiB in more segments than the default count (as ``--wide`` writes them).
+@example(desc=91, tail=b"\x80\x05\x80\t", block_size=1179648, has_model=True)
 def test_any_block_header_that_reads_is_in_range(
     desc: int, tail: bytes, block_size: int, has_model: bool
 ) -> None:
@@ -531,7 +533,7 @@ def test_any_block_header_that_reads_is_in_range(
         assert 0 <= b.param < fmt.LZMA_VARIANT_COUNT
     if b.method in fmt.MODEL_METHODS:
         assert has_model
-        assert fmt.fewest_segments(b.raw_len) <= b.param <= fmt.segment_count(b.raw_len)
+        assert fmt.fewest_segments(b.raw_len) <= b.param <= fmt.most_segments(b.raw_len)
     # Its canonical encoding reads back the same.
     assert fmt.read_block_header(io.BytesIO(b.pack(block_size)), header)[0] == b
 
