@@ -359,10 +359,11 @@ class IntModel:
         rows = len(x)
         if rows > 1 and rows % PRODUCT_ROWS:
             # OpenBLAS multiplies a batch whose rows are a multiple of 4 faster than one row
-            # fewer (47 rows of the default model's recurrent product: 280 us, 48 rows: 237 us
-            # on an AVX2 EPYC); the padding rows are zeros, and each row's product is its own.
-            # One row stays one: a matrix-vector product (54 us for the large model's
-            # recurrent weights, against 219 us for 4 rows), what one-segment blocks take.
+            # fewer (``scripts/step_profile.py --segments 47`` on an AVX2 EPYC: the default
+            # model's products for 47 rows 343 us padded, 382 us as they are); the padding
+            # rows are zeros, and each row's product is its own. One row stays one: a
+            # matrix-vector product, what one-segment blocks take (``--model large
+            # --segments 1 4``: 74 us for one row, 255 us for four).
             padded = np.zeros((rows + PRODUCT_ROWS - rows % PRODUCT_ROWS, x.shape[1]), x.dtype)
             padded[:rows] = x
             return (padded @ self._t[key + ".w"])[:rows]

@@ -6,6 +6,8 @@ the CPU has int8 dot-product instructions), for a few segment counts.
     OPENBLAS_NUM_THREADS=1 python scripts/step_profile.py [--model PATH] [--segments 37 256 1024]
 
 The FLOP limit it prints is bytes/s <= measured GEMM FLOP/s / (2 * weights used per byte).
+On numpy the products are timed as the step runs them, their batch padded to a multiple of
+``model.PRODUCT_ROWS`` rows, and also as they are ("unpadded").
 """
 
 from __future__ import annotations
@@ -39,18 +41,22 @@ def profile(model, segments: int, label: str) -> None:
     # The products alone, on the float32 carriers the step multiplies (the weights are
     # float32 already; numpy's step keeps its hidden state in float32 for them too).
     hf = o.asarray(h.astype(np.float32))
+    raw = sum(timed(lambda k=k: hf @ t[k]) for k in t if k.endswith(".w"))
+    gemm = raw
+    padded = ""
     if o.name == "numpy":  # as the step multiplies them (its batch padded: ``_product``)
         gemm = sum(timed(lambda k=k: model._product(hf, k[:-2])) for k in t if k.endswith(".w"))
-    else:
-        gemm = sum(timed(lambda k=k: hf @ t[k]) for k in t if k.endswith(".w"))
+        padded = f" (unpadded {raw * 1e6:.0f})"
     if getattr(model, "_int8", None) is not None:  # int8 products (use_int8_products)
         h8 = h.astype(np.int8)
         gemm = sum(timed(lambda k=k: model._product(h8, k[:-2])) for k in t if k.endswith(".w"))
+        padded = ""
     step = timed(lambda: model.step(prev, state))
     flops = 2 * segments * model.parameters
     print(
         f"{label:>10} S={segments:>5}: step {step * 1e6:8.0f} us, of which products "
-        f"{gemm * 1e6:7.0f} us ({100 * gemm / step:3.0f}%); {segments / step / 1e3:6.1f} KB/s; "
+        f"{gemm * 1e6:7.0f} us{padded} ({100 * gemm / step:3.0f}%); "
+        f"{segments / step / 1e3:6.1f} KB/s; "
         f"products at {flops / gemm / 1e9:5.1f} GFLOP/s -> limit "
         f"{segments / gemm / 1e3:6.1f} KB/s"
     )
