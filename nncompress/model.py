@@ -319,7 +319,11 @@ class IntModel:
         """
         if self.ops.name == "numpy":
             return self._step_compiled(np.asarray(prev, dtype=np.int64), state)
-        x = self.ops.take_rows(self._t["embed_table"], prev)
+        return self._step_arrays(self.ops.take_rows(self._t["embed_table"], prev), state)
+
+    def _step_arrays(self, x: Any, state: list[Any]) -> tuple[Any, list[Any]]:
+        """``step`` by array operations from the embedded input ``x`` ([S, 3H]): what every
+        backend but the compiled CPU step runs."""
         new_state = []
         for i, h in enumerate(state):
             gi = x if i == 0 else self._linear(x, f"l{i}.in")

@@ -58,18 +58,6 @@ def test_step_equals_forward_sequence(any_model: IntModel) -> None:
     assert np.array_equal(run_steps(any_model, seqs), np.asarray(any_model.forward_sequence(seqs)))
 
 
-def _array_step(model: IntModel, prev: np.ndarray, state: list) -> tuple:
-    """``step`` by the array operations (``_linear``, ``_gru_cell``, ``_freqs``) that every
-    backend but the compiled CPU step runs, in numpy's int64 arithmetic."""
-    x = model._t["embed_table"][prev].astype(np.int64)
-    new = []
-    for i, h in enumerate(state):
-        gi = x if i == 0 else model._linear(x, f"l{i}.in")
-        x = model._gru_cell(gi, h.astype(np.int64), i)
-        new.append(x)
-    return model._freqs(x), new
-
-
 @pytest.mark.parametrize("sign", [1, -1])
 def test_compiled_step_at_the_bounds(sign: int) -> None:
     """The compiled CPU step computes in 32-bit integers, relying on the bounds that a model
@@ -103,7 +91,9 @@ def test_compiled_step_at_the_bounds(sign: int) -> None:
             h[0::3], h[1::3] = 127, -127
             state.append(h)
         freqs, new = model.step(prev, state)
-        want_freqs, want = _array_step(model, prev, state)
+        # The array operations on int64 arrays: integers without a 32-bit bound.
+        x = model._t["embed_table"][prev].astype(np.int64)
+        want_freqs, want = model._step_arrays(x, [h.astype(np.int64) for h in state])
         assert np.array_equal(freqs, want_freqs)
         for got, exp in zip(new, want, strict=True):
             assert np.array_equal(got, exp)

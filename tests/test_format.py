@@ -1788,6 +1788,14 @@ def test_table_bits_up_to_24() -> None:
             Config.unpack(bytes(raw))
 
 
+def _refuses(cases: list[tuple[bytes, str]]) -> None:
+    """``Config.unpack`` refuses each packed configuration with an error matching its
+    message."""
+    for bad, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            Config.unpack(bad)
+
+
 # ----------------------------------------------------------------------------- match probes
 def test_match_probes_written_out() -> None:
     """``match_probes`` is one byte after the fixed fields, written only when not 0: a
@@ -1798,13 +1806,13 @@ def test_match_probes_written_out() -> None:
     assert Config.unpack(probed.pack()) == probed
     assert Config.unpack(CUSTOM.pack()) == CUSTOM
     assert DEFAULT_2 == dataclasses.replace(DEFAULT, match_probes=4)
-    for bad, message in [
-        (CUSTOM.pack() + b"\x00", "match probes of 0 written out"),
-        (CUSTOM.pack() + b"\x09", "match probes out of range"),
-        (CUSTOM.pack() + b"\x03\x03", "wrong length"),
-    ]:
-        with pytest.raises(ConfigError, match=message):
-            Config.unpack(bad)
+    _refuses(
+        [
+            (CUSTOM.pack() + b"\x00", "match probes of 0 written out"),
+            (CUSTOM.pack() + b"\x09", "match probes out of range"),
+            (CUSTOM.pack() + b"\x03\x03", "wrong length"),
+        ]
+    )
     with pytest.raises(ConfigError, match="match probes out of range"):
         dataclasses.replace(CUSTOM, match_probes=-1)
 
@@ -1829,18 +1837,18 @@ def test_mixers_written_out() -> None:
     assert both.pack() == CUSTOM.pack() + b"\x03\x01\x05"
     for config in (mixed, both):
         assert Config.unpack(config.pack()) == config
-    for bad, message in [
-        (CUSTOM.pack() + b"\x00\x00", "wrong length"),  # a count of 0 is never written
-        (CUSTOM.pack() + b"\x00\x01", "wrong length"),
-        (CUSTOM.pack() + b"\x00\x02\x01", "wrong length"),
-        (CUSTOM.pack() + b"\x00\x01\x01\x02\x01", "wrong length"),
-        (CUSTOM.pack() + b"\x00\x01\x00", "unknown mixer context 0"),
-        (CUSTOM.pack() + b"\x00\x01\x08", "unknown mixer context 8"),
-        (CUSTOM.pack() + b"\x00\x02\x03\x03", "listed twice"),
-        (CUSTOM.pack() + b"\x09\x01\x03", "match probes out of range"),
-    ]:
-        with pytest.raises(ConfigError, match=message):
-            Config.unpack(bad)
+    _refuses(
+        [
+            (CUSTOM.pack() + b"\x00\x00", "wrong length"),  # a count of 0 is never written
+            (CUSTOM.pack() + b"\x00\x01", "wrong length"),
+            (CUSTOM.pack() + b"\x00\x02\x01", "wrong length"),
+            (CUSTOM.pack() + b"\x00\x01\x01\x02\x01", "wrong length"),
+            (CUSTOM.pack() + b"\x00\x01\x00", "unknown mixer context 0"),
+            (CUSTOM.pack() + b"\x00\x01\x08", "unknown mixer context 8"),
+            (CUSTOM.pack() + b"\x00\x02\x03\x03", "listed twice"),
+            (CUSTOM.pack() + b"\x09\x01\x03", "match probes out of range"),
+        ]
+    )
     with pytest.raises(ConfigError, match="at most 8 extra mixers"):
         dataclasses.replace(CUSTOM, mixers=(1, 2, 3, 4, 5, 1, 2, 3, 4))
 
@@ -1857,14 +1865,14 @@ def test_histories_written_out() -> None:
     for config in (kept, both, MAX_HISTORIES):
         assert Config.unpack(config.pack()) == config
     assert MAX_HISTORIES == dataclasses.replace(MAX_TEXT, histories=1)
-    for bad, message in [
-        (CUSTOM.pack() + b"\x00\x00\x00", "bit histories of 0 written out"),
-        (CUSTOM.pack() + b"\x00\x01\x04\x00", "bit histories of 0 written out"),
-        (CUSTOM.pack() + b"\x00\x00\x02", "unknown bit history setting 2"),
-        (CUSTOM.pack() + b"\x00\x00\x01\x01", "wrong length"),
-    ]:
-        with pytest.raises(ConfigError, match=message):
-            Config.unpack(bad)
+    _refuses(
+        [
+            (CUSTOM.pack() + b"\x00\x00\x00", "bit histories of 0 written out"),
+            (CUSTOM.pack() + b"\x00\x01\x04\x00", "bit histories of 0 written out"),
+            (CUSTOM.pack() + b"\x00\x00\x02", "unknown bit history setting 2"),
+            (CUSTOM.pack() + b"\x00\x00\x01\x01", "wrong length"),
+        ]
+    )
     with pytest.raises(ConfigError, match="unknown bit history setting"):
         dataclasses.replace(CUSTOM, histories=-1)
 
