@@ -75,7 +75,6 @@ from .rangecoder import BitDecoder, BitEncoder, code_step_bits
 #: hashes would run on, writing archives no other machine decodes. Writing the new digest
 #: here changes this file; ``tests/test_coder.py`` checks that it is current.
 CONTEXTS_SHA256 = "faccfe0e6b9219bf433e3346277fea2e67d822b9d09b0174b77f5d6a8ee55cf8"
-MATCH_MIN = 5  # context bytes a match must share to start
 SEED_LEN = 16  # a match this long lends its distance to the next segment
 REP_LEN = 32  # a match this long sets the stream's repeat distance
 WINDOW = 64 << 20  # how far back the match model reaches
@@ -141,7 +140,11 @@ APM_IDENTITY = SQUASH[
 SQRT_SHIFT = np.array([i.bit_length() // 2 for i in range((1 << 13) + 1)], dtype=np.int64)
 _PRIMES = PRIMES
 _C0_PRIME = np.uint64(0x2545F4914F6CDD1D)
-_MATCH_MASK = np.uint64((1 << (8 * MATCH_MIN)) - 1)
+#: ``Config.warmup``: a weight set's error is multiplied by (256 + WARMUP_BONUS // (n +
+#: 16)) / 256 after n updates, so that it starts three times as fast and reaches its rate
+#: once n + 16 exceeds WARMUP_BONUS (its count stops there).
+WARMUP_BONUS = 512 * 16
+WARMUP_END = WARMUP_BONUS - 15
 
 
 def _node_bounds() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -289,6 +292,10 @@ class StreamState:
         n_hist = n_ctx if cfg.histories else 0
         self.ctx_hist = np.zeros(len(self.ctx_stats) if n_hist else 0, dtype=np.uint8)
         self.hist_map = np.zeros((n_hist * HIST_STATES, 2), dtype=np.int32)
+        # The mixers' warm-up (``Config.warmup``; empty without it): each weight set's
+        # updates so far, the three mixers', the extra ones' and the final one's in turn.
+        sets = MIX_SETS + mix2_sets(cfg) + MIX3_SETS + sum(mixer_sets(cfg)) + FINAL_SETS
+        self.mixer_n = np.zeros(sets if cfg.warmup else 0, dtype=np.int64)
 
     def block_coder(self, n: int, segments: int, record: int = 0) -> BlockCoder:
         """The coder of a block whose segments form one group (a block of one segment)."""
@@ -314,31 +321,33 @@ class StreamState:
 
     def add_other_block(self, data: bytes) -> None:
         """A block coded by another method (stored, LZMA, network alone): index every
-        MATCH_MIN-byte context in it for the match model, as the mixed coder does while
+        ``Config.match_min``-byte context in it for the match model, as the mixed coder does while
         coding, then add it to the window. Works through the block in pieces of
         ``OTHER_PIECE`` bytes, so that its memory does not grow with the block: a 256 MiB
         block of zeros from a 40 KB archive costs no more here than a 1 MiB one."""
         self.ensure_match_table()
         view = memoryview(data)
-        # A context ends at each byte from the block's MATCH_MIN-th on; piece by piece,
-        # each piece's contexts reach back MATCH_MIN - 1 bytes into the piece before.
-        for lo in range(0, max(len(data) - MATCH_MIN + 1, 0), OTHER_PIECE):
-            hi = min(lo + OTHER_PIECE, len(data) - MATCH_MIN + 1)
-            self._index_contexts(view[lo : hi + MATCH_MIN - 1], lo)
+        # A context ends at each byte from the block's m-th on; piece by piece, each
+        # piece's contexts reach back m - 1 bytes into the piece before.
+        m = self.config.match_min
+        for lo in range(0, max(len(data) - m + 1, 0), OTHER_PIECE):
+            hi = min(lo + OTHER_PIECE, len(data) - m + 1)
+            self._index_contexts(view[lo : hi + m - 1], lo)
         self.append_history(data)
 
     def _index_contexts(self, piece: memoryview, offset: int) -> None:
         """Index the contexts that end in ``piece`` (which starts ``offset`` bytes into the
         block being added): the match table's slot for each remembers the stream offset
         + 1 of the byte after it."""
+        m = self.config.match_min
         arr = np.frombuffer(piece, dtype=np.uint8).astype(np.uint64)
-        ctx = np.zeros(len(arr) - MATCH_MIN + 1, dtype=np.uint64)
-        for i in range(MATCH_MIN):  # byte p - i lands in bits 8i..8i+7, as in BlockCoder.ctx
-            ctx |= arr[MATCH_MIN - 1 - i : len(arr) - i] << np.uint64(8 * i)
+        ctx = np.zeros(len(arr) - m + 1, dtype=np.uint64)
+        for i in range(m):  # byte p - i lands in bits 8i..8i+7, as in BlockCoder.ctx
+            ctx |= arr[m - 1 - i : len(arr) - i] << np.uint64(8 * i)
         bits = np.uint64(64 - self.match_bits)
         keys = ((ctx * _PRIMES[5]) >> bits).astype(np.int64)
         block_pos = self.history_base + len(self.history) + offset
-        nxt = block_pos + np.arange(MATCH_MIN, len(arr) + 1, dtype=np.int64)
+        nxt = block_pos + np.arange(m, len(arr) + 1, dtype=np.int64)
         np.maximum.at(self.match_table, keys, nxt + 1)
 
     def append_history(self, data: bytes) -> None:
@@ -437,6 +446,8 @@ class BlockCoder:
         self.params[_FINAL_SHIFT] = cfg.final_shift
         self.params[_APM_RATE] = cfg.apm_rate
         self.params[_MATCH_PROBES] = cfg.match_probes
+        self.params[_MATCH_LEN] = cfg.match_min
+        self.params[_WAYS] = cfg.slot_ways
         self.params[_SEG_LO] = lo  # the block's index of the group's first segment
         self.hashes = np.zeros((segments, n_ctx), dtype=np.uint64)
         self.seg = np.zeros((_SEG_FIELDS, segments), dtype=np.int64)
@@ -485,6 +496,7 @@ class BlockCoder:
             st.weights_x,
             st.ctx_hist,
             st.hist_map,
+            st.mixer_n,
         )
 
     def _block(self) -> tuple:
@@ -583,7 +595,8 @@ _X = 22
 _ROWS = _X + 3 * MAX_MIXERS
 _SEG_FIELDS = _ROWS + 1
 # BlockCoder.params: the configuration's learning rates.
-_MIX_SHIFT, _FINAL_SHIFT, _APM_RATE, _MATCH_PROBES, _SEG_LO, _N_PARAMS = 0, 3, 4, 5, 6, 7
+_MIX_SHIFT, _FINAL_SHIFT, _APM_RATE, _MATCH_PROBES, _SEG_LO = 0, 3, 4, 5, 6
+_MATCH_LEN, _WAYS, _N_PARAMS = 7, 8, 9
 
 
 @jit
@@ -653,7 +666,7 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
     ctx, lines = blk[4], blk[9]
     cum, hashes, seg, x, slots, p_ctx = scr[0], scr[1], scr[2], scr[3], scr[4], scr[5]
     ctx_tag, ctx_n, kinds, seen_kind = scr[11], scr[12], scr[13], scr[15]
-    mixer_kinds, mixer_base = scr[16], scr[17]
+    mixer_kinds, mixer_base, ways = scr[16], scr[17], scr[14][_WAYS]
     k = len(c0)
     n_ctx, n_in = hashes.shape[1], x.shape[1]
     slot_bits = _ilog2(len(ctx_stats) // n_ctx)
@@ -678,6 +691,10 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
                 hh = hashes[i, o] ^ cc
             slots[i, o] = np.int64(hh >> drop) + (np.int64(o) << slot_bits)
             ctx_tag[i, o] = np.int64((hh >> np.uint64(24)) & np.uint64(0x7FFF))
+    if ways > 1:  # the slot of the group of four holding the context (Config.slot_ways)
+        for i in range(k):
+            for o in range(n_ctx):
+                slots[i, o] = _slot_in_group(ctx_stats, slots[i, o], ctx_tag[i, o], ways)
     for i in range(k):  # loads only, so that many cache misses overlap
         for o in range(n_ctx):
             sl = slots[i, o]
@@ -782,6 +799,22 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
 
 
 @jit
+def _slot_in_group(ctx_stats, sl, tag, ways) -> int:
+    """The slot for a context whose hash names slot ``sl`` and whose check tag is ``tag``,
+    among the ``ways`` slots sl ^ 0, sl ^ 1, ... (an aligned group): the first that holds
+    the context, else the first with the fewest observations, which the update claims."""
+    low, fewest = sl, np.int64(1) << 20
+    for w in range(ways):
+        s = sl ^ w
+        meta = np.int64(ctx_stats[s, 1])
+        if (meta >> 16) == tag:
+            return s
+        if (meta & 0xFFFF) < fewest:
+            low, fewest = s, meta & 0xFFFF
+    return low
+
+
+@jit
 def _update(bit, p_final, tab, scr) -> None:
     """Learn from the coded bits. Where m segments touched the same entry in this step,
     their updates are combined as one batch: the mixer's gradients are summed and divided
@@ -803,13 +836,21 @@ def _update(bit, p_final, tab, scr) -> None:
     _train_apm(bit, seg, apm.reshape(-1), delta, _AROW, prm[_APM_RATE])
     _train_apm(bit, seg, apm2.reshape(-1), delta, _AROW2, prm[_APM_RATE])
     # Mixer: gradient step, damped by the square root of the segments sharing the set.
-    _train_mixer(bit, seg, x, weights, _WSEL, _P1, mixcount, prm[_MIX_SHIFT])
-    _train_mixer(bit, seg, x, weights2, _WSEL2, _P2, mixcount, prm[_MIX_SHIFT + 1])
-    _train_mixer(bit, seg, x, weights3, _WSEL3, _P3, mixcount, prm[_MIX_SHIFT + 2])
+    # With the warm-up (Config.warmup), each mixer's weight sets count their updates in
+    # one array, in this order; without it the array is empty.
+    warm = tab[12]
+    w2 = len(weights)
+    w3 = w2 + len(weights2)
+    wx = w3 + len(weights3)
+    wf = wx + len(weights_x)
+    _train_mixer(bit, seg, x, weights, _WSEL, _P1, mixcount, prm[_MIX_SHIFT], warm, 0)
+    _train_mixer(bit, seg, x, weights2, _WSEL2, _P2, mixcount, prm[_MIX_SHIFT + 1], warm, w2)
+    _train_mixer(bit, seg, x, weights3, _WSEL3, _P3, mixcount, prm[_MIX_SHIFT + 2], warm, w3)
     for e in range(len(scr[16])):  # the extra mixers learn at the third one's rate
         row = _X + 3 * e
-        _train_mixer(bit, seg, x, weights_x, row, row + 1, mixcount, prm[_MIX_SHIFT + 2])
-    _train_final(bit, seg, weights_final, mixcount, prm[_FINAL_SHIFT])
+        shift = prm[_MIX_SHIFT + 2]
+        _train_mixer(bit, seg, x, weights_x, row, row + 1, mixcount, shift, warm, wx)
+    _train_final(bit, seg, weights_final, mixcount, prm[_FINAL_SHIFT], warm, wf)
     # Context statistics: count-based adaptation rates. A slot holding another context
     # (its check tag differs) is first claimed: reset to an empty slot with this tag, the
     # later segment winning where several claim one slot in a step.
@@ -921,31 +962,44 @@ def _train_apm(bit, seg, apm_flat, delta, row_field, rate) -> None:
 
 
 @jit
-def _train_mixer(bit, seg, x, weights, wsel, pfield, mixcount, shift0) -> None:
+def _warm(err, warm, f) -> int:
+    """``err`` of a weight set updated ``warm[f]`` times before this step, as the warm-up
+    scales it (``Config.warmup``; ``warm`` empty: as it is)."""
+    if len(warm) == 0:
+        return err
+    return (err * (256 + WARMUP_BONUS // (warm[f] + 16))) >> 8
+
+
+@jit
+def _train_mixer(bit, seg, x, weights, wsel, pfield, mixcount, shift0, warm, base) -> None:
     """Gradient step of one mixer on its own error, damped by the square root of the
-    number of segments sharing a weight set."""
+    number of segments sharing a weight set, and scaled up while the set is young
+    (``_warm``: every segment by its count before the step)."""
     k, n_in = len(bit), x.shape[1]
     for i in range(k):
         mixcount[seg[wsel, i]] += 1
     for i in range(k):
         ws = seg[wsel, i]
-        err = (bit[i] << P_BITS) - seg[pfield, i]
+        err = _warm((bit[i] << P_BITS) - seg[pfield, i], warm, base + ws)
         shift = shift0 + SQRT_SHIFT[mixcount[ws]]
         for q in range(n_in):
             weights[ws, q] += (x[i, q] * err) >> shift
     for i in range(k):
-        mixcount[seg[wsel, i]] = 0
+        ws = seg[wsel, i]
+        mixcount[ws] = 0
+        if len(warm):
+            warm[base + ws] = min(warm[base + ws] + 1, WARMUP_END)
 
 
 @jit
-def _train_final(bit, seg, weights_final, mixcount, shift0) -> None:
+def _train_final(bit, seg, weights_final, mixcount, shift0, warm, base) -> None:
     """Gradient step of the final mixer, whose inputs are the mixers' logits."""
     k = len(bit)
     for i in range(k):
         mixcount[seg[_C0, i]] += 1
     for i in range(k):
         ws = seg[_C0, i]
-        err = (bit[i] << P_BITS) - seg[_P, i]
+        err = _warm((bit[i] << P_BITS) - seg[_P, i], warm, base + ws)
         shift = shift0 + SQRT_SHIFT[mixcount[ws]]
         weights_final[ws, 0] += (seg[_D1, i] * err) >> shift
         weights_final[ws, 1] += (seg[_D2, i] * err) >> shift
@@ -953,7 +1007,10 @@ def _train_final(bit, seg, weights_final, mixcount, shift0) -> None:
         for e in range(weights_final.shape[1] - 3):
             weights_final[ws, 3 + e] += (seg[_X + 3 * e + 2, i] * err) >> shift
     for i in range(k):
-        mixcount[seg[_C0, i]] = 0
+        ws = seg[_C0, i]
+        mixcount[ws] = 0
+        if len(warm):
+            warm[base + ws] = min(warm[base + ws] + 1, WARMUP_END)
 
 
 @jit
@@ -1018,18 +1075,20 @@ def _end_byte(byte, tab, blk, scr) -> None:
     t += 1
     for i in range(k):
         done[i] = t
-    if t >= MATCH_MIN:
+    m = prm[_MATCH_LEN]
+    if t >= m:
+        mask = np.uint64(0xFFFFFFFFFFFFFFFF) >> np.uint64(64 - 8 * m)
         bits = np.uint64(64 - _ilog2(len(match_table)))
         keys = scr[4][:, 0]  # slots' first column is free until the next predict
         cand = scr[6][:, 0]
         probes, lo = prm[_MATCH_PROBES], prm[_SEG_LO]
         block_pos = ints[1]
         for i in range(k):
-            keys[i] = np.int64(((ctx[i] & _MATCH_MASK) * _PRIMES[5]) >> bits)
+            keys[i] = np.int64(((ctx[i] & mask) * _PRIMES[5]) >> bits)
             cand[i] = match_table[keys[i]] - 1
             if probes > 0 and mlen[i] == 0:
                 near = _nearest_match(
-                    ctx[i], lo + i, probes, t, bits, block_pos, starts_all, match_table
+                    ctx[i] & mask, lo + i, probes, t, bits, block_pos, starts_all, match_table
                 )
                 if near >= 0:
                     cand[i] = near
@@ -1038,7 +1097,7 @@ def _end_byte(byte, tab, blk, scr) -> None:
         for i in range(k):
             if mlen[i] == 0 and cand[i] >= 0:
                 mptr[i] = cand[i]
-                mlen[i] = MATCH_MIN
+                mlen[i] = m
                 mseed[i] = 0
         # ...then record where each context continues: the next byte's offset, which a
         # later lookup may use once that byte is coded (and, with probes, where it
@@ -1048,15 +1107,16 @@ def _end_byte(byte, tab, blk, scr) -> None:
             if nxt + 1 > match_table[keys[i]]:
                 match_table[keys[i]] = nxt + 1
             if probes > 0:
-                match_table[_segment_key(ctx[i], starts[i], bits)] = nxt + 1
+                match_table[_segment_key(ctx[i] & mask, starts[i], bits)] = nxt + 1
     _seed_matches(k, t, ints, starts, starts_all, done_all, block, history, mptr, mlen, mseed)
 
 
 @jit
 def _segment_key(c, start, bits) -> int:
-    """The match table's slot for the current context within the segment that starts at
-    block offset ``start`` (``Config.match_probes``)."""
-    h = (c & _MATCH_MASK) + np.uint64(start + 1) * _PRIMES[3]
+    """The match table's slot for the current context ``c`` (its last ``Config.match_min``
+    bytes) within the segment that starts at block offset ``start``
+    (``Config.match_probes``)."""
+    h = c + np.uint64(start + 1) * _PRIMES[3]
     return np.int64((h * _PRIMES[5]) >> bits)
 
 

@@ -61,6 +61,18 @@ class Config:
       (``adaptive._train_histories``); 0 where it does not. Written out only when 1, after
       the mixers (a count of 0 where there are none), so a reader that predates it
       refuses it.
+    - ``slot_ways``: 1 where a context's hash names one slot of its table; 4 where it
+      names an aligned group of four (one cache line's half), and the context takes the
+      slot of the group that holds it, else the one with the fewest observations (the
+      first on a tie), so that a context seen often is not pushed out by one seen once.
+    - ``warmup``: 1 where each mixer weight set learns faster while it is young, its
+      error multiplied by (256 + 512 * 16 / (n + 16)) / 256 (integer division) after n
+      updates of the set, 0 where it learns at its rate from the start.
+    - ``match_min``: how many bytes of context (2 to 8) the match model hashes to find
+      the latest earlier occurrence: 5 until these fields; 2 finds a shorter but more
+      recent one, whose next byte predicts better on text and binaries alike.
+    - The last three are written out only when not (1, 0, 5), after the histories (then
+      written even when 0), so a reader that predates them refuses them.
     """
 
     contexts: tuple[int, ...]
@@ -73,6 +85,9 @@ class Config:
     match_probes: int = 0
     mixers: tuple[int, ...] = ()
     histories: int = 0
+    slot_ways: int = 1
+    warmup: int = 0
+    match_min: int = 5
 
     def __post_init__(self) -> None:
         self.check()
@@ -107,6 +122,17 @@ class Config:
             raise ConfigError("a mixer context is listed twice")
         if self.histories not in (0, 1):
             raise ConfigError(f"unknown bit history setting {self.histories}")
+        if self.slot_ways not in (1, 4):
+            raise ConfigError(f"context slots in groups of 1 or 4, not {self.slot_ways}")
+        if self.warmup not in (0, 1):
+            raise ConfigError(f"unknown mixer warm-up setting {self.warmup}")
+        if not 2 <= self.match_min <= 8:
+            raise ConfigError(f"match contexts of 2 to 8 bytes, not {self.match_min}")
+
+    @property
+    def refined(self) -> bool:
+        """Whether the fields after the histories are written out (not their defaults)."""
+        return (self.slot_ways, self.warmup, self.match_min) != (1, 0, 5)
 
     @property
     def names(self) -> list[str]:
@@ -128,21 +154,25 @@ class Config:
             self.match_bits,
             self.network_weight,
         )
-        more = self.mixers or self.histories
+        more = self.mixers or self.histories or self.refined
         extra = bytes([self.match_probes]) if self.match_probes or more else b""
         if more:
             extra += bytes([len(self.mixers), *self.mixers])
-        if self.histories:
+        if self.histories or self.refined:
             extra += bytes([self.histories])
+        if self.refined:
+            extra += bytes([self.slot_ways, self.warmup, self.match_min])
         return bytes([len(self.contexts), *self.contexts]) + fixed + extra
 
     @classmethod
     def unpack(cls, data: bytes) -> Config:
         """Inverse of ``pack``; raises ConfigError on anything but a whole, valid one."""
         end = 1 + data[0] + _FIXED.size if data else 0
-        # The match probes, then the count of mixers and their ids, then the histories.
+        # The match probes, then the count of mixers and their ids, then the histories,
+        # then the slot ways, the mixers' warm-up and the match context's length.
         rest = len(data) - end
-        mixed = rest >= 2 and rest - 2 - data[end + 1] in (0, 1)
+        tail = rest - 2 - data[end + 1] if rest >= 2 else -1
+        mixed = tail in (0, 1, 4)
         if not data or not (rest in (0, 1) or mixed):
             raise ConfigError("configuration of the wrong length")
         n = data[0]
@@ -151,13 +181,29 @@ class Config:
         if rest == 1 and probes == 0:
             raise ConfigError("match probes of 0 written out")
         mixers = tuple(data[end + 2 : end + 2 + data[end + 1]]) if mixed else ()
-        histories = data[-1] if mixed and rest == 3 + len(mixers) else 0
-        if mixed and rest == 3 + len(mixers) and not histories:
+        after = data[end + 2 + len(mixers) :] if mixed else b""
+        histories = after[0] if after else 0
+        ways, warmup, match_min = tuple(after[1:]) if len(after) == 4 else (1, 0, 5)
+        if len(after) == 1 and not histories:
             raise ConfigError("bit histories of 0 written out")
-        if mixed and not (mixers or histories):  # a count of 0 only before histories
+        if len(after) == 4 and (ways, warmup, match_min) == (1, 0, 5):
+            raise ConfigError("default slot ways, warm-up and match length written out")
+        if mixed and not (mixers or after):  # a count of 0 only before histories
             raise ConfigError("configuration of the wrong length")
         return cls(
-            tuple(data[1 : 1 + n]), (s1, s2, s3), fs, apm, tb, mb, w0, probes, mixers, histories
+            tuple(data[1 : 1 + n]),
+            (s1, s2, s3),
+            fs,
+            apm,
+            tb,
+            mb,
+            w0,
+            probes,
+            mixers,
+            histories,
+            ways,
+            warmup,
+            match_min,
         )
 
 
@@ -391,6 +437,41 @@ def with_histories(config: Config) -> Config:
 BINARY_HISTORIES, IMAGE_HISTORIES, BITMAP_HISTORIES, COLOUR_24_HISTORIES, COLOUR_32_HISTORIES = (
     with_histories(c) for c in (BINARY_SPARSE_MIXERS, IMAGE_MIXERS, BITMAP, COLOUR_24, COLOUR_32)
 )
+
+
+def refined(config: Config) -> Config:
+    """``config`` with bit histories, context slots in groups of four, the mixers'
+    warm-up and a match context of 2 bytes (``Config.slot_ways``, ``warmup``,
+    ``match_min``): ``--max``'s presets since 25."""
+    return replace(config, histories=1, slot_ways=4, warmup=1, match_min=2)
+
+
+def like_level(config: Config, level: Config) -> Config:
+    """``config`` (a binary preset taken for a stream) with the bit histories, slot ways,
+    warm-up and match length of ``level``, the level's text preset."""
+    return replace(
+        config,
+        histories=level.histories,
+        slot_ways=level.slot_ways,
+        warmup=level.warmup,
+        match_min=level.match_min,
+    )
+
+
+#: For text at the strongest level since format 1 grew slot groups, the mixers' warm-up
+#: and the match length (``refined``): preset 19 with them. Chosen by scratch runs of
+#: ``--max`` on eleven files of this machine of 120 KB each (C headers, Python source, a
+#: man page, a changelog, the package database, its log, a novel, an ELF executable and
+#: a shared library, compiled Python, time-zone data), each change alone and then
+#: together: 1.35% smaller in all than presets 19-24 (docs/DESIGN.md, section 4).
+#: Slot groups cost a few compares a slot (the group is one cache line's half), the
+#: warm-up a counter a weight set; the network sets ``--max``'s pace.
+MAX_REFINED = refined(MAX_TEXT)
+#: The binary presets so refined, for the streams of ``--max``: presets 13, 14, 12, 16
+#: and 17 with bit histories, slot groups, warm-up and a match length of 2.
+BINARY_REFINED, IMAGE_REFINED, BITMAP_REFINED, COLOUR_24_REFINED, COLOUR_32_REFINED = (
+    refined(c) for c in (BINARY_SPARSE_MIXERS, IMAGE_MIXERS, BITMAP, COLOUR_24, COLOUR_32)
+)
 #: The text presets a level may ask for, which a stream of binary data gives up for a
 #: binary one (``records.config_for``).
 TEXT_PRESETS = (
@@ -401,6 +482,7 @@ TEXT_PRESETS = (
     MAX_TEXT,
     WIDE_TEXT,
     MAX_HISTORIES,
+    MAX_REFINED,
 )
 
 #: Released presets by number (part of the format: never change or reuse a number).
@@ -429,6 +511,12 @@ PRESETS: dict[int, Config] = {
     22: BITMAP_HISTORIES,
     23: COLOUR_24_HISTORIES,
     24: COLOUR_32_HISTORIES,
+    25: MAX_REFINED,
+    26: BINARY_REFINED,
+    27: IMAGE_REFINED,
+    28: BITMAP_REFINED,
+    29: COLOUR_24_REFINED,
+    30: COLOUR_32_REFINED,
 }
 #: What ``-v`` calls them.
 PRESET_NAMES: dict[int, str] = {
@@ -456,6 +544,12 @@ PRESET_NAMES: dict[int, str] = {
     22: "1-bit bitmap with bit histories",
     23: "24-bit image with bit histories",
     24: "32-bit image with bit histories",
+    25: "text at the strongest level, with bit histories and slot groups",
+    26: "binary with sparse and match contexts, bit histories and slot groups",
+    27: "image with bit histories and slot groups",
+    28: "1-bit bitmap with bit histories and slot groups",
+    29: "24-bit image with bit histories and slot groups",
+    30: "32-bit image with bit histories and slot groups",
 }
 DEFAULT_PRESET = 1
 

@@ -18,14 +18,14 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import filters, levels, records
 from . import format as fmt
 from .adaptive import Spending, StreamState
 from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
-from .config import DEFAULT, Config, with_histories
+from .config import DEFAULT, Config, like_level
 from .levels import LEVELS
 from .model import IntModel
 
@@ -285,7 +285,7 @@ def compress_block(
         coded = filters.x86_encode(data) if x86 else data
         record = 0
         if state.config.reads_records:
-            rows = replace(state.config, histories=0) in records.ROW_CONFIGS
+            rows = like_level(state.config, DEFAULT) in records.ROW_CONFIGS
             record = records.detect(coded, rows=rows)
         # Binary data of no kind found (compiled Python, other machines' code): without
         # the network, as records and x86 code are, where the stream has a binary preset.
@@ -730,8 +730,8 @@ class StreamEncoder:
             elif config == records.IMAGE_MIXERS_CONFIG != self.config:
                 # (taken for an image here, not named by the level)
                 config = _bitmap_config(self.model, first_block) or config
-            if self.config.histories and config.mixers:  # (short streams have no mixers)
-                config = with_histories(config)
+            if config.mixers:  # (short streams have no mixers)
+                config = like_level(config, self.config)
             self.config = self.info.config = config
         self._config_open = False
 

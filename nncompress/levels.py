@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import format as fmt
-from .config import MAX_HISTORIES, TEXT_MIXERS, WIDE_TEXT, Config
+from .config import MAX_REFINED, TEXT_MIXERS, WIDE_TEXT, Config
 
 #: Blocks of 1 MiB: large enough that a block's lockstep segments (one per KiB) fill a
 #: batched network step, small enough that memory stays low and damage is located.
@@ -126,16 +126,17 @@ LEVELS: dict[str, Level] = {
     "default": Level("default", (fmt.METHOD_MIXED, fmt.METHOD_LZMA), segments=text_segments),
     # Strongest and slowest: each block of up to 1 MiB as one segment, and the larger
     # network (a third of the default's speed with float products, which at one segment
-    # does not set the pace: the per-byte coding work does). Preset 19 (preset 1 with
-    # the extra mixers, rates for one segment and bit histories; 15 before it): where a
-    # block is one segment, the latest occurrence of a context is the nearest one, so it
-    # needs no nearby probes.
+    # does not set the pace: the per-byte coding work does). Preset 25 (preset 1 with
+    # the extra mixers, rates for one segment, bit histories, slot groups, the mixers'
+    # warm-up and a match context of 2 bytes; 15, then 19 before it): where a block is
+    # one segment, the latest occurrence of a context is the nearest one, so it needs no
+    # nearby probes.
     "max": Level(
         "max",
         (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
         segments=fmt.fewest_segments,
         model="large",
-        config=MAX_HISTORIES,
+        config=MAX_REFINED,
         flat_text=False,
         network_trial=True,
     ),

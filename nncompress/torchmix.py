@@ -18,8 +18,9 @@ by the order of a scatter. So the archives are byte-identical to the compiled lo
 
 What it does not take: the accounting of ``-v``, and the configurations whose contexts
 or mixers read pixels bit by bit (the 1-bit bitmap presets: ``contexts.BIT_KINDS``,
-``MIX_PIXELS``, ``MIX_PIXELS_NEAR``), and those with bit histories (``--max``'s presets
-19-24, whose blocks are one segment, where a device has nothing to batch); ``supports``
+``MIX_PIXELS``, ``MIX_PIXELS_NEAR``), and those with bit histories or slot groups
+(``--max``'s presets 19-30, whose blocks are one segment, where a device has nothing to
+batch); ``supports``
 says so, and those blocks run in the compiled loops, with the same result. Nor blocks
 coded without the network (``coder._code_mixed`` keeps them in the loops).
 """
@@ -52,6 +53,7 @@ def supports(config: Config, account: bool) -> bool:
     return (
         not account
         and not config.histories
+        and not config.refined
         and K.BIT_KINDS.isdisjoint(config.contexts)
         and all(m in _MIXER_PARTS for m in config.mixers)
     )

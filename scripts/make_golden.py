@@ -9,9 +9,10 @@
   mixed-method configuration written out in the header (so the generic decoder is pinned
   on a configuration other than the default); and, as ``golden-nearby.nnc``,
   ``golden-mixers.nnc``, ``golden-max.nnc``, ``golden-wide.nnc`` and
-  ``golden-max-histories.nnc``, in blocks of 9000 with the text presets 6 (the match
-  model's nearby probes), 7 (the default level's), 15 (``--max``'s until 19), 18
-  (``--wide``'s) and 19 (``--max``'s, with bit histories);
+  ``golden-max-histories.nnc`` and ``golden-max-refined.nnc``, in blocks of 9000 with the
+  text presets 6 (the match model's nearby probes), 7 (the default level's), 15
+  (``--max``'s until 19), 18 (``--wide``'s), 19 (``--max``'s until 25, with bit
+  histories) and 25 (``--max``'s, with slot groups, warm-up and a short match context);
 * ``tests/data/golden-primed.nnc`` and ``golden-primed3.nnc`` -- the text with a primed
   model, of model file format version 2 and 3 (whose prime sizes the tables too), and
   ``golden-records.nnc``, ``golden-x86.nnc``, ``golden-bitmap.nnc``, ``golden-words.nnc``
@@ -56,6 +57,7 @@ from nncompress.config import (  # noqa: E402
     DEFAULT,
     DEFAULT_2,
     MAX_HISTORIES,
+    MAX_REFINED,
     MAX_TEXT,
     TEXT_MIXERS,
     WIDE_TEXT,
@@ -117,6 +119,10 @@ GOLDENS: dict[str, tuple[int, int, Config | None]] = {
     # layout: its blocks' 16 and 2 segments pin how a step's histories are learnt, in
     # segment order.
     "golden-max-histories.nnc": (9000, 16 << 20, MAX_HISTORIES),
+    # --max's text preset since it became 25 (19 with slot groups, the mixers' warm-up and
+    # a match context of 2 bytes), in the same layout: its blocks' 16 and 2 segments pin
+    # how a step's segments claim a group's slots and count their weight sets' updates.
+    "golden-max-refined.nnc": (9000, 16 << 20, MAX_REFINED),
 }
 
 #: Archives made with the shipped network primed with PRIME (docs/FORMAT.md, "Primed
@@ -313,6 +319,16 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
         16 << 20,
         None,
         (16384, 8, True, MAX_HISTORIES),
+    ),
+    # The same from --max's text preset since 25: 26 and 28, presets 13 and 12 with bit
+    # histories, slot groups, the warm-up and a match context of 2 bytes.
+    "golden-refined-code.nnc": ("long code", 40_000, 16 << 20, None, (32768, 8, True, MAX_REFINED)),
+    "golden-refined-picture.nnc": (
+        "picture",
+        12_000,
+        16 << 20,
+        None,
+        (16384, 8, True, MAX_REFINED),
     ),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]

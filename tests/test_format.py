@@ -49,6 +49,7 @@ from nncompress.config import (
     DEFAULT_2,
     IMAGE_MIXERS,
     MAX_HISTORIES,
+    MAX_REFINED,
     MAX_TEXT,
     MIXERS,
     PRESETS,
@@ -232,14 +233,17 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     released += [(18, wide), (19, dataclasses.replace(max_text, histories=1))]
     binary = (BINARY_SPARSE_MIXERS, IMAGE_MIXERS, BITMAP, dict(released)[16], dict(released)[17])
     released += [(20 + i, dataclasses.replace(c, histories=1)) for i, c in enumerate(binary)]
+    refined = dict(histories=1, slot_ways=4, warmup=1, match_min=2)
+    released += [(25, dataclasses.replace(max_text, **refined))]
+    released += [(26 + i, dataclasses.replace(c, **refined)) for i, c in enumerate(binary)]
     for number, config in released:
         named = fmt.MAGIC + bytes([0x11, number, 0x40])
         assert fmt.Header(64, 1, "", config).pack() == named
         assert fmt.read_header(io.BytesIO(named))[0].config == config
-    raw = fmt.MAGIC + b"\x11\x19\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 25"):
+    raw = fmt.MAGIC + b"\x11\x1f\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 31"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 25, CUSTOM)
+    monkeypatch.setitem(PRESETS, 31, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 
@@ -1891,6 +1895,59 @@ def test_histories_in_a_header(tiny_model: IntModel, monkeypatch: pytest.MonkeyP
     plain = compress(data, tiny_model, block_size=4096, level=_custom_level(monkeypatch, CUSTOM))
     assert plain != blob and decompress(plain, tiny_model) == data
     assert not torchmix.supports(kept, account=False) and torchmix.supports(CUSTOM, False)
+
+
+# ------------------------------------------------- slot groups, warm-up and match length
+def test_refinements_written_out() -> None:
+    """``slot_ways``, ``warmup`` and ``match_min`` follow the histories (then written
+    even when 0) as three bytes, written only when not (1, 0, 5): a configuration without
+    them packs as before, one with them is longer, which earlier readers refuse."""
+    ways = dataclasses.replace(CUSTOM, slot_ways=4)
+    assert ways.pack() == CUSTOM.pack() + b"\x00\x00\x00\x04\x00\x05"
+    short = dataclasses.replace(CUSTOM, match_min=2, histories=1, mixers=(4,))
+    assert short.pack() == CUSTOM.pack() + b"\x00\x01\x04\x01\x01\x00\x02"
+    for config in (ways, short, MAX_REFINED, dataclasses.replace(CUSTOM, warmup=1)):
+        assert Config.unpack(config.pack()) == config
+    assert MAX_REFINED == dataclasses.replace(MAX_HISTORIES, slot_ways=4, warmup=1, match_min=2)
+    _refuses(
+        [
+            (CUSTOM.pack() + b"\x00\x00\x00\x01\x00\x05", "default slot ways"),
+            (CUSTOM.pack() + b"\x00\x00\x01\x01\x00", "wrong length"),
+            (CUSTOM.pack() + b"\x00\x00\x01\x01\x00\x05\x00", "wrong length"),
+            (CUSTOM.pack() + b"\x00\x00\x00\x02\x00\x05", "groups of 1 or 4, not 2"),
+            (CUSTOM.pack() + b"\x00\x00\x00\x01\x02\x05", "unknown mixer warm-up"),
+            (CUSTOM.pack() + b"\x00\x00\x00\x01\x00\x01", "2 to 8 bytes, not 1"),
+            (CUSTOM.pack() + b"\x00\x00\x00\x01\x00\x09", "2 to 8 bytes, not 9"),
+            (CUSTOM.pack() + b"\x00\x00\x02\x04\x00\x05", "unknown bit history"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "refinement",
+    [dict(slot_ways=4), dict(warmup=1), dict(match_min=2), dict(match_min=8, match_probes=3)],
+    ids=["ways", "warmup", "match-2", "match-8-probes"],
+)
+def test_refinements_in_a_header(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch, refinement: dict
+) -> None:
+    """Each of the three, written out in the header, decodes in blocks of many segments
+    (segments that claim one group's slots, or share a weight set, in a step: the
+    repeated text) and in blocks coded another way (stored: their contexts indexed for
+    the match model by ``add_other_block`` with the stream's match length), and changes
+    what is coded; the torch backend leaves such streams to the compiled loops."""
+    kept = dataclasses.replace(CUSTOM, **refinement)
+    noise = random.Random(14).randbytes(4096)  # a block stored, whatever the method
+    data = (sample_text(3000, seed=14) * 3)[:8192] + noise + sample_text(2000, seed=14)
+    level = _custom_level(monkeypatch, kept)
+    blob = compress(data, tiny_model, block_size=4096, level=level)
+    info = list_stream(io.BytesIO(blob))
+    assert info.config == kept and max(b.segments for b in info.blocks) > 1
+    assert fmt.METHOD_STORED in {b.method for b in info.blocks}
+    assert decompress(blob, tiny_model) == data
+    plain = compress(data, tiny_model, block_size=4096, level=_custom_level(monkeypatch, CUSTOM))
+    assert plain != blob and decompress(plain, tiny_model) == data
+    assert not torchmix.supports(kept, account=False)
 
 
 def test_mixers_in_a_header(tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,11 +36,12 @@ from nncompress.config import (
     DEFAULT_2,
     IMAGE_MIXERS,
     MAX_HISTORIES,
+    MAX_REFINED,
     MAX_TEXT,
     TEXT_MIXERS,
     WIDE_TEXT,
+    like_level,
     preset_of,
-    with_histories,
 )
 from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.levels import LEVELS
@@ -74,14 +75,16 @@ def test_the_second_configuration_differs() -> None:
 def test_the_text_presets_goldens_pin() -> None:
     """golden-nearby.nnc pins preset 6 (nearby match probes), golden-mixers.nnc the
     level's text preset of today, 7 (and the extra mixers), golden-max.nnc --max's, 15,
-    golden-wide.nnc --wide's, 18, golden-max-histories.nnc --max's since, 19 (bit
-    histories), all named by number."""
+    golden-wide.nnc --wide's, 18, golden-max-histories.nnc --max's from 19 (bit
+    histories), golden-max-refined.nnc --max's since, 25 (slot groups, warm-up and a
+    match context of 2 bytes), all named by number."""
     pins = (
         ("golden-nearby.nnc", DEFAULT_2, 6),
         ("golden-mixers.nnc", TEXT_MIXERS, 7),
         ("golden-max.nnc", MAX_TEXT, 15),
         ("golden-wide.nnc", WIDE_TEXT, 18),
         ("golden-max-histories.nnc", MAX_HISTORIES, 19),
+        ("golden-max-refined.nnc", MAX_REFINED, 25),
     )
     for name, config, number in pins:
         blob = (DATA / name).read_bytes()
@@ -89,8 +92,9 @@ def test_the_text_presets_goldens_pin() -> None:
         assert header.config == config and preset_of(config) == number
         assert (blob[4] >> 4) & 3 != fmt.CONFIG_INLINE
     assert DEFAULT_2.mixers == () and TEXT_MIXERS.mixers
-    assert LEVELS["max"].config == MAX_HISTORIES and LEVELS["wide"].config == WIDE_TEXT
+    assert LEVELS["max"].config == MAX_REFINED and LEVELS["wide"].config == WIDE_TEXT
     assert replace(MAX_HISTORIES, histories=0) == MAX_TEXT
+    assert like_level(MAX_REFINED, MAX_TEXT) == MAX_TEXT
 
 
 @pytest.fixture(autouse=True)
@@ -211,7 +215,8 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     own mixers; 13, the sparse and match kinds); an 8-bit picture (14, the image
     kinds); a 24-bit and a 32-bit picture (16 and 17, the colour kinds); and the code
     and the picture with the presets the encoder chooses for them from --max's text
-    preset, 19 (20 and 22: 13 and 12 with bit histories)."""
+    presets 19 (20 and 22: 13 and 12 with bit histories) and 25 (26 and 28: with slot
+    groups, warm-up and a match context of 2 bytes too)."""
     source, block, _, _, (_, _, flat, text) = make_golden.DATA_GOLDENS[name]
     blob = (DATA / name).read_bytes()
     info = list_stream(io.BytesIO(blob))
@@ -228,8 +233,8 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
         expected = IMAGE_MIXERS
     if source.startswith("colour"):  # the colour kinds (16, 17)
         expected = COLOUR_32 if source.endswith("32") else COLOUR_24
-    if text.histories:  # the binary preset with bit histories (20, 22)
-        expected = with_histories(expected)
+    # the binary preset with bit histories (20, 22), and slot groups and the rest (26, 28)
+    expected = like_level(expected, text)
     if make_golden.DATA_GOLDENS[name][3] is not None:  # made with the configuration given
         expected = make_golden.DATA_GOLDENS[name][3]
     assert info.config == expected and blob[5] == preset_of(expected)

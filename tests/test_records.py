@@ -33,11 +33,14 @@ from nncompress.config import (
     DEFAULT_MIXERS,
     IMAGE_MIXERS,
     MAX_HISTORIES,
+    MAX_REFINED,
     MAX_TEXT,
     TEXT_MIXERS,
     TEXT_PRESETS,
     Config,
+    like_level,
     preset_of,
+    refined,
     with_histories,
 )
 from nncompress.contexts import RECORD_KINDS
@@ -696,18 +699,19 @@ def test_the_strongest_levels_text_preset_gives_way_to_the_binary_ones() -> None
     assert replace(MAX_TEXT, final_shift=16, apm_rate=6, network_weight=3 << 14) == DEFAULT_MIXERS
 
 
-def test_the_strongest_level_gives_binary_streams_bit_histories(tiny_model: IntModel) -> None:
-    """--max's text preset (19) has bit histories, and a binary stream of --max takes the
-    binary preset the default level would, with them (20: preset 13's; 22 for a 1-bit
-    bitmap, preset 12's), while the default level's streams and short streams, whose
-    presets have no mixers, go without; each archive decodes."""
-    assert LEVELS["max"].config == MAX_HISTORIES and MAX_HISTORIES in TEXT_PRESETS
+def test_the_strongest_level_gives_binary_streams_its_refinements(tiny_model: IntModel) -> None:
+    """--max's text preset (25) has bit histories, slot groups, the mixers' warm-up and a
+    match context of 2 bytes, and a binary stream of --max takes the binary preset the
+    default level would, with them (26: preset 13's; 28 for a 1-bit bitmap, preset
+    12's), while the default level's streams and short streams, whose presets have no
+    mixers, go without; each archive decodes."""
+    assert LEVELS["max"].config == MAX_REFINED and MAX_REFINED in TEXT_PRESETS
     code = machine_code(30_000)
     for data, level, expected in [
-        (code, "max", with_histories(BINARY_SPARSE_MIXERS)),
+        (code, "max", refined(BINARY_SPARSE_MIXERS)),
         (code, "default", BINARY_SPARSE_MIXERS),
         (code[:6000], "max", BINARY_3),
-        (sample_text(20_000), "max", MAX_HISTORIES),
+        (sample_text(20_000), "max", MAX_REFINED),
     ]:
         blob = compress(data, tiny_model, level=level)
         info = list_stream(io.BytesIO(blob))
@@ -716,6 +720,9 @@ def test_the_strongest_level_gives_binary_streams_bit_histories(tiny_model: IntM
         assert decompress(blob, tiny_model) == data
     assert preset_of(with_histories(BINARY_SPARSE_MIXERS)) == 20
     assert preset_of(with_histories(BITMAP)) == 22
+    assert preset_of(refined(BINARY_SPARSE_MIXERS)) == 26
+    assert preset_of(refined(BITMAP)) == 28
+    assert like_level(BITMAP, MAX_HISTORIES) == with_histories(BITMAP)
 
 
 def test_only_the_bit_level_kinds_are_hashed_bit_by_bit() -> None:
