@@ -442,20 +442,35 @@ BINARY_HISTORIES, IMAGE_HISTORIES, BITMAP_HISTORIES, COLOUR_24_HISTORIES, COLOUR
 def refined(config: Config) -> Config:
     """``config`` with bit histories, context slots in groups of four, the mixers'
     warm-up and a match context of 2 bytes (``Config.slot_ways``, ``warmup``,
-    ``match_min``): ``--max``'s presets since 25."""
-    return replace(config, histories=1, slot_ways=4, warmup=1, match_min=2)
+    ``match_min``), and the third mixer (with the extra ones) and the final mixer
+    learning half as fast, which the warm-up's faster start makes pay: ``--max``'s
+    presets since 25. A configuration so refined already is returned as it is."""
+    if config.refined:
+        return config
+    s1, s2, s3 = config.mix_shifts
+    return replace(
+        config,
+        mix_shifts=(s1, s2, s3 + 1),
+        final_shift=config.final_shift + 1,
+        histories=1,
+        slot_ways=4,
+        warmup=1,
+        match_min=2,
+    )
 
 
 def like_level(config: Config, level: Config) -> Config:
-    """``config`` (a binary preset taken for a stream) with the bit histories, slot ways,
-    warm-up and match length of ``level``, the level's text preset."""
-    return replace(
-        config,
-        histories=level.histories,
-        slot_ways=level.slot_ways,
-        warmup=level.warmup,
-        match_min=level.match_min,
-    )
+    """``config`` (a binary preset taken for a stream) as ``level``, the level's text
+    preset, has it: ``refined``, or with bit histories (``with_histories``), or as it is."""
+    if level.refined:
+        return refined(config)
+    return with_histories(config) if level.histories else config
+
+
+def variants(config: Config) -> tuple[Config, Config, Config]:
+    """``config`` as it is, with bit histories and ``refined``: what a level may make of a
+    binary preset."""
+    return config, with_histories(config), refined(config)
 
 
 #: For text at the strongest level since format 1 grew slot groups, the mixers' warm-up
@@ -463,9 +478,9 @@ def like_level(config: Config, level: Config) -> Config:
 #: ``--max`` on eleven files of this machine of 120 KB each (C headers, Python source, a
 #: man page, a changelog, the package database, its log, a novel, an ELF executable and
 #: a shared library, compiled Python, time-zone data), each change alone and then
-#: together: 1.35% smaller in all than presets 19-24 (docs/DESIGN.md, section 4).
-#: Slot groups cost a few compares a slot (the group is one cache line's half), the
-#: warm-up a counter a weight set; the network sets ``--max``'s pace.
+#: together; ``scripts/presets.py --level max`` before and after is in docs/DESIGN.md,
+#: section 4. Slot groups cost a few compares a slot (the group is half a cache line),
+#: the warm-up a counter a weight set; the network sets ``--max``'s pace.
 MAX_REFINED = refined(MAX_TEXT)
 #: The binary presets so refined, for the streams of ``--max``: presets 13, 14, 12, 16
 #: and 17 with bit histories, slot groups, warm-up and a match length of 2.

@@ -25,7 +25,7 @@ from . import filters, levels, records
 from . import format as fmt
 from .adaptive import Spending, StreamState
 from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
-from .config import DEFAULT, Config, like_level
+from .config import DEFAULT, Config, like_level, variants
 from .levels import LEVELS
 from .model import IntModel
 
@@ -285,7 +285,7 @@ def compress_block(
         coded = filters.x86_encode(data) if x86 else data
         record = 0
         if state.config.reads_records:
-            rows = like_level(state.config, DEFAULT) in records.ROW_CONFIGS
+            rows = any(state.config in variants(c) for c in records.ROW_CONFIGS)
             record = records.detect(coded, rows=rows)
         # Binary data of no kind found (compiled Python, other machines' code): without
         # the network, as records and x86 code are, where the stream has a binary preset.

@@ -233,9 +233,11 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     released += [(18, wide), (19, dataclasses.replace(max_text, histories=1))]
     binary = (BINARY_SPARSE_MIXERS, IMAGE_MIXERS, BITMAP, dict(released)[16], dict(released)[17])
     released += [(20 + i, dataclasses.replace(c, histories=1)) for i, c in enumerate(binary)]
-    refined = dict(histories=1, slot_ways=4, warmup=1, match_min=2)
-    released += [(25, dataclasses.replace(max_text, **refined))]
-    released += [(26 + i, dataclasses.replace(c, **refined)) for i, c in enumerate(binary)]
+    refined = dict(histories=1, slot_ways=4, warmup=1, match_min=2, mix_shifts=(14, 14, 14))
+    released += [(25, dataclasses.replace(max_text, final_shift=19, **refined))]
+    released += [
+        (26 + i, dataclasses.replace(c, final_shift=17, **refined)) for i, c in enumerate(binary)
+    ]
     for number, config in released:
         named = fmt.MAGIC + bytes([0x11, number, 0x40])
         assert fmt.Header(64, 1, "", config).pack() == named
@@ -652,7 +654,7 @@ _INLINE_BAD_KIND = bytes([2, 1, 200]) + CUSTOM.pack()[1 + len(CUSTOM.contexts) :
         (fmt.MAGIC + b"\x31\x01", "unsupported archive flags 0x31"),  # configuration kind 3
         (fmt.MAGIC + b"\x10\x02\x01", "configuration without a model"),
         (fmt.MAGIC + b"\x20\x00\x01", "configuration without a model"),
-        (fmt.MAGIC + b"\x11\x19\x01", "unknown mixed-method preset 25"),
+        (fmt.MAGIC + b"\x11\x1f\x01", "unknown mixed-method preset 31"),
         (fmt.MAGIC + b"\x11\xff\x01", "unknown mixed-method preset 255"),
         (fmt.MAGIC + b"\x21\x03abc\x01", "configuration of the wrong length"),
         (fmt.MAGIC + b"\x21\x00\x01", "configuration of the wrong length"),
@@ -1908,7 +1910,9 @@ def test_refinements_written_out() -> None:
     assert short.pack() == CUSTOM.pack() + b"\x00\x01\x04\x01\x01\x00\x02"
     for config in (ways, short, MAX_REFINED, dataclasses.replace(CUSTOM, warmup=1)):
         assert Config.unpack(config.pack()) == config
-    assert MAX_REFINED == dataclasses.replace(MAX_HISTORIES, slot_ways=4, warmup=1, match_min=2)
+    assert MAX_REFINED == dataclasses.replace(
+        MAX_HISTORIES, slot_ways=4, warmup=1, match_min=2, mix_shifts=(14, 14, 14), final_shift=19
+    )
     _refuses(
         [
             (CUSTOM.pack() + b"\x00\x00\x00\x01\x00\x05", "default slot ways"),

@@ -94,7 +94,7 @@ def test_the_text_presets_goldens_pin() -> None:
     assert DEFAULT_2.mixers == () and TEXT_MIXERS.mixers
     assert LEVELS["max"].config == MAX_REFINED and LEVELS["wide"].config == WIDE_TEXT
     assert replace(MAX_HISTORIES, histories=0) == MAX_TEXT
-    assert like_level(MAX_REFINED, MAX_TEXT) == MAX_TEXT
+    assert like_level(MAX_TEXT, MAX_REFINED) == MAX_REFINED
 
 
 @pytest.fixture(autouse=True)

@@ -723,6 +723,7 @@ def test_the_strongest_level_gives_binary_streams_its_refinements(tiny_model: In
     assert preset_of(refined(BINARY_SPARSE_MIXERS)) == 26
     assert preset_of(refined(BITMAP)) == 28
     assert like_level(BITMAP, MAX_HISTORIES) == with_histories(BITMAP)
+    assert refined(MAX_REFINED) == MAX_REFINED == like_level(MAX_REFINED, MAX_REFINED)
 
 
 def test_only_the_bit_level_kinds_are_hashed_bit_by_bit() -> None:
