@@ -130,7 +130,7 @@ class Config:
             raise ConfigError(f"match contexts of 2 to 8 bytes, not {self.match_min}")
 
     @property
-    def refined(self) -> bool:
+    def has_refinements(self) -> bool:
         """Whether the fields after the histories are written out (not their defaults)."""
         return (self.slot_ways, self.warmup, self.match_min) != (1, 0, 5)
 
@@ -154,13 +154,13 @@ class Config:
             self.match_bits,
             self.network_weight,
         )
-        more = self.mixers or self.histories or self.refined
+        more = self.mixers or self.histories or self.has_refinements
         extra = bytes([self.match_probes]) if self.match_probes or more else b""
         if more:
             extra += bytes([len(self.mixers), *self.mixers])
-        if self.histories or self.refined:
+        if self.histories or self.has_refinements:
             extra += bytes([self.histories])
-        if self.refined:
+        if self.has_refinements:
             extra += bytes([self.slot_ways, self.warmup, self.match_min])
         return bytes([len(self.contexts), *self.contexts]) + fixed + extra
 
@@ -445,7 +445,7 @@ def refined(config: Config) -> Config:
     ``match_min``), and the third mixer (with the extra ones) and the final mixer
     learning half as fast, which the warm-up's faster start makes pay: ``--max``'s
     presets since 25. A configuration so refined already is returned as it is."""
-    if config.refined:
+    if config.has_refinements:
         return config
     s1, s2, s3 = config.mix_shifts
     return replace(
@@ -462,7 +462,7 @@ def refined(config: Config) -> Config:
 def like_level(config: Config, level: Config) -> Config:
     """``config`` (a binary preset taken for a stream) as ``level``, the level's text
     preset, has it: ``refined``, or with bit histories (``with_histories``), or as it is."""
-    if level.refined:
+    if level.has_refinements:
         return refined(config)
     return with_histories(config) if level.histories else config
 
@@ -478,9 +478,9 @@ def variants(config: Config) -> tuple[Config, Config, Config]:
 #: ``--max`` on eleven files of this machine of 120 KB each (C headers, Python source, a
 #: man page, a changelog, the package database, its log, a novel, an ELF executable and
 #: a shared library, compiled Python, time-zone data), each change alone and then
-#: together; ``scripts/presets.py --level max`` before and after is in docs/DESIGN.md,
-#: section 4. Slot groups cost a few compares a slot (the group is half a cache line),
-#: the warm-up a counter a weight set; the network sets ``--max``'s pace.
+#: together (docs/DESIGN.md, section 4; ``nncompress compare`` on Calgary before and
+#: after is in the README). Slot groups cost a few compares a slot (the group is half a
+#: cache line), the warm-up a counter a weight set; the network sets ``--max``'s pace.
 MAX_REFINED = refined(MAX_TEXT)
 #: The binary presets so refined, for the streams of ``--max``: presets 13, 14, 12, 16
 #: and 17 with bit histories, slot groups, warm-up and a match length of 2.

@@ -53,7 +53,7 @@ def supports(config: Config, account: bool) -> bool:
     return (
         not account
         and not config.histories
-        and not config.refined
+        and not config.has_refinements
         and K.BIT_KINDS.isdisjoint(config.contexts)
         and all(m in _MIXER_PARTS for m in config.mixers)
     )

@@ -56,7 +56,7 @@ from nncompress.config import (
     Config,
     ConfigError,
 )
-from nncompress.engine import StreamEncoder, decompress_stream, list_stream
+from nncompress.engine import StreamEncoder, StreamInfo, decompress_stream, list_stream
 from nncompress.levels import LEVELS, Level
 from nncompress.model import IntModel, ModelError
 from nncompress.reader import ArchiveReader
@@ -1883,6 +1883,21 @@ def test_histories_written_out() -> None:
         dataclasses.replace(CUSTOM, histories=-1)
 
 
+def _coded_both_ways(
+    model: IntModel, monkeypatch: pytest.MonkeyPatch, kept: Config, data: bytes, block: int
+) -> StreamInfo:
+    """``data`` in blocks of ``block`` bytes with ``kept`` written out in the header, and
+    with ``CUSTOM``: each archive decodes, ``kept``'s lists it, and the two differ (what
+    ``kept`` adds changes what is coded). The first archive's stream info."""
+    blob = compress(data, model, block_size=block, level=_custom_level(monkeypatch, kept))
+    info = list_stream(io.BytesIO(blob))
+    assert info.config == kept
+    assert decompress(blob, model) == data
+    plain = compress(data, model, block_size=block, level=_custom_level(monkeypatch, CUSTOM))
+    assert plain != blob and decompress(plain, model) == data
+    return info
+
+
 def test_histories_in_a_header(tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch) -> None:
     """A configuration with bit histories, written out in the header, decodes through
     them in blocks of many segments (a step's histories learnt in segment order, also
@@ -1890,12 +1905,8 @@ def test_histories_in_a_header(tiny_model: IntModel, monkeypatch: pytest.MonkeyP
     torch backend leaves such streams to the compiled loops."""
     kept = dataclasses.replace(CUSTOM, histories=1)
     data = sample_text(3000, seed=13) * 3
-    blob = compress(data, tiny_model, block_size=4096, level=_custom_level(monkeypatch, kept))
-    info = list_stream(io.BytesIO(blob))
-    assert info.config == kept and max(b.segments for b in info.blocks) > 1
-    assert decompress(blob, tiny_model) == data
-    plain = compress(data, tiny_model, block_size=4096, level=_custom_level(monkeypatch, CUSTOM))
-    assert plain != blob and decompress(plain, tiny_model) == data
+    info = _coded_both_ways(tiny_model, monkeypatch, kept, data, 4096)
+    assert max(b.segments for b in info.blocks) > 1
     assert not torchmix.supports(kept, account=False) and torchmix.supports(CUSTOM, False)
 
 
@@ -1943,14 +1954,9 @@ def test_refinements_in_a_header(
     kept = dataclasses.replace(CUSTOM, **refinement)
     noise = random.Random(14).randbytes(4096)  # a block stored, whatever the method
     data = (sample_text(3000, seed=14) * 3)[:8192] + noise + sample_text(2000, seed=14)
-    level = _custom_level(monkeypatch, kept)
-    blob = compress(data, tiny_model, block_size=4096, level=level)
-    info = list_stream(io.BytesIO(blob))
-    assert info.config == kept and max(b.segments for b in info.blocks) > 1
+    info = _coded_both_ways(tiny_model, monkeypatch, kept, data, 4096)
+    assert max(b.segments for b in info.blocks) > 1
     assert fmt.METHOD_STORED in {b.method for b in info.blocks}
-    assert decompress(blob, tiny_model) == data
-    plain = compress(data, tiny_model, block_size=4096, level=_custom_level(monkeypatch, CUSTOM))
-    assert plain != blob and decompress(plain, tiny_model) == data
     assert not torchmix.supports(kept, account=False)
 
 
@@ -1959,8 +1965,4 @@ def test_mixers_in_a_header(tiny_model: IntModel, monkeypatch: pytest.MonkeyPatc
     and they change what is coded (the archive differs from the one without them)."""
     mixed = dataclasses.replace(CUSTOM, mixers=MIXERS[::-1])
     data = sample_text(6000, seed=12)
-    blob = compress(data, tiny_model, block_size=2048, level=_custom_level(monkeypatch, mixed))
-    assert list_stream(io.BytesIO(blob)).config == mixed
-    assert decompress(blob, tiny_model) == data
-    plain = compress(data, tiny_model, block_size=2048, level=_custom_level(monkeypatch, CUSTOM))
-    assert plain != blob and decompress(plain, tiny_model) == data
+    _coded_both_ways(tiny_model, monkeypatch, mixed, data, 2048)
