@@ -116,6 +116,43 @@ def test_detect_prefers_the_record_to_its_multiples() -> None:
     assert records.detect(data[10:]) == 24  # wherever the block starts in the table
 
 
+def screenshot(width: int, strokes: int) -> bytes:
+    """An 8-bit gray picture of about 200 KB: flat boxes on a light background, whose
+    vertical edges make the byte where a row changes value equal to the one ``width``
+    back and to the one above-right (``width - 1`` back) alike, and ``strokes`` strokes
+    slanting down to the left, one pixel a row, which make distance ``width - 1`` common
+    enough to be a candidate. Computed with a generator of our own."""
+    rand = numbers(13)
+    height = max(200, 210_000 // width)
+    img = bytearray([250]) * (width * height)
+    for _ in range(40):
+        x0, y0 = rand(width - 40), rand(height - 60)
+        w, h, v = 10 + rand(30), 20 + rand(40), rand(200)
+        for y in range(y0, y0 + h):
+            img[y * width + x0 : y * width + x0 + w] = bytes([v]) * w
+    for _ in range(strokes):
+        x0, y0, v = 30 + rand(width - 30), rand(height - 30), 200 + rand(40)
+        for t in range(25):
+            img[(y0 + t) * width + x0 - t] = v
+    return bytes(img)
+
+
+@pytest.mark.parametrize("width", [301, 640, 1000, 3024])
+def test_detect_finds_a_screenshots_row_not_the_pixel_above_right(width: int) -> None:
+    """The row and the row less one pixel share the bytes equal to the one they point
+    back to about as much; the row is the distance that separates them far more often,
+    and the counts decide."""
+    data = screenshot(width, 2)
+    assert records.detect(data) == width
+    a = np.frombuffer(data[: records.SAMPLE], dtype=np.uint8)
+    fresh, counts = records._distances(a, records.SEARCH_MAX)
+    assert counts[width] > counts[width - 1] > 0
+    assert records._best_record(a, fresh, [width - 1, width], counts) == width
+    swapped = counts.copy()
+    swapped[[width - 1, width]] = counts[[width, width - 1]]
+    assert records._best_record(a, fresh, [width - 1, width], swapped) == width - 1
+
+
 def near_repeats(row: int, above: int, n: int = 200_000) -> bytes:
     """Bytes of which ``above`` percent repeat the one a ``row`` back and 70% one 2 to 14
     bytes back (as a bitmap of text repeats its glyphs' bytes along a row), the rest
