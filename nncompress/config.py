@@ -459,18 +459,31 @@ def refined(config: Config) -> Config:
     )
 
 
-def like_level(config: Config, level: Config) -> Config:
-    """``config`` (a binary preset taken for a stream) as ``level``, the level's text
-    preset, has it: ``refined``, or with bit histories (``with_histories``), or as it is."""
+def slotted(config: Config) -> Config:
+    """``refined`` but for bit histories, which ``config`` keeps as it has them: slot
+    groups, the mixers' warm-up, a match context of 2 bytes and the slower third and
+    final mixers. What the default level's binary streams take (presets 31-35): they cost
+    a few compares a slot and a counter a weight set, where bit histories cost a table
+    access per context and bit, as much as a quarter of a binary stream's speed."""
+    return replace(refined(config), histories=config.histories)
+
+
+def like_level(config: Config, level: Config, slots: bool = False) -> Config:
+    """``config`` (a binary preset taken for a stream, or the level's text preset) as
+    ``level``, the level's text preset, has it: ``refined``, or with bit histories
+    (``with_histories``), or as it is; and a binary preset, where ``slots``
+    (``levels.Level.binary_slots``), ``slotted``."""
     if level.has_refinements:
         return refined(config)
-    return with_histories(config) if level.histories else config
+    if level.histories:
+        return with_histories(config)
+    return slotted(config) if slots and config not in TEXT_PRESETS else config
 
 
-def variants(config: Config) -> tuple[Config, Config, Config]:
-    """``config`` as it is, with bit histories and ``refined``: what a level may make of a
-    binary preset."""
-    return config, with_histories(config), refined(config)
+def variants(config: Config) -> tuple[Config, ...]:
+    """``config`` as it is, with bit histories, ``refined`` and ``slotted``: what a level
+    may make of a binary preset."""
+    return config, with_histories(config), refined(config), slotted(config)
 
 
 #: For text at the strongest level since format 1 grew slot groups, the mixers' warm-up
@@ -486,6 +499,12 @@ MAX_REFINED = refined(MAX_TEXT)
 #: and 17 with bit histories, slot groups, warm-up and a match length of 2.
 BINARY_REFINED, IMAGE_REFINED, BITMAP_REFINED, COLOUR_24_REFINED, COLOUR_32_REFINED = (
     refined(c) for c in (BINARY_SPARSE_MIXERS, IMAGE_MIXERS, BITMAP, COLOUR_24, COLOUR_32)
+)
+#: The binary presets for the default level's streams since format 1 grew slot groups:
+#: presets 13, 14, 12, 16 and 17 ``slotted``. ``nncompress compare`` on binaries of this
+#: machine and of Calgary and Canterbury before and after is in docs/DESIGN.md, section 4.
+BINARY_SLOTTED, IMAGE_SLOTTED, BITMAP_SLOTTED, COLOUR_24_SLOTTED, COLOUR_32_SLOTTED = (
+    slotted(c) for c in (BINARY_SPARSE_MIXERS, IMAGE_MIXERS, BITMAP, COLOUR_24, COLOUR_32)
 )
 #: The text presets a level may ask for, which a stream of binary data gives up for a
 #: binary one (``records.config_for``).
@@ -532,6 +551,11 @@ PRESETS: dict[int, Config] = {
     28: BITMAP_REFINED,
     29: COLOUR_24_REFINED,
     30: COLOUR_32_REFINED,
+    31: BINARY_SLOTTED,
+    32: IMAGE_SLOTTED,
+    33: BITMAP_SLOTTED,
+    34: COLOUR_24_SLOTTED,
+    35: COLOUR_32_SLOTTED,
 }
 #: What ``-v`` calls them.
 PRESET_NAMES: dict[int, str] = {
@@ -565,6 +589,11 @@ PRESET_NAMES: dict[int, str] = {
     28: "1-bit bitmap with bit histories and slot groups",
     29: "24-bit image with bit histories and slot groups",
     30: "32-bit image with bit histories and slot groups",
+    31: "binary with sparse and match contexts and slot groups",
+    32: "image with slot groups",
+    33: "1-bit bitmap with slot groups",
+    34: "24-bit image with slot groups",
+    35: "32-bit image with slot groups",
 }
 DEFAULT_PRESET = 1
 

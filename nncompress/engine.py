@@ -731,7 +731,7 @@ class StreamEncoder:
                 # (taken for an image here, not named by the level)
                 config = _bitmap_config(self.model, first_block) or config
             if config.mixers:  # (short streams have no mixers)
-                config = like_level(config, self.config)
+                config = like_level(config, self.config, LEVELS[self.level].binary_slots)
             self.config = self.info.config = config
         self._config_open = False
 

@@ -118,12 +118,24 @@ class Level:
     network_trial: bool = False
     #: The block size where the caller names none (``-B``).
     block: int = DEFAULT_BLOCK
+    #: Whether a stream that gives up the text preset for a binary one takes it
+    #: ``slotted`` (presets 31-35: slot groups, the mixers' warm-up, a match context of
+    #: 2 bytes), where the level's text preset has neither bit histories nor those.
+    binary_slots: bool = False
 
 
 LEVELS: dict[str, Level] = {
     # The network alone: no adaptive statistics, no LZMA trial.
     "fast": Level("fast", (fmt.METHOD_MODEL,)),
-    "default": Level("default", (fmt.METHOD_MIXED, fmt.METHOD_LZMA), segments=text_segments),
+    # Binary streams in presets 31-35: their blocks go without the network in one
+    # segment, so the mixing sets their pace, which slot groups and the warm-up hardly
+    # slow (docs/DESIGN.md, section 4). --wide keeps the presets a device can run.
+    "default": Level(
+        "default",
+        (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
+        segments=text_segments,
+        binary_slots=True,
+    ),
     # Strongest and slowest: each block of up to 1 MiB as one segment, and the larger
     # network (a third of the default's speed with float products, which at one segment
     # does not set the pace: the per-byte coding work does). Preset 25 (preset 1 with

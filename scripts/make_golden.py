@@ -243,7 +243,10 @@ from her sister asking whether anything interesting had happened lately.
 #: could go without the network (``records.FLAT_BLOCKS``). The rule's last item is the
 #: level's text preset, from which the encoder chose the binary one: 6 (the binary
 #: presets without extra mixers) for all made before preset 7.
-Rule = tuple[int, int, bool, Config]
+#: The encoder's rule of the day an archive was made: binary segment bytes, the fewest
+#: binary segments, whether blocks go without the network, the level's text preset, and
+#: (where given) whether the level takes binary streams' presets ``slotted``.
+Rule = tuple[int, int, bool, Config] | tuple[int, int, bool, Config, bool]
 DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
     # A table of fixed-length records (``records_data``) in three blocks of 12,000 bytes:
     # the binary preset (config preset 2), a record length in each block's options, the
@@ -329,6 +332,23 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
         16 << 20,
         None,
         (16384, 8, True, MAX_REFINED),
+    ),
+    # The same from the default level's text preset 7 since its binary streams take slot
+    # groups, the warm-up and a match context of 2 bytes: 31 and 33, presets 13 and 12 so
+    # ``slotted``.
+    "golden-slotted-code.nnc": (
+        "long code",
+        40_000,
+        16 << 20,
+        None,
+        (32768, 8, True, TEXT_MIXERS, True),
+    ),
+    "golden-slotted-picture.nnc": (
+        "picture",
+        12_000,
+        16 << 20,
+        None,
+        (16384, 8, True, TEXT_MIXERS, True),
     ),
 }
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
@@ -583,7 +603,8 @@ def make_data_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     # Every one was made before the encoder also tried images in one segment.
     image_trial, records.IMAGE_TRIAL = records.IMAGE_TRIAL, False
     level = levels.LEVELS[LEVEL]
-    levels.LEVELS[LEVEL] = dataclasses.replace(level, config=rule[3])
+    slots = len(rule) > 4 and bool(rule[4])
+    levels.LEVELS[LEVEL] = dataclasses.replace(level, config=rule[3], binary_slots=slots)
     try:
         compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame, config=config)
     finally:

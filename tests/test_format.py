@@ -238,14 +238,18 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     released += [
         (26 + i, dataclasses.replace(c, final_shift=17, **refined)) for i, c in enumerate(binary)
     ]
+    slotted = dict(refined, histories=0)
+    released += [
+        (31 + i, dataclasses.replace(c, final_shift=17, **slotted)) for i, c in enumerate(binary)
+    ]
     for number, config in released:
         named = fmt.MAGIC + bytes([0x11, number, 0x40])
         assert fmt.Header(64, 1, "", config).pack() == named
         assert fmt.read_header(io.BytesIO(named))[0].config == config
-    raw = fmt.MAGIC + b"\x11\x1f\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 31"):
+    raw = fmt.MAGIC + b"\x11\x24\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 36"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 31, CUSTOM)
+    monkeypatch.setitem(PRESETS, 36, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 
@@ -654,7 +658,7 @@ _INLINE_BAD_KIND = bytes([2, 1, 200]) + CUSTOM.pack()[1 + len(CUSTOM.contexts) :
         (fmt.MAGIC + b"\x31\x01", "unsupported archive flags 0x31"),  # configuration kind 3
         (fmt.MAGIC + b"\x10\x02\x01", "configuration without a model"),
         (fmt.MAGIC + b"\x20\x00\x01", "configuration without a model"),
-        (fmt.MAGIC + b"\x11\x1f\x01", "unknown mixed-method preset 31"),
+        (fmt.MAGIC + b"\x11\x24\x01", "unknown mixed-method preset 36"),
         (fmt.MAGIC + b"\x11\xff\x01", "unknown mixed-method preset 255"),
         (fmt.MAGIC + b"\x21\x03abc\x01", "configuration of the wrong length"),
         (fmt.MAGIC + b"\x21\x00\x01", "configuration of the wrong length"),

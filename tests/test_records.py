@@ -41,6 +41,7 @@ from nncompress.config import (
     like_level,
     preset_of,
     refined,
+    slotted,
     with_histories,
 )
 from nncompress.contexts import RECORD_KINDS
@@ -210,7 +211,7 @@ def test_a_bitmap_of_thin_strokes_takes_the_bitmap_preset(tiny_model: IntModel) 
     assert not records.looks_like_bitmap(data) and records.detect(data) == 216
     assert records.config_for(TEXT_MIXERS, data) == records.IMAGE_MIXERS_CONFIG
     blob = compress(data, tiny_model)
-    assert list_stream(io.BytesIO(blob)).config == records.BITMAP_MIXERS_CONFIG
+    assert list_stream(io.BytesIO(blob)).config == slotted(records.BITMAP_MIXERS_CONFIG)
     assert decompress(blob, tiny_model) == data
     assert engine._bitmap_config(tiny_model, smooth_image(400, 120)) is None
 
@@ -603,13 +604,13 @@ def test_colour_images_take_the_colour_preset_in_rows(
     image = colour_image(pixel=pixel)
     blob = compress(image, tiny_model, block_size=block)
     assert decompress(blob, tiny_model) == image
-    assert fmt.read_header(io.BytesIO(blob))[0].config == preset
+    assert fmt.read_header(io.BytesIO(blob))[0].config == slotted(preset)
     blocks = list_stream(io.BytesIO(blob)).blocks
     assert {(b.method, b.record) for b in blocks} == {(fmt.METHOD_MIXED, 420 * pixel)}
     monkeypatch.setattr(engine, "_image_config", lambda model, data: None)
     before = compress(image, tiny_model, block_size=block)
     assert decompress(before, tiny_model) == image
-    assert fmt.read_header(io.BytesIO(before))[0].config == BINARY_SPARSE_MIXERS
+    assert fmt.read_header(io.BytesIO(before))[0].config == slotted(BINARY_SPARSE_MIXERS)
     assert {b.record for b in list_stream(io.BytesIO(before)).blocks} == {pixel}
     assert len(blob) < len(before)
 
@@ -740,15 +741,18 @@ def test_the_strongest_level_gives_binary_streams_its_refinements(tiny_model: In
     """--max's text preset (25) has bit histories, slot groups, the mixers' warm-up and a
     match context of 2 bytes, and a binary stream of --max takes the binary preset the
     default level would, with them (26: preset 13's; 28 for a 1-bit bitmap, preset
-    12's), while the default level's streams and short streams, whose presets have no
-    mixers, go without; each archive decodes."""
+    12's). The default level's binary streams take the same but for bit histories (31:
+    ``slotted``), --wide's none of them (a device runs its presets), and short streams,
+    whose presets have no mixers, go without; each archive decodes."""
     assert LEVELS["max"].config == MAX_REFINED and MAX_REFINED in TEXT_PRESETS
     code = machine_code(30_000)
     for data, level, expected in [
         (code, "max", refined(BINARY_SPARSE_MIXERS)),
-        (code, "default", BINARY_SPARSE_MIXERS),
+        (code, "default", slotted(BINARY_SPARSE_MIXERS)),
+        (code, "wide", BINARY_SPARSE_MIXERS),
         (code[:6000], "max", BINARY_3),
         (sample_text(20_000), "max", MAX_REFINED),
+        (sample_text(20_000), "default", TEXT_MIXERS),
     ]:
         blob = compress(data, tiny_model, level=level)
         info = list_stream(io.BytesIO(blob))
@@ -759,7 +763,14 @@ def test_the_strongest_level_gives_binary_streams_its_refinements(tiny_model: In
     assert preset_of(with_histories(BITMAP)) == 22
     assert preset_of(refined(BINARY_SPARSE_MIXERS)) == 26
     assert preset_of(refined(BITMAP)) == 28
+    assert preset_of(slotted(BINARY_SPARSE_MIXERS)) == 31
+    assert preset_of(slotted(BITMAP)) == 33
+    assert slotted(BITMAP) == replace(refined(BITMAP), histories=0)
+    assert slotted(refined(BITMAP)) == refined(BITMAP) == slotted(slotted(refined(BITMAP)))
     assert like_level(BITMAP, MAX_HISTORIES) == with_histories(BITMAP)
+    assert like_level(BITMAP, TEXT_MIXERS) == BITMAP
+    assert like_level(BITMAP, TEXT_MIXERS, slots=True) == slotted(BITMAP)
+    assert like_level(TEXT_MIXERS, TEXT_MIXERS, slots=True) == TEXT_MIXERS
     assert refined(MAX_REFINED) == MAX_REFINED == like_level(MAX_REFINED, MAX_REFINED)
 
 
@@ -799,7 +810,7 @@ def test_a_table_stream_uses_the_record_preset(tiny_model: IntModel) -> None:
     blob = compress(data, tiny_model, block_size=12_000)
     assert decompress(blob, tiny_model) == data
     header, _ = fmt.read_header(io.BytesIO(blob))
-    assert header.config == BINARY_SPARSE_MIXERS  # the level's text preset's mixers too
+    assert header.config == slotted(BINARY_SPARSE_MIXERS)  # the level's text preset's mixers too
     blocks = [bh for _, bh, _ in walk_blocks(blob)]
     mixed = [bh.record for bh in blocks if bh.method == fmt.METHOD_MIXED]
     assert mixed and mixed[0] == 24
@@ -875,7 +886,7 @@ def test_binary_blocks_of_no_kind_go_without_the_network(tiny_model: IntModel) -
     data = compiled_python()[:40_000] + sample_text(20_000, 7)
     blob = compress(data, tiny_model, block_size=20_000)
     assert decompress(blob, tiny_model) == data
-    assert fmt.read_header(io.BytesIO(blob))[0].config == BINARY_SPARSE_MIXERS
+    assert fmt.read_header(io.BytesIO(blob))[0].config == slotted(BINARY_SPARSE_MIXERS)
     blocks = list_stream(io.BytesIO(blob)).blocks
     assert [b.method for b in blocks] == [fmt.METHOD_MIXED] * 3
     assert [(b.flat, b.segments, b.record, b.x86) for b in blocks[:2]] == [(True, 1, 0, False)] * 2
@@ -970,7 +981,10 @@ def test_verbose_says_what_each_block_was_taken_for(
     kind = "records of 24 bytes, without the network"
     assert [(b.method, b.kind) for b in blocks] == [(fmt.METHOD_MIXED, kind)]
     assert f"mixed ({kind}): 1 block" in r.stderr
-    assert "mixed method: preset 13 (binary with sparse and match contexts)" in r.stderr
+    assert (
+        "mixed method: preset 31 (binary with sparse and match contexts and slot groups)"
+        in r.stderr
+    )
     alone = next(x for x in r.stderr.splitlines() if "bpb of each model alone" in x)
     assert "network" not in alone and "record " in alone  # no network ran
     r = run(["-lv", "t.bin.nnc"])
