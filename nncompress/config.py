@@ -464,7 +464,8 @@ def slotted(config: Config) -> Config:
     groups, the mixers' warm-up, a match context of 2 bytes and the slower third and
     final mixers. What the default level's binary streams take (presets 31-35): they cost
     a few compares a slot and a counter a weight set, where bit histories cost a table
-    access per context and bit, as much as a quarter of a binary stream's speed."""
+    access per context and bit, a third of a binary stream's speed (docs/DESIGN.md,
+    section 4)."""
     return replace(refined(config), histories=config.histories)
 
 
@@ -502,7 +503,8 @@ BINARY_REFINED, IMAGE_REFINED, BITMAP_REFINED, COLOUR_24_REFINED, COLOUR_32_REFI
 )
 #: The binary presets for the default level's streams since format 1 grew slot groups:
 #: presets 13, 14, 12, 16 and 17 ``slotted``. ``nncompress compare`` on binaries of this
-#: machine and of Calgary and Canterbury before and after is in docs/DESIGN.md, section 4.
+#: machine and of Calgary and Canterbury before and after is in the README ("Slot groups
+#: at the default level").
 BINARY_SLOTTED, IMAGE_SLOTTED, BITMAP_SLOTTED, COLOUR_24_SLOTTED, COLOUR_32_SLOTTED = (
     slotted(c) for c in (BINARY_SPARSE_MIXERS, IMAGE_MIXERS, BITMAP, COLOUR_24, COLOUR_32)
 )
