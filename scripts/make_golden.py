@@ -240,12 +240,10 @@ from her sister asking whether anything interesting had happened lately.
 #: keep them; all three when it cut binary blocks into segments of at least 4 KiB
 #: (``records.BINARY_SEGMENT_BYTES``) with no floor on their number
 #: (``records.MIN_BINARY_SEGMENTS``), and keep that; all but the last two before blocks
-#: could go without the network (``records.FLAT_BLOCKS``). The rule's last item is the
+#: could go without the network (``records.FLAT_BLOCKS``). The rule's fourth item is the
 #: level's text preset, from which the encoder chose the binary one: 6 (the binary
-#: presets without extra mixers) for all made before preset 7.
-#: The encoder's rule of the day an archive was made: binary segment bytes, the fewest
-#: binary segments, whether blocks go without the network, the level's text preset, and
-#: (where given) whether the level takes binary streams' presets ``slotted``.
+#: presets without extra mixers) for all made before preset 7; a fifth, where given, says
+#: the level took binary presets ``slotted`` (``binary_slots``; none did before 31).
 Rule = tuple[int, int, bool, Config] | tuple[int, int, bool, Config, bool]
 DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
     # A table of fixed-length records (``records_data``) in three blocks of 12,000 bytes:
@@ -351,6 +349,14 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
         (16384, 8, True, TEXT_MIXERS, True),
     ),
 }
+
+
+def binary_slots(rule: Rule) -> bool:
+    """Whether the level that made a data golden took binary presets ``slotted``
+    (``levels.Level.binary_slots``): the rule's fifth item, False where it has none."""
+    return len(rule) > 4 and bool(rule[4])
+
+
 RECORD_NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
 
 
@@ -603,8 +609,9 @@ def make_data_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     # Every one was made before the encoder also tried images in one segment.
     image_trial, records.IMAGE_TRIAL = records.IMAGE_TRIAL, False
     level = levels.LEVELS[LEVEL]
-    slots = len(rule) > 4 and bool(rule[4])
-    levels.LEVELS[LEVEL] = dataclasses.replace(level, config=rule[3], binary_slots=slots)
+    levels.LEVELS[LEVEL] = dataclasses.replace(
+        level, config=rule[3], binary_slots=binary_slots(rule)
+    )
     try:
         compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame, config=config)
     finally:

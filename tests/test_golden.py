@@ -218,7 +218,8 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     presets 19 (20 and 22: 13 and 12 with bit histories) and 25 (26 and 28: with slot
     groups, warm-up and a match context of 2 bytes too), and from the default level's
     since its binary streams take those but for bit histories (31 and 33)."""
-    source, block, _, _, (_, _, flat, text, *slots) = make_golden.DATA_GOLDENS[name]
+    source, block, _, _, rule = make_golden.DATA_GOLDENS[name]
+    flat, text = rule[2], rule[3]
     blob = (DATA / name).read_bytes()
     info = list_stream(io.BytesIO(blob))
     assert info.block_size == block
@@ -236,7 +237,7 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
         expected = COLOUR_32 if source.endswith("32") else COLOUR_24
     # the binary preset with bit histories (20, 22), and slot groups and the rest (26, 28);
     # from the default level's text preset, slot groups and the rest alone (31, 33)
-    expected = like_level(expected, text, bool(slots and slots[0]))
+    expected = like_level(expected, text, make_golden.binary_slots(rule))
     if make_golden.DATA_GOLDENS[name][3] is not None:  # made with the configuration given
         expected = make_golden.DATA_GOLDENS[name][3]
     assert info.config == expected and blob[5] == preset_of(expected)
