@@ -91,6 +91,10 @@ HIST_STATES = 256  # bit histories (Config.histories): a 1, then the last outcom
 HIST_LIMIT = 255  # a history's estimate adapts at least this fast (1/256 of its error)
 PRIME_TABLE_SHARE = 4  # version 3 primes size the tables for 1/4 of their bytes
 P_MIN, P_MAX = 32, (1 << P_BITS) - 32  # adaptive probabilities stay inside this range
+#: With ``Config.fine``: the refinement curves in Q(16 + FINE_Q), within 1/65536 of 0 and 1.
+#: In Q16, an update of error >> apm_rate stops 2^apm_rate short of 1 (the shift rounds
+#: down), 1/1000 of a bit or more for each bit of a page of white or a run of equal bytes.
+FINE_Q = 6
 HALF = 1 << (P_BITS - 1)
 
 
@@ -448,6 +452,7 @@ class BlockCoder:
         self.params[_MATCH_PROBES] = cfg.match_probes
         self.params[_MATCH_LEN] = cfg.match_min
         self.params[_WAYS] = cfg.slot_ways
+        self.params[_FINE] = cfg.fine
         self.params[_SEG_LO] = lo  # the block's index of the group's first segment
         self.hashes = np.zeros((segments, n_ctx), dtype=np.uint64)
         self.seg = np.zeros((_SEG_FIELDS, segments), dtype=np.int64)
@@ -596,7 +601,7 @@ _ROWS = _X + 3 * MAX_MIXERS
 _SEG_FIELDS = _ROWS + 1
 # BlockCoder.params: the configuration's learning rates.
 _MIX_SHIFT, _FINAL_SHIFT, _APM_RATE, _MATCH_PROBES, _SEG_LO = 0, 3, 4, 5, 6
-_MATCH_LEN, _WAYS, _N_PARAMS = 7, 8, 9
+_MATCH_LEN, _WAYS, _FINE, _N_PARAMS = 7, 8, 9, 10
 
 
 @jit
@@ -667,6 +672,7 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
     cum, hashes, seg, x, slots, p_ctx = scr[0], scr[1], scr[2], scr[3], scr[4], scr[5]
     ctx_tag, ctx_n, kinds, seen_kind = scr[11], scr[12], scr[13], scr[15]
     mixer_kinds, mixer_base, ways = scr[16], scr[17], scr[14][_WAYS]
+    apm_q = FINE_Q if scr[14][_FINE] else 0  # the refinement curves in Q(16 + apm_q)
     k = len(c0)
     n_ctx, n_in = hashes.shape[1], x.shape[1]
     slot_bits = _ilog2(len(ctx_stats) // n_ctx)
@@ -789,11 +795,11 @@ def _predict(j, c0, p_out, tab, blk, scr) -> None:
         seg[_AW, i] = pos & 127
     for i in range(k):
         ai, w = seg[_AIDX, i], seg[_AW, i]
-        lo, hi = APM_IDENTITY[ai], APM_IDENTITY[ai + 1]
+        lo, hi = APM_IDENTITY[ai] << apm_q, APM_IDENTITY[ai + 1] << apm_q
         row = apm[seg[_AROW, i]]
-        r1 = ((row[ai] + lo) * (128 - w) + (row[ai + 1] + hi) * w) >> 7
+        r1 = ((row[ai] + lo) * (128 - w) + (row[ai + 1] + hi) * w) >> (7 + apm_q)
         row2 = apm2[seg[_AROW2, i]]
-        r2 = ((row2[ai] + lo) * (128 - w) + (row2[ai + 1] + hi) * w) >> 7
+        r2 = ((row2[ai] + lo) * (128 - w) + (row2[ai + 1] + hi) * w) >> (7 + apm_q)
         pf = (2 * seg[_P, i] + 3 * r1 + 3 * r2) >> 3
         p_out[i] = min(max(pf, 1), (1 << P_BITS) - 1)
 
@@ -833,8 +839,14 @@ def _update(bit, p_final, tab, scr) -> None:
     if len(spending):
         _account(bit, p_final, seg, x, p_ctx, spending, byte_bits)
     # Refinement stages: move the nearer interpolation point towards the outcome.
-    _train_apm(bit, seg, apm.reshape(-1), delta, _AROW, prm[_APM_RATE])
-    _train_apm(bit, seg, apm2.reshape(-1), delta, _AROW2, prm[_APM_RATE])
+    # Config.fine: the refinement curves in Q(16 + FINE_Q), and each count-based move
+    # rounded to the nearest (truncated, a slot counted to n stops 65536 / RATE[n] short
+    # of 1 but reaches P_MIN of 0).
+    fine = prm[_FINE]
+    apm_q = FINE_Q if fine else 0
+    round_half = 1 << 15 if fine else 0
+    _train_apm(bit, seg, apm.reshape(-1), delta, _AROW, prm[_APM_RATE], apm_q)
+    _train_apm(bit, seg, apm2.reshape(-1), delta, _AROW2, prm[_APM_RATE], apm_q)
     # Mixer: gradient step, damped by the square root of the segments sharing the set.
     # With the warm-up (Config.warmup), each mixer's weight sets count their updates in
     # one array, in this order; without it the array is empty.
@@ -863,7 +875,7 @@ def _update(bit, p_final, tab, scr) -> None:
                 ctx_stats[sl, 1] = ctx_tag[i, o] << 16
     ctx_hist, hist_map, hidx = tab[10], tab[11], scr[18]
     if len(hist_map):
-        _train_histories(bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, hidx)
+        _train_histories(bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, hidx, fine)
     for i in range(k):
         for o in range(n_ctx):
             sl = slots[i, o]
@@ -881,7 +893,7 @@ def _update(bit, p_final, tab, scr) -> None:
                 visits = (np.int64(ctx_stats[sl, 1]) & 0xFFFF) - n_old
                 # m observations move a count-n estimate by sum(target - p) / (n + m + 1.3).
                 rate = RATE[min(n_old + visits - 1, COUNT_LIMIT)]
-                ctx_stats[sl, 0] += ((target - p_ctx[i, o]) * rate) >> 16
+                ctx_stats[sl, 0] += ((target - p_ctx[i, o]) * rate + round_half) >> 16
     for i in range(k):
         for o in range(n_ctx):
             sl = slots[i, o]
@@ -900,7 +912,7 @@ def _update(bit, p_final, tab, scr) -> None:
             b = seg[_MBUCKET, i]
             right = (1 if bit[i] == seg[_EBIT, i] else 0) << P_BITS
             rate = RATE[min(match_prob[b, 1] + bucketcount[b] - 1, COUNT_LIMIT)]
-            delta[i, 0] = ((right - match_prob[b, 0]) * rate) >> 16
+            delta[i, 0] = ((right - match_prob[b, 0]) * rate + round_half) >> 16
     for i in range(k):
         if seg[_AGREEING, i]:
             match_prob[seg[_MBUCKET, i], 0] += delta[i, 0]
@@ -915,7 +927,7 @@ def _update(bit, p_final, tab, scr) -> None:
 
 
 @jit
-def _train_histories(bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, hidx) -> None:
+def _train_histories(bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, hidx, fine) -> None:
     """Each slot's history takes the bit, and the history it had learns what followed it,
     in segment order (``_predict`` read them all before). A history is a 1 followed by
     the slot's last outcomes, at most 7 (the oldest dropped), 0 where it has none: a slot
@@ -939,26 +951,32 @@ def _train_histories(bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, 
                 ctx_hist[sl] = h
             f = hidx[i, o]
             n = hist_map[f, 1]
-            v = hist_map[f, 0] + (((target - hist_map[f, 0]) * RATE[min(n, HIST_LIMIT)]) >> 16)
+            move = (target - hist_map[f, 0]) * RATE[min(n, HIST_LIMIT)]
+            v = hist_map[f, 0] + ((move + (1 << 15 if fine else 0)) >> 16)
             hist_map[f, 0] = min(max(v, P_MIN - HALF), P_MAX - HALF)
             hist_map[f, 1] = min(n + 1, HIST_LIMIT)
 
 
 @jit
-def _train_apm(bit, seg, apm_flat, delta, row_field, rate) -> None:
+def _train_apm(bit, seg, apm_flat, delta, row_field, rate, q) -> None:
+    """Move each refinement curve's nearer point towards the bit, its curve in
+    Q(16 + ``q``): ``q`` = ``FINE_Q`` (``Config.fine``) keeps it within 1/65536 of 0 and
+    1, 0 within ``P_MIN`` of 0 and 2^rate of 1."""
     k = len(bit)
+    low = P_MIN if q == 0 else 1 << q
+    high = (P_MAX if q == 0 else (1 << P_BITS) - 1) << q
     for i in range(k):
         near = seg[_AIDX, i] + (1 if seg[_AW, i] >= 64 else 0)
         flat = seg[row_field, i] * APM_KNOTS + near
         seg[row_field, i] = flat  # the row is not needed again this bit
-        value = apm_flat[flat] + APM_IDENTITY[near]
-        delta[i, 0] = ((bit[i] << P_BITS) - value) >> rate
+        value = apm_flat[flat] + (APM_IDENTITY[near] << q)
+        delta[i, 0] = ((bit[i] << (P_BITS + q)) - value) >> rate
     for i in range(k):
         apm_flat[seg[row_field, i]] += delta[i, 0]
     for i in range(k):
         f = seg[row_field, i]
-        knot = APM_IDENTITY[f % APM_KNOTS]
-        apm_flat[f] = min(max(apm_flat[f] + knot, P_MIN), P_MAX) - knot
+        knot = APM_IDENTITY[f % APM_KNOTS] << q
+        apm_flat[f] = min(max(apm_flat[f] + knot, low), high) - knot
 
 
 @jit

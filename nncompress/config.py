@@ -73,6 +73,13 @@ class Config:
       recent one, whose next byte predicts better on text and binaries alike.
     - The last three are written out only when not (1, 0, 5), after the histories (then
       written even when 0), so a reader that predates them refuses them.
+    - ``fine``: 1 where a probability may come within 1/65536 of certainty: the
+      refinement stages keep their curves in Q22 (``adaptive.FINE_Q``) and every
+      count-based estimate rounds its move to the nearest. 0 where the moves are
+      truncated, and a curve stops 2^apm_rate/65536 short of 1 and a slot counted to
+      1023 1/64 short: on a page of white or a column of equal bytes, a thousandth of a
+      bit or more for each bit. Written out only when 1, after the last three (then
+      written even when they are (1, 0, 5)), so a reader that predates it refuses it.
     """
 
     contexts: tuple[int, ...]
@@ -88,6 +95,7 @@ class Config:
     slot_ways: int = 1
     warmup: int = 0
     match_min: int = 5
+    fine: int = 0
 
     def __post_init__(self) -> None:
         self.check()
@@ -128,6 +136,8 @@ class Config:
             raise ConfigError(f"unknown mixer warm-up setting {self.warmup}")
         if not 2 <= self.match_min <= 8:
             raise ConfigError(f"match contexts of 2 to 8 bytes, not {self.match_min}")
+        if self.fine not in (0, 1):
+            raise ConfigError(f"unknown fine probability setting {self.fine}")
 
     @property
     def has_refinements(self) -> bool:
@@ -154,14 +164,17 @@ class Config:
             self.match_bits,
             self.network_weight,
         )
-        more = self.mixers or self.histories or self.has_refinements
+        refinements = self.has_refinements or self.fine
+        more = self.mixers or self.histories or refinements
         extra = bytes([self.match_probes]) if self.match_probes or more else b""
         if more:
             extra += bytes([len(self.mixers), *self.mixers])
-        if self.histories or self.has_refinements:
+        if self.histories or refinements:
             extra += bytes([self.histories])
-        if self.has_refinements:
+        if refinements:
             extra += bytes([self.slot_ways, self.warmup, self.match_min])
+        if self.fine:
+            extra += bytes([self.fine])
         return bytes([len(self.contexts), *self.contexts]) + fixed + extra
 
     @classmethod
@@ -169,10 +182,11 @@ class Config:
         """Inverse of ``pack``; raises ConfigError on anything but a whole, valid one."""
         end = 1 + data[0] + _FIXED.size if data else 0
         # The match probes, then the count of mixers and their ids, then the histories,
-        # then the slot ways, the mixers' warm-up and the match context's length.
+        # then the slot ways, the mixers' warm-up and the match context's length, then
+        # the fine probabilities.
         rest = len(data) - end
         tail = rest - 2 - data[end + 1] if rest >= 2 else -1
-        mixed = tail in (0, 1, 4)
+        mixed = tail in (0, 1, 4, 5)
         if not data or not (rest in (0, 1) or mixed):
             raise ConfigError("configuration of the wrong length")
         n = data[0]
@@ -183,11 +197,14 @@ class Config:
         mixers = tuple(data[end + 2 : end + 2 + data[end + 1]]) if mixed else ()
         after = data[end + 2 + len(mixers) :] if mixed else b""
         histories = after[0] if after else 0
-        ways, warmup, match_min = tuple(after[1:]) if len(after) == 4 else (1, 0, 5)
+        ways, warmup, match_min = tuple(after[1:4]) if len(after) >= 4 else (1, 0, 5)
+        fine = after[4] if len(after) == 5 else 0
         if len(after) == 1 and not histories:
             raise ConfigError("bit histories of 0 written out")
         if len(after) == 4 and (ways, warmup, match_min) == (1, 0, 5):
             raise ConfigError("default slot ways, warm-up and match length written out")
+        if len(after) == 5 and not fine:
+            raise ConfigError("fine probabilities of 0 written out")
         if mixed and not (mixers or after):  # a count of 0 only before histories
             raise ConfigError("configuration of the wrong length")
         return cls(
@@ -204,6 +221,7 @@ class Config:
             ways,
             warmup,
             match_min,
+            fine,
         )
 
 
@@ -469,22 +487,31 @@ def slotted(config: Config) -> Config:
     return replace(refined(config), histories=config.histories)
 
 
+def with_fine(config: Config) -> Config:
+    """``config`` with fine probabilities (``Config.fine``)."""
+    return replace(config, fine=1)
+
+
 def like_level(config: Config, level: Config, slots: bool = False) -> Config:
     """``config`` (a binary preset taken for a stream, or the level's text preset) as
     ``level``, the level's text preset, has it: ``refined``, or with bit histories
     (``with_histories``), or as it is; and a binary preset, where ``slots``
-    (``levels.Level.binary_slots``), ``slotted``."""
+    (``levels.Level.binary_slots``), ``slotted``. Then with fine probabilities
+    (``with_fine``) where ``level`` has them."""
     if level.has_refinements:
-        return refined(config)
-    if level.histories:
-        return with_histories(config)
-    return slotted(config) if slots and config not in TEXT_PRESETS else config
+        config = refined(config)
+    elif level.histories:
+        config = with_histories(config)
+    elif slots and config not in TEXT_PRESETS:
+        config = slotted(config)
+    return with_fine(config) if level.fine else config
 
 
 def variants(config: Config) -> tuple[Config, ...]:
-    """``config`` as it is, with bit histories, ``refined`` and ``slotted``: what a level
-    may make of a binary preset."""
-    return config, with_histories(config), refined(config), slotted(config)
+    """``config`` as it is, with bit histories, ``refined`` and ``slotted``, each also
+    with fine probabilities: what a level may make of a binary preset."""
+    made = (config, with_histories(config), refined(config), slotted(config))
+    return made + tuple(with_fine(c) for c in made)
 
 
 #: For text at the strongest level since format 1 grew slot groups, the mixers' warm-up
@@ -508,6 +535,35 @@ BINARY_REFINED, IMAGE_REFINED, BITMAP_REFINED, COLOUR_24_REFINED, COLOUR_32_REFI
 BINARY_SLOTTED, IMAGE_SLOTTED, BITMAP_SLOTTED, COLOUR_24_SLOTTED, COLOUR_32_SLOTTED = (
     slotted(c) for c in (BINARY_SPARSE_MIXERS, IMAGE_MIXERS, BITMAP, COLOUR_24, COLOUR_32)
 )
+#: For text at the default level since format 1 grew fine probabilities (``Config.fine``):
+#: preset 7 with them. Its binary streams take presets 31-35 with them (37-41): a
+#: screenshot, a spreadsheet or a bitmap is mostly bits the model is all but certain of,
+#: and each paid a thousandth of a bit or more where a 1 was certain. ``nncompress
+#: compare`` before and after is in docs/DESIGN.md, section 4.
+FINE_TEXT = with_fine(TEXT_MIXERS)
+#: The same for the strongest level: preset 25 with fine probabilities, its binary streams
+#: presets 26-30 with them (43-47).
+FINE_MAX = with_fine(MAX_REFINED)
+(
+    BINARY_SLOTTED_FINE,
+    IMAGE_SLOTTED_FINE,
+    BITMAP_SLOTTED_FINE,
+    COLOUR_24_SLOTTED_FINE,
+    COLOUR_32_SLOTTED_FINE,
+) = (
+    with_fine(c)
+    for c in (BINARY_SLOTTED, IMAGE_SLOTTED, BITMAP_SLOTTED, COLOUR_24_SLOTTED, COLOUR_32_SLOTTED)
+)
+(
+    BINARY_REFINED_FINE,
+    IMAGE_REFINED_FINE,
+    BITMAP_REFINED_FINE,
+    COLOUR_24_REFINED_FINE,
+    COLOUR_32_REFINED_FINE,
+) = (
+    with_fine(c)
+    for c in (BINARY_REFINED, IMAGE_REFINED, BITMAP_REFINED, COLOUR_24_REFINED, COLOUR_32_REFINED)
+)
 #: The text presets a level may ask for, which a stream of binary data gives up for a
 #: binary one (``records.config_for``).
 TEXT_PRESETS = (
@@ -519,6 +575,8 @@ TEXT_PRESETS = (
     WIDE_TEXT,
     MAX_HISTORIES,
     MAX_REFINED,
+    FINE_TEXT,
+    FINE_MAX,
 )
 
 #: Released presets by number (part of the format: never change or reuse a number).
@@ -558,6 +616,18 @@ PRESETS: dict[int, Config] = {
     33: BITMAP_SLOTTED,
     34: COLOUR_24_SLOTTED,
     35: COLOUR_32_SLOTTED,
+    36: FINE_TEXT,
+    37: BINARY_SLOTTED_FINE,
+    38: IMAGE_SLOTTED_FINE,
+    39: BITMAP_SLOTTED_FINE,
+    40: COLOUR_24_SLOTTED_FINE,
+    41: COLOUR_32_SLOTTED_FINE,
+    42: FINE_MAX,
+    43: BINARY_REFINED_FINE,
+    44: IMAGE_REFINED_FINE,
+    45: BITMAP_REFINED_FINE,
+    46: COLOUR_24_REFINED_FINE,
+    47: COLOUR_32_REFINED_FINE,
 }
 #: What ``-v`` calls them.
 PRESET_NAMES: dict[int, str] = {
@@ -596,6 +666,18 @@ PRESET_NAMES: dict[int, str] = {
     33: "1-bit bitmap with slot groups",
     34: "24-bit image with slot groups",
     35: "32-bit image with slot groups",
+    36: "text with more mixers and fine probabilities",
+    37: "binary with sparse and match contexts, slot groups and fine probabilities",
+    38: "image with slot groups and fine probabilities",
+    39: "1-bit bitmap with slot groups and fine probabilities",
+    40: "24-bit image with slot groups and fine probabilities",
+    41: "32-bit image with slot groups and fine probabilities",
+    42: "text at the strongest level, with bit histories, slot groups and fine probabilities",
+    43: "binary with sparse and match contexts, bit histories, slot groups and fine probabilities",
+    44: "image with bit histories, slot groups and fine probabilities",
+    45: "1-bit bitmap with bit histories, slot groups and fine probabilities",
+    46: "24-bit image with bit histories, slot groups and fine probabilities",
+    47: "32-bit image with bit histories, slot groups and fine probabilities",
 }
 DEFAULT_PRESET = 1
 

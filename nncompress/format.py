@@ -135,15 +135,23 @@ def fewest_segments(n: int) -> int:
 #: decoder refuses a block that claims more before it spends memory or time on the claim:
 #: 100 bytes of payload cannot make a 256 MiB block.
 MAX_EXPANSION = {METHOD_MODEL: 1500, METHOD_MIXED: 2200}
+#: The mixed method's limit in a stream whose configuration has fine probabilities
+#: (``Config.fine``): its refinement stages reach 65535/65536, so a bit gets at most
+#: (2 x 65514 + 6 x 65535) / 8 = 65529/65536 (``adaptive._predict``'s final blend):
+#: at least 0.0012329 bits a byte, 6,488.9 bytes a payload byte, and 6% to spare.
+MAX_EXPANSION_FINE = 6900
 PAYLOAD_SLACK = 16
 
 
-def max_raw_len(method: int, coded_len: int) -> int | None:
+def max_raw_len(method: int, coded_len: int, fine: bool = False) -> int | None:
     """The most raw bytes a block of ``method`` with ``coded_len`` payload bytes can hold
-    (None: no bound below ``MAX_BLOCK``; LZMA2's bombs are bounded by the block size)."""
+    (None: no bound below ``MAX_BLOCK``; LZMA2's bombs are bounded by the block size),
+    in a stream whose configuration has fine probabilities where ``fine``."""
     if method == METHOD_STORED:
         return coded_len
     ratio = MAX_EXPANSION.get(method)
+    if fine and method == METHOD_MIXED:
+        ratio = MAX_EXPANSION_FINE
     return None if ratio is None else ratio * (coded_len + PAYLOAD_SLACK)
 
 
@@ -379,7 +387,7 @@ def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
         raw += b
     if method in MODEL_METHODS and not header.needs_model:
         raise FormatError("corrupted archive: a model-coded block in a stream without a model")
-    bound = max_raw_len(method, coded_len)
+    bound = max_raw_len(method, coded_len, bool(header.config.fine))
     if bound is not None and raw_len > bound:
         raise FormatError(
             f"corrupted archive: a {METHOD_NAMES[method]} block claims {raw_len:,} bytes "

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import format as fmt
-from .config import MAX_REFINED, TEXT_MIXERS, WIDE_TEXT, Config
+from .config import FINE_MAX, FINE_TEXT, TEXT_MIXERS, WIDE_TEXT, Config
 
 #: Blocks of 1 MiB: large enough that a block's lockstep segments (one per KiB) fill a
 #: batched network step, small enough that memory stays low and damage is located.
@@ -134,6 +134,7 @@ LEVELS: dict[str, Level] = {
         "default",
         (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
         segments=text_segments,
+        config=FINE_TEXT,
         binary_slots=True,
     ),
     # Strongest and slowest: each block of up to 1 MiB as one segment, and the larger
@@ -148,7 +149,7 @@ LEVELS: dict[str, Level] = {
         (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
         segments=fmt.fewest_segments,
         model="large",
-        config=MAX_REFINED,
+        config=FINE_MAX,
         flat_text=False,
         network_trial=True,
     ),

@@ -201,6 +201,10 @@ class TorchBlockCoder(BitsFromPython):
         self.seen_kind = torch.from_numpy(bc.seen_kind != 0).to(self.dev)
         self.mixers = [(int(m), int(b)) for m, b in zip(bc.mixer_kinds, bc.mixer_base, strict=True)]
         self.params = [int(v) for v in bc.params]
+        # Config.fine: the refinement curves in Q(16 + FINE_Q), count-based moves rounded.
+        fine = self.params[A._FINE]
+        self.apm_q = A.FINE_Q if fine else 0
+        self.round_half = 1 << 15 if fine else 0
         self.c0_prime = _signed(int(A._C0_PRIME))
         self.p2, self.p3 = _signed(int(A._PRIMES[2])), _signed(int(A._PRIMES[3]))
 
@@ -310,13 +314,14 @@ class TorchBlockCoder(BitsFromPython):
         arow2 = (h2 >> 48) & 0xFFFF
         aidx, aw = pos >> 7, pos & 127
         ident = lut["apm_identity"]
-        lo, hi_id = ident[aidx], ident[aidx + 1]
+        q = self.apm_q
+        lo, hi_id = ident[aidx] << q, ident[aidx + 1] << q
 
         def refine(apm: Any, row: Any) -> Any:
             r = apm[row].to(torch.int64)
             left = r.gather(1, aidx[:, None])[:, 0] + lo
             right = r.gather(1, (aidx + 1)[:, None])[:, 0] + hi_id
-            return (left * (128 - aw) + right * aw) >> 7
+            return (left * (128 - aw) + right * aw) >> (7 + q)
 
         r1, r2 = refine(t["apm"], arow), refine(t["apm2"], arow2)
         pf = torch.clamp((2 * p_mix + 3 * r1 + 3 * r2) >> 3, 1, (1 << A.P_BITS) - 1)
@@ -349,9 +354,7 @@ class TorchBlockCoder(BitsFromPython):
         target = bit << A.P_BITS
         rate = self.params[A._APM_RATE]
         for name, row in (("apm", s["arow"]), ("apm2", s["arow2"])):
-            self._train_apm(
-                t[name].view(-1), row * A.APM_KNOTS + s["near"], s["near"], target, rate
-            )
+            self._train_apm(t[name].view(-1), row * A.APM_KNOTS + s["near"], s["near"], bit, rate)
         shifts = self.params[A._MIX_SHIFT : A._MIX_SHIFT + 3]
         x = s["x"]
         self._train_mixer(t["weights"], s["ws"], x, target - s["p1"], shifts[0])
@@ -375,11 +378,15 @@ class TorchBlockCoder(BitsFromPython):
         count[sel] = 0
         return shared
 
-    def _train_apm(self, flat: Any, idx: Any, near: Any, target: Any, rate: int) -> None:
-        knot = self.tables.lut["apm_identity"][near]
-        delta = (target - (flat[idx].to(self.torch.int64) + knot)) >> rate
+    def _train_apm(self, flat: Any, idx: Any, near: Any, bit: Any, rate: int) -> None:
+        """``adaptive._train_apm``, the curves in Q(16 + ``apm_q``)."""
+        q = self.apm_q
+        knot = self.tables.lut["apm_identity"][near] << q
+        delta = ((bit << (A.P_BITS + q)) - (flat[idx].to(self.torch.int64) + knot)) >> rate
         flat.index_add_(0, idx, delta.to(flat.dtype))
-        value = self.torch.clamp(flat[idx].to(self.torch.int64) + knot, A.P_MIN, A.P_MAX) - knot
+        low = A.P_MIN if q == 0 else 1 << q
+        high = (A.P_MAX if q == 0 else (1 << A.P_BITS) - 1) << q
+        value = self.torch.clamp(flat[idx].to(self.torch.int64) + knot, low, high) - knot
         flat[idx] = value.to(flat.dtype)  # the same value wherever idx repeats
 
     def _train_mixer(self, weights: Any, sel: Any, x: Any, err: Any, shift0: int) -> None:
@@ -415,7 +422,7 @@ class TorchBlockCoder(BitsFromPython):
         visits = (stats[slots, 1].to(torch.int64) & 0xFFFF) - n_old
         rate = self.tables.lut["rate"][torch.clamp(n_old + visits - 1, 0, A.COUNT_LIMIT)]
         tgt = target[:, None].expand(k, self.n_ctx).reshape(-1)
-        delta = torch.where(held, ((tgt - p_ctx) * rate) >> 16, 0)
+        delta = torch.where(held, ((tgt - p_ctx) * rate + self.round_half) >> 16, 0)
         stats[:, 0].index_add_(0, slots, delta.to(stats.dtype))
         p = torch.clamp(stats[slots, 0], A.P_MIN - A.HALF, A.P_MAX - A.HALF)
         stats[slots, 0] = p
@@ -432,7 +439,8 @@ class TorchBlockCoder(BitsFromPython):
         counts.index_add_(0, b, agree.to(torch.int64))
         right = (bit == eb).to(torch.int64) << A.P_BITS
         rate = self.tables.lut["rate"][torch.clamp(mp[b, 1] + counts[b] - 1, 0, A.COUNT_LIMIT)]
-        mp[:, 0].index_add_(0, b, torch.where(agree, ((right - mp[b, 0]) * rate) >> 16, 0))
+        move = ((right - mp[b, 0]) * rate + self.round_half) >> 16
+        mp[:, 0].index_add_(0, b, torch.where(agree, move, 0))
         used = counts > 0
         mp[:, 0] = torch.where(used, torch.clamp(mp[:, 0], A.P_MIN, A.P_MAX), mp[:, 0])
         mp[:, 1] = torch.where(used, torch.clamp(mp[:, 1] + counts, max=A.COUNT_CAP), mp[:, 1])

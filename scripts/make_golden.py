@@ -9,10 +9,12 @@
   mixed-method configuration written out in the header (so the generic decoder is pinned
   on a configuration other than the default); and, as ``golden-nearby.nnc``,
   ``golden-mixers.nnc``, ``golden-max.nnc``, ``golden-wide.nnc`` and
-  ``golden-max-histories.nnc`` and ``golden-max-refined.nnc``, in blocks of 9000 with the
-  text presets 6 (the match model's nearby probes), 7 (the default level's), 15
-  (``--max``'s until 19), 18 (``--wide``'s), 19 (``--max``'s until 25, with bit
-  histories) and 25 (``--max``'s, with slot groups, warm-up and a short match context);
+  ``golden-max-histories.nnc``, ``golden-max-refined.nnc``, ``golden-fine.nnc`` and
+  ``golden-max-fine.nnc``, in blocks of 9000 with the text presets 6 (the match model's
+  nearby probes), 7 (the default level's until 36), 15 (``--max``'s until 19), 18
+  (``--wide``'s), 19 (``--max``'s until 25, with bit histories), 25 (``--max``'s until
+  42, with slot groups, warm-up and a short match context), 36 (the default level's,
+  with fine probabilities) and 42 (``--max``'s, the same);
 * ``tests/data/golden-primed.nnc`` and ``golden-primed3.nnc`` -- the text with a primed
   model, of model file format version 2 and 3 (whose prime sizes the tables too), and
   ``golden-records.nnc``, ``golden-x86.nnc``, ``golden-bitmap.nnc``, ``golden-words.nnc``
@@ -56,6 +58,8 @@ from nncompress.config import (  # noqa: E402
     BINARY_4_MIXERS,
     DEFAULT,
     DEFAULT_2,
+    FINE_MAX,
+    FINE_TEXT,
     MAX_HISTORIES,
     MAX_REFINED,
     MAX_TEXT,
@@ -106,9 +110,9 @@ GOLDENS: dict[str, tuple[int, int, Config | None]] = {
     # The default level's text preset since it became 6 (the match model's probes of the
     # segment's own bytes and its neighbours'), in golden.nnc's layout.
     "golden-nearby.nnc": (9000, 16 << 20, DEFAULT_2),
-    # The default level's text preset since it became 7 (extra mixers, chosen by mixer
+    # The default level's text preset from 7 to 36 (extra mixers, chosen by mixer
     # contexts), in the same layout.
-    "golden-mixers.nnc": (9000, 16 << 20, None),
+    "golden-mixers.nnc": (9000, 16 << 20, TEXT_MIXERS),
     # --max's text preset since it became 15 (preset 11 with rates for one segment), with
     # the default model, in the same layout: it pins the preset's number and rates.
     "golden-max.nnc": (9000, 16 << 20, MAX_TEXT),
@@ -123,6 +127,11 @@ GOLDENS: dict[str, tuple[int, int, Config | None]] = {
     # a match context of 2 bytes), in the same layout: its blocks' 16 and 2 segments pin
     # how a step's segments claim a group's slots and count their weight sets' updates.
     "golden-max-refined.nnc": (9000, 16 << 20, MAX_REFINED),
+    # The default level's text preset since it became 36 (7 with fine probabilities: the
+    # refinement curves in Q22, count-based moves rounded), and --max's since 42 (25 so),
+    # in the same layout.
+    "golden-fine.nnc": (9000, 16 << 20, None),
+    "golden-max-fine.nnc": (9000, 16 << 20, FINE_MAX),
 }
 
 #: Archives made with the shipped network primed with PRIME (docs/FORMAT.md, "Primed
@@ -347,6 +356,22 @@ DATA_GOLDENS: dict[str, tuple[str, int, int, Config | None, Rule]] = {
         16 << 20,
         None,
         (16384, 8, True, TEXT_MIXERS, True),
+    ),
+    # The same from the default level's text preset since 36, with fine probabilities: 37
+    # and 39, presets 31 and 33 with them.
+    "golden-fine-code.nnc": (
+        "long code",
+        40_000,
+        16 << 20,
+        None,
+        (32768, 8, True, FINE_TEXT, True),
+    ),
+    "golden-fine-picture.nnc": (
+        "picture",
+        12_000,
+        16 << 20,
+        None,
+        (16384, 8, True, FINE_TEXT, True),
     ),
 }
 

@@ -47,12 +47,15 @@ from nncompress.config import (
     BITMAP,
     DEFAULT,
     DEFAULT_2,
+    FINE_MAX,
+    FINE_TEXT,
     IMAGE_MIXERS,
     MAX_HISTORIES,
     MAX_REFINED,
     MAX_TEXT,
     MIXERS,
     PRESETS,
+    TEXT_MIXERS,
     Config,
     ConfigError,
 )
@@ -242,14 +245,19 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     released += [
         (31 + i, dataclasses.replace(c, final_shift=17, **slotted)) for i, c in enumerate(binary)
     ]
+    # 36-47: the default level's presets (7, 31-35) and --max's (25-30) with fine ones.
+    released += [(36, dataclasses.replace(dict(released)[7], fine=1))]
+    released += [(37 + i, dataclasses.replace(dict(released)[31 + i], fine=1)) for i in range(5)]
+    released += [(42 + i, dataclasses.replace(dict(released)[25 + i], fine=1)) for i in range(6)]
     for number, config in released:
         named = fmt.MAGIC + bytes([0x11, number, 0x40])
         assert fmt.Header(64, 1, "", config).pack() == named
         assert fmt.read_header(io.BytesIO(named))[0].config == config
-    raw = fmt.MAGIC + b"\x11\x24\x40"
-    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 36"):
+    assert [n for n, _ in released] == list(range(2, 48))
+    raw = fmt.MAGIC + b"\x11\x30\x40"
+    with pytest.raises(fmt.FormatError, match="unknown mixed-method preset 48"):
         fmt.read_header(io.BytesIO(raw))
-    monkeypatch.setitem(PRESETS, 36, CUSTOM)
+    monkeypatch.setitem(PRESETS, 48, CUSTOM)
     assert fmt.Header(64, 1, "", CUSTOM).pack() == raw
     assert fmt.read_header(io.BytesIO(raw)) == (fmt.Header(64, 1, "", CUSTOM), raw)
 
@@ -658,7 +666,7 @@ _INLINE_BAD_KIND = bytes([2, 1, 200]) + CUSTOM.pack()[1 + len(CUSTOM.contexts) :
         (fmt.MAGIC + b"\x31\x01", "unsupported archive flags 0x31"),  # configuration kind 3
         (fmt.MAGIC + b"\x10\x02\x01", "configuration without a model"),
         (fmt.MAGIC + b"\x20\x00\x01", "configuration without a model"),
-        (fmt.MAGIC + b"\x11\x24\x01", "unknown mixed-method preset 36"),
+        (fmt.MAGIC + b"\x11\x30\x01", "unknown mixed-method preset 48"),
         (fmt.MAGIC + b"\x11\xff\x01", "unknown mixed-method preset 255"),
         (fmt.MAGIC + b"\x21\x03abc\x01", "configuration of the wrong length"),
         (fmt.MAGIC + b"\x21\x00\x01", "configuration of the wrong length"),
@@ -915,12 +923,13 @@ def test_configuration_kinds(
     default = compress(data, tiny_model, block_size=256)
     assert default[4] >> 4 & 3 == fmt.CONFIG_DEFAULT
     assert list_stream(io.BytesIO(default)).config == DEFAULT
-    # The default level's text preset (7), for text of NEARBY_MIN bytes and more, is
-    # named in one byte.
+    # The default level's text preset (36: 7 with fine probabilities), for text of
+    # NEARBY_MIN bytes and more, is named in one byte.
     longer = sample_text(records.NEARBY_MIN, seed=7)
     text = compress(longer, tiny_model, block_size=records.NEARBY_MIN)
-    assert text[4] >> 4 & 3 == fmt.CONFIG_PRESET and text[at] == 7
-    assert list_stream(io.BytesIO(text)).config == dataclasses.replace(DEFAULT_2, mixers=MIXERS)
+    assert text[4] >> 4 & 3 == fmt.CONFIG_PRESET and text[at] == 36
+    expected = dataclasses.replace(DEFAULT_2, mixers=MIXERS, fine=1)
+    assert list_stream(io.BytesIO(text)).config == expected
     assert decompress(text, tiny_model) == longer
     shorter = compress(longer[:-1], tiny_model, block_size=records.NEARBY_MIN)
     assert list_stream(io.BytesIO(shorter)).config == DEFAULT
@@ -1932,7 +1941,7 @@ def test_refinements_written_out() -> None:
         [
             (CUSTOM.pack() + b"\x00\x00\x00\x01\x00\x05", "default slot ways"),
             (CUSTOM.pack() + b"\x00\x00\x01\x01\x00", "wrong length"),
-            (CUSTOM.pack() + b"\x00\x00\x01\x01\x00\x05\x00", "wrong length"),
+            (CUSTOM.pack() + b"\x00\x00\x01\x01\x00\x05\x01\x00", "wrong length"),
             (CUSTOM.pack() + b"\x00\x00\x00\x02\x00\x05", "groups of 1 or 4, not 2"),
             (CUSTOM.pack() + b"\x00\x00\x00\x01\x02\x05", "unknown mixer warm-up"),
             (CUSTOM.pack() + b"\x00\x00\x00\x01\x00\x01", "2 to 8 bytes, not 1"),
@@ -1962,6 +1971,61 @@ def test_refinements_in_a_header(
     assert max(b.segments for b in info.blocks) > 1
     assert fmt.METHOD_STORED in {b.method for b in info.blocks}
     assert not torchmix.supports(kept, account=False)
+
+
+# ------------------------------------------------------------------ fine probabilities
+def test_fine_written_out() -> None:
+    """``fine`` follows the slot ways, warm-up and match length (then written even when
+    they are (1, 0, 5)) as one byte, written only when 1: a configuration without it
+    packs as before, one with it is longer, which earlier readers refuse."""
+    fine = dataclasses.replace(CUSTOM, fine=1)
+    assert fine.pack() == CUSTOM.pack() + b"\x00\x00\x00\x01\x00\x05\x01"
+    assert FINE_MAX.pack() == MAX_REFINED.pack() + b"\x01"
+    assert FINE_TEXT == dataclasses.replace(TEXT_MIXERS, fine=1) == PRESETS[36]
+    for config in (fine, FINE_TEXT, FINE_MAX, dataclasses.replace(fine, histories=1)):
+        assert Config.unpack(config.pack()) == config
+        assert Config.unpack(config.pack()).fine == 1
+    _refuses(
+        [
+            (CUSTOM.pack() + b"\x00\x00\x00\x01\x00\x05\x00", "fine probabilities of 0"),
+            (CUSTOM.pack() + b"\x00\x00\x00\x01\x00\x05\x02", "fine probability setting 2"),
+            (CUSTOM.pack() + b"\x00\x00\x00\x01\x00\x05\x01\x01", "wrong length"),
+        ]
+    )
+
+
+@pytest.mark.parametrize("histories", [0, 1], ids=["counts", "histories"])
+def test_fine_in_a_header(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch, histories: int
+) -> None:
+    """Fine probabilities, written out in the header, decode in blocks of many segments
+    and change what is coded; the torch backend runs them (without slot groups or bit
+    histories, which it leaves to the compiled loops)."""
+    kept = dataclasses.replace(CUSTOM, fine=1, histories=histories)
+    data = sample_text(3000, seed=15) * 3
+    info = _coded_both_ways(tiny_model, monkeypatch, kept, data, 4096)
+    assert max(b.segments for b in info.blocks) > 1
+    assert torchmix.supports(kept, account=False) == (not histories)
+
+
+def test_fine_probabilities_near_certainty(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What fine probabilities are for: long runs of bits the model is all but certain
+    of, a page of white. Runs of 0xFF (every bit a 1) and of 0x00 with a rare other byte
+    code in far fewer bytes with them: truncated moves stop short of certainty, by
+    2^apm_rate / 65536 a bit in the refinement stages where the bit is a 1."""
+    sizes = {}
+    for fill in (0xFF, 0x00):
+        rng = random.Random(16)
+        data = bytes(fill if rng.random() > 2e-4 else rng.randrange(256) for _ in range(200_000))
+        for fine in (0, 1):
+            level = _custom_level(monkeypatch, dataclasses.replace(CUSTOM, fine=fine))
+            blob = compress(data, tiny_model, block_size=len(data), level=level)
+            assert decompress(blob, tiny_model) == data
+            sizes[fill, fine] = len(blob)
+    assert sizes[0xFF, 1] < 0.85 * sizes[0xFF, 0]
+    assert sizes[0x00, 1] < 0.85 * sizes[0x00, 0]
 
 
 def test_mixers_in_a_header(tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,6 +34,8 @@ from nncompress.config import (
     COLOUR_32,
     DEFAULT,
     DEFAULT_2,
+    FINE_MAX,
+    FINE_TEXT,
     IMAGE_MIXERS,
     MAX_HISTORIES,
     MAX_REFINED,
@@ -74,10 +76,11 @@ def test_the_second_configuration_differs() -> None:
 
 def test_the_text_presets_goldens_pin() -> None:
     """golden-nearby.nnc pins preset 6 (nearby match probes), golden-mixers.nnc the
-    level's text preset of today, 7 (and the extra mixers), golden-max.nnc --max's, 15,
+    level's text preset from 7 (and the extra mixers), golden-max.nnc --max's, 15,
     golden-wide.nnc --wide's, 18, golden-max-histories.nnc --max's from 19 (bit
-    histories), golden-max-refined.nnc --max's since, 25 (slot groups, warm-up and a
-    match context of 2 bytes), all named by number."""
+    histories), golden-max-refined.nnc --max's from 25 (slot groups, warm-up and a
+    match context of 2 bytes), golden-fine.nnc and golden-max-fine.nnc the level's and
+    --max's since, 36 and 42 (fine probabilities), all named by number."""
     pins = (
         ("golden-nearby.nnc", DEFAULT_2, 6),
         ("golden-mixers.nnc", TEXT_MIXERS, 7),
@@ -85,6 +88,8 @@ def test_the_text_presets_goldens_pin() -> None:
         ("golden-wide.nnc", WIDE_TEXT, 18),
         ("golden-max-histories.nnc", MAX_HISTORIES, 19),
         ("golden-max-refined.nnc", MAX_REFINED, 25),
+        ("golden-fine.nnc", FINE_TEXT, 36),
+        ("golden-max-fine.nnc", FINE_MAX, 42),
     )
     for name, config, number in pins:
         blob = (DATA / name).read_bytes()
@@ -92,7 +97,9 @@ def test_the_text_presets_goldens_pin() -> None:
         assert header.config == config and preset_of(config) == number
         assert (blob[4] >> 4) & 3 != fmt.CONFIG_INLINE
     assert DEFAULT_2.mixers == () and TEXT_MIXERS.mixers
-    assert LEVELS["max"].config == MAX_REFINED and LEVELS["wide"].config == WIDE_TEXT
+    assert LEVELS["default"].config == FINE_TEXT == replace(TEXT_MIXERS, fine=1)
+    assert LEVELS["max"].config == FINE_MAX == replace(MAX_REFINED, fine=1)
+    assert LEVELS["wide"].config == WIDE_TEXT
     assert replace(MAX_HISTORIES, histories=0) == MAX_TEXT
     assert like_level(MAX_TEXT, MAX_REFINED) == MAX_REFINED
 
@@ -236,7 +243,8 @@ def test_data_golden_decompresses(name: str, default_model: IntModel) -> None:
     if source.startswith("colour"):  # the colour kinds (16, 17)
         expected = COLOUR_32 if source.endswith("32") else COLOUR_24
     # the binary preset with bit histories (20, 22), and slot groups and the rest (26, 28);
-    # from the default level's text preset, slot groups and the rest alone (31, 33)
+    # from the default level's text preset, slot groups and the rest alone (31, 33), and
+    # since 36 with fine probabilities too (37, 39)
     expected = like_level(expected, text, make_golden.binary_slots(rule))
     if make_golden.DATA_GOLDENS[name][3] is not None:  # made with the configuration given
         expected = make_golden.DATA_GOLDENS[name][3]

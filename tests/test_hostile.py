@@ -120,6 +120,14 @@ def test_the_expansion_bound_follows_from_the_coder() -> None:
     network = 8 / math.log2((65536 + 255) / 65536)
     assert mixed < fmt.MAX_EXPANSION[fmt.METHOD_MIXED] < 1.1 * mixed
     assert network < fmt.MAX_EXPANSION[fmt.METHOD_MODEL] < 1.1 * network
+    # Fine probabilities (Config.fine): the refinement curves reach 65535/65536, and the
+    # coded probability blends the mixer's (at most SQUASH's top) 2 to their 6.
+    curve_top = (((1 << 16) - 1) << adaptive.FINE_Q) >> adaptive.FINE_Q
+    fine_top = (2 * top + 6 * curve_top) >> 3
+    fine = 1 / -math.log2(fine_top / 65536)
+    assert fine < fmt.MAX_EXPANSION_FINE < 1.1 * fine
+    assert fmt.max_raw_len(fmt.METHOD_MIXED, 10, fine=True) == fmt.MAX_EXPANSION_FINE * 26
+    assert fmt.max_raw_len(fmt.METHOD_MODEL, 10, fine=True) == fmt.max_raw_len(fmt.METHOD_MODEL, 10)
     assert fmt.max_raw_len(fmt.METHOD_STORED, 10) == 10
     assert fmt.max_raw_len(fmt.METHOD_LZMA, 10) is None
 
@@ -127,13 +135,21 @@ def test_the_expansion_bound_follows_from_the_coder() -> None:
 def test_the_most_compressible_block_stays_within_the_bound(tiny_model, small_tables) -> None:
     """A block of zeros, forced through the mixed method and the network alone: the
     payload is well above what the bound requires of it (448 bytes for 256 KiB through
-    the mixed method: 585 bytes a payload byte, against the bound's 2,200)."""
+    the mixed method: 585 bytes a payload byte, against the bound's 2,200); with fine
+    probabilities it needs the fine bound."""
     from nncompress.adaptive import StreamState
     from nncompress.coder import encode_block, encode_block_mixed
+    from nncompress.config import PRESETS
 
     data = bytes(1 << 18)
     payload, _ = encode_block_mixed(tiny_model, data, StreamState(block_size=len(data)))
     assert len(data) <= fmt.max_raw_len(fmt.METHOD_MIXED, len(payload)) // 2
+    # With fine probabilities (preset 36), in one segment without the network, as the
+    # default level codes binary blocks: past the bound without them, within its own.
+    fine = StreamState(PRESETS[36], block_size=len(data))
+    payload_fine, _ = encode_block_mixed(tiny_model, data, fine, segments=1, flat=True)
+    assert len(data) > fmt.max_raw_len(fmt.METHOD_MIXED, len(payload_fine))
+    assert len(data) <= fmt.max_raw_len(fmt.METHOD_MIXED, len(payload_fine), fine=True)
     payload, _ = encode_block(tiny_model, data)
     assert len(data) <= fmt.max_raw_len(fmt.METHOD_MODEL, len(payload)) // 2
 

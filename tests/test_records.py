@@ -31,6 +31,8 @@ from nncompress.config import (
     COLOUR_32,
     DEFAULT,
     DEFAULT_MIXERS,
+    FINE_MAX,
+    FINE_TEXT,
     IMAGE_MIXERS,
     MAX_HISTORIES,
     MAX_REFINED,
@@ -42,6 +44,7 @@ from nncompress.config import (
     preset_of,
     refined,
     slotted,
+    with_fine,
     with_histories,
 )
 from nncompress.contexts import RECORD_KINDS
@@ -51,6 +54,12 @@ from nncompress.model import IntModel
 
 WORD_KINDS = {contexts.ALIGN_4, contexts.SKIP_4, contexts.SKIP_1_4}
 NAMES = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet", b"flange", b"gasket", b"hinge"]
+
+
+def at_default(config: Config) -> Config:
+    """What the default level makes of the binary preset ``config`` for a stream:
+    ``slotted``, with fine probabilities (presets 37-41)."""
+    return with_fine(slotted(config))
 
 
 def table(rows: int, seed: int = 0) -> bytes:
@@ -211,7 +220,7 @@ def test_a_bitmap_of_thin_strokes_takes_the_bitmap_preset(tiny_model: IntModel) 
     assert not records.looks_like_bitmap(data) and records.detect(data) == 216
     assert records.config_for(TEXT_MIXERS, data) == records.IMAGE_MIXERS_CONFIG
     blob = compress(data, tiny_model)
-    assert list_stream(io.BytesIO(blob)).config == slotted(records.BITMAP_MIXERS_CONFIG)
+    assert list_stream(io.BytesIO(blob)).config == at_default(records.BITMAP_MIXERS_CONFIG)
     assert decompress(blob, tiny_model) == data
     assert engine._bitmap_config(tiny_model, smooth_image(400, 120)) is None
 
@@ -604,13 +613,13 @@ def test_colour_images_take_the_colour_preset_in_rows(
     image = colour_image(pixel=pixel)
     blob = compress(image, tiny_model, block_size=block)
     assert decompress(blob, tiny_model) == image
-    assert fmt.read_header(io.BytesIO(blob))[0].config == slotted(preset)
+    assert fmt.read_header(io.BytesIO(blob))[0].config == at_default(preset)
     blocks = list_stream(io.BytesIO(blob)).blocks
     assert {(b.method, b.record) for b in blocks} == {(fmt.METHOD_MIXED, 420 * pixel)}
     monkeypatch.setattr(engine, "_image_config", lambda model, data: None)
     before = compress(image, tiny_model, block_size=block)
     assert decompress(before, tiny_model) == image
-    assert fmt.read_header(io.BytesIO(before))[0].config == slotted(BINARY_SPARSE_MIXERS)
+    assert fmt.read_header(io.BytesIO(before))[0].config == at_default(BINARY_SPARSE_MIXERS)
     assert {b.record for b in list_stream(io.BytesIO(before)).blocks} == {pixel}
     assert len(blob) < len(before)
 
@@ -738,21 +747,23 @@ def test_the_strongest_levels_text_preset_gives_way_to_the_binary_ones() -> None
 
 
 def test_the_strongest_level_gives_binary_streams_its_refinements(tiny_model: IntModel) -> None:
-    """--max's text preset (25) has bit histories, slot groups, the mixers' warm-up and a
-    match context of 2 bytes, and a binary stream of --max takes the binary preset the
-    default level would, with them (26: preset 13's; 28 for a 1-bit bitmap, preset
-    12's). The default level's binary streams take the same but for bit histories (31:
-    ``slotted``), --wide's none of them (a device runs its presets), and short streams,
-    whose presets have no mixers, go without; each archive decodes."""
-    assert LEVELS["max"].config == MAX_REFINED and MAX_REFINED in TEXT_PRESETS
+    """--max's text preset (42) has bit histories, slot groups, the mixers' warm-up, a
+    match context of 2 bytes and fine probabilities, and a binary stream of --max takes
+    the binary preset the default level would, with them (43: preset 13's; 45 for a 1-bit
+    bitmap, preset 12's). The default level's binary streams take the same but for bit
+    histories (37: ``slotted`` with fine probabilities), --wide's none of them (a device
+    runs its presets), and short streams, whose presets have no mixers, go without; each
+    archive decodes."""
+    assert LEVELS["max"].config == FINE_MAX and FINE_MAX in TEXT_PRESETS
+    assert LEVELS["default"].config == FINE_TEXT and FINE_TEXT in TEXT_PRESETS
     code = machine_code(30_000)
     for data, level, expected in [
-        (code, "max", refined(BINARY_SPARSE_MIXERS)),
-        (code, "default", slotted(BINARY_SPARSE_MIXERS)),
+        (code, "max", with_fine(refined(BINARY_SPARSE_MIXERS))),
+        (code, "default", at_default(BINARY_SPARSE_MIXERS)),
         (code, "wide", BINARY_SPARSE_MIXERS),
         (code[:6000], "max", BINARY_3),
-        (sample_text(20_000), "max", MAX_REFINED),
-        (sample_text(20_000), "default", TEXT_MIXERS),
+        (sample_text(20_000), "max", FINE_MAX),
+        (sample_text(20_000), "default", FINE_TEXT),
     ]:
         blob = compress(data, tiny_model, level=level)
         info = list_stream(io.BytesIO(blob))
@@ -772,6 +783,14 @@ def test_the_strongest_level_gives_binary_streams_its_refinements(tiny_model: In
     assert like_level(BITMAP, TEXT_MIXERS, slots=True) == slotted(BITMAP)
     assert like_level(TEXT_MIXERS, TEXT_MIXERS, slots=True) == TEXT_MIXERS
     assert refined(MAX_REFINED) == MAX_REFINED == like_level(MAX_REFINED, MAX_REFINED)
+    # Fine probabilities, where the level's text preset has them (36, 42).
+    assert [preset_of(with_fine(refined(c))) for c in (BINARY_SPARSE_MIXERS, BITMAP)] == [43, 45]
+    assert [preset_of(at_default(c)) for c in (BINARY_SPARSE_MIXERS, BITMAP)] == [37, 39]
+    assert like_level(BITMAP, FINE_TEXT, slots=True) == at_default(BITMAP)
+    assert like_level(BITMAP, FINE_TEXT) == with_fine(BITMAP)
+    assert like_level(FINE_TEXT, FINE_TEXT, slots=True) == FINE_TEXT
+    assert like_level(BITMAP, FINE_MAX) == with_fine(refined(BITMAP))
+    assert like_level(FINE_MAX, FINE_MAX) == FINE_MAX == with_fine(refined(FINE_MAX))
 
 
 def test_only_the_bit_level_kinds_are_hashed_bit_by_bit() -> None:
@@ -810,7 +829,7 @@ def test_a_table_stream_uses_the_record_preset(tiny_model: IntModel) -> None:
     blob = compress(data, tiny_model, block_size=12_000)
     assert decompress(blob, tiny_model) == data
     header, _ = fmt.read_header(io.BytesIO(blob))
-    assert header.config == slotted(BINARY_SPARSE_MIXERS)  # the level's text preset's mixers too
+    assert header.config == at_default(BINARY_SPARSE_MIXERS)  # the level's text preset's mixers too
     blocks = [bh for _, bh, _ in walk_blocks(blob)]
     mixed = [bh.record for bh in blocks if bh.method == fmt.METHOD_MIXED]
     assert mixed and mixed[0] == 24
@@ -886,7 +905,7 @@ def test_binary_blocks_of_no_kind_go_without_the_network(tiny_model: IntModel) -
     data = compiled_python()[:40_000] + sample_text(20_000, 7)
     blob = compress(data, tiny_model, block_size=20_000)
     assert decompress(blob, tiny_model) == data
-    assert fmt.read_header(io.BytesIO(blob))[0].config == slotted(BINARY_SPARSE_MIXERS)
+    assert fmt.read_header(io.BytesIO(blob))[0].config == at_default(BINARY_SPARSE_MIXERS)
     blocks = list_stream(io.BytesIO(blob)).blocks
     assert [b.method for b in blocks] == [fmt.METHOD_MIXED] * 3
     assert [(b.flat, b.segments, b.record, b.x86) for b in blocks[:2]] == [(True, 1, 0, False)] * 2
@@ -896,7 +915,7 @@ def test_binary_blocks_of_no_kind_go_without_the_network(tiny_model: IntModel) -
 def test_text_streams_keep_the_text_preset(tiny_model: IntModel, small_tables) -> None:
     data = sample_text(20_000, 4) + table(1000)
     blob = compress(data, tiny_model, block_size=20_000)
-    assert fmt.read_header(io.BytesIO(blob))[0].config == TEXT_MIXERS
+    assert fmt.read_header(io.BytesIO(blob))[0].config == FINE_TEXT
     assert all(bh.record == 0 for _, bh, _ in walk_blocks(blob))  # (not written: unused)
     assert decompress(blob, tiny_model) == data
 
@@ -982,8 +1001,8 @@ def test_verbose_says_what_each_block_was_taken_for(
     assert [(b.method, b.kind) for b in blocks] == [(fmt.METHOD_MIXED, kind)]
     assert f"mixed ({kind}): 1 block" in r.stderr
     assert (
-        "mixed method: preset 31 (binary with sparse and match contexts and slot groups)"
-        in r.stderr
+        "mixed method: preset 37 (binary with sparse and match contexts, slot groups and"
+        " fine probabilities)" in r.stderr
     )
     alone = next(x for x in r.stderr.splitlines() if "bpb of each model alone" in x)
     assert "network" not in alone and "record " in alone  # no network ran

@@ -11,6 +11,7 @@ operations, whatever the number of segments, so few steps keep these tests quick
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 from conftest import decompress, sample_text, set_segment_bytes, shrink_tables
@@ -23,6 +24,7 @@ from nncompress.config import (
     COLOUR_24,
     DEFAULT,
     DEFAULT_2,
+    FINE_TEXT,
     IMAGE_MIXERS,
     MAX_TEXT,
     TEXT_MIXERS,
@@ -113,8 +115,12 @@ def _both_ways(data: bytes, model: IntModel, torch_model: IntModel, **kw) -> byt
 
 
 CASES = {
-    # The default level's text preset (nearby match probes, five extra mixers).
+    # The default level's text preset (nearby match probes, five extra mixers), until 36.
     "text with mixers": (lambda: _prose(3000, seed=3), TEXT_MIXERS),
+    # Since 36 with fine probabilities: refinement curves in Q22, count-based moves
+    # rounded; the table with them too, for the match model's and the record kinds'.
+    "fine text": (lambda: _prose(3000, seed=7), FINE_TEXT),
+    "fine table": (lambda: _table(80), replace(BINARY_SPARSE_MIXERS, fine=1)),
     "default": (lambda: _prose(2500, seed=4), DEFAULT),
     "nearby matches": (lambda: _prose(2500, seed=5), DEFAULT_2),
     # --max's rates (here in the default level's segments).
