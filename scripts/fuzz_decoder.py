@@ -238,17 +238,19 @@ def _code(n: int, seed: int = 3) -> bytes:
 
 def binary_seeds(model: IntModel) -> list[bytes]:
     """Streams of the binary presets: 24- and 32-bit images (presets 16, 17), an 8-bit image
-    (14), a 1-bit bitmap (12), a table of records and x86 code with its filter (13). Each
-    is two blocks of ``MAX_FUZZ_BLOCK`` bytes, the fewest in which ``records.detect``
-    looks for a record length, and most of their blocks carry one (the text seeds are
-    short streams, which keep preset 1 and have none). So the mutations start from the
-    colour, image, pixel, record and machine-code contexts with a record length to read,
-    and from the filter's option, instead of reaching them only where a damaged header
-    names such a preset."""
+    (14, and 38: with slot groups and fine probabilities, whose blocks may stand for more
+    raw bytes a payload byte), a 1-bit bitmap (12), a table of records and x86 code with
+    its filter (13). Each is two blocks of ``MAX_FUZZ_BLOCK`` bytes, the fewest in which
+    ``records.detect`` looks for a record length, and most of their blocks carry one (the
+    text seeds are short streams, which keep preset 1 and have none). So the mutations
+    start from the colour, image, pixel, record and machine-code contexts with a record
+    length to read, and from the filter's option, instead of reaching them only where a
+    damaged header names such a preset."""
     cases = [
         (presets.COLOUR_24, _picture(32, 22, 3)[:2048]),
         (presets.COLOUR_32, _picture(32, 16, 4)),
         (presets.IMAGE_MIXERS, _picture(64, 32, 1)),
+        (presets.IMAGE_SLOTTED_FINE, _picture(64, 32, 1)),
         (presets.BITMAP, _bitmap(16, 128)),
         (presets.BINARY_SPARSE_MIXERS, _table(170)),
         (presets.BINARY_SPARSE_MIXERS, _code(2048)),
