@@ -120,16 +120,19 @@ class Level:
     block: int = DEFAULT_BLOCK
     #: Whether a stream that gives up the text preset for a binary one takes it
     #: ``slotted`` (presets 31-35: slot groups, the mixers' warm-up, a match context of
-    #: 2 bytes), where the level's text preset has neither bit histories nor those.
+    #: 2 bytes; 37-41 with fine probabilities, where the level's text preset has them),
+    #: where the level's text preset has neither bit histories nor those.
     binary_slots: bool = False
 
 
 LEVELS: dict[str, Level] = {
     # The network alone: no adaptive statistics, no LZMA trial.
     "fast": Level("fast", (fmt.METHOD_MODEL,)),
-    # Binary streams in presets 31-35: their blocks go without the network in one
-    # segment, so the mixing sets their pace, which slot groups and the warm-up hardly
-    # slow (docs/DESIGN.md, section 4). --wide keeps the presets a device can run.
+    # Text in preset 36 (7 with fine probabilities), binary streams in presets 37-41
+    # (31-35 so): their blocks go without the network in one segment, so the mixing
+    # sets their pace, which slot groups and the warm-up hardly slow, and fine
+    # probabilities not at all (docs/DESIGN.md, section 4). --wide keeps the presets a
+    # device can run.
     "default": Level(
         "default",
         (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
@@ -139,11 +142,11 @@ LEVELS: dict[str, Level] = {
     ),
     # Strongest and slowest: each block of up to 1 MiB as one segment, and the larger
     # network (a third of the default's speed with float products, which at one segment
-    # does not set the pace: the per-byte coding work does). Preset 25 (preset 1 with
+    # does not set the pace: the per-byte coding work does). Preset 42 (preset 1 with
     # the extra mixers, rates for one segment, bit histories, slot groups, the mixers'
-    # warm-up and a match context of 2 bytes; 15, then 19 before it): where a block is
-    # one segment, the latest occurrence of a context is the nearest one, so it needs no
-    # nearby probes.
+    # warm-up, a match context of 2 bytes and fine probabilities; 15, 19, then 25
+    # before it): where a block is one segment, the latest occurrence of a context is
+    # the nearest one, so it needs no nearby probes.
     "max": Level(
         "max",
         (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
