@@ -95,6 +95,8 @@ P_MIN, P_MAX = 32, (1 << P_BITS) - 32  # adaptive probabilities stay inside this
 #: In Q16, an update of error >> apm_rate stops 2^apm_rate short of 1 (the shift rounds
 #: down), 1/1000 of a bit or more for each bit of a page of white or a run of equal bytes.
 FINE_Q = 6
+#: ...where they are clamped to 1/65536 .. 65535/65536 (P_MIN .. P_MAX in Q16 without it).
+FINE_LOW, FINE_HIGH = 1 << FINE_Q, ((1 << P_BITS) - 1) << FINE_Q
 HALF = 1 << (P_BITS - 1)
 
 
@@ -875,7 +877,9 @@ def _update(bit, p_final, tab, scr) -> None:
                 ctx_stats[sl, 1] = ctx_tag[i, o] << 16
     ctx_hist, hist_map, hidx = tab[10], tab[11], scr[18]
     if len(hist_map):
-        _train_histories(bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, hidx, fine)
+        _train_histories(
+            bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, hidx, round_half
+        )
     for i in range(k):
         for o in range(n_ctx):
             sl = slots[i, o]
@@ -927,13 +931,16 @@ def _update(bit, p_final, tab, scr) -> None:
 
 
 @jit
-def _train_histories(bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, hidx, fine) -> None:
+def _train_histories(
+    bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, hidx, round_half
+) -> None:
     """Each slot's history takes the bit, and the history it had learns what followed it,
     in segment order (``_predict`` read them all before). A history is a 1 followed by
     the slot's last outcomes, at most 7 (the oldest dropped), 0 where it has none: a slot
     claimed this step starts empty. Its estimate moves by its error over its count + 1.3,
     at least 1/256.3 of it (``HIST_LIMIT``): unlike a slot's own probability, which counts
-    to 1023, a history's meaning drifts as the data does."""
+    to 1023, a history's meaning drifts as the data does. ``round_half`` is 2^15 where
+    the configuration has fine probabilities (the move rounded to the nearest), else 0."""
     k, n_ctx = len(bit), slots.shape[1]
     for i in range(k):
         for o in range(n_ctx):
@@ -952,7 +959,7 @@ def _train_histories(bit, slots, ctx_n, ctx_tag, ctx_stats, ctx_hist, hist_map, 
             f = hidx[i, o]
             n = hist_map[f, 1]
             move = (target - hist_map[f, 0]) * RATE[min(n, HIST_LIMIT)]
-            v = hist_map[f, 0] + ((move + (1 << 15 if fine else 0)) >> 16)
+            v = hist_map[f, 0] + ((move + round_half) >> 16)
             hist_map[f, 0] = min(max(v, P_MIN - HALF), P_MAX - HALF)
             hist_map[f, 1] = min(n + 1, HIST_LIMIT)
 
@@ -963,8 +970,8 @@ def _train_apm(bit, seg, apm_flat, delta, row_field, rate, q) -> None:
     Q(16 + ``q``): ``q`` = ``FINE_Q`` (``Config.fine``) keeps it within 1/65536 of 0 and
     1, 0 within ``P_MIN`` of 0 and 2^rate of 1."""
     k = len(bit)
-    low = P_MIN if q == 0 else 1 << q
-    high = (P_MAX if q == 0 else (1 << P_BITS) - 1) << q
+    low = P_MIN if q == 0 else FINE_LOW
+    high = P_MAX if q == 0 else FINE_HIGH
     for i in range(k):
         near = seg[_AIDX, i] + (1 if seg[_AW, i] >= 64 else 0)
         flat = seg[row_field, i] * APM_KNOTS + near

@@ -384,8 +384,8 @@ class TorchBlockCoder(BitsFromPython):
         knot = self.tables.lut["apm_identity"][near] << q
         delta = ((bit << (A.P_BITS + q)) - (flat[idx].to(self.torch.int64) + knot)) >> rate
         flat.index_add_(0, idx, delta.to(flat.dtype))
-        low = A.P_MIN if q == 0 else 1 << q
-        high = (A.P_MAX if q == 0 else (1 << A.P_BITS) - 1) << q
+        low = A.P_MIN if q == 0 else A.FINE_LOW
+        high = A.P_MAX if q == 0 else A.FINE_HIGH
         value = self.torch.clamp(flat[idx].to(self.torch.int64) + knot, low, high) - knot
         flat[idx] = value.to(flat.dtype)  # the same value wherever idx repeats
 

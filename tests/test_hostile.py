@@ -122,7 +122,8 @@ def test_the_expansion_bound_follows_from_the_coder() -> None:
     assert network < fmt.MAX_EXPANSION[fmt.METHOD_MODEL] < 1.1 * network
     # Fine probabilities (Config.fine): the refinement curves reach 65535/65536, and the
     # coded probability blends the mixer's (at most SQUASH's top) 2 to their 6.
-    curve_top = (((1 << 16) - 1) << adaptive.FINE_Q) >> adaptive.FINE_Q
+    curve_top = adaptive.FINE_HIGH >> adaptive.FINE_Q
+    assert curve_top == (1 << 16) - 1
     fine_top = (2 * top + 6 * curve_top) >> 3
     fine = 1 / -math.log2(fine_top / 65536)
     assert fine < fmt.MAX_EXPANSION_FINE < 1.1 * fine
