@@ -178,15 +178,19 @@ class _Steps:
     coder's order: group 0 at step 0, group 1 at step 0, group 0 at step 1, ...
 
     ``submit(g, prev)`` hands over group g's latest bytes, ``freqs(g)`` returns the
-    frequencies of its next byte. With ``pipelined`` a thread of its own computes each
+    frequencies of its next byte (with ``keep`` as the model's tensor, for mixing on its
+    device; else as a numpy array). With ``pipelined`` a thread of its own computes each
     step as soon as its bytes are submitted, so one group's network step runs while the
-    coder mixes and codes the other group's bytes, each on a core; without it the step is
-    computed when asked for. The results are the same: the network is a pure function of
-    the bytes.
+    coder mixes and codes the other group's bytes, each on a core; without it the step
+    is computed when asked for. The results are the same: the network is a pure function
+    of the bytes.
     """
 
-    def __init__(self, model: IntModel, groups: list[tuple[int, int]], pipelined: bool) -> None:
+    def __init__(
+        self, model: IntModel, groups: list[tuple[int, int]], pipelined: bool, keep: bool = False
+    ) -> None:
         self.model = model
+        self.keep = keep
         self.states = [model.initial_state(hi - lo) for lo, hi in groups]
         self.pending: list[np.ndarray | None] = [None] * len(groups)
         self.thread: threading.Thread | None = None
@@ -201,7 +205,7 @@ class _Steps:
     def _step(self, g: int, prev: np.ndarray) -> np.ndarray:
         ops = self.model.ops
         freqs, self.states[g] = self.model.step(ops.asarray(prev), self.states[g])
-        return ops.to_numpy(freqs)
+        return freqs if self.keep else ops.to_numpy(freqs)
 
     def _run(self) -> None:
         while (item := self.inbox.get()) is not None:
@@ -307,7 +311,10 @@ def _code_mixed(
         tables = DeviceTables(state, device)
         coders = [TorchBlockCoder(bc, tables) for bc in coders]  # type: ignore[misc]
     with _one_blas_thread():
-        net: _Steps | _FlatSteps = _FlatSteps(groups) if flat else _Steps(model, groups, pipelined)
+        # On a device the frequencies stay where the network left them, for the mixing.
+        net: _Steps | _FlatSteps = (
+            _FlatSteps(groups) if flat else _Steps(model, groups, pipelined, device is not None)
+        )
         try:
             for t in range(steps):
                 active = _active(t, segments, base, extra)

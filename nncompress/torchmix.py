@@ -5,9 +5,10 @@ after another, compiled for a CPU core. Here the same arithmetic runs over all s
 the step at once, as torch operations on the tables where they live: on the GPU for
 ``--device cuda``, on CPU tensors for ``--device torch`` (which shares the tables' memory
 with the numpy arrays, so CI checks this code path without a GPU). The bytes' work
-(``_begin_byte``: the context hashes and the match model's lookup; ``_end_byte``) stays in
-the compiled loops on the CPU, as does the range coder, which needs each bit before the
-next prediction.
+(``_begin_byte``: the context hashes and the match model's lookup; ``_end_byte``) runs
+beside it in torch too (``torchbytes``), so the whole predictor is on the device; the
+range coder stays on the CPU, called once per bit position of a step, since it needs
+each bit before the next prediction.
 
 Every quantity is an integer, and the batch semantics are ``_update``'s: each update is
 computed from the values before the step's updates and then summed (``index_add_`` of
@@ -35,6 +36,7 @@ from . import adaptive as A
 from . import contexts as K
 from .config import Config
 from .rangecoder import BitDecoder, BitEncoder, code_bits
+from .torchbytes import BlockTensors, ByteWork, signed64
 
 #: The mixer contexts this module computes: (weight sets per byte-level value, and
 #: whether the bit-level part is the bit position ``j``, the partial byte's top 5 bits,
@@ -59,12 +61,6 @@ def supports(config: Config, account: bool) -> bool:
     )
 
 
-def _signed(v: int) -> int:
-    """A 64-bit unsigned constant as the int64 of the same bits (torch has no uint64
-    arithmetic; products of int64 wrap as uint64 ones do, in the low 64 bits)."""
-    return int(np.array(v, dtype=np.uint64).view(np.int64))
-
-
 def _python(loop: Any) -> Any:
     """The Python function of a compiled loop (``jit``'s lazy loop, or numba's
     dispatcher once bound), for a table made once."""
@@ -87,6 +83,7 @@ class DeviceTables:
         "weights_final",
         "apm2",
         "weights_x",
+        "match_table",
     )
 
     def __init__(self, state: A.StreamState, device: Any) -> None:
@@ -97,6 +94,7 @@ class DeviceTables:
         state.ensure_tables()
         self.state = state
         self.t = {n: torch.from_numpy(getattr(state, n)).to(self.device) for n in self.NAMES}
+        self.blocks: dict[int, BlockTensors] = {}
         lut = {
             "stretch": A.STRETCH,
             "squash": A.SQUASH,
@@ -118,8 +116,17 @@ class DeviceTables:
             for n, v in lut.items()
         }
 
+    def block(self, bc: A.BlockCoder) -> BlockTensors:
+        """The tensors that ``bc``'s block shares among its segment groups (made once)."""
+        key = id(bc.sh)
+        if key not in self.blocks:
+            self.blocks[key] = BlockTensors(bc, self.device)
+        return self.blocks[key]
+
     def finish(self) -> None:
         """Write the block's learning back to the stream's arrays (a copy only off the CPU)."""
+        for shared in self.blocks.values():
+            shared.finish()
         if self.device.type == "cpu":
             return
         for n in self.NAMES:
@@ -154,10 +161,8 @@ class BitsFromPython:
         return byte
 
     def _step(self, freqs, byte, k, state, words, decode) -> None:
-        bc = self.bc
-        bc.k = k
-        A._byte_begin(freqs, k, bc._blk, bc._scr)
-        self._begin(k)
+        self.bc.k = k
+        self._begin(freqs, k)
         c0 = np.ones(k, dtype=np.int64)
         bit = np.empty(k, dtype=np.int64)
         for j in range(8):
@@ -170,10 +175,18 @@ class BitsFromPython:
             c0 = (c0 << 1) | bit
         if decode:
             byte[:] = c0 - 256
-        A._byte_end(byte, bc._tab, bc._blk, bc._scr)
+        self._end(byte)
 
-    def _begin(self, k: int) -> None:
-        """After ``_byte_begin``: what the bits of the step's first ``k`` segments need."""
+    def _begin(self, freqs: np.ndarray, k: int) -> None:
+        """The byte's work before the bits of the step's first ``k`` segments: here the
+        loops' (``adaptive._begin_byte``)."""
+        bc = self.bc
+        A._byte_begin(freqs, k, bc._blk, bc._scr)
+
+    def _end(self, byte: np.ndarray) -> None:
+        """The byte's work after the bits: here the loops' (``adaptive._end_byte``)."""
+        bc = self.bc
+        A._byte_end(byte, bc._tab, bc._blk, bc._scr)
 
     def _predict_bits(self, j: int, c0: np.ndarray) -> np.ndarray:
         """P(bit j = 1) of each segment, Q16, as a C-contiguous int64 array."""
@@ -205,8 +218,9 @@ class TorchBlockCoder(BitsFromPython):
         fine = self.params[A._FINE]
         self.apm_q = A.FINE_Q if fine else 0
         self.round_half = 1 << 15 if fine else 0
-        self.c0_prime = _signed(int(A._C0_PRIME))
-        self.p2, self.p3 = _signed(int(A._PRIMES[2])), _signed(int(A._PRIMES[3]))
+        self.c0_prime = signed64(int(A._C0_PRIME))
+        self.p2, self.p3 = signed64(int(A._PRIMES[2])), signed64(int(A._PRIMES[3]))
+        self.bytes = ByteWork(bc, tables.block(bc), tables.t["match_table"])
 
     def _predict_bits(self, j: int, c0: np.ndarray) -> np.ndarray:
         p = self._predict(j, self.torch.from_numpy(c0).to(self.dev))
@@ -215,26 +229,30 @@ class TorchBlockCoder(BitsFromPython):
     def _update_bits(self, bit: np.ndarray) -> None:
         self._update(self.torch.from_numpy(bit).to(self.dev))
 
+    def _end(self, byte: np.ndarray) -> None:
+        self.bytes.end(self.torch.from_numpy(byte).to(self.dev))
+
     # ------------------------------------------------------------------ per byte
-    def _begin(self, k: int) -> None:
-        """What ``_begin_byte`` left for the bits, on the device, and the mixers' byte-level
-        selections (``contexts.mixer_select`` split into a byte part and a bit part)."""
-        torch, bc, lut = self.torch, self.bc, self.tables.lut
-        seg = torch.from_numpy(bc.seg[:, :k].copy()).to(self.dev)
-        self.cum = torch.from_numpy(bc.cum[:k]).to(self.dev)
-        self.hashes = torch.from_numpy(bc.hashes[:k].view(np.int64)).to(self.dev)
-        ctx = torch.from_numpy(bc.ctx[:k].view(np.int64)).to(self.dev)
-        self.expected = seg[A._EXPECTED]
-        self.agreeing = seg[A._AGREEING]
-        self.bucket = seg[A._MBUCKET]
-        self.mixset = seg[A._MIXSET]
-        self.mlen = seg[A._MLEN]
+    def _begin(self, freqs: Any, k: int) -> None:
+        """The byte's work on the device (``torchbytes``), and the mixers' byte-level
+        selections (``contexts.mixer_select`` split into a byte part and a bit part).
+        ``freqs``: the network's, as a tensor where it left them or a numpy array."""
+        torch, lut, work = self.torch, self.tables.lut, self.bytes
+        work.begin(torch.as_tensor(freqs, device=self.dev), k)
+        self.cum = work.cum
+        self.hashes = work.hashes
+        ctx = work.ctx[:k]
+        self.expected = work.expected
+        self.mlen = work.ml
+        self.agreeing = (work.ml > 0).to(torch.int64)
+        self.bucket = work.bucket
+        self.mixset = work.mixset
         self.b1 = ctx & 0xFF
         self.row2_base = ((ctx & 0xFFFF) + 1) * self.p2
         cls = lut["byte_class"]
         b = [(ctx >> (8 * q)) & 0xFF for q in range(8)]
         a, b2, d = cls[b[0]], cls[b[1]], cls[b[2]]
-        col = torch.from_numpy(bc.lines[0, :k].copy()).to(self.dev)
+        col = work.lines[0, :k]
         expected = torch.where(self.mlen > 0, self.expected, -1)
         self.mix_base = []
         for kind, _ in self.mixers:
