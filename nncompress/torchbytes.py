@@ -142,7 +142,12 @@ class ByteWork:
         self.match_len = int(bc.params[A._MATCH_LEN])
         self.probes = int(bc.params[A._MATCH_PROBES])
         self.match_shift = 64 - (len(match_table).bit_length() - 1)
+        # Steps done: a Python int for the few choices that depend on it while a
+        # segment is young (``t >= match_len``, how many bytes a seed checks), and a
+        # tensor for the arithmetic, so that a captured step (``torchmix.Capture``) reads
+        # the step it replays, not the one it was captured at.
         self.t = int(bc.done[0])
+        self.step = self.torch.tensor(self.t, dtype=self.torch.int64, device=shared.device)
 
     # ------------------------------------------------------------------ before the bits
     def begin(self, freqs: Any, k: int) -> None:
@@ -280,7 +285,7 @@ class ByteWork:
     def end(self, byte: Any) -> None:
         """``_end_byte`` for the step's bytes ``byte`` ([k], int64)."""
         torch, sh = self.torch, self.sh
-        k, t = len(byte), self.t
+        k, t = len(byte), self.step
         b = byte
         starts = self.starts[:k]
         sh.block[starts + t] = b.to(sh.block.dtype)
@@ -292,14 +297,15 @@ class ByteWork:
         self.ctx[:k] = (self.ctx[:k] << 8) | b
         self._lines(b, starts, t)
         self._words(b)
-        t += 1
-        self.t = t
+        self.step += 1  # in place: the tensor a captured step reads
+        self.t += 1
+        t = self.step
         self.done[:k] = t
-        if t >= self.match_len:
+        if self.t >= self.match_len:
             self._match(k, t, starts)
         self._seed(k, t, starts)
 
-    def _lines(self, b: Any, starts: Any, t: int) -> None:
+    def _lines(self, b: Any, starts: Any, t: Any) -> None:
         torch = self.torch
         k = len(b)
         col, start, before, indent = (self.lines[q, :k] for q in range(4))
@@ -323,7 +329,7 @@ class ByteWork:
         self.words[1, :k] = torch.where(ends, w0, w1)
         self.words[0, :k] = torch.where(letter, (w0 + low + 1) * _P[5], 0)
 
-    def _match(self, k: int, t: int, starts: Any) -> None:
+    def _match(self, k: int, t: Any, starts: Any) -> None:
         """The match model's lookups for segments without a match, then the table's
         record of where each segment's context continues."""
         torch, sh = self.torch, self.sh
@@ -346,7 +352,7 @@ class ByteWork:
         else:
             table.scatter_reduce_(0, keys, value, reduce="amax")
 
-    def _nearest(self, cm: Any, t: int) -> Any:
+    def _nearest(self, cm: Any, t: Any) -> Any:
         """``adaptive._nearest_match`` for each segment: the latest occurrence of its
         context in its own part of the block, else in the nearest segments' (-1: none)."""
         torch, sh = self.torch, self.sh
@@ -364,7 +370,7 @@ class ByteWork:
             found = torch.where(hit, pos, found)
         return found
 
-    def _seed(self, k: int, t: int, starts: Any) -> None:
+    def _seed(self, k: int, t: Any, starts: Any) -> None:
         """``adaptive._seed_matches``: a segment without a match tries its predecessor's
         distance (when that one is in a long match), else the stream's, if the segment's
         last bytes (up to 8) agree with what precedes the borrowed position."""
@@ -378,12 +384,13 @@ class ByteWork:
         d = torch.where(lender, d_prev, sh.ints[3])
         src = here - d
         bad = torch.zeros(k, dtype=torch.bool, device=ml.device)
-        for q in range(min(t, 8)):
+        checked = min(self.t, 8)
+        for q in range(checked):
             own = sh.block[starts + t - 1 - q].to(torch.int64)
             bad = bad | (sh.known_byte(src - 1 - q) != own)
         take = (ml == 0) & (d > 0) & ~bad
         self.mptr[:k] = torch.where(take, src, mptr)
-        self.mlen[:k] = torch.where(take, max(min(t, 8), 1), ml)
+        self.mlen[:k] = torch.where(take, max(checked, 1), ml)
         self.mseed[:k] = torch.where(take, 1, self.mseed[:k])
         long = self.mlen[:k] >= A.REP_LEN
         first = torch.argmax(long.to(torch.int64))
@@ -470,16 +477,34 @@ def _segment_key(cm: Any, start: Any, shift: int) -> Any:
     return _shr((cm + (start + 1) * _P[3]) * _P[5], shift)
 
 
+def equal_groups(torch: Any, keys: Any) -> Any:
+    """For each element of ``keys``, a group id shared by exactly the elements of equal
+    key (0 up to the number of groups - 1), found by a stable sort: the shapes do not
+    depend on the data, so a captured step holds it, where ``torch.unique``'s output
+    needs the host to learn its length."""
+    ordered, perm = torch.sort(keys, stable=True)
+    start = torch.ones_like(ordered, dtype=torch.bool)
+    start[1:] = ordered[1:] != ordered[:-1]
+    gid = torch.empty_like(perm)
+    gid[perm] = torch.cumsum(start.to(torch.int64), dim=0) - 1
+    return gid
+
+
+def group_max(torch: Any, gid: Any, values: Any) -> Any:
+    """The largest of ``values`` in each element's group (``equal_groups``), per element."""
+    top = torch.full_like(values, torch.iinfo(torch.int64).min)
+    top.scatter_reduce_(0, gid, values, reduce="amax")
+    return top[gid]
+
+
 def _write_matches(torch: Any, table: Any, keys: Any, own: Any, value: Any) -> None:
     """The loops' writes to the match table with nearby probes, segment by segment: at
     ``keys`` the larger of the slot and ``value``, then at ``own`` (the segment's own
     key) ``value`` itself. ``value`` grows with the segment, so a slot ends with the
     largest value written to it, or the larger of that and its old value where only the
-    first kind of write touched it."""
+    first kind of write touched it. Every write to a slot writes that one value."""
     slots = torch.cat([keys, own])
-    uniq, inverse = torch.unique(slots, return_inverse=True)
-    top = torch.full((len(uniq),), -1, dtype=torch.int64, device=keys.device)
-    top.scatter_reduce_(0, inverse, torch.cat([value, value]), reduce="amax")
-    replaced = torch.zeros(len(uniq), dtype=torch.int64, device=keys.device)
-    replaced.scatter_reduce_(0, inverse[len(keys) :], torch.ones_like(own), reduce="amax")
-    table[uniq] = torch.where(replaced > 0, top, torch.maximum(table[uniq], top))
+    gid = equal_groups(torch, slots)
+    top = group_max(torch, gid, torch.cat([value, value]))
+    replaced = group_max(torch, gid, torch.cat([torch.zeros_like(keys), torch.ones_like(own)]))
+    table[slots] = torch.where(replaced > 0, top, torch.maximum(table[slots], top))

@@ -36,7 +36,7 @@ from . import adaptive as A
 from . import contexts as K
 from .config import Config
 from .rangecoder import BitDecoder, BitEncoder, code_bits
-from .torchbytes import BlockTensors, ByteWork, signed64
+from .torchbytes import BlockTensors, ByteWork, equal_groups, group_max, signed64
 
 #: The mixer contexts this module computes: (weight sets per byte-level value, and
 #: whether the bit-level part is the bit position ``j``, the partial byte's top 5 bits,
@@ -221,6 +221,30 @@ class TorchBlockCoder(BitsFromPython):
         self.c0_prime = signed64(int(A._C0_PRIME))
         self.p2, self.p3 = signed64(int(A._PRIMES[2])), signed64(int(A._PRIMES[3]))
         self.bytes = ByteWork(bc, tables.block(bc), tables.t["match_table"])
+
+    def code_byte(self, freqs: Any, byte: np.ndarray, enc: BitEncoder) -> None:
+        """Encoder's step. Its bits are known, so the device predicts and learns all 8 of
+        them without waiting for the host; the host then codes the step's 8 x k
+        decisions in one call, bit 0 of every segment first, as the decoder reads them."""
+        k = len(byte)
+        enc.reserve(8 * k)
+        self.bc.k = k
+        p = self._encode_step(freqs, self.torch.from_numpy(byte).to(self.dev))
+        bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
+        code_bits(bits.reshape(-1), p.cpu().numpy().reshape(-1), False, enc.state, enc.out)
+
+    def _encode_step(self, freqs: Any, byte: Any) -> Any:
+        """A whole encoder's step on the device: P(bit j = 1) of each segment, [8, k]."""
+        self._begin(freqs, len(byte))
+        c0 = self.torch.ones_like(byte)
+        p = []
+        for j in range(8):
+            p.append(self._predict(j, c0))
+            bit = (byte >> (7 - j)) & 1
+            self._update(bit)
+            c0 = (c0 << 1) | bit
+        self.bytes.end(byte)
+        return self.torch.stack(p)
 
     def _predict_bits(self, j: int, c0: np.ndarray) -> np.ndarray:
         p = self._predict(j, self.torch.from_numpy(c0).to(self.dev))
@@ -424,16 +448,19 @@ class TorchBlockCoder(BitsFromPython):
         )
         k = len(target)
         # Claims: a slot holding another context is reset to this one; where several
-        # segments claim one slot, the last in ``_update``'s order (segment, then kind).
-        # The only shapes here that depend on the data; the rest masks instead of
-        # selecting (adding 0 where a segment has nothing to add), so that a device
-        # need not wait to learn how many segments agree.
-        where = torch.nonzero(ctx_n < 0)[:, 0]
-        uniq, inverse = torch.unique(slots[where], return_inverse=True)
-        last = torch.full((len(uniq),), -1, dtype=torch.int64, device=self.dev)
-        last.scatter_reduce_(0, inverse, where, reduce="amax")
-        stats[uniq, 0] = 0
-        stats[uniq, 1] = (tag[last] << 16).to(stats.dtype)
+        # segments claim one slot, the last in ``_update``'s order (segment, then kind),
+        # which alone adds the difference. No shape here depends on the data: the rest
+        # masks instead of selecting (adding 0 where a segment has nothing to add), so
+        # that a device need not wait to learn how many segments agree.
+        claim = ctx_n < 0
+        order = torch.arange(len(slots), device=self.dev)
+        gid = equal_groups(torch, torch.where(claim, slots, -1))
+        winner = claim & (group_max(torch, gid, torch.where(claim, order, -1)) == order)
+        old = stats[slots].to(torch.int64)
+        reset = torch.where(winner, -old[:, 0], 0)
+        stats[:, 0].index_add_(0, slots, reset.to(stats.dtype))
+        retag = torch.where(winner, (tag << 16) - old[:, 1], 0)
+        stats[:, 1].index_add_(0, slots, retag.to(stats.dtype))
         held = (stats[slots, 1].to(torch.int64) >> 16) == tag
         stats[:, 1].index_add_(0, slots, held.to(stats.dtype))
         n_old = torch.clamp(ctx_n, min=0)
