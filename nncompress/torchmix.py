@@ -28,6 +28,7 @@ coded without the network (``coder._code_mixed`` keeps them in the loops).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -196,6 +197,88 @@ class BitsFromPython:
         """Learn from the coded bits (int64)."""
 
 
+#: From this step on an encoder's step is the same sequence of operations every time
+#: (``ByteWork``: the match model hashes contexts from step ``Config.match_min`` <= 8,
+#: a seed checks min(t, 8) bytes), so it can be captured once and replayed.
+SETTLED = 8
+#: Set to 0 to run a CUDA device's steps one operation at a time (``Captured``).
+CUDA_GRAPHS = "NNCOMPRESS_CUDA_GRAPHS"
+
+
+class Captured:
+    """A step's stages on a CUDA device as CUDA graphs: some 200 operations a bit, each
+    a kernel launch of several microseconds from Python, become one replay a stage. The
+    encoder's step is one stage (its bits are known); the decoder's is nine, split where
+    the host must decode a bit before the device can go on (``TorchBlockCoder``). Each
+    stage is recorded at the first step with every segment of the group active and
+    ``SETTLED``, then replayed with each step's inputs copied into the same buffers; a
+    stage reads the tensors the stage before it left, at the addresses they had when
+    recorded, which every replay rewrites in place.
+
+    Recording runs a stage's Python once without running its operations: the Python-side
+    change a step makes (``ByteWork.t``) is made by the recording for the step it then
+    replays, and by ``run`` for every later replay. A recording that fails (an operation
+    the device cannot record) puts back the attributes it rebound (``owners``'), and the
+    stages run one operation at a time from then on. On the CPU (``--device torch``)
+    nothing is recorded: the same buffers are filled and the stages run on them, so the
+    tests run every line here but the recording itself.
+    """
+
+    def __init__(self, stages: list[Any], work: ByteWork, owners: list[Any]) -> None:
+        import os
+
+        self.stages = stages
+        self.work = work
+        self.owners = owners
+        self.torch = work.torch
+        self.inputs: list[tuple[Any, ...] | None] = [None] * len(stages)
+        self.out: list[Any] = [None] * len(stages)
+        self.graphs: list[Any] = []
+        dev = work.sh.device
+        self.record = dev.type == "cuda" and os.environ.get(CUDA_GRAPHS, "1") != "0"
+
+    def run(self, i: int, *inputs: Any) -> Any:
+        """Stage ``i`` of the step on ``inputs``; its output tensor."""
+        held = self.inputs[i]
+        if held is None:
+            held = self.inputs[i] = tuple(x.clone() for x in inputs)
+        else:
+            for buf, x in zip(held, inputs, strict=True):
+                buf.copy_(x)
+        if i < len(self.graphs):
+            self.graphs[i].replay()
+            if i == len(self.stages) - 1:
+                self.work.t += 1
+            return self.out[i]
+        if self.record and len(self.graphs) == i:
+            graph = self._record(i)
+            if graph is not None:
+                self.graphs.append(graph)
+                graph.replay()
+                return self.out[i]
+        self.out[i] = self.stages[i](*held)
+        return self.out[i]
+
+    def _record(self, i: int) -> Any:
+        torch = self.torch
+        saved = [dict(vars(o)) for o in self.owners]
+        try:
+            graph = torch.cuda.CUDAGraph()
+            # thread_local: the network's thread goes on launching its own steps.
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                self.out[i] = self.stages[i](*self.inputs[i])
+        except RuntimeError:
+            for o, attrs in zip(self.owners, saved, strict=True):
+                vars(o).clear()
+                vars(o).update(attrs)
+            # This stage and all after it, now and in later steps, run as they are; the
+            # stages before it replayed and left their tensors where this one reads them.
+            self.record = False
+            self.graphs = []
+            return None
+        return graph
+
+
 class TorchBlockCoder(BitsFromPython):
     """``BitsFromPython`` with the per-bit work in torch, on the tables' device."""
 
@@ -221,6 +304,11 @@ class TorchBlockCoder(BitsFromPython):
         self.c0_prime = signed64(int(A._C0_PRIME))
         self.p2, self.p3 = signed64(int(A._PRIMES[2])), signed64(int(A._PRIMES[3]))
         self.bytes = ByteWork(bc, tables.block(bc), tables.t["match_table"])
+        owners = [self, self.bytes]
+        self.encoder = Captured([self._encode_step], self.bytes, owners)
+        bits = [partial(self._next_bit, j) for j in range(1, 8)]
+        stages = [self._first_bit, *bits, self._last_bit]
+        self.decoder = Captured(stages, self.bytes, owners)
 
     def code_byte(self, freqs: Any, byte: np.ndarray, enc: BitEncoder) -> None:
         """Encoder's step. Its bits are known, so the device predicts and learns all 8 of
@@ -229,7 +317,12 @@ class TorchBlockCoder(BitsFromPython):
         k = len(byte)
         enc.reserve(8 * k)
         self.bc.k = k
-        p = self._encode_step(freqs, self.torch.from_numpy(byte).to(self.dev))
+        f = self.torch.as_tensor(freqs, device=self.dev)
+        b = self.torch.from_numpy(byte).to(self.dev)
+        if k == self.bc.s and self.bytes.t >= SETTLED:
+            p = self.encoder.run(0, f[:k], b)
+        else:
+            p = self._encode_step(f, b)
         bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
         code_bits(bits.reshape(-1), p.cpu().numpy().reshape(-1), False, enc.state, enc.out)
 
@@ -245,6 +338,43 @@ class TorchBlockCoder(BitsFromPython):
             c0 = (c0 << 1) | bit
         self.bytes.end(byte)
         return self.torch.stack(p)
+
+    def decode_byte(self, freqs: Any, k: int, dec: BitDecoder) -> np.ndarray:
+        """Decoder's step: where every segment is active and ``SETTLED``, nine stages
+        (``Captured``) with a bit decoded by the host between each two; else
+        ``BitsFromPython``'s step, one bit at a time. ValueError on words no encoder
+        wrote."""
+        if k != self.bc.s or self.bytes.t < SETTLED:
+            return super().decode_byte(freqs, k, dec)
+        self.bc.k = k
+        stages = self.decoder
+        p = stages.run(0, self.torch.as_tensor(freqs, device=self.dev)[:k])
+        c0 = np.ones(k, dtype=np.int64)
+        bit = np.empty(k, dtype=np.int64)
+        for j in range(8):
+            if code_bits(bit, p.cpu().numpy(), True, dec.state, dec.words) < 0:
+                raise ValueError("block payload is invalid for this model")
+            p = stages.run(j + 1, self.torch.from_numpy(bit).to(self.dev))
+            c0 = (c0 << 1) | bit
+        return c0 - 256
+
+    def _first_bit(self, freqs: Any) -> Any:
+        """The decoder's first stage: the byte's work, then P(bit 0 = 1)."""
+        self._begin(freqs, len(freqs))
+        self.c0 = self.torch.ones(len(freqs), dtype=self.torch.int64, device=self.dev)
+        return self._predict(0, self.c0)
+
+    def _next_bit(self, j: int, bit: Any) -> Any:
+        """Learn from bit j - 1, just decoded, then P(bit j = 1)."""
+        self._update(bit)
+        return self._predict(j, (self.c0 << 1) | bit)
+
+    def _last_bit(self, bit: Any) -> Any:
+        """Learn from bit 7, then the byte's work after its bits; the bytes."""
+        self._update(bit)
+        byte = ((self.c0 << 1) | bit) - 256
+        self.bytes.end(byte)
+        return byte
 
     def _predict_bits(self, j: int, c0: np.ndarray) -> np.ndarray:
         p = self._predict(j, self.torch.from_numpy(c0).to(self.dev))

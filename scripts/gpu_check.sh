@@ -6,12 +6,13 @@
 #     bash scripts/gpu_check.sh
 #
 # 1. The machine: nvidia-smi, torch's view of the device, the CPU count.
-# 2. The CUDA tests: tests/test_torchmix.py with the torch model on cuda (the per-bit
-#    work on the GPU against the compiled loops, archive for archive) and
+# 2. The CUDA tests: tests/test_torchmix.py with the torch model on cuda (the predictor
+#    on the GPU, recorded as CUDA graphs, against the compiled loops, archive for archive) and
 #    tests/test_determinism.py's CUDA tests (the network on the GPU against numpy).
-# 3. scripts/device_mixing.py --device cuda: the per-bit work on the GPU against the
-#    compiled loops on the same machine's CPU, at 64 to 4,096 segments a step (--wide's
-#    2,048 among them), both ways.
+# 3. scripts/device_mixing.py --device cuda: the predictor on the GPU (its steps replayed
+#    as CUDA graphs) against the compiled loops on the same machine's CPU, at 64 to 4,096
+#    segments a step (--wide's 2,048 among them), both ways; then at 1,024 and 2,048
+#    without the graphs (NNCOMPRESS_CUDA_GRAPHS=0), one operation at a time.
 # 4. scripts/coder_speed.py: the range coder's decisions per second on that machine's CPU,
 #    called once per bit position of a step, the ceiling it puts on a device.
 #
@@ -39,4 +40,7 @@ python3 -m pytest -q -p no:cacheprovider tests/test_torchmix.py \
     tests/test_determinism.py -k "cuda or torch" 2>&1 | tee "$out/tests.txt" | tail -15
 python3 scripts/device_mixing.py --device cuda --bytes 262144 --segments 64 256 1024 2048 \
     4096 --decode 2>&1 | tee "$out/device_mixing.txt"
+# The same with each step run one operation at a time (no CUDA graphs), at two widths.
+NNCOMPRESS_CUDA_GRAPHS=0 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
+    --segments 1024 2048 --decode 2>&1 | tee "$out/device_mixing_no_graphs.txt"
 python3 scripts/coder_speed.py --segments 64,1024,2048,4096 2>&1 | tee "$out/coder_speed.txt"

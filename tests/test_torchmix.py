@@ -219,3 +219,64 @@ def test_torch_mixing_refuses_damaged_payloads(
                 decompress(bytes(bad), model)
             errors.append((type(info.value), str(info.value)))
         assert errors[0] == errors[1]
+
+
+def test_settled_steps_run_in_stages(
+    default_model: IntModel, torch_model: IntModel, monkeypatch
+) -> None:
+    """Once every segment is active and ``SETTLED``, the encoder's steps run as one stage
+    and the decoder's as nine, through the buffers a CUDA graph would replay
+    (``torchmix.Captured``); the steps before run one bit at a time. Both write the
+    loops' archive."""
+    calls: dict[str, int] = {"encoder": 0, "decoder": 0}
+    real = torchmix.Captured.run
+
+    def spy(self, i, *inputs):
+        calls["encoder" if len(self.stages) == 1 else "decoder"] += 1
+        if self.inputs[i] is not None:  # the buffers are the same from step to step
+            held = [x.data_ptr() for x in self.inputs[i]]
+            out = real(self, i, *inputs)
+            assert [x.data_ptr() for x in self.inputs[i]] == held
+            return out
+        return real(self, i, *inputs)
+
+    monkeypatch.setattr(torchmix.Captured, "run", spy)
+    set_segment_bytes(monkeypatch, 64)
+    _both_ways(_prose(64 * 12, seed=13), default_model, torch_model, config=FINE_TEXT)
+    # 12 segments of 64 bytes in two groups: steps 8-63 settled, each group's.
+    assert calls == {"encoder": 2 * 56, "decoder": 2 * 56 * 9}
+
+
+def test_a_step_that_cannot_be_recorded_runs_as_it_is(
+    default_model: IntModel, torch_model: IntModel, monkeypatch
+) -> None:
+    """Where the device refuses to record a stage, the stages run one operation at a
+    time, and the archive is the same."""
+    monkeypatch.setattr(torchmix.Captured, "__init__", _recording(torchmix.Captured.__init__))
+    set_segment_bytes(monkeypatch, 64)
+    _both_ways(_prose(64 * 12, seed=14), default_model, torch_model, config=FINE_TEXT)
+
+
+def _recording(init):
+    """``Captured.__init__`` on a device that records, whose recording always fails."""
+
+    def fake(self, *args, **kw):
+        init(self, *args, **kw)
+        self.record = True
+        self.torch = _NoGraphs(self.torch)
+
+    return fake
+
+
+class _NoGraphs:
+    """torch, with a ``cuda.CUDAGraph`` that the device refuses."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.cuda = self
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def CUDAGraph(self):  # noqa: N802 (torch's name)
+        raise RuntimeError("operation not permitted when stream is capturing")
