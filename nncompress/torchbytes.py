@@ -393,9 +393,10 @@ class ByteWork:
         self.mlen[:k] = torch.where(take, max(checked, 1), ml)
         self.mseed[:k] = torch.where(take, 1, self.mseed[:k])
         long = self.mlen[:k] >= A.REP_LEN
-        first = torch.argmax(long.to(torch.int64))
+        # A one-element index: a 0-d one would be read back to the host as a number.
+        first = torch.argmax(long.to(torch.int64)).view(1)
         dist = torch.abs(here[first] - self.mptr[:k][first])
-        sh.ints[3] = torch.where(long.any(), dist, sh.ints[3])
+        sh.ints[3:4] = torch.where(long.any(), dist, sh.ints[3:4])
 
 
 def _length_bucket(torch: Any, ml: Any) -> Any:
