@@ -205,6 +205,46 @@ SETTLED = 8
 CUDA_GRAPHS = "NNCOMPRESS_CUDA_GRAPHS"
 
 
+#: Operations that a recorded step cannot hold: each makes the host wait for a result's
+#: size or value, or copies Python data to the device (``lift_fresh``: a Python number
+#: assigned into a tensor).
+UNRECORDABLE = frozenset(
+    (
+        "_local_scalar_dense",
+        "item",
+        "is_nonzero",
+        "equal",
+        "nonzero",
+        "masked_select",
+        "_unique",
+        "_unique2",
+        "unique_dim",
+        "unique_consecutive",
+        "lift_fresh",
+    )
+)
+
+
+def operation_log() -> Any:
+    """A torch dispatch mode that counts, by name, the operations run under it
+    (``.counts``): how many launches a step costs a device one at a time, and whether
+    any of them is ``UNRECORDABLE``."""
+    from collections import Counter
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Log(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.counts: Counter[str] = Counter()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            self.counts[func.overloadpacket.__name__] += 1
+            return func(*args, **(kwargs or {}))
+
+    return Log()
+
+
 class Captured:
     """A step's stages on a CUDA device as CUDA graphs: some 200 operations a bit, each
     a kernel launch of several microseconds from Python, become one replay a stage. The
@@ -456,7 +496,7 @@ class TorchBlockCoder(BitsFromPython):
         x[:, n_in - 2] = torch.where(
             agree, sign * torch.clamp(self.mlen * 32, max=A.STRETCH_MAX), 0
         )
-        x[:, n_in - 1] = 256
+        x[:, n_in - 1].fill_(256)
         ws = self.mixset + c0
         seen = (self.seen_kind[None, :] & (ctx_n > 0)).sum(dim=1)
         conf = torch.clamp(x[:, 0].abs() >> 7, max=7)
@@ -547,7 +587,7 @@ class TorchBlockCoder(BitsFromPython):
         count = self.tables.count
         count.index_add_(0, sel, self.torch.ones_like(sel))
         shared = count[sel]
-        count[sel] = 0
+        count.index_fill_(0, sel, 0)
         return shared
 
     def _train_apm(self, flat: Any, idx: Any, near: Any, bit: Any, rate: int) -> None:

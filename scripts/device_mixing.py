@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""The mixed method's per-bit work in torch (``nncompress/torchmix.py``) against the
-compiled loops, side by side: the same block coded both ways at several segment counts,
-its time each way, and whether the payloads are the same bytes.
+"""The mixed method's predictor in torch (``nncompress/torchmix.py``, ``torchbytes.py``)
+against the compiled loops, side by side: the same block coded both ways at several
+segment counts, its time each way, and whether the payloads are the same bytes. With
+``--ops``, also how many torch operations a settled step runs (encoder and decoder): on a
+device each is a kernel, launched from Python or replayed in a CUDA graph.
 
     python scripts/device_mixing.py [FILE] [--bytes N] [--segments 64 256 1024]
-        [--device torch|cuda] [--decode]
+        [--device torch|cuda] [--decode] [--preset N] [--ops]
 
 ``--device torch`` runs the torch code on CPU tensors (what CI checks); ``cuda`` on the
 GPU (it sets ``NNCOMPRESS_TORCH_MIXING=1``, without which ``--device cuda`` keeps the
@@ -27,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nncompress import coder  # noqa: E402
+from nncompress import coder, torchmix  # noqa: E402
 from nncompress.adaptive import StreamState  # noqa: E402
 from nncompress.coder import decode_block_mixed, encode_block_mixed  # noqa: E402
-from nncompress.config import TEXT_MIXERS  # noqa: E402
+from nncompress.config import PRESETS  # noqa: E402
 from nncompress.zoo import load_model  # noqa: E402
 
 
@@ -49,14 +51,14 @@ def _input(path: Path | None, n: int) -> bytes:
     return bytes(out[:n])
 
 
-def _run(model, data: bytes, segments: int, decode: bool) -> tuple[bytes, float, float]:
-    state = StreamState(TEXT_MIXERS, block_size=len(data))
+def _run(model, data: bytes, segments: int, decode: bool, config) -> tuple[bytes, float, float]:
+    state = StreamState(config, block_size=len(data))
     t = time.perf_counter()
     payload, _ = encode_block_mixed(model, data, state, segments=segments, pipelined=False)
     enc = time.perf_counter() - t
     dec = float("nan")
     if decode:
-        state = StreamState(TEXT_MIXERS, block_size=len(data))
+        state = StreamState(config, block_size=len(data))
         t = time.perf_counter()
         out = decode_block_mixed(model, payload, len(data), segments, state, pipelined=False)
         dec = time.perf_counter() - t
@@ -72,19 +74,22 @@ def main() -> int:
     ap.add_argument("--device", default="torch", help="torch (CPU tensors) or cuda[:N]")
     ap.add_argument("--decode", action="store_true", help="also decode, and time it")
     ap.add_argument("--model", default=None)
+    ap.add_argument("--preset", type=int, default=36, help="configuration (default 36)")
+    ap.add_argument("--ops", action="store_true", help="count a settled step's operations")
     a = ap.parse_args()
+    config = PRESETS[a.preset]
     if a.device.startswith("cuda"):
         os.environ[coder.TORCH_MIXING] = "1"
     data = _input(a.file, a.bytes)
     loops, device = load_model(a.model, "cpu"), load_model(a.model, a.device)
     print(
-        f"{len(data):,} bytes, preset 7, {platform.processor() or platform.machine()}, "
+        f"{len(data):,} bytes, preset {a.preset}, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, device {a.device}"
     )
     print("segments  steps  loops enc KB/s  torch enc KB/s  ratio  loops dec  torch dec  same")
     for s in a.segments:
-        ref, e0, d0 = _run(loops, data, s, a.decode)
-        got, e1, d1 = _run(device, data, s, a.decode)
+        ref, e0, d0 = _run(loops, data, s, a.decode, config)
+        got, e1, d1 = _run(device, data, s, a.decode, config)
         kb = len(data) / 1000
         print(
             f"{s:8d} {-(-len(data) // s):6d} {kb / e0:14.1f} {kb / e1:15.2f} {e1 / e0:6.1f}"
@@ -92,7 +97,31 @@ def main() -> int:
         )
         if got != ref:
             return 1
+    if a.ops:
+        _census(device, data, a.segments[0], config)
     return 0
+
+
+def _census(model, data: bytes, segments: int, config) -> None:
+    """Count the operations of each settled step's stages (``torchmix.Captured``)."""
+    totals: dict[str, list[int]] = {"encoder": [0, 0], "decoder": [0, 0]}
+    real = torchmix.Captured.run
+
+    def counted(self, i, *inputs):
+        side = "encoder" if len(self.stages) == 1 else "decoder"
+        with torchmix.operation_log() as log:
+            out = real(self, i, *inputs)
+        totals[side][0] += sum(log.counts.values())
+        totals[side][1] += i == len(self.stages) - 1  # a step ends with its last stage
+        return out
+
+    torchmix.Captured.run = counted
+    try:
+        _run(model, data, segments, True, config)
+    finally:
+        torchmix.Captured.run = real
+    for side, (ops, steps) in totals.items():
+        print(f"{side}: {ops / max(steps, 1):,.0f} operations a settled step ({steps} steps)")
 
 
 if __name__ == "__main__":

@@ -43,4 +43,7 @@ python3 scripts/device_mixing.py --device cuda --bytes 262144 --segments 64 256 
 # The same with each step run one operation at a time (no CUDA graphs), at two widths.
 NNCOMPRESS_CUDA_GRAPHS=0 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
     --segments 1024 2048 --decode 2>&1 | tee "$out/device_mixing_no_graphs.txt"
+# How many operations (kernels in a graph) a settled step runs.
+python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 1024 --ops 2>&1 \
+    | tee "$out/operations.txt"
 python3 scripts/coder_speed.py --segments 64,1024,2048,4096 2>&1 | tee "$out/coder_speed.txt"

@@ -280,3 +280,34 @@ class _NoGraphs:
 
     def CUDAGraph(self):  # noqa: N802 (torch's name)
         raise RuntimeError("operation not permitted when stream is capturing")
+
+
+def test_settled_stages_hold_nothing_a_recording_cannot(
+    default_model: IntModel, torch_model: IntModel, monkeypatch
+) -> None:
+    """A CUDA graph holds only operations whose shapes the host knows and that never
+    wait for the device: each settled stage, encoder's and decoder's, on the text preset
+    with nearby probes (the match table's grouped writes) and on a table's record and
+    sparse kinds, runs none of ``torchmix.UNRECORDABLE``."""
+    seen: dict[int, set] = {1: set(), 9: set()}
+    real = torchmix.Captured.run
+
+    def logged(self, i, *inputs):
+        if self.inputs[i] is None:
+            return real(self, i, *inputs)
+        with torchmix.operation_log() as log:
+            out = real(self, i, *inputs)
+        seen[len(self.stages)] |= set(log.counts)
+        return out
+
+    monkeypatch.setattr(torchmix.Captured, "run", logged)
+    set_segment_bytes(monkeypatch, 64)
+    for name, value in (("FLAT_BLOCKS", False), ("BINARY_SEGMENT_BYTES", 256)):
+        monkeypatch.setattr(records, name, value)
+    _both_ways(_prose(64 * 12, seed=15), default_model, torch_model, config=FINE_TEXT)
+    table = _table(40)
+    config = replace(BINARY_SPARSE_MIXERS, fine=1)
+    _both_ways(table, default_model, torch_model, block_size=len(table), config=config)
+    assert seen[1] and seen[9]  # both kinds of stage ran
+    assert not (seen[1] | seen[9]) & torchmix.UNRECORDABLE
+    assert {"sort", "searchsorted", "scatter_reduce_"} <= seen[1]
