@@ -83,7 +83,6 @@ class BlockTensors:
         self.starts = torch.from_numpy(sh.starts).to(device)
         history = bc.st.history if len(bc.st.history) else np.zeros(1, dtype=np.uint8)
         self.history = torch.from_numpy(history).to(device)
-        self.history_len = len(bc.st.history)
         self.n, self.block_pos, self.history_base = (int(v) for v in sh.ints[:3])
         self.record = int(sh.record)
 
@@ -144,7 +143,7 @@ class ByteWork:
         self.match_shift = 64 - (len(match_table).bit_length() - 1)
         # Steps done: a Python int for the few choices that depend on it while a
         # segment is young (``t >= match_len``, how many bytes a seed checks), and a
-        # tensor for the arithmetic, so that a captured step (``torchmix.Capture``) reads
+        # tensor for the arithmetic, so that a captured step (``torchmix.Captured``) reads
         # the step it replays, not the one it was captured at.
         self.t = int(bc.done[0])
         self.step = self.torch.tensor(self.t, dtype=self.torch.int64, device=shared.device)

@@ -33,9 +33,21 @@ TEXT_KINDS = tuple(range(1, K.SKIP_1_4 + 1))
 OTHER_KINDS = tuple(range(K.SKIP_1, K.COLOUR_4 + K.COLOUR_KINDS_EACH))
 
 
-def _run(blocks: list[bytes], config, segments: int, record: int, on_torch: bool) -> list:
-    """Feed ``blocks`` through the byte work, the loops' or torch's; returns what each
-    step produced, as arrays to compare."""
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request) -> str:
+    """Where the torch side runs: CPU tensors, and a GPU where there is one."""
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    return request.param
+
+
+def _numpy(tensors: list) -> list:
+    return [t.cpu().numpy().copy() for t in tensors]
+
+
+def _run(blocks: list[bytes], config, segments: int, record: int, device: str | None) -> list:
+    """Feed ``blocks`` through the byte work, the loops' (``device`` None) or torch's on
+    ``device``; returns what each step produced, as arrays to compare."""
     state = A.StreamState(config, block_size=max(len(b) for b in blocks))
     rng = np.random.default_rng(5)
     seen: list = []
@@ -43,7 +55,7 @@ def _run(blocks: list[bytes], config, segments: int, record: int, on_torch: bool
         n = len(data)
         groups = segment_groups(segments)
         coders = state.block_coders(n, segments, groups, record)
-        tables = DeviceTables(state, "cpu") if on_torch else None
+        tables = DeviceTables(state, device) if device else None
         works = (
             [ByteWork(bc, tables.block(bc), tables.t["match_table"]) for bc in coders]
             if tables
@@ -62,16 +74,10 @@ def _run(blocks: list[bytes], config, segments: int, record: int, on_torch: bool
                 byte = np.array([data[starts[lo + i] + t] for i in range(k)], dtype=np.int64)
                 if tables:
                     w = works[g]
-                    w.begin(torch.from_numpy(freqs), k)
-                    got = [
-                        w.cum.numpy(),
-                        w.hashes.numpy(),
-                        w.expected.numpy(),
-                        w.ml.numpy(),
-                        w.bucket.numpy(),
-                        w.mixset.numpy(),
-                    ]
-                    w.end(torch.from_numpy(byte))
+                    w.begin(torch.from_numpy(freqs).to(device), k)
+                    got = _numpy([w.cum, w.hashes, w.expected, w.ml, w.bucket, w.mixset])
+                    w.end(torch.from_numpy(byte).to(device))
+                    after = _numpy([w.ctx, w.mptr, w.mlen, w.mseed, w.words, w.lines, w.sh.ints])
                 else:
                     A._byte_begin(freqs, k, bc._blk, bc._scr)
                     got = [
@@ -84,8 +90,9 @@ def _run(blocks: list[bytes], config, segments: int, record: int, on_torch: bool
                     ]
                     got = [a.copy() for a in got]
                     A._byte_end(byte, bc._tab, bc._blk, bc._scr)
-                after = [bc.ctx, bc.mptr, bc.mlen, bc.mseed, bc.words, bc.lines, bc.ints]
-                seen.append((t, g, got + [a.copy() for a in after]))
+                    after = [bc.ctx.view(np.int64), bc.mptr, bc.mlen, bc.mseed]
+                    after = [a.copy() for a in after + [bc.words.view(np.int64), bc.lines, bc.ints]]
+                seen.append((t, g, got + after))
         if tables:
             tables.finish()
         for bc in coders:
@@ -95,9 +102,9 @@ def _run(blocks: list[bytes], config, segments: int, record: int, on_torch: bool
     return seen
 
 
-def _same(blocks: list[bytes], config, segments: int, record: int = 0) -> None:
-    loops = _run(blocks, config, segments, record, on_torch=False)
-    ours = _run(blocks, config, segments, record, on_torch=True)
+def _same(blocks: list[bytes], config, segments: int, device: str, record: int = 0) -> None:
+    loops = _run(blocks, config, segments, record, None)
+    ours = _run(blocks, config, segments, record, device)
     assert len(loops) == len(ours)
     names = "cum hashes expected mlen bucket mixset ctx mptr mlen-after mseed words lines ints"
     for a, b in zip(loops, ours, strict=True):
@@ -145,18 +152,18 @@ CONFIGS = {
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_byte_work_is_the_loops(name: str) -> None:
+def test_byte_work_is_the_loops(name: str, device: str) -> None:
     config = CONFIGS[name]
-    _same([_text(3000, 1), _text(2600, 2)], config, segments=12)
+    _same([_text(3000, 1), _text(2600, 2)], config, 12, device)
 
 
 @pytest.mark.parametrize("record", [1, 3, 4, 24])
-def test_byte_work_on_rows(record: int) -> None:
+def test_byte_work_on_rows(record: int, device: str) -> None:
     """The record, pixel, image and colour kinds read whole rows back; a record of 1
     byte reads the byte being coded as its right neighbour above, as the loops do."""
     config = replace(DEFAULT, contexts=OTHER_KINDS[4:] + (20, 21, 22, 23, 24, 25))
     data = _rows(2400, max(record, 1) * 16)
-    _same([data, data[::-1]], config, segments=10, record=record)
+    _same([data, data[::-1]], config, 10, device, record=record)
 
 
 def _pieces(n: int, seed: int) -> list[bytes]:
@@ -175,25 +182,32 @@ def _pieces(n: int, seed: int) -> list[bytes]:
 
 
 @pytest.mark.parametrize("probes", [0, 4])
-def test_byte_work_on_broken_repeats(probes: int) -> None:
+def test_byte_work_on_broken_repeats(probes: int, device: str) -> None:
     config = replace(DEFAULT, contexts=(1, 2, 3, 36), match_probes=probes)
-    _same(_pieces(3000, 7), config, segments=16)
+    _same(_pieces(3000, 7), config, 16, device)
 
 
-def test_byte_work_with_segments_of_two_lengths() -> None:
+def test_byte_work_with_segments_of_two_lengths(device: str) -> None:
     """Segments of two lengths (the last step holds only some) in groups of two sizes."""
-    _same([_text(64 * 13 + 5, 3)], CONFIGS["text kinds, nearby probes"], segments=13)
+    _same([_text(64 * 13 + 5, 3)], CONFIGS["text kinds, nearby probes"], 13, device)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     data=st.binary(min_size=1, max_size=700),
     alphabet=st.integers(1, 6),
     segments=st.integers(1, 9),
     probes=st.integers(0, 4),
 )
-def test_byte_work_on_any_bytes(data: bytes, alphabet: int, segments: int, probes: int) -> None:
+def test_byte_work_on_any_bytes(
+    data: bytes, alphabet: int, segments: int, probes: int, device: str
+) -> None:
     """Any bytes, folded onto a few values so that contexts and matches repeat."""
     folded = bytes(b % alphabet + (10 if b % 5 == 0 else 97) for b in data)
     config = replace(DEFAULT, contexts=(1, 2, 4, 9, 12, 16, 19, 36), match_probes=probes)
-    _same([folded, folded[: len(folded) // 2 + 1]], config, segments=min(segments, len(folded)))
+    blocks = [folded, folded[: len(folded) // 2 + 1]]
+    _same(blocks, config, min(segments, len(folded)), device)
