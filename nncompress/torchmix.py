@@ -264,6 +264,12 @@ class Captured:
     tests run every line here but the recording itself.
     """
 
+    #: Graphs recorded in this process, and why recordings were refused (stage and
+    #: error), for ``scripts/device_mixing.py`` and the CUDA tests: a refusal costs
+    #: speed, never bytes, so nothing else would show it.
+    recorded = 0
+    refusals: list[str] = []
+
     def __init__(self, stages: list[Any], work: ByteWork, owners: list[Any]) -> None:
         import os
 
@@ -307,7 +313,8 @@ class Captured:
             # thread_local: the network's thread goes on launching its own steps.
             with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self.out[i] = self.stages[i](*self.inputs[i])
-        except RuntimeError:
+        except RuntimeError as e:
+            Captured.refusals.append(f"stage {i} of {len(self.stages)}: {e}")
             for o, attrs in zip(self.owners, saved, strict=True):
                 vars(o).clear()
                 vars(o).update(attrs)
@@ -316,6 +323,7 @@ class Captured:
             self.record = False
             self.graphs = []
             return None
+        Captured.recorded += 1
         return graph
 
 

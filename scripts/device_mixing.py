@@ -97,6 +97,11 @@ def main() -> int:
         )
         if got != ref:
             return 1
+    if a.device.startswith("cuda"):
+        refused = torchmix.Captured.refusals
+        print(f"CUDA graphs: {torchmix.Captured.recorded} recorded, {len(refused)} refused")
+        if refused:
+            print(f"first refusal: {refused[0]}")
     if a.ops:
         _census(device, data, a.segments[0], config)
     return 0

@@ -241,10 +241,18 @@ def test_settled_steps_run_in_stages(
         return real(self, i, *inputs)
 
     monkeypatch.setattr(torchmix.Captured, "run", spy)
+    monkeypatch.setattr(torchmix.Captured, "recorded", 0)
+    monkeypatch.setattr(torchmix.Captured, "refusals", [])
     set_segment_bytes(monkeypatch, 64)
     _both_ways(_prose(64 * 12, seed=13), default_model, torch_model, config=FINE_TEXT)
     # 12 segments of 64 bytes in two groups: steps 8-63 settled, each group's.
     assert calls == {"encoder": 2 * 56, "decoder": 2 * 56 * 9}
+    # On a GPU every stage is recorded once a group: the encoder's graph and the
+    # decoder's nine for each of the two groups (the torch model encodes once and
+    # decodes once); on the CPU none.
+    assert torchmix.Captured.refusals == []
+    on_gpu = torch_model.ops.device.type == "cuda"
+    assert torchmix.Captured.recorded == (2 * (1 + 9) if on_gpu else 0)
 
 
 def test_a_step_that_cannot_be_recorded_runs_as_it_is(
@@ -253,8 +261,12 @@ def test_a_step_that_cannot_be_recorded_runs_as_it_is(
     """Where the device refuses to record a stage, the stages run one operation at a
     time, and the archive is the same."""
     monkeypatch.setattr(torchmix.Captured, "__init__", _recording(torchmix.Captured.__init__))
+    monkeypatch.setattr(torchmix.Captured, "refusals", [])
     set_segment_bytes(monkeypatch, 64)
     _both_ways(_prose(64 * 12, seed=14), default_model, torch_model, config=FINE_TEXT)
+    # Each group's encoder and decoder asked once, at their first settled step.
+    assert len(torchmix.Captured.refusals) == 4
+    assert all("capturing" in r for r in torchmix.Captured.refusals)
 
 
 def _recording(init):
