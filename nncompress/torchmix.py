@@ -345,6 +345,13 @@ class TorchBlockCoder(BitsFromPython):
         self.seen_kind = torch.from_numpy(bc.seen_kind != 0).to(self.dev)
         self.mixers = [(int(m), int(b)) for m, b in zip(bc.mixer_kinds, bc.mixer_base, strict=True)]
         self.params = [int(v) for v in bc.params]
+        # Each extra mixer's bit part (``_MIXER_PARTS``): the bit position j, or the
+        # partial byte shifted right by 3 or by 0.
+        parts = [_MIXER_PARTS[m][1] for m, _ in self.mixers]
+        self.x_by_j = torch.tensor([p == "j" for p in parts], device=self.dev)
+        shifts = [3 if p == "c0>>3" else 0 for p in parts]
+        self.x_shift = torch.tensor(shifts, dtype=torch.int64, device=self.dev)
+        self.x_first = torch.tensor([b for _, b in self.mixers], dtype=torch.int64, device=self.dev)
         # Config.fine: the refinement curves in Q(16 + FINE_Q), count-based moves rounded.
         fine = self.params[A._FINE]
         self.apm_q = A.FINE_Q if fine else 0
@@ -470,6 +477,8 @@ class TorchBlockCoder(BitsFromPython):
             else:  # MIX_EXPECTED
                 v = expected + 1
             self.mix_base.append(v * _MIXER_PARTS[kind][0])
+        if self.mixers:  # each extra mixer's first row of weights_x plus its byte part, [k, E]
+            self.x_base = torch.stack(self.mix_base, dim=1) + self.x_first
 
     # ------------------------------------------------------------------ per bit
     def _predict(self, j: int, c0: Any) -> Any:
@@ -518,14 +527,17 @@ class TorchBlockCoder(BitsFromPython):
         d1, d2, d3 = mix(t["weights"], ws), mix(t["weights2"], ws2), mix(t["weights3"], ws3)
         wf = t["weights_final"][c0]
         dot = d1 * wf[:, 0] + d2 * wf[:, 1] + d3 * wf[:, 2]
-        extra = []
-        for e, (kind, base) in enumerate(self.mixers):
-            part = _MIXER_PARTS[kind][1]
-            low = j if part == "j" else (c0 >> 3 if part == "c0>>3" else c0)
-            wx = base + self.mix_base[e] + low
-            dx = mix(t["weights_x"], wx)
-            extra.append((wx, squash[dx + A.STRETCH_MAX], dx))
-            dot = dot + dx * wf[:, 3 + e]
+        d = torch.stack([d1, d2, d3], dim=1)
+        wx = px = None
+        if self.mixers:
+            # The extra mixers at once: their weight sets are rows of one table, each
+            # mixer's in a range of its own, chosen by the byte part and the bit part.
+            wx = self.x_base + torch.where(self.x_by_j, j, c0[:, None] >> self.x_shift)
+            dx = (x[:, None, :] * t["weights_x"][wx]).sum(dim=2) >> 16
+            dx = torch.clamp(dx, -A.STRETCH_MAX, A.STRETCH_MAX)
+            px = squash[dx + A.STRETCH_MAX]
+            dot = dot + (dx * wf[:, 3:]).sum(dim=1)
+            d = torch.cat([d, dx], dim=1)
         dot = torch.clamp(dot >> 16, -A.STRETCH_MAX, A.STRETCH_MAX)
         p_mix = squash[dot + A.STRETCH_MAX]
         pos = dot + 2048
@@ -558,8 +570,9 @@ class TorchBlockCoder(BitsFromPython):
             p1=squash[d1 + A.STRETCH_MAX],
             p2=squash[d2 + A.STRETCH_MAX],
             p3=squash[d3 + A.STRETCH_MAX],
-            d=[d1, d2, d3] + [dx for _, _, dx in extra],
-            extra=extra,
+            d=d,
+            wx=wx,
+            px=px,
             p_mix=p_mix,
             arow=arow,
             arow2=arow2,
@@ -569,7 +582,7 @@ class TorchBlockCoder(BitsFromPython):
 
     def _update(self, bit: Any) -> None:
         """``adaptive._update`` for the step's segments, from the values ``_predict`` read."""
-        torch, t = self.torch, self.tables.t
+        t = self.tables.t
         s = self.bit_state
         target = bit << A.P_BITS
         rate = self.params[A._APM_RATE]
@@ -580,11 +593,13 @@ class TorchBlockCoder(BitsFromPython):
         self._train_mixer(t["weights"], s["ws"], x, target - s["p1"], shifts[0])
         self._train_mixer(t["weights2"], s["ws2"], x, target - s["p2"], shifts[1])
         self._train_mixer(t["weights3"], s["ws3"], x, target - s["p3"], shifts[2])
-        for wx, p, _ in s["extra"]:
-            self._train_mixer(t["weights_x"], wx, x, target - p, shifts[2])
-        d = torch.stack(s["d"], dim=1)
+        if self.mixers:  # the extra mixers' sets never coincide, so one count serves
+            k, e = s["wx"].shape
+            xs = x[:, None, :].expand(k, e, x.shape[1]).reshape(k * e, -1)
+            err = (target[:, None] - s["px"]).reshape(-1)
+            self._train_mixer(t["weights_x"], s["wx"].reshape(-1), xs, err, shifts[2])
         self._train_mixer(
-            t["weights_final"], self.c0, d, target - s["p_mix"], self.params[A._FINAL_SHIFT]
+            t["weights_final"], self.c0, s["d"], target - s["p_mix"], self.params[A._FINAL_SHIFT]
         )
         self._train_contexts(target, s)
         self._train_match(bit, s["eb"])
