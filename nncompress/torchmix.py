@@ -197,9 +197,9 @@ class BitsFromPython:
         """Learn from the coded bits (int64)."""
 
 
-#: From this step on an encoder's step is the same sequence of operations every time
-#: (``ByteWork``: the match model hashes contexts from step ``Config.match_min`` <= 8,
-#: a seed checks min(t, 8) bytes), so it can be captured once and replayed.
+#: From this step on a step is the same sequence of operations every time (``ByteWork``:
+#: the match model hashes contexts from step ``Config.match_min`` <= 8, a seed checks
+#: min(t, 8) bytes), so its stages can be recorded once and replayed (``Captured``).
 SETTLED = 8
 #: Set to 0 to run a CUDA device's steps one operation at a time (``Captured``).
 CUDA_GRAPHS = "NNCOMPRESS_CUDA_GRAPHS"
@@ -246,14 +246,14 @@ def operation_log() -> Any:
 
 
 class Captured:
-    """A step's stages on a CUDA device as CUDA graphs: some 200 operations a bit, each
-    a kernel launch of several microseconds from Python, become one replay a stage. The
-    encoder's step is one stage (its bits are known); the decoder's is nine, split where
-    the host must decode a bit before the device can go on (``TorchBlockCoder``). Each
-    stage is recorded at the first step with every segment of the group active and
-    ``SETTLED``, then replayed with each step's inputs copied into the same buffers; a
-    stage reads the tensors the stage before it left, at the addresses they had when
-    recorded, which every replay rewrites in place.
+    """A step's stages on a CUDA device as CUDA graphs: some 440 operations a bit
+    (``scripts/device_mixing.py --ops``), each a kernel launched from Python, become one
+    replay a stage. The encoder's step is one stage (its bits are known); the decoder's
+    is nine, split where the host must decode a bit before the device can go on
+    (``TorchBlockCoder``). Each stage is recorded at the first step with every segment
+    of the group active and ``SETTLED``, then replayed with each step's inputs copied
+    into the same buffers; a stage reads the tensors the stage before it left, at the
+    addresses they had when recorded, which every replay rewrites in place.
 
     Recording runs a stage's Python once without running its operations: the Python-side
     change a step makes (``ByteWork.t``) is made by the recording for the step it then
