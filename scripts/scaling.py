@@ -9,6 +9,12 @@ then the same for ``xz -9 -T N`` and ``zstd -19 -T N`` (``-T`` is threads for th
 
     python scripts/scaling.py                        # 12 MB of Python source, -T 1,2
     python scripts/scaling.py --threads 1,2,4,8,16 --frame-size 4M FILE
+    python scripts/scaling.py --variant="--wide on a GPU|--wide --device cuda|--device cuda"
+
+``--variant="LABEL|COMPRESS ARGS|DECOMPRESS ARGS"`` (repeatable) runs nncompress with
+those arguments after ``-T`` (so a variant's own ``-T`` wins) in place of the plain
+default; each variant's archives must be the same at every ``-T``, and with
+``--same-archives`` the same as every other variant's.
 
 The default input is the ``.py`` files of this Python's standard library, joined in
 sorted path order and cut at 12 MiB (data of a kind the model was not trained on in bulk).
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,9 +52,23 @@ def main() -> int:
     ap.add_argument("--threads", default="1,2", help="-T values, comma-separated")
     ap.add_argument("--frame-size", default=None, help="nncompress -F (default: its own)")
     ap.add_argument("--mb", type=int, default=12, help="size of the default input, MiB")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help='"LABEL|COMPRESS ARGS|DECOMPRESS ARGS" for nncompress (repeatable)',
+    )
+    ap.add_argument(
+        "--same-archives",
+        action="store_true",
+        help="the variants must write the same archive (one level on two devices)",
+    )
     args = ap.parse_args()
     counts = [int(t) for t in args.threads.split(",")]
-    nnc = shutil.which("nncompress") or str(Path(sys.executable).parent / "nncompress")
+    # The installed command, else the package run from this tree (a lent GPU machine
+    # runs the scripts without installing).
+    exe = shutil.which("nncompress") or Path(sys.executable).parent / "nncompress"
+    nnc = [str(exe)] if Path(exe).exists() else [sys.executable, "-m", "nncompress"]
     work = Path(tempfile.mkdtemp(prefix="nnc-scaling-"))
     try:
         src = args.file or work / "input"
@@ -62,12 +83,15 @@ def main() -> int:
         )
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         frame = ["-F", args.frame_size] if args.frame_size else []
+        variants = [v.split("|") for v in args.variant] or [["nncompress", "", ""]]
         tools = [
             (
-                "nncompress",
-                lambda t: [nnc, "-v", f"-T{t}", *frame],
-                lambda t: [nnc, "-d", "-v", f"-T{t}"],
-            ),
+                label,
+                lambda t, c=c: [*nnc, "-v", f"-T{t}", *frame, *c],
+                lambda t, d=d: [*nnc, "-d", "-v", f"-T{t}", *d],
+            )
+            for label, c, d in ((v[0], shlex.split(v[1]), shlex.split(v[2])) for v in variants)
+        ] + [
             (
                 "xz -9",
                 lambda t: ["xz", "-9", f"-T{t}", "-c"],
@@ -80,12 +104,14 @@ def main() -> int:
             ),
         ]
         status = 0
+        archives: set[bytes] = set()
         for label, comp, decomp in tools:
             if shutil.which(comp(1)[0]) is None:
                 print(f"| {label} | — | not installed | | | | | | | |")
                 continue
             base: tuple[float, float] | None = None
             first: bytes | None = None
+            ours = comp(1)[: len(nnc)] == nnc
             for t in counts:
                 packed, back = work / "packed", work / "back"
                 tc, log_c = timed(comp(t), src, packed)
@@ -95,7 +121,8 @@ def main() -> int:
                     print(f"| {label} | {t} | ROUND TRIP FAILED | | | | | | | |")
                     status = 1
                     continue
-                if label == "nncompress":
+                if ours:
+                    archives.add(blob)
                     first = first or blob
                     if blob != first:
                         print(
@@ -108,11 +135,14 @@ def main() -> int:
                     for m in re.finditer(
                         r"(\d+) worker processes .*? up to ([\d,]+) MiB", log_c + log_d
                     )
-                ) or ("-" if label == "nncompress" else "")
+                ) or ("-" if ours else "")
                 row = [f"{tc:.1f}", f"{n / tc / 1e3:,.1f}", f"{base[0] / tc:.2f}"]
                 row += [f"{td:.1f}", f"{n / td / 1e3:,.1f}", f"{base[1] / td:.2f}"]
                 row += [f"{len(blob):,}", workers]
                 print(f"| {label} | {t} | " + " | ".join(row) + " |", flush=True)
+        if args.same_archives and len(archives) > 1:
+            print("\nThe variants wrote different archives.")
+            status = 1
         return status
     finally:
         shutil.rmtree(work, ignore_errors=True)
