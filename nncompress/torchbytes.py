@@ -46,6 +46,10 @@ def signed64(v: int) -> int:
     return int(np.array(v, dtype=np.uint64).view(np.int64))
 
 
+# The seeding's order argument (module docstring): a seed checks at most 8 bytes, so no
+# seed of a step makes a match long enough to lend its distance in the same step.
+assert A.SEED_LEN > 8, "a seed of this step could lend its distance in this step"
+
 #: The hashes' multipliers as int64 (``contexts.PRIMES``).
 _P = [signed64(int(p)) for p in K.PRIMES]
 _ORDER_MASK = [signed64(int(m)) for m in K._ORDER_MASK]
