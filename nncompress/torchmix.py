@@ -372,26 +372,22 @@ class TorchBlockCoder(BitsFromPython):
         k = len(byte)
         enc.reserve(8 * k)
         self.bc.k = k
-        f = self.torch.as_tensor(freqs, device=self.dev)
+        f = self.torch.as_tensor(freqs, device=self.dev)[:k]
         b = self.torch.from_numpy(byte).to(self.dev)
         if k == self.bc.s and self.bytes.t >= SETTLED:
-            p = self.encoder.run(0, f[:k], b)
+            p = self.encoder.run(0, f, b)
         else:
             p = self._encode_step(f, b)
         bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
         code_bits(bits.reshape(-1), p.cpu().numpy().reshape(-1), False, enc.state, enc.out)
 
     def _encode_step(self, freqs: Any, byte: Any) -> Any:
-        """A whole encoder's step on the device: P(bit j = 1) of each segment, [8, k]."""
-        self._begin(freqs, len(byte))
-        c0 = self.torch.ones_like(byte)
-        p = []
-        for j in range(8):
-            p.append(self._predict(j, c0))
-            bit = (byte >> (7 - j)) & 1
-            self._update(bit)
-            c0 = (c0 << 1) | bit
-        self.bytes.end(byte)
+        """A whole encoder's step on the device: the decoder's stages run through with
+        the known bits. ``freqs``: [k, 256]; P(bit j = 1) of each segment, [8, k]."""
+        p = [self._first_bit(freqs)]
+        for j in range(1, 8):
+            p.append(self._next_bit(j, (byte >> (8 - j)) & 1))
+        self._last_bit(byte & 1)
         return self.torch.stack(p)
 
     def decode_byte(self, freqs: Any, k: int, dec: BitDecoder) -> np.ndarray:
