@@ -42,13 +42,18 @@ from . import contexts as K
 
 
 def signed64(v: int) -> int:
-    """A 64-bit unsigned constant as the int64 of the same bits."""
-    return int(np.array(v, dtype=np.uint64).view(np.int64))
+    """A 64-bit unsigned constant as the int64 of the same bits (plain Python, so that a
+    compiler tracing a step sees a constant)."""
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >> 63 else v
 
 
 # The seeding's order argument (module docstring): a seed checks at most 8 bytes, so no
 # seed of a step makes a match long enough to lend its distance in the same step.
 assert A.SEED_LEN > 8, "a seed of this step could lend its distance in this step"
+#: A seed checks at most this many bytes, and the match model starts hashing by this
+#: step (``Config.match_min``): past it, a step's choices no longer depend on its number.
+REACH = 8
 
 #: The hashes' multipliers as int64 (``contexts.PRIMES``).
 _P = [signed64(int(p)) for p in K.PRIMES]
@@ -87,7 +92,12 @@ class BlockTensors:
         self.starts = torch.from_numpy(sh.starts).to(device)
         history = bc.st.history if len(bc.st.history) else np.zeros(1, dtype=np.uint8)
         self.history = torch.from_numpy(history).to(device)
-        self.n, self.block_pos, self.history_base = (int(v) for v in sh.ints[:3])
+        # 0-d tensors, not Python ints, so that a compiled step serves every block; of
+        # their own, since a compiled step must not read through views of a tensor that
+        # it writes (``ints``' repeat distance).
+        self.n, self.block_pos, self.history_base = (
+            torch.tensor(int(v), device=device) for v in sh.ints[:3]
+        )
         self.record = int(sh.record)
 
     def tensor(self, array: np.ndarray) -> Any:
@@ -104,6 +114,10 @@ class BlockTensors:
         for array, t in self.pairs:
             array[...] = t.cpu().numpy()
 
+    def in_block(self, off: Any) -> Any:
+        """``off`` clamped to the block's offsets, 0 to n - 1 (n a tensor)."""
+        return self.torch.minimum(self.torch.clamp(off, min=0), self.n - 1)
+
     def known_byte(self, pos: Any) -> Any:
         """``adaptive._known_byte`` of each stream offset in ``pos``: the byte there if a
         segment (of either group) has coded it or it is in the window, else -1."""
@@ -112,7 +126,7 @@ class BlockTensors:
         hidx = pos - self.history_base
         in_window = (off < 0) & (hidx >= 0)
         window = self.history[torch.clamp(hidx, 0, len(self.history) - 1)].to(torch.int64)
-        offc = torch.clamp(off, 0, self.n - 1)
+        offc = self.in_block(off)
         sg = torch.searchsorted(self.starts, offc, right=True) - 1
         sg = torch.clamp(sg, 0, len(self.starts) - 1)
         coded = (off >= 0) & (off < self.n) & (offc - self.starts[sg] < self.done[sg])
@@ -131,9 +145,10 @@ class ByteWork:
         self.sh = shared
         self.match_table = match_table
         lo, hi = int(bc.params[A._SEG_LO]), int(bc.params[A._SEG_LO]) + bc.s
-        self.lo = lo
+        # The group's segments' numbers in the block, a tensor: a compiled step then
+        # serves both groups.
+        self.ids = lo + self.torch.arange(bc.s, device=shared.device)
         self.starts = shared.starts[lo:hi]
-        self.done = shared.done[lo:hi]
         self.ctx = shared.tensor(bc.ctx)
         self.mptr = shared.tensor(bc.mptr)
         self.mlen = shared.tensor(bc.mlen)
@@ -145,12 +160,22 @@ class ByteWork:
         self.match_len = int(bc.params[A._MATCH_LEN])
         self.probes = int(bc.params[A._MATCH_PROBES])
         self.match_shift = 64 - (len(match_table).bit_length() - 1)
-        # Steps done: a Python int for the few choices that depend on it while a
-        # segment is young (``t >= match_len``, how many bytes a seed checks), and a
-        # tensor for the arithmetic, so that a captured step (``torchmix.Captured``) reads
-        # the step it replays, not the one it was captured at.
+        # Steps done: a tensor for the arithmetic, so that a captured step
+        # (``torchmix.Captured``) reads the step it replays, not the one it was captured
+        # at; and a Python int, counted by ``advance``, for the few choices made while a
+        # segment is young (whether the match model hashes, how many bytes a seed
+        # checks), which read ``reach`` alone: the steps done once this one is, capped
+        # at 8, the same from step 8 on, so a compiled step (``torchmix.Captured``) sees
+        # a constant.
         self.t = int(bc.done[0])
         self.step = self.torch.tensor(self.t, dtype=self.torch.int64, device=shared.device)
+        self.reach = min(self.t + 1, REACH)
+        assert self.match_len <= REACH, "the match model would start after the settled step"
+
+    def advance(self) -> None:
+        """Count a finished step (after ``end``) in the Python int."""
+        self.t += 1
+        self.reach = min(self.t + 1, REACH)
 
     # ------------------------------------------------------------------ before the bits
     def begin(self, freqs: Any, k: int) -> None:
@@ -212,16 +237,15 @@ class ByteWork:
             v = torch.clamp(lines[3], max=63) * 512 + lead * 256 + (c & 0xFF)
             return (v + 3000017) * _P[0]
         block = self.sh.block
-        last = self.sh.n - 1
         if kind == K.LINE:
-            first = block[torch.clamp(lines[1], 0, last)].to(torch.int64) + 1
+            first = block[self.sh.in_block(lines[1])].to(torch.int64) + 1
             first = torch.where(col > 0, first, 0)
             return (first * 65536 + (c & 0xFFFF) + 5000011) * _P[2]
 
         def above(dx: int) -> Any:
             q = lines[2] + col + dx
             seen = (lines[2] >= 0) & (q < lines[1])
-            return torch.where(seen, block[torch.clamp(q, 0, last)].to(torch.int64) + 1, 0)
+            return torch.where(seen, block[self.sh.in_block(q)].to(torch.int64) + 1, 0)
 
         up = above(0)
         if kind == K.COLUMN:
@@ -254,12 +278,12 @@ class ByteWork:
             value = signed64((kind + 6000011) * int(K.PRIMES[5]) % (1 << 64))
             return torch.full((k,), value, dtype=torch.int64, device=c.device)
         pos, first = self.lines[1, :k] + self.lines[0, :k], self.lines[5, :k]
-        block, last_at = self.sh.block, self.sh.n - 1
+        block = self.sh.block
 
         def above(back: int) -> Any:
             """``contexts._above``: the byte ``back`` before, plus 1, once coded; else 0."""
             q = pos - back
-            byte = block[torch.clamp(q, 0, last_at)].to(torch.int64) + 1
+            byte = block[self.sh.in_block(q)].to(torch.int64) + 1
             return torch.where(q >= first, byte, 0)
 
         up = above(r)
@@ -301,10 +325,11 @@ class ByteWork:
         self._lines(b, starts, t)
         self._words(b)
         self.step += 1  # in place: the tensor a captured step reads
-        self.t += 1
         t = self.step
-        self.done[:k] = t
-        if self.t >= self.match_len:
+        # Through the group's indices, not a view: a compiled step must not write a
+        # tensor that it also reads through another view (``known_byte`` reads all).
+        sh.done.index_fill_(0, self.ids[:k], t)
+        if self.reach >= self.match_len:
             self._match(k, t, starts)
         self._seed(k, t, starts)
 
@@ -360,7 +385,7 @@ class ByteWork:
         context in its own part of the block, else in the nearest segments' (-1: none)."""
         torch, sh = self.torch, self.sh
         k = len(cm)
-        g = self.lo + torch.arange(k, device=cm.device)
+        g = self.ids[:k]
         found = torch.full((k,), -1, dtype=torch.int64, device=cm.device)
         last = len(sh.starts) - 1
         for q in range(self.probes):
@@ -387,13 +412,12 @@ class ByteWork:
         d = torch.where(lender, d_prev, sh.ints[3])
         src = here - d
         bad = torch.zeros(k, dtype=torch.bool, device=ml.device)
-        checked = min(self.t, 8)
-        for q in range(checked):
+        for q in range(self.reach):
             own = sh.block[starts + t - 1 - q].to(torch.int64)
             bad = bad | (sh.known_byte(src - 1 - q) != own)
         take = (ml == 0) & (d > 0) & ~bad
         self.mptr[:k] = torch.where(take, src, mptr)
-        self.mlen[:k] = torch.where(take, max(checked, 1), ml)
+        self.mlen[:k] = torch.where(take, max(self.reach, 1), ml)
         self.mseed[:k] = torch.where(take, 1, self.mseed[:k])
         long = self.mlen[:k] >= A.REP_LEN
         # A one-element index: a 0-d one would be read back to the host as a number.

@@ -203,6 +203,30 @@ class BitsFromPython:
 SETTLED = 8
 #: Set to 0 to run a CUDA device's steps one operation at a time (``Captured``).
 CUDA_GRAPHS = "NNCOMPRESS_CUDA_GRAPHS"
+#: Set to 1 to compile each settled stage with ``torch.compile`` (``Captured``), which
+#: fuses its thousands of operations into a few hundred kernels.
+TORCH_COMPILE = "NNCOMPRESS_TORCH_COMPILE"
+
+
+def wrapping_cpu_compiler(torch: Any) -> None:
+    """Have inductor's C++ compiler (CPU tensors) wrap signed integer overflow. The
+    hashes are products that overflow int64 and must wrap, as they do in torch's own
+    kernels; C++ leaves that undefined, and at -O3 gcc's code for a compiled step wrote
+    another archive than the loops' (at -O0, or with -fwrapv, the same). Triton, for a
+    GPU, wraps without being asked. torch has no setting for the flags, so this wraps
+    the private function that lists them; where it is gone, CPU compilation is refused
+    rather than trusted."""
+    from torch._inductor import cpp_builder
+
+    flags = cpp_builder._get_ffast_math_flags
+    if getattr(flags, "wraps", False):
+        return
+
+    def with_fwrapv() -> list[str]:
+        return [*flags(), "fwrapv"]
+
+    with_fwrapv.wraps = True
+    cpp_builder._get_ffast_math_flags = with_fwrapv
 
 
 #: Operations that a recorded step cannot hold: each makes the host wait for a result's
@@ -268,6 +292,7 @@ class Captured:
     #: error), for ``scripts/device_mixing.py`` and the CUDA tests: a refusal costs
     #: speed, never bytes, so nothing else would show it.
     recorded = 0
+    compiled = 0
     refusals: list[str] = []
 
     def __init__(self, stages: list[Any], work: ByteWork, owners: list[Any]) -> None:
@@ -282,6 +307,8 @@ class Captured:
         self.graphs: list[Any] = []
         dev = work.sh.device
         self.record = dev.type == "cuda" and os.environ.get(CUDA_GRAPHS, "1") != "0"
+        self.compile = os.environ.get(TORCH_COMPILE) == "1"
+        self.compiled: list[Any] = [None] * len(stages)
 
     def run(self, i: int, *inputs: Any) -> Any:
         """Stage ``i`` of the step on ``inputs``; its output tensor."""
@@ -293,31 +320,67 @@ class Captured:
                 buf.copy_(x)
         if i < len(self.graphs):
             self.graphs[i].replay()
-            if i == len(self.stages) - 1:
-                self.work.t += 1
             return self.out[i]
-        if self.record and len(self.graphs) == i:
+        # A compiled stage is recorded once it has run: its first call compiles it.
+        ready = not self.compile or self.compiled[i] is not None
+        if self.record and len(self.graphs) == i and ready:
             graph = self._record(i)
             if graph is not None:
                 self.graphs.append(graph)
                 graph.replay()
                 return self.out[i]
-        self.out[i] = self.stages[i](*held)
+        if self.compile and self.compiled[i] is None:
+            self.out[i] = self._compile(i)
+            if self.out[i] is not None:
+                return self.out[i]
+        stage = self.compiled[i] if self.compile else self.stages[i]
+        self.out[i] = stage(*held)
         return self.out[i]
+
+    def _compile(self, i: int) -> Any:
+        """Compile stage ``i`` and run it on its inputs: its output, or None where the
+        compiler refused it (then every stage runs as it is, from now on)."""
+        torch = self.torch
+        saved = [dict(vars(o)) for o in self.owners]
+        # Seven of the decoder's stages are one method at seven bit positions, each
+        # compiled for its own; several blocks and groups may need their own too.
+        limit = torch._dynamo.config.recompile_limit
+        torch._dynamo.config.recompile_limit = max(limit, 64)
+        stage = torch.compile(self.stages[i], fullgraph=True, dynamic=False)
+        # The window grows from block to block: compiled for any length once it is
+        # longer than 1 (a stream's first block's is an empty window's 1 byte), so the
+        # steps of later blocks need no more compiling, but for a shorter last block.
+        torch._dynamo.maybe_mark_dynamic(self.work.sh.history, 0)
+        try:
+            if self.work.sh.device.type == "cpu":
+                wrapping_cpu_compiler(torch)
+            out = stage(*self.inputs[i])
+        except Exception as e:  # noqa: BLE001 -- any compiler failure costs speed, not bytes
+            Captured.refusals.append(f"compiling stage {i} of {len(self.stages)}: {e}")
+            self._restore(saved)
+            self.compile = False
+            return None
+        Captured.compiled += 1
+        self.compiled[i] = stage
+        return out
+
+    def _restore(self, saved: list[dict]) -> None:
+        for o, attrs in zip(self.owners, saved, strict=True):
+            vars(o).clear()
+            vars(o).update(attrs)
 
     def _record(self, i: int) -> Any:
         torch = self.torch
         saved = [dict(vars(o)) for o in self.owners]
+        stage = self.compiled[i] if self.compile else self.stages[i]
         try:
             graph = torch.cuda.CUDAGraph()
             # thread_local: the network's thread goes on launching its own steps.
             with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                self.out[i] = self.stages[i](*self.inputs[i])
+                self.out[i] = stage(*self.inputs[i])
         except RuntimeError as e:
             Captured.refusals.append(f"stage {i} of {len(self.stages)}: {e}")
-            for o, attrs in zip(self.owners, saved, strict=True):
-                vars(o).clear()
-                vars(o).update(attrs)
+            self._restore(saved)
             # This stage and all after it, now and in later steps, run as they are; the
             # stages before it replayed and left their tensors where this one reads them.
             self.record = False
@@ -378,6 +441,7 @@ class TorchBlockCoder(BitsFromPython):
             p = self.encoder.run(0, f, b)
         else:
             p = self._encode_step(f, b)
+        self.bytes.advance()
         bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
         code_bits(bits.reshape(-1), p.cpu().numpy().reshape(-1), False, enc.state, enc.out)
 
@@ -396,7 +460,9 @@ class TorchBlockCoder(BitsFromPython):
         ``BitsFromPython``'s step, one bit at a time. ValueError on words no encoder
         wrote."""
         if k != self.bc.s or self.bytes.t < SETTLED:
-            return super().decode_byte(freqs, k, dec)
+            byte = super().decode_byte(freqs, k, dec)
+            self.bytes.advance()
+            return byte
         self.bc.k = k
         stages = self.decoder
         p = stages.run(0, self.torch.as_tensor(freqs, device=self.dev)[:k])
@@ -407,6 +473,7 @@ class TorchBlockCoder(BitsFromPython):
                 raise ValueError("block payload is invalid for this model")
             p = stages.run(j + 1, self.torch.from_numpy(bit).to(self.dev))
             c0 = (c0 << 1) | bit
+        self.bytes.advance()
         return c0 - 256
 
     def _first_bit(self, freqs: Any) -> Any:

@@ -6,8 +6,11 @@ segment counts, its time each way, and whether the payloads are the same bytes. 
 device each is a kernel, launched from Python or replayed in a CUDA graph.
 
     python scripts/device_mixing.py [FILE] [--bytes N] [--segments 64 256 1024]
-        [--device torch|cuda] [--decode] [--preset N] [--ops]
+        [--device torch|cuda] [--decode] [--preset N] [--ops] [--compile]
 
+``--compile`` compiles each settled stage first (``NNCOMPRESS_TORCH_COMPILE=1``: fused
+kernels, C++ on a CPU, Triton on a GPU; its times include the compiling, minutes, which
+inductor caches on disk for later runs of the same shapes).
 ``--device torch`` runs the torch code on CPU tensors (what CI checks); ``cuda`` on the
 GPU (it sets ``NNCOMPRESS_TORCH_MIXING=1``, without which ``--device cuda`` keeps the
 compiled loops). The network runs where the mixing does; the compiled loops' row runs
@@ -76,7 +79,10 @@ def main() -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--preset", type=int, default=36, help="configuration (default 36)")
     ap.add_argument("--ops", action="store_true", help="count a settled step's operations")
+    ap.add_argument("--compile", action="store_true", help="compile settled stages")
     a = ap.parse_args()
+    if a.compile:
+        os.environ[torchmix.TORCH_COMPILE] = "1"
     config = PRESETS[a.preset]
     if a.device.startswith("cuda"):
         os.environ[coder.TORCH_MIXING] = "1"
@@ -97,9 +103,18 @@ def main() -> int:
         )
         if got != ref:
             return 1
-    if a.device.startswith("cuda"):
-        refused = torchmix.Captured.refusals
-        print(f"CUDA graphs: {torchmix.Captured.recorded} recorded, {len(refused)} refused")
+    refused = torchmix.Captured.refusals
+    if a.device.startswith("cuda") or a.compile:
+        print(
+            f"CUDA graphs: {torchmix.Captured.recorded} recorded; stages compiled: "
+            f"{torchmix.Captured.compiled}; {len(refused)} refused"
+        )
+        if a.compile:
+            from torch._inductor import metrics
+
+            # Across every graph compiled in this run (a stage whose shapes are new
+            # compiles again), without the library calls between them (sorts, scans).
+            print(f"fused kernels generated: {metrics.generated_kernel_count}")
         if refused:
             print(f"first refusal: {refused[0]}")
     if a.ops:

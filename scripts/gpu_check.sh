@@ -13,7 +13,8 @@
 # 3. scripts/device_mixing.py --device cuda: the predictor on the GPU (its steps replayed
 #    as CUDA graphs) against the compiled loops on the same machine's CPU, at 256 to 4,096
 #    segments a step (--wide's 2,048 among them), both ways; then at 1,024 and 2,048
-#    without the graphs (NNCOMPRESS_CUDA_GRAPHS=0), one operation at a time.
+#    without the graphs (NNCOMPRESS_CUDA_GRAPHS=0), one operation at a time; then at
+#    2,048 with each stage compiled into fused kernels first (--compile).
 # 4. scripts/coder_speed.py: the range coder's decisions per second on that machine's CPU,
 #    called once per bit position of a step, the ceiling it puts on a device.
 # 5. scripts/scaling.py: the command line with the predictor on the GPU, beside the CPU
@@ -47,6 +48,10 @@ python3 scripts/device_mixing.py --device cuda --bytes 131072 --segments 256 102
 # The same with each step run one operation at a time (no CUDA graphs), at two widths.
 NNCOMPRESS_CUDA_GRAPHS=0 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
     --segments 1024 2048 --decode 2>&1 | tee "$out/device_mixing_no_graphs.txt"
+# Each settled stage compiled (torch.compile: fused Triton kernels), then recorded as a
+# CUDA graph, at --wide's 2,048 segments (a new width is a new compilation, minutes).
+timeout 420 python3 scripts/device_mixing.py --device cuda --compile --bytes 131072 \
+    --segments 2048 --decode 2>&1 | tee "$out/device_mixing_compiled.txt"
 # How many operations (kernels in a graph) a settled step runs.
 python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 1024 --ops 2>&1 \
     | tee "$out/operations.txt"

@@ -77,6 +77,7 @@ def _run(blocks: list[bytes], config, segments: int, record: int, device: str | 
                     w.begin(torch.from_numpy(freqs).to(device), k)
                     got = _numpy([w.cum, w.hashes, w.expected, w.ml, w.bucket, w.mixset])
                     w.end(torch.from_numpy(byte).to(device))
+                    w.advance()
                     after = _numpy([w.ctx, w.mptr, w.mlen, w.mseed, w.words, w.lines, w.sh.ints])
                 else:
                     A._byte_begin(freqs, k, bc._blk, bc._scr)

@@ -323,3 +323,57 @@ def test_settled_stages_hold_nothing_a_recording_cannot(
     assert seen[1] and seen[9]  # both kinds of stage ran
     assert not (seen[1] | seen[9]) & torchmix.UNRECORDABLE
     assert {"sort", "searchsorted", "scatter_reduce_"} <= seen[1]
+
+
+def _compiler() -> bool:
+    import shutil
+
+    return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+
+
+def test_compiled_stages_write_the_same_archive(
+    default_model: IntModel, torch_model: IntModel, monkeypatch
+) -> None:
+    """``NNCOMPRESS_TORCH_COMPILE=1``: each settled stage compiled by ``torch.compile``
+    (fused kernels: C++ on the CPU, Triton on a GPU) writes and reads the loops' archive,
+    in a stream's first block and in the next, whose window, offsets and step counts the
+    stages compiled for the first must not have taken for constants. A small
+    configuration (four contexts, two extra mixers) keeps the compiler's time down; the
+    stages are the same code at any size."""
+    if torch_model.ops.device.type == "cpu" and not _compiler():
+        pytest.skip("no C++ compiler for inductor's CPU kernels")
+    monkeypatch.setenv(torchmix.TORCH_COMPILE, "1")
+    monkeypatch.setattr(torchmix.Captured, "compiled", 0)
+    monkeypatch.setattr(torchmix.Captured, "recorded", 0)
+    monkeypatch.setattr(torchmix.Captured, "refusals", [])
+    set_segment_bytes(monkeypatch, 64)
+    config = replace(FINE_TEXT, contexts=FINE_TEXT.contexts[:4], mixers=FINE_TEXT.mixers[:2])
+    data = _prose(64 * 12 * 2, seed=16)
+    blob = _both_ways(data, default_model, torch_model, config=config, block_size=64 * 12)
+    assert len(list_stream(io.BytesIO(blob)).blocks) == 2
+    assert torchmix.Captured.refusals == []
+    # Each block's and group's encoder stage and nine decoder stages, compiled (or
+    # found compiled) at their first settled step; the torch model encodes once and
+    # decodes once.
+    assert torchmix.Captured.compiled == 2 * 2 * (1 + 9)
+
+
+def test_a_stage_that_cannot_be_compiled_runs_as_it_is(
+    default_model: IntModel, torch_model: IntModel, monkeypatch
+) -> None:
+    """Where the compiler fails, the stages run one operation at a time, and the archive
+    is the same."""
+
+    def broken(*args, **kw):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setenv(torchmix.TORCH_COMPILE, "1")
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: broken)
+    monkeypatch.setattr(torchmix.Captured, "compiled", 0)
+    monkeypatch.setattr(torchmix.Captured, "refusals", [])
+    set_segment_bytes(monkeypatch, 64)
+    _both_ways(_prose(64 * 12, seed=17), default_model, torch_model, config=FINE_TEXT)
+    assert torchmix.Captured.compiled == 0
+    # Each group's encoder and decoder tried once, at their first settled step.
+    assert len(torchmix.Captured.refusals) == 4
+    assert all("no compiler here" in r for r in torchmix.Captured.refusals)
