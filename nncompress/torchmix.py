@@ -204,7 +204,8 @@ SETTLED = 8
 #: Set to 0 to run a CUDA device's steps one operation at a time (``Captured``).
 CUDA_GRAPHS = "NNCOMPRESS_CUDA_GRAPHS"
 #: Set to 1 to compile each settled stage with ``torch.compile`` (``Captured``), which
-#: fuses its thousands of operations into a few hundred kernels.
+#: fuses its thousands of operations into kernels with some hundred library calls
+#: between them (``scripts/device_mixing.py --compile --ops``).
 TORCH_COMPILE = "NNCOMPRESS_TORCH_COMPILE"
 
 

@@ -27,6 +27,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,15 +124,30 @@ def main() -> int:
 
 
 def _census(model, data: bytes, segments: int, config) -> None:
-    """Count the operations of each settled step's stages (``torchmix.Captured``)."""
+    """Count the operations of each settled step's stages (``torchmix.Captured``); where
+    they are compiled, what torch's profiler sees them call (``_compiled_calls``)."""
     totals: dict[str, list[int]] = {"encoder": [0, 0], "decoder": [0, 0]}
     real = torchmix.Captured.run
+    compiled = os.environ.get(torchmix.TORCH_COMPILE) == "1"
+    names: Counter[str] = Counter()  # what the compiled encoder's steps called
+    if compiled:
+        import torch
 
     def counted(self, i, *inputs):
         side = "encoder" if len(self.stages) == 1 else "decoder"
-        with torchmix.operation_log() as log:
-            out = real(self, i, *inputs)
-        totals[side][0] += sum(log.counts.values())
+        if compiled:
+            if not self.compile or self.compiled[i] is None:
+                return real(self, i, *inputs)  # not yet compiled, or refused
+            with torch.profiler.profile() as prof:
+                out = real(self, i, *inputs)
+            calls = _compiled_calls(prof.events())
+            totals[side][0] += len(calls)
+            if side == "encoder":
+                names.update(calls)
+        else:
+            with torchmix.operation_log() as log:
+                out = real(self, i, *inputs)
+            totals[side][0] += sum(log.counts.values())
         totals[side][1] += i == len(self.stages) - 1  # a step ends with its last stage
         return out
 
@@ -140,8 +156,37 @@ def _census(model, data: bytes, segments: int, config) -> None:
         _run(model, data, segments, True, config)
     finally:
         torchmix.Captured.run = real
+    what = "operations"
+    if compiled:
+        on_gpu = model.ops.device.type == "cuda"
+        what = "kernels" if on_gpu else "library operations between fused kernels"
     for side, (ops, steps) in totals.items():
-        print(f"{side}: {ops / max(steps, 1):,.0f} operations a settled step ({steps} steps)")
+        print(f"{side}: {ops / max(steps, 1):,.0f} {what} a settled step ({steps} steps)")
+    if names:
+        steps = max(totals["encoder"][1], 1)
+        each = ", ".join(f"{n} {c / steps:g}" for n, c in names.most_common(12))
+        print(f"encoder's step, by name: {each}")
+
+
+#: What a compiled graph calls that computes nothing: allocations and views.
+_NO_WORK = ("aten::empty", "aten::as_strided", "aten::view", "aten::reshape", "aten::resize_")
+
+
+def _compiled_calls(events) -> list[str]:
+    """On a GPU, the kernels a compiled stage ran. On the CPU, the library operations its
+    graph called between its fused kernels (sorts, scans, scatters; not allocations or
+    views): the profiler does not see the fused C++ kernels themselves."""
+    gpu = [e.name for e in events if e.device_type.name == "CUDA"]
+    if gpu:
+        return gpu
+    return [
+        e.name
+        for e in events
+        if e.cpu_parent is not None
+        and e.cpu_parent.name.startswith("## Call CompiledFxGraph")
+        and not e.name.startswith(_NO_WORK)
+        and "fused" not in e.name
+    ]
 
 
 if __name__ == "__main__":
