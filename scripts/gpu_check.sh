@@ -49,8 +49,9 @@ python3 scripts/device_mixing.py --device cuda --bytes 131072 --segments 256 102
 NNCOMPRESS_CUDA_GRAPHS=0 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
     --segments 1024 2048 --decode 2>&1 | tee "$out/device_mixing_no_graphs.txt"
 # Each settled stage compiled (torch.compile: fused Triton kernels), then recorded as a
-# CUDA graph, at --wide's 2,048 segments (a new width is a new compilation, minutes).
-timeout 420 python3 scripts/device_mixing.py --device cuda --compile --bytes 131072 \
+# CUDA graph, at --wide's 2,048 segments (a new width is a new compilation, minutes);
+# then the kernels a compiled settled step launches (--ops, the same shapes).
+timeout 480 python3 scripts/device_mixing.py --device cuda --compile --ops --bytes 131072 \
     --segments 2048 --decode 2>&1 | tee "$out/device_mixing_compiled.txt"
 # How many operations (kernels in a graph) a settled step runs.
 python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 1024 --ops 2>&1 \
