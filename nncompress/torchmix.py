@@ -37,7 +37,7 @@ from . import adaptive as A
 from . import contexts as K
 from .config import Config
 from .rangecoder import BitDecoder, BitEncoder, code_bits
-from .torchbytes import BlockTensors, ByteWork, equal_groups, group_max, signed64
+from .torchbytes import REACH, BlockTensors, ByteWork, equal_groups, group_max, signed64
 
 #: The mixer contexts this module computes: (weight sets per byte-level value, and
 #: whether the bit-level part is the bit position ``j``, the partial byte's top 5 bits,
@@ -198,9 +198,10 @@ class BitsFromPython:
 
 
 #: From this step on a step is the same sequence of operations every time (``ByteWork``:
-#: the match model hashes contexts from step ``Config.match_min`` <= 8, a seed checks
-#: min(t, 8) bytes), so its stages can be recorded once and replayed (``Captured``).
-SETTLED = 8
+#: the match model hashes contexts from step ``Config.match_min`` <= ``REACH``, a seed
+#: checks min(t, ``REACH``) bytes), so its stages can be recorded once and replayed
+#: (``Captured``).
+SETTLED = REACH
 #: Set to 0 to run a CUDA device's steps one operation at a time (``Captured``).
 CUDA_GRAPHS = "NNCOMPRESS_CUDA_GRAPHS"
 #: Set to 1 to compile each settled stage with ``torch.compile`` (``Captured``), which
@@ -309,7 +310,7 @@ class Captured:
         dev = work.sh.device
         self.record = dev.type == "cuda" and os.environ.get(CUDA_GRAPHS, "1") != "0"
         self.compile = os.environ.get(TORCH_COMPILE) == "1"
-        self.compiled: list[Any] = [None] * len(stages)
+        self.fused: list[Any] = [None] * len(stages)  # the compiled stages
 
     def run(self, i: int, *inputs: Any) -> Any:
         """Stage ``i`` of the step on ``inputs``; its output tensor."""
@@ -323,20 +324,23 @@ class Captured:
             self.graphs[i].replay()
             return self.out[i]
         # A compiled stage is recorded once it has run: its first call compiles it.
-        ready = not self.compile or self.compiled[i] is not None
+        ready = not self.compile or self.fused[i] is not None
         if self.record and len(self.graphs) == i and ready:
             graph = self._record(i)
             if graph is not None:
                 self.graphs.append(graph)
                 graph.replay()
                 return self.out[i]
-        if self.compile and self.compiled[i] is None:
+        if self.compile and self.fused[i] is None:
             self.out[i] = self._compile(i)
             if self.out[i] is not None:
                 return self.out[i]
-        stage = self.compiled[i] if self.compile else self.stages[i]
-        self.out[i] = stage(*held)
+        self.out[i] = self._stage(i)(*held)
         return self.out[i]
+
+    def _stage(self, i: int) -> Any:
+        """Stage ``i`` as it runs now: compiled, or as it is."""
+        return self.fused[i] if self.compile else self.stages[i]
 
     def _compile(self, i: int) -> Any:
         """Compile stage ``i`` and run it on its inputs: its output, or None where the
@@ -362,7 +366,7 @@ class Captured:
             self.compile = False
             return None
         Captured.compiled += 1
-        self.compiled[i] = stage
+        self.fused[i] = stage
         return out
 
     def _restore(self, saved: list[dict]) -> None:
@@ -373,7 +377,7 @@ class Captured:
     def _record(self, i: int) -> Any:
         torch = self.torch
         saved = [dict(vars(o)) for o in self.owners]
-        stage = self.compiled[i] if self.compile else self.stages[i]
+        stage = self._stage(i)
         try:
             graph = torch.cuda.CUDAGraph()
             # thread_local: the network's thread goes on launching its own steps.

@@ -140,7 +140,7 @@ def _census(model, data: bytes, segments: int, config) -> None:
     def counted(self, i, *inputs):
         side = "encoder" if len(self.stages) == 1 else "decoder"
         if compiled:
-            if not self.compile or self.compiled[i] is None:
+            if not self.compile or self.fused[i] is None:
                 return real(self, i, *inputs)  # not yet compiled, or refused
             with torch.profiler.profile() as prof:
                 out = real(self, i, *inputs)
