@@ -12,12 +12,19 @@ prints the most expensive functions.
     python scripts/segment_costs.py ../shared/corpus/calgary/book1
     cat book1 book1 > x2; python scripts/segment_costs.py x2 -B 768771 --from-block 1
     OPENBLAS_NUM_THREADS=1 python scripts/segment_costs.py book1 --profile
+    python scripts/segment_costs.py FILE --segment-bytes 1024   # the default's text blocks
+                                                               # in segments of 1 KiB
+
+``--segment-bytes`` cuts the default level's text blocks into segments of that length
+(``levels.TEXT_SEGMENT_BYTES``), to see which positions a shorter segment pays for: the
+geometry a device needs has many more segments a block (docs/DESIGN.md, section 10).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import io
 import pstats
 import sys
@@ -28,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nncompress import adaptive  # noqa: E402
+from nncompress import adaptive, levels  # noqa: E402
 from nncompress.cli import parse_size  # noqa: E402
 from nncompress.coder import encode_block_mixed  # noqa: E402
 from nncompress.engine import compress_stream  # noqa: E402
@@ -97,8 +104,14 @@ def main() -> None:
     ap.add_argument("-B", "--block-size", default="1M")
     ap.add_argument("--from-block", type=int, default=0, help="skip the blocks before this")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--segment-bytes", type=int, default=levels.TEXT_SEGMENT_BYTES)
     args = ap.parse_args()
     data = args.file.read_bytes()
+    if args.segment_bytes != levels.TEXT_SEGMENT_BYTES:
+        levels.LEVELS["default"] = dataclasses.replace(
+            levels.LEVELS["default"],
+            segments=lambda n: levels.text_segments(n, args.segment_bytes),
+        )
     costs_by_position(data, parse_size(args.block_size), args.from_block)
     if args.profile:
         profile(data)
