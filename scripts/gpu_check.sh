@@ -9,7 +9,9 @@
 # 2. The CUDA tests: tests/test_torchmix.py with the torch model on cuda (the predictor
 #    on the GPU, recorded as CUDA graphs, against the compiled loops, archive for archive),
 #    tests/test_torchbytes.py's on cuda (the byte's work, step by step) and
-#    tests/test_determinism.py's CUDA tests (the network on the GPU against numpy).
+#    tests/test_determinism.py's CUDA tests (the network on the GPU against numpy); only
+#    the CUDA cases (-k cuda): their CPU cases run in every test run, and the compiled
+#    one alone takes minutes of the machine's time.
 # 3. scripts/device_mixing.py --device cuda: the predictor on the GPU (its steps replayed
 #    as CUDA graphs) against the compiled loops on the same machine's CPU, at 256 to 4,096
 #    segments a step (--wide's 2,048 among them), both ways; then at 1,024 and 2,048
@@ -42,7 +44,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 } > "$out/machine.txt" 2>&1
 cat "$out/machine.txt"
 python3 -m pytest -q -p no:cacheprovider tests/test_torchmix.py tests/test_torchbytes.py \
-    tests/test_determinism.py -k "cuda or torch" 2>&1 | tee "$out/tests.txt" | tail -15
+    tests/test_determinism.py -k cuda 2>&1 | tee "$out/tests.txt" | tail -15
 python3 scripts/device_mixing.py --device cuda --bytes 131072 --segments 256 1024 2048 4096 \
     --decode 2>&1 | tee "$out/device_mixing.txt"
 # The same with each step run one operation at a time (no CUDA graphs), at two widths.
