@@ -8,6 +8,7 @@ speed in the same run (a yardstick for a shared, noisy machine).
     python scripts/wide_cost.py FILE... [--levels default,wide] [--segment-bytes 4096,8192]
                                         [--presets 7,18] [--threads 0] [--mb 64]
                                         [--text-segment-bytes 8192,1024] [--frame-mb 16]
+                                        [--block-mb 16,4]
 
 ``--segment-bytes`` tries ``--wide`` at other segment lengths (``levels.WIDE_SEGMENT_BYTES``),
 ``--presets`` with other text presets than its own (18; 7 is the default level's, whose
@@ -17,7 +18,9 @@ segments, the other way to give a device thousands of segments a step, with seve
 frames side by side), and ``--frame-mb`` frames of that size for every run instead of the
 encoder's choice (which cuts an input of 8-32 MiB in two at the default level). Worker
 processes cut blocks by the level's own rule, so inputs of several frames are coded in
-this process (``-T1``) at other segment lengths and presets.
+this process (``-T1``) at other segment lengths and presets. ``--block-mb`` tries
+``--wide`` in blocks of those sizes (``levels.WIDE_BLOCK``): fewer bytes in flight at once
+for fewer segments a step.
 The default input is the ``.py`` files of this Python's standard library, joined in sorted
 path order and cut at ``--mb`` MiB (a kind of text the model was not trained on in bulk).
 """
@@ -71,6 +74,7 @@ def main() -> int:
     default, text_bytes = levels.LEVELS["default"], levels.TEXT_SEGMENT_BYTES
     ap.add_argument("--text-segment-bytes", default=str(text_bytes), help="the default's")
     ap.add_argument("--frame-mb", type=int, default=0, help="frame size (0: the encoder's)")
+    ap.add_argument("--block-mb", default=str(levels.WIDE_BLOCK >> 20), help="--wide's")
     args = ap.parse_args()
     frame = args.frame_mb << 20 or None
     inputs = [(f.name, f.read_bytes()) for f in args.files] or [
@@ -80,14 +84,15 @@ def main() -> int:
     for level in args.levels.split(","):
         if level == "wide":
             runs += [
-                (level, int(b), int(p))
+                (level, int(b), int(p), int(m) << 20)
+                for m in args.block_mb.split(",")
                 for p in args.presets.split(",")
                 for b in args.segment_bytes.split(",")
             ]
         elif level == "default":
-            runs += [(level, int(b), 0) for b in args.text_segment_bytes.split(",")]
+            runs += [(level, int(b), 0, 0) for b in args.text_segment_bytes.split(",")]
         else:
-            runs.append((level, 0, 0))
+            runs.append((level, 0, 0, 0))
     print(machine())
     frames = f"{args.frame_mb} MiB" if frame else "the encoder's"
     print(f"-T {args.threads}, frames: {frames}\n")
@@ -100,10 +105,12 @@ def main() -> int:
         xz, xz_c = timed(lzma.compress, data, preset=9 | lzma.PRESET_EXTREME)
         _, xz_d = timed(lzma.decompress, xz)
         base = None
-        for level, length, preset in runs:
+        for level, length, preset, block in runs:
             if level == "wide" and length:
                 levels.WIDE_SEGMENT_BYTES = length
-                levels.LEVELS["wide"] = dataclasses.replace(wide, config=PRESETS[preset])
+                levels.LEVELS["wide"] = dataclasses.replace(
+                    wide, config=PRESETS[preset], block=block
+                )
             if level == "default":
                 levels.LEVELS["default"] = dataclasses.replace(
                     default, segments=lambda n, b=length: levels.text_segments(n, b)
@@ -111,6 +118,7 @@ def main() -> int:
                 own = length == text_bytes
             else:
                 own = length in (0, wide_bytes) and preset in (0, wide_preset)
+                own = own and block in (0, wide.block)
             threads = args.threads if own else 1
             blob, t_c = timed(api.compress, data, level, threads=threads, frame_size=frame)
             back, t_d = timed(api.decompress, blob, threads=threads)
@@ -119,7 +127,7 @@ def main() -> int:
                 return 1
             base = base or len(blob)
             if level == "wide" and length:
-                label = f"{level} ({length} B, preset {preset})"
+                label = f"{level} ({block >> 20} MiB blocks, {length} B, preset {preset})"
             elif level == "default" and not own:
                 label = f"{level} ({length} B segments)"
             else:
