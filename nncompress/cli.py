@@ -265,7 +265,7 @@ def _coding_options(f):
             "-B",
             "--block-size",
             help="Block size: memory use and the unit of damage isolation. Default: 1M "
-            "(16M with --wide).",
+            "(2M with --wide).",
         ),
         click.option(
             "-F",
@@ -321,10 +321,9 @@ def _coding_options(f):
             "--wide",
             "level",
             flag_value="wide",
-            help="The default's method in blocks of 16 MiB cut into thousands of "
-            "segments (one per 4 KiB), the geometry a GPU needs to fill its steps; the same "
-            "archive on any device. Inputs over 1 MiB come out 1-3% larger than the "
-            "default's (docs/DESIGN.md, section 10).",
+            help="The default's method in blocks of 2 MiB cut into 256 segments, twice "
+            "the default's segments a step, for a GPU; the same archive on any device, "
+            "within about 1% of the default's size (docs/DESIGN.md, section 10).",
         ),
         click.option(
             "-T",

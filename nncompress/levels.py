@@ -73,14 +73,24 @@ def text_segments(n: int, length: int = TEXT_SEGMENT_BYTES) -> int:
     return max(fmt.fewest_segments(n), min(fmt.segment_count(n), count))
 
 
-#: ``--wide``: blocks of 16 MiB, one per default frame, so that a block's segments are
-#: many. A step of the mixed method runs one segment group (half a block's segments), and
-#: a device needs thousands of segments in a step to fill it (docs/DESIGN.md, section 10).
-WIDE_BLOCK = 16 << 20
-#: ...in segments of 4 KiB (4,096 in a full block: 2,048 a step), where the default level
-#: takes 8 KiB in blocks of 1 MiB (128 a step of 64). What it costs, and what it does on a
-#: CPU: docs/DESIGN.md, section 10 ("Segments for a device").
-WIDE_SEGMENT_BYTES = 4096
+#: ``--wide``: blocks of 2 MiB, eight to a default frame, so that a block's segments are
+#: more than the default's without hiding much of what a byte is predicted from. A step of
+#: the mixed method runs one segment group (half a block's segments), and a device needs
+#: many segments in a step; but in a block the statistics see only the first bytes of each
+#: segment, so the more bytes a block holds, the more of its neighbourhood a byte's
+#: prediction misses. On 16 MiB of Python source (``scripts/wide_cost.py --levels wide
+#: --block-mb 2,4,8 --segment-bytes 8192``, 2026-12-05) blocks of 2, 4 and 8 MiB in 8 KiB
+#: segments came out -0.04%, +1.00% and +2.57% against the default level, and on 64 MiB
+#: blocks of 2 and 4 MiB +0.12% and +1.51% (the 16 MiB blocks in 4 KiB segments that
+#: ``--wide`` took before: more still, section 10's tables): 2 MiB is the largest block
+#: within the 1% a device's level may cost. More segments a step come from frames coded
+#: side by side (docs/DESIGN.md, section 10, "Segments for a device").
+WIDE_BLOCK = 2 << 20
+#: ...in segments of 8 KiB, as the default level's text (256 in a full block: 128 a step):
+#: at the same width shorter segments cost more than larger blocks (256 a step on 16 MiB
+#: of Python source: blocks of 4 MiB in 8 KiB segments +1.00%, of 1 MiB in 2 KiB segments
+#: +1.71%, ``wide_cost.py --levels default --text-segment-bytes 2048``).
+WIDE_SEGMENT_BYTES = 8192
 
 
 def wide_segments(n: int) -> int:
@@ -156,9 +166,9 @@ LEVELS: dict[str, Level] = {
         flat_text=False,
         network_trial=True,
     ),
-    # The default's method in blocks of 16 MiB and thousands of segments: the geometry a
-    # device needs (docs/DESIGN.md, section 10). The archive depends on the level, never
-    # on the device that codes it.
+    # The default's method in blocks of 2 MiB in 256 segments: a device's geometry, within
+    # 1% of the default (docs/DESIGN.md, section 10). The archive depends on the level,
+    # never on the device that codes it.
     "wide": Level(
         "wide",
         (fmt.METHOD_MIXED, fmt.METHOD_LZMA),

@@ -14,7 +14,8 @@
 #    one alone takes minutes of the machine's time.
 # 3. scripts/device_mixing.py --device cuda: the predictor on the GPU (its steps replayed
 #    as CUDA graphs) against the compiled loops on the same machine's CPU, at 256 to 4,096
-#    segments a step (--wide's 2,048 among them), both ways; then at 1,024 and 2,048
+#    segments a step (--wide's 128; eight frames side by side would give 1,024), both
+#    ways; then at 1,024 and 2,048
 #    without the graphs (NNCOMPRESS_CUDA_GRAPHS=0), one operation at a time; then at
 #    2,048 with each stage compiled into fused kernels first (--compile).
 # 4. scripts/coder_speed.py: the range coder's decisions per second on that machine's CPU,
@@ -51,7 +52,7 @@ python3 scripts/device_mixing.py --device cuda --bytes 131072 --segments 256 102
 NNCOMPRESS_CUDA_GRAPHS=0 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
     --segments 1024 2048 --decode 2>&1 | tee "$out/device_mixing_no_graphs.txt"
 # Each settled stage compiled (torch.compile: fused Triton kernels), then recorded as a
-# CUDA graph, at --wide's 2,048 segments (a new width is a new compilation, minutes);
+# CUDA graph, at 2,048 segments (a new width is a new compilation, minutes);
 # then the kernels a compiled settled step launches (--ops, the same shapes).
 timeout 480 python3 scripts/device_mixing.py --device cuda --compile --ops --bytes 131072 \
     --segments 2048 --decode 2>&1 | tee "$out/device_mixing_compiled.txt"
@@ -60,7 +61,7 @@ python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 1024 --o
     | tee "$out/operations.txt"
 python3 scripts/coder_speed.py --segments 64,1024,2048,4096 2>&1 | tee "$out/coder_speed.txt"
 # 5. The command line on Python source: --wide with the predictor on the GPU and on this
-#    machine's CPU (the same archive, checked; 4 MiB, as --wide's one block runs on one
+#    machine's CPU (the same archive, checked; 4 MiB, --wide's two blocks, runs on one
 #    CPU core), then the default level on every core (16 MiB); xz -9 and zstd -19 with
 #    as many threads beside each.
 NNCOMPRESS_TORCH_MIXING=1 python3 scripts/scaling.py --mb 4 --threads "$(nproc)" \

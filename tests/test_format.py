@@ -1146,13 +1146,14 @@ def test_the_default_level_cuts_text_in_segments_of_8_kib() -> None:
         assert fmt.fewest_segments(n) <= levels.text_segments(n) <= fmt.segment_count(n)
 
 
-def test_the_wide_level_cuts_large_blocks_into_thousands_of_segments() -> None:
-    """``--wide``: blocks of 16 MiB in segments of 4 KiB (4,096 in a full block, 2,048 a
-    step), as many as the format allows above 1 MiB; blocks of up to 1 MiB are cut as the
+def test_the_wide_level_cuts_its_blocks_into_more_segments() -> None:
+    """``--wide``: blocks of 2 MiB in segments of 8 KiB (256 in a full block, 128 a step),
+    as many as the format allows above 1 MiB; blocks of up to 1 MiB are cut as the
     default level cuts them. Its block size is the level's own where none is named."""
-    assert LEVELS["wide"].block == levels.WIDE_BLOCK == 16 << 20
-    assert levels.wide_segments(16 << 20) == 4096
-    assert levels.wide_segments(3 << 20) == 768 > fmt.segment_count(3 << 20) // 2
+    assert LEVELS["wide"].block == levels.WIDE_BLOCK == 2 << 20
+    assert levels.wide_segments(2 << 20) == 256
+    assert levels.wide_segments(3 << 20) == 384
+    assert levels.wide_segments(16 << 20) == 2048
     for n in (1, 4095, 65_536, 768_771, 1 << 20):
         assert levels.wide_segments(n) == levels.text_segments(n)
     for n in (1, 300_000, (1 << 20) + 1, 5_000_000, 16 << 20, 200 << 20, fmt.MAX_BLOCK):
@@ -1162,7 +1163,7 @@ def test_the_wide_level_cuts_large_blocks_into_thousands_of_segments() -> None:
     largest_group = max(hi - lo for lo, hi in fmt.segment_groups(fmt.MAX_WIDE_SEGMENTS))
     assert len(adaptive.SQRT_SHIFT) == largest_group + 1
     model = memory_model()
-    assert StreamEncoder(model, None, "wide").block_size == 16 << 20
+    assert StreamEncoder(model, None, "wide").block_size == 2 << 20
     assert StreamEncoder(model, None, "default").block_size == levels.DEFAULT_BLOCK
     assert StreamEncoder(model, 4096, "wide").block_size == 4096
     with pytest.raises(ValueError, match="block size"):
