@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""What ``--wide`` (blocks of 16 MiB in thousands of segments, the geometry a device
-needs) costs against the default level: size and both speeds of each input at each
+"""What ``--wide`` (larger blocks in more segments, a geometry for a device) and other
+geometries cost against the default level: size and both speeds of each input at each
 level, every archive decoded and checked, beside xz -9e's compression and decompression
 speed in the same run (a yardstick for a shared, noisy machine).
 
