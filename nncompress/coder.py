@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from .adaptive import BlockCoder, StreamState
 from .format import segment_count, segment_groups
 from .model import IntModel
 from .rangecoder import BitDecoder, BitEncoder
+
+if TYPE_CHECKING:
+    from .config import Config
 
 
 def _layout(n: int, segments: int) -> tuple[int, int]:
@@ -183,7 +187,9 @@ class _Steps:
     step as soon as its bytes are submitted, so one group's network step runs while the
     coder mixes and codes the other group's bytes, each on a core; without it the step
     is computed when asked for. The results are the same: the network is a pure function
-    of the bytes.
+    of the bytes. On a CUDA device the thread launches on the coder's current stream
+    (a frame's own, ``devicepool``), so that the frequencies it leaves are ordered
+    before the coder's work that reads them.
     """
 
     def __init__(
@@ -194,6 +200,12 @@ class _Steps:
         self.states = [model.initial_state(hi - lo) for lo, hi in groups]
         self.pending: list[np.ndarray | None] = [None] * len(groups)
         self.thread: threading.Thread | None = None
+        self.stream = None
+        device = getattr(model.ops, "device", None)
+        if pipelined and device is not None and device.type == "cuda":
+            import torch
+
+            self.stream = torch.cuda.current_stream(device)
         if pipelined:
             self.inbox: queue.SimpleQueue = queue.SimpleQueue()
             self.outbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -208,6 +220,10 @@ class _Steps:
         return freqs if self.keep else ops.to_numpy(freqs)
 
     def _run(self) -> None:
+        if self.stream is not None:
+            import torch
+
+            torch.cuda.set_stream(self.stream)  # this thread's, for its life
         while (item := self.inbox.get()) is not None:
             try:
                 self.outbox.put(self._step(*item))
@@ -347,21 +363,27 @@ def _code_mixed(
 
 
 def _mixing_device(model: IntModel, state: StreamState) -> object | None:
-    """The torch device a block's per-bit mixing runs on (``torchmix``), or None for the
-    compiled loops; either way the archive is the same. ``--device torch`` (CPU tensors)
-    runs it, so that the tests check the device code path without a device; a CUDA
-    device only where ``TORCH_MIXING`` is set to 1 in the environment, until the path
-    has been measured on a GPU (one operation at a time, it pays a launch per operation
-    and a wait for every bit: ``--device cuda`` keeps the compiled loops meanwhile).
-    Configurations and accounting that ``torchmix.supports`` refuses run the loops."""
-    device = getattr(model.ops, "device", None)
+    """``mixing_device`` for a block of the stream ``state``."""
+    return mixing_device(model, state.config, state.spending is not None)
+
+
+def mixing_device(model: IntModel | None, config: Config, account: bool) -> Any:
+    """The torch device the per-bit mixing of a stream of ``config`` runs on
+    (``torchmix``), or None for the compiled loops; either way the archive is the same.
+    ``--device torch`` (CPU tensors) runs it, so that the tests check the device code
+    path without a device; a CUDA device only where ``TORCH_MIXING`` is set to 1 in the
+    environment, until the path has been measured on a GPU (one operation at a time, it
+    pays a launch per operation and a wait for every bit: ``--device cuda`` keeps the
+    compiled loops meanwhile). Configurations and accounting (``account``) that
+    ``torchmix.supports`` refuses run the loops."""
+    device = getattr(model.ops, "device", None) if model is not None else None
     if device is None:
         return None
     if device.type != "cpu" and os.environ.get(TORCH_MIXING) != "1":
         return None
     from .torchmix import supports
 
-    return device if supports(state.config, state.spending is not None) else None
+    return device if supports(config, account) else None
 
 
 #: Steps per compiled call of a one-segment block without the network (``_code_flat_run``):

@@ -586,7 +586,9 @@ class StreamEncoder:
     everything on one thread; 0 (all cores) or N > 1 codes the frames of a stream of
     several in worker processes, as many as ``threads`` and ``memory`` (bytes; default:
     ``workers.memory_budget``) allow, each with the network and the LZMA2 trial beside its
-    coder where cores are left for them. The archive is the same whatever the count.
+    coder where cores are left for them (in threads on the device instead, where the
+    model's predictor runs on one: ``devicepool``). The archive is the same whatever the
+    count.
     ``int8_products``: let large blocks switch the model to int8 products through torch
     where that pays (``_int8_for``; the same archive, faster; for callers that own the
     process, as the CLI does). ``pool``: code the frames of a stream of several there
@@ -774,7 +776,8 @@ class StreamEncoder:
         self.info.add_spending(state.spent())
 
     def _frame(self, data: bytes, last: bool) -> None:
-        from .workers import FramePool, plan_workers
+        from .devicepool import frame_pool
+        from .workers import plan_workers
         from .zoo import model_ref
 
         info, bs = self.info, self.block_size
@@ -789,8 +792,8 @@ class StreamEncoder:
         elif number == 0 and not last and self.frame_bytes >= MIN_WORKER_FRAME:
             header = fmt.read_header(io.BytesIO(self._header))[0]
             workers = plan_workers(self.threads, header, self.frame_bytes, self.memory, True)
-            if workers.count > 1:
-                self._pool = FramePool(workers)
+            self._pool = frame_pool(workers, self.model, self.config, self.account)
+            if self._pool is not None:
                 info.workers = workers
         seed = fmt.frame_seed(self._header, number, self._offset)
         self._offset += len(data)
@@ -1192,24 +1195,28 @@ def _decode_frames(
     threads: int,
     memory: int | None,
 ) -> int:
-    """Decode a stream's frames: in worker processes if there are several and the budget
-    allows, else here. The first frame is read ahead (up to FIRST_FRAME_AHEAD bytes) to
-    learn which; a stream of one frame is decoded here from what was read. Returns the
-    last block's end code."""
-    from .workers import FramePool, plan_workers
+    """Decode a stream's frames: in worker processes (threads on the model's device,
+    ``devicepool.frame_pool``) if there are several and the budget allows, else here.
+    The first frame is read ahead (up to FIRST_FRAME_AHEAD bytes) to learn which; a
+    stream of one frame is decoded here from what was read. Returns the last block's end
+    code."""
+    from .devicepool import frame_pool
+    from .workers import plan_workers
 
     header = frames.header
     first, end, blocks = _read_frame(src, header, FIRST_FRAME_AHEAD)
     size = sum(b.raw_len for b in blocks)
-    workers = None
+    pool = None
     if end == fmt.END_FRAME and size >= MIN_WORKER_FRAME:
         workers = plan_workers(threads, header, size, memory, compress=False)
-    if workers is None or workers.count < 2:
+        if workers.count > 1 and any(b.method in fmt.MODEL_METHODS for b in blocks):
+            frames.model = frames.get_model(header)  # (whether it runs on a device)
+        pool = frame_pool(workers, frames.model, header.config, frames.account)
+    if pool is None:
         end = frames.frame(_Chain(first, src), info, dst)  # type: ignore[arg-type]
         while end == fmt.END_FRAME:
             end = frames.frame(src, info, dst)
         return end
-    pool = FramePool(workers)
     info.workers = workers
     waiting: deque[tuple[int, int, list[BlockInfo]]] = deque()
 

@@ -28,6 +28,7 @@ coded without the network (``coder._code_mixed`` keeps them in the loops).
 
 from __future__ import annotations
 
+import threading
 from functools import partial
 from typing import Any
 
@@ -271,6 +272,10 @@ def operation_log() -> Any:
     return Log()
 
 
+#: Held while a stage is recorded (``Captured._record``).
+_RECORDING = threading.Lock()
+
+
 class Captured:
     """A step's stages on a CUDA device as CUDA graphs: some 440 operations a bit
     (``scripts/device_mixing.py --ops``), each a kernel launched from Python, become one
@@ -380,8 +385,10 @@ class Captured:
         stage = self._stage(i)
         try:
             graph = torch.cuda.CUDAGraph()
-            # thread_local: the network's thread goes on launching its own steps.
-            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            # thread_local: the network's thread, and other frames' (``devicepool``), go
+            # on launching their own steps; one recording at a time, since torch records
+            # every graph on one stream of its own unless told another.
+            with _RECORDING, torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self.out[i] = stage(*self.inputs[i])
         except RuntimeError as e:
             Captured.refusals.append(f"stage {i} of {len(self.stages)}: {e}")

@@ -53,8 +53,12 @@ class Workers:
     threaded: bool
     memory_each: int
     budget: int
-    #: The largest resident memory one worker reached (bytes; 0 until they end).
+    #: The largest resident memory one worker reached (bytes; 0 until they end); for
+    #: threads on a device, this process's.
     peak: int = 0
+    #: The torch device whose threads code the frames (``devicepool``), or None for
+    #: worker processes.
+    device: str | None = None
 
 
 def total_memory() -> int:

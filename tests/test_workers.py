@@ -173,13 +173,19 @@ def _model_path():
 
 
 def test_models_reach_workers_whatever_their_backend(
-    tiny_model: IntModel, small_frames_use_workers: None
+    tiny_model: IntModel, small_frames_use_workers: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A model laid out for torch (as for --device torch or cuda) cannot be pickled; the
-    workers load it from its file instead, and the archive is the same."""
+    """A model laid out for torch (as for --device cuda, whose mixing stays in the
+    compiled loops unless asked) cannot be pickled; the workers load it from its file
+    instead, and the archive is the same. (Where the mixing runs in torch, the frames go
+    to threads on its device instead: tests/test_devicepool.py.)"""
     pytest.importorskip("torch")
+    from nncompress import coder
     from nncompress.ops import TorchOps
 
+    monkeypatch.setattr(coder, "mixing_device", lambda model, config, account: None)
     data = sample_text(9000, seed=5)
     torch_model = tiny_model.to(TorchOps("cpu"))
-    assert _compress(data, torch_model, 2).blob == _compress(data, tiny_model, 1).blob  # type: ignore[attr-defined]
+    many = _compress(data, torch_model, 2)
+    assert many.workers is not None and many.workers.device is None
+    assert many.blob == _compress(data, tiny_model, 1).blob  # type: ignore[attr-defined]
