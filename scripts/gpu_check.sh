@@ -22,7 +22,9 @@
 #    called once per bit position of a step, the ceiling it puts on a device.
 # 5. scripts/scaling.py: the command line with the predictor on the GPU, beside the CPU
 #    path and xz/zstd with all threads (the measurement, at sizes that fit a lent
-#    machine's minutes; the is --mb 64).
+#    machine's minutes; the is --mb 64): at -T1 and -T2, where -T2 codes the two
+#    frames in two threads on the GPU (nncompress/devicepool.py), and on the CPU in two
+#    worker processes.
 #
 # Packages the machine lacks (constriction; threadpoolctl, rarfile where missing) travel
 # as wheels in .whl/ (``echo /.whl/ >> .git/info/exclude``, then ``pip download --no-deps
@@ -61,10 +63,10 @@ python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 1024 --o
     | tee "$out/operations.txt"
 python3 scripts/coder_speed.py --segments 64,1024,2048,4096 2>&1 | tee "$out/coder_speed.txt"
 # 5. The command line on Python source: --wide with the predictor on the GPU and on this
-#    machine's CPU (the same archive, checked; 4 MiB, --wide's two blocks, runs on one
-#    CPU core), then the default level on every core (16 MiB); xz -9 and zstd -19 with
-#    as many threads beside each.
-NNCOMPRESS_TORCH_MIXING=1 python3 scripts/scaling.py --mb 4 --threads "$(nproc)" \
-    --variant="--wide, GPU|--wide --device cuda -T1|--device cuda -T1" \
+#    machine's CPU (the same archive, checked; 4 MiB, --wide's two blocks in frames of
+#    2 MiB, one frame at a time and two side by side), then the default level on every
+#    core (16 MiB); xz -9 and zstd -19 with as many threads beside each.
+NNCOMPRESS_TORCH_MIXING=1 python3 scripts/scaling.py --mb 4 --threads 1,2 --frame-size 2M \
+    --variant="--wide, GPU|--wide --device cuda|--device cuda" \
     --variant="--wide, CPU|--wide|" --same-archives 2>&1 | tee "$out/scaling_wide.txt"
 python3 scripts/scaling.py --mb 16 --threads "$(nproc)" 2>&1 | tee "$out/scaling_default.txt"

@@ -14,7 +14,10 @@ then the same for ``xz -9 -T N`` and ``zstd -19 -T N`` (``-T`` is threads for th
 ``--variant="LABEL|COMPRESS ARGS|DECOMPRESS ARGS"`` (repeatable) runs nncompress with
 those arguments after ``-T`` (so a variant's own ``-T`` wins) in place of the plain
 default; each variant's archives must be the same at every ``-T``, and with
-``--same-archives`` the same as every other variant's.
+``--same-archives`` the same as every other variant's. A variant with ``--device`` runs
+without ``-v``: its accounting of where the bits went is kept by the compiled loops
+alone, so with it the predictor would not run on the device at all (its workers column
+says ``-``; its frames go to threads on the device, ``nncompress/devicepool.py``).
 
 The default input is the ``.py`` files of this Python's standard library, joined in
 sorted path order and cut at 12 MiB (data of a kind the model was not trained on in bulk).
@@ -84,11 +87,15 @@ def main() -> int:
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         frame = ["-F", args.frame_size] if args.frame_size else []
         variants = [v.split("|") for v in args.variant] or [["nncompress", "", ""]]
+
+        def verbose(args: list[str]) -> list[str]:
+            return [] if "--device" in " ".join(args) else ["-v"]
+
         tools = [
             (
                 label,
-                lambda t, c=c: [*nnc, "-v", f"-T{t}", *frame, *c],
-                lambda t, d=d: [*nnc, "-d", "-v", f"-T{t}", *d],
+                lambda t, c=c: [*nnc, *verbose(c), f"-T{t}", *frame, *c],
+                lambda t, d=d: [*nnc, "-d", *verbose(d), f"-T{t}", *d],
             )
             for label, c, d in ((v[0], shlex.split(v[1]), shlex.split(v[2])) for v in variants)
         ] + [
