@@ -19,7 +19,8 @@
 #    without the graphs (NNCOMPRESS_CUDA_GRAPHS=0), one operation at a time; then at
 #    2,048 with each stage compiled into fused kernels first (--compile).
 # 4. scripts/coder_speed.py: the range coder's decisions per second on that machine's CPU,
-#    called once per bit position of a step, the ceiling it puts on a device.
+#    called once per bit position of a step, the ceiling it puts on a device; then
+#    scripts/device_frames.py: four frames on the GPU in one thread and in four.
 # 5. scripts/scaling.py: the command line with the predictor on the GPU, beside the CPU
 #    path and xz/zstd with all threads (the measurement, at sizes that fit a lent
 #    machine's minutes; the is --mb 64): at -T1 and -T2, where -T2 codes the two
@@ -62,6 +63,10 @@ timeout 480 python3 scripts/device_mixing.py --device cuda --compile --ops --byt
 python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 1024 --ops 2>&1 \
     | tee "$out/operations.txt"
 python3 scripts/coder_speed.py --segments 64,1024,2048,4096 2>&1 | tee "$out/coder_speed.txt"
+# Four frames of 256 KiB (128 segments a step each) on the GPU, one thread and four, beside
+# the compiled loops: what frames side by side gain there (nncompress/devicepool.py).
+timeout 300 python3 scripts/device_frames.py --device cuda --frames 4 --threads 1,4 2>&1 \
+    | tee "$out/device_frames.txt"
 # 5. The command line on Python source: --wide with the predictor on the GPU and on this
 #    machine's CPU (the same archive, checked; 4 MiB, --wide's two blocks in frames of
 #    2 MiB, one frame at a time and two side by side), then the default level on every
