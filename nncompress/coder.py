@@ -196,8 +196,16 @@ class _Steps:
         self, model: IntModel, groups: list[tuple[int, int]], pipelined: bool, keep: bool = False
     ) -> None:
         self.model = model
-        self.keep = keep
-        self.states = [model.initial_state(hi - lo) for lo, hi in groups]
+        # On the mixing's device, each group's steps in fixed buffers, recorded once as
+        # a CUDA graph on a GPU (``torchmix.NetworkSteps``); else its states here.
+        self.graphs = None
+        self.states = []
+        if keep:
+            from .torchmix import NetworkSteps
+
+            self.graphs = [NetworkSteps(model, hi - lo) for lo, hi in groups]
+        else:
+            self.states = [model.initial_state(hi - lo) for lo, hi in groups]
         self.pending: list[np.ndarray | None] = [None] * len(groups)
         self.thread: threading.Thread | None = None
         self.stream = None
@@ -215,9 +223,11 @@ class _Steps:
             self.submit(g, np.zeros(hi - lo, dtype=np.int64))  # the start byte
 
     def _step(self, g: int, prev: np.ndarray) -> np.ndarray:
+        if self.graphs is not None:
+            return self.graphs[g].step(prev)
         ops = self.model.ops
         freqs, self.states[g] = self.model.step(ops.asarray(prev), self.states[g])
-        return freqs if self.keep else ops.to_numpy(freqs)
+        return ops.to_numpy(freqs)
 
     def _run(self) -> None:
         if self.stream is not None:

@@ -402,6 +402,73 @@ class Captured:
         return graph
 
 
+class NetworkSteps:
+    """One segment group's network steps on a torch device, in fixed buffers: each step's
+    previous bytes are copied into one input, the hidden state is updated in place, and
+    the frequencies are left in one output. So on a CUDA device the step (some 44
+    operations for the default model, each a kernel launched from Python) is recorded as
+    a CUDA graph once and replayed, one launch a step, as ``Captured`` records the
+    predictor's stages; what launches it is the network's thread of the frame
+    (``coder._Steps``). The frequencies a step leaves are read before the next step of
+    the group is launched on the same stream (the coder reads them, then hands over the
+    bytes that start the next), so one output serves every step. On the CPU
+    (``--device torch``) nothing is recorded, but the same buffers are filled and the
+    same step runs on them, so the tests run every line here but the recording itself.
+    """
+
+    #: Steps run before the recording: a device's libraries set themselves up at their
+    #: first calls (cuBLAS its handle and workspace), which a recording must not hold.
+    WARM = 2
+    #: Graphs recorded in this process (``Captured.refusals`` says why any were refused).
+    recorded = 0
+
+    def __init__(self, model: Any, batch: int) -> None:
+        import os
+
+        import torch
+
+        self.torch = torch
+        self.model = model
+        device = model.ops.device
+        self.prev = torch.zeros(batch, dtype=torch.int64, device=device)
+        self.state = model.initial_state(batch)
+        self.freqs: Any = None
+        self.graph: Any = None
+        self.steps = 0
+        self.record = device.type == "cuda" and os.environ.get(CUDA_GRAPHS, "1") != "0"
+
+    def step(self, prev: np.ndarray) -> Any:
+        """The frequencies of the group's next bytes, [batch, 256], after ``prev``."""
+        self.prev.copy_(self.torch.from_numpy(prev))
+        self.steps += 1
+        if self.graph is None and self.record and self.steps > self.WARM:
+            self._record()
+        if self.graph is not None:
+            self.graph.replay()
+        else:
+            self.freqs = self._step()
+        return self.freqs
+
+    def _step(self) -> Any:
+        freqs, state = self.model.step(self.prev, self.state)
+        for buf, h in zip(self.state, state, strict=True):
+            buf.copy_(h)
+        return freqs
+
+    def _record(self) -> None:
+        torch = self.torch
+        try:
+            graph = torch.cuda.CUDAGraph()
+            with _RECORDING, torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                self.freqs = self._step()
+        except RuntimeError as e:
+            Captured.refusals.append(f"the network's step: {e}")
+            self.record = False  # it runs as it is, from the buffers it had
+            return
+        NetworkSteps.recorded += 1
+        self.graph = graph
+
+
 class TorchBlockCoder(BitsFromPython):
     """``BitsFromPython`` with the per-bit work in torch, on the tables' device."""
 

@@ -107,8 +107,9 @@ def main() -> int:
     refused = torchmix.Captured.refusals
     if a.device.startswith("cuda") or a.compile:
         print(
-            f"CUDA graphs: {torchmix.Captured.recorded} recorded; stages compiled: "
-            f"{torchmix.Captured.compiled}; {len(refused)} refused"
+            f"CUDA graphs: {torchmix.Captured.recorded} of the predictor's stages and "
+            f"{torchmix.NetworkSteps.recorded} of the network's steps recorded; stages "
+            f"compiled: {torchmix.Captured.compiled}; {len(refused)} refused"
         )
         if a.compile:
             from torch._inductor import metrics
@@ -155,11 +156,24 @@ def _census(model, data: bytes, segments: int, config) -> None:
         totals[side][1] += i == len(self.stages) - 1  # a step ends with its last stage
         return out
 
+    network: list[int] = []  # operations of each network step run as it is
+    real_net = torchmix.NetworkSteps._step
+
+    def net_counted(self):
+        with torchmix.operation_log() as log:
+            out = real_net(self)
+        network.append(sum(log.counts.values()))
+        return out
+
     torchmix.Captured.run = counted
+    torchmix.NetworkSteps._step = net_counted
     try:
         _run(model, data, segments, True, config)
     finally:
         torchmix.Captured.run = real
+        torchmix.NetworkSteps._step = real_net
+    if network:
+        print(f"the network's step: {max(network)} operations (recorded as one graph on a GPU)")
     what = "operations"
     if compiled:
         on_gpu = model.ops.device.type == "cuda"

@@ -294,6 +294,65 @@ class _NoGraphs:
         raise RuntimeError("operation not permitted when stream is capturing")
 
 
+def test_the_networks_steps_run_in_fixed_buffers(
+    default_model: IntModel, torch_model: IntModel, monkeypatch
+) -> None:
+    """The network's steps on the mixing's device (``torchmix.NetworkSteps``) read their
+    bytes and state from the same buffers every step, as a CUDA graph replays them, and
+    run nothing a recording cannot hold; the archive is the loops'. On a GPU each group's
+    step is recorded once, after ``WARM`` steps, and its frequencies are one buffer."""
+    buffers: dict[int, set] = {}
+    ops: set = set()
+    real, real_step = torchmix.NetworkSteps.step, torchmix.NetworkSteps._step
+
+    def spy(self, prev):
+        out = real(self, prev)
+        if self.steps > self.WARM:
+            held = (self.prev.data_ptr(), *(h.data_ptr() for h in self.state))
+            on_gpu = self.prev.device.type == "cuda"
+            buffers.setdefault(id(self), set()).add(held + ((out.data_ptr(),) if on_gpu else ()))
+        return out
+
+    def logged(self):  # what a recording holds (on a GPU, run once, while recording)
+        with torchmix.operation_log() as log:
+            out = real_step(self)
+        ops.update(log.counts)
+        return out
+
+    monkeypatch.setattr(torchmix.NetworkSteps, "step", spy)
+    monkeypatch.setattr(torchmix.NetworkSteps, "_step", logged)
+    monkeypatch.setattr(torchmix.NetworkSteps, "recorded", 0)
+    monkeypatch.setattr(torchmix.Captured, "refusals", [])
+    set_segment_bytes(monkeypatch, 64)
+    _both_ways(_prose(64 * 12, seed=16), default_model, torch_model, config=FINE_TEXT)
+    # Two groups, once encoding and once decoding with the torch model.
+    assert len(buffers) == 4 and all(len(b) == 1 for b in buffers.values())
+    assert ops and not ops & torchmix.UNRECORDABLE
+    assert torchmix.Captured.refusals == []
+    on_gpu = torch_model.ops.device.type == "cuda"
+    assert torchmix.NetworkSteps.recorded == (4 if on_gpu else 0)
+
+
+def test_a_network_step_that_cannot_be_recorded_runs_as_it_is(
+    default_model: IntModel, torch_model: IntModel, monkeypatch
+) -> None:
+    """Where the device refuses to record the network's step, it runs one operation at
+    a time from the same buffers, and the archive is the same."""
+    init = torchmix.NetworkSteps.__init__
+
+    def refusing(self, *args, **kw):
+        init(self, *args, **kw)
+        self.record = True
+        self.torch = _NoGraphs(self.torch)
+
+    monkeypatch.setattr(torchmix.NetworkSteps, "__init__", refusing)
+    monkeypatch.setattr(torchmix.Captured, "refusals", [])
+    set_segment_bytes(monkeypatch, 64)
+    _both_ways(_prose(64 * 12, seed=17), default_model, torch_model, config=FINE_TEXT)
+    refused = [r for r in torchmix.Captured.refusals if r.startswith("the network's step")]
+    assert len(refused) == 4  # each group's, encoding and decoding, once
+
+
 def test_settled_stages_hold_nothing_a_recording_cannot(
     default_model: IntModel, torch_model: IntModel, monkeypatch
 ) -> None:
