@@ -5,27 +5,33 @@
 #
 #     bash scripts/gpu_check.sh
 #
+# The parts run in order of what they are needed for, each under a timeout (their sum,
+# 565 s, fits one command of a lent machine's 600), and each writes what it printed
+# before its timeout, so one run brings back every part's results, whole or in part.
+#
 # 1. The machine: nvidia-smi, torch's view of the device, the CPU count.
-# 2. The CUDA tests: tests/test_torchmix.py with the torch model on cuda (the predictor
-#    on the GPU, recorded as CUDA graphs, against the compiled loops, archive for archive),
-#    tests/test_torchbytes.py's on cuda (the byte's work, step by step) and
-#    tests/test_determinism.py's CUDA tests (the network on the GPU against numpy); only
-#    the CUDA cases (-k cuda): their CPU cases run in every test run, and the compiled
-#    one alone takes minutes of the machine's time.
-# 3. scripts/device_mixing.py --device cuda: the predictor on the GPU (its steps replayed
-#    as CUDA graphs) against the compiled loops on the same machine's CPU, at 256 to 4,096
-#    segments a step (--wide's 128; eight frames side by side would give 1,024), both
-#    ways; then at 1,024 and 2,048
-#    without the graphs (NNCOMPRESS_CUDA_GRAPHS=0), one operation at a time; then at
-#    2,048 with each stage compiled into fused kernels first (--compile).
-# 4. scripts/coder_speed.py: the range coder's decisions per second on that machine's CPU,
-#    called once per bit position of a step, the ceiling it puts on a device; then
-#    scripts/device_frames.py: four frames on the GPU in one thread and in four.
-# 5. scripts/scaling.py: the command line with the predictor on the GPU, beside the CPU
-#    path and xz/zstd with all threads (the issue's measurement, at sizes that fit a lent
-#    machine's minutes; the issue's is --mb 64): at -T1 and -T2, where -T2 codes the two
-#    frames in two threads on the GPU (nncompress/devicepool.py), and on the CPU in two
-#    worker processes.
+# 2. The CUDA tests (150 s): tests/test_torchmix.py with the torch model on cuda (the
+#    predictor on the GPU, recorded as CUDA graphs, network included, against the
+#    compiled loops, archive for archive), tests/test_torchbytes.py's on cuda (the byte's
+#    work, step by step) and tests/test_determinism.py's CUDA tests (the network on the
+#    GPU against numpy); only the CUDA cases (-k cuda): their CPU cases run in every test
+#    run, and the compiled one alone takes minutes of the machine's time.
+# 3. scripts/device_mixing.py --device cuda (80 s): the predictor on the GPU (its steps
+#    replayed as CUDA graphs) against the compiled loops on the same machine's CPU, at
+#    256 to 4,096 segments a step (--wide's 128 a frame), both ways.
+# 4. scripts/device_frames.py (80 s): four frames on the GPU in one thread and in four
+#    (nncompress/devicepool.py), beside the compiled loops.
+# 5. scripts/coder_speed.py (20 s): the range coder's decisions per second on that
+#    machine's CPU, called once per bit position of a step, the ceiling it puts on a
+#    device; then (25 s) how many operations a settled step runs (--ops).
+# 6. scripts/scaling.py (90 s): the command line with the predictor on the GPU, beside
+#    the CPU path and xz/zstd (the issue's measurement, at a size that fits a lent
+#    machine's minutes; the issue's is --mb 64): --wide on two 2 MiB frames at -T1 and
+#    -T2, where -T2 codes them in two threads on the GPU, and on the CPU in two worker
+#    processes.
+# 7. The predictor without the graphs (35 s, NNCOMPRESS_CUDA_GRAPHS=0), one operation at
+#    a time, at 1,024 and 2,048 segments; then (85 s) at 2,048 with each stage compiled
+#    into fused kernels first (--compile; compiling alone may take all of it).
 #
 # Packages the machine lacks (constriction; threadpoolctl, rarfile where missing) travel
 # as wheels in .whl/ (``echo /.whl/ >> .git/info/exclude``, then ``pip download --no-deps
@@ -47,31 +53,20 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
         torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device")'
 } > "$out/machine.txt" 2>&1
 cat "$out/machine.txt"
-python3 -m pytest -q -p no:cacheprovider tests/test_torchmix.py tests/test_torchbytes.py \
-    tests/test_determinism.py -k cuda 2>&1 | tee "$out/tests.txt" | tail -15
-python3 scripts/device_mixing.py --device cuda --bytes 131072 --segments 256 1024 2048 4096 \
-    --decode 2>&1 | tee "$out/device_mixing.txt"
-# The same with each step run one operation at a time (no CUDA graphs), at two widths.
-NNCOMPRESS_CUDA_GRAPHS=0 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
-    --segments 1024 2048 --decode 2>&1 | tee "$out/device_mixing_no_graphs.txt"
-# Each settled stage compiled (torch.compile: fused Triton kernels), then recorded as a
-# CUDA graph, at 2,048 segments (a new width is a new compilation, minutes);
-# then the kernels a compiled settled step launches (--ops, the same shapes).
-timeout 480 python3 scripts/device_mixing.py --device cuda --compile --ops --bytes 131072 \
-    --segments 2048 --decode 2>&1 | tee "$out/device_mixing_compiled.txt"
-# How many operations (kernels in a graph) a settled step runs.
-python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 1024 --ops 2>&1 \
-    | tee "$out/operations.txt"
-python3 scripts/coder_speed.py --segments 64,1024,2048,4096 2>&1 | tee "$out/coder_speed.txt"
-# Four frames of 256 KiB (128 segments a step each) on the GPU, one thread and four, beside
-# the compiled loops: what frames side by side gain there (nncompress/devicepool.py).
-timeout 300 python3 scripts/device_frames.py --device cuda --frames 4 --threads 1,4 2>&1 \
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_torchmix.py \
+    tests/test_torchbytes.py tests/test_determinism.py -k cuda 2>&1 | tee "$out/tests.txt" | tail -15
+timeout 80 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
+    --segments 256 1024 2048 4096 --decode 2>&1 | tee "$out/device_mixing.txt"
+timeout 80 python3 scripts/device_frames.py --device cuda --frames 4 --threads 1,4 2>&1 \
     | tee "$out/device_frames.txt"
-# 5. The command line on Python source: --wide with the predictor on the GPU and on this
-#    machine's CPU (the same archive, checked; 4 MiB, --wide's two blocks in frames of
-#    2 MiB, one frame at a time and two side by side), then the default level on every
-#    core (16 MiB); xz -9 and zstd -19 with as many threads beside each.
-NNCOMPRESS_TORCH_MIXING=1 python3 scripts/scaling.py --mb 4 --threads 1,2 --frame-size 2M \
-    --variant="--wide, GPU|--wide --device cuda|--device cuda" \
+timeout 20 python3 scripts/coder_speed.py --segments 64,1024,2048,4096 2>&1 \
+    | tee "$out/coder_speed.txt"
+timeout 25 python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 1024 --ops \
+    2>&1 | tee "$out/operations.txt"
+NNCOMPRESS_TORCH_MIXING=1 timeout 90 python3 scripts/scaling.py --mb 4 --threads 1,2 \
+    --frame-size 2M --variant="--wide, GPU|--wide --device cuda|--device cuda" \
     --variant="--wide, CPU|--wide|" --same-archives 2>&1 | tee "$out/scaling_wide.txt"
-python3 scripts/scaling.py --mb 16 --threads "$(nproc)" 2>&1 | tee "$out/scaling_default.txt"
+NNCOMPRESS_CUDA_GRAPHS=0 timeout 35 python3 scripts/device_mixing.py --device cuda \
+    --bytes 32768 --segments 1024 2048 --decode 2>&1 | tee "$out/device_mixing_no_graphs.txt"
+timeout 85 python3 scripts/device_mixing.py --device cuda --compile --ops --bytes 65536 \
+    --segments 2048 --decode 2>&1 | tee "$out/device_mixing_compiled.txt"
