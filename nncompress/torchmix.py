@@ -272,7 +272,7 @@ def operation_log() -> Any:
     return Log()
 
 
-#: Held while a stage is recorded (``Captured._record``).
+#: Held while a stage or a network's step is recorded (``Captured._record``).
 _RECORDING = threading.Lock()
 
 
@@ -383,22 +383,24 @@ class Captured:
         torch = self.torch
         saved = [dict(vars(o)) for o in self.owners]
         stage = self._stage(i)
-        try:
-            graph = torch.cuda.CUDAGraph()
-            # thread_local: the network's thread, and other frames' (``devicepool``), go
-            # on launching their own steps; one recording at a time, since torch records
-            # every graph on one stream of its own unless told another.
-            with _RECORDING, torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                self.out[i] = stage(*self.inputs[i])
-        except RuntimeError as e:
-            Captured.refusals.append(f"stage {i} of {len(self.stages)}: {e}")
-            self._restore(saved)
-            # This stage and all after it, now and in later steps, run as they are; the
-            # stages before it replayed and left their tensors where this one reads them.
-            self.record = False
-            self.graphs = []
-            return None
-        Captured.recorded += 1
+        # One recording at a time (the counts too), since torch records every graph on
+        # one stream of its own unless told another; thread_local: the network's thread,
+        # and other frames' (``devicepool``), go on launching their own steps meanwhile.
+        with _RECORDING:
+            try:
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                    self.out[i] = stage(*self.inputs[i])
+            except RuntimeError as e:
+                Captured.refusals.append(f"stage {i} of {len(self.stages)}: {e}")
+                self._restore(saved)
+                # This stage and all after it, now and in later steps, run as they are;
+                # the stages before it replayed and left their tensors where this one
+                # reads them.
+                self.record = False
+                self.graphs = []
+                return None
+            Captured.recorded += 1
         return graph
 
 
@@ -457,15 +459,16 @@ class NetworkSteps:
 
     def _record(self) -> None:
         torch = self.torch
-        try:
-            graph = torch.cuda.CUDAGraph()
-            with _RECORDING, torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                self.freqs = self._step()
-        except RuntimeError as e:
-            Captured.refusals.append(f"the network's step: {e}")
-            self.record = False  # it runs as it is, from the buffers it had
-            return
-        NetworkSteps.recorded += 1
+        with _RECORDING:  # as ``Captured._record``
+            try:
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                    self.freqs = self._step()
+            except RuntimeError as e:
+                Captured.refusals.append(f"the network's step: {e}")
+                self.record = False  # it runs as it is, from the buffers it had
+                return
+            NetworkSteps.recorded += 1
         self.graph = graph
 
 

@@ -301,7 +301,7 @@ def test_the_networks_steps_run_in_fixed_buffers(
     bytes and state from the same buffers every step, as a CUDA graph replays them, and
     run nothing a recording cannot hold; the archive is the loops'. On a GPU each group's
     step is recorded once, after ``WARM`` steps, and its frequencies are one buffer."""
-    buffers: dict[int, set] = {}
+    buffers: dict[object, set] = {}  # by the object, kept alive (an id may be reused)
     ops: set = set()
     real, real_step = torchmix.NetworkSteps.step, torchmix.NetworkSteps._step
 
@@ -310,7 +310,7 @@ def test_the_networks_steps_run_in_fixed_buffers(
         if self.steps > self.WARM:
             held = (self.prev.data_ptr(), *(h.data_ptr() for h in self.state))
             on_gpu = self.prev.device.type == "cuda"
-            buffers.setdefault(id(self), set()).add(held + ((out.data_ptr(),) if on_gpu else ()))
+            buffers.setdefault(self, set()).add(held + ((out.data_ptr(),) if on_gpu else ()))
         return out
 
     def logged(self):  # what a recording holds (on a GPU, run once, while recording)
