@@ -318,10 +318,13 @@ class Captured:
         self.fused: list[Any] = [None] * len(stages)  # the compiled stages
 
     def run(self, i: int, *inputs: Any) -> Any:
-        """Stage ``i`` of the step on ``inputs``; its output tensor."""
+        """Stage ``i`` of the step on ``inputs``; its output tensor. ``inputs`` may be on
+        the host: they are copied into the stage's buffers on the device either way, so
+        the host's bits and bytes go there in one copy, not two."""
         held = self.inputs[i]
         if held is None:
-            held = self.inputs[i] = tuple(x.clone() for x in inputs)
+            dev = self.work.sh.device
+            held = self.inputs[i] = tuple(x.to(dev, copy=True) for x in inputs)
         else:
             for buf, x in zip(held, inputs, strict=True):
                 buf.copy_(x)
@@ -518,11 +521,11 @@ class TorchBlockCoder(BitsFromPython):
         enc.reserve(8 * k)
         self.bc.k = k
         f = self.torch.as_tensor(freqs, device=self.dev)[:k]
-        b = self.torch.from_numpy(byte).to(self.dev)
+        b = self.torch.from_numpy(byte)
         if k == self.bc.s and self.bytes.t >= SETTLED:
             p = self.encoder.run(0, f, b)
         else:
-            p = self._encode_step(f, b)
+            p = self._encode_step(f, b.to(self.dev))
         self.bytes.advance()
         bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
         code_bits(bits.reshape(-1), p.cpu().numpy().reshape(-1), False, enc.state, enc.out)
@@ -553,7 +556,7 @@ class TorchBlockCoder(BitsFromPython):
         for j in range(8):
             if code_bits(bit, p.cpu().numpy(), True, dec.state, dec.words) < 0:
                 raise ValueError("block payload is invalid for this model")
-            p = stages.run(j + 1, self.torch.from_numpy(bit).to(self.dev))
+            p = stages.run(j + 1, self.torch.from_numpy(bit))
             c0 = (c0 << 1) | bit
         self.bytes.advance()
         return c0 - 256
