@@ -410,8 +410,9 @@ class Captured:
 class NetworkSteps:
     """One segment group's network steps on a torch device, in fixed buffers: each step's
     previous bytes are copied into one input, the hidden state is updated in place, and
-    the frequencies are left in one output. So on a CUDA device the step (some 44
-    operations for the default model, each a kernel launched from Python) is recorded as
+    the frequencies are left in one output. So on a CUDA device the step (45 operations
+    for the default model, state copies included, each a kernel launched from Python:
+    ``scripts/device_mixing.py --ops``) is recorded as
     a CUDA graph once and replayed, one launch a step, as ``Captured`` records the
     predictor's stages; what launches it is the network's thread of the frame
     (``coder._Steps``). The frequencies a step leaves are read before the next step of

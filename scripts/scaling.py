@@ -88,8 +88,9 @@ def main() -> int:
         frame = ["-F", args.frame_size] if args.frame_size else []
         variants = [v.split("|") for v in args.variant] or [["nncompress", "", ""]]
 
-        def verbose(args: list[str]) -> list[str]:
-            return [] if "--device" in " ".join(args) else ["-v"]
+        def verbose(extra: list[str]) -> list[str]:
+            device = any(a == "--device" or a.startswith("--device=") for a in extra)
+            return [] if device else ["-v"]
 
         tools = [
             (
