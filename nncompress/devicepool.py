@@ -86,23 +86,37 @@ class DeviceFrames:
             return 0
 
 
-def frame_pool(workers: Workers, model: Any, config: Any, account: bool) -> Any:
-    """The pool for the frames of a stream of ``config`` coded with ``model``, or None
+#: A frame's device memory besides its tables: the window and block (a copy of each),
+#: the network's states, the recorded graphs' buffers.
+DEVICE_FRAME_EXTRA = 256 << 20
+
+
+def frame_pool(workers: Workers, header: Any, model: Any, account: bool) -> Any:
+    """The pool for the frames of a stream of ``header`` coded with ``model``, or None
     where they are coded one after another in the caller's thread: threads on the device
     where the mixed predictor runs on one (``workers.device`` then names it), except where
     its steps are compiled (``torchmix.TORCH_COMPILE``: the compiler is not made for
-    threads), else worker processes; either only for more than one frame at a time."""
+    threads), else worker processes; either only for more than one frame at a time. On a
+    GPU the threads are cut to the frames whose tables fit in its free memory, as the
+    processes are cut to the host's budget (``workers.plan_workers``)."""
     from .coder import mixing_device
-    from .workers import FramePool
+    from .workers import FramePool, table_memory
 
     if workers.count < 2:
         return None
-    device = mixing_device(model, config, account)
+    device = mixing_device(model, header.config, account)
     if device is None:
         return FramePool(workers)
     from .torchmix import TORCH_COMPILE
 
     if os.environ.get(TORCH_COMPILE) == "1":
         return None
+    if device.type == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(device)
+        workers.count = min(workers.count, free // (table_memory(header) + DEVICE_FRAME_EXTRA))
+        if workers.count < 2:
+            return None
     workers.device = str(device)
     return DeviceFrames(workers, device)

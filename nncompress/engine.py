@@ -792,7 +792,7 @@ class StreamEncoder:
         elif number == 0 and not last and self.frame_bytes >= MIN_WORKER_FRAME:
             header = fmt.read_header(io.BytesIO(self._header))[0]
             workers = plan_workers(self.threads, header, self.frame_bytes, self.memory, True)
-            self._pool = frame_pool(workers, self.model, self.config, self.account)
+            self._pool = frame_pool(workers, header, self.model, self.account)
             if self._pool is not None:
                 info.workers = workers
         seed = fmt.frame_seed(self._header, number, self._offset)
@@ -1211,7 +1211,7 @@ def _decode_frames(
         workers = plan_workers(threads, header, size, memory, compress=False)
         if workers.count > 1 and any(b.method in fmt.MODEL_METHODS for b in blocks):
             frames.model = frames.get_model(header)  # (whether it runs on a device)
-        pool = frame_pool(workers, frames.model, header.config, frames.account)
+        pool = frame_pool(workers, header, frames.model, frames.account)
     if pool is None:
         end = frames.frame(_Chain(first, src), info, dst)  # type: ignore[arg-type]
         while end == fmt.END_FRAME:

@@ -102,27 +102,55 @@ def test_damage_in_a_frame_on_the_device_is_located(
     assert messages[0] == messages[1] and f"block {target} " in messages[0]
 
 
+#: A stream's header as the pools see it: blocks of 1 MiB, a model named, the default
+#: configuration.
+HEADER = fmt.Header(1 << 20, fmt.MODEL_HASH, "00" * 8)
+
+
 def test_the_pool_follows_the_predictor(
     tiny_model: IntModel, on_torch: IntModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Threads on the device where the predictor runs there; worker processes where it
     runs in the compiled loops (the model on numpy, or -v's accounting, which the torch
     predictor does not keep); none for one at a time, or while the steps are compiled."""
-    from nncompress.config import DEFAULT
     from nncompress.torchmix import TORCH_COMPILE
 
     two = Workers(2, False, 0, 0)
-    pool = frame_pool(two, on_torch, DEFAULT, False)
+    pool = frame_pool(two, HEADER, on_torch, False)
     assert isinstance(pool, DeviceFrames) and two.device == "cpu"
     pool.close()
     for model, account in ((tiny_model, False), (on_torch, True)):
         workers = Workers(2, False, 0, 0)
-        pool = frame_pool(workers, model, DEFAULT, account)
+        pool = frame_pool(workers, HEADER, model, account)
         assert isinstance(pool, FramePool) and workers.device is None
         pool.close()
-    assert frame_pool(Workers(1, False, 0, 0), on_torch, DEFAULT, False) is None
+    assert frame_pool(Workers(1, False, 0, 0), HEADER, on_torch, False) is None
     monkeypatch.setenv(TORCH_COMPILE, "1")
-    assert frame_pool(Workers(2, False, 0, 0), on_torch, DEFAULT, False) is None
+    assert frame_pool(Workers(2, False, 0, 0), HEADER, on_torch, False) is None
+
+
+def test_a_gpus_free_memory_bounds_its_frames(
+    on_torch: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a GPU the threads are as many frames as its free memory holds, each its tables
+    and ``DEVICE_FRAME_EXTRA``; where fewer than two fit, the frames run one at a time.
+    (A GPU stood in for: the pool touches the device only when a frame runs.)"""
+    from nncompress import devicepool
+    from nncompress.workers import table_memory
+
+    gpu = torch.device("cuda", 0)
+    monkeypatch.setattr(coder, "mixing_device", lambda model, config, account: gpu)
+    each = table_memory(HEADER) + devicepool.DEVICE_FRAME_EXTRA
+    for free, count in ((100 * each, 8), (3 * each + 1, 3), (2 * each - 1, None)):
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device, f=free: (f, 2 * f))
+        workers = Workers(8, False, 0, 0)
+        pool = frame_pool(workers, HEADER, on_torch, False)
+        if count is None:
+            assert pool is None
+        else:
+            assert isinstance(pool, DeviceFrames) and workers.count == count
+            assert workers.device == "cuda:0"
+            pool.close()
 
 
 def test_a_failing_frame_raises_its_own_error() -> None:
