@@ -141,6 +141,15 @@ def decompress(blob: bytes, *models: IntModel) -> bytes:
     return out.getvalue()
 
 
+def decompress_damaged(blob: bytes, *models: IntModel, threads: int = 1) -> tuple[bytes, str]:
+    """Decode an archive that must fail: what was written before the ``FormatError``, and
+    its message."""
+    out = io.BytesIO()
+    with pytest.raises(fmt.FormatError) as e:
+        decompress_stream(io.BytesIO(blob), out, lookup_for(*models), threads=threads)
+    return out.getvalue(), str(e.value)
+
+
 _MEMORY_MODELS: dict[int, IntModel] = {}
 
 

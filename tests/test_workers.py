@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import compress, decompress, lookup_for, sample_text
+from conftest import compress, decompress, decompress_damaged, lookup_for, sample_text
 
 from nncompress import engine, levels
 from nncompress import format as fmt
@@ -103,13 +103,11 @@ def test_damage_in_a_workers_frame_is_located(
     bad[offset + 8] ^= 0x20  # inside the payload
     messages = []
     for threads in (1, 2):
-        out = io.BytesIO()
-        with pytest.raises(fmt.FormatError) as e:
-            decompress_stream(io.BytesIO(bytes(bad)), out, lookup_for(tiny_model), threads=threads)
-        messages.append(str(e.value))
+        out, message = decompress_damaged(bytes(bad), tiny_model, threads=threads)
+        messages.append(message)
         good = sum(b.raw_len for b in info.blocks if b.frame < info.blocks[target].frame)
-        assert out.getvalue()[:good] == data[:good]
-        assert len(out.getvalue()) >= good
+        assert out[:good] == data[:good]
+        assert len(out) >= good
     assert messages[0] == messages[1] and f"block {target} " in messages[0]
 
 
