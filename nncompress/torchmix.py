@@ -73,7 +73,14 @@ class DeviceTables:
     """A stream's tables (``adaptive.StreamState``) as tensors on ``device``, for one
     block. On the CPU they share the numpy arrays' memory; elsewhere they are copies,
     written back by ``finish`` so that the compiled loops (a one-segment block without
-    the network, the next block's bookkeeping) see what this block learnt."""
+    the network, the next block's bookkeeping) see what this block learnt.
+
+    Tables that a bit's work reads and trains side by side are one tensor here, each a
+    range of its rows (``JOINED``: the four mixers of one input width, the two
+    refinement stages), so that one gather and one ``index_add_`` serve them all: on a
+    device each operation is a kernel, and a bit runs these eight times a step. ``t``
+    names each table's range (a view); ``base`` its first row in the joined tensor. The
+    joined tensors are copies on any device, and written back by ``finish``."""
 
     NAMES = (
         "ctx_stats",
@@ -87,6 +94,11 @@ class DeviceTables:
         "weights_x",
         "match_table",
     )
+    #: The joined tensors, and the tables each holds in order.
+    JOINED = {
+        "mix": ("weights", "weights2", "weights3", "weights_x"),
+        "apms": ("apm", "apm2"),
+    }
 
     def __init__(self, state: A.StreamState, device: Any) -> None:
         import torch
@@ -95,7 +107,21 @@ class DeviceTables:
         self.device = torch.device(device)
         state.ensure_tables()
         self.state = state
-        self.t = {n: torch.from_numpy(getattr(state, n)).to(self.device) for n in self.NAMES}
+        joined = {n for names in self.JOINED.values() for n in names}
+        self.t = {
+            n: torch.from_numpy(getattr(state, n)).to(self.device)
+            for n in self.NAMES
+            if n not in joined
+        }
+        self.base: dict[str, int] = {}
+        for whole, names in self.JOINED.items():
+            parts = [getattr(state, n) for n in names]
+            self.t[whole] = torch.from_numpy(np.concatenate(parts)).to(self.device)
+            row = 0
+            for n, part in zip(names, parts, strict=True):
+                self.t[n] = self.t[whole][row : row + len(part)]
+                self.base[n] = row
+                row += len(part)
         self.blocks: dict[int, BlockTensors] = {}
         lut = {
             "stretch": A.STRETCH,
@@ -108,11 +134,10 @@ class DeviceTables:
             "hi": A._HI,
             "byte_class": np.array([_python(K.byte_class)(b) for b in range(256)]),
         }
-        # A count per weight set of the largest mixer, zero between uses (``_counts``).
-        sets = max(A.MIX_SETS, A.mix2_sets(state.config), A.MIX3_SETS, A.FINAL_SETS)
-        self.count = torch.zeros(
-            max(sets, sum(A.mixer_sets(state.config))), dtype=torch.int64, device=self.device
-        )
+        # A count per weight set of the joined mixers or the final one, zero between
+        # uses (``_counts``).
+        sets = max(len(self.t["mix"]), A.FINAL_SETS)
+        self.count = torch.zeros(sets, dtype=torch.int64, device=self.device)
         self.lut = {
             n: torch.from_numpy(np.asarray(v, dtype=np.int64)).to(self.device)
             for n, v in lut.items()
@@ -126,13 +151,15 @@ class DeviceTables:
         return self.blocks[key]
 
     def finish(self) -> None:
-        """Write the block's learning back to the stream's arrays (a copy only off the CPU)."""
+        """Write the block's learning back to the stream's arrays (on the CPU only the
+        joined tables: the others share the arrays' memory)."""
         for shared in self.blocks.values():
             shared.finish()
-        if self.device.type == "cpu":
-            return
+        cpu = self.device.type == "cpu"
+        joined = {n for names in self.JOINED.values() for n in names}
         for n in self.NAMES:
-            getattr(self.state, n)[...] = self.t[n].cpu().numpy()
+            if n in joined or not cpu:
+                getattr(self.state, n)[...] = self.t[n].cpu().numpy()
 
 
 class BitsFromPython:
@@ -500,7 +527,14 @@ class TorchBlockCoder(BitsFromPython):
         self.x_by_j = torch.tensor([p == "j" for p in parts], device=self.dev)
         shifts = [3 if p == "c0>>3" else 0 for p in parts]
         self.x_shift = torch.tensor(shifts, dtype=torch.int64, device=self.dev)
-        self.x_first = torch.tensor([b for _, b in self.mixers], dtype=torch.int64, device=self.dev)
+        # Each extra mixer's first weight set, as a row of the joined mixers' table.
+        first = [tables.base["weights_x"] + b for _, b in self.mixers]
+        self.x_first = torch.tensor(first, dtype=torch.int64, device=self.dev)
+        # Each mixer's shift, in the joined selection's order: the extra mixers learn at
+        # the third one's rate.
+        shifts = self.params[A._MIX_SHIFT : A._MIX_SHIFT + 3]
+        shifts += shifts[2:] * len(self.mixers)
+        self.mix_shift = torch.tensor(shifts, dtype=torch.int64, device=self.dev)
         # Config.fine: the refinement curves in Q(16 + FINE_Q), count-based moves rounded.
         fine = self.params[A._FINE]
         self.apm_q = A.FINE_Q if fine else 0
@@ -663,49 +697,43 @@ class TorchBlockCoder(BitsFromPython):
             agree, sign * torch.clamp(self.mlen * 32, max=A.STRETCH_MAX), 0
         )
         x[:, n_in - 1].fill_(256)
-        ws = self.mixset + c0
+        base = self.tables.base
         seen = (self.seen_kind[None, :] & (ctx_n > 0)).sum(dim=1)
         conf = torch.clamp(x[:, 0].abs() >> 7, max=7)
-        ws2 = (seen * 4 + self.mixset // 256) * 8 + conf
-        ws3 = self.b1 * 8 + j
-
-        def mix(weights: Any, sel: Any) -> Any:
-            d = (x * weights[sel]).sum(dim=1) >> 16
-            return torch.clamp(d, -A.STRETCH_MAX, A.STRETCH_MAX)
-
-        d1, d2, d3 = mix(t["weights"], ws), mix(t["weights2"], ws2), mix(t["weights3"], ws3)
-        wf = t["weights_final"][c0]
-        dot = d1 * wf[:, 0] + d2 * wf[:, 1] + d3 * wf[:, 2]
-        d = torch.stack([d1, d2, d3], dim=1)
-        wx = px = None
+        # Every mixer at once: their weight sets are rows of one table (``DeviceTables``),
+        # each mixer's in a range of its own; the extra mixers' sets are chosen by their
+        # byte part and their bit part. [k, 3 + extra mixers]
+        sel = torch.stack(
+            [
+                self.mixset + c0 + base["weights"],
+                (seen * 4 + self.mixset // 256) * 8 + conf + base["weights2"],
+                self.b1 * 8 + (j + base["weights3"]),
+            ],
+            dim=1,
+        )
         if self.mixers:
-            # The extra mixers at once: their weight sets are rows of one table, each
-            # mixer's in a range of its own, chosen by the byte part and the bit part.
             wx = self.x_base + torch.where(self.x_by_j, j, c0[:, None] >> self.x_shift)
-            dx = (x[:, None, :] * t["weights_x"][wx]).sum(dim=2) >> 16
-            dx = torch.clamp(dx, -A.STRETCH_MAX, A.STRETCH_MAX)
-            px = squash[dx + A.STRETCH_MAX]
-            dot = dot + (dx * wf[:, 3:]).sum(dim=1)
-            d = torch.cat([d, dx], dim=1)
+            sel = torch.cat([sel, wx], dim=1)
+        d = (x[:, None, :] * t["mix"][sel]).sum(dim=2) >> 16
+        d = torch.clamp(d, -A.STRETCH_MAX, A.STRETCH_MAX)
+        dot = (d * t["weights_final"][c0]).sum(dim=1)
         dot = torch.clamp(dot >> 16, -A.STRETCH_MAX, A.STRETCH_MAX)
         p_mix = squash[dot + A.STRETCH_MAX]
         pos = dot + 2048
-        arow = (self.b1 << 8) | c0
         h2 = self.row2_base + c0 * self.p3
-        arow2 = (h2 >> 48) & 0xFFFF
+        # Both refinement stages' rows of the joined table, [k, 2].
+        arows = torch.stack(
+            [((self.b1 << 8) | c0) + base["apm"], ((h2 >> 48) & 0xFFFF) + base["apm2"]], dim=1
+        )
         aidx, aw = pos >> 7, pos & 127
         ident = lut["apm_identity"]
         q = self.apm_q
-        lo, hi_id = ident[aidx] << q, ident[aidx + 1] << q
-
-        def refine(apm: Any, row: Any) -> Any:
-            r = apm[row].to(torch.int64)
-            left = r.gather(1, aidx[:, None])[:, 0] + lo
-            right = r.gather(1, (aidx + 1)[:, None])[:, 0] + hi_id
-            return (left * (128 - aw) + right * aw) >> (7 + q)
-
-        r1, r2 = refine(t["apm"], arow), refine(t["apm2"], arow2)
-        pf = torch.clamp((2 * p_mix + 3 * r1 + 3 * r2) >> 3, 1, (1 << A.P_BITS) - 1)
+        knot = arows * A.APM_KNOTS + aidx[:, None]
+        flat = t["apms"].view(-1)
+        left = flat[knot].to(torch.int64) + (ident[aidx] << q)[:, None]
+        right = flat[knot + 1].to(torch.int64) + (ident[aidx + 1] << q)[:, None]
+        r = (left * (128 - aw)[:, None] + right * aw[:, None]) >> (7 + q)
+        pf = torch.clamp((2 * p_mix + 3 * r.sum(dim=1)) >> 3, 1, (1 << A.P_BITS) - 1)
         self.bit_state = dict(
             x=x,
             slots=slots,
@@ -713,18 +741,11 @@ class TorchBlockCoder(BitsFromPython):
             p_ctx=p_ctx,
             ctx_n=ctx_n,
             eb=eb,
-            ws=ws,
-            ws2=ws2,
-            ws3=ws3,
-            p1=squash[d1 + A.STRETCH_MAX],
-            p2=squash[d2 + A.STRETCH_MAX],
-            p3=squash[d3 + A.STRETCH_MAX],
+            sel=sel,
+            p=squash[d + A.STRETCH_MAX],
             d=d,
-            wx=wx,
-            px=px,
             p_mix=p_mix,
-            arow=arow,
-            arow2=arow2,
+            arows=arows,
             near=aidx + (aw >= 64).to(torch.int64),
         )
         return pf
@@ -734,19 +755,11 @@ class TorchBlockCoder(BitsFromPython):
         t = self.tables.t
         s = self.bit_state
         target = bit << A.P_BITS
-        rate = self.params[A._APM_RATE]
-        for name, row in (("apm", s["arow"]), ("apm2", s["arow2"])):
-            self._train_apm(t[name].view(-1), row * A.APM_KNOTS + s["near"], s["near"], bit, rate)
-        shifts = self.params[A._MIX_SHIFT : A._MIX_SHIFT + 3]
-        x = s["x"]
-        self._train_mixer(t["weights"], s["ws"], x, target - s["p1"], shifts[0])
-        self._train_mixer(t["weights2"], s["ws2"], x, target - s["p2"], shifts[1])
-        self._train_mixer(t["weights3"], s["ws3"], x, target - s["p3"], shifts[2])
-        if self.mixers:  # the extra mixers' sets never coincide, so one count serves
-            k, e = s["wx"].shape
-            xs = x[:, None, :].expand(k, e, x.shape[1]).reshape(k * e, -1)
-            err = (target[:, None] - s["px"]).reshape(-1)
-            self._train_mixer(t["weights_x"], s["wx"].reshape(-1), xs, err, shifts[2])
+        # Each joined table at once: its parts' rows never coincide, so one count of a
+        # weight set's sharers, and one sum of deltas, serve them all.
+        self._train_apm(s["arows"], s["near"], bit)
+        err = target[:, None] - s["p"]
+        self._train_mixer(t["mix"], s["sel"], s["x"], err, self.mix_shift)
         self._train_mixer(
             t["weights_final"], self.c0, s["d"], target - s["p_mix"], self.params[A._FINAL_SHIFT]
         )
@@ -762,22 +775,34 @@ class TorchBlockCoder(BitsFromPython):
         count.index_fill_(0, sel, 0)
         return shared
 
-    def _train_apm(self, flat: Any, idx: Any, near: Any, bit: Any, rate: int) -> None:
-        """``adaptive._train_apm``, the curves in Q(16 + ``apm_q``)."""
-        q = self.apm_q
-        knot = self.tables.lut["apm_identity"][near] << q
-        delta = ((bit << (A.P_BITS + q)) - (flat[idx].to(self.torch.int64) + knot)) >> rate
-        flat.index_add_(0, idx, delta.to(flat.dtype))
+    def _train_apm(self, rows: Any, near: Any, bit: Any) -> None:
+        """``adaptive._train_apm`` for both refinement stages (``rows``: each segment's
+        row of the joined table, [k, 2]), the curves in Q(16 + ``apm_q``)."""
+        torch, q = self.torch, self.apm_q
+        flat = self.tables.t["apms"].view(-1)
+        idx = rows * A.APM_KNOTS + near[:, None]
+        knot = (self.tables.lut["apm_identity"][near] << q)[:, None]
+        delta = ((bit[:, None] << (A.P_BITS + q)) - (flat[idx].to(torch.int64) + knot)) >> (
+            self.params[A._APM_RATE]
+        )
+        flat.index_add_(0, idx.reshape(-1), delta.reshape(-1).to(flat.dtype))
         low = A.P_MIN if q == 0 else A.FINE_LOW
         high = A.P_MAX if q == 0 else A.FINE_HIGH
-        value = self.torch.clamp(flat[idx].to(self.torch.int64) + knot, low, high) - knot
+        value = torch.clamp(flat[idx].to(torch.int64) + knot, low, high) - knot
         flat[idx] = value.to(flat.dtype)  # the same value wherever idx repeats
 
-    def _train_mixer(self, weights: Any, sel: Any, x: Any, err: Any, shift0: int) -> None:
+    def _train_mixer(self, weights: Any, sel: Any, x: Any, err: Any, shift0: Any) -> None:
         """``adaptive._train_mixer`` (and ``_train_final``, whose inputs are the mixers'
-        logits): the summed steps, each damped by the square root of its set's sharers."""
-        shift = shift0 + self.tables.lut["sqrt_shift"][self._counts(sel)]
-        weights.index_add_(0, sel, (x * err[:, None]) >> shift[:, None])
+        logits): the summed steps, each damped by the square root of its set's sharers.
+        ``sel`` and ``err``: [k], or [k, m] for m mixers of ``x``'s inputs at once, each
+        with its own ``shift0`` ([m])."""
+        shift = shift0 + self.tables.lut["sqrt_shift"][self._counts(sel.reshape(-1))].view(
+            sel.shape
+        )
+        if sel.dim() == 2:
+            x = x[:, None, :]
+        step = (x * err[..., None]) >> shift[..., None]
+        weights.index_add_(0, sel.reshape(-1), step.reshape(-1, weights.shape[1]))
 
     def _train_contexts(self, target: Any, s: dict) -> None:
         torch = self.torch
