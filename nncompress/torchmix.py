@@ -279,10 +279,15 @@ UNRECORDABLE = frozenset(
 )
 
 
+#: Operations that launch no kernel on a device, beside views (``is_view``): a reshape's
+#: view of a copy, a Python number wrapped as a host scalar, an allocation.
+NO_KERNEL = frozenset({"_unsafe_view", "scalar_tensor", "lift_fresh", "empty", "detach"})
+
+
 def operation_log() -> Any:
     """A torch dispatch mode that counts, by name, the operations run under it
-    (``.counts``): how many launches a step costs a device one at a time, and whether
-    any of them is ``UNRECORDABLE``."""
+    (``.counts``; ``.kernels``, those that launch a kernel): how many launches a step
+    costs a device one at a time, and whether any of them is ``UNRECORDABLE``."""
     from collections import Counter
 
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -291,10 +296,18 @@ def operation_log() -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.counts: Counter[str] = Counter()
+            self.views = 0  # of them, operations that launch no kernel
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-            self.counts[func.overloadpacket.__name__] += 1
+            name = func.overloadpacket.__name__
+            self.counts[name] += 1
+            self.views += func.is_view or name in NO_KERNEL
             return func(*args, **(kwargs or {}))
+
+        @property
+        def kernels(self) -> int:
+            """The operations that launch a kernel on a device."""
+            return sum(self.counts.values()) - self.views
 
     return Log()
 

@@ -127,7 +127,9 @@ def main() -> int:
 def _census(model, data: bytes, segments: int, config) -> None:
     """Count the operations of each settled step's stages (``torchmix.Captured``); where
     they are compiled, what torch's profiler sees them call (``_compiled_calls``)."""
-    totals: dict[str, list[int]] = {"encoder": [0, 0], "decoder": [0, 0]}
+    # Per side: operations (or, compiled, calls), steps, and operations that launch a
+    # kernel (the rest are views: ``torchmix.NO_KERNEL``).
+    totals: dict[str, list[int]] = {"encoder": [0, 0, 0], "decoder": [0, 0, 0]}
     real = torchmix.Captured.run
     compiled = os.environ.get(torchmix.TORCH_COMPILE) == "1"
     names: Counter[str] = Counter()  # what the compiled encoder's steps called
@@ -153,16 +155,17 @@ def _census(model, data: bytes, segments: int, config) -> None:
             with torchmix.operation_log() as log:
                 out = real(self, i, *inputs)
             totals[side][0] += sum(log.counts.values())
+            totals[side][2] += log.kernels
         totals[side][1] += i == len(self.stages) - 1  # a step ends with its last stage
         return out
 
-    network: list[int] = []  # operations of each network step run as it is
+    network: list[tuple[int, int]] = []  # operations, kernels of each network step
     real_net = torchmix.NetworkSteps._step
 
     def net_counted(self):
         with torchmix.operation_log() as log:
             out = real_net(self)
-        network.append(sum(log.counts.values()))
+        network.append((sum(log.counts.values()), log.kernels))
         return out
 
     torchmix.Captured.run = counted
@@ -173,13 +176,19 @@ def _census(model, data: bytes, segments: int, config) -> None:
         torchmix.Captured.run = real
         torchmix.NetworkSteps._step = real_net
     if network:
-        print(f"the network's step: {max(network)} operations (recorded as one graph on a GPU)")
+        ops, kernels = max(network)
+        print(
+            f"the network's step: {ops} operations, {kernels} of them kernels (recorded as "
+            "one graph on a GPU)"
+        )
     what = "operations"
     if compiled:
         on_gpu = model.ops.device.type == "cuda"
         what = "kernels" if on_gpu else "library operations between fused kernels"
-    for side, (ops, steps) in totals.items():
-        print(f"{side}: {ops / max(steps, 1):,.0f} {what} a settled step ({steps} steps)")
+    for side, (ops, steps, kernels) in totals.items():
+        n = max(steps, 1)
+        also = "" if compiled else f", {kernels / n:,.0f} of them kernels"
+        print(f"{side}: {ops / n:,.0f} {what} a settled step{also} ({steps} steps)")
     if names:
         steps = max(totals["encoder"][1], 1)
         each = ", ".join(f"{n} {c / steps:g}" for n, c in names.most_common(12))
