@@ -159,6 +159,13 @@ class ByteWork:
         assert _byte_kinds_only(self.kinds), "bit-level kinds run in the compiled loops"
         self.match_len = int(bc.params[A._MATCH_LEN])
         self.probes = int(bc.params[A._MATCH_PROBES])
+        # The segments each probe looks at, from the segment's own: 0, +1, -1, +2, ...
+        probe_step = [(q + 1) // 2 * (1 if q % 2 == 0 else -1) for q in range(self.probes)]
+        self.probe_step = self.torch.tensor(
+            probe_step, dtype=self.torch.int64, device=shared.device
+        )
+        # 0, 1, 2, ...: how far back each byte a seed checks lies, less one.
+        self.back = self.torch.arange(REACH, device=shared.device)
         self.match_shift = 64 - (len(match_table).bit_length() - 1)
         # Steps done: a tensor for the arithmetic, so that a captured step
         # (``torchmix.Captured``) reads the step it replays, not the one it was captured
@@ -385,18 +392,16 @@ class ByteWork:
         context in its own part of the block, else in the nearest segments' (-1: none)."""
         torch, sh = self.torch, self.sh
         k = len(cm)
-        g = self.ids[:k]
-        found = torch.full((k,), -1, dtype=torch.int64, device=cm.device)
+        # Every probe at once, [k, probes]; the first that hits is the segment's.
+        j = self.ids[:k, None] + self.probe_step
         last = len(sh.starts) - 1
-        for q in range(self.probes):
-            j = g + (q + 1) // 2 * (1 if q % 2 == 0 else -1)
-            valid = (j >= 0) & (j <= last)
-            s = sh.starts[torch.clamp(j, 0, last)]
-            start = sh.block_pos + s
-            pos = self.match_table[_segment_key(cm, s, self.match_shift)] - 1
-            hit = valid & (found < 0) & (start <= pos) & (pos <= start + t)
-            found = torch.where(hit, pos, found)
-        return found
+        valid = (j >= 0) & (j <= last)
+        s = sh.starts[torch.clamp(j, 0, last)]
+        start = sh.block_pos + s
+        pos = self.match_table[_segment_key(cm[:, None], s, self.match_shift)] - 1
+        hit = valid & (start <= pos) & (pos <= start + t)
+        first = torch.argmax(hit.to(torch.int64), dim=1, keepdim=True)  # the first of the largest
+        return torch.where(hit.any(dim=1), pos.gather(1, first)[:, 0], -1)
 
     def _seed(self, k: int, t: Any, starts: Any) -> None:
         """``adaptive._seed_matches``: a segment without a match tries its predecessor's
@@ -411,10 +416,11 @@ class ByteWork:
         d_prev[1:] = here[:-1] - mptr[:-1]
         d = torch.where(lender, d_prev, sh.ints[3])
         src = here - d
-        bad = torch.zeros(k, dtype=torch.bool, device=ml.device)
-        for q in range(self.reach):
-            own = sh.block[starts + t - 1 - q].to(torch.int64)
-            bad = bad | (sh.known_byte(src - 1 - q) != own)
+        # The segment's last ``reach`` bytes against those before the borrowed position,
+        # all at once: [k, reach].
+        back = 1 + self.back[: self.reach]
+        own = sh.block[(starts + t)[:, None] - back].to(torch.int64)
+        bad = (sh.known_byte(src[:, None] - back) != own).any(dim=1)
         take = (ml == 0) & (d > 0) & ~bad
         self.mptr[:k] = torch.where(take, src, mptr)
         self.mlen[:k] = torch.where(take, max(self.reach, 1), ml)
