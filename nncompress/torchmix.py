@@ -133,6 +133,11 @@ class DeviceTables:
             "mid": A._MID,
             "hi": A._HI,
             "byte_class": np.array([_python(K.byte_class)(b) for b in range(256)]),
+            # Each node of the byte's binary tree: its bounds in the cumulative
+            # frequencies (lo, mid, hi), gathered at once.
+            "nodes": np.stack([A._LO, A._MID, A._HI], axis=1),
+            # The knots either side of a refinement curve's point.
+            "pair": np.arange(2),
         }
         # A count per weight set of the joined mixers or the final one, zero between
         # uses (``_counts``).
@@ -551,6 +556,9 @@ class TorchBlockCoder(BitsFromPython):
         # Config.fine: the refinement curves in Q(16 + FINE_Q), count-based moves rounded.
         fine = self.params[A._FINE]
         self.apm_q = A.FINE_Q if fine else 0
+        self.ident = tables.lut["apm_identity"] << self.apm_q  # the curves' identity
+        # The mixers' constant input, a column for the most segments a step has.
+        self.bias = torch.full((bc.s, 1), 256, dtype=torch.int64, device=self.dev)
         self.round_half = 1 << 15 if fine else 0
         self.c0_prime = signed64(int(A._C0_PRIME))
         self.p2, self.p3 = signed64(int(A._PRIMES[2])), signed64(int(A._PRIMES[3]))
@@ -654,6 +662,13 @@ class TorchBlockCoder(BitsFromPython):
         self.mixset = work.mixset
         self.b1 = ctx & 0xFF
         self.row2_base = ((ctx & 0xFFFF) + 1) * self.p2
+        # The byte's part of each mixer's and refinement stage's row in its joined table
+        # (``DeviceTables``); a bit adds its own part.
+        base = self.tables.base
+        self.sel1 = work.mixset + base["weights"]
+        self.sel2 = (work.mixset // 256) * 8 + base["weights2"]
+        self.sel3 = self.b1 * 8 + base["weights3"]
+        self.arow = (self.b1 << 8) + base["apm"]
         cls = lut["byte_class"]
         b = [(ctx >> (8 * q)) & 0xFF for q in range(8)]
         a, b2, d = cls[b[0]], cls[b[1]], cls[b[2]]
@@ -681,16 +696,12 @@ class TorchBlockCoder(BitsFromPython):
         """``adaptive._predict`` for the step's segments: P(bit j = 1), Q16, [k]."""
         torch, t, lut = self.torch, self.tables.t, self.tables.lut
         stretch, squash = lut["stretch"], lut["squash"]
-        k, n_ctx, n_in = len(c0), self.n_ctx, self.n_in
+        k = len(c0)
         self.c0 = c0
-        node = c0 - 1
-        cum = self.cum
-        hi = cum.gather(1, lut["hi"][node][:, None])[:, 0]
-        n1 = hi - cum.gather(1, lut["mid"][node][:, None])[:, 0]
-        tot = hi - cum.gather(1, lut["lo"][node][:, None])[:, 0]
-        q = torch.clamp((n1 << A.P_BITS) // tot, 32, (1 << A.P_BITS) - 32)
-        x = torch.empty((k, n_in), dtype=torch.int64, device=self.dev)
-        x[:, 0] = stretch[q >> 4]
+        bounds = self.cum.gather(1, lut["nodes"][c0 - 1])  # [k, 3]: lo, mid, hi
+        hi = bounds[:, 2]
+        q = ((hi - bounds[:, 1]) << A.P_BITS) // (hi - bounds[:, 0])
+        net = stretch[torch.clamp(q, 32, (1 << A.P_BITS) - 32) >> 4]
         hh = self.hashes ^ (c0 * self.c0_prime)[:, None]
         drop = 64 - self.slot_bits
         slots = ((hh >> drop) & ((1 << self.slot_bits) - 1)) + self.obase
@@ -700,33 +711,37 @@ class TorchBlockCoder(BitsFromPython):
         same = (meta >> 16) == tag
         p_ctx = torch.where(same, stats[..., 0] + A.HALF, A.HALF)
         ctx_n = torch.where(same, meta & 0xFFFF, -1)
-        x[:, 1 : 1 + n_ctx] = stretch[p_ctx >> 4]
         eb = (self.expected >> (7 - j)) & 1
         sign = 2 * eb - 1
         agree = self.agreeing != 0
         mp = t["match_prob"][self.bucket, 0]
-        x[:, n_in - 3] = torch.where(agree, sign * stretch[mp >> 4], 0)
-        x[:, n_in - 2] = torch.where(
-            agree, sign * torch.clamp(self.mlen * 32, max=A.STRETCH_MAX), 0
-        )
-        x[:, n_in - 1].fill_(256)
-        base = self.tables.base
-        seen = (self.seen_kind[None, :] & (ctx_n > 0)).sum(dim=1)
-        conf = torch.clamp(x[:, 0].abs() >> 7, max=7)
-        # Every mixer at once: their weight sets are rows of one table (``DeviceTables``),
-        # each mixer's in a range of its own; the extra mixers' sets are chosen by their
-        # byte part and their bit part. [k, 3 + extra mixers]
-        sel = torch.stack(
+        # The inputs: the network, each context, the match model (its confidence and
+        # its length), and a constant. [k, n_in]
+        x = torch.cat(
             [
-                self.mixset + c0 + base["weights"],
-                (seen * 4 + self.mixset // 256) * 8 + conf + base["weights2"],
-                self.b1 * 8 + (j + base["weights3"]),
+                net[:, None],
+                stretch[p_ctx >> 4],
+                torch.where(agree, sign * stretch[mp >> 4], 0)[:, None],
+                torch.where(agree, sign * torch.clamp(self.mlen * 32, max=A.STRETCH_MAX), 0)[
+                    :, None
+                ],
+                self.bias[:k],
             ],
             dim=1,
         )
+        seen = (self.seen_kind[None, :] & (ctx_n > 0)).sum(dim=1)
+        conf = torch.clamp(net.abs() >> 7, max=7)
+        # Every mixer at once: their weight sets are rows of one table (``DeviceTables``),
+        # each mixer's in a range of its own; the extra mixers' sets are chosen by their
+        # byte part and their bit part. [k, 3 + extra mixers]
+        sel = [
+            (self.sel1 + c0)[:, None],
+            (seen * 32 + conf + self.sel2)[:, None],
+            (self.sel3 + j)[:, None],
+        ]
         if self.mixers:
-            wx = self.x_base + torch.where(self.x_by_j, j, c0[:, None] >> self.x_shift)
-            sel = torch.cat([sel, wx], dim=1)
+            sel.append(self.x_base + torch.where(self.x_by_j, j, c0[:, None] >> self.x_shift))
+        sel = torch.cat(sel, dim=1)
         d = (x[:, None, :] * t["mix"][sel]).sum(dim=2) >> 16
         d = torch.clamp(d, -A.STRETCH_MAX, A.STRETCH_MAX)
         dot = (d * t["weights_final"][c0]).sum(dim=1)
@@ -736,16 +751,15 @@ class TorchBlockCoder(BitsFromPython):
         h2 = self.row2_base + c0 * self.p3
         # Both refinement stages' rows of the joined table, [k, 2].
         arows = torch.stack(
-            [((self.b1 << 8) | c0) + base["apm"], ((h2 >> 48) & 0xFFFF) + base["apm2"]], dim=1
+            [self.arow + c0, ((h2 >> 48) & 0xFFFF) + self.tables.base["apm2"]], dim=1
         )
         aidx, aw = pos >> 7, pos & 127
-        ident = lut["apm_identity"]
-        q = self.apm_q
-        knot = arows * A.APM_KNOTS + aidx[:, None]
-        flat = t["apms"].view(-1)
-        left = flat[knot].to(torch.int64) + (ident[aidx] << q)[:, None]
-        right = flat[knot + 1].to(torch.int64) + (ident[aidx + 1] << q)[:, None]
-        r = (left * (128 - aw)[:, None] + right * aw[:, None]) >> (7 + q)
+        edge = aidx[:, None] + lut["pair"]  # the knots either side, [k, 2]
+        # Each row's two knots, [k, rows, knots], weighed by their nearness.
+        knots = t["apms"].view(-1)[(arows * A.APM_KNOTS)[:, :, None] + edge[:, None, :]]
+        knots = knots.to(torch.int64) + self.ident[edge][:, None, :]
+        near = torch.stack([128 - aw, aw], dim=1)
+        r = (knots * near[:, None, :]).sum(dim=2) >> (7 + self.apm_q)
         pf = torch.clamp((2 * p_mix + 3 * r.sum(dim=1)) >> 3, 1, (1 << A.P_BITS) - 1)
         self.bit_state = dict(
             x=x,
@@ -794,7 +808,7 @@ class TorchBlockCoder(BitsFromPython):
         torch, q = self.torch, self.apm_q
         flat = self.tables.t["apms"].view(-1)
         idx = rows * A.APM_KNOTS + near[:, None]
-        knot = (self.tables.lut["apm_identity"][near] << q)[:, None]
+        knot = self.ident[near][:, None]
         delta = ((bit[:, None] << (A.P_BITS + q)) - (flat[idx].to(torch.int64) + knot)) >> (
             self.params[A._APM_RATE]
         )
@@ -866,7 +880,8 @@ class TorchBlockCoder(BitsFromPython):
         rate = self.tables.lut["rate"][torch.clamp(mp[b, 1] + counts[b] - 1, 0, A.COUNT_LIMIT)]
         move = ((right - mp[b, 0]) * rate + self.round_half) >> 16
         mp[:, 0].index_add_(0, b, torch.where(agree, move, 0))
-        used = counts > 0
-        mp[:, 0] = torch.where(used, torch.clamp(mp[:, 0], A.P_MIN, A.P_MAX), mp[:, 0])
-        mp[:, 1] = torch.where(used, torch.clamp(mp[:, 1] + counts, max=A.COUNT_CAP), mp[:, 1])
+        # The loops clamp the buckets they moved; the others are inside both bounds
+        # already (every write clamps), so clamping every bucket is the same.
+        mp[:, 0].clamp_(A.P_MIN, A.P_MAX)
+        mp[:, 1].add_(counts).clamp_(max=A.COUNT_CAP)
         self.agreeing = torch.where(agree & (bit != eb), 0, self.agreeing)
