@@ -157,6 +157,27 @@ class ByteWork:
         self.lines = shared.tensor(bc.lines)
         self.kinds = [int(k) for k in bc.kinds]
         assert _byte_kinds_only(self.kinds), "bit-level kinds run in the compiled loops"
+        # The order-n kinds are hashed together, as one [k, n] block: each its mask, its
+        # number and its multiplier. ``order_perm`` puts the columns back in the
+        # configuration's order where the order-n kinds are not its first ones.
+        dev = shared.device
+        order = [kind for kind in self.kinds if kind <= 8]
+        self.order = [
+            self.torch.tensor(v, dtype=self.torch.int64, device=dev)
+            for v in (
+                [_ORDER_MASK[kind] for kind in order],
+                order,
+                [_P[_ORDER_PRIME[kind]] for kind in order],
+            )
+        ]
+        columns = [i for i, kind in enumerate(self.kinds) if kind <= 8]
+        columns += [i for i, kind in enumerate(self.kinds) if kind > 8]
+        perm = [columns.index(i) for i in range(len(columns))]
+        self.order_perm = None
+        if perm != list(range(len(perm))):
+            self.order_perm = self.torch.tensor(perm, dtype=self.torch.int64, device=dev)
+        # ``_length_bucket`` of every length it tells apart (from 512 on, one bucket).
+        self.buckets = _length_bucket(self.torch, self.torch.arange(513, device=dev))
         self.match_len = int(bc.params[A._MATCH_LEN])
         self.probes = int(bc.params[A._MATCH_PROBES])
         # The segments each probe looks at, from the segment's own: 0, +1, -1, +2, ...
@@ -198,10 +219,16 @@ class ByteWork:
         expected = torch.where(ml > 0, expected, 0)
         self.expected = expected
         self.ml = ml
-        self.bucket = _length_bucket(torch, ml) + 24 * self.mseed[:k]
+        self.bucket = self.buckets[torch.clamp(ml, max=512)] + 24 * self.mseed[:k]
         self.mixset = torch.clamp((ml + 7) // 8, max=3) * 256
         ex = torch.where(ml > 0, expected, -1)
-        self.hashes = torch.stack([self._hash(kind, k, ex) for kind in self.kinds], dim=1)
+        mask, number, prime = self.order
+        c = self.ctx[:k, None]
+        hashes = [((c & mask) + number) * prime]  # the order-n kinds, [k, n]
+        hashes += [self._hash(kind, k, ex)[:, None] for kind in self.kinds if kind > 8]
+        self.hashes = torch.cat(hashes, dim=1)
+        if self.order_perm is not None:
+            self.hashes = self.hashes[:, self.order_perm]
 
     def _hash(self, kind: int, k: int, ex: Any) -> Any:
         """``contexts.context_hash`` of ``kind`` for the first ``k`` segments."""

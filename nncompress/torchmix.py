@@ -138,6 +138,7 @@ class DeviceTables:
             "nodes": np.stack([A._LO, A._MID, A._HI], axis=1),
             # The knots either side of a refinement curve's point.
             "pair": np.arange(2),
+            "byte_shifts": 8 * np.arange(8),
         }
         # A count per weight set of the joined mixers or the final one, zero between
         # uses (``_counts``).
@@ -669,9 +670,9 @@ class TorchBlockCoder(BitsFromPython):
         self.sel2 = (work.mixset // 256) * 8 + base["weights2"]
         self.sel3 = self.b1 * 8 + base["weights3"]
         self.arow = (self.b1 << 8) + base["apm"]
-        cls = lut["byte_class"]
-        b = [(ctx >> (8 * q)) & 0xFF for q in range(8)]
-        a, b2, d = cls[b[0]], cls[b[1]], cls[b[2]]
+        # The classes of the context's last 8 bytes, the latest first, [k, 8].
+        classes = lut["byte_class"][(ctx[:, None] >> lut["byte_shifts"]) & 0xFF]
+        a, b2, d = classes[:, 0], classes[:, 1], classes[:, 2]
         col = work.lines[0, :k]
         expected = torch.where(self.mlen > 0, self.expected, -1)
         self.mix_base = []
@@ -681,7 +682,7 @@ class TorchBlockCoder(BitsFromPython):
             elif kind == K.MIX_CLASSES_3:
                 v = (a * 8 + b2) * 8 + d
             elif kind == K.MIX_WORD:
-                letters = torch.stack([cls[x] <= 2 for x in b], dim=1).to(torch.int64)
+                letters = (classes <= 2).to(torch.int64)
                 v = torch.cumprod(letters, dim=1).sum(dim=1) * 8 + a
             elif kind == K.MIX_ORDER_1:
                 v = self.b1

@@ -149,6 +149,8 @@ CONFIGS = {
     "other kinds": replace(DEFAULT, contexts=OTHER_KINDS, match_probes=2),
     "matches of 3 bytes": replace(DEFAULT, contexts=(1, 2, 9, 36), match_min=3, match_probes=3),
     "matches of 8 bytes": replace(DEFAULT, contexts=(1, 3, 36), match_min=8),
+    # The order-n kinds are hashed as one block, then put back among the others.
+    "order kinds among the others": replace(DEFAULT, contexts=(9, 2, 12, 1, 36, 6)),
 }
 
 
