@@ -323,9 +323,9 @@ _RECORDING = threading.Lock()
 
 
 class Captured:
-    """A step's stages on a CUDA device as CUDA graphs: some 440 operations a bit
-    (``scripts/device_mixing.py --ops``), each a kernel launched from Python, become one
-    replay a stage. The encoder's step is one stage (its bits are known); the decoder's
+    """A step's stages on a CUDA device as CUDA graphs: some 2,300 kernels a step
+    (``scripts/device_mixing.py --ops``), each launched from Python, become one replay
+    a stage. The encoder's step is one stage (its bits are known); the decoder's
     is nine, split where the host must decode a bit before the device can go on
     (``TorchBlockCoder``). Each stage is recorded at the first step with every segment
     of the group active and ``SETTLED``, then replayed with each step's inputs copied
