@@ -140,9 +140,10 @@ class DeviceTables:
             "pair": np.arange(2),
             "byte_shifts": 8 * np.arange(8),
         }
-        # A count per weight set of the joined mixers or the final one, zero between
-        # uses (``_counts``).
-        sets = max(len(self.t["mix"]), A.FINAL_SETS)
+        # A count per weight set of the joined mixers, then of the final one (from row
+        # ``final_count``), zero between uses (``_counts``): both are counted at once.
+        self.final_count = len(self.t["mix"])
+        sets = self.final_count + A.FINAL_SETS
         self.count = torch.zeros(sets, dtype=torch.int64, device=self.device)
         self.lut = {
             n: torch.from_numpy(np.asarray(v, dtype=np.int64)).to(self.device)
@@ -560,6 +561,8 @@ class TorchBlockCoder(BitsFromPython):
         self.ident = tables.lut["apm_identity"] << self.apm_q  # the curves' identity
         # The mixers' constant input, a column for the most segments a step has.
         self.bias = torch.full((bc.s, 1), 256, dtype=torch.int64, device=self.dev)
+        # Each context of each segment's place in ``_update``'s order (segment, then kind).
+        self.order_ids = torch.arange(bc.s * self.n_ctx, device=self.dev)
         self.round_half = 1 << 15 if fine else 0
         self.c0_prime = signed64(int(A._C0_PRIME))
         self.p2, self.p3 = signed64(int(A._PRIMES[2])), signed64(int(A._PRIMES[3]))
@@ -786,10 +789,16 @@ class TorchBlockCoder(BitsFromPython):
         # Each joined table at once: its parts' rows never coincide, so one count of a
         # weight set's sharers, and one sum of deltas, serve them all.
         self._train_apm(s["arows"], s["near"], bit)
+        # The mixers' and the final mixer's sets never coincide in the count either.
+        sel = s["sel"].reshape(-1)
+        counts = self._counts(self.torch.cat([sel, self.c0 + self.tables.final_count]))
         err = target[:, None] - s["p"]
-        self._train_mixer(t["mix"], s["sel"], s["x"], err, self.mix_shift)
+        shared = counts[: len(sel)].view(s["sel"].shape)
+        self._train_mixer(t["mix"], s["sel"], s["x"], err, self.mix_shift, shared)
+        err = target - s["p_mix"]
+        shared = counts[len(sel) :]
         self._train_mixer(
-            t["weights_final"], self.c0, s["d"], target - s["p_mix"], self.params[A._FINAL_SHIFT]
+            t["weights_final"], self.c0, s["d"], err, self.params[A._FINAL_SHIFT], shared
         )
         self._train_contexts(target, s)
         self._train_match(bit, s["eb"])
@@ -819,14 +828,14 @@ class TorchBlockCoder(BitsFromPython):
         value = torch.clamp(flat[idx].to(torch.int64) + knot, low, high) - knot
         flat[idx] = value.to(flat.dtype)  # the same value wherever idx repeats
 
-    def _train_mixer(self, weights: Any, sel: Any, x: Any, err: Any, shift0: Any) -> None:
+    def _train_mixer(
+        self, weights: Any, sel: Any, x: Any, err: Any, shift0: Any, shared: Any
+    ) -> None:
         """``adaptive._train_mixer`` (and ``_train_final``, whose inputs are the mixers'
-        logits): the summed steps, each damped by the square root of its set's sharers.
-        ``sel`` and ``err``: [k], or [k, m] for m mixers of ``x``'s inputs at once, each
-        with its own ``shift0`` ([m])."""
-        shift = shift0 + self.tables.lut["sqrt_shift"][self._counts(sel.reshape(-1))].view(
-            sel.shape
-        )
+        logits): the summed steps, each damped by the square root of its set's sharers
+        (``shared``, from ``_counts``). ``sel``, ``err`` and ``shared``: [k], or [k, m] for
+        m mixers of ``x``'s inputs at once, each with its own ``shift0`` ([m])."""
+        shift = shift0 + self.tables.lut["sqrt_shift"][shared]
         if sel.dim() == 2:
             x = x[:, None, :]
         step = (x * err[..., None]) >> shift[..., None]
@@ -848,27 +857,27 @@ class TorchBlockCoder(BitsFromPython):
         # masks instead of selecting (adding 0 where a segment has nothing to add), so
         # that a device need not wait to learn how many segments agree.
         claim = ctx_n < 0
-        order = torch.arange(len(slots), device=self.dev)
+        order = self.order_ids[: len(slots)]
         gid = equal_groups(torch, torch.where(claim, slots, -1))
         winner = claim & (group_max(torch, gid, torch.where(claim, order, -1)) == order)
+        # The winner's slot becomes [0, tag << 16]: both columns' differences in one sum.
         old = stats[slots].to(torch.int64)
-        reset = torch.where(winner, -old[:, 0], 0)
-        stats[:, 0].index_add_(0, slots, reset.to(stats.dtype))
-        retag = torch.where(winner, (tag << 16) - old[:, 1], 0)
-        stats[:, 1].index_add_(0, slots, retag.to(stats.dtype))
+        claimed = torch.nn.functional.pad((tag << 16)[:, None], (1, 0)) - old
+        stats.index_add_(0, slots, torch.where(winner[:, None], claimed, 0).to(stats.dtype))
         held = (stats[slots, 1].to(torch.int64) >> 16) == tag
         stats[:, 1].index_add_(0, slots, held.to(stats.dtype))
         n_old = torch.clamp(ctx_n, min=0)
         visits = (stats[slots, 1].to(torch.int64) & 0xFFFF) - n_old
         rate = self.tables.lut["rate"][torch.clamp(n_old + visits - 1, 0, A.COUNT_LIMIT)]
-        tgt = target[:, None].expand(k, self.n_ctx).reshape(-1)
-        delta = torch.where(held, ((tgt - p_ctx) * rate + self.round_half) >> 16, 0)
+        move = ((target[:, None] - p_ctx.view(k, -1)) * rate.view(k, -1) + self.round_half) >> 16
+        delta = torch.where(held, move.view(-1), 0)
         stats[:, 0].index_add_(0, slots, delta.to(stats.dtype))
-        p = torch.clamp(stats[slots, 0], A.P_MIN - A.HALF, A.P_MAX - A.HALF)
-        stats[slots, 0] = p
-        meta = stats[slots, 1].to(torch.int64)
-        capped = torch.where((meta & 0xFFFF) > A.COUNT_CAP, (meta & ~0xFFFF) | A.COUNT_CAP, meta)
-        stats[slots, 1] = capped.to(stats.dtype)
+        # Clamp the probability and cap the count, both columns in one write (every
+        # claimant of a slot writes the same values).
+        now = stats[slots].to(torch.int64)
+        count_over = torch.clamp((now[:, 1] & 0xFFFF) - A.COUNT_CAP, min=0)
+        p = torch.clamp(now[:, 0], A.P_MIN - A.HALF, A.P_MAX - A.HALF)
+        stats[slots] = torch.stack([p, now[:, 1] - count_over], dim=1).to(stats.dtype)
 
     def _train_match(self, bit: Any, eb: Any) -> None:
         torch = self.torch
