@@ -324,7 +324,7 @@ _RECORDING = threading.Lock()
 
 
 class Captured:
-    """A step's stages on a CUDA device as CUDA graphs: some 2,300 kernels a step
+    """A step's stages on a CUDA device as CUDA graphs: some 2,200 kernels a step
     (``scripts/device_mixing.py --ops``), each launched from Python, become one replay
     a stage. The encoder's step is one stage (its bits are known); the decoder's
     is nine, split where the host must decode a bit before the device can go on
