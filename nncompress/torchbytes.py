@@ -231,10 +231,9 @@ class ByteWork:
             self.hashes = self.hashes[:, self.order_perm]
 
     def _hash(self, kind: int, k: int, ex: Any) -> Any:
-        """``contexts.context_hash`` of ``kind`` for the first ``k`` segments."""
+        """``contexts.context_hash`` of ``kind`` for the first ``k`` segments, but for
+        the order-n kinds (``begin`` hashes them as one block)."""
         c = self.ctx[:k]
-        if kind <= 8:
-            return ((c & _ORDER_MASK[kind]) + kind) * _P[_ORDER_PRIME[kind]]
         if kind >= K.IMAGE_GRADIENT or K.RECORD <= kind <= K.PIXELS_2:
             return self._record_hash(kind, k, c)
         if kind >= K.SKIP_1:

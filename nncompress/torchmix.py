@@ -129,9 +129,6 @@ class DeviceTables:
             "rate": A.RATE,
             "sqrt_shift": A.SQRT_SHIFT,
             "apm_identity": A.APM_IDENTITY,
-            "lo": A._LO,
-            "mid": A._MID,
-            "hi": A._HI,
             "byte_class": np.array([_python(K.byte_class)(b) for b in range(256)]),
             # Each node of the byte's binary tree: its bounds in the cumulative
             # frequencies (lo, mid, hi), gathered at once.
@@ -534,7 +531,6 @@ class TorchBlockCoder(BitsFromPython):
         self.dev = tables.device
         cfg = bc.st.config
         self.n_ctx = len(cfg.contexts)
-        self.n_in = self.n_ctx + 4
         # Slots per context: a power of two (adaptive._ilog2, here without numba).
         self.slot_bits = (len(bc.st.ctx_stats) // self.n_ctx).bit_length() - 1
         self.obase = torch.arange(self.n_ctx, device=self.dev) << self.slot_bits
@@ -663,7 +659,6 @@ class TorchBlockCoder(BitsFromPython):
         self.mlen = work.ml
         self.agreeing = (work.ml > 0).to(torch.int64)
         self.bucket = work.bucket
-        self.mixset = work.mixset
         self.b1 = ctx & 0xFF
         self.row2_base = ((ctx & 0xFFFF) + 1) * self.p2
         # The byte's part of each mixer's and refinement stage's row in its joined table
