@@ -294,6 +294,17 @@ class _NoGraphs:
         raise RuntimeError("operation not permitted when stream is capturing")
 
 
+def test_the_operation_log_counts_kernels_apart_from_views() -> None:
+    """``--ops``' kernels leave out what launches nothing on a device: views, and a
+    Python number wrapped as a host scalar."""
+    x = torch.arange(12)
+    with torchmix.operation_log() as log:
+        y = x.view(3, 4)[1]  # view, select
+        _ = torch.where(y > 5, y, 0) + 1  # gt, scalar_tensor, where, add
+    assert sum(log.counts.values()) == 6
+    assert log.kernels == 3
+
+
 def test_the_networks_steps_run_in_fixed_buffers(
     default_model: IntModel, torch_model: IntModel, monkeypatch
 ) -> None:
