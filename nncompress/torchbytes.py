@@ -185,8 +185,8 @@ class ByteWork:
         self.probe_step = self.torch.tensor(
             probe_step, dtype=self.torch.int64, device=shared.device
         )
-        # 0, 1, 2, ...: how far back each byte a seed checks lies, less one.
-        self.back = self.torch.arange(REACH, device=shared.device)
+        # 1, 2, 3, ...: how far back each byte a seed checks lies.
+        self.back = self.torch.arange(1, REACH + 1, device=shared.device)
         self.match_shift = 64 - (len(match_table).bit_length() - 1)
         # Steps done: a tensor for the arithmetic, so that a captured step
         # (``torchmix.Captured``) reads the step it replays, not the one it was captured
@@ -444,7 +444,7 @@ class ByteWork:
         src = here - d
         # The segment's last ``reach`` bytes against those before the borrowed position,
         # all at once: [k, reach].
-        back = 1 + self.back[: self.reach]
+        back = self.back[: self.reach]
         own = sh.block[(starts + t)[:, None] - back].to(torch.int64)
         bad = (sh.known_byte(src[:, None] - back) != own).any(dim=1)
         take = (ml == 0) & (d > 0) & ~bad

@@ -99,6 +99,8 @@ class DeviceTables:
         "mix": ("weights", "weights2", "weights3", "weights_x"),
         "apms": ("apm", "apm2"),
     }
+    #: Every table that is a range of a joined one.
+    PARTS = frozenset(n for names in JOINED.values() for n in names)
 
     def __init__(self, state: A.StreamState, device: Any) -> None:
         import torch
@@ -107,11 +109,10 @@ class DeviceTables:
         self.device = torch.device(device)
         state.ensure_tables()
         self.state = state
-        joined = {n for names in self.JOINED.values() for n in names}
         self.t = {
             n: torch.from_numpy(getattr(state, n)).to(self.device)
             for n in self.NAMES
-            if n not in joined
+            if n not in self.PARTS
         }
         self.base: dict[str, int] = {}
         for whole, names in self.JOINED.items():
@@ -160,9 +161,8 @@ class DeviceTables:
         for shared in self.blocks.values():
             shared.finish()
         cpu = self.device.type == "cpu"
-        joined = {n for names in self.JOINED.values() for n in names}
         for n in self.NAMES:
-            if n in joined or not cpu:
+            if n in self.PARTS or not cpu:
                 getattr(self.state, n)[...] = self.t[n].cpu().numpy()
 
 
@@ -839,12 +839,7 @@ class TorchBlockCoder(BitsFromPython):
     def _train_contexts(self, target: Any, s: dict) -> None:
         torch = self.torch
         stats = self.tables.t["ctx_stats"]
-        slots, tag, p_ctx, ctx_n = (
-            s["slots"].reshape(-1),
-            s["tag"].reshape(-1),
-            s["p_ctx"].reshape(-1),
-            s["ctx_n"].reshape(-1),
-        )
+        slots, tag, ctx_n = s["slots"].reshape(-1), s["tag"].reshape(-1), s["ctx_n"].reshape(-1)
         k = len(target)
         # Claims: a slot holding another context is reset to this one; where several
         # segments claim one slot, the last in ``_update``'s order (segment, then kind),
@@ -864,7 +859,7 @@ class TorchBlockCoder(BitsFromPython):
         n_old = torch.clamp(ctx_n, min=0)
         visits = (stats[slots, 1].to(torch.int64) & 0xFFFF) - n_old
         rate = self.tables.lut["rate"][torch.clamp(n_old + visits - 1, 0, A.COUNT_LIMIT)]
-        move = ((target[:, None] - p_ctx.view(k, -1)) * rate.view(k, -1) + self.round_half) >> 16
+        move = ((target[:, None] - s["p_ctx"]) * rate.view(k, -1) + self.round_half) >> 16
         delta = torch.where(held, move.view(-1), 0)
         stats[:, 0].index_add_(0, slots, delta.to(stats.dtype))
         # Clamp the probability and cap the count, both columns in one write (every
