@@ -48,6 +48,7 @@ operations per bit, each a pass over all segments, and cost more than the networ
 from __future__ import annotations
 
 from decimal import Decimal, getcontext
+from typing import Any
 
 import numpy as np
 
@@ -219,6 +220,20 @@ class StreamState:
         # Bit accounting (Spending) when asked for; an array, so that snapshot/restore
         # drop the accounts of a block the encoder did not keep.
         self.spending = np.zeros(Spending.size(len(config.contexts))) if account else None
+        #: The tables as a device holds them between the stream's blocks (a
+        #: ``torchmix.DeviceTables``, left by ``coder``), newer there than in the arrays:
+        #: ``settle`` takes them back. None: the arrays are the statistics.
+        self.resident: Any = None
+
+    def settle(self) -> None:
+        """Take back the tables a device holds (``resident``): what they learnt is written
+        to the arrays, which are the stream's statistics again. A device keeps them from
+        one block to the next, where copying them there and back would cost their size
+        (hundreds of MB) twice a block; so whatever else reads or writes the arrays (the
+        compiled loops, a copy of the state, another method's block) calls this first."""
+        resident, self.resident = self.resident, None
+        if resident is not None:
+            resident.write_back(self)
 
     def spent(self) -> Spending | None:
         """The accounts of the mixed blocks so far (None unless asked for)."""
@@ -236,6 +251,7 @@ class StreamState:
         256 KiB, tables for the whole prime gained little over a quarter's, at four times
         the memory."""
         assert not self.ready, "the prime comes before the first mixed block"
+        self.settle()
         room = max(self.block_size, prime_len // PRIME_TABLE_SHARE)
         tb, mb = table_bits(room, self.config)
         self.table_bits = tb
@@ -318,6 +334,7 @@ class StreamState:
         return [BlockCoder(self, shared, lo, hi) for lo, hi in groups]
 
     def snapshot(self) -> dict[str, np.ndarray | int]:
+        self.settle()
         return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(self).items()}
 
     def restore(self, snap: dict[str, np.ndarray | int]) -> None:
@@ -331,6 +348,7 @@ class StreamState:
         coding, then add it to the window. Works through the block in pieces of
         ``OTHER_PIECE`` bytes, so that its memory does not grow with the block: a 256 MiB
         block of zeros from a 40 KB archive costs no more here than a 1 MiB one."""
+        self.settle()
         self.ensure_match_table()
         view = memoryview(data)
         # A context ends at each byte from the block's m-th on; piece by piece, each

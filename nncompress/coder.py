@@ -319,6 +319,9 @@ def _code_mixed(
     base, extra = _layout(n, segments)
     steps = base + (extra > 0)
     out = np.zeros((segments, steps), dtype=np.uint8)
+    device = None if flat else _mixing_device(model, state)  # flat: no network, no device
+    if device is None:
+        state.settle()  # the loops read and write the arrays
     if len(groups) == 1:
         coders = [state.block_coder(n, segments, record)]
     else:
@@ -330,11 +333,10 @@ def _code_mixed(
         coders[0].finish()
         return out
     tables = None
-    device = None if flat else _mixing_device(model, state)  # flat: no network, no device
     if device is not None:
         from .torchmix import DeviceTables, TorchBlockCoder
 
-        tables = DeviceTables(state, device)
+        tables = DeviceTables.held(state, device)
         coders = [TorchBlockCoder(bc, tables) for bc in coders]  # type: ignore[misc]
     with _one_blas_thread():
         # On a device the frequencies stay where the network left them, for the mixing.
@@ -366,7 +368,8 @@ def _code_mixed(
         finally:
             net.close()
     if tables is not None:
-        tables.finish()
+        tables.end_block()
+        state.resident = tables  # on the device for the next block (StreamState.settle)
     for bc in coders:
         bc.finish()
     return out

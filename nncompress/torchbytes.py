@@ -73,6 +73,21 @@ def _byte_kinds_only(kinds: list[int]) -> bool:
     return K.BIT_KINDS.isdisjoint(kinds) and all(k in K.NAMES for k in kinds)
 
 
+#: Whether tensors on the CPU share the numpy arrays' memory, as they do unless a test
+#: asks for copies (``device_copy``): then the CPU runs what a GPU's copies need, the
+#: writes copied back to the arrays and the tables kept on the device between blocks.
+SHARE_CPU_MEMORY = True
+
+
+def device_copy(torch: Any, array: np.ndarray, device: Any) -> tuple[Any, bool]:
+    """``array`` as a tensor on ``device``, and whether it is a copy, whose writes the
+    arrays see only once copied back: on the CPU the same memory (``SHARE_CPU_MEMORY``)."""
+    t = torch.from_numpy(array)
+    if device.type == "cpu" and SHARE_CPU_MEMORY:
+        return t, False
+    return t.to(device, copy=True), True
+
+
 class BlockTensors:
     """What a block's segment groups share (``adaptive._BlockShared``) and the stream's
     window, as tensors on ``device``: the block's bytes, how far each segment has coded,
@@ -104,8 +119,8 @@ class BlockTensors:
         """``array`` on the device: the same memory on the CPU, else a copy that
         ``finish`` writes back."""
         view = array.view(np.int64) if array.dtype == np.uint64 else array
-        t = self.torch.from_numpy(view).to(self.device)
-        if self.device.type != "cpu":
+        t, copied = device_copy(self.torch, view, self.device)
+        if copied:
             self.pairs.append((view, t))
         return t
 

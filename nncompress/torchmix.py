@@ -38,7 +38,15 @@ from . import adaptive as A
 from . import contexts as K
 from .config import Config
 from .rangecoder import BitDecoder, BitEncoder, code_bits
-from .torchbytes import REACH, BlockTensors, ByteWork, equal_groups, group_max, signed64
+from .torchbytes import (
+    REACH,
+    BlockTensors,
+    ByteWork,
+    device_copy,
+    equal_groups,
+    group_max,
+    signed64,
+)
 
 #: The mixer contexts this module computes: (weight sets per byte-level value, and
 #: whether the bit-level part is the bit position ``j``, the partial byte's top 5 bits,
@@ -70,17 +78,21 @@ def _python(loop: Any) -> Any:
 
 
 class DeviceTables:
-    """A stream's tables (``adaptive.StreamState``) as tensors on ``device``, for one
-    block. On the CPU they share the numpy arrays' memory; elsewhere they are copies,
-    written back by ``finish`` so that the compiled loops (a one-segment block without
-    the network, the next block's bookkeeping) see what this block learnt.
+    """A stream's tables (``adaptive.StreamState``) as tensors on ``device``. On the CPU
+    they share the numpy arrays' memory; elsewhere they are copies, kept from one block
+    to the next (``held``; copying them there and back cost their size, hundreds of MB,
+    twice a block) until something else needs the arrays: ``StreamState.settle`` then has
+    ``write_back`` copy them there, so that the compiled loops (a one-segment block
+    without the network), a copy of the state and another method's block see what the
+    device learnt. After a frame's last block nothing reads them: they are dropped with
+    the stream's state, never copied back.
 
     Tables that a bit's work reads and trains side by side are one tensor here, each a
     range of its rows (``JOINED``: the four mixers of one input width, the two
     refinement stages), so that one gather and one ``index_add_`` serve them all: on a
     device each operation is a kernel, and a bit runs these eight times a step. ``t``
     names each table's range (a view); ``base`` its first row in the joined tensor. The
-    joined tensors are copies on any device, and written back by ``finish``."""
+    joined tensors are copies on any device."""
 
     NAMES = (
         "ctx_stats",
@@ -108,12 +120,14 @@ class DeviceTables:
         self.torch = torch
         self.device = torch.device(device)
         state.ensure_tables()
-        self.state = state
-        self.t = {
-            n: torch.from_numpy(getattr(state, n)).to(self.device)
-            for n in self.NAMES
-            if n not in self.PARTS
-        }
+        self.t = {}
+        #: The tables that are copies of the arrays, written back by ``write_back``.
+        self.copies = set(self.PARTS)
+        for n in self.NAMES:
+            if n not in self.PARTS:
+                self.t[n], copied = device_copy(torch, getattr(state, n), self.device)
+                if copied:
+                    self.copies.add(n)
         self.base: dict[str, int] = {}
         for whole, names in self.JOINED.items():
             parts = [getattr(state, n) for n in names]
@@ -148,6 +162,17 @@ class DeviceTables:
             for n, v in lut.items()
         }
 
+    @classmethod
+    def held(cls, state: A.StreamState, device: Any) -> DeviceTables:
+        """``state``'s tables on ``device``: where its last block left them
+        (``StreamState.resident``), else copied there now."""
+        import torch
+
+        if state.resident is not None and state.resident.device != torch.device(device):
+            state.settle()
+        tables, state.resident = state.resident, None
+        return tables if tables is not None else cls(state, device)
+
     def block(self, bc: A.BlockCoder) -> BlockTensors:
         """The tensors that ``bc``'s block shares among its segment groups (made once)."""
         key = id(bc.sh)
@@ -155,15 +180,16 @@ class DeviceTables:
             self.blocks[key] = BlockTensors(bc, self.device)
         return self.blocks[key]
 
-    def finish(self) -> None:
-        """Write the block's learning back to the stream's arrays (on the CPU only the
-        joined tables: the others share the arrays' memory)."""
+    def end_block(self) -> None:
+        """Write the block's own tensors back (``BlockTensors.finish``); the tables stay."""
         for shared in self.blocks.values():
             shared.finish()
-        cpu = self.device.type == "cpu"
-        for n in self.NAMES:
-            if n in self.PARTS or not cpu:
-                getattr(self.state, n)[...] = self.t[n].cpu().numpy()
+        self.blocks.clear()
+
+    def write_back(self, state: A.StreamState) -> None:
+        """Copy what the tables learnt to ``state``'s arrays (``StreamState.settle``)."""
+        for n in self.copies:
+            getattr(state, n)[...] = self.t[n].cpu().numpy()
 
 
 class BitsFromPython:

@@ -95,7 +95,8 @@ def _run(blocks: list[bytes], config, segments: int, record: int, device: str | 
                     after = [a.copy() for a in after + [bc.words.view(np.int64), bc.lines, bc.ints]]
                 seen.append((t, g, got + after))
         if tables:
-            tables.finish()
+            tables.end_block()
+            tables.write_back(state)
         for bc in coders:
             bc.finish()
         seen.append(("table", state.match_table.copy(), state.rep_dist))

@@ -13,11 +13,14 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from conftest import decompress, sample_text, set_segment_bytes, shrink_tables
 
-from nncompress import coder, records, torchmix
+from nncompress import coder, records, torchbytes, torchmix
 from nncompress import format as fmt
+from nncompress.adaptive import StreamState
+from nncompress.coder import encode_block_mixed
 from nncompress.config import (
     BINARY_SPARSE_MIXERS,
     BITMAP,
@@ -171,6 +174,83 @@ def test_torch_mixing_with_colliding_slots(
     data = _prose(4000, seed=9) + _table(60)
     _both_ways(data, default_model, torch_model, config=TEXT_MIXERS)
     assert any(d is not None for d in torch_blocks)
+
+
+@pytest.fixture
+def copied_tables(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Tables and block tensors as copies on the CPU too, as a GPU holds them (written
+    back, kept between blocks); the ``DeviceTables`` made, one per upload of the tables."""
+    monkeypatch.setattr(torchbytes, "SHARE_CPU_MEMORY", False)
+    made: list = []
+    real = torchmix.DeviceTables.__init__
+
+    def spy(self, state, device):
+        made.append(device)
+        real(self, state, device)
+
+    monkeypatch.setattr(torchmix.DeviceTables, "__init__", spy)
+    return made
+
+
+def test_tables_stay_on_the_device_between_blocks(
+    default_model: IntModel, torch_model: IntModel, copied_tables: list, monkeypatch
+) -> None:
+    """A stream's tables go to the device once, not once a block, and its archive is the
+    loops' with every table a copy, written back nowhere in between."""
+    set_segment_bytes(monkeypatch, 64)
+    data = _prose(4800, seed=13)
+    blob = compress(data, torch_model, config=TEXT_MIXERS, block_size=1200)
+    blocks = list_stream(io.BytesIO(blob)).blocks
+    assert len(blocks) == 4 and {b.method for b in blocks} == {fmt.METHOD_MIXED}
+    assert len(copied_tables) == 1
+    assert blob == compress(data, default_model, config=TEXT_MIXERS, block_size=1200)
+    assert decompress(blob, torch_model) == data
+    assert len(copied_tables) == 2
+
+
+def test_tables_come_back_for_other_blocks(
+    default_model: IntModel,
+    torch_model: IntModel,
+    torch_blocks: list,
+    copied_tables: list,
+    monkeypatch,
+) -> None:
+    """Between a stream's device blocks come blocks that need the arrays: random bytes
+    that another method stores (the mixed trial undone from a copy of the state; the
+    block's contexts indexed for the match model), then a table's block coded without the
+    network (the compiled loops). The device's tables are written back before each (the
+    decoder stores the random bytes straight after a device block) and copied there again
+    after; every archive is the loops', and each decodes the other's."""
+    set_segment_bytes(monkeypatch, 64)
+    part = 1488  # 62 rows of the table
+    noise = bytes(np.random.default_rng(14).integers(0, 256, part, dtype=np.uint8))
+    data = _prose(part, seed=15) + noise + _table(62) + _prose(part, seed=16)
+    config = BINARY_SPARSE_MIXERS  # reads records: the table goes without the network
+    blob = _both_ways(data, default_model, torch_model, block_size=part, config=config)
+    blocks = list_stream(io.BytesIO(blob)).blocks
+    assert len(blocks) == 4
+    assert blocks[0].method == blocks[2].method == blocks[3].method == fmt.METHOD_MIXED
+    assert blocks[2].flat and not blocks[0].flat and not blocks[3].flat
+    assert blocks[1].method != fmt.METHOD_MIXED
+    assert any(d is None for d in torch_blocks) and any(d is not None for d in torch_blocks)
+    assert len(copied_tables) >= 4  # each side: the first block, and again after the loops'
+
+
+def test_a_copy_of_the_state_holds_what_the_device_learnt(
+    default_model: IntModel, torch_model: IntModel, copied_tables: list, monkeypatch
+) -> None:
+    """A copy of the state (the encoder's, before a block that another method may win)
+    takes the tables back from the device first, and holds what the loops' would."""
+    set_segment_bytes(monkeypatch, 64)
+    data = _prose(1200, seed=17)
+    loops, device = StreamState(TEXT_MIXERS, 1200), StreamState(TEXT_MIXERS, 1200)
+    encode_block_mixed(default_model, data, loops)
+    encode_block_mixed(torch_model, data, device)
+    assert device.resident is not None
+    snap = device.snapshot()
+    assert device.resident is None
+    for name in torchmix.DeviceTables.NAMES:
+        assert np.array_equal(snap[name], getattr(loops, name)), name
 
 
 def test_torch_mixing_finished_segments(
