@@ -397,7 +397,9 @@ class Captured:
             held = self.inputs[i] = tuple(x.to(dev, copy=True) for x in inputs)
         else:
             for buf, x in zip(held, inputs, strict=True):
-                buf.copy_(x)
+                # From pinned memory a copy need not hold the host (the decoder's bits:
+                # its host writes the buffer again only after the stage that reads it).
+                buf.copy_(x, non_blocking=x.is_pinned())
         if i < len(self.graphs):
             self.graphs[i].replay()
             return self.out[i]
@@ -594,6 +596,7 @@ class TorchBlockCoder(BitsFromPython):
         bits = [partial(self._next_bit, j) for j in range(1, 8)]
         stages = [self._first_bit, *bits, self._last_bit]
         self.decoder = Captured(stages, self.bytes, owners)
+        self.host: tuple[Any, Any] | None = None  # ``_round_trip``'s buffers
 
     def code_byte(self, freqs: Any, byte: np.ndarray, enc: BitEncoder) -> None:
         """Encoder's step. Its bits are known, so the device predicts and learns all 8 of
@@ -634,14 +637,37 @@ class TorchBlockCoder(BitsFromPython):
         stages = self.decoder
         p = stages.run(0, self.torch.as_tensor(freqs, device=self.dev)[:k])
         c0 = np.ones(k, dtype=np.int64)
-        bit = np.empty(k, dtype=np.int64)
+        p_host, bit_host = self._round_trip()
+        bit = bit_host.numpy()
         for j in range(8):
-            if code_bits(bit, p.cpu().numpy(), True, dec.state, dec.words) < 0:
+            if code_bits(bit, self._fetch(p, p_host), True, dec.state, dec.words) < 0:
                 raise ValueError("block payload is invalid for this model")
-            p = stages.run(j + 1, self.torch.from_numpy(bit))
+            p = stages.run(j + 1, bit_host)
             c0 = (c0 << 1) | bit
         self.bytes.advance()
         return c0 - 256
+
+    def _round_trip(self) -> tuple[Any, Any]:
+        """The host's buffers for a settled decoder step's probabilities and bits (made
+        once): on a CUDA device in pinned memory, which a copy reaches without staging
+        through a buffer of the driver's, so that each of a step's 16 transfers is one
+        copy and the bits' copy does not hold the host (``Captured.run``)."""
+        if self.host is None:
+            pin = self.dev.type == "cuda"
+            torch = self.torch
+            self.host = tuple(
+                torch.empty(self.bc.s, dtype=torch.int64, pin_memory=pin) for _ in range(2)
+            )
+        return self.host
+
+    def _fetch(self, p: Any, host: Any) -> np.ndarray:
+        """``p``, a stage's probabilities, as a numpy array (``host``'s memory, from
+        ``_round_trip``) once the stage has computed them."""
+        if self.dev.type != "cuda":
+            return p.cpu().numpy()
+        host.copy_(p, non_blocking=True)
+        self.torch.cuda.current_stream(self.dev).synchronize()
+        return host.numpy()
 
     def _first_bit(self, freqs: Any) -> Any:
         """The decoder's first stage: the byte's work, then P(bit 0 = 1)."""
