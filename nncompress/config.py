@@ -428,9 +428,9 @@ MAX_TEXT = replace(DEFAULT_MIXERS, final_shift=18, apm_rate=5, network_weight=1 
 #: 2,048 segments a step, the default's 2^21 slots of a context hold only the last 128
 #: bytes or so of each, and the high orders forget what they need. On 8 MiB of Python
 #: source in 2,048 segments, 3.3% larger than the default level against 8.4% with preset
-#: 7's tables (``scripts/wide_cost.py --mb 8 --presets 7,18``), for 1,216 MB of tables a
-#: stream at most against 360 MB (``scripts/memory.py --tables``). docs/DESIGN.md,
-#: section 10.
+#: 7's tables (``scripts/wide_cost.py --mb 8 --presets 7,18``), for 2,390 MB of tables a
+#: stream in --wide's 2 MiB blocks against 360 MB (``scripts/memory.py --tables
+#: --block-mb 2``). docs/DESIGN.md, section 10.
 WIDE_TEXT = replace(TEXT_MIXERS, table_bits=24, match_bits=24)
 #: For text at the strongest level since format 1 grew bit histories: preset 15 with them
 #: (``Config.histories``). A slot's probability, counted to 1023, says how often a bit

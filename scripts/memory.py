@@ -11,6 +11,7 @@ their sum. Prints a Markdown table.
     python scripts/memory.py --sizes 1K,8M -T 1   # other sizes; nncompress -T1
     python scripts/memory.py FILE                 # a file of your own (whole)
     python scripts/memory.py --tables             # each preset's adaptive tables
+    python scripts/memory.py --tables --block-mb 2   # ...in a stream of 2 MiB blocks
     python scripts/memory.py --level wide         # nncompress --wide (or max, fast)
 
 The default inputs are the first bytes of this Python's standard library sources, joined
@@ -69,9 +70,11 @@ def parse_size(text: str) -> int:
     return int(text[:-1] if mult > 1 else text) * mult
 
 
-def table_sizes() -> None:
-    """What the adaptive statistics of each released preset allocate for inputs of 256 KiB
-    or more (context and match tables, mixers, refinement stages), in this process."""
+def table_sizes(block_size: int) -> None:
+    """What the adaptive statistics of each released preset allocate for a stream of
+    blocks of ``block_size`` bytes (context and match tables, mixers, refinement stages),
+    in this process. The context tables grow with the blocks up to the preset's size:
+    the default level's 1 MiB blocks, and --wide's 2 MiB, get each preset's largest."""
     import numpy as np
 
     from nncompress.adaptive import StreamState
@@ -80,7 +83,7 @@ def table_sizes() -> None:
     print("| preset | name | contexts | extra mixers | tables MB |")
     print("|---:|---|---:|---:|---:|")
     for number, config in PRESETS.items():
-        state = StreamState(config)
+        state = StreamState(config, block_size)
         state.ensure_tables()
         size = sum(v.nbytes for v in vars(state).values() if isinstance(v, np.ndarray))
         row = f"| {number} | {PRESET_NAMES[number]} | {len(config.contexts)} |"
@@ -93,6 +96,9 @@ def main() -> int:
     ap.add_argument(
         "--tables", action="store_true", help="print each preset's table sizes and exit"
     )
+    ap.add_argument(
+        "--block-mb", type=float, default=1, help="--tables: the stream's block size (MiB)"
+    )
     ap.add_argument("--sizes", default="1K,8M", help="default inputs' sizes (K, M)")
     ap.add_argument("-T", "--threads", default="0", help="nncompress -T (default 0)")
     ap.add_argument("--level", choices=("fast", "default", "max", "wide"), default="default")
@@ -103,7 +109,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     if args.tables:
-        table_sizes()
+        table_sizes(int(args.block_mb * (1 << 20)))
         return 0
     nnc = (
         args.nncompress.split()
