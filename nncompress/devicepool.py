@@ -23,7 +23,6 @@ the compiled loops without a GPU.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -94,9 +93,10 @@ DEVICE_FRAME_EXTRA = 256 << 20
 def frame_pool(workers: Workers, header: Any, model: Any, account: bool) -> Any:
     """The pool for the frames of a stream of ``header`` coded with ``model``, or None
     where they are coded one after another in the caller's thread: threads on the device
-    where the mixed predictor runs on one (``workers.device`` then names it), except where
-    its steps are compiled (``torchmix.TORCH_COMPILE``: the compiler is not made for
-    threads), else worker processes; either only for more than one frame at a time. On a
+    where the mixed predictor runs on one (``workers.device`` then names it; where its
+    steps are compiled, ``torchmix.TORCH_COMPILE``, the threads take turns in the
+    compiler, ``torchmix._COMPILER``), else worker processes; either only for more than
+    one frame at a time. On a
     GPU the threads are cut to the frames whose tables fit in its free memory, as the
     processes are cut to the host's budget (``workers.plan_workers``)."""
     from .coder import mixing_device
@@ -107,10 +107,6 @@ def frame_pool(workers: Workers, header: Any, model: Any, account: bool) -> Any:
     device = mixing_device(model, header.config, account)
     if device is None:
         return FramePool(workers)
-    from .torchmix import TORCH_COMPILE
-
-    if os.environ.get(TORCH_COMPILE) == "1":
-        return None
     if device.type == "cuda":
         import torch
 

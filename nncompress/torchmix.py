@@ -28,6 +28,7 @@ coded without the network (``coder._code_mixed`` keeps them in the loops).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from functools import partial
 from typing import Any
@@ -344,6 +345,13 @@ def operation_log() -> Any:
 
 #: Held while a stage or a network's step is recorded (``Captured._record``).
 _RECORDING = threading.Lock()
+#: One thread at a time in torch's compiler and in the stages it compiled: neither is made
+#: for threads (dynamo's caches and guards, inductor's code cache are shared by the
+#: process). On a GPU a compiled stage is called only until it is recorded, and its
+#: replays take no lock, so the frames' threads (``devicepool``) wait on one another only
+#: while a block's stages are first compiled and recorded; on the CPU every step of a
+#: compiled stage is a call, and the threads take turns.
+_COMPILER = threading.Lock()
 
 
 class Captured:
@@ -412,11 +420,17 @@ class Captured:
                 graph.replay()
                 return self.out[i]
         if self.compile and self.fused[i] is None:
-            self.out[i] = self._compile(i)
+            with _COMPILER:
+                self.out[i] = self._compile(i)
             if self.out[i] is not None:
                 return self.out[i]
-        self.out[i] = self._stage(i)(*held)
+        with self._compiler():
+            self.out[i] = self._stage(i)(*held)
         return self.out[i]
+
+    def _compiler(self) -> Any:
+        """``_COMPILER`` where the stages are compiled, else nothing to hold."""
+        return _COMPILER if self.compile else contextlib.nullcontext()
 
     def _stage(self, i: int) -> Any:
         """Stage ``i`` as it runs now: compiled, or as it is."""
@@ -461,7 +475,7 @@ class Captured:
         # One recording at a time (the counts too), since torch records every graph on
         # one stream of its own unless told another; thread_local: the network's thread,
         # and other frames' (``devicepool``), go on launching their own steps meanwhile.
-        with _RECORDING:
+        with self._compiler(), _RECORDING:
             try:
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph, capture_error_mode="thread_local"):

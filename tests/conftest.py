@@ -84,6 +84,21 @@ def sample_text(n: int, seed: int = 0) -> bytes:
     return np.frombuffer(ALPHABET, dtype=np.uint8)[idx].tobytes()
 
 
+def prose(n: int, seed: int) -> bytes:
+    """Sentences of a small vocabulary, picked by a linear congruential sequence: text
+    with words and repeats, which the mixed method codes (random letters go to LZMA)."""
+    words = (
+        b"the a of to and in that is for it with as was on be by this are from or at "
+        b"model block segment stream coder table mixer weight context match byte bit "
+        b"learns codes reads writes predicts every each one two many all"
+    ).split()
+    out, x = bytearray(), seed + 1
+    while len(out) < n:
+        x = (x * 1103515245 + 12345) % (1 << 31)
+        out += words[(x >> 16) % len(words)] + (b".\n" if (x >> 8) % 11 == 0 else b" ")
+    return bytes(out[:n])
+
+
 def random_gru(
     hidden: int, layers: int, seed: int, name: str
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -12,7 +12,14 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import decompress_damaged, lookup_for, sample_text, set_segment_bytes, shrink_tables
+from conftest import (
+    decompress_damaged,
+    lookup_for,
+    prose,
+    sample_text,
+    set_segment_bytes,
+    shrink_tables,
+)
 
 from nncompress import coder, engine
 from nncompress import format as fmt
@@ -110,7 +117,8 @@ def test_the_pool_follows_the_predictor(
 ) -> None:
     """Threads on the device where the predictor runs there; worker processes where it
     runs in the compiled loops (the model on numpy, or -v's accounting, which the torch
-    predictor does not keep); none for one at a time, or while the steps are compiled."""
+    predictor does not keep); none for one at a time. Threads too where the steps are
+    compiled: they take turns in the compiler."""
     from nncompress.torchmix import TORCH_COMPILE
 
     two = Workers(2, False, 0, 0)
@@ -124,7 +132,54 @@ def test_the_pool_follows_the_predictor(
         pool.close()
     assert frame_pool(Workers(1, False, 0, 0), HEADER, on_torch, False) is None
     monkeypatch.setenv(TORCH_COMPILE, "1")
-    assert frame_pool(Workers(2, False, 0, 0), HEADER, on_torch, False) is None
+    pool = frame_pool(Workers(2, False, 0, 0), HEADER, on_torch, False)
+    assert isinstance(pool, DeviceFrames)
+    pool.close()
+
+
+def test_compiled_frames_in_threads_write_the_loops_archive(
+    default_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``NNCOMPRESS_TORCH_COMPILE=1`` with two frames in two threads: the threads take
+    turns in torch's compiler and in the stages it compiled (``torchmix._COMPILER``), and
+    the archive is the loops', both ways. The configuration and geometry are those of
+    ``test_torchmix``'s compiled test, whose first block each frame's block is: the two
+    share inductor's cache, so that one of them pays for the compiling."""
+    import shutil
+    from dataclasses import replace
+
+    from nncompress import torchmix
+    from nncompress.config import FINE_TEXT
+    from nncompress.ops import TorchOps
+
+    if not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        pytest.skip("no C++ compiler for inductor's CPU kernels")
+    monkeypatch.setenv(torchmix.TORCH_COMPILE, "1")
+    monkeypatch.setattr(torchmix.Captured, "compiled", 0)
+    monkeypatch.setattr(torchmix.Captured, "refusals", [])
+    monkeypatch.setattr(engine, "MIN_WORKER_FRAME", 0)
+    set_segment_bytes(monkeypatch, 64)
+    config = replace(FINE_TEXT, contexts=FINE_TEXT.contexts[:4], mixers=FINE_TEXT.mixers[:2])
+    block = 64 * 12
+    data = prose(2 * block, seed=14)  # two frames of a block each
+
+    def code(model: IntModel, threads: int) -> tuple[bytes, engine.StreamInfo]:
+        out = io.BytesIO()
+        info = compress_stream(
+            io.BytesIO(data), out, model, block, frame_size=block, threads=threads, config=config
+        )
+        return out.getvalue(), info
+
+    on_torch = default_model.to(TorchOps("cpu"))
+    loops, info = code(default_model, 1)
+    assert len(info.frames) == 2 and {b.method for b in info.blocks} == {fmt.METHOD_MIXED}
+    blob, info = code(on_torch, 2)
+    assert blob == loops
+    assert (info.workers.count, info.workers.device) == (2, "cpu")
+    back, dinfo = _decompress(loops, on_torch, 2)
+    assert back == data and dinfo.workers.count == 2
+    assert torchmix.Captured.refusals == []
+    assert torchmix.Captured.compiled > 0
 
 
 def test_a_gpus_free_memory_bounds_its_frames(

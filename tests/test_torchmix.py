@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import decompress, sample_text, set_segment_bytes, shrink_tables
+from conftest import decompress, prose, sample_text, set_segment_bytes, shrink_tables
 
 from nncompress import coder, records, torchbytes, torchmix
 from nncompress import format as fmt
@@ -66,21 +66,6 @@ def torch_blocks(monkeypatch: pytest.MonkeyPatch) -> list:
     return chosen
 
 
-def _prose(n: int, seed: int) -> bytes:
-    """Sentences of a small vocabulary, picked by a linear congruential sequence: text
-    with words and repeats, which the mixed method codes (random letters go to LZMA)."""
-    words = (
-        b"the a of to and in that is for it with as was on be by this are from or at "
-        b"model block segment stream coder table mixer weight context match byte bit "
-        b"learns codes reads writes predicts every each one two many all"
-    ).split()
-    out, x = bytearray(), seed + 1
-    while len(out) < n:
-        x = (x * 1103515245 + 12345) % (1 << 31)
-        out += words[(x >> 16) % len(words)] + (b".\n" if (x >> 8) % 11 == 0 else b" ")
-    return bytes(out[:n])
-
-
 def _table(rows: int = 120) -> bytes:
     """Records of 24 bytes: a counter, a name, a value, so the record contexts read rows."""
     names = [b"anchor", b"bolt", b"cable", b"drill", b"eyelet"]
@@ -119,15 +104,15 @@ def _both_ways(data: bytes, model: IntModel, torch_model: IntModel, **kw) -> byt
 
 CASES = {
     # The default level's text preset (nearby match probes, five extra mixers), until 36.
-    "text with mixers": (lambda: _prose(3000, seed=3), TEXT_MIXERS),
+    "text with mixers": (lambda: prose(3000, seed=3), TEXT_MIXERS),
     # Since 36 with fine probabilities: refinement curves in Q22, count-based moves
     # rounded; the table with them too, for the match model's and the record kinds'.
-    "fine text": (lambda: _prose(3000, seed=7), FINE_TEXT),
+    "fine text": (lambda: prose(3000, seed=7), FINE_TEXT),
     "fine table": (lambda: _table(80), replace(BINARY_SPARSE_MIXERS, fine=1)),
-    "default": (lambda: _prose(2500, seed=4), DEFAULT),
-    "nearby matches": (lambda: _prose(2500, seed=5), DEFAULT_2),
+    "default": (lambda: prose(2500, seed=4), DEFAULT),
+    "nearby matches": (lambda: prose(2500, seed=5), DEFAULT_2),
     # --max's rates (here in the default level's segments).
-    "max rates": (lambda: _prose(2500, seed=6), MAX_TEXT),
+    "max rates": (lambda: prose(2500, seed=6), MAX_TEXT),
     # Binary presets on data with records: the record, sparse and match kinds.
     "table, sparse kinds": (lambda: _table(80), BINARY_SPARSE_MIXERS),
     "image kinds": (lambda: _image(96, 24), IMAGE_MIXERS),
@@ -171,7 +156,7 @@ def test_torch_mixing_with_colliding_slots(
     gradients are summed)."""
     set_segment_bytes(monkeypatch, 64)
     shrink_tables(monkeypatch, 10)
-    data = _prose(4000, seed=9) + _table(60)
+    data = prose(4000, seed=9) + _table(60)
     _both_ways(data, default_model, torch_model, config=TEXT_MIXERS)
     assert any(d is not None for d in torch_blocks)
 
@@ -198,7 +183,7 @@ def test_tables_stay_on_the_device_between_blocks(
     """A stream's tables go to the device once, not once a block, and its archive is the
     loops' with every table a copy, written back nowhere in between."""
     set_segment_bytes(monkeypatch, 64)
-    data = _prose(4800, seed=13)
+    data = prose(4800, seed=13)
     blob = compress(data, torch_model, config=TEXT_MIXERS, block_size=1200)
     blocks = list_stream(io.BytesIO(blob)).blocks
     assert len(blocks) == 4 and {b.method for b in blocks} == {fmt.METHOD_MIXED}
@@ -224,7 +209,7 @@ def test_tables_come_back_for_other_blocks(
     set_segment_bytes(monkeypatch, 64)
     part = 1488  # 62 rows of the table
     noise = bytes(np.random.default_rng(14).integers(0, 256, part, dtype=np.uint8))
-    data = _prose(part, seed=15) + noise + _table(62) + _prose(part, seed=16)
+    data = prose(part, seed=15) + noise + _table(62) + prose(part, seed=16)
     config = BINARY_SPARSE_MIXERS  # reads records: the table goes without the network
     blob = _both_ways(data, default_model, torch_model, block_size=part, config=config)
     blocks = list_stream(io.BytesIO(blob)).blocks
@@ -242,7 +227,7 @@ def test_a_copy_of_the_state_holds_what_the_device_learnt(
     """A copy of the state (the encoder's, before a block that another method may win)
     takes the tables back from the device first, and holds what the loops' would."""
     set_segment_bytes(monkeypatch, 64)
-    data = _prose(1200, seed=17)
+    data = prose(1200, seed=17)
     loops, device = StreamState(TEXT_MIXERS, 1200), StreamState(TEXT_MIXERS, 1200)
     encode_block_mixed(default_model, data, loops)
     encode_block_mixed(torch_model, data, device)
@@ -259,7 +244,7 @@ def test_torch_mixing_finished_segments(
     """A block whose segments are of two lengths: at the last step only some of them are
     active, and the two groups of segments have different sizes."""
     set_segment_bytes(monkeypatch, 64)
-    data = _prose(64 * 13 + 5, seed=11)
+    data = prose(64 * 13 + 5, seed=11)
     _both_ways(data, default_model, torch_model, config=TEXT_MIXERS)
 
 
@@ -288,7 +273,7 @@ def test_torch_mixing_refuses_damaged_payloads(
     """A damaged payload fails as it fails in the compiled loops: the same error, never
     other bytes."""
     set_segment_bytes(monkeypatch, 64)
-    data = _prose(2000, seed=12)
+    data = prose(2000, seed=12)
     blob = compress(data, default_model, config=TEXT_MIXERS)
     for at in (len(blob) // 2, len(blob) - 12):
         bad = bytearray(blob)
@@ -324,7 +309,7 @@ def test_settled_steps_run_in_stages(
     monkeypatch.setattr(torchmix.Captured, "recorded", 0)
     monkeypatch.setattr(torchmix.Captured, "refusals", [])
     set_segment_bytes(monkeypatch, 64)
-    _both_ways(_prose(64 * 12, seed=13), default_model, torch_model, config=FINE_TEXT)
+    _both_ways(prose(64 * 12, seed=13), default_model, torch_model, config=FINE_TEXT)
     # 12 segments of 64 bytes in two groups: steps 8-63 settled, each group's.
     assert calls == {"encoder": 2 * 56, "decoder": 2 * 56 * 9}
     # On a GPU every stage is recorded once a group: the encoder's graph and the
@@ -343,7 +328,7 @@ def test_a_step_that_cannot_be_recorded_runs_as_it_is(
     monkeypatch.setattr(torchmix.Captured, "__init__", _recording(torchmix.Captured.__init__))
     monkeypatch.setattr(torchmix.Captured, "refusals", [])
     set_segment_bytes(monkeypatch, 64)
-    _both_ways(_prose(64 * 12, seed=14), default_model, torch_model, config=FINE_TEXT)
+    _both_ways(prose(64 * 12, seed=14), default_model, torch_model, config=FINE_TEXT)
     # Each group's encoder and decoder asked once, at their first settled step.
     assert len(torchmix.Captured.refusals) == 4
     assert all("capturing" in r for r in torchmix.Captured.refusals)
@@ -415,7 +400,7 @@ def test_the_networks_steps_run_in_fixed_buffers(
     monkeypatch.setattr(torchmix.NetworkSteps, "recorded", 0)
     monkeypatch.setattr(torchmix.Captured, "refusals", [])
     set_segment_bytes(monkeypatch, 64)
-    _both_ways(_prose(64 * 12, seed=16), default_model, torch_model, config=FINE_TEXT)
+    _both_ways(prose(64 * 12, seed=16), default_model, torch_model, config=FINE_TEXT)
     # Two groups, once encoding and once decoding with the torch model.
     assert len(buffers) == 4 and all(len(b) == 1 for b in buffers.values())
     assert ops and not ops & torchmix.UNRECORDABLE
@@ -439,7 +424,7 @@ def test_a_network_step_that_cannot_be_recorded_runs_as_it_is(
     monkeypatch.setattr(torchmix.NetworkSteps, "__init__", refusing)
     monkeypatch.setattr(torchmix.Captured, "refusals", [])
     set_segment_bytes(monkeypatch, 64)
-    _both_ways(_prose(64 * 12, seed=17), default_model, torch_model, config=FINE_TEXT)
+    _both_ways(prose(64 * 12, seed=17), default_model, torch_model, config=FINE_TEXT)
     refused = [r for r in torchmix.Captured.refusals if r.startswith("the network's step")]
     assert len(refused) == 4  # each group's, encoding and decoding, once
 
@@ -466,7 +451,7 @@ def test_settled_stages_hold_nothing_a_recording_cannot(
     set_segment_bytes(monkeypatch, 64)
     for name, value in (("FLAT_BLOCKS", False), ("BINARY_SEGMENT_BYTES", 256)):
         monkeypatch.setattr(records, name, value)
-    _both_ways(_prose(64 * 12, seed=15), default_model, torch_model, config=FINE_TEXT)
+    _both_ways(prose(64 * 12, seed=15), default_model, torch_model, config=FINE_TEXT)
     table = _table(40)
     config = replace(BINARY_SPARSE_MIXERS, fine=1)
     _both_ways(table, default_model, torch_model, block_size=len(table), config=config)
@@ -498,7 +483,7 @@ def test_compiled_stages_write_the_same_archive(
     monkeypatch.setattr(torchmix.Captured, "refusals", [])
     set_segment_bytes(monkeypatch, 64)
     config = replace(FINE_TEXT, contexts=FINE_TEXT.contexts[:4], mixers=FINE_TEXT.mixers[:2])
-    data = _prose(64 * 12 * 2, seed=16)
+    data = prose(64 * 12 * 2, seed=16)
     blob = _both_ways(data, default_model, torch_model, config=config, block_size=64 * 12)
     assert len(list_stream(io.BytesIO(blob)).blocks) == 2
     assert torchmix.Captured.refusals == []
@@ -522,7 +507,7 @@ def test_a_stage_that_cannot_be_compiled_runs_as_it_is(
     monkeypatch.setattr(torchmix.Captured, "compiled", 0)
     monkeypatch.setattr(torchmix.Captured, "refusals", [])
     set_segment_bytes(monkeypatch, 64)
-    _both_ways(_prose(64 * 12, seed=17), default_model, torch_model, config=FINE_TEXT)
+    _both_ways(prose(64 * 12, seed=17), default_model, torch_model, config=FINE_TEXT)
     assert torchmix.Captured.compiled == 0
     # Each group's encoder and decoder tried once, at their first settled step.
     assert len(torchmix.Captured.refusals) == 4
