@@ -17,7 +17,7 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,12 +60,37 @@ def _ungrid(grid: np.ndarray, n: int) -> bytes:
     return b"".join(parts)
 
 
+class Cancelled(Exception):
+    """A block's coding was stopped from outside (``stopping``): its caller gave up on it."""
+
+
+_stop = threading.local()
+
+
+@contextlib.contextmanager
+def stopping(event: threading.Event) -> Iterator[None]:
+    """Within, a block coded in this thread raises ``Cancelled`` at its next step once
+    ``event`` is set: for the frames that ``devicepool`` codes in threads, which cannot be
+    stopped otherwise, so that a caller that gives up (an error, Ctrl-C) need not wait
+    for every frame begun to end (minutes, for a frame of 16 MiB)."""
+    _stop.event = event
+    try:
+        yield
+    finally:
+        _stop.event = None
+
+
 def _ticker(progress: Callable[[int], None] | None, n: int, steps: int) -> Callable[[int], None]:
-    """Report progress in bytes every 256 steps, ending exactly at ``n``."""
+    """Report progress in bytes every 256 steps, ending exactly at ``n``; raise
+    ``Cancelled`` where this thread was told to stop (``stopping``). Every coding loop
+    calls it once a step."""
     done = 0
+    stop = getattr(_stop, "event", None)
 
     def tick(t: int) -> None:
         nonlocal done
+        if stop is not None and stop.is_set():
+            raise Cancelled("stopped: the caller gave up on this frame")
         if progress and (t % 256 == 255 or t == steps - 1):
             target = n * (t + 1) // steps
             progress(target - done)

@@ -46,18 +46,23 @@ class DeviceFrames:
         self._threads = ThreadPoolExecutor(workers.count, thread_name_prefix="nncompress-frame")
         self._local = threading.local()
         self._pending: deque[Future] = deque()
+        self._stop = threading.Event()  # set by ``close`` where the caller gave up
 
     def _run(self, fn: Callable[..., Any], args: tuple) -> Any:
-        """``fn(*args)`` in a pool thread, on that thread's own CUDA stream on a GPU."""
-        if self.device.type != "cuda":
-            return fn(*args)
-        import torch
+        """``fn(*args)`` in a pool thread, on that thread's own CUDA stream on a GPU,
+        stopped at its next step once ``close`` gives up on it (``coder.stopping``)."""
+        from .coder import stopping
 
-        stream = getattr(self._local, "stream", None)
-        if stream is None:
-            stream = self._local.stream = torch.cuda.Stream(self.device)
-        with torch.cuda.stream(stream):
-            return fn(*args)
+        with stopping(self._stop):
+            if self.device.type != "cuda":
+                return fn(*args)
+            import torch
+
+            stream = getattr(self._local, "stream", None)
+            if stream is None:
+                stream = self._local.stream = torch.cuda.Stream(self.device)
+            with torch.cuda.stream(stream):
+                return fn(*args)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Iterator[Any]:
         """Queue ``fn(*args)``; yields the results that must be taken before more fit."""
@@ -71,10 +76,13 @@ class DeviceFrames:
             yield self._pending.popleft().result()
 
     def close(self) -> int:
-        """Stop the threads: frames not yet begun are dropped (an error stopped the
-        caller), those begun run to their end, since a thread cannot be stopped. Returns
-        the largest resident memory this process reached, in bytes (0 where the system
-        does not say)."""
+        """Stop the threads: where results were left untaken (an error stopped the
+        caller, or Ctrl-C), frames not yet begun are dropped and those begun stop at their
+        next step (``coder.Cancelled``, which nobody reads), as ``workers.FramePool``
+        kills its processes. Returns the largest resident memory this process reached, in
+        bytes (0 where the system does not say)."""
+        if self._pending:
+            self._stop.set()
         self._threads.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
         try:

@@ -10,6 +10,7 @@ for each of its operations per step, so few steps keep the tests quick.
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
 from conftest import (
@@ -23,6 +24,8 @@ from conftest import (
 
 from nncompress import coder, engine
 from nncompress import format as fmt
+from nncompress.adaptive import StreamState
+from nncompress.coder import Cancelled, encode_block_mixed
 from nncompress.devicepool import DeviceFrames, frame_pool
 from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.model import IntModel
@@ -220,6 +223,51 @@ def test_a_failing_frame_raises_its_own_error() -> None:
             list(pool.drain())
     finally:
         assert pool.close() >= 0
+
+
+def test_a_caller_that_gives_up_does_not_wait_for_the_frames(
+    on_torch: IntModel, small_frames: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing the pool with results untaken (an error, Ctrl-C) stops the frames begun at
+    their next step, where a thread cannot be stopped otherwise; the pool with its
+    results taken lets every frame end."""
+    data = sample_text(1 << 14, seed=4)
+    going = [threading.Event() for _ in range(2)]
+    real = coder._ticker
+
+    def every_step(progress, n, steps):  # progress reported at every step, not every 256th
+        tick = real(progress, n, steps)
+
+        def each(t: int) -> None:
+            tick(t)
+            if progress:
+                progress(0)
+
+        return each
+
+    monkeypatch.setattr(coder, "_ticker", every_step)
+
+    def frame(i: int) -> bytes:
+        # Two segments: thousands of steps, far more than the test waits for.
+        state = StreamState(block_size=len(data))
+        tell = going[i].set
+        return encode_block_mixed(on_torch, data, state, lambda n: tell(), 2)[0]
+
+    pool = DeviceFrames(Workers(2, False, 0, 0), torch.device("cpu"))
+    for i in range(2):
+        assert list(pool.submit(frame, i)) == []
+    frames = list(pool._pending)
+    for event in going:
+        assert event.wait(120)  # each frame has coded a step
+    pool.close()
+    for f in frames:
+        assert isinstance(f.exception(), Cancelled)
+    small = DeviceFrames(Workers(2, False, 0, 0), torch.device("cpu"))
+    short = data[:512]
+    out = list(small.submit(encode_block_mixed, on_torch, short, StreamState()))
+    out += list(small.drain())
+    small.close()
+    assert len(out) == 1 and out[0][1] > 1  # coded whole, in its segments
 
 
 def test_the_cli_codes_frames_on_the_device(
