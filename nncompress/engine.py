@@ -349,6 +349,9 @@ def compress_block(
             state.restore(before)
         elif fmt.METHOD_MIXED in methods:
             assert rebuild is not None
+            # The lost block's tables on a device go before the rebuilt state's are made
+            # there: two sets at once could be more than the device holds.
+            state.resident = None
             state.restore(vars(rebuild()))
         state.add_other_block(data)
     return best

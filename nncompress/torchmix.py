@@ -683,6 +683,15 @@ class TorchBlockCoder(BitsFromPython):
         self.torch.cuda.current_stream(self.dev).synchronize()
         return host.numpy()
 
+    def finish(self) -> None:
+        """The block is done: hand the stream what outlives it, and let go of the steps
+        (``Captured``), which hold this coder for ``_restore``. Without this the two hold
+        each other until the garbage collector comes, and with them the block's tensors
+        and recorded graphs on the device, and the stream's tables when the state lets
+        go of them (``compress_block``'s rebuild)."""
+        super().finish()
+        self.encoder = self.decoder = None
+
     def _first_bit(self, freqs: Any) -> Any:
         """The decoder's first stage: the byte's work, then P(bit 0 = 1)."""
         self._begin(freqs, len(freqs))

@@ -10,7 +10,9 @@ operations, whatever the number of segments, so few steps keep these tests quick
 
 from __future__ import annotations
 
+import gc
 import io
+import weakref
 from dataclasses import replace
 
 import numpy as np
@@ -32,7 +34,7 @@ from nncompress.config import (
     MAX_TEXT,
     TEXT_MIXERS,
 )
-from nncompress.engine import compress_stream, list_stream
+from nncompress.engine import compress_block, compress_stream, list_stream
 from nncompress.model import IntModel
 
 torch = pytest.importorskip("torch")
@@ -236,6 +238,43 @@ def test_a_copy_of_the_state_holds_what_the_device_learnt(
     assert device.resident is None
     for name in torchmix.DeviceTables.NAMES:
         assert np.array_equal(snap[name], getattr(loops, name)), name
+
+
+def test_a_lost_blocks_device_tables_go_before_the_rebuild(
+    default_model: IntModel, torch_model: IntModel, copied_tables: list, monkeypatch
+) -> None:
+    """Where another method wins a block and the encoder rebuilds the state by coding the
+    frame's blocks again, the device holds one set of tables at a time: the lost block's
+    are gone (without waiting for the garbage collector) before the rebuilt state's are
+    made, where two sets could be more than a GPU holds."""
+    set_segment_bytes(monkeypatch, 64)
+    live: weakref.WeakSet = weakref.WeakSet()
+    others: list[int] = []  # the sets alive as each is made
+    made = torchmix.DeviceTables.__init__
+
+    def counting(self, state, device):
+        others.append(len(live))
+        live.add(self)
+        made(self, state, device)
+
+    monkeypatch.setattr(torchmix.DeviceTables, "__init__", counting)
+    text = prose(1200, seed=18)
+    noise = bytes(np.random.default_rng(18).integers(0, 256, 1200, dtype=np.uint8))
+
+    def coded_text() -> StreamState:
+        state = StreamState(TEXT_MIXERS, 1200)
+        encode_block_mixed(torch_model, text, state)
+        return state
+
+    gc.disable()
+    try:
+        state = coded_text()
+        methods = (fmt.METHOD_STORED, fmt.METHOD_MIXED)
+        choice = compress_block(torch_model, noise, methods, state, rebuild=coded_text)
+        assert choice.method == fmt.METHOD_STORED
+    finally:
+        gc.enable()
+    assert others == [0, 0]  # the first block's, and the rebuilt state's
 
 
 def test_torch_mixing_finished_segments(
