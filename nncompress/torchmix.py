@@ -311,8 +311,11 @@ UNRECORDABLE = frozenset(
 
 
 #: Operations that launch no kernel on a device, beside views (``is_view``): a reshape's
-#: view of a copy, a Python number wrapped as a host scalar, an allocation.
-NO_KERNEL = frozenset({"_unsafe_view", "scalar_tensor", "lift_fresh", "empty", "detach"})
+#: view of a copy, a Python number wrapped as a host scalar, an allocation, the host's
+#: question whether its memory is pinned (``Captured.run``, on a GPU).
+NO_KERNEL = frozenset(
+    {"_unsafe_view", "scalar_tensor", "lift_fresh", "empty", "detach", "is_pinned"}
+)
 
 
 def operation_log() -> Any:
@@ -391,7 +394,8 @@ class Captured:
         self.out: list[Any] = [None] * len(stages)
         self.graphs: list[Any] = []
         dev = work.sh.device
-        self.record = dev.type == "cuda" and os.environ.get(CUDA_GRAPHS, "1") != "0"
+        self.cuda = dev.type == "cuda"
+        self.record = self.cuda and os.environ.get(CUDA_GRAPHS, "1") != "0"
         self.compile = os.environ.get(TORCH_COMPILE) == "1"
         self.fused: list[Any] = [None] * len(stages)  # the compiled stages
 
@@ -407,7 +411,7 @@ class Captured:
             for buf, x in zip(held, inputs, strict=True):
                 # From pinned memory a copy need not hold the host (the decoder's bits:
                 # its host writes the buffer again only after the stage that reads it).
-                buf.copy_(x, non_blocking=x.is_pinned())
+                buf.copy_(x, non_blocking=self.cuda and x.is_pinned())
         if i < len(self.graphs):
             self.graphs[i].replay()
             return self.out[i]
