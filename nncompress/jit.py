@@ -181,6 +181,26 @@ def _bind_numba() -> None:
             _mode = "jit"
 
 
+def direct(loop: Any, *args: Any) -> Callable:
+    """The compiled function that ``loop`` (an ``entry`` loop, as imported) runs for ``args``,
+    to call directly where a hot loop passes arguments of the same types on every call:
+    checking them again on each (``_Checked``) costs some microseconds, which a device's
+    decoder pays eight times a step (``torchmix.TorchBlockCoder.decode_byte``)."""
+    bind()
+    if isinstance(loop, _Checked):  # imported by name once the module was bound
+        loop = loop.lazy
+    elif not isinstance(loop, _Lazy):  # numba's dispatcher, which checks for itself
+        return loop
+    impl = getattr(loop.module, loop.fn.__name__)
+    if isinstance(impl, _Checked):
+        for fn, spec in impl.variants:
+            if _fits(args, spec):
+                return fn
+        fallbacks.append(loop.key)
+        return _numba_for(loop)
+    return _numba_for(loop) if impl is loop else impl
+
+
 def _numba_for(lazy: _Lazy) -> Any:
     if lazy.dispatcher is None:
         _bind_numba()

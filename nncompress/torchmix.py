@@ -38,6 +38,7 @@ import numpy as np
 from . import adaptive as A
 from . import contexts as K
 from .config import Config
+from .jit import direct
 from .rangecoder import BitDecoder, BitEncoder, code_bits
 from .torchbytes import (
     REACH,
@@ -657,11 +658,18 @@ class TorchBlockCoder(BitsFromPython):
         c0 = np.ones(k, dtype=np.int64)
         p_host, bit_host = self._round_trip()
         bit = bit_host.numpy()
+        probs = self._fetch(p, p_host)
+        # The range coder's compiled function, found once: the same arrays' types on
+        # every call of the step (``jit.direct``).
+        decode = direct(code_bits, bit, probs, True, dec.state, dec.words)
         for j in range(8):
-            if code_bits(bit, self._fetch(p, p_host), True, dec.state, dec.words) < 0:
+            if decode(bit, probs, True, dec.state, dec.words) < 0:
                 raise ValueError("block payload is invalid for this model")
             p = stages.run(j + 1, bit_host)
-            c0 = (c0 << 1) | bit
+            c0 <<= 1
+            c0 |= bit
+            if j < 7:
+                probs = self._fetch(p, p_host)
         self.bytes.advance()
         return c0 - 256
 

@@ -194,3 +194,37 @@ def test_an_args_tuple_is_checked_once_and_remembers_what_it_fits() -> None:
     assert "fits" not in bad.__dict__
     # The same type read twice is one object, so a mark serves every variant that has it.
     assert jit._spec(["a", "<i8", 1, "C", True]) is inner[1][0]
+
+
+# In a fresh process, as the fallback above.
+DIRECT = r"""
+import numpy as np
+from nncompress import jit
+
+jit.bind()
+lazy = next(x for x in jit._registry if x.key == "filters._transform")
+def variant(*a):
+    return "module"
+built_for = jit._spec(["t", [["a", "|u1", 1, "C", True], ["b"]]])
+setattr(lazy.module, lazy.fn.__name__, jit._Checked(lazy, [(variant, built_for)]))
+data = np.zeros(12, dtype=np.uint8)
+checked = getattr(lazy.module, lazy.fn.__name__)
+assert jit.direct(lazy, data, True) is variant and jit.fallbacks == []
+assert jit.direct(checked, data, True) is variant  # as imported once bound
+fn = jit.direct(lazy, data[::2], True)  # a view with a stride: not what it was built for
+assert fn is lazy.dispatcher and jit.fallbacks == ["filters._transform"]
+assert jit.direct(lazy, data, True) is lazy.dispatcher  # numba runs everything now
+assert jit.direct(lazy.dispatcher, data, True) is lazy.dispatcher  # as imported then
+print("ok")
+"""
+
+
+def test_a_loop_found_once_is_what_each_call_would_run() -> None:
+    """``jit.direct``: the module's function that fits the arguments, found once for a hot
+    loop to call without the check; numba's where the module was not built for them."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop(jit.FORCE_JIT, None)
+    run = subprocess.run(
+        [sys.executable, "-c", DIRECT], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]
