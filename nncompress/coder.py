@@ -336,7 +336,8 @@ def _code_mixed(
     decisions mixed with the adaptive statistics, each coded (bit 0 of every segment
     first) before the next is predicted. A group's byte is one compiled call, range coder
     included (``rangecoder``). ``pipelined``: run the network in a thread of its own
-    (None: when there is a second core). ``record``: the block's record length (0: none).
+    (None: when there is a second core; never where the mixing runs on a CUDA device,
+    below). ``record``: the block's record length (0: none).
     ``flat``: without the network (``_FlatSteps``)."""
     groups = segment_groups(segments)
     if pipelined is None:
@@ -347,6 +348,12 @@ def _code_mixed(
     device = None if flat else _mixing_device(model, state)  # flat: no network, no device
     if device is None:
         state.settle()  # the loops read and write the arrays
+    elif device.type == "cuda":
+        # The network's step is a launch there, as the mixing's are: from a thread of its
+        # own it would cost a handoff a step and overlap nothing (both hold the GIL to
+        # launch): 30-90 us more of the host's time a step, which the frames' threads share
+        # (``scripts/device_mixing.py --host --pipelined``, docs/DESIGN.md section 10).
+        pipelined = False
     if len(groups) == 1:
         coders = [state.block_coder(n, segments, record)]
     else:

@@ -478,8 +478,8 @@ class Captured:
         saved = [dict(vars(o)) for o in self.owners]
         stage = self._stage(i)
         # One recording at a time (the counts too), since torch records every graph on
-        # one stream of its own unless told another; thread_local: the network's thread,
-        # and other frames' (``devicepool``), go on launching their own steps meanwhile.
+        # one stream of its own unless told another; thread_local: other frames'
+        # threads (``devicepool``) go on launching their own steps meanwhile.
         with self._compiler(), _RECORDING:
             try:
                 graph = torch.cuda.CUDAGraph()
@@ -505,12 +505,13 @@ class NetworkSteps:
     for the default model, state copies included, each a kernel launched from Python:
     ``scripts/device_mixing.py --ops``) is recorded as
     a CUDA graph once and replayed, one launch a step, as ``Captured`` records the
-    predictor's stages; what launches it is the network's thread of the frame
-    (``coder._Steps``). The frequencies a step leaves are read before the next step of
-    the group is launched on the same stream (the coder reads them, then hands over the
-    bytes that start the next), so one output serves every step. On the CPU
-    (``--device torch``) nothing is recorded, but the same buffers are filled and the
-    same step runs on them, so the tests run every line here but the recording itself.
+    predictor's stages; what launches it is the frame's coder (``coder._Steps``, on a
+    CUDA device without a thread of its own). The frequencies a step leaves are read
+    before the next step of the group is launched on the same stream (the coder reads
+    them, then hands over the bytes that start the next), so one output serves every
+    step. On the CPU (``--device torch``) nothing is recorded, but the same buffers are
+    filled and the same step runs on them, so the tests run every line here but the
+    recording itself.
     """
 
     #: Steps run before the recording: a device's libraries set themselves up at their

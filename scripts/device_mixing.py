@@ -84,6 +84,9 @@ def main() -> int:
     ap.add_argument(
         "--host", action="store_true", help="the host's time a settled step, device work replayed"
     )
+    ap.add_argument(
+        "--pipelined", action="store_true", help="--host: the network's steps from a thread"
+    )
     a = ap.parse_args()
     if a.compile:
         os.environ[torchmix.TORCH_COMPILE] = "1"
@@ -125,18 +128,20 @@ def main() -> int:
     if a.ops:
         _census(device, data, a.segments[0], config)
     if a.host:
-        _host_time(device, data, a.segments[0], config)
+        _host_time(device, data, a.segments[0], config, a.pipelined)
     return 0
 
 
-def _host_time(model, data: bytes, segments: int, config) -> None:
+def _host_time(model, data: bytes, segments: int, config, pipelined: bool) -> None:
     """The host's time a settled step, the device's work taken out: a first run records
     what every settled stage (``torchmix.Captured``) and network step returned, and a
     second run hands the same back, as a replayed CUDA graph costs the host one call
     (its inputs are copied in as a replay's are). What is left is what holds the GIL in
     a frame's thread on a GPU, beside the graphs' launches and the waits: the coder's
     loop, the range coder, the copies between host and device. Frames in threads share
-    one GIL, so it bounds them together: bytes/s <= segments a step / host time a step."""
+    one GIL, so it bounds them together: bytes/s <= segments a step / host time a step.
+    ``pipelined``: the network's steps launched from a thread of their own, as the CPU
+    path runs them (on a CUDA device the coder launches them itself)."""
     import torch
 
     seen: dict = {}
@@ -184,10 +189,10 @@ def _host_time(model, data: bytes, segments: int, config) -> None:
                 state = StreamState(config, block_size=usable)
                 if side == "encoder":
                     payload, _ = encode_block_mixed(
-                        model, data[:usable], state, segments=segments, pipelined=False
+                        model, data[:usable], state, segments=segments, pipelined=pipelined
                     )
                 else:
-                    decode_block_mixed(model, payload, usable, segments, state, pipelined=False)
+                    decode_block_mixed(model, payload, usable, segments, state, pipelined=pipelined)
                 times.append(time.perf_counter() - (clock["start"] or 0))
             steps = max(clock["steps"], 1)
             k = segments // 2 if segments > 1 else 1
