@@ -251,7 +251,6 @@ class StreamState:
         256 KiB, tables for the whole prime gained little over a quarter's, at four times
         the memory."""
         assert not self.ready, "the prime comes before the first mixed block"
-        self.settle()
         room = max(self.block_size, prime_len // PRIME_TABLE_SHARE)
         tb, mb = table_bits(room, self.config)
         self.table_bits = tb

@@ -104,9 +104,9 @@ def frame_pool(workers: Workers, header: Any, model: Any, account: bool) -> Any:
     where the mixed predictor runs on one (``workers.device`` then names it; where its
     steps are compiled, ``torchmix.TORCH_COMPILE``, the threads take turns in the
     compiler, ``torchmix._COMPILER``), else worker processes; either only for more than
-    one frame at a time. On a
-    GPU the threads are cut to the frames whose tables fit in its free memory, as the
-    processes are cut to the host's budget (``workers.plan_workers``)."""
+    one frame at a time. On a GPU the threads are cut to the frames whose tables fit in
+    its free memory, as the processes are cut to the host's budget
+    (``workers.plan_workers``)."""
     from .coder import mixing_device
     from .workers import FramePool, table_memory
 

@@ -661,7 +661,8 @@ class TorchBlockCoder(BitsFromPython):
         bit = bit_host.numpy()
         probs = self._fetch(p, p_host)
         # The range coder's compiled function, found once: the same arrays' types on
-        # every call of the step (``jit.direct``).
+        # every call of the step (``jit.direct``; a stage's probabilities are always a
+        # contiguous int64 [k], its own output or the pinned buffer).
         decode = direct(code_bits, bit, probs, True, dec.state, dec.words)
         for j in range(8):
             if decode(bit, probs, True, dec.state, dec.words) < 0:
