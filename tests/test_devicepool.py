@@ -145,9 +145,9 @@ def test_compiled_frames_in_threads_write_the_loops_archive(
 ) -> None:
     """``NNCOMPRESS_TORCH_COMPILE=1`` with two frames in two threads: the threads take
     turns in torch's compiler and in the stages it compiled (``torchmix._COMPILER``), and
-    the archive is the loops', both ways. The configuration and geometry are those of
-    ``test_torchmix``'s compiled test, whose first block each frame's block is: the two
-    share inductor's cache, so that one of them pays for the compiling."""
+    the archive is the loops', both ways. Each frame's one block is in the configuration
+    and geometry of the first block of ``test_torchmix``'s compiled test: the two share
+    inductor's cache, so that one of them pays for the compiling."""
     import shutil
     from dataclasses import replace
 
