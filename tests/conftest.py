@@ -34,9 +34,11 @@ from hypothesis import settings
 settings.register_profile("nncompress", deadline=None, print_blob=True)
 settings.load_profile("nncompress")
 
+from dataclasses import replace
+
 from nncompress import contexts
 from nncompress import format as fmt
-from nncompress.config import Config
+from nncompress.config import FINE_TEXT, Config
 from nncompress.engine import compress_stream, decompress_stream
 from nncompress.format import Header
 from nncompress.model import IntModel, ModelError, export_gru, save_model
@@ -82,6 +84,17 @@ def sample_text(n: int, seed: int = 0) -> bytes:
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(ALPHABET), size=n, p=alphabet_probs())
     return np.frombuffer(ALPHABET, dtype=np.uint8)[idx].tobytes()
+
+
+#: The configuration the compiled-stage tests compile (``test_torchmix``,
+#: ``test_devicepool``): four contexts and two extra mixers keep the compiler's time
+#: down, and one configuration and geometry for both let them share inductor's cache.
+COMPILED_CONFIG = replace(FINE_TEXT, contexts=FINE_TEXT.contexts[:4], mixers=FINE_TEXT.mixers[:2])
+
+
+def cxx_compiler() -> bool:
+    """Whether a C++ compiler is there for inductor's CPU kernels."""
+    return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
 
 
 def prose(n: int, seed: int) -> bytes:

@@ -14,6 +14,8 @@ import threading
 
 import pytest
 from conftest import (
+    COMPILED_CONFIG,
+    cxx_compiler,
     decompress_damaged,
     lookup_for,
     prose,
@@ -148,28 +150,29 @@ def test_compiled_frames_in_threads_write_the_loops_archive(
     the archive is the loops', both ways. Each frame's one block is in the configuration
     and geometry of the first block of ``test_torchmix``'s compiled test: the two share
     inductor's cache, so that one of them pays for the compiling."""
-    import shutil
-    from dataclasses import replace
-
     from nncompress import torchmix
-    from nncompress.config import FINE_TEXT
     from nncompress.ops import TorchOps
 
-    if not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+    if not cxx_compiler():
         pytest.skip("no C++ compiler for inductor's CPU kernels")
     monkeypatch.setenv(torchmix.TORCH_COMPILE, "1")
     monkeypatch.setattr(torchmix.Captured, "compiled", 0)
     monkeypatch.setattr(torchmix.Captured, "refusals", [])
     monkeypatch.setattr(engine, "MIN_WORKER_FRAME", 0)
     set_segment_bytes(monkeypatch, 64)
-    config = replace(FINE_TEXT, contexts=FINE_TEXT.contexts[:4], mixers=FINE_TEXT.mixers[:2])
     block = 64 * 12
     data = prose(2 * block, seed=14)  # two frames of a block each
 
     def code(model: IntModel, threads: int) -> tuple[bytes, engine.StreamInfo]:
         out = io.BytesIO()
         info = compress_stream(
-            io.BytesIO(data), out, model, block, frame_size=block, threads=threads, config=config
+            io.BytesIO(data),
+            out,
+            model,
+            block,
+            frame_size=block,
+            threads=threads,
+            config=COMPILED_CONFIG,
         )
         return out.getvalue(), info
 

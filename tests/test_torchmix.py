@@ -17,7 +17,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import decompress, prose, sample_text, set_segment_bytes, shrink_tables
+from conftest import (
+    COMPILED_CONFIG,
+    cxx_compiler,
+    decompress,
+    prose,
+    sample_text,
+    set_segment_bytes,
+    shrink_tables,
+)
 
 from nncompress import coder, records, torchbytes, torchmix
 from nncompress import format as fmt
@@ -499,12 +507,6 @@ def test_settled_stages_hold_nothing_a_recording_cannot(
     assert {"sort", "searchsorted", "scatter_reduce_"} <= seen[1]
 
 
-def _compiler() -> bool:
-    import shutil
-
-    return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
-
-
 def test_compiled_stages_write_the_same_archive(
     default_model: IntModel, torch_model: IntModel, monkeypatch
 ) -> None:
@@ -514,16 +516,15 @@ def test_compiled_stages_write_the_same_archive(
     stages compiled for the first must not have taken for constants. A small
     configuration (four contexts, two extra mixers) keeps the compiler's time down; the
     stages are the same code at any size."""
-    if torch_model.ops.device.type == "cpu" and not _compiler():
+    if torch_model.ops.device.type == "cpu" and not cxx_compiler():
         pytest.skip("no C++ compiler for inductor's CPU kernels")
     monkeypatch.setenv(torchmix.TORCH_COMPILE, "1")
     monkeypatch.setattr(torchmix.Captured, "compiled", 0)
     monkeypatch.setattr(torchmix.Captured, "recorded", 0)
     monkeypatch.setattr(torchmix.Captured, "refusals", [])
     set_segment_bytes(monkeypatch, 64)
-    config = replace(FINE_TEXT, contexts=FINE_TEXT.contexts[:4], mixers=FINE_TEXT.mixers[:2])
     data = prose(64 * 12 * 2, seed=16)
-    blob = _both_ways(data, default_model, torch_model, config=config, block_size=64 * 12)
+    blob = _both_ways(data, default_model, torch_model, config=COMPILED_CONFIG, block_size=64 * 12)
     assert len(list_stream(io.BytesIO(blob)).blocks) == 2
     assert torchmix.Captured.refusals == []
     # Each block's and group's encoder stage and nine decoder stages, compiled (or
