@@ -193,11 +193,7 @@ def direct(loop: Any, *args: Any) -> Callable:
         return loop
     impl = getattr(loop.module, loop.fn.__name__)
     if isinstance(impl, _Checked):
-        for fn, spec in impl.variants:
-            if _fits(args, spec):
-                return fn
-        fallbacks.append(loop.key)
-        return _numba_for(loop)
+        return impl.find(args)
     return _numba_for(loop) if impl is loop else impl
 
 
@@ -301,11 +297,16 @@ class _Checked:
         self.variants = variants
 
     def __call__(self, *args: Any) -> Any:
+        return self.find(args)(*args)
+
+    def find(self, args: tuple) -> Callable:
+        """The module's function built for ``args``, else numba's (the whole process
+        turns to numba then)."""
         for fn, spec in self.variants:
             if _fits(args, spec):
-                return fn(*args)
+                return fn
         fallbacks.append(self.lazy.key)
-        return _numba_for(self.lazy)(*args)
+        return _numba_for(self.lazy)
 
 
 def _type_spec(t: Any) -> list:
