@@ -568,6 +568,29 @@ class NetworkSteps:
         self.graph = graph
 
 
+#: A byte's bits, the first the highest: the shifts that take them out of the bytes
+#: (``code_byte``, [8, 1]), and their weights, which put them back (``decode_byte``).
+_BIT_SHIFTS = np.arange(7, -1, -1, dtype=np.int64)[:, None]
+_BIT_WEIGHTS = 1 << _BIT_SHIFTS[:, 0]
+
+
+class _RoundTrip:
+    """A settled decoder step's host buffers (``TorchBlockCoder._round_trip``), and the
+    views of them that each bit needs, made once: a call less a bit for the host, whose
+    time a step bounds every frame's thread together (docs/DESIGN.md section 10)."""
+
+    def __init__(self, torch: Any, s: int, pin: bool) -> None:
+        #: One stage's probabilities, [s], and its numpy view.
+        self.probs = torch.empty(s, dtype=torch.int64, pin_memory=pin)
+        self.probs_np = self.probs.numpy()
+        #: The step's bits, a row a bit position, [8, s]: each row is one stage's input,
+        #: as a tensor (``rows``) and as the range coder's output (``bits``).
+        bits = torch.empty((8, s), dtype=torch.int64, pin_memory=pin)
+        self.rows = list(bits)
+        self.bits_all = bits.numpy()
+        self.bits = list(self.bits_all)
+
+
 class TorchBlockCoder(BitsFromPython):
     """``BitsFromPython`` with the per-bit work in torch, on the tables' device."""
 
@@ -616,7 +639,8 @@ class TorchBlockCoder(BitsFromPython):
         bits = [partial(self._next_bit, j) for j in range(1, 8)]
         stages = [self._first_bit, *bits, self._last_bit]
         self.decoder = Captured(stages, self.bytes, owners)
-        self.host: tuple[Any, Any] | None = None  # ``_round_trip``'s buffers
+        self.host: _RoundTrip | None = None  # ``_round_trip``'s buffers
+        self.encode: Any = None  # the range coder's compiled function (``code_byte``)
 
     def code_byte(self, freqs: Any, byte: np.ndarray, enc: BitEncoder) -> None:
         """Encoder's step. Its bits are known, so the device predicts and learns all 8 of
@@ -632,8 +656,11 @@ class TorchBlockCoder(BitsFromPython):
         else:
             p = self._encode_step(f, b.to(self.dev))
         self.bytes.advance()
-        bits = (byte[None, :] >> np.arange(7, -1, -1)[:, None]) & 1
-        code_bits(bits.reshape(-1), p.cpu().numpy().reshape(-1), False, enc.state, enc.out)
+        bits = ((byte >> _BIT_SHIFTS) & 1).reshape(-1)
+        probs = p.cpu().numpy().reshape(-1)
+        if self.encode is None:  # found once a block, as the decoder's (``jit.direct``)
+            self.encode = direct(code_bits, bits, probs, False, enc.state, enc.out)
+        self.encode(bits, probs, False, enc.state, enc.out)
 
     def _encode_step(self, freqs: Any, byte: Any) -> Any:
         """A whole encoder's step on the device: the decoder's stages run through with
@@ -656,46 +683,40 @@ class TorchBlockCoder(BitsFromPython):
         self.bc.k = k
         stages = self.decoder
         p = stages.run(0, self.torch.as_tensor(freqs, device=self.dev)[:k])
-        c0 = np.ones(k, dtype=np.int64)
-        p_host, bit_host = self._round_trip()
-        bit = bit_host.numpy()
-        probs = self._fetch(p, p_host)
+        trip = self._round_trip()
+        probs = self._fetch(p, trip)
         # The range coder's compiled function, found once: the same arrays' types on
         # every call of the step (``jit.direct``; a stage's probabilities are always a
         # contiguous int64 [k], its own output or the pinned buffer).
-        decode = direct(code_bits, bit, probs, True, dec.state, dec.words)
+        decode = direct(code_bits, trip.bits[0], probs, True, dec.state, dec.words)
         for j in range(8):
-            if decode(bit, probs, True, dec.state, dec.words) < 0:
+            # Bit j of every segment, into a row of its own: the row is the next stage's
+            # input, and the eight rows make the bytes in one product at the end.
+            if decode(trip.bits[j], probs, True, dec.state, dec.words) < 0:
                 raise ValueError("block payload is invalid for this model")
-            p = stages.run(j + 1, bit_host)
-            c0 <<= 1
-            c0 |= bit
+            p = stages.run(j + 1, trip.rows[j])
             if j < 7:
-                probs = self._fetch(p, p_host)
+                probs = self._fetch(p, trip)
         self.bytes.advance()
-        return c0 - 256
+        return _BIT_WEIGHTS @ trip.bits_all
 
-    def _round_trip(self) -> tuple[Any, Any]:
+    def _round_trip(self) -> _RoundTrip:
         """The host's buffers for a settled decoder step's probabilities and bits (made
-        once): on a CUDA device in pinned memory, which a copy reaches without staging
-        through a buffer of the driver's, so that each of a step's 16 transfers is one
-        copy and the bits' copy does not hold the host (``Captured.run``)."""
+        once a block): on a CUDA device in pinned memory, which a copy reaches without
+        staging through a buffer of the driver's, so that each of a step's 16 transfers is
+        one copy and the bits' copy does not hold the host (``Captured.run``)."""
         if self.host is None:
-            pin = self.dev.type == "cuda"
-            torch = self.torch
-            self.host = tuple(
-                torch.empty(self.bc.s, dtype=torch.int64, pin_memory=pin) for _ in range(2)
-            )
+            self.host = _RoundTrip(self.torch, self.bc.s, self.dev.type == "cuda")
         return self.host
 
-    def _fetch(self, p: Any, host: Any) -> np.ndarray:
-        """``p``, a stage's probabilities, as a numpy array (``host``'s memory, from
-        ``_round_trip``) once the stage has computed them."""
+    def _fetch(self, p: Any, trip: _RoundTrip) -> np.ndarray:
+        """``p``, a stage's probabilities, as a numpy array (in ``trip``'s buffer on a
+        CUDA device) once the stage has computed them."""
         if self.dev.type != "cuda":
-            return p.cpu().numpy()
-        host.copy_(p, non_blocking=True)
+            return p.numpy()
+        trip.probs.copy_(p, non_blocking=True)
         self.torch.cuda.current_stream(self.dev).synchronize()
-        return host.numpy()
+        return trip.probs_np
 
     def finish(self) -> None:
         """The block is done: hand the stream what outlives it, and let go of the steps
