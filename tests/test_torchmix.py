@@ -23,6 +23,7 @@ from conftest import (
     decompress,
     prose,
     sample_text,
+    script,
     set_segment_bytes,
     shrink_tables,
 )
@@ -365,6 +366,25 @@ def test_settled_steps_run_in_stages(
     assert torchmix.Captured.refusals == []
     on_gpu = torch_model.ops.device.type == "cuda"
     assert torchmix.Captured.recorded == (2 * (1 + 9) if on_gpu else 0)
+
+
+def test_the_host_time_measure_replays_the_real_steps(
+    torch_model: IntModel, capsys: pytest.CaptureFixture
+) -> None:
+    """``scripts/device_mixing.py --host`` replays the recorded steps through the coder's
+    own ``Captured.run`` and ``NetworkSteps.step``: its replayed decoder must give the
+    input back and its encoder write the same payload (it asserts both), so the host's
+    time it reports is that of the steps the coder really takes."""
+    measure = script("device_mixing")
+    real = torchmix.Captured.run, torchmix.NetworkSteps.step
+    data = prose(1024, seed=21)
+    # 16 segments of 64 bytes in two groups: steps 8-63 settled, each group's.
+    measure._host_time(torch_model, data, 16, FINE_TEXT, False, 2)
+    out = capsys.readouterr().out
+    for side in ("encoder", "decoder"):
+        assert f"host time a settled {side}'s step of a group of 8 segments" in out
+    assert out.count("; 112 steps each)") == 2
+    assert (torchmix.Captured.run, torchmix.NetworkSteps.step) == real  # put back
 
 
 def test_a_step_that_cannot_be_recorded_runs_as_it_is(
