@@ -16,9 +16,11 @@
 #    work, step by step) and tests/test_determinism.py's CUDA tests (the network on the
 #    GPU against numpy); only the CUDA cases (-k cuda): their CPU cases run in every test
 #    run, and the compiled one alone takes minutes of the machine's time.
-# 3. scripts/device_mixing.py --device cuda (80 s): the predictor on the GPU (its steps
+# 3. scripts/device_mixing.py --device cuda (70 s): the predictor on the GPU (its steps
 #    replayed as CUDA graphs) against the compiled loops on the same machine's CPU, at
-#    256 to 4,096 segments a step (--wide's 128 a frame), both ways.
+#    256 to 4,096 segments a step (--wide's 128 a frame), both ways; then (20 s, --host)
+#    the host's time a settled step at --wide's 128 segments, with the real copies and
+#    waits but the graphs' replays stood in for.
 # 4. scripts/device_frames.py (80 s): four frames on the GPU in one thread and in four
 #    (nncompress/devicepool.py), beside the compiled loops.
 # 5. scripts/coder_speed.py (20 s): the range coder's decisions per second on that
@@ -29,7 +31,7 @@
 #    machine's minutes; the issue's is --mb 64): --wide on two 2 MiB frames at -T1 and
 #    -T2, where -T2 codes them in two threads on the GPU, and on the CPU in two worker
 #    processes.
-# 7. The predictor without the graphs (35 s, NNCOMPRESS_CUDA_GRAPHS=0), one operation at
+# 7. The predictor without the graphs (25 s, NNCOMPRESS_CUDA_GRAPHS=0), one operation at
 #    a time, at 1,024 and 2,048 segments; then (85 s) at 2,048 with each stage compiled
 #    into fused kernels first (--compile; compiling alone may take all of it).
 #
@@ -55,8 +57,10 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 cat "$out/machine.txt"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_torchmix.py \
     tests/test_torchbytes.py tests/test_determinism.py -k cuda 2>&1 | tee "$out/tests.txt" | tail -15
-timeout 80 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
+timeout 70 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
     --segments 256 1024 2048 4096 --decode 2>&1 | tee "$out/device_mixing.txt"
+timeout 20 python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 256 \
+    --host --repeat 3 2>&1 | tee "$out/host_time.txt"
 timeout 80 python3 scripts/device_frames.py --device cuda --frames 4 --threads 1,4 2>&1 \
     | tee "$out/device_frames.txt"
 timeout 20 python3 scripts/coder_speed.py --segments 64,1024,2048,4096 2>&1 \
@@ -66,7 +70,7 @@ timeout 25 python3 scripts/device_mixing.py --device cuda --bytes 16384 --segmen
 NNCOMPRESS_TORCH_MIXING=1 timeout 90 python3 scripts/scaling.py --mb 4 --threads 1,2 \
     --frame-size 2M --variant="--wide, GPU|--wide --device cuda|--device cuda" \
     --variant="--wide, CPU|--wide|" --same-archives 2>&1 | tee "$out/scaling_wide.txt"
-NNCOMPRESS_CUDA_GRAPHS=0 timeout 35 python3 scripts/device_mixing.py --device cuda \
+NNCOMPRESS_CUDA_GRAPHS=0 timeout 25 python3 scripts/device_mixing.py --device cuda \
     --bytes 32768 --segments 1024 2048 --decode 2>&1 | tee "$out/device_mixing_no_graphs.txt"
 timeout 85 python3 scripts/device_mixing.py --device cuda --compile --ops --bytes 65536 \
     --segments 2048 --decode 2>&1 | tee "$out/device_mixing_compiled.txt"
