@@ -579,7 +579,11 @@ class _RoundTrip:
     views of them that each bit needs, made once: a call less a bit for the host, whose
     time a step bounds every frame's thread together (docs/DESIGN.md section 10)."""
 
-    def __init__(self, torch: Any, s: int, pin: bool) -> None:
+    def __init__(self, torch: Any, s: int, device: Any) -> None:
+        pin = device.type == "cuda"
+        #: The stream this block's steps run on (on a CUDA device), whose work the host
+        #: waits for: the coding thread's, the same for all of the block.
+        self.stream = torch.cuda.current_stream(device) if pin else None
         #: One stage's probabilities, [s], and its numpy view.
         self.probs = torch.empty(s, dtype=torch.int64, pin_memory=pin)
         self.probs_np = self.probs.numpy()
@@ -640,7 +644,9 @@ class TorchBlockCoder(BitsFromPython):
         stages = [self._first_bit, *bits, self._last_bit]
         self.decoder = Captured(stages, self.bytes, owners)
         self.host: _RoundTrip | None = None  # ``_round_trip``'s buffers
-        self.encode: Any = None  # the range coder's compiled function (``code_byte``)
+        # The range coder's compiled function, each way (``code_byte``, ``decode_byte``).
+        self.encode: Any = None
+        self.decode: Any = None
 
     def code_byte(self, freqs: Any, byte: np.ndarray, enc: BitEncoder) -> None:
         """Encoder's step. Its bits are known, so the device predicts and learns all 8 of
@@ -685,10 +691,12 @@ class TorchBlockCoder(BitsFromPython):
         p = stages.run(0, self.torch.as_tensor(freqs, device=self.dev)[:k])
         trip = self._round_trip()
         probs = self._fetch(p, trip)
-        # The range coder's compiled function, found once: the same arrays' types on
-        # every call of the step (``jit.direct``; a stage's probabilities are always a
-        # contiguous int64 [k], its own output or the pinned buffer).
-        decode = direct(code_bits, trip.bits[0], probs, True, dec.state, dec.words)
+        if self.decode is None:
+            # The range coder's compiled function, found once a block: the same arrays'
+            # types on every call (``jit.direct``; a stage's probabilities are always a
+            # contiguous int64 [k], its own output or the pinned buffer).
+            self.decode = direct(code_bits, trip.bits[0], probs, True, dec.state, dec.words)
+        decode = self.decode
         for j in range(8):
             # Bit j of every segment, into a row of its own: the row is the next stage's
             # input, and the eight rows make the bytes in one product at the end.
@@ -706,7 +714,7 @@ class TorchBlockCoder(BitsFromPython):
         staging through a buffer of the driver's, so that each of a step's 16 transfers is
         one copy and the bits' copy does not hold the host (``Captured.run``)."""
         if self.host is None:
-            self.host = _RoundTrip(self.torch, self.bc.s, self.dev.type == "cuda")
+            self.host = _RoundTrip(self.torch, self.bc.s, self.dev)
         return self.host
 
     def _fetch(self, p: Any, trip: _RoundTrip) -> np.ndarray:
@@ -715,7 +723,7 @@ class TorchBlockCoder(BitsFromPython):
         if self.dev.type != "cuda":
             return p.numpy()
         trip.probs.copy_(p, non_blocking=True)
-        self.torch.cuda.current_stream(self.dev).synchronize()
+        trip.stream.synchronize()
         return trip.probs_np
 
     def finish(self) -> None:
