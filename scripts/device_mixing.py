@@ -138,16 +138,16 @@ def main() -> int:
 
 def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repeat: int) -> None:
     """The host's time a settled step, the device's work taken out: a first run records
-    what every settled stage (``torchmix.Captured``) and network step returned, and a
-    second run replays them through the coder's own code, with stand-ins for the CUDA
-    graphs (``_Replayed``) whose ``replay`` puts back what the step returned; so the
-    second run does all a GPU's host does but launch the graphs and wait for them: the
+    what every settled stage (``torchmix.Captured``) and network step returned, and
+    ``repeat`` later runs replay them through the coder's own code, with stand-ins for
+    the CUDA graphs (``_Replayed``) whose ``replay`` puts back what the step returned; so
+    a replay does all a GPU's host does but launch the graphs and wait for them: the
     coder's loop, the range coder, the inputs' copies into the stages' buffers, and
     ``Captured.run``'s own bookkeeping. Frames in threads share one GIL, so it bounds
     them together: bytes/s <= segments a step / host time a step. ``pipelined``: the
     network's steps launched from a thread of their own, as the CPU path runs them (on a
-    CUDA device the coder launches them itself). ``repeat`` replays of each side, the
-    least time reported: on a shared machine the least is the one least disturbed."""
+    CUDA device the coder launches them itself). The least of the replays' times is
+    reported: on a shared machine, the replay that was least disturbed."""
     seen: dict = {}  # (stages or network, its place among this run's, step, stage): output
     replay = [False]
     made: dict[int, int] = {}  # id() of each Captured and NetworkSteps: its creation order
@@ -169,7 +169,7 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
             return out
         if not self.graphs:  # a settled step: every stage "recorded"
             here = place(self)
-            self.graphs = [_Replayed(self, "out", i, here, seen) for i in range(len(self.stages))]
+            self.graphs = [_Replayed(self, i, here, seen) for i in range(len(self.stages))]
             clock["start"] = clock["start"] or time.perf_counter()
         clock["steps"] += i == len(self.stages) - 1
         return real_run(self, i, *inputs)
@@ -180,7 +180,7 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
             seen[place(self), self.steps, None] = out.clone()
             return out
         if self.graph is None:
-            self.graph = _Replayed(self, "freqs", None, place(self), seen)
+            self.graph = _Replayed(self, None, place(self), seen)
         return real_net(self, prev)
 
     torchmix.Captured.run, torchmix.NetworkSteps.step = run, net
@@ -221,11 +221,12 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
 class _Replayed:
     """A stand-in for a recorded CUDA graph (``_host_time``): its ``replay`` sets what
     the step it replays returned on the owner (``Captured.out[stage]``, or
-    ``NetworkSteps.freqs``), as a graph's replay leaves it in the same tensors. The step
-    is read where the real code keeps it: ``ByteWork.t``, ``NetworkSteps.steps``."""
+    ``NetworkSteps.freqs`` where ``stage`` is None), as a graph's replay leaves it in the
+    same tensors. The step is read where the real code keeps it: ``ByteWork.t``,
+    ``NetworkSteps.steps``."""
 
-    def __init__(self, owner, attr: str, stage, place: int, seen: dict) -> None:
-        self.owner, self.attr, self.stage, self.place, self.seen = owner, attr, stage, place, seen
+    def __init__(self, owner, stage: int | None, place: int, seen: dict) -> None:
+        self.owner, self.stage, self.place, self.seen = owner, stage, place, seen
 
     def replay(self) -> None:
         o = self.owner
