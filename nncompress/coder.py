@@ -366,10 +366,12 @@ def _code_mixed(
         return out
     tables = None
     if device is not None:
+        from . import tritonmix
         from .torchmix import DeviceTables, TorchBlockCoder
 
         tables = DeviceTables.held(state, device)
-        coders = [TorchBlockCoder(bc, tables) for bc in coders]  # type: ignore[misc]
+        made = tritonmix.TritonBlockCoder if tritonmix.wanted(device) else TorchBlockCoder
+        coders = [made(bc, tables) for bc in coders]  # type: ignore[misc]
     with _one_blas_thread():
         # On a device the frequencies stay where the network left them, for the mixing.
         net: _Steps | _FlatSteps = (

@@ -332,11 +332,13 @@ def operation_log() -> Any:
             super().__init__()
             self.counts: Counter[str] = Counter()
             self.views = 0  # of them, operations that launch no kernel
+            self.paused = 0  # within a launch of ``launching``: its own operations
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-            name = func.overloadpacket.__name__
-            self.counts[name] += 1
-            self.views += func.is_view or name in NO_KERNEL
+            if not self.paused:
+                name = func.overloadpacket.__name__
+                self.counts[name] += 1
+                self.views += func.is_view or name in NO_KERNEL
             return func(*args, **(kwargs or {}))
 
         @property
@@ -344,7 +346,35 @@ def operation_log() -> Any:
             """The operations that launch a kernel on a device."""
             return sum(self.counts.values()) - self.views
 
+        def __enter__(self) -> Any:
+            _LOGS.append(self)
+            return super().__enter__()
+
+        def __exit__(self, *exc: Any) -> Any:
+            _LOGS.remove(self)
+            return super().__exit__(*exc)
+
     return Log()
+
+
+#: The ``operation_log``s open now, which also count the kernels launched past torch's
+#: dispatch (``tritonmix``'s, through ``count_launch``).
+_LOGS: list[Any] = []
+
+
+@contextlib.contextmanager
+def launching(name: str) -> Any:
+    """Around a kernel that torch's dispatch does not see (``tritonmix``'s): count it in
+    every open ``operation_log``, as one kernel, and not the operations that Triton's
+    interpreter runs on the arguments' storage to launch it on the CPU."""
+    for log in _LOGS:
+        log.counts[name] += 1
+        log.paused += 1
+    try:
+        yield
+    finally:
+        for log in _LOGS:
+            log.paused -= 1
 
 
 #: Held while a stage or a network's step is recorded (``Captured._record``).

@@ -42,7 +42,12 @@ from nncompress.config import FINE_TEXT, Config
 from nncompress.engine import compress_stream, decompress_stream
 from nncompress.format import Header
 from nncompress.model import IntModel, ModelError, export_gru, save_model
-from nncompress.zoo import describe_ref, model_ref, names
+from nncompress.zoo import cuda_available, describe_ref, model_ref, names
+
+# Where there is no GPU, Triton's kernels (``tritonmix``) run in its interpreter, which
+# must be chosen before anything imports Triton (torch's compiler may, in other tests).
+if not cuda_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,0 +1,364 @@
+"""The kernels of ``tritonmix``, as plain Python functions in Triton's language.
+
+They are compiled for a GPU (``triton.jit``'s ``JITFunction``) or run by Triton's
+interpreter on CPU tensors (``InterpretedFunction``), whichever ``tritonmix.kernels`` asks
+for; the interpreter runs a function with this module's ``tl`` standing for its own
+operations, so ``tl`` is a global of this module. Imported only where Triton is.
+"""
+
+# ruff: noqa: N803 -- the block sizes are Triton's compile-time constants, in capitals
+
+import triton.language as tl
+
+
+def _predict(
+    c0_ptr, k, j,
+    cum_ptr, cum_stride, nodes_ptr, stretch_ptr, squash_ptr,
+    hashes_ptr, c0_prime, slot_bits, ctx_ptr,
+    expected_ptr, agreeing_ptr, bucket_ptr, mlen_ptr, mprob_ptr, seen_ptr,
+    sel1_ptr, sel2_ptr, sel3_ptr, xbase_ptr, xbyj_ptr, xshift_ptr,
+    mix_ptr, wf_ptr, row2_ptr, p3, arow_ptr, apm2_base, apms_ptr, ident_ptr, apm_q,
+    p_ptr, x_ptr, slots_ptr, tag_ptr, pctx_ptr, ctxn_ptr, eb_ptr, sel_ptr, pm_ptr,
+    d_ptr, pmix_ptr, aidx_ptr, aval_ptr, mpold_ptr,
+    N_CTX: tl.constexpr, N_MIX: tl.constexpr, BLOCK: tl.constexpr, NC: tl.constexpr,
+    NM: tl.constexpr, P_BITS: tl.constexpr, HALF: tl.constexpr, SMAX: tl.constexpr,
+    KNOTS: tl.constexpr,
+):  # fmt: skip
+    """P(bit j = 1) of each of the step's ``k`` segments (``torchmix``'s ``_predict``),
+    and what the update reads: the inputs, slots, tags, the mixers' sets and outputs,
+    the nearer refinement knots and their values, the match buckets' values."""
+    n_in = N_CTX + 4
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    c0 = tl.load(c0_ptr + i, mask=live, other=1)
+    # The network's input: P(bit = 1) at the byte tree's node, from its bounds in the
+    # cumulative frequencies.
+    node = (c0 - 1) * 3
+    row = cum_ptr + i.to(tl.int64) * cum_stride
+    lo = tl.load(row + tl.load(nodes_ptr + node, mask=live, other=0), mask=live, other=0)
+    mid = tl.load(row + tl.load(nodes_ptr + node + 1, mask=live, other=0), mask=live, other=0)
+    hi = tl.load(row + tl.load(nodes_ptr + node + 2, mask=live, other=0), mask=live, other=1)
+    q = ((hi - mid) << P_BITS) // tl.where(live, hi - lo, 1)
+    q = tl.minimum(tl.maximum(q, 32), (1 << P_BITS) - 32)
+    net = tl.load(stretch_ptr + (q >> 4), mask=live, other=0)
+    # Each context's slot, check tag and statistics, [BLOCK, NC].
+    o = tl.arange(0, NC)
+    live2 = live[:, None] & (o[None, :] < N_CTX)
+    at2 = i.to(tl.int64)[:, None] * N_CTX + o[None, :]
+    hh = tl.load(hashes_ptr + at2, mask=live2, other=0) ^ (c0 * c0_prime)[:, None]
+    slots = ((hh >> (64 - slot_bits)) & ((1 << slot_bits) - 1)) + (o.to(tl.int64) << slot_bits)[
+        None, :
+    ]
+    tag = (hh >> 24) & 0x7FFF
+    p0 = tl.load(ctx_ptr + slots * 2, mask=live2, other=0).to(tl.int64)
+    meta = tl.load(ctx_ptr + slots * 2 + 1, mask=live2, other=0).to(tl.int64)
+    same = (meta >> 16) == tag
+    p_ctx = tl.where(same, p0 + HALF, HALF)
+    ctx_n = tl.where(same, meta & 0xFFFF, -1)
+    x_ctx = tl.load(stretch_ptr + (p_ctx >> 4), mask=live2, other=0)
+    # The match model's inputs, while the byte agrees with its expected byte.
+    eb = (tl.load(expected_ptr + i, mask=live, other=0) >> (7 - j)) & 1
+    sign = 2 * eb - 1
+    agree = tl.load(agreeing_ptr + i, mask=live, other=0) != 0
+    bucket = tl.load(bucket_ptr + i, mask=live, other=0)
+    mp0 = tl.load(mprob_ptr + bucket * 2, mask=live, other=0)
+    mp1 = tl.load(mprob_ptr + bucket * 2 + 1, mask=live, other=0)
+    mlen = tl.load(mlen_ptr + i, mask=live, other=0)
+    x_match = tl.where(agree, sign * tl.load(stretch_ptr + (mp0 >> 4), mask=live, other=0), 0)
+    x_len = tl.where(agree, sign * tl.minimum(mlen * 32, SMAX), 0)
+    # The inputs, [BLOCK, n_in]: the network, each context, the match model's two,
+    # and the constant 256.
+    xrow = x_ptr + i.to(tl.int64) * n_in
+    tl.store(xrow, net, mask=live)
+    tl.store(xrow[:, None] + 1 + o[None, :], x_ctx, mask=live2)
+    tl.store(xrow + N_CTX + 1, x_match, mask=live)
+    tl.store(xrow + N_CTX + 2, x_len, mask=live)
+    tl.store(xrow + N_CTX + 3, tl.full([BLOCK], 256, tl.int64), mask=live)
+    # Each mixer's weight set, [BLOCK, NM]: the three, then the extra ones.
+    seen_k = tl.load(seen_ptr + o, mask=o < N_CTX, other=0) != 0
+    seen = tl.sum(tl.where(live2 & seen_k[None, :] & (ctx_n > 0), 1, 0), axis=1)
+    conf = tl.minimum(tl.abs(net) >> 7, 7)
+    m = tl.arange(0, NM)
+    e = tl.maximum(m - 3, 0)
+    on_x = (m >= 3) & (m < 3 + N_MIX)
+    live_m = live[:, None] & (m[None, :] < 3 + N_MIX)
+    xb = tl.load(
+        xbase_ptr + i.to(tl.int64)[:, None] * N_MIX + e[None, :],
+        mask=live[:, None] & on_x[None, :],
+        other=0,
+    )
+    by_j = tl.load(xbyj_ptr + e, mask=on_x, other=0) != 0
+    shift = tl.load(xshift_ptr + e, mask=on_x, other=0)
+    extra = xb + tl.where(by_j[None, :], j, c0[:, None] >> shift[None, :])
+    s1 = tl.load(sel1_ptr + i, mask=live, other=0) + c0
+    s2 = seen * 32 + conf + tl.load(sel2_ptr + i, mask=live, other=0)
+    s3 = tl.load(sel3_ptr + i, mask=live, other=0) + j
+    sel = tl.where(
+        m[None, :] == 0,
+        s1[:, None],
+        tl.where(m[None, :] == 1, s2[:, None], tl.where(m[None, :] == 2, s3[:, None], extra)),
+    )
+    sel = tl.where(live_m, sel, 0)
+    # Each mixer's dot product over the inputs, taken in their parts.
+    w = mix_ptr + sel * n_in  # [BLOCK, NM]
+    dot = net[:, None] * tl.load(w, mask=live_m, other=0)
+    wc = tl.load(
+        w[:, :, None] + 1 + o[None, None, :], mask=live_m[:, :, None] & live2[:, None, :], other=0
+    )
+    dot += tl.sum(x_ctx[:, None, :] * wc, axis=2)
+    dot += x_match[:, None] * tl.load(w + N_CTX + 1, mask=live_m, other=0)
+    dot += x_len[:, None] * tl.load(w + N_CTX + 2, mask=live_m, other=0)
+    dot += 256 * tl.load(w + N_CTX + 3, mask=live_m, other=0)
+    d = tl.minimum(tl.maximum(dot >> 16, -SMAX), SMAX)
+    pm = tl.load(squash_ptr + d + SMAX, mask=live_m, other=0)
+    wf = tl.load(wf_ptr + c0[:, None] * (3 + N_MIX) + m[None, :], mask=live_m, other=0)
+    fin = tl.sum(tl.where(live_m, d * wf, 0), axis=1)
+    fin = tl.minimum(tl.maximum(fin >> 16, -SMAX), SMAX)
+    p_mix = tl.load(squash_ptr + fin + SMAX, mask=live, other=0)
+    # The refinement stages: two rows of the joined table, each read at the knots
+    # either side of the point, weighed by their nearness.
+    pos = fin + 2048
+    aidx = pos >> 7
+    aw = pos & 127
+    h2 = tl.load(row2_ptr + i, mask=live, other=0) + c0 * p3
+    row_a = tl.load(arow_ptr + i, mask=live, other=0) + c0
+    row_b = ((h2 >> 48) & 0xFFFF) + apm2_base
+    id0 = tl.load(ident_ptr + aidx, mask=live, other=0)
+    id1 = tl.load(ident_ptr + aidx + 1, mask=live, other=0)
+    a0 = tl.load(apms_ptr + row_a * KNOTS + aidx, mask=live, other=0).to(tl.int64) + id0
+    a1 = tl.load(apms_ptr + row_a * KNOTS + aidx + 1, mask=live, other=0).to(tl.int64) + id1
+    b0 = tl.load(apms_ptr + row_b * KNOTS + aidx, mask=live, other=0).to(tl.int64) + id0
+    b1 = tl.load(apms_ptr + row_b * KNOTS + aidx + 1, mask=live, other=0).to(tl.int64) + id1
+    ra = (a0 * (128 - aw) + a1 * aw) >> (7 + apm_q)
+    rb = (b0 * (128 - aw) + b1 * aw) >> (7 + apm_q)
+    pf = tl.minimum(tl.maximum((2 * p_mix + 3 * (ra + rb)) >> 3, 1), (1 << P_BITS) - 1)
+    tl.store(p_ptr + i, pf, mask=live)
+    # What the update reads: the nearer knot of each row, and its value now.
+    up = aw >= 64
+    tl.store(aidx_ptr + i * 2, row_a * KNOTS + aidx + up, mask=live)
+    tl.store(aidx_ptr + i * 2 + 1, row_b * KNOTS + aidx + up, mask=live)
+    tl.store(aval_ptr + i * 2, tl.where(up, a1, a0), mask=live)
+    tl.store(aval_ptr + i * 2 + 1, tl.where(up, b1, b0), mask=live)
+    tl.store(slots_ptr + at2, slots, mask=live2)
+    tl.store(tag_ptr + at2, tag, mask=live2)
+    tl.store(pctx_ptr + at2, p_ctx, mask=live2)
+    tl.store(ctxn_ptr + at2, ctx_n, mask=live2)
+    tl.store(eb_ptr + i, eb, mask=live)
+    at_m = i.to(tl.int64)[:, None] * (3 + N_MIX) + m[None, :]
+    tl.store(sel_ptr + at_m, sel, mask=live_m)
+    tl.store(pm_ptr + at_m, pm, mask=live_m)
+    tl.store(d_ptr + at_m, d, mask=live_m)
+    tl.store(pmix_ptr + i, p_mix, mask=live)
+    tl.store(mpold_ptr + i * 2, mp0, mask=live)
+    tl.store(mpold_ptr + i * 2 + 1, mp1, mask=live)
+
+
+def _learn_1(
+    bit_ptr, k, c0_ptr, aidx_ptr, aval_ptr, apms_ptr, apm_q, apm_rate,
+    sel_ptr, count_ptr, final_count, slots_ptr, ctxn_ptr, ctx_ptr,
+    agreeing_ptr, bucket_ptr, bcount_ptr,
+    N_CTX: tl.constexpr, N_MIX: tl.constexpr, BLOCK: tl.constexpr, NC: tl.constexpr,
+    NM: tl.constexpr, P_BITS: tl.constexpr,
+):  # fmt: skip
+    """Sums that read nothing this update writes: the refinement knots' moves, the
+    weight sets' sharers, the claims, the match buckets' sharers."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    bit = tl.load(bit_ptr + i, mask=live, other=0)
+    r = tl.arange(0, 2)
+    at = i.to(tl.int64)[:, None] * 2 + r[None, :]
+    live_r = live[:, None] & (r[None, :] < 2)
+    idx = tl.load(aidx_ptr + at, mask=live_r, other=0)
+    value = tl.load(aval_ptr + at, mask=live_r, other=0)
+    delta = ((bit[:, None] << (P_BITS + apm_q)) - value) >> apm_rate
+    tl.atomic_add(apms_ptr + idx, delta.to(tl.int32), mask=live_r)
+    m = tl.arange(0, NM)
+    live_m = live[:, None] & (m[None, :] < 3 + N_MIX)
+    sel = tl.load(
+        sel_ptr + i.to(tl.int64)[:, None] * (3 + N_MIX) + m[None, :], mask=live_m, other=0
+    )
+    tl.atomic_add(count_ptr + sel, tl.full([BLOCK, NM], 1, tl.int64), mask=live_m)
+    c0 = tl.load(c0_ptr + i, mask=live, other=0)
+    tl.atomic_add(count_ptr + final_count + c0, tl.full([BLOCK], 1, tl.int64), mask=live)
+    # A claim marks its slot's check word with minus (its place + 1): the least is
+    # the last claimant's, which wins.
+    o = tl.arange(0, NC)
+    live2 = live[:, None] & (o[None, :] < N_CTX)
+    at2 = i.to(tl.int64)[:, None] * N_CTX + o[None, :]
+    slots = tl.load(slots_ptr + at2, mask=live2, other=0)
+    claim = live2 & (tl.load(ctxn_ptr + at2, mask=live2, other=0) < 0)
+    tl.atomic_min(ctx_ptr + slots * 2 + 1, (-(at2 + 1)).to(tl.int32), mask=claim)
+    agree = tl.load(agreeing_ptr + i, mask=live, other=0)
+    bucket = tl.load(bucket_ptr + i, mask=live, other=0)
+    tl.atomic_add(bcount_ptr + bucket, agree, mask=live & (agree != 0))
+
+
+def _learn_2(
+    bit_ptr, k, c0_ptr, aidx_ptr, apms_ptr, ident_ptr, apm_q, apm_low, apm_high,
+    sel_ptr, count_ptr, final_count, sqrt_ptr, mixshift_ptr, final_shift,
+    x_ptr, pm_ptr, d_ptr, pmix_ptr, mix_ptr, wf_ptr,
+    slots_ptr, tag_ptr, ctxn_ptr, ctx_ptr, held_ptr,
+    eb_ptr, agreeing_ptr, bucket_ptr, bcount_ptr, mpold_ptr, mprob_ptr, rate_ptr,
+    round_half,
+    N_CTX: tl.constexpr, N_MIX: tl.constexpr, BLOCK: tl.constexpr, NC: tl.constexpr,
+    NM: tl.constexpr, NI: tl.constexpr, P_BITS: tl.constexpr, KNOTS: tl.constexpr,
+    COUNT_LIMIT: tl.constexpr,
+):  # fmt: skip
+    """The knots' clamps, the mixers' steps, the claims' winners and every slot's
+    holders, the match buckets' moves."""
+    n_in = N_CTX + 4
+    n_mix = 3 + N_MIX
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    bit = tl.load(bit_ptr + i, mask=live, other=0)
+    target = bit << P_BITS
+    r = tl.arange(0, 2)
+    live_r = live[:, None] & (r[None, :] < 2)
+    idx = tl.load(aidx_ptr + i.to(tl.int64)[:, None] * 2 + r[None, :], mask=live_r, other=0)
+    knot = tl.load(ident_ptr + idx % KNOTS, mask=live_r, other=0)
+    v = tl.load(apms_ptr + idx, mask=live_r, other=0).to(tl.int64) + knot
+    v = tl.minimum(tl.maximum(v, apm_low), apm_high) - knot
+    tl.store(apms_ptr + idx, v.to(tl.int32), mask=live_r)
+    # Each mixer's step, damped by the square root of its weight set's sharers.
+    m = tl.arange(0, NM)
+    live_m = live[:, None] & (m[None, :] < n_mix)
+    at_m = i.to(tl.int64)[:, None] * n_mix + m[None, :]
+    sel = tl.load(sel_ptr + at_m, mask=live_m, other=0)
+    shared = tl.load(count_ptr + sel, mask=live_m, other=0)
+    shift = tl.load(mixshift_ptr + m, mask=m < n_mix, other=0)[None, :] + tl.load(
+        sqrt_ptr + shared, mask=live_m, other=0
+    )
+    err = target[:, None] - tl.load(pm_ptr + at_m, mask=live_m, other=0)
+    q = tl.arange(0, NI)
+    live_q = live[:, None] & (q[None, :] < n_in)
+    x = tl.load(x_ptr + i.to(tl.int64)[:, None] * n_in + q[None, :], mask=live_q, other=0)
+    step = (x[:, None, :] * err[:, :, None]) >> shift[:, :, None]
+    tl.atomic_add(
+        mix_ptr + sel[:, :, None] * n_in + q[None, None, :],
+        step,
+        mask=live_m[:, :, None] & live_q[:, None, :],
+    )
+    c0 = tl.load(c0_ptr + i, mask=live, other=0)
+    shared = tl.load(count_ptr + final_count + c0, mask=live, other=0)
+    shift = final_shift + tl.load(sqrt_ptr + shared, mask=live, other=0)
+    err = target - tl.load(pmix_ptr + i, mask=live, other=0)
+    d = tl.load(d_ptr + at_m, mask=live_m, other=0)
+    tl.atomic_add(
+        wf_ptr + c0[:, None] * n_mix + m[None, :], (d * err[:, None]) >> shift[:, None], mask=live_m
+    )
+    # Claims: a marked slot belongs to the claimant its mark names; that winner makes
+    # it empty, with its own tag. A segment holds its slot where the slot's tag, once
+    # the claims are done, is its own: read from the mark where the winner has not
+    # written yet.
+    o = tl.arange(0, NC)
+    live2 = live[:, None] & (o[None, :] < N_CTX)
+    at2 = i.to(tl.int64)[:, None] * N_CTX + o[None, :]
+    slots = tl.load(slots_ptr + at2, mask=live2, other=0)
+    tag = tl.load(tag_ptr + at2, mask=live2, other=0)
+    meta = tl.load(ctx_ptr + slots * 2 + 1, mask=live2, other=0).to(tl.int64)
+    marked = meta < 0
+    owner = tl.where(marked, -(meta + 1), 0)
+    tag_now = tl.where(marked, tl.load(tag_ptr + owner, mask=live2 & marked, other=0), meta >> 16)
+    claim = tl.load(ctxn_ptr + at2, mask=live2, other=0) < 0
+    won = live2 & claim & marked & (owner == at2)
+    tl.store(ctx_ptr + slots * 2, tl.zeros([BLOCK, NC], tl.int32), mask=won)
+    tl.store(ctx_ptr + slots * 2 + 1, (tag << 16).to(tl.int32), mask=won)
+    tl.store(held_ptr + at2, (tag_now == tag).to(tl.int64), mask=live2)
+    # The match buckets' moves, from their values before the update.
+    agree = tl.load(agreeing_ptr + i, mask=live, other=0) != 0
+    bucket = tl.load(bucket_ptr + i, mask=live, other=0)
+    mp0 = tl.load(mpold_ptr + i * 2, mask=live, other=0)
+    mp1 = tl.load(mpold_ptr + i * 2 + 1, mask=live, other=0)
+    counts = tl.load(bcount_ptr + bucket, mask=live, other=0)
+    rate = tl.load(
+        rate_ptr + tl.minimum(tl.maximum(mp1 + counts - 1, 0), COUNT_LIMIT), mask=live, other=0
+    )
+    eb = tl.load(eb_ptr + i, mask=live, other=0)
+    right = (bit == eb).to(tl.int64) << P_BITS
+    move = ((right - mp0) * rate + round_half) >> 16
+    tl.atomic_add(mprob_ptr + bucket * 2, move, mask=live & agree)
+
+
+def _learn_3(
+    bit_ptr, k, c0_ptr, sel_ptr, count_ptr, final_count, slots_ptr, held_ptr, ctx_ptr,
+    eb_ptr, agreeing_ptr, bcount_ptr, mprob_ptr, p_min, p_max, count_cap,
+    N_CTX: tl.constexpr, N_MIX: tl.constexpr, BLOCK: tl.constexpr, NC: tl.constexpr,
+    NM: tl.constexpr, BUCKETS: tl.constexpr,
+):  # fmt: skip
+    """The sharers' counts back to zero, each holder counted in its slot, the match
+    buckets clamped and counted (by the first program), the agreement updated."""
+    pid = tl.program_id(0)
+    i = pid * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    m = tl.arange(0, NM)
+    live_m = live[:, None] & (m[None, :] < 3 + N_MIX)
+    sel = tl.load(
+        sel_ptr + i.to(tl.int64)[:, None] * (3 + N_MIX) + m[None, :], mask=live_m, other=0
+    )
+    tl.store(count_ptr + sel, tl.zeros([BLOCK, NM], tl.int64), mask=live_m)
+    c0 = tl.load(c0_ptr + i, mask=live, other=0)
+    tl.store(count_ptr + final_count + c0, tl.zeros([BLOCK], tl.int64), mask=live)
+    o = tl.arange(0, NC)
+    live2 = live[:, None] & (o[None, :] < N_CTX)
+    at2 = i.to(tl.int64)[:, None] * N_CTX + o[None, :]
+    slots = tl.load(slots_ptr + at2, mask=live2, other=0)
+    held = live2 & (tl.load(held_ptr + at2, mask=live2, other=0) != 0)
+    tl.atomic_add(ctx_ptr + slots * 2 + 1, tl.full([BLOCK, NC], 1, tl.int32), mask=held)
+    b = tl.arange(0, BUCKETS)
+    first = b < tl.where(pid == 0, BUCKETS, 0)  # the first program alone
+    mp0 = tl.load(mprob_ptr + b * 2, mask=first, other=0)
+    tl.store(mprob_ptr + b * 2, tl.minimum(tl.maximum(mp0, p_min), p_max), mask=first)
+    counts = tl.load(bcount_ptr + b, mask=first, other=0)
+    mp1 = tl.load(mprob_ptr + b * 2 + 1, mask=first, other=0)
+    tl.store(mprob_ptr + b * 2 + 1, tl.minimum(mp1 + counts, count_cap), mask=first)
+    tl.store(bcount_ptr + b, tl.zeros([BUCKETS], tl.int64), mask=first)
+    bit = tl.load(bit_ptr + i, mask=live, other=0)
+    eb = tl.load(eb_ptr + i, mask=live, other=0)
+    agreeing = tl.load(agreeing_ptr + i, mask=live, other=0)
+    tl.store(agreeing_ptr + i, tl.where(bit != eb, 0, agreeing), mask=live)
+
+
+def _learn_4(
+    bit_ptr, k, slots_ptr, held_ptr, ctxn_ptr, pctx_ptr, ctx_ptr, rate_ptr, round_half,
+    N_CTX: tl.constexpr, BLOCK: tl.constexpr, NC: tl.constexpr, P_BITS: tl.constexpr,
+    COUNT_LIMIT: tl.constexpr,
+):  # fmt: skip
+    """Each held slot moves towards the bit, at the rate of its count and its
+    visits this step."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    target = tl.load(bit_ptr + i, mask=live, other=0) << P_BITS
+    o = tl.arange(0, NC)
+    live2 = live[:, None] & (o[None, :] < N_CTX)
+    at2 = i.to(tl.int64)[:, None] * N_CTX + o[None, :]
+    slots = tl.load(slots_ptr + at2, mask=live2, other=0)
+    held = live2 & (tl.load(held_ptr + at2, mask=live2, other=0) != 0)
+    n_old = tl.maximum(tl.load(ctxn_ptr + at2, mask=live2, other=0), 0)
+    meta = tl.load(ctx_ptr + slots * 2 + 1, mask=held, other=0).to(tl.int64)
+    visits = (meta & 0xFFFF) - n_old
+    at = tl.minimum(tl.maximum(n_old + visits - 1, 0), COUNT_LIMIT)
+    rate = tl.load(rate_ptr + at, mask=held, other=0)
+    p_ctx = tl.load(pctx_ptr + at2, mask=live2, other=0)
+    move = ((target[:, None] - p_ctx) * rate + round_half) >> 16
+    tl.atomic_add(ctx_ptr + slots * 2, move.to(tl.int32), mask=held)
+
+
+def _learn_5(
+    k, slots_ptr, ctx_ptr, p_low, p_high, count_cap,
+    N_CTX: tl.constexpr, BLOCK: tl.constexpr, NC: tl.constexpr,
+):  # fmt: skip
+    """Every slot's probability clamped and count capped (each sharer writes the
+    same values)."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    o = tl.arange(0, NC)
+    live2 = live[:, None] & (o[None, :] < N_CTX)
+    slots = tl.load(slots_ptr + i.to(tl.int64)[:, None] * N_CTX + o[None, :], mask=live2, other=0)
+    p = tl.load(ctx_ptr + slots * 2, mask=live2, other=0).to(tl.int64)
+    meta = tl.load(ctx_ptr + slots * 2 + 1, mask=live2, other=0).to(tl.int64)
+    over = tl.maximum((meta & 0xFFFF) - count_cap, 0)
+    tl.store(ctx_ptr + slots * 2, tl.minimum(tl.maximum(p, p_low), p_high).to(tl.int32), mask=live2)
+    tl.store(ctx_ptr + slots * 2 + 1, (meta - over).to(tl.int32), mask=live2)
+
+
+KERNELS = (_predict, _learn_1, _learn_2, _learn_3, _learn_4, _learn_5)

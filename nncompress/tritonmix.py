@@ -1,0 +1,213 @@
+"""A bit's prediction and learning as six kernels of their own, written in Triton.
+
+``torchmix`` runs ``adaptive._predict`` and ``_update`` as torch operations: some 225
+kernels a bit on a device, each too small to fill it, so that a step's kernels, not its
+arithmetic, bound a GPU (docs/DESIGN.md section 10). Here the same arithmetic is six
+kernels a bit, each over all segments of the step:
+
+- ``_predict``: every segment's inputs, mixers, final mixer and refinement stages, and
+  what the update needs of them (the values it must read before any update: a
+  refinement knot's, the match bucket's);
+- ``_learn_1`` to ``_learn_5``: the update in the phases that each need all of the one
+  before done, since a segment's update reads what other segments' updates of the same
+  entry wrote: the sharers' counts and the claims, then the sums, then the counts' reset
+  and a slot's holders, then the slots' moves, then the clamps.
+
+The batch semantics are ``torchmix``'s (and the loops'): every update is computed from the
+values before the step's updates and summed with integer atomics, whose sum does not
+depend on the order a device adds them in; where several segments claim one context slot
+the last in ``_update``'s order wins, chosen by an atomic minimum of its negated place
+(the slot's check word is never negative otherwise), never by the order of the writes;
+clamps and caps write the same value from every sharer. So the archive is the loops'
+(``tests/test_tritonmix.py``), on a GPU (compiled) and on the CPU (Triton's interpreter,
+``TRITON_INTERPRET``'s, which runs each kernel through numpy: a check, not a speed).
+
+``TritonBlockCoder`` is ``torchmix.TorchBlockCoder`` with these for its ``_predict`` and
+``_update``; the byte's work stays torch's (``torchbytes``). It runs where
+``NNCOMPRESS_TRITON=1`` is set and Triton can be imported (``wanted``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from typing import Any
+
+from . import adaptive as A
+from .torchmix import TorchBlockCoder, launching
+
+#: Set to 1 to run a bit's work as this module's kernels (``wanted``).
+TRITON = "NNCOMPRESS_TRITON"
+
+
+def wanted(device: Any) -> bool:
+    """Whether ``NNCOMPRESS_TRITON=1`` asks for these kernels and Triton can run them on
+    ``device``: compiled on a CUDA device, else through its interpreter."""
+    return os.environ.get(TRITON) == "1" and _importable(device.type != "cuda")
+
+
+def _importable(interpret: bool) -> bool:
+    """Import Triton to compile kernels or to interpret them. Its own library functions
+    (``tl.sum``) are made one way or the other when it is first imported, by
+    ``TRITON_INTERPRET`` then, so a process runs kernels one way only: the first asked
+    for, where nothing imported Triton before."""
+    if "triton" not in sys.modules and interpret:
+        os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        import triton.language as tl
+        from triton.runtime.interpreter import InterpretedFunction
+    except ImportError:
+        return False
+    return isinstance(tl.standard.sum, InterpretedFunction) == interpret
+
+
+def _pow2(n: int) -> int:
+    """The least power of two >= ``n`` (Triton's blocks are powers of two)."""
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def _kernels(interpret: bool) -> dict[str, Any]:
+    """The six kernels (``tritonkernels``), compiled for a GPU or run by Triton's
+    interpreter (CPU tensors). Made on first use: Triton is imported only where it runs."""
+    from triton.runtime.interpreter import InterpretedFunction
+    from triton.runtime.jit import JITFunction
+
+    from .tritonkernels import KERNELS
+
+    make = InterpretedFunction if interpret else JITFunction
+    return {f.__name__: make(f) for f in KERNELS}
+
+
+_MADE: dict[bool, dict[str, Any]] = {}
+#: One interpreted launch at a time: Triton's interpreter stands its own functions in for
+#: ``tl``'s while a kernel runs and puts the compiler's back after, for the whole process,
+#: so two frames' threads (``devicepool``) would take each other's away.
+_INTERPRETING = threading.Lock()
+
+
+def kernels(interpret: bool) -> dict[str, Any]:
+    """The kernels, made once a process for each way of running them."""
+    if interpret not in _MADE:
+        _MADE[interpret] = _kernels(interpret)
+    return _MADE[interpret]
+
+
+class TritonBlockCoder(TorchBlockCoder):
+    """``TorchBlockCoder`` with a bit's prediction and learning as this module's six
+    kernels; the byte's work, the steps' stages and their recording are its own."""
+
+    def __init__(self, bc: A.BlockCoder, tables: Any) -> None:
+        super().__init__(bc, tables)
+        torch = self.torch
+        # Compiling the stages with the kernels in them is not taken up here.
+        self.encoder.compile = self.decoder.compile = False
+        interpret = self.dev.type != "cuda"
+        self.k = kernels(interpret)
+        self.turn = _INTERPRETING if interpret else contextlib.nullcontext()
+        s, n_ctx, n_mix = bc.s, self.n_ctx, 3 + len(self.mixers)
+        # One program a block of segments: on the interpreter all in one (its cost is
+        # per program); on a GPU blocks small enough for the mixers' [block, mixers,
+        # inputs] products to stay in registers.
+        self.block = _pow2(s) if interpret else 16
+        self.sizes = dict(
+            N_CTX=n_ctx,
+            N_MIX=len(self.mixers),
+            BLOCK=self.block,
+            NC=_pow2(n_ctx),
+            NM=_pow2(n_mix),
+        )
+
+        def buf(*shape: int) -> Any:
+            return torch.zeros(shape, dtype=torch.int64, device=self.dev)
+
+        self.p = buf(8, s)  # a row a bit position: the encoder's step keeps all eight
+        self.x = buf(s, n_ctx + 4)
+        self.slots, self.tag = buf(s, n_ctx), buf(s, n_ctx)
+        self.p_ctx, self.ctx_n, self.held = buf(s, n_ctx), buf(s, n_ctx), buf(s, n_ctx)
+        self.eb, self.p_mix = buf(s), buf(s)
+        self.sel, self.pm, self.d = buf(s, n_mix), buf(s, n_mix), buf(s, n_mix)
+        self.aidx, self.aval, self.mp_old = buf(s, 2), buf(s, 2), buf(s, 2)
+        self.bucket_count = buf(len(tables.t["match_prob"]))
+        self.no_extra = buf(1)  # the extra mixers' rows where there are none
+        self.seen_int = self.seen_kind.to(torch.int64)
+        self.by_j_int = self.x_by_j.to(torch.int64)
+        assert len(tables.t["match_prob"]) == _pow2(len(tables.t["match_prob"]))
+
+    def _grid(self, k: int) -> tuple[int]:
+        return (-(-k // self.block),)
+
+    def _launch(self, name: str, grid: tuple[int], *args: Any, **consts: Any) -> None:
+        """Kernel ``name`` over ``grid``, counted where ``torchmix.operation_log`` is
+        open (torch's dispatch does not see it)."""
+        with launching(name), self.turn:
+            self.k[name][grid](*args, **consts)
+
+    def _predict(self, j: int, c0: Any) -> Any:
+        """``TorchBlockCoder._predict`` in one kernel: P(bit j = 1), Q16, [k]."""
+        torch, t, lut = self.torch, self.tables.t, self.tables.lut
+        k = len(c0)
+        c0 = c0.to(torch.int64).contiguous()
+        self.c0 = c0
+        sz = self.sizes
+        self._launch("_predict", self._grid(k),
+            c0, k, j,
+            self.cum, self.cum.stride(0), lut["nodes"], lut["stretch"], lut["squash"],
+            self.hashes.contiguous(), self.c0_prime, self.slot_bits, t["ctx_stats"],
+            self.expected, self.agreeing, self.bucket, self.mlen, t["match_prob"],
+            self.seen_int,
+            self.sel1, self.sel2, self.sel3,
+            self.x_base if self.mixers else self.no_extra, self.by_j_int,
+            self.x_shift,
+            t["mix"], t["weights_final"], self.row2_base, self.p3, self.arow,
+            self.tables.base["apm2"], t["apms"], self.ident, self.apm_q,
+            self.p[j], self.x, self.slots, self.tag, self.p_ctx, self.ctx_n, self.eb,
+            self.sel, self.pm, self.d, self.p_mix, self.aidx, self.aval, self.mp_old,
+            P_BITS=A.P_BITS, HALF=A.HALF, SMAX=A.STRETCH_MAX, KNOTS=A.APM_KNOTS, **sz,
+        )  # fmt: skip
+        return self.p[j, :k]
+
+    def _update(self, bit: Any) -> None:
+        """``TorchBlockCoder._update`` in five kernels, each after the one before."""
+        torch, t, lut = self.torch, self.tables.t, self.tables.lut
+        bit = bit.to(torch.int64).contiguous()
+        k = len(bit)
+        grid = self._grid(k)
+        sz = self.sizes
+        ctx_only = dict(N_CTX=sz["N_CTX"], BLOCK=sz["BLOCK"], NC=sz["NC"])
+        q = self.apm_q
+        apm_low, apm_high = (A.P_MIN, A.P_MAX) if q == 0 else (A.FINE_LOW, A.FINE_HIGH)
+        final = self.tables.final_count
+        self._launch("_learn_1", grid,
+            bit, k, self.c0, self.aidx, self.aval, t["apms"], q, self.params[A._APM_RATE],
+            self.sel, self.tables.count, final, self.slots, self.ctx_n, t["ctx_stats"],
+            self.agreeing, self.bucket, self.bucket_count,
+            P_BITS=A.P_BITS, **sz,
+        )  # fmt: skip
+        self._launch("_learn_2", grid,
+            bit, k, self.c0, self.aidx, t["apms"], self.ident, q, apm_low, apm_high,
+            self.sel, self.tables.count, final, lut["sqrt_shift"], self.mix_shift,
+            self.params[A._FINAL_SHIFT],
+            self.x, self.pm, self.d, self.p_mix, t["mix"], t["weights_final"],
+            self.slots, self.tag, self.ctx_n, t["ctx_stats"], self.held,
+            self.eb, self.agreeing, self.bucket, self.bucket_count, self.mp_old,
+            t["match_prob"], lut["rate"], self.round_half,
+            NI=_pow2(self.n_ctx + 4), P_BITS=A.P_BITS, KNOTS=A.APM_KNOTS,
+            COUNT_LIMIT=A.COUNT_LIMIT, **sz,
+        )  # fmt: skip
+        self._launch("_learn_3", grid,
+            bit, k, self.c0, self.sel, self.tables.count, final, self.slots, self.held,
+            t["ctx_stats"], self.eb, self.agreeing, self.bucket_count, t["match_prob"],
+            A.P_MIN, A.P_MAX, A.COUNT_CAP,
+            BUCKETS=len(self.bucket_count), **sz,
+        )  # fmt: skip
+        self._launch("_learn_4", grid,
+            bit, k, self.slots, self.held, self.ctx_n, self.p_ctx, t["ctx_stats"],
+            lut["rate"], self.round_half,
+            P_BITS=A.P_BITS, COUNT_LIMIT=A.COUNT_LIMIT, **ctx_only,
+        )  # fmt: skip
+        self._launch("_learn_5", grid,
+            k, self.slots, t["ctx_stats"], A.P_MIN - A.HALF, A.P_MAX - A.HALF, A.COUNT_CAP,
+            **ctx_only,
+        )  # fmt: skip
