@@ -6,11 +6,14 @@ segment counts, its time each way, and whether the payloads are the same bytes. 
 device each is a kernel, launched from Python or replayed in a CUDA graph.
 
     python scripts/device_mixing.py [FILE] [--bytes N] [--segments 64 256 1024]
-        [--device torch|cuda] [--decode] [--preset N] [--ops] [--compile]
+        [--device torch|cuda] [--decode] [--preset N] [--ops] [--compile] [--triton]
 
 ``--compile`` compiles each settled stage first (``NNCOMPRESS_TORCH_COMPILE=1``: fused
 kernels, C++ on a CPU, Triton on a GPU; its times include the compiling, minutes, which
-inductor caches on disk for later runs of the same shapes).
+inductor caches on disk for later runs of the same shapes). ``--triton`` runs a bit's
+work as ``tritonmix``'s six kernels (``NNCOMPRESS_TRITON=1``): compiled on a GPU, and on
+CPU tensors through Triton's interpreter, some milliseconds a launch (a check, not a
+speed).
 ``--device torch`` runs the torch code on CPU tensors (what CI checks); ``cuda`` on the
 GPU (it sets ``NNCOMPRESS_TORCH_MIXING=1``, without which ``--device cuda`` keeps the
 compiled loops). The network runs where the mixing does; the compiled loops' row runs
@@ -34,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nncompress import coder, torchmix  # noqa: E402
+from nncompress import coder, torchmix, tritonmix  # noqa: E402
 from nncompress.adaptive import StreamState  # noqa: E402
 from nncompress.coder import decode_block_mixed, encode_block_mixed  # noqa: E402
 from nncompress.config import PRESETS  # noqa: E402
@@ -83,6 +86,9 @@ def main() -> int:
     ap.add_argument("--ops", action="store_true", help="count a settled step's operations")
     ap.add_argument("--compile", action="store_true", help="compile settled stages")
     ap.add_argument(
+        "--triton", action="store_true", help="a bit's work as Triton kernels (tritonmix)"
+    )
+    ap.add_argument(
         "--host", action="store_true", help="the host's time a settled step, device work replayed"
     )
     ap.add_argument(
@@ -94,6 +100,8 @@ def main() -> int:
     a = ap.parse_args()
     if a.compile:
         os.environ[torchmix.TORCH_COMPILE] = "1"
+    if a.triton:
+        os.environ[tritonmix.TRITON] = "1"
     config = PRESETS[a.preset]
     if a.device.startswith("cuda"):
         os.environ[coder.TORCH_MIXING] = "1"

@@ -6,22 +6,24 @@
 #     bash scripts/gpu_check.sh
 #
 # The parts run in order of what they are needed for, each under a timeout (their sum,
-# 565 s, fits one command of a lent machine's 600), and each writes what it printed
+# 560 s, fits one command of a lent machine's 600), and each writes what it printed
 # before its timeout, so one run brings back every part's results, whole or in part.
 #
 # 1. The machine: nvidia-smi, torch's view of the device, the CPU count.
-# 2. The CUDA tests (150 s): tests/test_torchmix.py with the torch model on cuda (the
+# 2. The CUDA tests (170 s): tests/test_torchmix.py with the torch model on cuda (the
 #    predictor on the GPU, recorded as CUDA graphs, network included, against the
-#    compiled loops, archive for archive), tests/test_torchbytes.py's on cuda (the byte's
+#    compiled loops, archive for archive), tests/test_tritonmix.py's on cuda (a bit's
+#    work as Triton kernels, compiled), tests/test_torchbytes.py's on cuda (the byte's
 #    work, step by step) and tests/test_determinism.py's CUDA tests (the network on the
 #    GPU against numpy); only the CUDA cases (-k cuda): their CPU cases run in every test
 #    run, and the compiled one alone takes minutes of the machine's time.
 # 3. scripts/device_mixing.py --device cuda (70 s): the predictor on the GPU (its steps
 #    replayed as CUDA graphs) against the compiled loops on the same machine's CPU, at
-#    256 to 4,096 segments a step (--wide's 128 a frame), both ways; then (20 s, --host)
-#    the host's time a settled step at --wide's 128 segments, with the real copies and
-#    waits but the graphs' replays stood in for.
-# 4. scripts/device_frames.py (80 s): four frames on the GPU in one thread and in four
+#    256 to 4,096 segments a step (--wide's 128 a frame), both ways; then (60 s) the same
+#    with a bit's work as Triton kernels (--triton), and (20 s) its kernels a step
+#    (--ops); then (20 s, --host) the host's time a settled step at --wide's 128
+#    segments, with the real copies and waits but the graphs' replays stood in for.
+# 4. scripts/device_frames.py (60 s): four frames on the GPU in one thread and in four
 #    (nncompress/devicepool.py), beside the compiled loops.
 # 5. scripts/coder_speed.py (20 s): the range coder's decisions per second on that
 #    machine's CPU, called once per bit position of a step, the ceiling it puts on a
@@ -32,8 +34,9 @@
 #    -T2, where -T2 codes them in two threads on the GPU, and on the CPU in two worker
 #    processes.
 # 7. The predictor without the graphs (25 s, NNCOMPRESS_CUDA_GRAPHS=0), one operation at
-#    a time, at 1,024 and 2,048 segments; then (85 s) at 2,048 with each stage compiled
-#    into fused kernels first (--compile; compiling alone may take all of it).
+#    a time, at 1,024 and 2,048 segments. (Each stage compiled by torch.compile,
+#    --compile, took 85 s here until a bit's work became Triton kernels of its own; its
+#    compiling alone may take that, so it is left to a longer loan.)
 #
 # Packages the machine lacks (constriction; threadpoolctl, rarfile where missing) travel
 # as wheels in .whl/ (``echo /.whl/ >> .git/info/exclude``, then ``pip download --no-deps
@@ -55,13 +58,17 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
         torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device")'
 } > "$out/machine.txt" 2>&1
 cat "$out/machine.txt"
-timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_torchmix.py \
-    tests/test_torchbytes.py tests/test_determinism.py -k cuda 2>&1 | tee "$out/tests.txt" | tail -15
+timeout 170 python3 -m pytest -q -p no:cacheprovider tests/test_torchmix.py \
+    tests/test_tritonmix.py tests/test_torchbytes.py tests/test_determinism.py -k cuda 2>&1 | tee "$out/tests.txt" | tail -15
 timeout 70 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
     --segments 256 1024 2048 4096 --decode 2>&1 | tee "$out/device_mixing.txt"
+timeout 60 python3 scripts/device_mixing.py --device cuda --triton --bytes 65536 \
+    --segments 256 1024 2048 4096 --decode 2>&1 | tee "$out/device_mixing_triton.txt"
+timeout 20 python3 scripts/device_mixing.py --device cuda --triton --bytes 16384 \
+    --segments 1024 --ops 2>&1 | tee "$out/operations_triton.txt"
 timeout 20 python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 256 \
     --host --repeat 3 2>&1 | tee "$out/host_time.txt"
-timeout 80 python3 scripts/device_frames.py --device cuda --frames 4 --threads 1,4 2>&1 \
+timeout 60 python3 scripts/device_frames.py --device cuda --frames 4 --threads 1,4 2>&1 \
     | tee "$out/device_frames.txt"
 timeout 20 python3 scripts/coder_speed.py --segments 64,1024,2048,4096 2>&1 \
     | tee "$out/coder_speed.txt"
@@ -72,5 +79,3 @@ NNCOMPRESS_TORCH_MIXING=1 timeout 90 python3 scripts/scaling.py --mb 4 --threads
     --variant="--wide, CPU|--wide|" --same-archives 2>&1 | tee "$out/scaling_wide.txt"
 NNCOMPRESS_CUDA_GRAPHS=0 timeout 25 python3 scripts/device_mixing.py --device cuda \
     --bytes 32768 --segments 1024 2048 --decode 2>&1 | tee "$out/device_mixing_no_graphs.txt"
-timeout 85 python3 scripts/device_mixing.py --device cuda --compile --ops --bytes 65536 \
-    --segments 2048 --decode 2>&1 | tee "$out/device_mixing_compiled.txt"
