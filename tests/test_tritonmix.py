@@ -20,7 +20,7 @@ from test_torchmix import _both_ways, _table, compress
 
 from nncompress import coder, records, torchmix, tritonmix
 from nncompress import format as fmt
-from nncompress.config import BINARY_SPARSE_MIXERS, DEFAULT, TEXT_MIXERS
+from nncompress.config import BINARY_SPARSE_MIXERS, DEFAULT, FINE_TEXT, TEXT_MIXERS
 from nncompress.engine import list_stream
 from nncompress.model import IntModel
 
@@ -58,11 +58,10 @@ def triton_blocks(monkeypatch: pytest.MonkeyPatch) -> list:
 
 
 CASES = {
-    # The default level's preset: fine probabilities (refinement curves in Q22, moves
-    # rounded), nearby match probes, five extra mixers.
-    # In two blocks: the second on the tables the first left.
-    "default": (lambda: prose(250, seed=4), DEFAULT, 2),
-    # Records: the record, sparse and match kinds, other mixers; no fine probabilities.
+    # The default level's preset (36): fine probabilities (refinement curves in Q22, moves
+    # rounded), five extra mixers; in two blocks, the second on the tables the first left.
+    "default level": (lambda: prose(250, seed=4), FINE_TEXT, 2),
+    # Records: the record, sparse and match kinds, the mixers without fine probabilities.
     "table, sparse kinds": (lambda: _table(10), BINARY_SPARSE_MIXERS, 1),
 }
 
@@ -91,11 +90,11 @@ def test_kernels_with_colliding_slots(
     default_model: IntModel, triton_model: IntModel, triton_blocks: list, monkeypatch
 ) -> None:
     """Tables of 64 slots a context: in every step many segments claim one slot (the last
-    claimant wins, by the atomic minimum of its place), share it, and move it; without
-    fine probabilities."""
+    claimant wins, by the atomic minimum of its place), share it, and move it; in preset
+    1's configuration, which has no extra mixers."""
     set_segment_bytes(monkeypatch, 12)
     shrink_tables(monkeypatch, 6)
-    _both_ways(prose(400, seed=9), default_model, triton_model, config=TEXT_MIXERS)
+    _both_ways(prose(400, seed=9), default_model, triton_model, config=DEFAULT)
     assert triton_blocks
 
 
@@ -104,6 +103,7 @@ def test_a_settled_bit_is_six_kernels(triton_model: IntModel, monkeypatch) -> No
     where ``torchmix``'s ran some 225 (docs/DESIGN.md, section 10). The byte's work, in
     the first and last stages, stays torch's."""
     set_segment_bytes(monkeypatch, 12)
+    monkeypatch.setenv(torchmix.CUDA_GRAPHS, "0")  # on a GPU too, each launch seen
     kernels: dict[int, tuple[Counter, int]] = {}
     real = torchmix.Captured.run
 
