@@ -11,6 +11,55 @@ operations, so ``tl`` is a global of this module. Imported only where Triton is.
 import triton.language as tl
 
 
+def _byte_rows(
+    k, ctx_ptr, mixset_ptr, ml_ptr, expected_ptr, col_ptr, class_ptr,
+    kind_ptr, mult_ptr, first_ptr, p2, base_w, base_w2, base_w3, base_apm,
+    sel1_ptr, sel2_ptr, sel3_ptr, arow_ptr, row2_ptr, xbase_ptr, agreeing_ptr,
+    N_MIX: tl.constexpr, BLOCK: tl.constexpr, NM: tl.constexpr,
+):  # fmt: skip
+    """A byte's part of each mixer's and refinement stage's row (``torchmix``'s
+    ``_begin``, after the byte's work): the bits add their own parts. The extra mixers'
+    kinds are ``contexts.MIX_*``, 1 to 5, each its weight sets a byte-level value
+    (``torchmix._MIXER_PARTS``)."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    ctx = tl.load(ctx_ptr + i, mask=live, other=0)
+    b1 = ctx & 0xFF
+    mixset = tl.load(mixset_ptr + i, mask=live, other=0)
+    ml = tl.load(ml_ptr + i, mask=live, other=0)
+    tl.store(sel1_ptr + i, mixset + base_w, mask=live)
+    tl.store(sel2_ptr + i, (mixset // 256) * 8 + base_w2, mask=live)
+    tl.store(sel3_ptr + i, b1 * 8 + base_w3, mask=live)
+    tl.store(arow_ptr + i, (b1 << 8) + base_apm, mask=live)
+    tl.store(row2_ptr + i, ((ctx & 0xFFFF) + 1) * p2, mask=live)
+    tl.store(agreeing_ptr + i, (ml > 0).to(tl.int64), mask=live)
+    # The classes of the context's last 8 bytes, the latest first: the first three, and
+    # how many of them from the latest are letters (classes 0 to 2).
+    a = tl.load(class_ptr + b1, mask=live, other=0)
+    b2 = tl.load(class_ptr + ((ctx >> 8) & 0xFF), mask=live, other=0)
+    d = tl.load(class_ptr + ((ctx >> 16) & 0xFF), mask=live, other=0)
+    run = a <= 2
+    word = run.to(tl.int64)
+    for n in tl.static_range(1, 8):
+        run = run & (tl.load(class_ptr + ((ctx >> (8 * n)) & 0xFF), mask=live, other=0) <= 2)
+        word += run.to(tl.int64)
+    col = tl.minimum(tl.load(col_ptr + i, mask=live, other=0), 3)
+    expected = tl.where(ml > 0, tl.load(expected_ptr + i, mask=live, other=0), -1)
+    m = tl.arange(0, NM)
+    on = m < N_MIX
+    kind = tl.load(kind_ptr + m, mask=on, other=0)[None, :]
+    by_classes = tl.where(
+        kind == 1, ((a * 8 + b2) * 4 + col)[:, None], ((a * 8 + b2) * 8 + d)[:, None]
+    )
+    by_word = tl.where(kind == 3, (word * 8 + a)[:, None], by_classes)
+    by_byte = tl.where(kind == 4, b1[:, None], (expected + 1)[:, None])
+    v = tl.where(kind <= 3, by_word, by_byte)
+    mult = tl.load(mult_ptr + m, mask=on, other=0)[None, :]
+    first = tl.load(first_ptr + m, mask=on, other=0)[None, :]
+    at = xbase_ptr + i.to(tl.int64)[:, None] * N_MIX + m[None, :]
+    tl.store(at, v * mult + first, mask=live[:, None] & on[None, :])
+
+
 def _predict(
     c0_ptr, k, j,
     cum_ptr, cum_stride, nodes_ptr, stretch_ptr, squash_ptr,
@@ -361,4 +410,4 @@ def _learn_5(
     tl.store(ctx_ptr + slots * 2 + 1, (meta - over).to(tl.int32), mask=live2)
 
 
-KERNELS = (_predict, _learn_1, _learn_2, _learn_3, _learn_4, _learn_5)
+KERNELS = (_byte_rows, _predict, _learn_1, _learn_2, _learn_3, _learn_4, _learn_5)

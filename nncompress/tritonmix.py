@@ -36,7 +36,7 @@ import threading
 from typing import Any
 
 from . import adaptive as A
-from .torchmix import TorchBlockCoder, launching
+from .torchmix import _MIXER_PARTS, TorchBlockCoder, launching
 
 #: Set to 1 to run a bit's work as this module's kernels (``wanted``).
 TRITON = "NNCOMPRESS_TRITON"
@@ -130,7 +130,15 @@ class TritonBlockCoder(TorchBlockCoder):
         self.sel, self.pm, self.d = buf(s, n_mix), buf(s, n_mix), buf(s, n_mix)
         self.aidx, self.aval, self.mp_old = buf(s, 2), buf(s, 2), buf(s, 2)
         self.bucket_count = buf(len(tables.t["match_prob"]))
-        self.no_extra = buf(1)  # the extra mixers' rows where there are none
+        # The byte's rows (``_begin``): each extra mixer's kind, its weight sets a
+        # byte-level value, its first row; and what ``_begin`` leaves.
+        kinds = [m for m, _ in self.mixers]
+        self.x_kind = torch.tensor(kinds + [0], dtype=torch.int64, device=self.dev)
+        mult = [_MIXER_PARTS[m][0] for m in kinds]
+        self.x_mult = torch.tensor(mult + [0], dtype=torch.int64, device=self.dev)
+        self.sel1, self.sel2, self.sel3 = buf(s), buf(s), buf(s)
+        self.arow, self.row2_base, self.agreeing = buf(s), buf(s), buf(s)
+        self.x_base = buf(s, max(len(kinds), 1))
         self.seen_int = self.seen_kind.to(torch.int64)
         self.by_j_int = self.x_by_j.to(torch.int64)
         assert len(tables.t["match_prob"]) == _pow2(len(tables.t["match_prob"]))
@@ -143,6 +151,22 @@ class TritonBlockCoder(TorchBlockCoder):
         open (torch's dispatch does not see it)."""
         with launching(name), self.turn:
             self.k[name][grid](*args, **consts)
+
+    def _begin(self, freqs: Any, k: int) -> None:
+        """``TorchBlockCoder._begin``: the byte's work in torch (``torchbytes``), then
+        the mixers' and refinement stages' byte-level rows in one kernel."""
+        work, base = self.bytes, self.tables.base
+        work.begin(self.torch.as_tensor(freqs, device=self.dev), k)
+        self.cum, self.hashes, self.expected = work.cum, work.hashes, work.expected
+        self.mlen, self.bucket = work.ml, work.bucket
+        self._launch("_byte_rows", self._grid(k),
+            k, work.ctx, work.mixset, work.ml, work.expected, work.lines[0],
+            self.tables.lut["byte_class"], self.x_kind, self.x_mult, self.x_first,
+            self.p2, base["weights"], base["weights2"], base["weights3"], base["apm"],
+            self.sel1, self.sel2, self.sel3, self.arow, self.row2_base, self.x_base,
+            self.agreeing,
+            N_MIX=len(self.mixers), BLOCK=self.block, NM=_pow2(len(self.mixers) + 1),
+        )  # fmt: skip
 
     def _predict(self, j: int, c0: Any) -> Any:
         """``TorchBlockCoder._predict`` in one kernel: P(bit j = 1), Q16, [k]."""
@@ -158,7 +182,7 @@ class TritonBlockCoder(TorchBlockCoder):
             self.expected, self.agreeing, self.bucket, self.mlen, t["match_prob"],
             self.seen_int,
             self.sel1, self.sel2, self.sel3,
-            self.x_base if self.mixers else self.no_extra, self.by_j_int,
+            self.x_base, self.by_j_int,
             self.x_shift,
             t["mix"], t["weights_final"], self.row2_base, self.p3, self.arow,
             self.tables.base["apm2"], t["apms"], self.ident, self.apm_q,
