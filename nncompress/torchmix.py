@@ -628,6 +628,9 @@ class _RoundTrip:
 class TorchBlockCoder(BitsFromPython):
     """``BitsFromPython`` with the per-bit work in torch, on the tables' device."""
 
+    #: What does the byte's work (``tritonmix`` has kernels for some of it).
+    byte_work = ByteWork
+
     def __init__(self, bc: A.BlockCoder, tables: DeviceTables) -> None:
         super().__init__(bc)
         torch = tables.torch
@@ -667,7 +670,7 @@ class TorchBlockCoder(BitsFromPython):
         self.round_half = 1 << 15 if fine else 0
         self.c0_prime = signed64(int(A._C0_PRIME))
         self.p2, self.p3 = signed64(int(A._PRIMES[2])), signed64(int(A._PRIMES[3]))
-        self.bytes = ByteWork(bc, tables.block(bc), tables.t["match_table"])
+        self.bytes = self.byte_work(bc, tables.block(bc), tables.t["match_table"])
         owners = [self, self.bytes]
         self.encoder = Captured([self._encode_step], self.bytes, owners)
         bits = [partial(self._next_bit, j) for j in range(1, 8)]

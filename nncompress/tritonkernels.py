@@ -11,6 +11,49 @@ operations, so ``tl`` is a global of this module. Imported only where Triton is.
 import triton.language as tl
 
 
+def _lines(
+    k, b_ptr, starts_ptr, t_ptr, lines_ptr, stride, BLOCK: tl.constexpr
+):  # fmt: skip
+    """Each segment's line after its byte ``b`` (``torchbytes.ByteWork._lines``): the
+    column, the line's start, the line before's start, the indent."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    b = tl.load(b_ptr + i, mask=live, other=0)
+    t = tl.load(t_ptr)
+    col = tl.load(lines_ptr + i, mask=live, other=0)
+    start = tl.load(lines_ptr + stride + i, mask=live, other=0)
+    before = tl.load(lines_ptr + 2 * stride + i, mask=live, other=0)
+    indent = tl.load(lines_ptr + 3 * stride + i, mask=live, other=0)
+    nl = b == 10
+    indenting = (col == indent) & ((b == 32) | (b == 9))
+    starts = tl.load(starts_ptr + i, mask=live, other=0)
+    tl.store(lines_ptr + 2 * stride + i, tl.where(nl, start, before), mask=live)
+    tl.store(lines_ptr + stride + i, tl.where(nl, starts + t + 1, start), mask=live)
+    tl.store(
+        lines_ptr + 3 * stride + i, tl.where(nl, 0, indent + indenting.to(tl.int64)), mask=live
+    )
+    tl.store(lines_ptr + i, tl.where(nl, 0, col + 1), mask=live)
+
+
+def _words(k, b_ptr, words_ptr, stride, prime, BLOCK: tl.constexpr):
+    """Each segment's word and the two before after its byte ``b``
+    (``torchbytes.ByteWork._words``): letters (case folded), digits, '_' and non-ASCII
+    bytes make words."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    b = tl.load(b_ptr + i, mask=live, other=0)
+    w0 = tl.load(words_ptr + i, mask=live, other=0)
+    w1 = tl.load(words_ptr + stride + i, mask=live, other=0)
+    w2 = tl.load(words_ptr + 2 * stride + i, mask=live, other=0)
+    low = tl.where((b >= 65) & (b <= 90), b + 32, b)
+    letter = ((low >= 97) & (low <= 122)) | ((low >= 48) & (low <= 57))
+    letter = letter | (low == 95) | (low >= 128)
+    ends = tl.where(letter, False, w0 != 0)
+    tl.store(words_ptr + 2 * stride + i, tl.where(ends, w1, w2), mask=live)
+    tl.store(words_ptr + stride + i, tl.where(ends, w0, w1), mask=live)
+    tl.store(words_ptr + i, tl.where(letter, (w0 + low + 1) * prime, 0), mask=live)
+
+
 def _byte_rows(
     k, ctx_ptr, mixset_ptr, ml_ptr, expected_ptr, col_ptr, class_ptr,
     kind_ptr, mult_ptr, first_ptr, p2, base_w, base_w2, base_w3, base_apm,
@@ -410,4 +453,4 @@ def _learn_5(
     tl.store(ctx_ptr + slots * 2 + 1, (meta - over).to(tl.int32), mask=live2)
 
 
-KERNELS = (_byte_rows, _predict, _learn_1, _learn_2, _learn_3, _learn_4, _learn_5)
+KERNELS = (_lines, _words, _byte_rows, _predict, _learn_1, _learn_2, _learn_3, _learn_4, _learn_5)

@@ -36,6 +36,7 @@ import threading
 from typing import Any
 
 from . import adaptive as A
+from .torchbytes import _P, ByteWork
 from .torchmix import _MIXER_PARTS, TorchBlockCoder, launching
 
 #: Set to 1 to run a bit's work as this module's kernels (``wanted``).
@@ -94,30 +95,58 @@ def kernels(interpret: bool) -> dict[str, Any]:
     return _MADE[interpret]
 
 
+class _Launcher:
+    """The kernels on one device, each over a step's segments in programs of ``block``."""
+
+    def __init__(self, device: Any, s: int) -> None:
+        interpret = device.type != "cuda"
+        self.k = kernels(interpret)
+        self.turn = _INTERPRETING if interpret else contextlib.nullcontext()
+        # One program a block of segments: on the interpreter all in one (its cost is
+        # per program); on a GPU blocks small enough for the mixers' [block, mixers,
+        # inputs] products to stay in registers.
+        self.block = _pow2(s) if interpret else 16
+
+    def __call__(self, name: str, k: int, *args: Any, **consts: Any) -> None:
+        """Kernel ``name`` over ``k`` segments (programs enough for them; the kernel
+        takes ``k`` among ``args`` too), counted where ``torchmix.operation_log``
+        is open (torch's dispatch does not see it)."""
+        grid = (-(-k // self.block),)
+        with launching(name), self.turn:
+            self.k[name][grid](*args, BLOCK=self.block, **consts)
+
+
+class TritonByteWork(ByteWork):
+    """``torchbytes.ByteWork`` with a segment's lines and words after its byte as a
+    kernel each, where torch ran 19 and 28 operations."""
+
+    def __init__(self, bc: A.BlockCoder, shared: Any, match_table: Any) -> None:
+        super().__init__(bc, shared, match_table)
+        self.launch = _Launcher(shared.device, bc.s)
+
+    def _lines(self, b: Any, starts: Any, t: Any) -> None:
+        k = len(b)
+        self.launch("_lines", k, k, b, starts, t, self.lines, self.lines.stride(0))
+
+    def _words(self, b: Any) -> None:
+        k = len(b)
+        self.launch("_words", k, k, b, self.words, self.words.stride(0), _P[5])
+
+
 class TritonBlockCoder(TorchBlockCoder):
     """``TorchBlockCoder`` with a bit's prediction and learning as this module's six
     kernels; the byte's work, the steps' stages and their recording are its own."""
+
+    byte_work = TritonByteWork
 
     def __init__(self, bc: A.BlockCoder, tables: Any) -> None:
         super().__init__(bc, tables)
         torch = self.torch
         # Compiling the stages with the kernels in them is not taken up here.
         self.encoder.compile = self.decoder.compile = False
-        interpret = self.dev.type != "cuda"
-        self.k = kernels(interpret)
-        self.turn = _INTERPRETING if interpret else contextlib.nullcontext()
+        self.launch = self.bytes.launch
         s, n_ctx, n_mix = bc.s, self.n_ctx, 3 + len(self.mixers)
-        # One program a block of segments: on the interpreter all in one (its cost is
-        # per program); on a GPU blocks small enough for the mixers' [block, mixers,
-        # inputs] products to stay in registers.
-        self.block = _pow2(s) if interpret else 16
-        self.sizes = dict(
-            N_CTX=n_ctx,
-            N_MIX=len(self.mixers),
-            BLOCK=self.block,
-            NC=_pow2(n_ctx),
-            NM=_pow2(n_mix),
-        )
+        self.sizes = dict(N_CTX=n_ctx, N_MIX=len(self.mixers), NC=_pow2(n_ctx), NM=_pow2(n_mix))
 
         def buf(*shape: int) -> Any:
             return torch.zeros(shape, dtype=torch.int64, device=self.dev)
@@ -143,15 +172,6 @@ class TritonBlockCoder(TorchBlockCoder):
         self.by_j_int = self.x_by_j.to(torch.int64)
         assert len(tables.t["match_prob"]) == _pow2(len(tables.t["match_prob"]))
 
-    def _grid(self, k: int) -> tuple[int]:
-        return (-(-k // self.block),)
-
-    def _launch(self, name: str, grid: tuple[int], *args: Any, **consts: Any) -> None:
-        """Kernel ``name`` over ``grid``, counted where ``torchmix.operation_log`` is
-        open (torch's dispatch does not see it)."""
-        with launching(name), self.turn:
-            self.k[name][grid](*args, **consts)
-
     def _begin(self, freqs: Any, k: int) -> None:
         """``TorchBlockCoder._begin``: the byte's work in torch (``torchbytes``), then
         the mixers' and refinement stages' byte-level rows in one kernel."""
@@ -159,13 +179,13 @@ class TritonBlockCoder(TorchBlockCoder):
         work.begin(self.torch.as_tensor(freqs, device=self.dev), k)
         self.cum, self.hashes, self.expected = work.cum, work.hashes, work.expected
         self.mlen, self.bucket = work.ml, work.bucket
-        self._launch("_byte_rows", self._grid(k),
+        self.launch("_byte_rows", k,
             k, work.ctx, work.mixset, work.ml, work.expected, work.lines[0],
             self.tables.lut["byte_class"], self.x_kind, self.x_mult, self.x_first,
             self.p2, base["weights"], base["weights2"], base["weights3"], base["apm"],
             self.sel1, self.sel2, self.sel3, self.arow, self.row2_base, self.x_base,
             self.agreeing,
-            N_MIX=len(self.mixers), BLOCK=self.block, NM=_pow2(len(self.mixers) + 1),
+            N_MIX=len(self.mixers), NM=_pow2(len(self.mixers) + 1),
         )  # fmt: skip
 
     def _predict(self, j: int, c0: Any) -> Any:
@@ -175,7 +195,7 @@ class TritonBlockCoder(TorchBlockCoder):
         c0 = c0.to(torch.int64).contiguous()
         self.c0 = c0
         sz = self.sizes
-        self._launch("_predict", self._grid(k),
+        self.launch("_predict", k,
             c0, k, j,
             self.cum, self.cum.stride(0), lut["nodes"], lut["stretch"], lut["squash"],
             self.hashes.contiguous(), self.c0_prime, self.slot_bits, t["ctx_stats"],
@@ -197,19 +217,18 @@ class TritonBlockCoder(TorchBlockCoder):
         torch, t, lut = self.torch, self.tables.t, self.tables.lut
         bit = bit.to(torch.int64).contiguous()
         k = len(bit)
-        grid = self._grid(k)
         sz = self.sizes
-        ctx_only = dict(N_CTX=sz["N_CTX"], BLOCK=sz["BLOCK"], NC=sz["NC"])
+        ctx_only = dict(N_CTX=sz["N_CTX"], NC=sz["NC"])
         q = self.apm_q
         apm_low, apm_high = (A.P_MIN, A.P_MAX) if q == 0 else (A.FINE_LOW, A.FINE_HIGH)
         final = self.tables.final_count
-        self._launch("_learn_1", grid,
+        self.launch("_learn_1", k,
             bit, k, self.c0, self.aidx, self.aval, t["apms"], q, self.params[A._APM_RATE],
             self.sel, self.tables.count, final, self.slots, self.ctx_n, t["ctx_stats"],
             self.agreeing, self.bucket, self.bucket_count,
             P_BITS=A.P_BITS, **sz,
         )  # fmt: skip
-        self._launch("_learn_2", grid,
+        self.launch("_learn_2", k,
             bit, k, self.c0, self.aidx, t["apms"], self.ident, q, apm_low, apm_high,
             self.sel, self.tables.count, final, lut["sqrt_shift"], self.mix_shift,
             self.params[A._FINAL_SHIFT],
@@ -220,18 +239,18 @@ class TritonBlockCoder(TorchBlockCoder):
             NI=_pow2(self.n_ctx + 4), P_BITS=A.P_BITS, KNOTS=A.APM_KNOTS,
             COUNT_LIMIT=A.COUNT_LIMIT, **sz,
         )  # fmt: skip
-        self._launch("_learn_3", grid,
+        self.launch("_learn_3", k,
             bit, k, self.c0, self.sel, self.tables.count, final, self.slots, self.held,
             t["ctx_stats"], self.eb, self.agreeing, self.bucket_count, t["match_prob"],
             A.P_MIN, A.P_MAX, A.COUNT_CAP,
             BUCKETS=len(self.bucket_count), **sz,
         )  # fmt: skip
-        self._launch("_learn_4", grid,
+        self.launch("_learn_4", k,
             bit, k, self.slots, self.held, self.ctx_n, self.p_ctx, t["ctx_stats"],
             lut["rate"], self.round_half,
             P_BITS=A.P_BITS, COUNT_LIMIT=A.COUNT_LIMIT, **ctx_only,
         )  # fmt: skip
-        self._launch("_learn_5", grid,
+        self.launch("_learn_5", k,
             k, self.slots, t["ctx_stats"], A.P_MIN - A.HALF, A.P_MAX - A.HALF, A.COUNT_CAP,
             **ctx_only,
         )  # fmt: skip
