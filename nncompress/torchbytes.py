@@ -236,14 +236,17 @@ class ByteWork:
         self.ml = ml
         self.bucket = self.buckets[torch.clamp(ml, max=512)] + 24 * self.mseed[:k]
         self.mixset = torch.clamp((ml + 7) // 8, max=3) * 256
-        ex = torch.where(ml > 0, expected, -1)
+        self.hashes = self._hashes(k, torch.where(ml > 0, expected, -1))
+
+    def _hashes(self, k: int, ex: Any) -> Any:
+        """Every context kind's hash for the first ``k`` segments, [k, kinds] in the
+        configuration's order; ``ex``: the match model's expected byte, or -1."""
         mask, number, prime = self.order
         c = self.ctx[:k, None]
         hashes = [((c & mask) + number) * prime]  # the order-n kinds, [k, n]
         hashes += [self._hash(kind, k, ex)[:, None] for kind in self.kinds if kind > 8]
-        self.hashes = torch.cat(hashes, dim=1)
-        if self.order_perm is not None:
-            self.hashes = self.hashes[:, self.order_perm]
+        hashes = self.torch.cat(hashes, dim=1)
+        return hashes if self.order_perm is None else hashes[:, self.order_perm]
 
     def _hash(self, kind: int, k: int, ex: Any) -> Any:
         """``contexts.context_hash`` of ``kind`` for the first ``k`` segments, but for

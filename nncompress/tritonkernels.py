@@ -11,6 +11,60 @@ operations, so ``tl`` is a global of this module. Imported only where Triton is.
 import triton.language as tl
 
 
+def _text_hashes(
+    k, ctx_ptr, words_ptr, wstride, lines_ptr, lstride, block_ptr, n_ptr,
+    kinds_ptr, masks_ptr, primes_ptr, out_ptr, p0, p1, p2, p3, p4, p5,
+    N_CTX: tl.constexpr, NC: tl.constexpr, BLOCK: tl.constexpr,
+):  # fmt: skip
+    """Each context's hash, [k, N_CTX] in the configuration's order, for the text kinds
+    (``contexts`` 1 to 19: the orders, words, sparse bytes, columns, lines;
+    ``torchbytes.ByteWork._hashes`` and ``_text_hash``). ``p0``-``p5``: the hashes'
+    multipliers; an order-n kind's mask and multiplier are its column's."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    c = tl.load(ctx_ptr + i, mask=live, other=0)
+    w0 = tl.load(words_ptr + i, mask=live, other=0)
+    w1 = tl.load(words_ptr + wstride + i, mask=live, other=0)
+    w2 = tl.load(words_ptr + 2 * wstride + i, mask=live, other=0)
+    col = tl.load(lines_ptr + i, mask=live, other=0)
+    start = tl.load(lines_ptr + lstride + i, mask=live, other=0)
+    before = tl.load(lines_ptr + 2 * lstride + i, mask=live, other=0)
+    indent = tl.load(lines_ptr + 3 * lstride + i, mask=live, other=0)
+    last = tl.load(n_ptr) - 1  # a block's offsets are clamped to 0 .. n - 1
+    first = tl.load(block_ptr + tl.minimum(tl.maximum(start, 0), last), mask=live, other=0)
+    first = tl.where(col > 0, first.to(tl.int64) + 1, 0)
+    # The bytes above in the line before, where it reaches that far.
+    q = before + col
+    up = tl.load(block_ptr + tl.minimum(tl.maximum(q, 0), last), mask=live, other=0)
+    up = tl.where((before >= 0) & (q < start), up.to(tl.int64) + 1, 0)
+    up1 = tl.load(block_ptr + tl.minimum(tl.maximum(q + 1, 0), last), mask=live, other=0)
+    up1 = tl.where((before >= 0) & (q + 1 < start), up1.to(tl.int64) + 1, 0)
+    lead = (col == indent).to(tl.int64)
+    o = tl.arange(0, NC)
+    on = o < N_CTX
+    kind = tl.load(kinds_ptr + o, mask=on, other=0)[None, :]
+    masks = tl.load(masks_ptr + o, mask=on, other=0)[None, :]
+    primes = tl.load(primes_ptr + o, mask=on, other=0)[None, :]
+    h = ((c[:, None] & masks) + kind) * primes  # the order-n kinds
+    h = tl.where(kind == 9, ((w0 + 1) * p4)[:, None], h)
+    h = tl.where(kind == 10, ((w0 ^ (w1 * p3)) * p1)[:, None], h)
+    h = tl.where(kind == 11, (((w0 + 12345) * p0 + (c & 0xFF) + 1) * p3)[:, None], h)
+    h = tl.where(kind == 12, ((tl.minimum(col, 63) * 512 + up + 100000) * p2)[:, None], h)
+    v = tl.minimum(col, 255) * 65536 + (c & 0xFFFF)
+    h = tl.where(kind == 13, ((v + 900002) * p4)[:, None], h)
+    h = tl.where(kind == 14, ((((c >> 8) & 0xFFFF) + 7000001) * p1)[:, None], h)
+    v = tl.minimum(indent, 63) * 512 + lead * 256 + (c & 0xFF)
+    h = tl.where(kind == 15, ((v + 3000017) * p0)[:, None], h)
+    h = tl.where(kind == 16, ((first * 65536 + (c & 0xFFFF) + 5000011) * p2)[:, None], h)
+    h = tl.where(kind == 17, ((((c >> 16) & 0xFFFF) + 9000007) * p3)[:, None], h)
+    v = w0 ^ (w1 * p3) ^ (w2 * p4)
+    h = tl.where(kind == 18, ((v + 77) * p5)[:, None], h)
+    v = (up * 512 + up1) * 256 + (c & 0xFF)
+    h = tl.where(kind == 19, ((v + 4242) * p1)[:, None], h)
+    at = out_ptr + i.to(tl.int64)[:, None] * N_CTX + o[None, :]
+    tl.store(at, h, mask=live[:, None] & on[None, :])
+
+
 def _lines(
     k, b_ptr, starts_ptr, t_ptr, lines_ptr, stride, BLOCK: tl.constexpr
 ):  # fmt: skip
@@ -453,4 +507,15 @@ def _learn_5(
     tl.store(ctx_ptr + slots * 2 + 1, (meta - over).to(tl.int32), mask=live2)
 
 
-KERNELS = (_lines, _words, _byte_rows, _predict, _learn_1, _learn_2, _learn_3, _learn_4, _learn_5)
+KERNELS = (
+    _text_hashes,
+    _lines,
+    _words,
+    _byte_rows,
+    _predict,
+    _learn_1,
+    _learn_2,
+    _learn_3,
+    _learn_4,
+    _learn_5,
+)

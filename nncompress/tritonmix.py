@@ -36,7 +36,8 @@ import threading
 from typing import Any
 
 from . import adaptive as A
-from .torchbytes import _P, ByteWork
+from . import contexts as K
+from .torchbytes import _ORDER_MASK, _ORDER_PRIME, _P, ByteWork
 from .torchmix import _MIXER_PARTS, TorchBlockCoder, launching
 
 #: Set to 1 to run a bit's work as this module's kernels (``wanted``).
@@ -116,13 +117,45 @@ class _Launcher:
             self.k[name][grid](*args, BLOCK=self.block, **consts)
 
 
+def _int64(torch: Any, values: list[int], device: Any) -> Any:
+    """``values`` as an int64 tensor on ``device``: a kernel's table."""
+    return torch.tensor(values, dtype=torch.int64, device=device)
+
+
 class TritonByteWork(ByteWork):
-    """``torchbytes.ByteWork`` with a segment's lines and words after its byte as a
-    kernel each, where torch ran 19 and 28 operations."""
+    """``torchbytes.ByteWork`` with the text kinds' hashes in one kernel, where torch ran
+    some 110 operations, and a segment's lines and words after its byte in a kernel each,
+    where it ran 19 and 28."""
 
     def __init__(self, bc: A.BlockCoder, shared: Any, match_table: Any) -> None:
         super().__init__(bc, shared, match_table)
         self.launch = _Launcher(shared.device, bc.s)
+        # The text kinds' hashes in one kernel (``_hashes``), where every kind is one
+        # (``contexts`` 1 to 19: the text presets'); each column's kind, and an order-n
+        # kind's mask and multiplier.
+        self.text_only = all(1 <= kind <= K.VERTICAL for kind in self.kinds)
+        orders = [kind if kind <= 8 else 0 for kind in self.kinds]
+        columns = (
+            self.kinds,
+            [_ORDER_MASK[kind] if kind else 0 for kind in orders],
+            [_P[_ORDER_PRIME[kind]] if kind else 0 for kind in orders],
+        )
+        dev = shared.device
+        self.columns = [_int64(self.torch, v, dev) for v in columns]
+        self.hash_out = self.torch.zeros(
+            (bc.s, len(self.kinds)), dtype=self.torch.int64, device=dev
+        )
+
+    def _hashes(self, k: int, ex: Any) -> Any:
+        if not self.text_only:
+            return super()._hashes(k, ex)
+        kinds, masks, primes = self.columns
+        self.launch("_text_hashes", k,
+            k, self.ctx, self.words, self.words.stride(0), self.lines, self.lines.stride(0),
+            self.sh.block, self.sh.n, kinds, masks, primes, self.hash_out, *_P[:6],
+            N_CTX=len(self.kinds), NC=_pow2(len(self.kinds)),
+        )  # fmt: skip
+        return self.hash_out[:k]
 
     def _lines(self, b: Any, starts: Any, t: Any) -> None:
         k = len(b)
@@ -162,9 +195,9 @@ class TritonBlockCoder(TorchBlockCoder):
         # The byte's rows (``_begin``): each extra mixer's kind, its weight sets a
         # byte-level value, its first row; and what ``_begin`` leaves.
         kinds = [m for m, _ in self.mixers]
-        self.x_kind = torch.tensor(kinds + [0], dtype=torch.int64, device=self.dev)
+        self.x_kind = _int64(torch, kinds + [0], self.dev)
         mult = [_MIXER_PARTS[m][0] for m in kinds]
-        self.x_mult = torch.tensor(mult + [0], dtype=torch.int64, device=self.dev)
+        self.x_mult = _int64(torch, mult + [0], self.dev)
         self.sel1, self.sel2, self.sel3 = buf(s), buf(s), buf(s)
         self.arow, self.row2_base, self.agreeing = buf(s), buf(s), buf(s)
         self.x_base = buf(s, max(len(kinds), 1))
