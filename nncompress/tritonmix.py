@@ -22,9 +22,15 @@ clamps and caps write the same value from every sharer. So the archive is the lo
 (``tests/test_tritonmix.py``), on a GPU (compiled) and on the CPU (Triton's interpreter,
 ``TRITON_INTERPRET``'s, which runs each kernel through numpy: a check, not a speed).
 
-``TritonBlockCoder`` is ``torchmix.TorchBlockCoder`` with these for its ``_predict`` and
-``_update``; the byte's work stays torch's (``torchbytes``). It runs where
-``NNCOMPRESS_TRITON=1`` is set and Triton can be imported (``wanted``).
+Some of the byte's work is a kernel too, each a step: its part of the mixers' and
+refinement stages' rows (``_byte_rows``), the text kinds' hashes (``_text_hashes``), and
+the segments' lines and words after the byte (``_lines``, ``_words``); the rest (the
+match model, the expected byte) stays torch's (``torchbytes``).
+
+``TritonBlockCoder`` is ``torchmix.TorchBlockCoder`` with these for its ``_predict``,
+``_update`` and ``_begin``, and a ``TritonByteWork`` for its byte's work; its stages and
+their recording are ``torchmix``'s. It runs where ``NNCOMPRESS_TRITON=1`` is set and
+Triton can be imported (``wanted``).
 """
 
 from __future__ import annotations
@@ -168,7 +174,8 @@ class TritonByteWork(ByteWork):
 
 class TritonBlockCoder(TorchBlockCoder):
     """``TorchBlockCoder`` with a bit's prediction and learning as this module's six
-    kernels; the byte's work, the steps' stages and their recording are its own."""
+    kernels, the byte's rows as one more, and a ``TritonByteWork``; the steps' stages and
+    their recording are its own."""
 
     byte_work = TritonByteWork
 
