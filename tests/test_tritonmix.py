@@ -15,13 +15,13 @@ import io
 from collections import Counter
 
 import pytest
-from conftest import decompress, prose, set_segment_bytes, shrink_tables
+from conftest import decompress, lookup_for, prose, set_segment_bytes, shrink_tables
 from test_torchmix import _both_ways, _table, compress
 
 from nncompress import coder, records, torchmix, tritonmix
 from nncompress import format as fmt
 from nncompress.config import BINARY_SPARSE_MIXERS, DEFAULT, FINE_TEXT, TEXT_MIXERS
-from nncompress.engine import list_stream
+from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.model import IntModel
 
 torch = pytest.importorskip("torch")
@@ -124,3 +124,27 @@ def test_a_settled_bit_is_six_kernels(triton_model: IntModel, monkeypatch) -> No
         assert ours == {"_predict": 1} | {f"_learn_{n}": 1 for n in range(1, 6)}, i
         # With the bit's copy into the stage's buffer, and the partial byte's shift and or.
         assert launches == 9, (i, counts)
+
+
+def test_frames_in_threads_take_turns_in_the_interpreter(
+    default_model: IntModel, triton_model: IntModel, monkeypatch
+) -> None:
+    """Two frames coded in two threads (``devicepool``), each launching the kernels: on the
+    CPU they take turns in Triton's interpreter, which stands its own functions in for
+    ``tl``'s for the process while a kernel runs. The archive is the loops' in one
+    process, and decodes in two threads."""
+    from nncompress import engine
+
+    monkeypatch.setattr(engine, "MIN_WORKER_FRAME", 0)
+    set_segment_bytes(monkeypatch, 12)
+    shrink_tables(monkeypatch, 8)
+    data = prose(400, seed=21)
+    kw = dict(config=TEXT_MIXERS, block_size=200, frame_size=200)
+    ours = compress(data, default_model, threads=1, **kw)
+    out = io.BytesIO()
+    info = compress_stream(io.BytesIO(data), out, triton_model, threads=2, **kw)
+    assert len(info.frames) == 2
+    assert out.getvalue() == ours
+    back = io.BytesIO()
+    decompress_stream(io.BytesIO(ours), back, lookup_for(triton_model), threads=2)
+    assert back.getvalue() == data
