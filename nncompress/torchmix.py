@@ -358,7 +358,7 @@ def operation_log() -> Any:
 
 
 #: The ``operation_log``s open now, which also count the kernels launched past torch's
-#: dispatch (``tritonmix``'s, through ``count_launch``).
+#: dispatch (``tritonmix``'s, through ``launching``).
 _LOGS: list[Any] = []
 
 
