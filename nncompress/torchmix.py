@@ -801,15 +801,18 @@ class TorchBlockCoder(BitsFromPython):
         """The byte's work on the device (``torchbytes``), and the mixers' byte-level
         selections (``contexts.mixer_select`` split into a byte part and a bit part).
         ``freqs``: the network's, as a tensor where it left them or a numpy array."""
+        work = self.bytes
+        work.begin(self.torch.as_tensor(freqs, device=self.dev), k)
+        self.cum, self.hashes, self.expected = work.cum, work.hashes, work.expected
+        self.mlen, self.bucket = work.ml, work.bucket
+        self._rows(k)
+
+    def _rows(self, k: int) -> None:
+        """The byte's part of each mixer's and refinement stage's row, from the byte's
+        work (``_begin``)."""
         torch, lut, work = self.torch, self.tables.lut, self.bytes
-        work.begin(torch.as_tensor(freqs, device=self.dev), k)
-        self.cum = work.cum
-        self.hashes = work.hashes
         ctx = work.ctx[:k]
-        self.expected = work.expected
-        self.mlen = work.ml
         self.agreeing = (work.ml > 0).to(torch.int64)
-        self.bucket = work.bucket
         self.b1 = ctx & 0xFF
         self.row2_base = ((ctx & 0xFFFF) + 1) * self.p2
         # The byte's part of each mixer's and refinement stage's row in its joined table

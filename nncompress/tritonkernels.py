@@ -8,6 +8,7 @@ operations, so ``tl`` is a global of this module. Imported only where Triton is.
 
 # ruff: noqa: N803 -- the block sizes are Triton's compile-time constants, in capitals
 
+import triton
 import triton.language as tl
 
 
@@ -65,47 +66,230 @@ def _text_hashes(
     tl.store(at, h, mask=live[:, None] & on[None, :])
 
 
-def _lines(
-    k, b_ptr, starts_ptr, t_ptr, lines_ptr, stride, BLOCK: tl.constexpr
+@triton.jit
+def _known_byte(
+    pos, mask, block_ptr, n, block_pos, history_ptr, history_base, h_len,
+    starts_ptr, n_seg, done_ptr, steps,
 ):  # fmt: skip
-    """Each segment's line after its byte ``b`` (``torchbytes.ByteWork._lines``): the
-    column, the line's start, the line before's start, the indent."""
+    """``torchbytes.BlockTensors.known_byte``: the byte at each stream offset in ``pos``
+    once a segment (of either group) has coded it or the window holds it, else -1. A
+    segment is found by a binary search of ``steps`` halvings over the block's
+    ``n_seg`` starts (``torch.searchsorted``'s)."""
+    off = pos - block_pos
+    hidx = pos - history_base
+    window = tl.load(
+        history_ptr + tl.minimum(tl.maximum(hidx, 0), h_len - 1), mask=mask, other=0
+    ).to(tl.int64)
+    offc = tl.minimum(tl.maximum(off, 0), n - 1)
+    # The last segment that starts at or before ``offc``: ``lo`` always starts there
+    # (the first starts at 0), ``hi`` never does or is past the last.
+    lo = tl.zeros_like(offc)
+    hi = lo + n_seg
+    for _ in range(steps):
+        mid = (lo + hi) // 2
+        go = tl.load(starts_ptr + mid, mask=mask, other=0) <= offc
+        lo = tl.where(go, mid, lo)
+        hi = tl.where(go, hi, mid)
+    start = tl.load(starts_ptr + lo, mask=mask, other=0)
+    coded = (off >= 0) & (off < n) & (offc - start < tl.load(done_ptr + lo, mask=mask, other=0))
+    here = tl.load(block_ptr + offc, mask=mask, other=0).to(tl.int64)
+    return tl.where((off < 0) & (hidx >= 0), window, tl.where(coded, here, -1))
+
+
+def _byte_begin(
+    k, f_ptr, f_stride, cum_ptr, mptr_ptr, mlen_ptr, mseed_ptr, buckets_ptr,
+    expected_ptr, ml_ptr, bucket_ptr, mixset_ptr, ex_ptr,
+    block_ptr, n_ptr, pos_ptr, history_ptr, hbase_ptr, h_len, starts_ptr, n_seg, done_ptr,
+    steps,
+    BLOCK: tl.constexpr,
+):  # fmt: skip
+    """The byte's work before the bits but the hashes (``torchbytes.ByteWork.begin``):
+    the network's cumulative frequencies, [k, 257]; the match model's expected byte, its
+    length (0 where its byte is not known; in ``mlen`` and, for the bits, in ``ml``),
+    its length class, its mixer set, and the expected byte or -1 (for the hashes)."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    w = tl.arange(0, 256)
+    row = i.to(tl.int64)[:, None]
+    f = tl.load(f_ptr + row * f_stride + w[None, :], mask=live[:, None], other=0)
+    tl.store(cum_ptr + row * 257 + 1 + w[None, :], tl.cumsum(f.to(tl.int64), axis=1),
+             mask=live[:, None])  # fmt: skip
+    tl.store(cum_ptr + i.to(tl.int64) * 257, tl.zeros([BLOCK], tl.int64), mask=live)
+    ml = tl.load(mlen_ptr + i, mask=live, other=0)
+    expected = _known_byte(
+        tl.load(mptr_ptr + i, mask=live, other=-1), live, block_ptr, tl.load(n_ptr),
+        tl.load(pos_ptr), history_ptr, tl.load(hbase_ptr), h_len, starts_ptr, n_seg,
+        done_ptr, steps,
+    )  # fmt: skip
+    ml = tl.where((ml > 0) & (expected < 0), 0, ml)
+    tl.store(mlen_ptr + i, ml, mask=live)
+    tl.store(ml_ptr + i, ml, mask=live)
+    tl.store(expected_ptr + i, tl.where(ml > 0, expected, 0), mask=live)
+    tl.store(ex_ptr + i, tl.where(ml > 0, expected, -1), mask=live)
+    seeded = tl.load(mseed_ptr + i, mask=live, other=0)
+    bucket = tl.load(buckets_ptr + tl.minimum(ml, 512), mask=live, other=0) + 24 * seeded
+    tl.store(bucket_ptr + i, bucket, mask=live)
+    tl.store(mixset_ptr + i, tl.minimum((ml + 7) // 8, 3) * 256, mask=live)
+
+
+@triton.jit
+def _shr(x, s, low):
+    """``x >> s`` of the uint64 that ``x`` holds the bits of; ``low``: the low 64 - s
+    bits' mask (``torchbytes._shr``)."""
+    return (x >> s) & low
+
+
+def _byte_end(
+    k, b_ptr, starts_ptr, lo, step_ptr, block_ptr, done_ptr, expected_ptr,
+    mlen_ptr, mptr_ptr, mseed_ptr, ctx_ptr, lines_ptr, lstride, words_ptr, wstride, p3, p5,
+    matching, cm_mask, shift, low, table_ptr, probes, all_starts_ptr, n_seg, pos_ptr,
+    lend_ptr, keys_ptr, own_ptr, no_lender, seed_len,
+    BLOCK: tl.constexpr,
+):  # fmt: skip
+    """The byte's work after the bits but the seeding (``torchbytes.ByteWork.end``):
+    each segment's byte into the block, its match continued or ended, its context, line
+    and word; then, where ``matching``, the match model's lookups (its own part of the
+    block first, with ``probes`` probes) for segments without a match, and the table's
+    slots to write (``keys``, ``own``). ``lend``: the distance a segment in a long match
+    lends its successor, else ``no_lender``."""
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     live = i < k
     b = tl.load(b_ptr + i, mask=live, other=0)
-    t = tl.load(t_ptr)
+    t = tl.load(step_ptr)
+    starts = tl.load(starts_ptr + i, mask=live, other=0)
+    tl.store(block_ptr + starts + t, b.to(tl.uint8), mask=live)
+    tl.store(done_ptr + lo + i, tl.full([BLOCK], 1, tl.int64) + t, mask=live)
+    ml = tl.load(mlen_ptr + i, mask=live, other=0)
+    mptr = tl.load(mptr_ptr + i, mask=live, other=0)
+    mseed = tl.load(mseed_ptr + i, mask=live, other=0)
+    on = (ml > 0) & (tl.load(expected_ptr + i, mask=live, other=0) == b)
+    ml = tl.where(on, tl.minimum(ml + 1, 65535), 0)
+    mptr = tl.where(on, mptr + 1, -1)
+    mseed = tl.where(on, mseed, 0)
+    c = (tl.load(ctx_ptr + i, mask=live, other=0) << 8) | b
+    tl.store(ctx_ptr + i, c, mask=live)
+    # The line: its column, its start, the line before's start, its indent.
     col = tl.load(lines_ptr + i, mask=live, other=0)
-    start = tl.load(lines_ptr + stride + i, mask=live, other=0)
-    before = tl.load(lines_ptr + 2 * stride + i, mask=live, other=0)
-    indent = tl.load(lines_ptr + 3 * stride + i, mask=live, other=0)
+    start = tl.load(lines_ptr + lstride + i, mask=live, other=0)
+    before = tl.load(lines_ptr + 2 * lstride + i, mask=live, other=0)
+    indent = tl.load(lines_ptr + 3 * lstride + i, mask=live, other=0)
     nl = b == 10
     indenting = (col == indent) & ((b == 32) | (b == 9))
-    starts = tl.load(starts_ptr + i, mask=live, other=0)
-    tl.store(lines_ptr + 2 * stride + i, tl.where(nl, start, before), mask=live)
-    tl.store(lines_ptr + stride + i, tl.where(nl, starts + t + 1, start), mask=live)
-    tl.store(
-        lines_ptr + 3 * stride + i, tl.where(nl, 0, indent + indenting.to(tl.int64)), mask=live
-    )
+    tl.store(lines_ptr + 2 * lstride + i, tl.where(nl, start, before), mask=live)
+    tl.store(lines_ptr + lstride + i, tl.where(nl, starts + t + 1, start), mask=live)
+    indent = tl.where(nl, 0, indent + indenting.to(tl.int64))
+    tl.store(lines_ptr + 3 * lstride + i, indent, mask=live)
     tl.store(lines_ptr + i, tl.where(nl, 0, col + 1), mask=live)
+    # The word and the two before: letters (case folded), digits, '_' and non-ASCII.
+    w0 = tl.load(words_ptr + i, mask=live, other=0)
+    w1 = tl.load(words_ptr + wstride + i, mask=live, other=0)
+    w2 = tl.load(words_ptr + 2 * wstride + i, mask=live, other=0)
+    low_b = tl.where((b >= 65) & (b <= 90), b + 32, b)
+    letter = ((low_b >= 97) & (low_b <= 122)) | ((low_b >= 48) & (low_b <= 57))
+    letter = letter | (low_b == 95) | (low_b >= 128)
+    ends = tl.where(letter, False, w0 != 0)
+    tl.store(words_ptr + 2 * wstride + i, tl.where(ends, w1, w2), mask=live)
+    tl.store(words_ptr + wstride + i, tl.where(ends, w0, w1), mask=live)
+    tl.store(words_ptr + i, tl.where(letter, (w0 + low_b + 1) * p5, 0), mask=live)
+    # The match model's lookups: the latest occurrence of the context in the segment's
+    # own part of the block, else the nearest segments' (-1, +1, -2, ... segments away),
+    # else anywhere (the table's slot of the context alone).
+    t1 = t + 1
+    # (A block of the flag, not the flag: the interpreter cannot mask by a block and
+    # a scalar's conjunction.)
+    find = live & (tl.zeros([BLOCK], tl.int64) + matching != 0)
+    cm = c & cm_mask
+    keys = _shr(cm * p5, shift, low)
+    cand = tl.load(table_ptr + keys, mask=find, other=0) - 1
+    pos = tl.load(pos_ptr)
+    found = ml != 0
+    for q in range(probes):
+        j = lo + i + (q + 1) // 2 * (1 - 2 * (q % 2))
+        valid = find & (j >= 0) & (j < n_seg)
+        s = tl.load(all_starts_ptr + j, mask=valid, other=0)
+        at = tl.load(table_ptr + _shr((cm + (s + 1) * p3) * p5, shift, low), mask=valid, other=0)
+        hit = valid & (pos + s <= at - 1) & (at - 1 <= pos + s + t1) & ~found
+        cand = tl.where(hit, at - 1, cand)
+        found = found | hit
+    take = find & (ml == 0) & (cand >= 0)
+    mptr = tl.where(take, cand, mptr)
+    ml = tl.where(take, matching, ml)
+    mseed = tl.where(take, 0, mseed)
+    tl.store(mlen_ptr + i, ml, mask=live)
+    tl.store(mptr_ptr + i, mptr, mask=live)
+    tl.store(mseed_ptr + i, mseed, mask=live)
+    tl.store(keys_ptr + i, keys, mask=find)
+    tl.store(own_ptr + i, _shr((cm + (starts + 1) * p3) * p5, shift, low), mask=find)
+    here = pos + starts + t1
+    tl.store(lend_ptr + i, tl.where(ml >= seed_len, here - mptr, no_lender), mask=live)
 
 
-def _words(k, b_ptr, words_ptr, stride, prime, BLOCK: tl.constexpr):
-    """Each segment's word and the two before after its byte ``b``
-    (``torchbytes.ByteWork._words``): letters (case folded), digits, '_' and non-ASCII
-    bytes make words."""
+def _match_clear(k, own_ptr, table_ptr, BLOCK: tl.constexpr):
+    """Empty each segment's own slot of the match table, which its write replaces: the
+    writes that follow (``_seed``) keep the largest, of the slot's old value too where
+    nothing replaced it (``torchbytes._write_matches``)."""
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     live = i < k
-    b = tl.load(b_ptr + i, mask=live, other=0)
-    w0 = tl.load(words_ptr + i, mask=live, other=0)
-    w1 = tl.load(words_ptr + stride + i, mask=live, other=0)
-    w2 = tl.load(words_ptr + 2 * stride + i, mask=live, other=0)
-    low = tl.where((b >= 65) & (b <= 90), b + 32, b)
-    letter = ((low >= 97) & (low <= 122)) | ((low >= 48) & (low <= 57))
-    letter = letter | (low == 95) | (low >= 128)
-    ends = tl.where(letter, False, w0 != 0)
-    tl.store(words_ptr + 2 * stride + i, tl.where(ends, w1, w2), mask=live)
-    tl.store(words_ptr + stride + i, tl.where(ends, w0, w1), mask=live)
-    tl.store(words_ptr + i, tl.where(letter, (w0 + low + 1) * prime, 0), mask=live)
+    own = tl.load(own_ptr + i, mask=live, other=0)
+    tl.store(table_ptr + own, tl.zeros([BLOCK], tl.int64), mask=live)
+
+
+def _seed(
+    k, starts_ptr, step_ptr, mlen_ptr, mptr_ptr, mseed_ptr, lend_ptr, ints_ptr, reach,
+    matching, probes, table_ptr, keys_ptr, own_ptr, first_ptr, no_lender, rep_len,
+    block_ptr, n_ptr, pos_ptr, history_ptr, hbase_ptr, h_len, all_starts_ptr, n_seg,
+    done_ptr, steps,
+    BLOCK: tl.constexpr, REACH: tl.constexpr,
+):  # fmt: skip
+    """The match table's writes, then ``adaptive._seed_matches``: a segment without a
+    match tries its predecessor's distance (``lend``), else the stream's, where its last
+    ``reach`` bytes agree with those before the borrowed position. The first segment
+    left in a long match is marked in ``first`` by an atomic minimum (``_repeat``)."""
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = i < k
+    t1 = tl.load(step_ptr) + 1
+    pos = tl.load(pos_ptr)
+    starts = tl.load(starts_ptr + i, mask=live, other=0)
+    value = pos + starts + t1 + 1
+    writing = live & (tl.zeros([BLOCK], tl.int64) + matching != 0)
+    keys = tl.load(keys_ptr + i, mask=writing, other=0)
+    tl.atomic_max(table_ptr + keys, value, mask=writing)
+    own = tl.load(own_ptr + i, mask=writing, other=0)
+    tl.atomic_max(table_ptr + own, value, mask=writing & (tl.zeros([BLOCK], tl.int64) + probes > 0))
+    ml = tl.load(mlen_ptr + i, mask=live, other=0)
+    mptr = tl.load(mptr_ptr + i, mask=live, other=0)
+    here = pos + starts + t1
+    lent = tl.load(lend_ptr + i - 1, mask=live & (i > 0), other=no_lender)
+    d = tl.where(lent != no_lender, lent, tl.load(ints_ptr + 3))
+    src = here - d
+    back = tl.arange(0, REACH) + 1
+    on = live[:, None] & (back[None, :] <= reach)
+    own_bytes = tl.load(block_ptr + (starts + t1)[:, None] - back[None, :], mask=on, other=0)
+    theirs = _known_byte(
+        src[:, None] - back[None, :], on, block_ptr, tl.load(n_ptr), pos, history_ptr,
+        tl.load(hbase_ptr), h_len, all_starts_ptr, n_seg, done_ptr, steps,
+    )  # fmt: skip
+    bad = tl.sum(tl.where(on & (theirs != own_bytes.to(tl.int64)), 1, 0), axis=1) > 0
+    take = live & (ml == 0) & (d > 0) & ~bad
+    mptr = tl.where(take, src, mptr)
+    ml = tl.where(take, reach, ml)
+    tl.store(mptr_ptr + i, mptr, mask=live)
+    tl.store(mlen_ptr + i, ml, mask=live)
+    tl.store(mseed_ptr + i, tl.full([BLOCK], 1, tl.int64), mask=take)
+    long = live & (ml >= rep_len)
+    tl.atomic_min(first_ptr + tl.zeros([BLOCK], tl.int32), i.to(tl.int64), mask=long)
+
+
+def _repeat(k, first_ptr, starts_ptr, mptr_ptr, ints_ptr, pos_ptr, step_ptr, BLOCK: tl.constexpr):
+    """The stream's repeat distance, the first long match's (``_seed``'s mark), where
+    one is; the mark cleared, and the step counted. One program."""
+    first = tl.load(first_ptr)
+    t1 = tl.load(step_ptr) + 1
+    f = tl.minimum(first, k - 1)
+    here = tl.load(pos_ptr) + tl.load(starts_ptr + f) + t1
+    tl.store(ints_ptr + 3, tl.abs(here - tl.load(mptr_ptr + f)), mask=first < k)
+    tl.store(first_ptr, first * 0 + (1 << 62))
+    tl.store(step_ptr, t1)
 
 
 def _byte_rows(
@@ -509,8 +693,11 @@ def _learn_5(
 
 KERNELS = (
     _text_hashes,
-    _lines,
-    _words,
+    _byte_begin,
+    _byte_end,
+    _match_clear,
+    _seed,
+    _repeat,
     _byte_rows,
     _predict,
     _learn_1,

@@ -1,4 +1,4 @@
-"""A bit's prediction and learning as six kernels of their own, written in Triton.
+"""A step of the mixed predictor as kernels of its own, written in Triton: six a bit.
 
 ``torchmix`` runs ``adaptive._predict`` and ``_update`` as torch operations: some 225
 kernels a bit on a device, each too small to fill it, so that a step's kernels, not its
@@ -22,13 +22,20 @@ clamps and caps write the same value from every sharer. So the archive is the lo
 (``tests/test_tritonmix.py``), on a GPU (compiled) and on the CPU (Triton's interpreter,
 ``TRITON_INTERPRET``'s, which runs each kernel through numpy: a check, not a speed).
 
-Some of the byte's work is a kernel too, each a step: its part of the mixers' and
-refinement stages' rows (``_byte_rows``), the text kinds' hashes (``_text_hashes``), and
-the segments' lines and words after the byte (``_lines``, ``_words``); the rest (the
-match model, the expected byte) stays torch's (``torchbytes``).
+The byte's work is kernels too (``TritonByteWork``), with the same care where segments
+read what others write in the step: before the bits ``_byte_begin`` (the cumulative
+frequencies, the match model's expected byte and classes), the hashes (``_text_hashes``,
+for configurations of the text kinds alone; others' stay torch's) and the mixers' and
+refinement stages' rows (``_byte_rows``); after them ``_byte_end`` (the bytes, the
+matches continued, contexts, lines, words, the match model's lookups), ``_match_clear``
+and ``_seed`` (the match table's writes and the seeding) and ``_repeat`` (the stream's
+repeat distance). The match table's writes are ``torchbytes._write_matches``' as atomics:
+the slots a write replaces are emptied first, then every write keeps the larger; a
+seed reads its predecessor's distance from what ``_byte_end`` left for it, before any
+seed of the step; the first segment in a long match is an atomic minimum of its place.
 
 ``TritonBlockCoder`` is ``torchmix.TorchBlockCoder`` with these for its ``_predict``,
-``_update`` and ``_begin``, and a ``TritonByteWork`` for its byte's work; its stages and
+``_update`` and ``_rows``, and a ``TritonByteWork`` for its byte's work; its stages and
 their recording are ``torchmix``'s. It runs where ``NNCOMPRESS_TRITON=1`` is set and
 Triton can be imported (``wanted``).
 """
@@ -43,7 +50,7 @@ from typing import Any
 
 from . import adaptive as A
 from . import contexts as K
-from .torchbytes import _ORDER_MASK, _ORDER_PRIME, _P, ByteWork
+from .torchbytes import _ORDER_MASK, _ORDER_PRIME, _P, REACH, ByteWork, signed64
 from .torchmix import _MIXER_PARTS, TorchBlockCoder, launching
 
 #: Set to 1 to run a bit's work as this module's kernels (``wanted``).
@@ -77,7 +84,7 @@ def _pow2(n: int) -> int:
 
 
 def _kernels(interpret: bool) -> dict[str, Any]:
-    """The six kernels (``tritonkernels``), compiled for a GPU or run by Triton's
+    """The kernels (``tritonkernels``), compiled for a GPU or run by Triton's
     interpreter (CPU tensors). Made on first use: Triton is imported only where it runs."""
     from triton.runtime.interpreter import InterpretedFunction
     from triton.runtime.jit import JITFunction
@@ -128,14 +135,20 @@ def _int64(torch: Any, values: list[int], device: Any) -> Any:
     return torch.tensor(values, dtype=torch.int64, device=device)
 
 
+#: ``lend``'s mark of a segment that lends no distance (``_byte_end``): a real distance
+#: is a difference of two stream offsets, far from it.
+_NO_LENDER = -(1 << 62)
+
+
 class TritonByteWork(ByteWork):
-    """``torchbytes.ByteWork`` with the text kinds' hashes in one kernel, where torch ran
-    some 110 operations, and a segment's lines and words after its byte in a kernel each,
-    where it ran 19 and 28."""
+    """``torchbytes.ByteWork`` as kernels: before the bits ``_byte_begin`` and the text
+    kinds' hashes (``_text_hashes``, where torch ran some 50 and 105 operations), after
+    them ``_byte_end``, ``_match_clear``, ``_seed`` and ``_repeat`` (some 165)."""
 
     def __init__(self, bc: A.BlockCoder, shared: Any, match_table: Any) -> None:
         super().__init__(bc, shared, match_table)
-        self.launch = _Launcher(shared.device, bc.s)
+        torch, dev, s = self.torch, shared.device, bc.s
+        self.launch = _Launcher(dev, s)
         # The text kinds' hashes in one kernel (``_hashes``), where every kind is one
         # (``contexts`` 1 to 19: the text presets'); each column's kind, and an order-n
         # kind's mask and multiplier.
@@ -146,11 +159,44 @@ class TritonByteWork(ByteWork):
             [_ORDER_MASK[kind] if kind else 0 for kind in orders],
             [_P[_ORDER_PRIME[kind]] if kind else 0 for kind in orders],
         )
-        dev = shared.device
-        self.columns = [_int64(self.torch, v, dev) for v in columns]
-        self.hash_out = self.torch.zeros(
-            (bc.s, len(self.kinds)), dtype=self.torch.int64, device=dev
-        )
+        self.columns = [_int64(torch, v, dev) for v in columns]
+
+        def buf(*shape: int) -> Any:
+            return torch.zeros(shape, dtype=torch.int64, device=dev)
+
+        self.hash_out = buf(s, len(self.kinds))
+        # What ``begin`` leaves, and what ``end``'s kernels hand on to each other.
+        self.cum_out = buf(s, 257)
+        self.expected_out, self.ml_out, self.ex = buf(s), buf(s), buf(s)
+        self.bucket_out, self.mixset_out = buf(s), buf(s)
+        self.lend, self.keys, self.own = buf(s), buf(s), buf(s)
+        self.first = buf(1) + (1 << 62)  # ``_seed``'s mark: no segment yet (``_repeat``)
+        # Where ``known_byte`` looks: the block, its segments and the window.
+        sh = shared
+        n_seg = len(sh.starts)
+        self.known = (
+            sh.block, sh.n, sh.block_pos, sh.history, sh.history_base, len(sh.history),
+            sh.starts, n_seg, sh.done, n_seg.bit_length(),
+        )  # fmt: skip
+        self.key_mask = (1 << (64 - self.match_shift)) - 1
+        self.lo = int(bc.params[A._SEG_LO])  # the group's first segment in the block
+
+    def begin(self, freqs: Any, k: int) -> None:
+        f = freqs[:k]
+        if f.stride(1) != 1:
+            f = f.contiguous()
+        blk, n, pos, history, hbase, h_len, starts, n_seg, done, steps = self.known
+        self.launch("_byte_begin", k,
+            k, f, f.stride(0), self.cum_out, self.mptr, self.mlen, self.mseed, self.buckets,
+            self.expected_out, self.ml_out, self.bucket_out, self.mixset_out, self.ex,
+            blk, n, pos, history, hbase, h_len, starts, n_seg, done, steps,
+        )  # fmt: skip
+        self.cum = self.cum_out[:k]
+        self.ml = self.ml_out[:k]
+        self.expected = self.expected_out[:k]
+        self.bucket = self.bucket_out[:k]
+        self.mixset = self.mixset_out[:k]
+        self.hashes = self._hashes(k, self.ex[:k])
 
     def _hashes(self, k: int, ex: Any) -> Any:
         if not self.text_only:
@@ -163,13 +209,33 @@ class TritonByteWork(ByteWork):
         )  # fmt: skip
         return self.hash_out[:k]
 
-    def _lines(self, b: Any, starts: Any, t: Any) -> None:
+    def end(self, byte: Any) -> None:
+        torch, sh = self.torch, self.sh
+        b = byte.to(torch.int64).contiguous()
         k = len(b)
-        self.launch("_lines", k, k, b, starts, t, self.lines, self.lines.stride(0))
-
-    def _words(self, b: Any) -> None:
-        k = len(b)
-        self.launch("_words", k, k, b, self.words, self.words.stride(0), _P[5])
+        blk, n, pos, history, hbase, h_len, starts, n_seg, done, steps = self.known
+        # The match model's length once it has found a match, 0 before it hashes.
+        matching = self.match_len if self.reach >= self.match_len else 0
+        cm_mask = signed64((1 << (8 * self.match_len)) - 1)
+        self.launch("_byte_end", k,
+            k, b, self.starts, self.lo, self.step, blk, done, self.expected_out,
+            self.mlen, self.mptr, self.mseed, self.ctx, self.lines, self.lines.stride(0),
+            self.words, self.words.stride(0), _P[3], _P[5],
+            matching, cm_mask, self.match_shift, self.key_mask, self.match_table, self.probes,
+            starts, n_seg, pos, self.lend, self.keys, self.own, _NO_LENDER, A.SEED_LEN,
+        )  # fmt: skip
+        if matching and self.probes > 0:
+            self.launch("_match_clear", k, k, self.own, self.match_table)
+        self.launch("_seed", k,
+            k, self.starts, self.step, self.mlen, self.mptr, self.mseed, self.lend, sh.ints,
+            self.reach, matching, self.probes, self.match_table, self.keys, self.own,
+            self.first, _NO_LENDER, A.REP_LEN,
+            blk, n, pos, history, hbase, h_len, starts, n_seg, done, steps,
+            REACH=REACH,
+        )  # fmt: skip
+        self.launch("_repeat", 1,
+            k, self.first, self.starts, self.mptr, sh.ints, pos, self.step,
+        )  # fmt: skip
 
 
 class TritonBlockCoder(TorchBlockCoder):
@@ -199,8 +265,8 @@ class TritonBlockCoder(TorchBlockCoder):
         self.sel, self.pm, self.d = buf(s, n_mix), buf(s, n_mix), buf(s, n_mix)
         self.aidx, self.aval, self.mp_old = buf(s, 2), buf(s, 2), buf(s, 2)
         self.bucket_count = buf(len(tables.t["match_prob"]))
-        # The byte's rows (``_begin``): each extra mixer's kind, its weight sets a
-        # byte-level value, its first row; and what ``_begin`` leaves.
+        # The byte's rows (``_rows``): each extra mixer's kind, its weight sets a
+        # byte-level value, its first row; and what ``_rows`` leaves.
         kinds = [m for m, _ in self.mixers]
         self.x_kind = _int64(torch, kinds + [0], self.dev)
         mult = [_MIXER_PARTS[m][0] for m in kinds]
@@ -212,13 +278,9 @@ class TritonBlockCoder(TorchBlockCoder):
         self.by_j_int = self.x_by_j.to(torch.int64)
         assert len(tables.t["match_prob"]) == _pow2(len(tables.t["match_prob"]))
 
-    def _begin(self, freqs: Any, k: int) -> None:
-        """``TorchBlockCoder._begin``: the byte's work in torch (``torchbytes``), then
-        the mixers' and refinement stages' byte-level rows in one kernel."""
+    def _rows(self, k: int) -> None:
+        """``TorchBlockCoder._rows`` in one kernel."""
         work, base = self.bytes, self.tables.base
-        work.begin(self.torch.as_tensor(freqs, device=self.dev), k)
-        self.cum, self.hashes, self.expected = work.cum, work.hashes, work.expected
-        self.mlen, self.bucket = work.ml, work.bucket
         self.launch("_byte_rows", k,
             k, work.ctx, work.mixset, work.ml, work.expected, work.lines[0],
             self.tables.lut["byte_class"], self.x_kind, self.x_mult, self.x_first,
