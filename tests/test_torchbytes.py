@@ -45,9 +45,16 @@ def _numpy(tensors: list) -> list:
     return [t.cpu().numpy().copy() for t in tensors]
 
 
-def _run(blocks: list[bytes], config, segments: int, record: int, device: str | None) -> list:
-    """Feed ``blocks`` through the byte work, the loops' (``device`` None) or torch's on
-    ``device``; returns what each step produced, as arrays to compare."""
+def _run(
+    blocks: list[bytes],
+    config,
+    segments: int,
+    record: int,
+    device: str | None,
+    work: type = ByteWork,
+) -> list:
+    """Feed ``blocks`` through the byte work, the loops' (``device`` None) or ``work``'s
+    on ``device``; returns what each step produced, as arrays to compare."""
     state = A.StreamState(config, block_size=max(len(b) for b in blocks))
     rng = np.random.default_rng(5)
     seen: list = []
@@ -57,9 +64,7 @@ def _run(blocks: list[bytes], config, segments: int, record: int, device: str | 
         coders = state.block_coders(n, segments, groups, record)
         tables = DeviceTables(state, device) if device else None
         works = (
-            [ByteWork(bc, tables.block(bc), tables.t["match_table"]) for bc in coders]
-            if tables
-            else []
+            [work(bc, tables.block(bc), tables.t["match_table"]) for bc in coders] if tables else []
         )
         base, extra = _layout(n, segments)
         starts = coders[0].sh.starts
@@ -104,9 +109,12 @@ def _run(blocks: list[bytes], config, segments: int, record: int, device: str | 
     return seen
 
 
-def _same(blocks: list[bytes], config, segments: int, device: str, record: int = 0) -> None:
+def _same(
+    blocks: list[bytes], config, segments: int, device: str, record: int = 0, work: type = ByteWork
+) -> None:
+    """Every step of ``work`` (a ``ByteWork``) on ``device`` against the loops'."""
     loops = _run(blocks, config, segments, record, None)
-    ours = _run(blocks, config, segments, record, device)
+    ours = _run(blocks, config, segments, record, device, work)
     assert len(loops) == len(ours)
     names = "cum hashes expected mlen bucket mixset ctx mptr mlen-after mseed words lines ints"
     for a, b in zip(loops, ours, strict=True):
@@ -215,3 +223,86 @@ def test_byte_work_on_any_bytes(
     config = replace(DEFAULT, contexts=(1, 2, 4, 9, 12, 16, 19, 36), match_probes=probes)
     blocks = [folded, folded[: len(folded) // 2 + 1]]
     _same(blocks, config, min(segments, len(folded)), device)
+
+
+def _seeding_step(device: str | None, work: type = ByteWork) -> list:
+    """Three steps from a state made for the seeds, which coding text rarely reaches (a
+    seed takes only where the match table has nothing for the context: here it is empty
+    but for what the step writes). Each of 8 segments holds a 40-byte text, X in the
+    first group (segments 0-3), Z in the second, 20 bytes of each coded; the window
+    holds X twice, then Z twice. Segment 0 does not borrow the stream's distance (40,
+    into the window), whose bytes disagree with its own in one of eight; segment 1
+    borrows it (segment 0's bytes, coded in the same step); segment 2 continues a match
+    of 20 into the window and lends its distance to segment 3; segment 4 continues one
+    of 40, whose distance becomes the stream's, and lends it to 5; 6 loses its match and
+    borrows the stream's distance as it was before the step, and 7 does too. The loops'
+    (``device`` None) or ``work``'s on ``device``; what each step produced, as arrays."""
+    rng = np.random.default_rng(11)
+    x, z = rng.integers(0, 256, size=(2, 40), dtype=np.uint8)
+    window = rng.integers(0, 256, size=300, dtype=np.uint8)
+    window[20:100], window[150:230] = np.tile(x, 2), np.tile(z, 2)
+    window[273:281] = x[13:21]  # where segment 0's distance of 40 leads, but for one byte
+    window[275] ^= 1
+    config = replace(DEFAULT, contexts=(1, 2, 3, 36))
+    state = A.StreamState(config, block_size=320)
+    state.append_history(window.tobytes())
+    coders = state.block_coders(320, 8, segment_groups(8), 0)
+    sh, t = coders[0].sh, 20
+    text = [x] * 4 + [z] * 4
+    for i, start in enumerate(sh.starts):
+        sh.block[start : start + t] = text[i][:t]
+    sh.done[:] = t
+    sh.ints[3] = 40
+    # (mlen, mptr) of each segment: 0 none; a pointer into the window's copies.
+    matches = [(0, -1), (0, -1), (20, 20 + t), (0, -1), (40, 150 + t), (0, -1), (5, 0), (0, -1)]
+    for bc in coders:
+        lo = int(bc.params[A._SEG_LO])
+        bc.done[:] = t
+        for i in range(bc.s):
+            bc.ctx[i] = np.uint64(int.from_bytes(text[lo + i][t - 8 : t].tobytes(), "big"))
+            bc.mlen[i], bc.mptr[i] = matches[lo + i]
+            bc.mseed[i] = 0
+    tables = DeviceTables(state, device) if device else None
+    works = [work(bc, tables.block(bc), tables.t["match_table"]) for bc in coders] if tables else []
+    seen = []
+    for step in range(3):
+        bytes_now = [np.full(4, c[t + step], dtype=np.int64) for c in (x, z)]
+        for g, bc in enumerate(coders):
+            byte = bytes_now[g]
+            freqs = rng.integers(1, 200, size=(4, 256)).astype(np.int32)
+            if tables:
+                w = works[g]
+                w.begin(torch.from_numpy(freqs).to(device), 4)
+                w.end(torch.from_numpy(byte).to(device))
+                w.advance()
+                seen.append(_numpy([w.expected, w.ml, w.bucket, w.mptr, w.mlen, w.mseed]))
+                seen.append(_numpy([w.sh.ints]))
+            else:
+                A._byte_begin(freqs, 4, bc._blk, bc._scr)
+                got = [bc.seg[A._EXPECTED, :4], bc.seg[A._MLEN, :4], bc.seg[A._MBUCKET, :4]]
+                got = [a.copy() for a in got]
+                A._byte_end(byte, bc._tab, bc._blk, bc._scr)
+                seen.append(got + [bc.mptr.copy(), bc.mlen.copy(), bc.mseed.copy()])
+                seen.append([bc.ints.copy()])
+    if tables:
+        tables.end_block()
+        tables.write_back(state)
+    seen.append([state.match_table.copy()])
+    return seen
+
+
+def seeds_as_the_loops(device: str, work: type = ByteWork) -> None:
+    """``_seeding_step`` of ``work`` on ``device`` against the loops', and that the
+    seeds it was made for took (every segment but the first holds a match)."""
+    loops = _seeding_step(None)
+    ours = _seeding_step(device, work)
+    for a, b in zip(loops, ours, strict=True):
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x, y)
+    mseed = np.concatenate([loops[0][5], loops[2][5]])
+    assert list(mseed) == [0, 1, 0, 1, 0, 1, 1, 1], mseed
+    assert loops[3][0][3] == 300 + 160 + 21 - (150 + 21)  # segment 4's distance
+
+
+def test_seeds_from_the_segment_before_and_the_stream(device: str) -> None:
+    seeds_as_the_loops(device)

@@ -1,9 +1,10 @@
-"""A bit's work as Triton kernels (``tritonmix``) writes the compiled loops' archives.
+"""A step as Triton kernels (``tritonmix``) writes the compiled loops' archives, and
+its byte's kernels leave the loops' state at every step.
 
 Without a GPU the kernels run in Triton's interpreter on CPU tensors (``--device
 torch``; ``conftest`` chooses the interpreter before anything imports Triton): what a GPU
 runs compiled, checked bit for bit against the loops. The interpreter pays some
-milliseconds a launch, whatever the segments, and a bit is six launches, so the inputs
+milliseconds a launch, whatever the segments, and a step some 80 launches, so the inputs
 are short, in segments of 12 bytes: a block's steps are few, and its segments many, past
 the step from which the stages are the same every step (``torchmix.SETTLED``).
 """
@@ -13,9 +14,11 @@ from __future__ import annotations
 import importlib.util
 import io
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from conftest import decompress, lookup_for, prose, set_segment_bytes, shrink_tables
+from test_torchbytes import CONFIGS, _pieces, _same, _text, seeds_as_the_loops
 from test_torchmix import _both_ways, _table, compress
 
 from nncompress import coder, records, torchmix, tritonmix
@@ -23,6 +26,7 @@ from nncompress import format as fmt
 from nncompress.config import BINARY_SPARSE_MIXERS, DEFAULT, FINE_TEXT, TEXT_MIXERS
 from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.model import IntModel
+from nncompress.tritonmix import TritonByteWork
 
 torch = pytest.importorskip("torch")
 if importlib.util.find_spec("triton") is None:  # not imported here: ``tritonmix`` does
@@ -86,6 +90,36 @@ def test_kernels_write_the_loops_archive(
     assert len(triton_blocks) >= 2 * len(info.blocks)  # each block, each way
 
 
+@pytest.fixture(params=["cpu", "cuda"])
+def kernel_device(request) -> str:
+    """Where the byte's kernels run: CPU tensors (interpreted), a GPU where there is one."""
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    return request.param
+
+
+@pytest.mark.parametrize("name", ["text kinds", "text kinds, nearby probes", "matches of 3 bytes"])
+def test_byte_kernels_step_by_step(name: str, kernel_device: str) -> None:
+    """The byte's kernels (``TritonByteWork``) against the loops at every step, as
+    ``test_torchbytes`` checks torch's: each hash, the match model's state, the table."""
+    _same([_text(1500, 1), _text(1100, 2)], CONFIGS[name], 12, kernel_device, work=TritonByteWork)
+
+
+@pytest.mark.parametrize("probes", [0, 4])
+def test_byte_kernels_on_broken_repeats(probes: int, kernel_device: str) -> None:
+    """Matches that break and start again elsewhere: seeds from the segment before and
+    from the stream's repeat distance, in the window of the block before too."""
+    config = replace(DEFAULT, contexts=(1, 2, 3, 36), match_probes=probes)
+    _same(_pieces(1500, 7), config, 10, kernel_device, work=TritonByteWork)
+
+
+def test_byte_kernels_seed_from_the_segment_before_and_the_stream(kernel_device: str) -> None:
+    """Seeds, which coding text rarely makes, from a state made for them
+    (``test_torchbytes._seeding_step``): each kind of lender, the distance read before
+    the step's long match replaces it."""
+    seeds_as_the_loops(kernel_device, TritonByteWork)
+
+
 def test_kernels_with_colliding_slots(
     default_model: IntModel, triton_model: IntModel, triton_blocks: list, monkeypatch
 ) -> None:
@@ -98,10 +132,24 @@ def test_kernels_with_colliding_slots(
     assert triton_blocks
 
 
-def test_a_settled_bit_is_six_kernels(triton_model: IntModel, monkeypatch) -> None:
-    """What a decoder's bit stage launches once the step is settled: the six kernels,
-    where ``torchmix``'s ran some 225 (docs/DESIGN.md, section 10). The byte's work, in
-    the first and last stages, stays torch's."""
+#: A settled decoder step's kernels, stage by stage, and all it launches besides them:
+#: the byte's work and bit 0; each of bits 1-7 (the bit's copy into the stage's buffer,
+#: the partial byte's shift and or); the last bit's update and the byte's work after it
+#: (the bit's copy, the byte's shift, or and minus 256).
+_BYTE_KERNELS = ("_byte_begin", "_text_hashes", "_byte_rows")
+_END_KERNELS = ("_byte_end", "_match_clear", "_seed", "_repeat")
+_LEARN = tuple(f"_learn_{n}" for n in range(1, 6))
+SETTLED_STAGES = {
+    "first": ((*_BYTE_KERNELS, "_predict"), 2),
+    "bit": (("_predict", *_LEARN), 3),
+    "last": ((*_LEARN, *_END_KERNELS), 4),
+}
+
+
+def test_a_settled_step_is_its_kernels(triton_model: IntModel, monkeypatch) -> None:
+    """What each of a decoder's stages launches once the step is settled: its kernels,
+    each once, and a few torch operations, where ``torchmix``'s ran some 2,200 a step
+    (docs/DESIGN.md, section 10)."""
     set_segment_bytes(monkeypatch, 12)
     monkeypatch.setenv(torchmix.CUDA_GRAPHS, "0")  # on a GPU too, each launch seen
     kernels: dict[int, tuple[Counter, int]] = {}
@@ -110,20 +158,21 @@ def test_a_settled_bit_is_six_kernels(triton_model: IntModel, monkeypatch) -> No
     def counted(self, i, *inputs):
         with torchmix.operation_log() as log:
             out = real(self, i, *inputs)
-        if len(self.stages) > 1 and 0 < i < len(self.stages) - 1:
+        if len(self.stages) > 1:
             kernels[i] = (Counter(log.counts), log.kernels)
         return out
 
     monkeypatch.setattr(torchmix.Captured, "run", counted)
     data = prose(200, seed=2)
+    assert TEXT_MIXERS.match_probes > 0  # so the match table's writes replace some slots
     blob = compress(data, triton_model, config=TEXT_MIXERS)
     assert decompress(blob, triton_model) == data
-    assert sorted(kernels) == list(range(1, 8))
+    assert sorted(kernels) == list(range(9))
     for i, (counts, launches) in kernels.items():
-        ours = {n: counts[n] for n in counts if n.startswith(("_predict", "_learn"))}
-        assert ours == {"_predict": 1} | {f"_learn_{n}": 1 for n in range(1, 6)}, i
-        # With the bit's copy into the stage's buffer, and the partial byte's shift and or.
-        assert launches == 9, (i, counts)
+        names, others = SETTLED_STAGES["first" if i == 0 else "last" if i == 8 else "bit"]
+        ours = {n: counts[n] for n in counts if n.startswith("_") and n[1:2].islower()}
+        assert ours == dict.fromkeys(names, 1), (i, counts)
+        assert launches == len(names) + others, (i, counts)
 
 
 def test_frames_in_threads_take_turns_in_the_interpreter(
