@@ -109,6 +109,11 @@ def kernels(interpret: bool) -> dict[str, Any]:
     return _MADE[interpret]
 
 
+#: Segments a program on a GPU: few enough for the mixers' [block, mixers, inputs]
+#: products to stay in registers (untuned).
+GPU_BLOCK = 16
+
+
 class _Launcher:
     """The kernels on one device, each over a step's segments in programs of ``block``."""
 
@@ -119,7 +124,7 @@ class _Launcher:
         # One program a block of segments: on the interpreter all in one (its cost is
         # per program); on a GPU blocks small enough for the mixers' [block, mixers,
         # inputs] products to stay in registers.
-        self.block = _pow2(s) if interpret else 16
+        self.block = _pow2(s) if interpret else GPU_BLOCK
 
     def __call__(self, name: str, k: int, *args: Any, **consts: Any) -> None:
         """Kernel ``name`` over ``k`` segments (programs enough for them; the kernel

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from conftest import decompress, lookup_for, prose, set_segment_bytes, shrink_tables
@@ -197,3 +200,24 @@ def test_frames_in_threads_take_turns_in_the_interpreter(
     back = io.BytesIO()
     decompress_stream(io.BytesIO(ours), back, lookup_for(triton_model), threads=2)
     assert back.getvalue() == data
+
+
+def test_kernels_compile_for_a_gpu() -> None:
+    """Every kernel, as the default level's, preset 1's and a binary preset launch it,
+    compiles for the lent GPUs' target (sm_90) here, without a GPU
+    (``scripts/triton_compile.py``): what the interpreter does not check (the values'
+    kinds, the atomics' types, loops that carry tensors, the helpers' calls), checked in
+    every test run."""
+    if importlib.util.find_spec("triton.backends.nvidia") is None:
+        pytest.skip("Triton without its CUDA backend")
+    root = Path(__file__).resolve().parents[1]
+    script = root / "scripts" / "triton_compile.py"
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=900, check=False
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = [line.split() for line in run.stdout.splitlines()[2:]]
+    from nncompress.tritonkernels import KERNELS
+
+    assert {row[0] for row in rows} == {f.__name__ for f in KERNELS}
+    assert all(row[1] == "90" and row[3].replace(",", "").isdigit() for row in rows)
