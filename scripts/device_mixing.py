@@ -10,8 +10,8 @@ device each is a kernel, launched from Python or replayed in a CUDA graph.
 
 ``--compile`` compiles each settled stage first (``NNCOMPRESS_TORCH_COMPILE=1``: fused
 kernels, C++ on a CPU, Triton on a GPU; its times include the compiling, minutes, which
-inductor caches on disk for later runs of the same shapes). ``--triton`` runs a bit's
-work as ``tritonmix``'s six kernels (``NNCOMPRESS_TRITON=1``): compiled on a GPU, and on
+inductor caches on disk for later runs of the same shapes). ``--triton`` runs a step
+as ``tritonmix``'s kernels (``NNCOMPRESS_TRITON=1``): compiled on a GPU, and on
 CPU tensors through Triton's interpreter, some milliseconds a launch (a check, not a
 speed).
 ``--device torch`` runs the torch code on CPU tensors (what CI checks); ``cuda`` on the

@@ -28,7 +28,8 @@
 # 5. scripts/coder_speed.py (20 s): the range coder's decisions per second on that
 #    machine's CPU, called once per bit position of a step, the ceiling it puts on a
 #    device; then (25 s) how many operations a settled step runs (--ops).
-# 6. scripts/scaling.py (90 s): the command line with the predictor on the GPU, beside
+# 6. scripts/scaling.py (90 s): the command line with the predictor on the GPU (as Triton
+#    kernels, NNCOMPRESS_TRITON=1: a step some 80 kernels, where torch's are 2,200), beside
 #    the CPU path and xz/zstd (the measurement, at a size that fits a lent
 #    machine's minutes; the is --mb 64): --wide on two 2 MiB frames at -T1 and
 #    -T2, where -T2 codes them in two threads on the GPU, and on the CPU in two worker
@@ -74,7 +75,7 @@ timeout 20 python3 scripts/coder_speed.py --segments 64,1024,2048,4096 2>&1 \
     | tee "$out/coder_speed.txt"
 timeout 25 python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 1024 --ops \
     2>&1 | tee "$out/operations.txt"
-NNCOMPRESS_TORCH_MIXING=1 timeout 90 python3 scripts/scaling.py --mb 4 --threads 1,2 \
+NNCOMPRESS_TORCH_MIXING=1 NNCOMPRESS_TRITON=1 timeout 90 python3 scripts/scaling.py --mb 4 --threads 1,2 \
     --frame-size 2M --variant="--wide, GPU|--wide --device cuda|--device cuda" \
     --variant="--wide, CPU|--wide|" --same-archives 2>&1 | tee "$out/scaling_wide.txt"
 NNCOMPRESS_CUDA_GRAPHS=0 timeout 25 python3 scripts/device_mixing.py --device cuda \
