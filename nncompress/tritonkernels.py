@@ -12,15 +12,97 @@ import triton
 import triton.language as tl
 
 
-def _text_hashes(
+@triton.jit
+def _above(block_ptr, last, pos, first, back, mask):
+    """``contexts._above``: the byte ``back`` before block offset ``pos``, plus 1, where the
+    segment (from ``first``) has coded it, else 0; offsets clamped to 0 .. ``last``."""
+    q = pos - back
+    byte = tl.load(block_ptr + tl.minimum(tl.maximum(q, 0), last), mask=mask, other=0)
+    return tl.where(q >= first, byte.to(tl.int64) + 1, 0)
+
+
+@triton.jit
+def _near(block_ptr, last, pos, first, back, mask):
+    """``torchbytes._image_hash``'s ``near``: the byte ``back`` before, 0 before the
+    segment's start."""
+    return tl.maximum(_above(block_ptr, last, pos, first, back, mask) - 1, 0)
+
+
+@triton.jit
+def _clamp_byte(v):
+    return tl.minimum(tl.maximum(v, 0), 255)
+
+
+@triton.jit
+def _row_hashes(
+    h, kind, primes, rconst, c, pos, first, r, block_ptr, last, live, p0, p1, p2, p3, p5
+):
+    """The record, pixel, image and colour kinds' hashes (``torchbytes.ByteWork.
+    _record_hash``, ``_image_hash``) into their columns of ``h``: ``kind``, ``primes``
+    and ``rconst`` are the columns' [1, NC]; the rest each segment's, [BLOCK]."""
+    rr = tl.maximum(r, 1)  # (where there are no rows, every such column is its constant)
+    up = _above(block_ptr, last, pos, first, rr, live)
+    up2 = _above(block_ptr, last, pos, first, 2 * rr, live)
+    left_up = _above(block_ptr, last, pos, first, rr + 1, live)
+    right_up = _above(block_ptr, last, pos, first, rr - 1, live)
+    b0 = c & 0xFF
+    v = (tl.minimum(pos % rr, 4095) * 512 + up + 7700001) * p3
+    h = tl.where(kind == 20, v[:, None], h)
+    h = tl.where(kind == 21, ((((up * 512 + up2) * 256 + b0) + 8800003) * p0)[:, None], h)
+    v = ((left_up * 512 + up) * 512 + right_up) * 256 + b0
+    h = tl.where(kind == 22, ((v + 9900007) * p2)[:, None], h)
+    ru = tl.where(right_up > 0, (right_up - 1) >> 6, 4)
+    lu = tl.where(left_up > 0, (left_up - 1) & 3, 4)
+    v = ((up * 8 + ru) * 8 + lu) * 16 + (b0 & 0xF)
+    h = tl.where(kind == 23, ((v + 1200007) * p1)[:, None], h)
+    v = (up2 * 512 + up) * 4 + (b0 & 3)
+    h = tl.where(kind == 24, ((v + 1600007) * p5)[:, None], h)
+    # The image kinds (one byte a pixel), then the colour kinds (3 or 4).
+    n = tl.maximum(up - 1, 0)
+    nw1 = _near(block_ptr, last, pos, first, rr + 1, live)
+    ne1 = _near(block_ptr, last, pos, first, rr - 1, live)
+    img = tl.zeros_like(h)
+    img = tl.where(kind == 37, _clamp_byte(b0 + n - nw1)[:, None], img)
+    v = (((b0 >> 3) * 32 + (n >> 3)) * 32 + (ne1 >> 3)) * 32 + (nw1 >> 3)
+    img = tl.where(kind == 38, v[:, None], img)
+    img = tl.where(kind == 39, (((b0 + ne1 + 1) >> 1) * 64 + (n >> 2))[:, None], img)
+    v = _clamp_byte(2 * b0 - ((c >> 8) & 0xFF)) * 64 + (n >> 2)
+    img = tl.where(kind == 40, v[:, None], img)
+    for px in tl.static_range(3, 5):
+        base = 41 + 5 * (px - 3)
+        w = _near(block_ptr, last, pos, first, px, live)
+        wide = tl.zeros_like(pos) + r > px  # (a block: the interpreter's masks want one)
+        ne = tl.where(wide, _near(block_ptr, last, pos, first, rr - px, live), 0)
+        nw = _near(block_ptr, last, pos, first, rr + px, live)
+        img = tl.where(kind == base, _clamp_byte(w + n - nw)[:, None], img)
+        v = (((w >> 3) * 32 + (n >> 3)) * 32 + (ne >> 3)) * 32 + (nw >> 3)
+        img = tl.where(kind == base + 1, v[:, None], img)
+        img = tl.where(kind == base + 2, (((w + ne + 1) >> 1) * 64 + (n >> 2))[:, None], img)
+        ww = _near(block_ptr, last, pos, first, 2 * px, live)
+        img = tl.where(kind == base + 3, (_clamp_byte(2 * w - ww) * 64 + (n >> 2))[:, None], img)
+        wnw = _near(block_ptr, last, pos, first, px + 1, live)
+        v = _clamp_byte(w + b0 - wnw) * 64 + (_clamp_byte(n + b0 - nw1) >> 2)
+        img = tl.where(kind == base + 4, v[:, None], img)
+    img = (img * 2 + (up > 0).to(tl.int64)[:, None] + kind * 1000003) * primes
+    h = tl.where(kind >= 37, img, h)
+    rows = (kind >= 37) | ((kind >= 20) & (kind <= 24))
+    return tl.where(rows & (tl.zeros_like(kind) + r <= 0), rconst, h)
+
+
+def _hashes(
     k, ctx_ptr, words_ptr, wstride, lines_ptr, lstride, block_ptr, n_ptr,
-    kinds_ptr, masks_ptr, primes_ptr, out_ptr, p0, p1, p2, p3, p4, p5,
-    N_CTX: tl.constexpr, NC: tl.constexpr, BLOCK: tl.constexpr,
+    kinds_ptr, masks_ptr, primes_ptr, rconst_ptr, ex_ptr, bucket_ptr, r, out_ptr,
+    p0, p1, p2, p3, p4, p5,
+    N_CTX: tl.constexpr, NC: tl.constexpr, BLOCK: tl.constexpr, ROWS: tl.constexpr,
 ):  # fmt: skip
-    """Each context's hash, [k, N_CTX] in the configuration's order, for the text kinds
-    (``contexts`` 1 to 19: the orders, words, sparse bytes, columns, lines;
-    ``torchbytes.ByteWork._hashes`` and ``_text_hash``). ``p0``-``p5``: the hashes'
-    multipliers; an order-n kind's mask and multiplier are its column's."""
+    """Each context's hash, [k, N_CTX] in the configuration's order
+    (``torchbytes.ByteWork._hashes``), for every kind hashed once a byte: the orders,
+    words, sparse bytes, columns and lines (``contexts`` 1 to 19), the machine-word kinds
+    (25-27), the sparse and match kinds (33-36) and, where ``ROWS``, the record, pixel,
+    image and colour kinds (20-24, 37-50), which read bytes whole rows of ``r`` back.
+    ``p0``-``p5``: the hashes' multipliers; an order-n kind's mask and multiplier are
+    its column's, as an image or colour kind's multiplier is, and a row kind's hash
+    where the block has no rows (``r`` 0) is its column's ``rconst``."""
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     live = i < k
     c = tl.load(ctx_ptr + i, mask=live, other=0)
@@ -62,6 +144,29 @@ def _text_hashes(
     h = tl.where(kind == 18, ((v + 77) * p5)[:, None], h)
     v = (up * 512 + up1) * 256 + (c & 0xFF)
     h = tl.where(kind == 19, ((v + 4242) * p1)[:, None], h)
+    # The machine-word kinds, by the offset in the block.
+    pos = start + col
+    pos4 = pos & 3
+    b0 = c & 0xFF
+    b3 = (c >> 24) & 0xFF
+    h = tl.where(kind == 25, (((pos4 << 8) + b0 + 2600011) * p2)[:, None], h)
+    v = (pos4 << 16) + b3 * 256 + ((c >> 56) & 0xFF)
+    h = tl.where(kind == 26, ((v + 2700013) * p4)[:, None], h)
+    h = tl.where(kind == 27, ((b3 * 256 + b0 + 2800019) * p3)[:, None], h)
+    # The sparse kinds, and the match model's expected byte and length class.
+    b1 = (c >> 8) & 0xFF
+    h = tl.where(kind == 33, ((b1 + 3300001) * p0)[:, None], h)
+    h = tl.where(kind == 34, ((((b1 << 8) | b3) + 3400003) * p4)[:, None], h)
+    h = tl.where(kind == 35, (((c & 0xF0F0F0) + 3500017) * p3)[:, None], h)
+    ex = tl.load(ex_ptr + i, mask=live, other=0)
+    bucket = tl.load(bucket_ptr + i, mask=live, other=0)
+    h = tl.where(kind == 36, (((ex + 1) * 64 + bucket + 3600011) * p1)[:, None], h)
+    if ROWS:
+        h = _row_hashes(
+            h, kind, primes, tl.load(rconst_ptr + o, mask=on, other=0)[None, :], c, pos,
+            tl.load(lines_ptr + 5 * lstride + i, mask=live, other=0), r, block_ptr, last,
+            live, p0, p1, p2, p3, p5,
+        )  # fmt: skip
     at = out_ptr + i.to(tl.int64)[:, None] * N_CTX + o[None, :]
     tl.store(at, h, mask=live[:, None] & on[None, :])
 
@@ -692,7 +797,7 @@ def _learn_5(
 
 
 KERNELS = (
-    _text_hashes,
+    _hashes,
     _byte_begin,
     _byte_end,
     _match_clear,

@@ -24,8 +24,8 @@ clamps and caps write the same value from every sharer. So the archive is the lo
 
 The byte's work is kernels too (``TritonByteWork``), with the same care where segments
 read what others write in the step: before the bits ``_byte_begin`` (the cumulative
-frequencies, the match model's expected byte and classes), the hashes (``_text_hashes``,
-for configurations of the text kinds alone; others' stay torch's) and the mixers' and
+frequencies, the match model's expected byte and classes), every context kind's hash
+(``_hashes``; each column's formula chosen by its kind) and the mixers' and
 refinement stages' rows (``_byte_rows``); after them ``_byte_end`` (the bytes, the
 matches continued, contexts, lines, words, the match model's lookups), ``_match_clear``
 and ``_seed`` (the match table's writes and the seeding) and ``_repeat`` (the stream's
@@ -147,22 +147,27 @@ _NO_LENDER = -(1 << 62)
 
 class TritonByteWork(ByteWork):
     """``torchbytes.ByteWork`` as kernels: before the bits ``_byte_begin`` and the text
-    kinds' hashes (``_text_hashes``, where torch ran some 50 and 105 operations), after
+    contexts' hashes (``_hashes``, where torch ran some 50 and 105-160 operations), after
     them ``_byte_end``, ``_match_clear``, ``_seed`` and ``_repeat`` (some 165)."""
 
     def __init__(self, bc: A.BlockCoder, shared: Any, match_table: Any) -> None:
         super().__init__(bc, shared, match_table)
         torch, dev, s = self.torch, shared.device, bc.s
         self.launch = _Launcher(dev, s)
-        # The text kinds' hashes in one kernel (``_hashes``), where every kind is one
-        # (``contexts`` 1 to 19: the text presets'); each column's kind, and an order-n
-        # kind's mask and multiplier.
-        self.text_only = all(1 <= kind <= K.VERTICAL for kind in self.kinds)
-        orders = [kind if kind <= 8 else 0 for kind in self.kinds]
+        # Every kind's hash in one kernel (``_hashes``): each column's kind, an order-n
+        # kind's mask, its multiplier where it is the column's (the orders', the image
+        # and colour kinds'), and a row kind's hash in a block without rows.
+        image = [kind for kind in self.kinds if kind >= K.IMAGE_GRADIENT]
+        rows = [kind for kind in self.kinds if K.RECORD <= kind <= K.PIXELS_2] + image
+        self.rows = bool(rows)
+        primes = {kind: _P[_ORDER_PRIME[kind]] for kind in self.kinds if kind <= 8}
+        primes |= {kind: _P[kind % 6] for kind in image}
+        no_rows = {kind: signed64((kind + 6000011) * int(K.PRIMES[5])) for kind in rows}
         columns = (
             self.kinds,
-            [_ORDER_MASK[kind] if kind else 0 for kind in orders],
-            [_P[_ORDER_PRIME[kind]] if kind else 0 for kind in orders],
+            [_ORDER_MASK[kind] if kind <= 8 else 0 for kind in self.kinds],
+            [primes.get(kind, 0) for kind in self.kinds],
+            [no_rows.get(kind, 0) for kind in self.kinds],
         )
         self.columns = [_int64(torch, v, dev) for v in columns]
 
@@ -204,13 +209,12 @@ class TritonByteWork(ByteWork):
         self.hashes = self._hashes(k, self.ex[:k])
 
     def _hashes(self, k: int, ex: Any) -> Any:
-        if not self.text_only:
-            return super()._hashes(k, ex)
-        kinds, masks, primes = self.columns
-        self.launch("_text_hashes", k,
+        kinds, masks, primes, rconst = self.columns
+        self.launch("_hashes", k,
             k, self.ctx, self.words, self.words.stride(0), self.lines, self.lines.stride(0),
-            self.sh.block, self.sh.n, kinds, masks, primes, self.hash_out, *_P[:6],
-            N_CTX=len(self.kinds), NC=_pow2(len(self.kinds)),
+            self.sh.block, self.sh.n, kinds, masks, primes, rconst, ex, self.bucket_out,
+            self.sh.record, self.hash_out, *_P[:6],
+            N_CTX=len(self.kinds), NC=_pow2(len(self.kinds)), ROWS=self.rows,
         )  # fmt: skip
         return self.hash_out[:k]
 

@@ -18,7 +18,7 @@ and the cubin's bytes. The exit status is 1 if any kernel did not compile. The d
 targets, 90, are the lent machines' (H100 and H200); the presets are the default
 level's (36: text kinds with fine probabilities, nearby probes, extra mixers), preset
 1's (no probes, no extra mixers) and a binary one's (13: the record and sparse kinds,
-whose hashes stay torch's).
+whose hashes take the kernel's other half).
 """
 
 from __future__ import annotations

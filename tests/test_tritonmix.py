@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import decompress, lookup_for, prose, set_segment_bytes, shrink_tables
-from test_torchbytes import CONFIGS, _pieces, _same, _text, seeds_as_the_loops
+from test_torchbytes import CONFIGS, OTHER_KINDS, _pieces, _rows, _same, _text, seeds_as_the_loops
 from test_torchmix import _both_ways, _table, compress
 
 from nncompress import coder, records, torchmix, tritonmix
@@ -101,11 +101,21 @@ def kernel_device(request) -> str:
     return request.param
 
 
-@pytest.mark.parametrize("name", ["text kinds", "text kinds, nearby probes", "matches of 3 bytes"])
+@pytest.mark.parametrize("name", ["text kinds, nearby probes", "matches of 3 bytes", "other kinds"])
 def test_byte_kernels_step_by_step(name: str, kernel_device: str) -> None:
     """The byte's kernels (``TritonByteWork``) against the loops at every step, as
     ``test_torchbytes`` checks torch's: each hash, the match model's state, the table."""
     _same([_text(1500, 1), _text(1100, 2)], CONFIGS[name], 12, kernel_device, work=TritonByteWork)
+
+
+@pytest.mark.parametrize("record", [0, 3, 24])
+def test_byte_kernels_on_rows(record: int, kernel_device: str) -> None:
+    """The record, pixel, image and colour kinds, which read whole rows back: records
+    of 3 bytes (no colour pixel's right neighbour above) and of 24, and a block without
+    records (each such kind's hash a constant)."""
+    config = replace(DEFAULT, contexts=OTHER_KINDS[4:] + (20, 21, 22, 23, 24, 25))
+    data = _rows(400, max(record, 1) * 16)
+    _same([data, data[::-1]], config, 10, kernel_device, record=record, work=TritonByteWork)
 
 
 @pytest.mark.parametrize("probes", [0, 4])
@@ -139,7 +149,7 @@ def test_kernels_with_colliding_slots(
 #: the byte's work and bit 0; each of bits 1-7 (the bit's copy into the stage's buffer,
 #: the partial byte's shift and or); the last bit's update and the byte's work after it
 #: (the bit's copy, the byte's shift, or and minus 256).
-_BYTE_KERNELS = ("_byte_begin", "_text_hashes", "_byte_rows")
+_BYTE_KERNELS = ("_byte_begin", "_hashes", "_byte_rows")
 _END_KERNELS = ("_byte_end", "_match_clear", "_seed", "_repeat")
 _LEARN = tuple(f"_learn_{n}" for n in range(1, 6))
 SETTLED_STAGES = {
