@@ -53,7 +53,7 @@ from . import contexts as K
 from .torchbytes import _ORDER_MASK, _ORDER_PRIME, _P, REACH, ByteWork, signed64
 from .torchmix import _MIXER_PARTS, TorchBlockCoder, launching
 
-#: Set to 1 to run a bit's work as this module's kernels (``wanted``).
+#: Set to 1 to run a step's work as this module's kernels (``wanted``).
 TRITON = "NNCOMPRESS_TRITON"
 
 
@@ -146,7 +146,7 @@ _NO_LENDER = -(1 << 62)
 
 
 class TritonByteWork(ByteWork):
-    """``torchbytes.ByteWork`` as kernels: before the bits ``_byte_begin`` and the text
+    """``torchbytes.ByteWork`` as kernels: before the bits ``_byte_begin`` and the
     contexts' hashes (``_hashes``, where torch ran some 50 and 105-160 operations), after
     them ``_byte_end``, ``_match_clear``, ``_seed`` and ``_repeat`` (some 165)."""
 
@@ -192,6 +192,7 @@ class TritonByteWork(ByteWork):
         self.lo = int(bc.params[A._SEG_LO])  # the group's first segment in the block
 
     def begin(self, freqs: Any, k: int) -> None:
+        """``ByteWork.begin`` as ``_byte_begin``, then the hashes' kernel."""
         f = freqs[:k]
         if f.stride(1) != 1:
             f = f.contiguous()
@@ -219,6 +220,8 @@ class TritonByteWork(ByteWork):
         return self.hash_out[:k]
 
     def end(self, byte: Any) -> None:
+        """``ByteWork.end`` as four kernels, each after the one before (the module's
+        docstring says why each boundary)."""
         torch, sh = self.torch, self.sh
         b = byte.to(torch.int64).contiguous()
         k = len(b)
