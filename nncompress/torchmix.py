@@ -628,7 +628,7 @@ class _RoundTrip:
 class TorchBlockCoder(BitsFromPython):
     """``BitsFromPython`` with the per-bit work in torch, on the tables' device."""
 
-    #: What does the byte's work (``tritonmix`` has kernels for some of it).
+    #: What does the byte's work (``tritonmix.TritonByteWork`` does it as kernels).
     byte_work = ByteWork
 
     def __init__(self, bc: A.BlockCoder, tables: DeviceTables) -> None:
