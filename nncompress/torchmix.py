@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -388,15 +389,54 @@ _RECORDING = threading.Lock()
 _COMPILER = threading.Lock()
 
 
+#: Which of a stage's copies between host and device its CUDA graph holds, the most first
+#: (``Captured._record`` tries them in this order): its inputs' and its output's; its
+#: inputs' alone; none, each copy then a call of the host's before or after the replay.
+#: Each with the words a refusal of it is reported with.
+RECORDED_COPIES = {
+    (True, True): " with its copies",
+    (True, False): " with its inputs' copies",
+    (False, False): "",
+}
+
+
+def _capture(torch: Any, body: Callable[[], None], what: str, tally: Any) -> Any:
+    """``body`` recorded as a CUDA graph (not run), or None where the device refuses,
+    with the reason kept in ``Captured.refusals`` under ``what``; ``tally.recorded``
+    counts the graphs. One recording at a time (the counts too), since torch records
+    every graph on one stream of its own unless told another; thread_local: other
+    frames' threads (``devicepool``) go on launching their own steps meanwhile."""
+    with _RECORDING:
+        try:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                body()
+        except RuntimeError as e:
+            Captured.refusals.append(f"{what}: {e}")
+            return None
+        tally.recorded += 1
+    return graph
+
+
 class Captured:
     """A step's stages on a CUDA device as CUDA graphs: some 2,200 kernels a step
     (``scripts/device_mixing.py --ops``), each launched from Python, become one replay
     a stage. The encoder's step is one stage (its bits are known); the decoder's
     is nine, split where the host must decode a bit before the device can go on
     (``TorchBlockCoder``). Each stage is recorded at the first step with every segment
-    of the group active and ``SETTLED``, then replayed with each step's inputs copied
-    into the same buffers; a stage reads the tensors the stage before it left, at the
-    addresses they had when recorded, which every replay rewrites in place.
+    of the group active and ``SETTLED``, then replayed; a stage reads the tensors the
+    stage before it left, at the addresses they had when recorded, which every replay
+    rewrites in place.
+
+    A stage's inputs are copied into buffers of its own, and its output, where ``into``
+    names a host tensor for it, into that: the host reads it once it has waited for the
+    device. Where the device allows, the graph holds these copies too, from the tensors
+    the recording was handed and into ``into`` (pinned memory, which a graph may read
+    and write), so that a replay is one call of the host's, not three; the callers hand
+    a stage the same tensors every step (the network's output, the host's pinned
+    buffers), and a stage handed another copies it into the recorded one first. A
+    device that refuses to record the copies records fewer (``RECORDED_COPIES``), and
+    the host makes the others around the replay.
 
     Recording runs a stage's Python once without running its operations: the Python-side
     change a step makes (``ByteWork.t``) is made by the recording for the step it then
@@ -414,16 +454,24 @@ class Captured:
     compiled = 0
     refusals: list[str] = []
 
-    def __init__(self, stages: list[Any], work: ByteWork, owners: list[Any]) -> None:
+    def __init__(
+        self, stages: list[Any], work: ByteWork, owners: list[Any], into: list[Any] | None = None
+    ) -> None:
         import os
 
         self.stages = stages
         self.work = work
         self.owners = owners
         self.torch = work.torch
+        #: Each stage's host tensor for its output, or None where the host needs none.
+        self.into = into or [None] * len(stages)
         self.inputs: list[tuple[Any, ...] | None] = [None] * len(stages)
         self.out: list[Any] = [None] * len(stages)
         self.graphs: list[Any] = []
+        #: Each recorded stage's copies in its graph (``RECORDED_COPIES``) and the tensors
+        #: its graph copies its inputs from.
+        self.copies: list[tuple[bool, bool]] = []
+        self.sources: list[tuple[Any, ...] | None] = [None] * len(stages)
         dev = work.sh.device
         self.cuda = dev.type == "cuda"
         self.record = self.cuda and os.environ.get(CUDA_GRAPHS, "1") != "0"
@@ -431,37 +479,60 @@ class Captured:
         self.fused: list[Any] = [None] * len(stages)  # the compiled stages
 
     def run(self, i: int, *inputs: Any) -> Any:
-        """Stage ``i`` of the step on ``inputs``; its output tensor. ``inputs`` may be on
-        the host: they are copied into the stage's buffers on the device either way, so
-        the host's bits and bytes go there in one copy, not two."""
-        held = self.inputs[i]
-        if held is None:
+        """Stage ``i`` of the step on ``inputs``; its output tensor, and the copy of it
+        into ``into[i]`` queued (the caller waits for the device before reading it).
+        ``inputs`` may be on the host: they are copied into the stage's buffers on the
+        device either way, so the host's bits and bytes go there in one copy, not two."""
+        if self.inputs[i] is None:
             dev = self.work.sh.device
-            held = self.inputs[i] = tuple(x.to(dev, copy=True) for x in inputs)
-        else:
-            for buf, x in zip(held, inputs, strict=True):
-                # From pinned memory a copy need not hold the host (the decoder's bits:
-                # its host writes the buffer again only after the stage that reads it).
-                buf.copy_(x, non_blocking=self.cuda and x.is_pinned())
-        if i < len(self.graphs):
-            self.graphs[i].replay()
-            return self.out[i]
+            self.inputs[i] = tuple(x.to(dev, copy=True) for x in inputs)
         # A compiled stage is recorded once it has run: its first call compiles it.
         ready = not self.compile or self.fused[i] is not None
         if self.record and len(self.graphs) == i and ready:
-            graph = self._record(i)
+            graph = self._record(i, inputs)
             if graph is not None:
                 self.graphs.append(graph)
-                graph.replay()
-                return self.out[i]
+        if i < len(self.graphs):
+            copy_in, copy_out = self.copies[i]
+            if copy_in:
+                self._point(i, inputs)
+            else:
+                self._copy_in(i, inputs)
+            self.graphs[i].replay()
+            if not copy_out:
+                self._copy_out(i)
+            return self.out[i]
+        self._copy_in(i, inputs)
         if self.compile and self.fused[i] is None:
             with _COMPILER:
                 self.out[i] = self._compile(i)
             if self.out[i] is not None:
+                self._copy_out(i)
                 return self.out[i]
         with self._compiler():
-            self.out[i] = self._stage(i)(*held)
+            self.out[i] = self._stage(i)(*self.inputs[i])
+        self._copy_out(i)
         return self.out[i]
+
+    def _copy_in(self, i: int, inputs: tuple[Any, ...]) -> None:
+        """The host's copies of stage ``i``'s inputs into its buffers."""
+        for buf, x in zip(self.inputs[i], inputs, strict=True):
+            # From pinned memory a copy need not hold the host (the decoder's bits:
+            # its host writes the buffer again only after the stage that reads it).
+            buf.copy_(x, non_blocking=self.cuda and x.is_pinned())
+
+    def _copy_out(self, i: int) -> None:
+        """The copy of stage ``i``'s output into its host tensor, queued."""
+        if self.into[i] is not None:
+            self.into[i].copy_(self.out[i], non_blocking=self.cuda)
+
+    def _point(self, i: int, inputs: tuple[Any, ...]) -> None:
+        """Before a replay whose graph copies stage ``i``'s inputs: an input handed in
+        other memory than the recorded one's is copied there (never, where the callers
+        hand the same buffers every step, which ``tests/test_torchmix.py`` checks)."""
+        for src, x in zip(self.sources[i], inputs, strict=True):
+            if x.data_ptr() != src.data_ptr():
+                src.copy_(x)
 
     def _compiler(self) -> Any:
         """``_COMPILER`` where the stages are compiled, else nothing to hold."""
@@ -503,45 +574,57 @@ class Captured:
             vars(o).clear()
             vars(o).update(attrs)
 
-    def _record(self, i: int) -> Any:
-        torch = self.torch
-        saved = [dict(vars(o)) for o in self.owners]
+    def _record(self, i: int, inputs: tuple[Any, ...]) -> Any:
+        """Stage ``i`` recorded with as many of its copies as the device allows
+        (``RECORDED_COPIES``), its inputs' from ``inputs``, kept for later replays; None
+        where it refuses even the stage alone (then this stage and all after it, now and
+        in later steps, run as they are; the stages before it replayed and left their
+        tensors where this one reads them)."""
+        self.sources[i] = inputs
+        for copies, words in RECORDED_COPIES.items():
+            saved = [dict(vars(o)) for o in self.owners]
+            with self._compiler():
+                graph = self._capture(i, copies, f"stage {i} of {len(self.stages)}{words}")
+            if graph is not None:
+                self.copies.append(copies)
+                return graph
+            self._restore(saved)
+        self.record = False
+        self.graphs, self.copies = [], []
+        return None
+
+    def _capture(self, i: int, copies: tuple[bool, bool], where: str) -> Any:
+        """Stage ``i`` as a CUDA graph holding ``copies`` (``_capture``), or None."""
+        copy_in, copy_out = copies
         stage = self._stage(i)
-        # One recording at a time (the counts too), since torch records every graph on
-        # one stream of its own unless told another; thread_local: other frames'
-        # threads (``devicepool``) go on launching their own steps meanwhile.
-        with self._compiler(), _RECORDING:
-            try:
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                    self.out[i] = stage(*self.inputs[i])
-            except RuntimeError as e:
-                Captured.refusals.append(f"stage {i} of {len(self.stages)}: {e}")
-                self._restore(saved)
-                # This stage and all after it, now and in later steps, run as they are;
-                # the stages before it replayed and left their tensors where this one
-                # reads them.
-                self.record = False
-                self.graphs = []
-                return None
-            Captured.recorded += 1
-        return graph
+
+        def body() -> None:
+            if copy_in:
+                for buf, x in zip(self.inputs[i], self.sources[i], strict=True):
+                    buf.copy_(x, non_blocking=True)
+            self.out[i] = stage(*self.inputs[i])
+            if copy_out:
+                self._copy_out(i)
+
+        return _capture(self.torch, body, where, Captured)
 
 
 class NetworkSteps:
     """One segment group's network steps on a torch device, in fixed buffers: each step's
-    previous bytes are copied into one input, the hidden state is updated in place, and
-    the frequencies are left in one output. So on a CUDA device the step (45 operations
-    for the default model, state copies included, each a kernel launched from Python:
-    ``scripts/device_mixing.py --ops``) is recorded as
-    a CUDA graph once and replayed, one launch a step, as ``Captured`` records the
-    predictor's stages; what launches it is the frame's coder (``coder._Steps``, on a
-    CUDA device without a thread of its own). The frequencies a step leaves are read
-    before the next step of the group is launched on the same stream (the coder reads
-    them, then hands over the bytes that start the next), so one output serves every
-    step. On the CPU (``--device torch``) nothing is recorded, but the same buffers are
-    filled and the same step runs on them, so the tests run every line here but the
-    recording itself.
+    previous bytes are written into one host buffer (pinned on a GPU) and copied into
+    one input, the hidden state is updated in place, and the frequencies are left in
+    one output. So on a CUDA device the step (45 operations for the default model, state
+    copies included, each a kernel launched from Python: ``scripts/device_mixing.py
+    --ops``) is recorded as a CUDA graph once and replayed, one launch a step, as
+    ``Captured`` records the predictor's stages, with the bytes' copy inside it where
+    the device allows (else the host makes it before each replay); what launches it is
+    the frame's coder (``coder._Steps``, on a CUDA device without a thread of its own).
+    The frequencies a step leaves are read before the next step of the group is launched
+    on the same stream (the coder reads them, then hands over the bytes that start the
+    next), and the host writes the next bytes only then, once the replay that copied the
+    last ones is done, so one buffer each way serves every step. On the CPU (``--device
+    torch``) nothing is recorded, but the same buffers are filled and the same step runs
+    on them, so the tests run every line here but the recording itself.
     """
 
     #: Steps run before the recording: a device's libraries set themselves up at their
@@ -558,24 +641,35 @@ class NetworkSteps:
         self.torch = torch
         self.model = model
         device = model.ops.device
+        self.cuda = device.type == "cuda"
         self.prev = torch.zeros(batch, dtype=torch.int64, device=device)
+        #: The bytes as the host writes them, and its numpy view.
+        self.host = torch.zeros(batch, dtype=torch.int64, pin_memory=self.cuda)
+        self.host_np = self.host.numpy()
         self.state = model.initial_state(batch)
         self.freqs: Any = None
         self.graph: Any = None
+        self.copied = False  # whether the graph holds the bytes' copy
         self.steps = 0
-        self.record = device.type == "cuda" and os.environ.get(CUDA_GRAPHS, "1") != "0"
+        self.record = self.cuda and os.environ.get(CUDA_GRAPHS, "1") != "0"
 
     def step(self, prev: np.ndarray) -> Any:
         """The frequencies of the group's next bytes, [batch, 256], after ``prev``."""
-        self.prev.copy_(self.torch.from_numpy(prev))
+        self.host_np[:] = prev
         self.steps += 1
         if self.graph is None and self.record and self.steps > self.WARM:
             self._record()
         if self.graph is not None:
+            if not self.copied:
+                self._copy_in()
             self.graph.replay()
         else:
+            self._copy_in()
             self.freqs = self._step()
         return self.freqs
+
+    def _copy_in(self) -> None:
+        self.prev.copy_(self.host, non_blocking=self.cuda)
 
     def _step(self) -> Any:
         freqs, state = self.model.step(self.prev, self.state)
@@ -584,18 +678,25 @@ class NetworkSteps:
         return freqs
 
     def _record(self) -> None:
-        torch = self.torch
-        with _RECORDING:  # as ``Captured._record``
-            try:
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                    self.freqs = self._step()
-            except RuntimeError as e:
-                Captured.refusals.append(f"the network's step: {e}")
-                self.record = False  # it runs as it is, from the buffers it had
+        """The step recorded, with the bytes' copy where the device allows; where it
+        refuses even the step alone, it runs as it is, from the buffers it had."""
+        for copied in (True, False):
+            graph = self._capture(copied)
+            if graph is not None:
+                self.graph, self.copied = graph, copied
                 return
-            NetworkSteps.recorded += 1
-        self.graph = graph
+        self.record = False
+
+    def _capture(self, copied: bool) -> Any:
+        """The step as a CUDA graph, with the bytes' copy or without (``_capture``)."""
+
+        def body() -> None:
+            if copied:
+                self._copy_in()
+            self.freqs = self._step()
+
+        what = "the network's step" + (" with its bytes' copy" if copied else "")
+        return _capture(self.torch, body, what, NetworkSteps)
 
 
 #: A byte's bits, the first the highest: the shifts that take them out of the bytes
@@ -605,16 +706,18 @@ _BIT_WEIGHTS = 1 << _BIT_SHIFTS[:, 0]
 
 
 class _RoundTrip:
-    """A settled decoder step's host buffers (``TorchBlockCoder._round_trip``), and the
-    views of them that each bit needs, made once: a call less a bit for the host, whose
-    time a step bounds every frame's thread together (docs/DESIGN.md section 10)."""
+    """A block's host buffers for its settled steps (``TorchBlockCoder``), and the views
+    of them that each bit needs, made once: a call less a bit for the host, whose time a
+    step bounds every frame's thread together (docs/DESIGN.md section 10). On a CUDA
+    device in pinned memory, which a copy reaches without staging through a buffer of
+    the driver's, and which a CUDA graph may read and write (``Captured``)."""
 
     def __init__(self, torch: Any, s: int, device: Any) -> None:
         pin = device.type == "cuda"
         #: The stream this block's steps run on (on a CUDA device), whose work the host
         #: waits for: the coding thread's, the same for all of the block.
         self.stream = torch.cuda.current_stream(device) if pin else None
-        #: One stage's probabilities, [s], and its numpy view.
+        #: One decoder's stage's probabilities, [s], and its numpy view.
         self.probs = torch.empty(s, dtype=torch.int64, pin_memory=pin)
         self.probs_np = self.probs.numpy()
         #: The step's bits, a row a bit position, [8, s]: each row is one stage's input,
@@ -623,6 +726,17 @@ class _RoundTrip:
         self.rows = list(bits)
         self.bits_all = bits.numpy()
         self.bits = list(self.bits_all)
+        #: The encoder's: a step's bytes, [s], and its probabilities, [8, s], each with
+        #: its numpy view (the probabilities' flat, in the order the coder takes them).
+        self.byte = torch.empty(s, dtype=torch.int64, pin_memory=pin)
+        self.byte_np = self.byte.numpy()
+        self.step_probs = torch.empty((8, s), dtype=torch.int64, pin_memory=pin)
+        self.step_probs_np = self.step_probs.numpy().reshape(-1)
+
+    def wait(self) -> None:
+        """Wait for the device's work so far (the copies into these buffers among it)."""
+        if self.stream is not None:
+            self.stream.synchronize()
 
 
 class TorchBlockCoder(BitsFromPython):
@@ -672,11 +786,11 @@ class TorchBlockCoder(BitsFromPython):
         self.p2, self.p3 = signed64(int(A._PRIMES[2])), signed64(int(A._PRIMES[3]))
         self.bytes = self.byte_work(bc, tables.block(bc), tables.t["match_table"])
         owners = [self, self.bytes]
-        self.encoder = Captured([self._encode_step], self.bytes, owners)
+        self.host = host = _RoundTrip(torch, bc.s, self.dev)
+        self.encoder = Captured([self._encode_step], self.bytes, owners, [host.step_probs])
         bits = [partial(self._next_bit, j) for j in range(1, 8)]
         stages = [self._first_bit, *bits, self._last_bit]
-        self.decoder = Captured(stages, self.bytes, owners)
-        self.host: _RoundTrip | None = None  # ``_round_trip``'s buffers
+        self.decoder = Captured(stages, self.bytes, owners, [host.probs] * 8 + [None])
         # The range coder's compiled function, each way (``code_byte``, ``decode_byte``).
         self.encode: Any = None
         self.decode: Any = None
@@ -689,14 +803,19 @@ class TorchBlockCoder(BitsFromPython):
         enc.reserve(8 * k)
         self.bc.k = k
         f = self.torch.as_tensor(freqs, device=self.dev)[:k]
-        b = self.torch.from_numpy(byte)
+        host = self.host
         if k == self.bc.s and self.bytes.t >= SETTLED:
-            p = self.encoder.run(0, f, b)
+            # The bytes go in, and the probabilities come back, through the host's
+            # buffers, which the stage's graph copies from and into.
+            host.byte_np[:] = byte
+            self.encoder.run(0, f, host.byte)
+            host.wait()
+            probs = host.step_probs_np
         else:
-            p = self._encode_step(f, b.to(self.dev))
+            b = self.torch.from_numpy(byte).to(self.dev)
+            probs = self._encode_step(f, b).cpu().numpy().reshape(-1)
         self.bytes.advance()
         bits = ((byte >> _BIT_SHIFTS) & 1).reshape(-1)
-        probs = p.cpu().numpy().reshape(-1)
         if self.encode is None:  # found once a block, as the decoder's (``jit.direct``)
             self.encode = direct(code_bits, bits, probs, False, enc.state, enc.out)
         self.encode(bits, probs, False, enc.state, enc.out)
@@ -720,44 +839,25 @@ class TorchBlockCoder(BitsFromPython):
             self.bytes.advance()
             return byte
         self.bc.k = k
-        stages = self.decoder
-        p = stages.run(0, self.torch.as_tensor(freqs, device=self.dev)[:k])
-        trip = self._round_trip()
-        probs = self._fetch(p, trip)
+        stages, trip = self.decoder, self.host
+        # Each stage leaves its probabilities in the host's buffer (``Captured``), and
+        # reads its bits from the host's row for them.
+        stages.run(0, self.torch.as_tensor(freqs, device=self.dev)[:k])
+        probs = trip.probs_np
         if self.decode is None:
             # The range coder's compiled function, found once a block: the same arrays'
-            # types on every call (``jit.direct``; a stage's probabilities are always a
-            # contiguous int64 [k], its own output or the pinned buffer).
+            # types on every call (``jit.direct``).
             self.decode = direct(code_bits, trip.bits[0], probs, True, dec.state, dec.words)
         decode = self.decode
         for j in range(8):
+            trip.wait()
             # Bit j of every segment, into a row of its own: the row is the next stage's
             # input, and the eight rows make the bytes in one product at the end.
             if decode(trip.bits[j], probs, True, dec.state, dec.words) < 0:
                 raise ValueError("block payload is invalid for this model")
-            p = stages.run(j + 1, trip.rows[j])
-            if j < 7:
-                probs = self._fetch(p, trip)
+            stages.run(j + 1, trip.rows[j])
         self.bytes.advance()
         return trip.bits_all.T @ _BIT_WEIGHTS  # [s]: numpy's quicker order for [8, s]
-
-    def _round_trip(self) -> _RoundTrip:
-        """The host's buffers for a settled decoder step's probabilities and bits (made
-        once a block): on a CUDA device in pinned memory, which a copy reaches without
-        staging through a buffer of the driver's, so that each of a step's 16 transfers is
-        one copy and the bits' copy does not hold the host (``Captured.run``)."""
-        if self.host is None:
-            self.host = _RoundTrip(self.torch, self.bc.s, self.dev)
-        return self.host
-
-    def _fetch(self, p: Any, trip: _RoundTrip) -> np.ndarray:
-        """``p``, a stage's probabilities, as a numpy array (in ``trip``'s buffer on a
-        CUDA device) once the stage has computed them."""
-        if self.dev.type != "cuda":
-            return p.numpy()
-        trip.probs.copy_(p, non_blocking=True)
-        trip.stream.synchronize()
-        return trip.probs_np
 
     def finish(self) -> None:
         """The block is done: hand the stream what outlives it, and let go of the steps

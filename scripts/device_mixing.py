@@ -148,19 +148,21 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
     """The host's time a settled step, the device's work taken out: a first run records
     what every settled stage (``torchmix.Captured``) and network step returned, and
     ``repeat`` later runs replay them through the coder's own code, with stand-ins for
-    the CUDA graphs (``_Replayed``) whose ``replay`` puts back what the step returned; so
-    a replay does all a GPU's host does but launch the graphs and wait for them: the
-    coder's loop, the range coder, the inputs' copies into the stages' buffers, and
-    ``Captured.run``'s own bookkeeping. Frames in threads share one GIL, so it bounds
-    them together: bytes/s <= segments a step / host time a step. ``pipelined``: the
-    network's steps launched from a thread of their own, as the CPU path runs them (on a
-    CUDA device the coder launches them itself). The least of the replays' times is
-    reported: on a shared machine, the replay that was least disturbed."""
+    the CUDA graphs (``_Replayed``, which the coder's own recording makes) whose
+    ``replay`` puts back what the step returned, and into the host's buffers where a
+    graph would copy it; so a replay does all a GPU's host does but launch the graphs
+    and wait for them: the coder's loop, the range coder, the copies a graph does not
+    hold, and ``Captured.run``'s own bookkeeping. Frames in threads share one GIL, so it
+    bounds them together: bytes/s <= segments a step / host time a step. ``pipelined``:
+    the network's steps launched from a thread of their own, as the CPU path runs them
+    (on a CUDA device the coder launches them itself). The least of the replays' times
+    is reported: on a shared machine, the replay that was least disturbed."""
     seen: dict = {}  # (stages or network, its place among this run's, step, stage): output
     replay = [False]
     made: dict[int, int] = {}  # id() of each Captured and NetworkSteps: its creation order
     keep: list = []  # ... and the objects, so that no id() is reused
-    real_run, real_net = torchmix.Captured.run, torchmix.NetworkSteps.step
+    real = torchmix.Captured.run, torchmix.NetworkSteps.step
+    captures = torchmix.Captured._capture, torchmix.NetworkSteps._capture
     clock = {"start": None, "steps": 0}
     written = b""
 
@@ -172,26 +174,30 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
 
     def run(self, i, *inputs):
         if not replay[0]:
-            out = real_run(self, i, *inputs)
+            out = real[0](self, i, *inputs)
             seen[place(self), self.work.t, i] = out.clone()
             return out
-        if not self.graphs:  # a settled step: every stage "recorded"
-            here = place(self)
-            self.graphs = [_Replayed(self, i, here, seen) for i in range(len(self.stages))]
-            clock["start"] = clock["start"] or time.perf_counter()
+        self.record = True  # a settled step: each stage is "recorded" at its first
+        clock["start"] = clock["start"] or time.perf_counter()
         clock["steps"] += i == len(self.stages) - 1
-        return real_run(self, i, *inputs)
+        return real[0](self, i, *inputs)
 
     def net(self, prev):
         if not replay[0]:
-            out = real_net(self, prev)
+            out = real[1](self, prev)
             seen[place(self), self.steps, None] = out.clone()
             return out
-        if self.graph is None:
-            self.graph = _Replayed(self, None, place(self), seen)
-        return real_net(self, prev)
+        self.record = True
+        return real[1](self, prev)
+
+    def stage_graph(self, i, copies, where):
+        return _Replayed(self, i, place(self), seen, copies[1])
+
+    def net_graph(self, copied):
+        return _Replayed(self, None, place(self), seen, False)
 
     torchmix.Captured.run, torchmix.NetworkSteps.step = run, net
+    torchmix.Captured._capture, torchmix.NetworkSteps._capture = stage_graph, net_graph
     usable = len(data) // segments * segments  # no shorter last step: it runs in full
     try:
         for side in ("encoder", "decoder"):
@@ -223,25 +229,31 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
                 f"{steps} steps each)"
             )
     finally:
-        torchmix.Captured.run, torchmix.NetworkSteps.step = real_run, real_net
+        torchmix.Captured.run, torchmix.NetworkSteps.step = real
+        torchmix.Captured._capture, torchmix.NetworkSteps._capture = captures
 
 
 class _Replayed:
     """A stand-in for a recorded CUDA graph (``_host_time``): its ``replay`` sets what
     the step it replays returned on the owner (``Captured.out[stage]``, or
     ``NetworkSteps.freqs`` where ``stage`` is None), as a graph's replay leaves it in the
-    same tensors. The step is read where the real code keeps it: ``ByteWork.t``,
-    ``NetworkSteps.steps``."""
+    same tensors, and with ``copied`` into the stage's host buffer (``Captured.into``),
+    as a graph that holds that copy does. The step is read where the real code keeps
+    it: ``ByteWork.t``, ``NetworkSteps.steps``."""
 
-    def __init__(self, owner, stage: int | None, place: int, seen: dict) -> None:
+    def __init__(self, owner, stage: int | None, place: int, seen: dict, copied: bool) -> None:
         self.owner, self.stage, self.place, self.seen = owner, stage, place, seen
+        self.copied = copied
 
     def replay(self) -> None:
         o = self.owner
         if self.stage is None:
             o.freqs = self.seen[self.place, o.steps, None]
-        else:
-            o.out[self.stage] = self.seen[self.place, o.work.t, self.stage]
+            return
+        out = o.out[self.stage] = self.seen[self.place, o.work.t, self.stage]
+        into = o.into[self.stage]
+        if self.copied and into is not None:
+            into.numpy()[...] = out.numpy()
 
 
 def _census(model, data: bytes, segments: int, config) -> None:

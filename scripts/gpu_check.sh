@@ -22,7 +22,8 @@
 #    256 to 4,096 segments a step (--wide's 128 a frame), both ways; then (60 s) the same
 #    with a bit's work as Triton kernels (--triton), and (20 s) its kernels a step
 #    (--ops); then (20 s, --host) the host's time a settled step at --wide's 128
-#    segments, with the real copies and waits but the graphs' replays stood in for.
+#    segments, with the real waits but the graphs' replays (and the copies they hold)
+#    stood in for.
 # 4. scripts/device_frames.py (60 s): four frames on the GPU in one thread and in four
 #    (nncompress/devicepool.py), beside the compiled loops.
 # 5. scripts/coder_speed.py (20 s): the range coder's decisions per second on that

@@ -342,10 +342,15 @@ def test_settled_steps_run_in_stages(
     (``torchmix.Captured``); the steps before run one bit at a time. Both write the
     loops' archive."""
     calls: dict[str, int] = {"encoder": 0, "decoder": 0}
+    handed: dict = {}  # (stages, stage): where its inputs lay, each step
+    keep = []  # the stages, so that no id() is reused
     real = torchmix.Captured.run
 
     def spy(self, i, *inputs):
         calls["encoder" if len(self.stages) == 1 else "decoder"] += 1
+        keep.append(self)
+        for n, x in enumerate(inputs):
+            handed.setdefault((id(self), i, n), set()).add(x.data_ptr())
         if self.inputs[i] is not None:  # the buffers are the same from step to step
             held = [x.data_ptr() for x in self.inputs[i]]
             out = real(self, i, *inputs)
@@ -360,11 +365,17 @@ def test_settled_steps_run_in_stages(
     _both_ways(prose(64 * 12, seed=13), default_model, torch_model, config=FINE_TEXT)
     # 12 segments of 64 bytes in two groups: steps 8-63 settled, each group's.
     assert calls == {"encoder": 2 * 56, "decoder": 2 * 56 * 9}
+    # Each stage is handed its inputs in the same memory every step (the host's
+    # buffers, and on a GPU the network's recorded output), which a graph that holds
+    # their copies reads. (On the CPU the network's step leaves a new tensor.)
+    on_gpu = torch_model.ops.device.type == "cuda"
+    assert len(handed) == 2 * 2 + 2 * 9  # the encoder's stage has two inputs
+    moved = {key for key, places in handed.items() if len(places) > 1}
+    assert moved == (set() if on_gpu else {key for key in handed if key[1:] == (0, 0)})
     # On a GPU every stage is recorded once a group: the encoder's graph and the
     # decoder's nine for each of the two groups (the torch model encodes once and
     # decodes once); on the CPU none.
     assert torchmix.Captured.refusals == []
-    on_gpu = torch_model.ops.device.type == "cuda"
     assert torchmix.Captured.recorded == (2 * (1 + 9) if on_gpu else 0)
 
 
@@ -396,9 +407,99 @@ def test_a_step_that_cannot_be_recorded_runs_as_it_is(
     monkeypatch.setattr(torchmix.Captured, "refusals", [])
     set_segment_bytes(monkeypatch, 64)
     _both_ways(prose(64 * 12, seed=14), default_model, torch_model, config=FINE_TEXT)
-    # Each group's encoder and decoder asked once, at their first settled step.
-    assert len(torchmix.Captured.refusals) == 4
-    assert all("capturing" in r for r in torchmix.Captured.refusals)
+    # Each group's encoder and decoder asked once, at their first settled step, with
+    # each choice of copies in the graph, the most first.
+    refusals = torchmix.Captured.refusals
+    assert [r.split(":")[0] for r in refusals[:3]] == [
+        "stage 0 of 1 with its copies",
+        "stage 0 of 1 with its inputs' copies",
+        "stage 0 of 1",
+    ]
+    assert len(refusals) == 4 * len(torchmix.RECORDED_COPIES)
+    assert all("capturing" in r for r in refusals)
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        pytest.param((), id="every copy recorded"),
+        pytest.param(((True, True),), id="no output copy"),
+        pytest.param(((True, True), (True, False)), id="no copies"),
+        pytest.param(("the network's copy",), id="no network's copy"),
+        pytest.param(("the network",), id="no network"),
+    ],
+)
+def test_recorded_copies_read_and_write_the_hosts_buffers(
+    default_model: IntModel, torch_model: IntModel, monkeypatch, refused: tuple
+) -> None:
+    """On a device that records, a stage's graph holds the copies of its inputs and
+    output where the device allows (``torchmix.RECORDED_COPIES``), and the network's
+    graph its bytes' copy; where it refuses some, the host makes them around each
+    replay, and where it refuses the network's graph, the stages' recorded copies read
+    the network's output from the memory they were recorded with (``Captured._point``).
+    Here a "graph" runs what was recorded again at each replay, so every replay runs
+    the copies in its graph and the host's around it, and the archive is the loops'.
+    ``refused``: what the device refuses to record: stages with the copies of a
+    ``RECORDED_COPIES`` entry, the network's step with its bytes' copy, or at all."""
+    if torch_model.ops.device.type == "cuda":
+        pytest.skip("a device that records its own graphs")
+    ran = {"graphs": 0, "replays": 0}
+
+    class Rerun:
+        def __init__(self, body) -> None:
+            self.body = body
+            ran["graphs"] += 1
+
+        def replay(self) -> None:
+            ran["replays"] += 1
+            self.body()
+
+    def capture(torch, body, what, tally):
+        return Rerun(body)
+
+    real_capture = torchmix.Captured._capture
+
+    def refusing(self, i, copies, where):
+        if copies in refused:
+            torchmix.Captured.refusals.append(f"{where}: copies {copies} refused")
+            return None
+        return real_capture(self, i, copies, where)
+
+    real_net_capture = torchmix.NetworkSteps._capture
+
+    def net_refusing(self, copied):
+        if copied and "the network's copy" in refused:
+            torchmix.Captured.refusals.append("the network's step: its copy refused")
+            return None
+        return real_net_capture(self, copied)
+
+    init, net_init = torchmix.Captured.__init__, torchmix.NetworkSteps.__init__
+
+    def recording(self, *args, **kw):
+        init(self, *args, **kw)
+        self.record = True
+
+    def net_recording(self, *args, **kw):
+        net_init(self, *args, **kw)
+        self.record = "the network" not in refused
+
+    monkeypatch.setattr(torchmix, "_capture", capture)
+    monkeypatch.setattr(torchmix.Captured, "_capture", refusing)
+    monkeypatch.setattr(torchmix.NetworkSteps, "_capture", net_refusing)
+    monkeypatch.setattr(torchmix.Captured, "__init__", recording)
+    monkeypatch.setattr(torchmix.NetworkSteps, "__init__", net_recording)
+    monkeypatch.setattr(torchmix.Captured, "refusals", [])
+    set_segment_bytes(monkeypatch, 64)
+    _both_ways(prose(64 * 12, seed=18), default_model, torch_model, config=FINE_TEXT)
+    # Each group's encoder's stage and decoder's nine, and (where it records) each
+    # group's network, once encoding and once decoding with the torch model.
+    networks = 0 if "the network" in refused else 4
+    assert ran["graphs"] == 2 * (1 + 9) + networks
+    stages = len([c for c in refused if c in torchmix.RECORDED_COPIES]) * 2 * (1 + 9)
+    copies = 4 if "the network's copy" in refused else 0
+    assert len(torchmix.Captured.refusals) == stages + copies
+    # Steps 8-63 of each group settled; the network's from its third on.
+    assert ran["replays"] == 2 * 56 * (1 + 9) + (2 * 2 * 62 if networks else 0)
 
 
 def _recording(init):
@@ -493,7 +594,9 @@ def test_a_network_step_that_cannot_be_recorded_runs_as_it_is(
     set_segment_bytes(monkeypatch, 64)
     _both_ways(prose(64 * 12, seed=17), default_model, torch_model, config=FINE_TEXT)
     refused = [r for r in torchmix.Captured.refusals if r.startswith("the network's step")]
-    assert len(refused) == 4  # each group's, encoding and decoding, once
+    # Each group's, encoding and decoding, once with the bytes' copy and once without.
+    assert len(refused) == 4 * 2
+    assert sum(r.startswith("the network's step with its bytes' copy") for r in refused) == 4
 
 
 def test_settled_stages_hold_nothing_a_recording_cannot(

@@ -146,15 +146,17 @@ def test_kernels_with_colliding_slots(
 
 
 #: A settled decoder step's kernels, stage by stage, and all it launches besides them:
-#: the byte's work and bit 0; each of bits 1-7 (the bit's copy into the stage's buffer,
-#: the partial byte's shift and or); the last bit's update and the byte's work after it
-#: (the bit's copy, the byte's shift, or and minus 256).
+#: the byte's work and bit 0 (the frequencies' copy into the stage's buffer, the partial
+#: byte's start, the probabilities' copy to the host); each of bits 1-7 (the bit's copy
+#: into the stage's buffer, the partial byte's shift and or, the probabilities' copy);
+#: the last bit's update and the byte's work after it (the bit's copy, the byte's shift,
+#: or and minus 256). On a GPU the copies are in the stages' graphs.
 _BYTE_KERNELS = ("_byte_begin", "_hashes", "_byte_rows")
 _END_KERNELS = ("_byte_end", "_match_clear", "_seed", "_repeat")
 _LEARN = tuple(f"_learn_{n}" for n in range(1, 6))
 SETTLED_STAGES = {
-    "first": ((*_BYTE_KERNELS, "_predict"), 2),
-    "bit": (("_predict", *_LEARN), 3),
+    "first": ((*_BYTE_KERNELS, "_predict"), 3),
+    "bit": (("_predict", *_LEARN), 4),
     "last": ((*_LEARN, *_END_KERNELS), 4),
 }
 
