@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -135,13 +136,26 @@ def main() -> int:
             # Across every graph compiled in this run (a stage whose shapes are new
             # compiles again), without the library calls between them (sorts, scans).
             print(f"fused kernels generated: {metrics.generated_kernel_count}")
-        if refused:
-            print(f"first refusal: {refused[0]}")
+        for what, (n, why) in _refusal_kinds(refused).items():
+            print(f"refused {n} times: {what}: {why}")
     if a.ops:
         _census(device, data, a.segments[0], config)
     if a.host:
         _host_time(device, data, a.segments[0], config, a.pipelined, a.repeat)
     return 0
+
+
+def _refusal_kinds(refused: list[str]) -> dict[str, list]:
+    """What ``torchmix.Captured.refusals`` holds, each kind once (any stage of a step,
+    with its copies, its inputs' alone, or none: ``torchmix.RECORDED_COPIES``; the
+    network's step with its bytes' copy or without; a compiling): [times, the first
+    reason's first line]."""
+    kinds: dict[str, list] = {}
+    for r in refused:
+        what, _, why = r.partition(": ")
+        what = re.sub(r"^(compiling )?stage \d+ of (\d+)", r"\1a stage of \2", what)
+        kinds.setdefault(what, [0, why.split("\n")[0]])[0] += 1
+    return kinds
 
 
 def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repeat: int) -> None:

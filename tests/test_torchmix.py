@@ -502,6 +502,25 @@ def test_recorded_copies_read_and_write_the_hosts_buffers(
     assert ran["replays"] == 2 * 56 * (1 + 9) + (2 * 2 * 62 if networks else 0)
 
 
+def test_the_device_measure_sums_up_the_refusals() -> None:
+    """``scripts/device_mixing.py`` prints each kind of refusal once, whichever stage."""
+    kinds = script("device_mixing")._refusal_kinds(
+        [
+            "stage 0 of 9 with its copies: operation not permitted\nwhen capturing",
+            "stage 3 of 9 with its copies: another",
+            "stage 0 of 1 with its inputs' copies: x",
+            "the network's step with its bytes' copy: y",
+            "compiling stage 2 of 9: z",
+        ]
+    )
+    assert kinds == {
+        "a stage of 9 with its copies": [2, "operation not permitted"],
+        "a stage of 1 with its inputs' copies": [1, "x"],
+        "the network's step with its bytes' copy": [1, "y"],
+        "compiling a stage of 9": [1, "z"],
+    }
+
+
 def _recording(init):
     """``Captured.__init__`` on a device that records, whose recording always fails."""
 
