@@ -189,6 +189,8 @@ class TritonByteWork(ByteWork):
             sh.starts, n_seg, sh.done, n_seg.bit_length(),
         )  # fmt: skip
         self.key_mask = (1 << (64 - self.match_shift)) - 1
+        # The match model's context: its last ``match_len`` bytes.
+        self.cm_mask = signed64((1 << (8 * self.match_len)) - 1)
         self.lo = int(bc.params[A._SEG_LO])  # the group's first segment in the block
 
     def begin(self, freqs: Any, k: int) -> None:
@@ -228,12 +230,11 @@ class TritonByteWork(ByteWork):
         blk, n, pos, history, hbase, h_len, starts, n_seg, done, steps = self.known
         # The match model's length once it has found a match, 0 before it hashes.
         matching = self.match_len if self.reach >= self.match_len else 0
-        cm_mask = signed64((1 << (8 * self.match_len)) - 1)
         self.launch("_byte_end", k,
             k, b, self.starts, self.lo, self.step, blk, done, self.expected_out,
             self.mlen, self.mptr, self.mseed, self.ctx, self.lines, self.lines.stride(0),
             self.words, self.words.stride(0), _P[3], _P[5],
-            matching, cm_mask, self.match_shift, self.key_mask, self.match_table, self.probes,
+            matching, self.cm_mask, self.match_shift, self.key_mask, self.match_table, self.probes,
             starts, n_seg, pos, self.lend, self.keys, self.own, _NO_LENDER, A.SEED_LEN,
         )  # fmt: skip
         if matching and self.probes > 0:
