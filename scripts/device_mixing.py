@@ -178,6 +178,7 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
     real = torchmix.Captured.run, torchmix.NetworkSteps.step
     captures = torchmix.Captured._capture, torchmix.NetworkSteps._capture
     clock = {"start": None, "steps": 0}
+    spent = [0.0]  # the stand-ins' own time, this run (``_Replayed``)
     written = b""
 
     def place(obj) -> int:
@@ -192,7 +193,9 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
             seen[place(self), self.work.t, i] = out.clone()
             return out
         self.record = True  # a settled step: each stage is "recorded" at its first
-        clock["start"] = clock["start"] or time.perf_counter()
+        if clock["start"] is None:  # the first settled step: from here on
+            clock["start"] = time.perf_counter()
+            spent[0] = 0.0
         clock["steps"] += i == len(self.stages) - 1
         return real[0](self, i, *inputs)
 
@@ -205,21 +208,22 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
         return real[1](self, prev)
 
     def stage_graph(self, i, copies, where):
-        return _Replayed(self, i, place(self), seen, copies[1])
+        return _Replayed(self, i, place(self), seen, copies[1], spent)
 
     def net_graph(self, copied):
-        return _Replayed(self, None, place(self), seen, False)
+        return _Replayed(self, None, place(self), seen, False, spent)
 
     torchmix.Captured.run, torchmix.NetworkSteps.step = run, net
     torchmix.Captured._capture, torchmix.NetworkSteps._capture = stage_graph, net_graph
     usable = len(data) // segments * segments  # no shorter last step: it runs in full
     try:
         for side in ("encoder", "decoder"):
-            times = []
+            times, own = [], []
             for replay[0] in (False,) + (True,) * repeat:
                 made.clear()
                 keep.clear()
                 clock.update(start=None, steps=0)
+                spent[0] = 0.0
                 state = StreamState(config, block_size=usable)
                 if side == "encoder":
                     payload, _ = encode_block_mixed(
@@ -234,13 +238,16 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
                     # What the stand-ins handed back is what the device computed.
                     assert got == data[:usable], "the replayed decoder lost the input"
                 times.append(time.perf_counter() - (clock["start"] or 0))
+                own.append(spent[0])
             steps = max(clock["steps"], 1)
             k = segments // 2 if segments > 1 else 1
+            least = min(range(1, repeat + 1), key=times.__getitem__)
             print(
                 f"host time a settled {side}'s step of a group of {k} segments, the "
-                f"device's work replayed: {1e6 * min(times[1:]) / steps:,.0f} us, the least "
+                f"device's work replayed: {1e6 * times[least] / steps:,.0f} us, the least "
                 f"of {repeat} runs (median {1e6 * statistics.median(times[1:]) / steps:,.0f}; "
-                f"{steps} steps each)"
+                f"{steps} steps each), {1e6 * own[least] / steps:,.0f} us of it the "
+                "stand-ins' own (a GPU's host launches its graphs instead)"
             )
     finally:
         torchmix.Captured.run, torchmix.NetworkSteps.step = real
@@ -253,21 +260,26 @@ class _Replayed:
     ``NetworkSteps.freqs`` where ``stage`` is None), as a graph's replay leaves it in the
     same tensors, and with ``copied`` into the stage's host buffer (``Captured.into``),
     as a graph that holds that copy does. The step is read where the real code keeps
-    it: ``ByteWork.t``, ``NetworkSteps.steps``."""
+    it: ``ByteWork.t``, ``NetworkSteps.steps``. Its own time is added to ``spent[0]``,
+    which the measure reports apart: a GPU's host spends a graph's launch there."""
 
-    def __init__(self, owner, stage: int | None, place: int, seen: dict, copied: bool) -> None:
+    def __init__(
+        self, owner, stage: int | None, place: int, seen: dict, copied: bool, spent: list
+    ) -> None:
         self.owner, self.stage, self.place, self.seen = owner, stage, place, seen
-        self.copied = copied
+        self.copied, self.spent = copied, spent
 
     def replay(self) -> None:
+        t = time.perf_counter()
         o = self.owner
         if self.stage is None:
             o.freqs = self.seen[self.place, o.steps, None]
-            return
-        out = o.out[self.stage] = self.seen[self.place, o.work.t, self.stage]
-        into = o.into[self.stage]
-        if self.copied and into is not None:
-            into.numpy()[...] = out.numpy()
+        else:
+            out = o.out[self.stage] = self.seen[self.place, o.work.t, self.stage]
+            into = o.into[self.stage]
+            if self.copied and into is not None:
+                into.numpy()[...] = out.numpy()
+        self.spent[0] += time.perf_counter() - t
 
 
 def _census(model, data: bytes, segments: int, config) -> None:

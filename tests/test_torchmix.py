@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import io
+import re
 import weakref
 from dataclasses import replace
 
@@ -395,6 +396,11 @@ def test_the_host_time_measure_replays_the_real_steps(
     for side in ("encoder", "decoder"):
         assert f"host time a settled {side}'s step of a group of 8 segments" in out
     assert out.count("; 112 steps each)") == 2
+    # The stand-ins' own time is part of the host's, and reported apart.
+    shares = re.findall(r"replayed: ([\d,]+) us.*, ([\d,]+) us of it the stand-ins' own", out)
+    assert len(shares) == 2
+    for total, own in shares:
+        assert 0 <= int(own.replace(",", "")) < int(total.replace(",", ""))
     assert (torchmix.Captured.run, torchmix.NetworkSteps.step) == real  # put back
 
 
