@@ -343,7 +343,7 @@ def test_settled_steps_run_in_stages(
     (``torchmix.Captured``); the steps before run one bit at a time. Both write the
     loops' archive."""
     calls: dict[str, int] = {"encoder": 0, "decoder": 0}
-    handed: dict = {}  # (stages, stage): where its inputs lay, each step
+    handed: dict = {}  # (stages, stage, input): where that input lay, each step
     keep = []  # the stages, so that no id() is reused
     real = torchmix.Captured.run
 
@@ -388,7 +388,12 @@ def test_the_host_time_measure_replays_the_real_steps(
     input back and its encoder write the same payload (it asserts both), so the host's
     time it reports is that of the steps the coder really takes."""
     measure = script("device_mixing")
-    real = torchmix.Captured.run, torchmix.NetworkSteps.step
+    real = (
+        torchmix.Captured.run,
+        torchmix.NetworkSteps.step,
+        torchmix.Captured._capture,
+        torchmix.NetworkSteps._capture,
+    )
     data = prose(1024, seed=21)
     # 16 segments of 64 bytes in two groups: steps 8-63 settled, each group's.
     measure._host_time(torch_model, data, 16, FINE_TEXT, False, 2)
@@ -401,7 +406,12 @@ def test_the_host_time_measure_replays_the_real_steps(
     assert len(shares) == 2
     for total, own in shares:
         assert 0 <= int(own.replace(",", "")) < int(total.replace(",", ""))
-    assert (torchmix.Captured.run, torchmix.NetworkSteps.step) == real  # put back
+    assert (
+        torchmix.Captured.run,
+        torchmix.NetworkSteps.step,
+        torchmix.Captured._capture,
+        torchmix.NetworkSteps._capture,
+    ) == real  # put back
 
 
 def test_a_step_that_cannot_be_recorded_runs_as_it_is(
