@@ -483,9 +483,9 @@ class Captured:
         into ``into[i]`` queued (the caller waits for the device before reading it).
         ``inputs`` may be on the host: they are copied into the stage's buffers on the
         device either way, so the host's bits and bytes go there in one copy, not two."""
-        if self.inputs[i] is None:
+        if self.inputs[i] is None:  # the stage's buffers: every path below fills them
             dev = self.work.sh.device
-            self.inputs[i] = tuple(x.to(dev, copy=True) for x in inputs)
+            self.inputs[i] = tuple(self.torch.empty_like(x, device=dev) for x in inputs)
         # A compiled stage is recorded once it has run: its first call compiles it.
         ready = not self.compile or self.fused[i] is not None
         if self.record and len(self.graphs) == i and ready:
@@ -515,10 +515,11 @@ class Captured:
         return self.out[i]
 
     def _copy_in(self, i: int, inputs: tuple[Any, ...]) -> None:
-        """The host's copies of stage ``i``'s inputs into its buffers."""
+        """Copy stage ``i``'s inputs into its buffers: by the host, or in its graph."""
         for buf, x in zip(self.inputs[i], inputs, strict=True):
             # From pinned memory a copy need not hold the host (the decoder's bits:
-            # its host writes the buffer again only after the stage that reads it).
+            # its host writes the buffer again only after the stage that reads it);
+            # between two tensors on the device no copy does.
             buf.copy_(x, non_blocking=self.cuda and x.is_pinned())
 
     def _copy_out(self, i: int) -> None:
@@ -600,8 +601,7 @@ class Captured:
 
         def body() -> None:
             if copy_in:
-                for buf, x in zip(self.inputs[i], self.sources[i], strict=True):
-                    buf.copy_(x, non_blocking=True)
+                self._copy_in(i, self.sources[i])
             self.out[i] = stage(*self.inputs[i])
             if copy_out:
                 self._copy_out(i)
