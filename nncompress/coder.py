@@ -372,6 +372,9 @@ def _code_mixed(
         tables = DeviceTables.held(state, device)
         made = tritonmix.TritonBlockCoder if tritonmix.wanted(device) else TorchBlockCoder
         coders = [made(bc, tables) for bc in coders]  # type: ignore[misc]
+        if grid is None:  # the bytes a device decodes come back later, into ``out``
+            for bc, (lo, hi) in zip(coders, groups, strict=True):
+                bc.deliver_into(out[lo:hi])
     with _one_blas_thread():
         # On a device the frequencies stay where the network left them, for the mixing.
         net: _Steps | _FlatSteps = (
@@ -393,12 +396,21 @@ def _code_mixed(
                     else:
                         assert isinstance(coder, BitDecoder)
                         byte = bc.decode_byte(freqs, k, coder)
+                        if not isinstance(byte, np.ndarray):
+                            # Decoded on the device, where the bytes stay for the
+                            # network's next step; the grid gets them later (``collect``).
+                            if t + 1 < steps:
+                                net.submit(g, byte)
+                            continue
                     out[lo : lo + k, t] = byte
                     if t + 1 < steps:
                         prev = np.zeros(hi - lo, dtype=np.int64)
                         prev[:k] = byte  # finished segments advance with byte 0
                         net.submit(g, prev)
                 tick(t)
+            if device is not None and grid is None:
+                for bc in coders:
+                    bc.collect()
         finally:
             net.close()
     if tables is not None:

@@ -32,6 +32,8 @@ The arithmetic, for a bit whose probability of 1 is p / 65536 (1 <= p <= 65535):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .jit import entry, jit
@@ -53,9 +55,20 @@ def split(p) -> np.uint64:
     return np.uint64(np.int64(product)) + _ONE
 
 
+def splits() -> np.ndarray:
+    """``split`` of every probability, indexed by p (0 .. 65535; p = 0 is never coded),
+    as int64: the same float32 product, rounded once, so a device that looks the split up
+    (``tritonkernels._decode_bits``) needs no floating point of its own."""
+    p = np.arange(1 << 16, dtype=np.int64)
+    product = (65536 - p).astype(np.float32) * _SCALE
+    return product.astype(np.int64) + 1
+
+
 class BitDecoder:
     """The decoder of one block's payload: its words and the state [lower, range, point,
-    next word], which ``decode_bit`` advances inside ``adaptive._code_byte``."""
+    next word], which ``decode_bit`` advances inside ``adaptive._code_byte``. ``device``:
+    where a device decodes the block's settled steps, its copy of them
+    (``torchmix.DeviceBits``), else None."""
 
     def __init__(self, payload: bytes) -> None:
         """Raises ValueError on a payload that is not whole words."""
@@ -68,6 +81,7 @@ class BitDecoder:
         if len(self.words) == 1:
             point <<= 32
         self.state = np.array([0, (1 << 64) - 1, point, min(len(self.words), 2)], dtype=np.uint64)
+        self.device: Any = None
 
 
 @jit

@@ -40,7 +40,7 @@ from . import adaptive as A
 from . import contexts as K
 from .config import Config
 from .jit import direct
-from .rangecoder import BitDecoder, BitEncoder, code_bits
+from .rangecoder import BitDecoder, BitEncoder, code_bits, splits
 from .torchbytes import (
     REACH,
     BlockTensors,
@@ -269,6 +269,10 @@ CUDA_GRAPHS = "NNCOMPRESS_CUDA_GRAPHS"
 #: fuses its thousands of operations into kernels with some hundred library calls
 #: between them (``scripts/device_mixing.py --compile --ops``).
 TORCH_COMPILE = "NNCOMPRESS_TORCH_COMPILE"
+#: Set to 1 to decode a settled step's bits on the host, between nine stages, as before
+#: the device decoded them (``DeviceBits``): the way a device without Triton decodes, and
+#: the measure's other side (``scripts/device_mixing.py``).
+HOST_BITS = "NNCOMPRESS_HOST_BITS"
 
 
 def wrapping_cpu_compiler(torch: Any) -> None:
@@ -611,25 +615,28 @@ class Captured:
 
 class NetworkSteps:
     """One segment group's network steps on a torch device, in fixed buffers: each step's
-    previous bytes are written into one host buffer (pinned on a GPU) and copied into
-    one input, the hidden state is updated in place, and the frequencies are left in
-    one output. So on a CUDA device the step (45 operations for the default model, state
-    copies included, each a kernel launched from Python: ``scripts/device_mixing.py
-    --ops``) is recorded as a CUDA graph once and replayed, one launch a step, as
-    ``Captured`` records the predictor's stages, with the bytes' copy inside it where
-    the device allows (else the host makes it before each replay); what launches it is
-    the frame's coder (``coder._Steps``, on a CUDA device without a thread of its own).
-    The frequencies a step leaves are read before the next step of the group is launched
-    on the same stream (the coder reads them, then hands over the bytes that start the
-    next), and the host writes the next bytes only then, once the replay that copied the
-    last ones is done, so one buffer each way serves every step. On the CPU (``--device
-    torch``) nothing is recorded, but the same buffers are filled and the same step runs
-    on them, so the tests run every line here but the recording itself.
+    previous bytes are copied into one input, from one host buffer (pinned on a GPU) that
+    the host writes, or from the device, where it decoded them (``DeviceBits``); the
+    hidden state is updated in place, and the frequencies are left in one output. So on a
+    CUDA device the step (45 operations for the default model, state copies included,
+    each a kernel launched from Python: ``scripts/device_mixing.py --ops``) is recorded
+    as a CUDA graph once for each place its bytes come from, and replayed, one launch a
+    step, as ``Captured`` records the predictor's stages, with the bytes' copy inside it
+    where the device allows (else the host makes it before each replay); what launches it
+    is the frame's coder (``coder._Steps``, on a CUDA device without a thread of its
+    own). The frequencies a step leaves are read before the next step of the group is
+    launched on the same stream (the coder reads them, then hands over the bytes that
+    start the next), and the host writes the next bytes only then, once the replay that
+    copied the last ones is done, so one buffer each way serves every step. On the CPU
+    (``--device torch``) nothing is recorded, but the same buffers are filled and the
+    same step runs on them, so the tests run every line here but the recording itself.
     """
 
     #: Steps run before the recording: a device's libraries set themselves up at their
     #: first calls (cuBLAS its handle and workspace), which a recording must not hold.
     WARM = 2
+    #: The most graphs a group records: one for the host's bytes, one for the device's.
+    GRAPHS = 2
     #: Graphs recorded in this process (``Captured.refusals`` says why any were refused).
     recorded = 0
 
@@ -648,55 +655,170 @@ class NetworkSteps:
         self.host_np = self.host.numpy()
         self.state = model.initial_state(batch)
         self.freqs: Any = None
-        self.graph: Any = None
-        self.copied = False  # whether the graph holds the bytes' copy
+        #: Each recorded graph by the address its bytes are copied from, with whether it
+        #: holds their copy.
+        self.graphs: dict[int, tuple[Any, bool]] = {}
         self.steps = 0
         self.record = self.cuda and os.environ.get(CUDA_GRAPHS, "1") != "0"
 
-    def step(self, prev: np.ndarray) -> Any:
-        """The frequencies of the group's next bytes, [batch, 256], after ``prev``."""
-        self.host_np[:] = prev
-        self.steps += 1
-        if self.graph is None and self.record and self.steps > self.WARM:
-            self._record()
-        if self.graph is not None:
-            if not self.copied:
-                self._copy_in()
-            self.graph.replay()
+    def step(self, prev: np.ndarray | Any) -> Any:
+        """The frequencies of the group's next bytes, [batch, 256], after ``prev``: the
+        host's (numpy) or a tensor on the device, the same one every step."""
+        if isinstance(prev, np.ndarray):
+            self.host_np[:] = prev
+            source = self.host
         else:
-            self._copy_in()
-            self.freqs = self._step()
+            source = prev
+        self.steps += 1
+        key = source.data_ptr()
+        wanted = self.record and self.steps > self.WARM and len(self.graphs) < self.GRAPHS
+        if key not in self.graphs and wanted:
+            self._record(source)
+        graph, copied = self.graphs.get(key, (None, False))
+        if graph is not None:
+            if not copied:
+                self._copy_in(source)
+            graph.replay()
+        else:
+            self._copy_in(source)
+            self._step()
         return self.freqs
 
-    def _copy_in(self) -> None:
-        self.prev.copy_(self.host, non_blocking=self.cuda)
+    def _copy_in(self, source: Any) -> None:
+        self.prev.copy_(source, non_blocking=self.cuda)
 
-    def _step(self) -> Any:
+    def _step(self) -> None:
+        """The step, its frequencies into ``freqs`` (made at the first): every graph
+        leaves them in the same memory, which the predictor's graphs read."""
         freqs, state = self.model.step(self.prev, self.state)
         for buf, h in zip(self.state, state, strict=True):
             buf.copy_(h)
-        return freqs
+        if self.freqs is None:
+            self.freqs = freqs
+        else:
+            self.freqs.copy_(freqs)
 
-    def _record(self) -> None:
-        """The step recorded, with the bytes' copy where the device allows; where it
-        refuses even the step alone, it runs as it is, from the buffers it had."""
+    def _record(self, source: Any) -> None:
+        """The step recorded, with the copy of its bytes from ``source`` where the device
+        allows; where it refuses even the step alone, it runs as it is, from the buffers
+        it had."""
         for copied in (True, False):
-            graph = self._capture(copied)
+            graph = self._capture(copied, source)
             if graph is not None:
-                self.graph, self.copied = graph, copied
+                self.graphs[source.data_ptr()] = (graph, copied)
                 return
         self.record = False
 
-    def _capture(self, copied: bool) -> Any:
+    def _capture(self, copied: bool, source: Any) -> Any:
         """The step as a CUDA graph, with the bytes' copy or without (``_capture``)."""
 
         def body() -> None:
             if copied:
-                self._copy_in()
-            self.freqs = self._step()
+                self._copy_in(source)
+            self._step()
 
         what = "the network's step" + (" with its bytes' copy" if copied else "")
         return _capture(self.torch, body, what, NetworkSteps)
+
+
+#: A decoder's settled steps whose bytes a device keeps before the host takes them back
+#: in one copy (``TorchBlockCoder._deliver``): one wait of the host's a ring, not a step.
+RING = 64
+
+
+class DeviceBits:
+    """A block's range decoder where its steps run (``TorchBlockCoder``): its state,
+    words and splits on the device, so that a settled decoder's step decodes its own
+    bits, and runs, network and all, without the host waiting for it: the host only
+    launches (one replay a step on a GPU) and takes the bytes back every ``RING`` steps.
+    Before, the host waited for each of a step's eight bit positions, decoded it and
+    handed it back, nine launches and eight waits a step, which bounded every frame's
+    thread together to about 1.3 MB/s (docs/DESIGN.md section 10).
+
+    On a CUDA device the bits are ``tritonkernels._decode_bits``, compiled; on the CPU
+    the range coder's own compiled function on the tensors' memory
+    (``rangecoder.code_bits``), or that kernel through Triton's interpreter where
+    ``KERNEL_ON_CPU`` asks (a check: some milliseconds a decision). Both decode what the
+    host would, word for word (``tests/test_torchmix.py``). The host and the device take
+    turns with the state, which is the host's (``BitDecoder.state``) until a settled step
+    takes it (``take``) and the device's until the host needs it (``give``: a block's
+    first and last steps, whose segments are not all active or not settled, and its
+    end). Words no encoder wrote set a flag, which ``give`` raises on."""
+
+    #: Run the kernel through Triton's interpreter on CPU tensors (the tests' choice).
+    KERNEL_ON_CPU = False
+    #: Decisions of the kernel's loop whose loads are issued together (untuned).
+    UNROLL = 16
+    _splits: dict[Any, Any] = {}
+
+    def __init__(self, torch: Any, dec: BitDecoder, device: Any, kernel: Any) -> None:
+        self.torch = torch
+        self.cuda = device.type == "cuda"
+        #: [lower, range, point, next word] as int64s, and the flag of invalid words.
+        self.state = torch.zeros(5, dtype=torch.int64, device=device)
+        self.words = torch.from_numpy(dec.words.view(np.int64)).to(device)
+        self.kernel = kernel
+        self.on_device = False
+        if kernel is None:
+            self.state_np = self.state.numpy().view(np.uint64)
+            self.words_np = dec.words
+            self.decode_np: Any = None
+        else:
+            if device not in DeviceBits._splits:
+                DeviceBits._splits[device] = torch.from_numpy(splits()).to(device)
+            self.splits = DeviceBits._splits[device]
+
+    @classmethod
+    def made(cls, torch: Any, dec: BitDecoder, device: Any) -> DeviceBits | None:
+        """The block's, made at its first settled step; None where this device cannot
+        decode (a GPU without Triton), and the host decodes."""
+        if dec.device is None:
+            kernel = None
+            if device.type == "cuda" or cls.KERNEL_ON_CPU:
+                from . import tritonmix
+
+                interpret = device.type != "cuda"
+                if not tritonmix._importable(interpret):
+                    return None
+                kernel = tritonmix.kernels(interpret)["_decode_bits"]
+            dec.device = cls(torch, dec, device, kernel)
+        return dec.device
+
+    def take(self, dec: BitDecoder) -> None:
+        """The state to the device, where the host had it."""
+        if not self.on_device:
+            self.state[:4].copy_(self.torch.from_numpy(dec.state.view(np.int64)))
+            self.on_device = True
+
+    def give(self, dec: BitDecoder) -> None:
+        """The state back to the host, where the device had it (waiting for it);
+        ValueError where the device found words no encoder wrote."""
+        if self.on_device:
+            state = self.state.cpu().numpy()
+            if state[4]:
+                raise ValueError("block payload is invalid for this model")
+            dec.state[:] = state[:4].view(np.uint64)
+            self.on_device = False
+
+    def decode(self, p: Any, bit: Any) -> None:
+        """The step's bits at probabilities ``p`` into ``bit`` (both [k], int64, on the
+        device), queued where a device runs them."""
+        k = len(bit)
+        if self.kernel is not None:
+            from .tritonmix import _INTERPRETING
+
+            turn = contextlib.nullcontext() if self.cuda else _INTERPRETING
+            with launching("_decode_bits"), turn:
+                self.kernel[(1,)](
+                    k, p, bit, self.state, self.words, len(self.words), self.splits,
+                    UNROLL=self.UNROLL,
+                )  # fmt: skip
+            return
+        bits, probs = bit.numpy(), p.contiguous().numpy()
+        if self.decode_np is None:  # found once a block (``jit.direct``)
+            self.decode_np = direct(code_bits, bits, probs, True, self.state_np, self.words_np)
+        if self.decode_np(bits, probs, True, self.state_np, self.words_np) < 0:
+            self.state_np[4] = 1
 
 
 #: A byte's bits, the first the highest: the shifts that take them out of the bytes
@@ -794,6 +916,23 @@ class TorchBlockCoder(BitsFromPython):
         # The range coder's compiled function, each way (``code_byte``, ``decode_byte``).
         self.encode: Any = None
         self.decode: Any = None
+        # Where the device decodes (``DeviceBits``): the step as one stage, its bits a
+        # row a bit position, and a ring of its bytes with the place of the next in it.
+        import os
+
+        self.whole = Captured([self._decode_step], self.bytes, owners)
+        # Compiled stages decode on the host: the device's bits are a call that torch's
+        # compiler cannot take into a graph (the range coder's on the CPU).
+        self.host_bits = os.environ.get(HOST_BITS) == "1" or self.whole.compile
+        self.device_rows = torch.zeros((8, bc.s), dtype=torch.int64, device=self.dev)
+        #: The step's bytes, in one buffer every step: the network's next input.
+        self.step_bytes = torch.zeros(bc.s, dtype=torch.int64, device=self.dev)
+        self.ring = torch.zeros((RING, bc.s), dtype=torch.int64, device=self.dev)
+        self.ring_at = torch.zeros(1, dtype=torch.int64, device=self.dev)
+        #: The steps whose bytes are in the ring, in its order; where they go (``deliver_into``).
+        self.ringed: list[int] = []
+        self.out: np.ndarray | None = None
+        self.dec: BitDecoder | None = None
 
     def code_byte(self, freqs: Any, byte: np.ndarray, enc: BitEncoder) -> None:
         """Encoder's step. Its bits are known, so the device predicts and learns all 8 of
@@ -829,12 +968,28 @@ class TorchBlockCoder(BitsFromPython):
         self._last_bit(byte & 1)
         return self.torch.stack(p)
 
-    def decode_byte(self, freqs: Any, k: int, dec: BitDecoder) -> np.ndarray:
-        """Decoder's step: where every segment is active and ``SETTLED``, nine stages
-        (``Captured``) with a bit decoded by the host between each two; else
-        ``BitsFromPython``'s step, one bit at a time. ValueError on words no encoder
-        wrote."""
-        if k != self.bc.s or self.bytes.t < SETTLED:
+    def deliver_into(self, out: np.ndarray) -> None:
+        """Where the bytes of the steps the device decodes go: the group's rows of the
+        block's grid, [segments, steps] (the coder's loop's ``out``)."""
+        self.out = out
+
+    def decode_byte(self, freqs: Any, k: int, dec: BitDecoder) -> np.ndarray | Any:
+        """Decoder's step: where every segment is active and ``SETTLED``, the whole step
+        on the device, its bits decoded there too (``DeviceBits``), and its bytes as a
+        tensor there, which the host takes back later into ``deliver_into``'s grid; where
+        the device cannot decode, nine stages (``Captured``) with a bit decoded by the
+        host between each two; else ``BitsFromPython``'s step, one bit at a time, as a
+        numpy array. ValueError on words no encoder wrote (from the device's bits: at
+        the host's next turn with the state, or ``collect``)."""
+        settled = k == self.bc.s and self.bytes.t >= SETTLED
+        bits = None
+        if settled and not self.host_bits and self.out is not None:
+            bits = DeviceBits.made(self.torch, dec, self.dev)
+        if bits is not None:
+            return self._decode_on_device(freqs, k, dec, bits)
+        if dec.device is not None:
+            dec.device.give(dec)
+        if not settled:
             byte = super().decode_byte(freqs, k, dec)
             self.bytes.advance()
             return byte
@@ -859,6 +1014,50 @@ class TorchBlockCoder(BitsFromPython):
         self.bytes.advance()
         return trip.bits_all.T @ _BIT_WEIGHTS  # [s]: numpy's quicker order for [8, s]
 
+    def _decode_on_device(self, freqs: Any, k: int, dec: BitDecoder, bits: DeviceBits) -> Any:
+        """A settled decoder's step whole on the device (``_decode_step``): the host
+        launches it and does not wait. Every ``RING`` steps it takes their bytes back."""
+        self.bc.k = k
+        self.dec = dec
+        bits.take(dec)
+        byte = self.whole.run(0, self.torch.as_tensor(freqs, device=self.dev)[:k])
+        self.ringed.append(self.bytes.t)
+        self.bytes.advance()
+        if len(self.ringed) == RING:
+            self._deliver()
+        return byte
+
+    def _decode_step(self, freqs: Any) -> Any:
+        """A whole decoder's step on the device: each bit position predicted, decoded
+        (``DeviceBits.decode``) and learnt from, the byte's work after them, and the
+        bytes into the ring. ``freqs``: [s, 256]; the bytes, [s], in ``step_bytes``."""
+        rows = self.device_rows
+        p = self._first_bit(freqs)
+        for j in range(8):
+            self.dec.device.decode(p, rows[j])
+            if j < 7:
+                p = self._next_bit(j + 1, rows[j])
+        self.step_bytes.copy_(self._last_bit(rows[7]))
+        self.ring.index_copy_(0, self.ring_at, self.step_bytes[None])
+        self.ring_at += 1
+        return self.step_bytes
+
+    def _deliver(self) -> None:
+        """The ring's bytes into the grid (waiting for the device), and the ring empty."""
+        if self.ringed:
+            rows = self.ring[: len(self.ringed)].cpu().numpy()
+            self.out[:, self.ringed] = rows.T
+            self.ringed = []
+            self.ring_at.zero_()
+
+    def collect(self) -> None:
+        """After the block's last step: the bytes the device still holds into the grid,
+        and the decoder's state back (ValueError where its words were not an
+        encoder's)."""
+        self._deliver()
+        if self.dec is not None and self.dec.device is not None:
+            self.dec.device.give(self.dec)
+
     def finish(self) -> None:
         """The block is done: hand the stream what outlives it, and let go of the steps
         (``Captured``), which hold this coder for ``_restore``. Without this the two hold
@@ -866,7 +1065,7 @@ class TorchBlockCoder(BitsFromPython):
         and recorded graphs on the device, and the stream's tables when the state lets
         go of them (``compress_block``'s rebuild)."""
         super().finish()
-        self.encoder = self.decoder = None
+        self.encoder = self.decoder = self.whole = None
 
     def _first_bit(self, freqs: Any) -> Any:
         """The decoder's first stage: the byte's work, then P(bit 0 = 1)."""

@@ -796,6 +796,55 @@ def _learn_5(
     tl.store(ctx_ptr + slots * 2 + 1, (meta - over).to(tl.int32), mask=live2)
 
 
+def _decode_bits(
+    k, p_ptr, bit_ptr, state_ptr, words_ptr, n_words, split_ptr, UNROLL: tl.constexpr,
+):  # fmt: skip
+    """``rangecoder.code_step_bits`` decoding: bit ``i`` of ``k`` at P(1) = p[i] / 65536,
+    into ``bit``, from the block's 32-bit ``words`` (an int64 each), in one program: each
+    decision needs the state the one before left. ``state``: [lower, range, point, next
+    word] (uint64s as int64s) and a flag set where the words are not an encoder's, which
+    the host reads when it takes the state back (the bits decoded after it are then
+    anything; the block is refused). The decisions are compared, not divided:
+    quantile >= s is point - lower >= scale * s, and quantile >= 2^24 is point - lower >=
+    scale << 24 (scale >= 2^8, and neither product passes range). Each split is looked up
+    (``rangecoder.splits``), ``UNROLL`` decisions' at a time: their loads do not wait for
+    the state, so they are issued together and the chain waits on one load, not each."""
+    lower = tl.load(state_ptr).to(tl.uint64, bitcast=True)
+    rng = tl.load(state_ptr + 1).to(tl.uint64, bitcast=True)
+    point = tl.load(state_ptr + 2).to(tl.uint64, bitcast=True)
+    nxt = tl.load(state_ptr + 3)
+    bad = tl.load(state_ptr + 4)
+    for first in range(0, k, UNROLL):
+        for u in tl.static_range(UNROLL):
+            i = first + u
+            live = i < k
+            p = tl.load(p_ptr + i, mask=live, other=1)
+            s = tl.load(split_ptr + p).to(tl.uint64, bitcast=True)
+            scale = rng >> 24
+            diff = point - lower
+            bad = tl.where(live & (diff >= (scale << 24)), 1, bad)
+            bound = scale * s
+            one = diff >= bound
+            tl.store(bit_ptr + i, one.to(tl.int64), mask=live)
+            new_lower = tl.where(one, lower + bound, lower)
+            new_rng = tl.where(one, scale * (16777216 - s), bound)
+            lower = tl.where(live, new_lower, lower)
+            rng = tl.where(live, new_rng, rng)
+            # Fewer than 32 bits of range left: a word in, where there is one.
+            shift = live & ((rng >> 32) == 0)
+            more = shift & (nxt < n_words)
+            word = tl.load(words_ptr + nxt, mask=more, other=0).to(tl.uint64, bitcast=True)
+            lower = tl.where(shift, lower << 32, lower)
+            rng = tl.where(shift, rng << 32, rng)
+            point = tl.where(shift, (point << 32) | word, point)
+            nxt = tl.where(more, nxt + 1, nxt)
+    tl.store(state_ptr, lower.to(tl.int64, bitcast=True))
+    tl.store(state_ptr + 1, rng.to(tl.int64, bitcast=True))
+    tl.store(state_ptr + 2, point.to(tl.int64, bitcast=True))
+    tl.store(state_ptr + 3, nxt)
+    tl.store(state_ptr + 4, bad)
+
+
 KERNELS = (
     _hashes,
     _byte_begin,
@@ -810,4 +859,5 @@ KERNELS = (
     _learn_3,
     _learn_4,
     _learn_5,
+    _decode_bits,
 )

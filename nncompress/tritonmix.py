@@ -50,6 +50,7 @@ from typing import Any
 
 from . import adaptive as A
 from . import contexts as K
+from . import torchmix
 from .torchbytes import _ORDER_MASK, _ORDER_PRIME, _P, REACH, ByteWork, signed64
 from .torchmix import _MIXER_PARTS, TorchBlockCoder, launching
 
@@ -262,7 +263,8 @@ class TritonBlockCoder(TorchBlockCoder):
         super().__init__(bc, tables)
         torch = self.torch
         # Compiling the stages with the kernels in them is not taken up here.
-        self.encoder.compile = self.decoder.compile = False
+        self.encoder.compile = self.decoder.compile = self.whole.compile = False
+        self.host_bits = os.environ.get(torchmix.HOST_BITS) == "1"
         self.launch = self.bytes.launch
         s, n_ctx, n_mix = bc.s, self.n_ctx, 3 + len(self.mixers)
         self.sizes = dict(N_CTX=n_ctx, N_MIX=len(self.mixers), NC=_pow2(n_ctx), NM=_pow2(n_mix))

@@ -189,8 +189,16 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
 
     def run(self, i, *inputs):
         if not replay[0]:
+            t = self.work.t
             out = real[0](self, i, *inputs)
-            seen[place(self), self.work.t, i] = out.clone()
+            seen[place(self), t, i] = out.clone()
+            decoding = self.owners[0]
+            if self.stages[i] == getattr(decoding, "_decode_step", None):
+                # What a step decoded on the device leaves besides its bytes: their row
+                # of the ring, the ring's place, the range decoder's state.
+                at = int(decoding.ring_at) - 1
+                state = decoding.dec.device.state.clone()
+                seen[place(self), t, i, "left"] = (at, decoding.ring[at].clone(), state)
             return out
         self.record = True  # a settled step: each stage is "recorded" at its first
         if clock["start"] is None:  # the first settled step: from here on
@@ -210,7 +218,7 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
     def stage_graph(self, i, copies, where):
         return _Replayed(self, i, place(self), seen, copies[1], spent)
 
-    def net_graph(self, copied):
+    def net_graph(self, copied, source):
         return _Replayed(self, None, place(self), seen, False, spent)
 
     torchmix.Captured.run, torchmix.NetworkSteps.step = run, net
@@ -255,13 +263,15 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
 
 
 class _Replayed:
-    """A stand-in for a recorded CUDA graph (``_host_time``): its ``replay`` sets what
-    the step it replays returned on the owner (``Captured.out[stage]``, or
-    ``NetworkSteps.freqs`` where ``stage`` is None), as a graph's replay leaves it in the
-    same tensors, and with ``copied`` into the stage's host buffer (``Captured.into``),
-    as a graph that holds that copy does. The step is read where the real code keeps
-    it: ``ByteWork.t``, ``NetworkSteps.steps``. Its own time is added to ``spent[0]``,
-    which the measure reports apart: a GPU's host spends a graph's launch there."""
+    """A stand-in for a recorded CUDA graph (``_host_time``): its ``replay`` copies what
+    the step it replays returned into the owner's output (``Captured.out[stage]``, or
+    ``NetworkSteps.freqs`` where ``stage`` is None), the same tensor every replay, as a
+    graph's replay leaves it, and with ``copied`` into the stage's host buffer
+    (``Captured.into``), as a graph that holds that copy does; a step decoded on the
+    device also leaves its bytes in the ring and the range decoder's state
+    (``torchmix.DeviceBits``). The step is read where the real code keeps it:
+    ``ByteWork.t``, ``NetworkSteps.steps``. Its own time is added to ``spent[0]``, which
+    the measure reports apart: a GPU's host spends a graph's launch there."""
 
     def __init__(
         self, owner, stage: int | None, place: int, seen: dict, copied: bool, spent: list
@@ -273,12 +283,22 @@ class _Replayed:
         t = time.perf_counter()
         o = self.owner
         if self.stage is None:
-            o.freqs = self.seen[self.place, o.steps, None]
+            o.freqs.copy_(self.seen[self.place, o.steps, None])
         else:
-            out = o.out[self.stage] = self.seen[self.place, o.work.t, self.stage]
+            key = self.place, o.work.t, self.stage
+            if o.out[self.stage] is None:  # the recording's output, as a graph's
+                o.out[self.stage] = self.seen[key].clone()
+            out = o.out[self.stage]
+            out.copy_(self.seen[key])
             into = o.into[self.stage]
             if self.copied and into is not None:
                 into.numpy()[...] = out.numpy()
+            if (*key, "left") in self.seen:
+                at, row, state = self.seen[(*key, "left")]
+                decoding = o.owners[0]
+                decoding.ring[at] = row
+                decoding.ring_at.fill_(at + 1)
+                decoding.dec.device.state.copy_(state)
         self.spent[0] += time.perf_counter() - t
 
 

@@ -335,20 +335,24 @@ def test_torch_mixing_refuses_damaged_payloads(
         assert errors[0] == errors[1]
 
 
+@pytest.mark.parametrize("host_bits", [False, True], ids=["device's bits", "host's bits"])
 def test_settled_steps_run_in_stages(
-    default_model: IntModel, torch_model: IntModel, monkeypatch
+    host_bits: bool, default_model: IntModel, torch_model: IntModel, monkeypatch
 ) -> None:
     """Once every segment is active and ``SETTLED``, the encoder's steps run as one stage
-    and the decoder's as nine, through the buffers a CUDA graph would replay
-    (``torchmix.Captured``); the steps before run one bit at a time. Both write the
-    loops' archive."""
+    and the decoder's as one too, its bits decoded on the device (``DeviceBits``), or as
+    nine where the host decodes them (``HOST_BITS``), through the buffers a CUDA graph
+    would replay (``torchmix.Captured``); the steps before run one bit at a time. Both
+    write the loops' archive."""
+    if host_bits:
+        monkeypatch.setenv(torchmix.HOST_BITS, "1")
     calls: dict[str, int] = {"encoder": 0, "decoder": 0}
     handed: dict = {}  # (stages, stage, input): where that input lay, each step
     keep = []  # the stages, so that no id() is reused
     real = torchmix.Captured.run
 
     def spy(self, i, *inputs):
-        calls["encoder" if len(self.stages) == 1 else "decoder"] += 1
+        calls["encoder" if self.stages[0].__name__ == "_encode_step" else "decoder"] += 1
         keep.append(self)
         for n, x in enumerate(inputs):
             handed.setdefault((id(self), i, n), set()).add(x.data_ptr())
@@ -365,19 +369,18 @@ def test_settled_steps_run_in_stages(
     set_segment_bytes(monkeypatch, 64)
     _both_ways(prose(64 * 12, seed=13), default_model, torch_model, config=FINE_TEXT)
     # 12 segments of 64 bytes in two groups: steps 8-63 settled, each group's.
-    assert calls == {"encoder": 2 * 56, "decoder": 2 * 56 * 9}
+    stages = 9 if host_bits else 1
+    assert calls == {"encoder": 2 * 56, "decoder": 2 * 56 * stages}
     # Each stage is handed its inputs in the same memory every step (the host's
-    # buffers, and on a GPU the network's recorded output), which a graph that holds
-    # their copies reads. (On the CPU the network's step leaves a new tensor.)
-    on_gpu = torch_model.ops.device.type == "cuda"
-    assert len(handed) == 2 * 2 + 2 * 9  # the encoder's stage has two inputs
-    moved = {key for key, places in handed.items() if len(places) > 1}
-    assert moved == (set() if on_gpu else {key for key in handed if key[1:] == (0, 0)})
+    # buffers, the network's output), which a graph that holds their copies reads.
+    assert len(handed) == 2 * 2 + 2 * stages  # the encoder's stage has two inputs
+    assert all(len(places) == 1 for places in handed.values())
     # On a GPU every stage is recorded once a group: the encoder's graph and the
-    # decoder's nine for each of the two groups (the torch model encodes once and
-    # decodes once); on the CPU none.
+    # decoder's for each of the two groups (the torch model encodes once and decodes
+    # once); on the CPU none.
+    on_gpu = torch_model.ops.device.type == "cuda"
     assert torchmix.Captured.refusals == []
-    assert torchmix.Captured.recorded == (2 * (1 + 9) if on_gpu else 0)
+    assert torchmix.Captured.recorded == (2 * (1 + stages) if on_gpu else 0)
 
 
 def test_the_host_time_measure_replays_the_real_steps(
@@ -436,29 +439,38 @@ def test_a_step_that_cannot_be_recorded_runs_as_it_is(
 
 
 @pytest.mark.parametrize(
-    "refused",
+    ("refused", "host_bits"),
     [
-        pytest.param((), id="every copy recorded"),
-        pytest.param(((True, True),), id="no output copy"),
-        pytest.param(((True, True), (True, False)), id="no copies"),
-        pytest.param(("the network's copy",), id="no network's copy"),
-        pytest.param(("the network",), id="no network"),
+        pytest.param((), False, id="every copy recorded"),
+        pytest.param(((True, True), (True, False)), False, id="no copies"),
+        pytest.param(("the network's copy",), False, id="no network's copy"),
+        pytest.param(("the network",), False, id="no network"),
+        pytest.param((), True, id="host's bits, every copy recorded"),
+        pytest.param(((True, True),), True, id="host's bits, no output copy"),
+        pytest.param(((True, True), (True, False)), True, id="host's bits, no copies"),
+        pytest.param(("the network's copy",), True, id="host's bits, no network's copy"),
+        pytest.param(("the network",), True, id="host's bits, no network"),
     ],
 )
 def test_recorded_copies_read_and_write_the_hosts_buffers(
-    default_model: IntModel, torch_model: IntModel, monkeypatch, refused: tuple
+    default_model: IntModel, torch_model: IntModel, monkeypatch, refused: tuple, host_bits: bool
 ) -> None:
     """On a device that records, a stage's graph holds the copies of its inputs and
     output where the device allows (``torchmix.RECORDED_COPIES``), and the network's
-    graph its bytes' copy; where it refuses some, the host makes them around each
-    replay, and where it refuses the network's graph, the stages' recorded copies read
-    the network's output from the memory they were recorded with (``Captured._point``).
-    Here a "graph" runs what was recorded again at each replay, so every replay runs
-    the copies in its graph and the host's around it, and the archive is the loops'.
-    ``refused``: what the device refuses to record: stages with the copies of a
-    ``RECORDED_COPIES`` entry, the network's step with its bytes' copy, or at all."""
+    graphs their bytes' copy, from the host's buffer or from the decoder's bytes on the
+    device; where it refuses some, the host makes them around each replay, and where it
+    refuses the network's graph, the stages' recorded copies read the network's output
+    from the memory they were recorded with (``Captured._point``). Here a "graph" runs
+    what was recorded again at each replay, so every replay runs the copies in its graph
+    and the host's around it, and the archive is the loops'. ``refused``: what the
+    device refuses to record: stages with the copies of a ``RECORDED_COPIES`` entry, the
+    network's step with its bytes' copy, or at all. ``host_bits``: the decoder's bits
+    decoded by the host between nine stages (``HOST_BITS``), each stage's probabilities
+    copied to it, else on the device (``DeviceBits``)."""
     if torch_model.ops.device.type == "cuda":
         pytest.skip("a device that records its own graphs")
+    if host_bits:
+        monkeypatch.setenv(torchmix.HOST_BITS, "1")
     ran = {"graphs": 0, "replays": 0}
 
     class Rerun:
@@ -483,11 +495,11 @@ def test_recorded_copies_read_and_write_the_hosts_buffers(
 
     real_net_capture = torchmix.NetworkSteps._capture
 
-    def net_refusing(self, copied):
+    def net_refusing(self, copied, source):
         if copied and "the network's copy" in refused:
             torchmix.Captured.refusals.append("the network's step: its copy refused")
             return None
-        return real_net_capture(self, copied)
+        return real_net_capture(self, copied, source)
 
     init, net_init = torchmix.Captured.__init__, torchmix.NetworkSteps.__init__
 
@@ -507,15 +519,17 @@ def test_recorded_copies_read_and_write_the_hosts_buffers(
     monkeypatch.setattr(torchmix.Captured, "refusals", [])
     set_segment_bytes(monkeypatch, 64)
     _both_ways(prose(64 * 12, seed=18), default_model, torch_model, config=FINE_TEXT)
-    # Each group's encoder's stage and decoder's nine, and (where it records) each
-    # group's network, once encoding and once decoding with the torch model.
-    networks = 0 if "the network" in refused else 4
-    assert ran["graphs"] == 2 * (1 + 9) + networks
-    stages = len([c for c in refused if c in torchmix.RECORDED_COPIES]) * 2 * (1 + 9)
-    copies = 4 if "the network's copy" in refused else 0
-    assert len(torchmix.Captured.refusals) == stages + copies
+    # Each group's encoder's stage and decoder's one or nine, and (where it records)
+    # each group's network, once encoding (from the host's bytes) and once decoding
+    # (from the host's bytes, and where the device decodes, from the device's too).
+    stages = 9 if host_bits else 1
+    networks = 0 if "the network" in refused else 2 + (2 if host_bits else 4)
+    assert ran["graphs"] == 2 * (1 + stages) + networks
+    refused_stages = len([c for c in refused if c in torchmix.RECORDED_COPIES])
+    copies = networks if "the network's copy" in refused else 0
+    assert len(torchmix.Captured.refusals) == refused_stages * 2 * (1 + stages) + copies
     # Steps 8-63 of each group settled; the network's from its third on.
-    assert ran["replays"] == 2 * 56 * (1 + 9) + (2 * 2 * 62 if networks else 0)
+    assert ran["replays"] == 2 * 56 * (1 + stages) + (2 * 2 * 62 if networks else 0)
 
 
 def test_the_device_measure_sums_up_the_refusals() -> None:
@@ -578,8 +592,10 @@ def test_the_networks_steps_run_in_fixed_buffers(
 ) -> None:
     """The network's steps on the mixing's device (``torchmix.NetworkSteps``) read their
     bytes and state from the same buffers every step, as a CUDA graph replays them, and
-    run nothing a recording cannot hold; the archive is the loops'. On a GPU each group's
-    step is recorded once, after ``WARM`` steps, and its frequencies are one buffer."""
+    run nothing a recording cannot hold, and leave their frequencies in one buffer; the
+    archive is the loops'. On a GPU each group's step is recorded after ``WARM`` steps,
+    once for each place its bytes come from: the host's buffer, and the device's bytes
+    where it decodes them (``DeviceBits``)."""
     buffers: dict[object, set] = {}  # by the object, kept alive (an id may be reused)
     ops: set = set()
     real, real_step = torchmix.NetworkSteps.step, torchmix.NetworkSteps._step
@@ -588,8 +604,7 @@ def test_the_networks_steps_run_in_fixed_buffers(
         out = real(self, prev)
         if self.steps > self.WARM:
             held = (self.prev.data_ptr(), *(h.data_ptr() for h in self.state))
-            on_gpu = self.prev.device.type == "cuda"
-            buffers.setdefault(self, set()).add(held + ((out.data_ptr(),) if on_gpu else ()))
+            buffers.setdefault(self, set()).add((*held, out.data_ptr()))
         return out
 
     def logged(self):  # what a recording holds (on a GPU, run once, while recording)
@@ -609,7 +624,8 @@ def test_the_networks_steps_run_in_fixed_buffers(
     assert ops and not ops & torchmix.UNRECORDABLE
     assert torchmix.Captured.refusals == []
     on_gpu = torch_model.ops.device.type == "cuda"
-    assert torchmix.NetworkSteps.recorded == (4 if on_gpu else 0)
+    # Encoding, each group's from the host's bytes; decoding, from both.
+    assert torchmix.NetworkSteps.recorded == (2 + 4 if on_gpu else 0)
 
 
 def test_a_network_step_that_cannot_be_recorded_runs_as_it_is(
@@ -641,7 +657,7 @@ def test_settled_stages_hold_nothing_a_recording_cannot(
     wait for the device: each settled stage, encoder's and decoder's, on the text preset
     with nearby probes (the match table's grouped writes) and on a table's record and
     sparse kinds, runs none of ``torchmix.UNRECORDABLE``."""
-    seen: dict[int, set] = {1: set(), 9: set()}
+    seen: dict[str, set] = {"_encode_step": set(), "_decode_step": set()}
     real = torchmix.Captured.run
 
     def logged(self, i, *inputs):
@@ -649,7 +665,7 @@ def test_settled_stages_hold_nothing_a_recording_cannot(
             return real(self, i, *inputs)
         with torchmix.operation_log() as log:
             out = real(self, i, *inputs)
-        seen[len(self.stages)] |= set(log.counts)
+        seen[self.stages[0].__name__] |= set(log.counts)
         return out
 
     monkeypatch.setattr(torchmix.Captured, "run", logged)
@@ -660,9 +676,10 @@ def test_settled_stages_hold_nothing_a_recording_cannot(
     table = _table(40)
     config = replace(BINARY_SPARSE_MIXERS, fine=1)
     _both_ways(table, default_model, torch_model, block_size=len(table), config=config)
-    assert seen[1] and seen[9]  # both kinds of stage ran
-    assert not (seen[1] | seen[9]) & torchmix.UNRECORDABLE
-    assert {"sort", "searchsorted", "scatter_reduce_"} <= seen[1]
+    encoder, decoder = seen["_encode_step"], seen["_decode_step"]
+    assert encoder and decoder  # both kinds of stage ran
+    assert not (encoder | decoder) & torchmix.UNRECORDABLE
+    assert {"sort", "searchsorted", "scatter_reduce_"} <= encoder
 
 
 def test_compiled_stages_write_the_same_archive(
@@ -710,3 +727,81 @@ def test_a_stage_that_cannot_be_compiled_runs_as_it_is(
     # Each group's encoder and decoder tried once, at their first settled step.
     assert len(torchmix.Captured.refusals) == 4
     assert all("no compiler here" in r for r in torchmix.Captured.refusals)
+
+
+def _device_bits_case(case: str, seed: int) -> tuple[bytes, np.ndarray]:
+    """A payload and the probabilities its bits are read at: an encoder's words for
+    random bits, random words, one word, or words that no encoder wrote."""
+    from nncompress.rangecoder import BitEncoder, code_bits
+
+    rng = np.random.default_rng(seed)
+    n = 1500
+    p = rng.integers(1, 1 << 16, n)
+    p[rng.integers(0, n, 100)] = rng.choice([1, 2, 65534, 65535], 100)  # the extremes
+    if case == "coded":
+        bits = (rng.integers(0, 1 << 16, n) < p).astype(np.int64)
+        enc = BitEncoder()
+        enc.reserve(n)
+        code_bits(bits, p, False, enc.state, enc.out)
+        return enc.payload(), p
+    words = 300 if case == "random words" else 1
+    payload = rng.integers(0, 256, 4 * words, dtype=np.uint8).tobytes()
+    if case == "no encoder's":  # a point beyond every symbol at the first bit
+        payload = b"\xff" * 8 + payload
+    return payload, p
+
+
+@pytest.mark.parametrize("kernel", [False, True], ids=["range coder", "kernel"])
+@pytest.mark.parametrize("case", ["coded", "random words", "one word", "no encoder's"])
+def test_the_device_decodes_the_hosts_bits(case: str, kernel: bool, monkeypatch) -> None:
+    """``torchmix.DeviceBits`` reads the bits the host's decoder reads from the same
+    words, in steps of any width, taking turns with the host over the state as a block
+    does (its first and last steps the host's); where the words are not an encoder's,
+    the host's turn after the step that found it raises the host's error. Both ways of
+    decoding on the device: the range coder on CPU tensors, and the kernel a GPU runs
+    (here through Triton's interpreter)."""
+    from nncompress.rangecoder import BitDecoder, code_bits
+
+    if kernel:
+        from nncompress import tritonmix
+
+        if not tritonmix._importable(True):
+            pytest.skip("Triton cannot interpret here")
+    monkeypatch.setattr(torchmix.DeviceBits, "KERNEL_ON_CPU", kernel)
+    widths = [1, 5, 16, 17, 31, 64, 100, 128, 3] * 20
+    for seed in range(3 if kernel else 8):
+        payload, p = _device_bits_case(case, seed)
+        host, ours = BitDecoder(payload), BitDecoder(payload)
+        bits = torchmix.DeviceBits.made(torch, ours, torch.device("cpu"))
+        assert bits is not None and (bits.kernel is not None) == kernel
+        at, failed = 0, False
+        for n, width in enumerate(widths):
+            k = min(width, len(p) - at)
+            if k == 0:
+                break
+            want = np.zeros(k, dtype=np.int64)
+            wanted = code_bits(want, p[at : at + k], True, host.state, host.words)
+            got = torch.zeros(k, dtype=torch.int64)
+            on_device = n % 4 != 3  # every fourth step the host's
+            if on_device:
+                bits.take(ours)
+                bits.decode(torch.from_numpy(p[at : at + k].copy()), got)
+            else:
+                bits.give(ours)
+                mine = code_bits(got.numpy(), p[at : at + k], True, ours.state, ours.words)
+                assert mine == wanted, "both read the same words up to here"
+            if wanted < 0:  # the host refuses these words: so does the device's turn
+                if on_device:
+                    with pytest.raises(ValueError, match="invalid for this model"):
+                        bits.give(ours)
+                failed = True
+                break
+            assert got.numpy().tolist() == want.tolist(), (seed, n)
+            at += k
+        if not failed:
+            bits.give(ours)
+            assert ours.state.tolist() == host.state.tolist()
+        if case == "coded":
+            assert not failed and at == len(p)
+        if case == "no encoder's":
+            assert failed

@@ -39,7 +39,8 @@ if importlib.util.find_spec("triton") is None:  # not imported here: ``tritonmix
 @pytest.fixture(params=["cpu", "cuda"])
 def triton_model(request, default_model: IntModel, monkeypatch: pytest.MonkeyPatch) -> IntModel:
     """The shipped model on torch with a bit's work in the kernels: on CPU tensors
-    (interpreted), and on a GPU where there is one (compiled)."""
+    (interpreted), and on a GPU where there is one (compiled). A settled decoder's step
+    decodes its bits with the kernel too (``torchmix.DeviceBits``), as on a GPU."""
     from nncompress.ops import TorchOps
 
     if request.param == "cuda":
@@ -47,6 +48,7 @@ def triton_model(request, default_model: IntModel, monkeypatch: pytest.MonkeyPat
             pytest.skip("no CUDA device")
         monkeypatch.setenv(coder.TORCH_MIXING, "1")
     monkeypatch.setenv(tritonmix.TRITON, "1")
+    monkeypatch.setattr(torchmix.DeviceBits, "KERNEL_ON_CPU", True)
     return default_model.to(TorchOps(request.param))
 
 
@@ -145,12 +147,13 @@ def test_kernels_with_colliding_slots(
     assert triton_blocks
 
 
-#: A settled decoder step's kernels, stage by stage, and all it launches besides them:
-#: the byte's work and bit 0 (the frequencies' copy into the stage's buffer, the partial
-#: byte's start, the probabilities' copy to the host); each of bits 1-7 (the bit's copy
-#: into the stage's buffer, the partial byte's shift and or, the probabilities' copy);
-#: the last bit's update and the byte's work after it (the bit's copy, the byte's shift,
-#: or and minus 256). On a GPU the copies are in the stages' graphs.
+#: A settled decoder step's kernels, stage by stage, where the host decodes its bits
+#: (``torchmix.HOST_BITS``), and all it launches besides them: the byte's work and bit 0
+#: (the frequencies' copy into the stage's buffer, the partial byte's start, the
+#: probabilities' copy to the host); each of bits 1-7 (the bit's copy into the stage's
+#: buffer, the partial byte's shift and or, the probabilities' copy); the last bit's
+#: update and the byte's work after it (the bit's copy, the byte's shift, or and minus
+#: 256). On a GPU the copies are in the stages' graphs.
 _BYTE_KERNELS = ("_byte_begin", "_hashes", "_byte_rows")
 _END_KERNELS = ("_byte_end", "_match_clear", "_seed", "_repeat")
 _LEARN = tuple(f"_learn_{n}" for n in range(1, 6))
@@ -159,21 +162,36 @@ SETTLED_STAGES = {
     "bit": (("_predict", *_LEARN), 4),
     "last": ((*_LEARN, *_END_KERNELS), 4),
 }
+#: Where the device decodes them (``torchmix.DeviceBits``), the step is one stage: each
+#: kernel above as often as a step runs it, a bit's decoding eight times, and besides
+#: them the frequencies' copy, the partial byte's start, its shift and or for each of
+#: bits 1-7, the byte's shift, or and minus 256, its copy into the step's buffer and
+#: into the ring, and the ring's place moved on: 23.
+WHOLE_STEP = (
+    {**dict.fromkeys(_BYTE_KERNELS + _END_KERNELS, 1), "_predict": 8, "_decode_bits": 8}
+    | dict.fromkeys(_LEARN, 8),
+    1 + 1 + 2 * 7 + 3 + 3,
+)
 
 
-def test_a_settled_step_is_its_kernels(triton_model: IntModel, monkeypatch) -> None:
+@pytest.mark.parametrize("host_bits", [False, True], ids=["device's bits", "host's bits"])
+def test_a_settled_step_is_its_kernels(
+    host_bits: bool, triton_model: IntModel, monkeypatch
+) -> None:
     """What each of a decoder's stages launches once the step is settled: its kernels,
-    each once, and a few torch operations, where ``torchmix``'s ran some 2,200 a step
-    (docs/DESIGN.md, section 10)."""
+    each as often as the step needs it, and a few torch operations, where ``torchmix``'s
+    ran some 2,200 a step (docs/DESIGN.md, section 10)."""
     set_segment_bytes(monkeypatch, 12)
     monkeypatch.setenv(torchmix.CUDA_GRAPHS, "0")  # on a GPU too, each launch seen
+    if host_bits:
+        monkeypatch.setenv(torchmix.HOST_BITS, "1")
     kernels: dict[int, tuple[Counter, int]] = {}
     real = torchmix.Captured.run
 
     def counted(self, i, *inputs):
         with torchmix.operation_log() as log:
             out = real(self, i, *inputs)
-        if len(self.stages) > 1:
+        if self.stages[0].__name__ != "_encode_step":
             kernels[i] = (Counter(log.counts), log.kernels)
         return out
 
@@ -182,6 +200,14 @@ def test_a_settled_step_is_its_kernels(triton_model: IntModel, monkeypatch) -> N
     assert TEXT_MIXERS.match_probes > 0  # so the match table's writes replace some slots
     blob = compress(data, triton_model, config=TEXT_MIXERS)
     assert decompress(blob, triton_model) == data
+    if not host_bits:
+        assert sorted(kernels) == [0]
+        counts, launches = kernels[0]
+        names, others = WHOLE_STEP
+        ours = {n: counts[n] for n in counts if n.startswith("_") and n[1:2].islower()}
+        assert ours == names, counts
+        assert launches == sum(names.values()) + others, counts
+        return
     assert sorted(kernels) == list(range(9))
     for i, (counts, launches) in kernels.items():
         names, others = SETTLED_STAGES["first" if i == 0 else "last" if i == 8 else "bit"]
