@@ -372,9 +372,11 @@ def _code_mixed(
         tables = DeviceTables.held(state, device)
         made = tritonmix.TritonBlockCoder if tritonmix.wanted(device) else TorchBlockCoder
         coders = [made(bc, tables) for bc in coders]  # type: ignore[misc]
-        if grid is None:  # the bytes a device decodes come back later, into ``out``
-            for bc, (lo, hi) in zip(coders, groups, strict=True):
+        for bc, (lo, hi) in zip(coders, groups, strict=True):
+            if grid is None:  # the bytes a device decodes come back later, into ``out``
                 bc.deliver_into(out[lo:hi])
+            else:  # and an encoder's device reads them from its own copy
+                bc.encode_from(grid[lo:hi])
     with _one_blas_thread():
         # On a device the frequencies stay where the network left them, for the mixing.
         net: _Steps | _FlatSteps = (
@@ -392,7 +394,14 @@ def _code_mixed(
                     if grid is not None:
                         assert isinstance(coder, BitEncoder)
                         byte = grid[lo : lo + k, t].astype(np.int64)
-                        bc.code_byte(freqs, byte, coder)
+                        sent = bc.code_byte(freqs, byte, coder)
+                        if sent is not None:
+                            # Predicted on the device, whose copy of the bytes the
+                            # network's next step reads there.
+                            out[lo : lo + k, t] = byte
+                            if t + 1 < steps:
+                                net.submit(g, sent)
+                            continue
                     else:
                         assert isinstance(coder, BitDecoder)
                         byte = bc.decode_byte(freqs, k, coder)
@@ -408,9 +417,9 @@ def _code_mixed(
                         prev[:k] = byte  # finished segments advance with byte 0
                         net.submit(g, prev)
                 tick(t)
-            if device is not None and grid is None:
+            if device is not None:
                 for bc in coders:
-                    bc.collect()
+                    bc.collect(coder)
         finally:
             net.close()
     if tables is not None:

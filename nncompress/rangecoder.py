@@ -119,11 +119,14 @@ _MAX_WORD = np.uint64(0xFFFFFFFF)
 class BitEncoder:
     """constriction's range encoder for the binary decisions, run inside the compiled
     per-byte loop (``adaptive._code_byte``): its state [lower, range, words held back
-    while a carry is possible, the first of them, words written] and the words."""
+    while a carry is possible, the first of them, words written] and the words.
+    ``device``: where a device predicts the block's settled steps, the steps whose
+    decisions it holds, to be coded in their turn (``torchmix.DeviceProbs``), else None."""
 
     def __init__(self) -> None:
         self.state = np.array([0, (1 << 64) - 1, 0, 0, 0], dtype=np.uint64)
         self.out = np.zeros(1 << 10, dtype=np.uint64)
+        self.device: Any = None
 
     def reserve(self, bits: int) -> None:
         """Make room for coding ``bits`` more bits: each writes at most one word, besides

@@ -6,9 +6,11 @@ the step at once, as torch operations on the tables where they live: on the GPU 
 ``--device cuda``, on CPU tensors for ``--device torch`` (which shares the tables' memory
 with the numpy arrays, so CI checks this code path without a GPU). The bytes' work
 (``_begin_byte``: the context hashes and the match model's lookup; ``_end_byte``) runs
-beside it in torch too (``torchbytes``), so the whole predictor is on the device; the
-range coder stays on the CPU, called once per bit position of a step, since it needs
-each bit before the next prediction.
+beside it in torch too (``torchbytes``), so the whole predictor is on the device. So is
+a settled decoder's range decoder (``DeviceBits``: each bit is needed before the next
+prediction, and a host that decoded them waited eight times a step), while a settled
+encoder's decisions are coded on the host, every ``RING`` steps (``DeviceProbs``); the
+steps before and after, the host codes one by one.
 
 Every quantity is an integer, and the batch semantics are ``_update``'s: each update is
 computed from the values before the step's updates and then summed (``index_add_`` of
@@ -269,9 +271,10 @@ CUDA_GRAPHS = "NNCOMPRESS_CUDA_GRAPHS"
 #: fuses its thousands of operations into kernels with some hundred library calls
 #: between them (``scripts/device_mixing.py --compile --ops``).
 TORCH_COMPILE = "NNCOMPRESS_TORCH_COMPILE"
-#: Set to 1 to decode a settled step's bits on the host, between nine stages, as before
-#: the device decoded them (``DeviceBits``): the way a device without Triton decodes, and
-#: the measure's other side (``scripts/device_mixing.py``).
+#: Set to 1 for a settled step's decisions coded by the host step by step, as before the
+#: device held them: the decoder's bits decoded between nine stages (not ``DeviceBits``),
+#: the encoder's after each step (not ``DeviceProbs``). The way a device without Triton
+#: decodes, and the measure's other side (``scripts/device_mixing.py``).
 HOST_BITS = "NNCOMPRESS_HOST_BITS"
 
 
@@ -756,7 +759,12 @@ class DeviceBits:
         self.cuda = device.type == "cuda"
         #: [lower, range, point, next word] as int64s, and the flag of invalid words.
         self.state = torch.zeros(5, dtype=torch.int64, device=device)
-        self.words = torch.from_numpy(dec.words.view(np.int64)).to(device)
+        # (At least one word's room: a kernel's argument is never an empty tensor.)
+        words = np.zeros(max(len(dec.words), 1), dtype=np.int64)
+        words[: len(dec.words)] = dec.words
+        self.n_words = len(dec.words)
+        self.words = torch.from_numpy(words).to(device)
+        #: ``tritonmix`` where the kernel decodes, else None (the range coder's function).
         self.kernel = kernel
         self.on_device = False
         if kernel is None:
@@ -777,10 +785,9 @@ class DeviceBits:
             if device.type == "cuda" or cls.KERNEL_ON_CPU:
                 from . import tritonmix
 
-                interpret = device.type != "cuda"
-                if not tritonmix._importable(interpret):
+                if not tritonmix._importable(device.type != "cuda"):
                     return None
-                kernel = tritonmix.kernels(interpret)["_decode_bits"]
+                kernel = tritonmix  # whose ``launch_alone`` runs the kernel
             dec.device = cls(torch, dec, device, kernel)
         return dec.device
 
@@ -805,20 +812,76 @@ class DeviceBits:
         device), queued where a device runs them."""
         k = len(bit)
         if self.kernel is not None:
-            from .tritonmix import _INTERPRETING
-
-            turn = contextlib.nullcontext() if self.cuda else _INTERPRETING
-            with launching("_decode_bits"), turn:
-                self.kernel[(1,)](
-                    k, p, bit, self.state, self.words, len(self.words), self.splits,
-                    UNROLL=self.UNROLL,
-                )  # fmt: skip
+            self.kernel.launch_alone(
+                "_decode_bits", not self.cuda,
+                k, p, bit, self.state, self.words, self.n_words, self.splits,
+                UNROLL=self.UNROLL,
+            )  # fmt: skip
             return
         bits, probs = bit.numpy(), p.contiguous().numpy()
         if self.decode_np is None:  # found once a block (``jit.direct``)
             self.decode_np = direct(code_bits, bits, probs, True, self.state_np, self.words_np)
         if self.decode_np(bits, probs, True, self.state_np, self.words_np) < 0:
             self.state_np[4] = 1
+
+
+class DeviceProbs:
+    """A block's encoder's steps whose probabilities a device holds (``TorchBlockCoder``,
+    in each group's ring), in the order their decisions are coded: an encoder's bits are
+    known, so its settled steps run on the device, network and all, without the host
+    waiting for them, and the host codes their decisions every ``RING`` steps, in one
+    call, group by group and step by step as the decoder reads them. Before, the host
+    waited for every step and coded it. A step the host predicts itself (a block's first
+    and last, whose segments are not all active or not settled) is coded once the held
+    ones are (``flush``), so the order is the decoder's whatever runs where."""
+
+    def __init__(self) -> None:
+        #: (coder, its step), in the coder's loop's order.
+        self.held: list[tuple[Any, int]] = []
+        self.code: Any = None  # the range coder's compiled function (``jit.direct``)
+
+    @staticmethod
+    def made(enc: BitEncoder) -> DeviceProbs:
+        if enc.device is None:
+            enc.device = DeviceProbs()
+        return enc.device
+
+    def flush(self, enc: BitEncoder) -> None:
+        """Code every held step's decisions (waiting for the device), and empty the
+        rings."""
+        if not self.held:
+            return
+        coders = list(dict.fromkeys(c for c, _ in self.held))
+        # Each coder's held steps: their probabilities, [m, 8 x s], and their bits
+        # taken out of the grid's columns the same way (the bit positions' rows).
+        probs, bits = [], []
+        for c in coders:
+            m = len(c.probs_held)
+            probs.append(c.probs_ring[:m].cpu().numpy().reshape(m, -1))
+            column = c.grid[:, c.probs_held].T.astype(np.int64)[:, None, :]  # [m, 1, s]
+            bits.append(((column >> _BIT_SHIFTS) & 1).reshape(m, -1))
+        steps = [t for c, t in self.held if c is coders[0]]
+        if self.held == [(c, t) for t in steps for c in coders]:
+            # Group after group at each step, as the coder's loop goes: the rows of
+            # each step side by side, in one array each.
+            p = np.concatenate(probs, axis=1).reshape(-1)
+            b = np.concatenate(bits, axis=1).reshape(-1)
+        else:  # a group's steps end before another's: step by step
+            places = dict.fromkeys(coders, 0)
+            order = []
+            for c, _ in self.held:
+                order.append((coders.index(c), places[c]))
+                places[c] += 1
+            p = np.concatenate([probs[g][i] for g, i in order])
+            b = np.concatenate([bits[g][i] for g, i in order])
+        enc.reserve(len(b))
+        if self.code is None:
+            self.code = direct(code_bits, b, p, False, enc.state, enc.out)
+        self.code(b, p, False, enc.state, enc.out)
+        for c in coders:
+            c.probs_held = []
+            c.ring_at.zero_()
+        self.held = []
 
 
 #: A byte's bits, the first the highest: the shifts that take them out of the bytes
@@ -933,11 +996,34 @@ class TorchBlockCoder(BitsFromPython):
         self.ringed: list[int] = []
         self.out: np.ndarray | None = None
         self.dec: BitDecoder | None = None
+        # Where the device predicts an encoder's steps (``DeviceProbs``): the step as one
+        # stage, reading its bytes from the group's grid on the device at the step's
+        # place, and a ring of its probabilities; made at the first such step.
+        self.whole_encoder = Captured([self._encode_whole], self.bytes, owners)
+        self.grid: np.ndarray | None = None
+        self.grid_dev: Any = None
+        self.grid_at: Any = None
+        self.probs_ring: Any = None
+        self.probs_held: list[int] = []
 
-    def code_byte(self, freqs: Any, byte: np.ndarray, enc: BitEncoder) -> None:
+    def encode_from(self, grid: np.ndarray) -> None:
+        """The group's bytes, [segments, steps] (the coder's loop's grid rows): where the
+        device predicts the settled steps, it reads them from its copy."""
+        self.grid = grid
+
+    def code_byte(self, freqs: Any, byte: np.ndarray, enc: BitEncoder) -> Any:
         """Encoder's step. Its bits are known, so the device predicts and learns all 8 of
-        them without waiting for the host; the host then codes the step's 8 x k
-        decisions in one call, bit 0 of every segment first, as the decoder reads them."""
+        them without waiting for the host. Where every segment is active and
+        ``SETTLED``, the step runs whole on the device, and the host codes its decisions
+        later, with those of the steps around it (``DeviceProbs``); it returns the
+        device's copy of the bytes, for the network's next step. Else (or where
+        ``HOST_BITS`` asks) the host waits and codes the step's 8 x k decisions in one
+        call, bit 0 of every segment first, as the decoder reads them; None."""
+        settled = len(byte) == self.bc.s and self.bytes.t >= SETTLED
+        if settled and not self.host_bits and self.grid is not None:
+            return self._encode_on_device(freqs, enc)
+        if enc.device is not None:
+            enc.device.flush(enc)  # the held steps' decisions come first
         k = len(byte)
         enc.reserve(8 * k)
         self.bc.k = k
@@ -958,6 +1044,35 @@ class TorchBlockCoder(BitsFromPython):
         if self.encode is None:  # found once a block, as the decoder's (``jit.direct``)
             self.encode = direct(code_bits, bits, probs, False, enc.state, enc.out)
         self.encode(bits, probs, False, enc.state, enc.out)
+
+    def _encode_on_device(self, freqs: Any, enc: BitEncoder) -> Any:
+        """A settled encoder's step whole on the device (``_encode_whole``): the host
+        launches it and does not wait. Every ``RING`` steps their decisions are coded."""
+        torch, held = self.torch, DeviceProbs.made(enc)
+        self.bc.k = self.bc.s
+        if self.grid_dev is None:
+            self.grid_dev = torch.from_numpy(self.grid).to(self.dev)
+            self.grid_at = torch.full((1,), self.bytes.t, dtype=torch.int64, device=self.dev)
+            self.probs_ring = torch.zeros((RING, 8, self.bc.s), dtype=torch.int64, device=self.dev)
+        out = self.whole_encoder.run(0, torch.as_tensor(freqs, device=self.dev)[: self.bc.s])
+        self.probs_held.append(self.bytes.t)
+        held.held.append((self, self.bytes.t))
+        self.bytes.advance()
+        if len(self.probs_held) == RING:
+            held.flush(enc)
+        return out
+
+    def _encode_whole(self, freqs: Any) -> Any:
+        """A whole encoder's step on the device, its bytes read from the grid at the
+        step's place (which it moves on), its probabilities into the ring. ``freqs``:
+        [s, 256]; the bytes, [s], in ``step_bytes``."""
+        byte = self.grid_dev.index_select(1, self.grid_at).view(-1)
+        self.step_bytes.copy_(byte)
+        self.grid_at += 1
+        probs = self._encode_step(freqs, self.step_bytes)
+        self.probs_ring.index_copy_(0, self.ring_at, probs[None])
+        self.ring_at += 1
+        return self.step_bytes
 
     def _encode_step(self, freqs: Any, byte: Any) -> Any:
         """A whole encoder's step on the device: the decoder's stages run through with
@@ -1050,13 +1165,17 @@ class TorchBlockCoder(BitsFromPython):
             self.ringed = []
             self.ring_at.zero_()
 
-    def collect(self) -> None:
-        """After the block's last step: the bytes the device still holds into the grid,
-        and the decoder's state back (ValueError where its words were not an
-        encoder's)."""
+    def collect(self, coder: BitEncoder | BitDecoder) -> None:
+        """After the block's last step: an encoder's held decisions coded; a decoder's
+        bytes the device still holds into the grid, and its state back (ValueError where
+        its words were not an encoder's)."""
+        if isinstance(coder, BitEncoder):
+            if coder.device is not None:
+                coder.device.flush(coder)
+            return
         self._deliver()
-        if self.dec is not None and self.dec.device is not None:
-            self.dec.device.give(self.dec)
+        if coder.device is not None:
+            coder.device.give(coder)
 
     def finish(self) -> None:
         """The block is done: hand the stream what outlives it, and let go of the steps
@@ -1065,7 +1184,7 @@ class TorchBlockCoder(BitsFromPython):
         and recorded graphs on the device, and the stream's tables when the state lets
         go of them (``compress_block``'s rebuild)."""
         super().finish()
-        self.encoder = self.decoder = self.whole = None
+        self.encoder = self.decoder = self.whole = self.whole_encoder = None
 
     def _first_bit(self, freqs: Any) -> Any:
         """The decoder's first stage: the byte's work, then P(bit 0 = 1)."""

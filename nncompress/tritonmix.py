@@ -34,6 +34,10 @@ the slots a write replaces are emptied first, then every write keeps the larger;
 seed reads its predecessor's distance from what ``_byte_end`` left for it, before any
 seed of the step; the first segment in a long match is an atomic minimum of its place.
 
+A settled decoder's bits are decoded between a step's kernels by one more,
+``_decode_bits`` (``torchmix.DeviceBits``), the range decoder as one program, each
+decision after the one before.
+
 ``TritonBlockCoder`` is ``torchmix.TorchBlockCoder`` with these for its ``_predict``,
 ``_update`` and ``_rows``, and a ``TritonByteWork`` for its byte's work; its stages and
 their recording are ``torchmix``'s. It runs where ``NNCOMPRESS_TRITON=1`` is set and
@@ -134,6 +138,14 @@ class _Launcher:
         grid = (-(-k // self.block),)
         with launching(name), self.turn:
             self.k[name][grid](*args, BLOCK=self.block, **consts)
+
+
+def launch_alone(name: str, interpret: bool, *args: Any, **consts: Any) -> None:
+    """Kernel ``name`` as one program (``_decode_bits``, whose decisions each wait for
+    the one before), counted as ``_Launcher``'s launches are."""
+    turn = _INTERPRETING if interpret else contextlib.nullcontext()
+    with launching(name), turn:
+        kernels(interpret)[name][(1,)](*args, **consts)
 
 
 def _int64(torch: Any, values: list[int], device: Any) -> Any:
@@ -263,7 +275,8 @@ class TritonBlockCoder(TorchBlockCoder):
         super().__init__(bc, tables)
         torch = self.torch
         # Compiling the stages with the kernels in them is not taken up here.
-        self.encoder.compile = self.decoder.compile = self.whole.compile = False
+        for stages in (self.encoder, self.decoder, self.whole, self.whole_encoder):
+            stages.compile = False
         self.host_bits = os.environ.get(torchmix.HOST_BITS) == "1"
         self.launch = self.bytes.launch
         s, n_ctx, n_mix = bc.s, self.n_ctx, 3 + len(self.mixers)

@@ -34,6 +34,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -192,13 +193,11 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
             t = self.work.t
             out = real[0](self, i, *inputs)
             seen[place(self), t, i] = out.clone()
-            decoding = self.owners[0]
-            if self.stages[i] == getattr(decoding, "_decode_step", None):
-                # What a step decoded on the device leaves besides its bytes: their row
-                # of the ring, the ring's place, the range decoder's state.
-                at = int(decoding.ring_at) - 1
-                state = decoding.dec.device.state.clone()
-                seen[place(self), t, i, "left"] = (at, decoding.ring[at].clone(), state)
+            left = _left(self, i)
+            if left:
+                seen[place(self), t, i, "left"] = [
+                    (name, at, _tensor(self, name)[at].clone()) for name, at in left
+                ]
             return out
         self.record = True  # a settled step: each stage is "recorded" at its first
         if clock["start"] is None:  # the first settled step: from here on
@@ -262,14 +261,37 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
         torchmix.Captured._capture, torchmix.NetworkSteps._capture = captures
 
 
+def _left(stages, i: int) -> list[tuple[str, Any]]:
+    """What a whole step on the device leaves besides its output (``torchmix``'s
+    ``DeviceBits``, ``DeviceProbs``), as (the coder's tensor, the part of it): a
+    decoder's, its bytes' row of the ring, the ring's place and the range decoder's
+    state; an encoder's, its probabilities' row of the ring, the ring's place and the
+    grid's. Nothing for other stages."""
+    coder, stage = stages.owners[0], stages.stages[i]
+    at = int(coder.ring_at) - 1
+    every = slice(None)
+    if stage == getattr(coder, "_decode_step", None):
+        return [("ring", at), ("ring_at", every), ("dec.device.state", every)]
+    if stage == getattr(coder, "_encode_whole", None):
+        return [("probs_ring", at), ("ring_at", every), ("grid_at", every)]
+    return []
+
+
+def _tensor(stages, name: str):
+    """The coder's tensor ``name`` (a dotted path) of a stage's owner (``_left``)."""
+    obj = stages.owners[0]
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 class _Replayed:
     """A stand-in for a recorded CUDA graph (``_host_time``): its ``replay`` copies what
     the step it replays returned into the owner's output (``Captured.out[stage]``, or
     ``NetworkSteps.freqs`` where ``stage`` is None), the same tensor every replay, as a
     graph's replay leaves it, and with ``copied`` into the stage's host buffer
-    (``Captured.into``), as a graph that holds that copy does; a step decoded on the
-    device also leaves its bytes in the ring and the range decoder's state
-    (``torchmix.DeviceBits``). The step is read where the real code keeps it:
+    (``Captured.into``), as a graph that holds that copy does; a whole step on the
+    device also leaves what ``_left`` names. The step is read where the real code keeps it:
     ``ByteWork.t``, ``NetworkSteps.steps``. Its own time is added to ``spent[0]``, which
     the measure reports apart: a GPU's host spends a graph's launch there."""
 
@@ -293,12 +315,8 @@ class _Replayed:
             into = o.into[self.stage]
             if self.copied and into is not None:
                 into.numpy()[...] = out.numpy()
-            if (*key, "left") in self.seen:
-                at, row, state = self.seen[(*key, "left")]
-                decoding = o.owners[0]
-                decoding.ring[at] = row
-                decoding.ring_at.fill_(at + 1)
-                decoding.dec.device.state.copy_(state)
+            for name, at, value in self.seen.get((*key, "left"), ()):
+                _tensor(o, name)[at].copy_(value)
         self.spent[0] += time.perf_counter() - t
 
 
@@ -320,7 +338,7 @@ def _census(model, data: bytes, segments: int, config) -> None:
         os.environ[torchmix.CUDA_GRAPHS] = "0"
 
     def counted(self, i, *inputs):
-        side = "encoder" if len(self.stages) == 1 else "decoder"
+        side = "encoder" if self.stages[0].__name__.startswith("_encode") else "decoder"
         if compiled:
             if not self.compile or self.fused[i] is None:
                 return real(self, i, *inputs)  # not yet compiled, or refused
@@ -370,7 +388,7 @@ def _census(model, data: bytes, segments: int, config) -> None:
         n = max(steps, 1)
         also = "" if compiled else f", {kernels / n:,.0f} of them kernels"
         print(f"{side}: {ops / n:,.0f} {what} a settled step{also} ({steps} steps)")
-    if stages:
+    if len(stages) == 9:  # the host decodes the bits (``NNCOMPRESS_HOST_BITS=1``)
         bits = sorted({stages[i] for i in range(1, len(stages) - 1)})
         print(
             f"decoder's kernels a stage: {stages[0]:,} (the byte's work, bit 0), "

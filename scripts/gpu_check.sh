@@ -17,13 +17,15 @@
 #    work, step by step) and tests/test_determinism.py's CUDA tests (the network on the
 #    GPU against numpy); only the CUDA cases (-k cuda): their CPU cases run in every test
 #    run, and the compiled one alone takes minutes of the machine's time.
-# 3. scripts/device_mixing.py --device cuda (70 s): the predictor on the GPU (its steps
+# 3. scripts/device_mixing.py --device cuda (45 s): the predictor on the GPU (its steps
 #    replayed as CUDA graphs) against the compiled loops on the same machine's CPU, at
-#    256 to 4,096 segments a step (--wide's 128 a frame), both ways; then (60 s) the same
-#    with a bit's work as Triton kernels (--triton), and (20 s) its kernels a step
-#    (--ops); then (20 s, --host) the host's time a settled step at --wide's 128
-#    segments, with the real waits but the graphs' replays (and the copies they hold)
-#    stood in for.
+#    256 and 2,048 segments a step (--wide's 128 a frame), both ways; then (60 s) the
+#    same with a bit's work as Triton kernels (--triton), at 256 to 4,096, and (30 s) at
+#    256 and 2,048 with the host coding each step's decisions (NNCOMPRESS_HOST_BITS=1:
+#    what the device's range decoder and the encoder's rings save, side by side), and
+#    (20 s) its kernels a step (--ops); then (20 s, --host) the host's time a settled
+#    step at --wide's 128 segments, with the real waits but the graphs' replays (and the
+#    copies they hold) stood in for.
 # 4. scripts/device_frames.py (60 s): four frames on the GPU in one thread and in four
 #    (nncompress/devicepool.py), beside the compiled loops.
 # 5. scripts/coder_speed.py (20 s): the range coder's decisions per second on that
@@ -35,7 +37,7 @@
 #    machine's minutes; the issue's is --mb 64): --wide on two 2 MiB frames at -T1 and
 #    -T2, where -T2 codes them in two threads on the GPU, and on the CPU in two worker
 #    processes.
-# 7. The predictor without the graphs (25 s, NNCOMPRESS_CUDA_GRAPHS=0), one operation at
+# 7. The predictor without the graphs (20 s, NNCOMPRESS_CUDA_GRAPHS=0), one operation at
 #    a time, at 1,024 and 2,048 segments. (Each stage compiled by torch.compile,
 #    --compile, took 85 s here until a bit's work became Triton kernels of its own; its
 #    compiling alone may take that, so it is left to a longer loan.)
@@ -62,10 +64,12 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 cat "$out/machine.txt"
 timeout 170 python3 -m pytest -q -p no:cacheprovider tests/test_torchmix.py \
     tests/test_tritonmix.py tests/test_torchbytes.py tests/test_determinism.py -k cuda 2>&1 | tee "$out/tests.txt" | tail -15
-timeout 70 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
-    --segments 256 1024 2048 4096 --decode 2>&1 | tee "$out/device_mixing.txt"
+timeout 45 python3 scripts/device_mixing.py --device cuda --bytes 65536 \
+    --segments 256 2048 --decode 2>&1 | tee "$out/device_mixing.txt"
 timeout 60 python3 scripts/device_mixing.py --device cuda --triton --bytes 65536 \
     --segments 256 1024 2048 4096 --decode 2>&1 | tee "$out/device_mixing_triton.txt"
+NNCOMPRESS_HOST_BITS=1 timeout 30 python3 scripts/device_mixing.py --device cuda --triton \
+    --bytes 65536 --segments 256 2048 --decode 2>&1 | tee "$out/device_mixing_host_bits.txt"
 timeout 20 python3 scripts/device_mixing.py --device cuda --triton --bytes 16384 \
     --segments 1024 --ops 2>&1 | tee "$out/operations_triton.txt"
 timeout 20 python3 scripts/device_mixing.py --device cuda --bytes 16384 --segments 256 \
@@ -79,5 +83,5 @@ timeout 25 python3 scripts/device_mixing.py --device cuda --bytes 16384 --segmen
 NNCOMPRESS_TORCH_MIXING=1 NNCOMPRESS_TRITON=1 timeout 90 python3 scripts/scaling.py --mb 4 --threads 1,2 \
     --frame-size 2M --variant="--wide, GPU|--wide --device cuda|--device cuda" \
     --variant="--wide, CPU|--wide|" --same-archives 2>&1 | tee "$out/scaling_wide.txt"
-NNCOMPRESS_CUDA_GRAPHS=0 timeout 25 python3 scripts/device_mixing.py --device cuda \
+NNCOMPRESS_CUDA_GRAPHS=0 timeout 20 python3 scripts/device_mixing.py --device cuda \
     --bytes 32768 --segments 1024 2048 --decode 2>&1 | tee "$out/device_mixing_no_graphs.txt"

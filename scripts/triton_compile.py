@@ -8,9 +8,10 @@ but not that they compile. ::
 
     python scripts/triton_compile.py [--arch 90 ...] [--preset N ...]
 
-First, in this process, a short text is coded through each preset with the kernels
-interpreted on CPU tensors (``NNCOMPRESS_TRITON=1``, ``--device torch``), and every
-launch's kernel, argument types and compile-time constants are recorded; then a second
+First, in this process, a short text is coded through each preset and decoded again
+with the kernels interpreted on CPU tensors (``NNCOMPRESS_TRITON=1``, ``--device
+torch``; the decoder's bits by their kernel too, as on a GPU), and every launch's
+kernel, argument types and compile-time constants are recorded; then a second
 process, where Triton compiles rather than interprets (a process does one or the
 other, chosen when it first imports Triton), builds each for each target at the block
 of segments a GPU's programs take (``tritonmix.GPU_BLOCK``): per kernel the seconds
@@ -52,9 +53,9 @@ def record(presets: list[int], n: int) -> list[dict]:
     distinct launch: its kernel, its arguments' types, its constants."""
     os.environ["NNCOMPRESS_TRITON"] = "1"
     from nncompress import format as fmt
-    from nncompress import tritonmix
+    from nncompress import torchmix, tritonmix
     from nncompress.config import PRESETS
-    from nncompress.engine import compress_stream
+    from nncompress.engine import compress_stream, decompress_stream
     from nncompress.zoo import load_model
 
     assert tritonmix.wanted(load_model(None, "torch").ops.device), "Triton cannot run here"
@@ -67,7 +68,16 @@ def record(presets: list[int], n: int) -> list[dict]:
         seen.setdefault(json.dumps(spec, sort_keys=True), spec)
         return real(self, name, k, *args, **consts)
 
+    def spy_alone(name, interpret, *args, **consts):
+        spec = {"kernel": name, "types": [_arg_type(a) for a in args], "consts": consts}
+        seen.setdefault(json.dumps(spec, sort_keys=True), spec)
+        return real_alone(name, interpret, *args, **consts)
+
+    real_alone = tritonmix.launch_alone
     tritonmix._Launcher.__call__ = spy
+    tritonmix.launch_alone = spy_alone
+    # The decoder's bits too, as a GPU decodes them (``torchmix.DeviceBits``).
+    torchmix.DeviceBits.KERNEL_ON_CPU = True
     # One segment of ``n`` bytes: a step's launches are the same for any number of
     # segments, and the interpreter's time goes by the launch.
     fmt.SEGMENT_BYTES, fmt.MIN_SEGMENT_BYTES = n, n
@@ -79,9 +89,14 @@ def record(presets: list[int], n: int) -> list[dict]:
         text += words[(x >> 16) % len(words)] + b" "
     try:
         for p in presets:
-            compress_stream(io.BytesIO(bytes(text[:n])), io.BytesIO(), model, config=PRESETS[p])
+            out = io.BytesIO()
+            compress_stream(io.BytesIO(bytes(text[:n])), out, model, config=PRESETS[p])
+            back = io.BytesIO()
+            decompress_stream(io.BytesIO(out.getvalue()), back, lambda header: model)
+            assert back.getvalue() == bytes(text[:n])
     finally:
         tritonmix._Launcher.__call__ = real
+        tritonmix.launch_alone = real_alone
     return list(seen.values())
 
 

@@ -72,6 +72,13 @@ def test_split_of_every_probability_is_constrictions() -> None:
         assert int(enc.get_compressed()[0]) == int(rangecoder.split(p)) * 256, p
 
 
+def test_the_table_of_splits_is_split() -> None:
+    """``splits``, which a device looks its splits up in, is ``split`` of every p."""
+    table = rangecoder.splits()
+    assert table.dtype == np.int64 and len(table) == 1 << 16
+    assert all(int(table[p]) == int(rangecoder.split(p)) for p in range(1, 1 << 16))
+
+
 def bits_and_probabilities(kind: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     p = {

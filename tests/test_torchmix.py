@@ -340,10 +340,11 @@ def test_settled_steps_run_in_stages(
     host_bits: bool, default_model: IntModel, torch_model: IntModel, monkeypatch
 ) -> None:
     """Once every segment is active and ``SETTLED``, the encoder's steps run as one stage
-    and the decoder's as one too, its bits decoded on the device (``DeviceBits``), or as
-    nine where the host decodes them (``HOST_BITS``), through the buffers a CUDA graph
-    would replay (``torchmix.Captured``); the steps before run one bit at a time. Both
-    write the loops' archive."""
+    (its decisions held on the device, ``DeviceProbs``, or coded each step where
+    ``HOST_BITS`` asks) and the decoder's as one too, its bits decoded on the device
+    (``DeviceBits``), or as nine where the host decodes them, through the buffers a CUDA
+    graph would replay (``torchmix.Captured``); the steps before run one bit at a time.
+    Both write the loops' archive."""
     if host_bits:
         monkeypatch.setenv(torchmix.HOST_BITS, "1")
     calls: dict[str, int] = {"encoder": 0, "decoder": 0}
@@ -352,7 +353,8 @@ def test_settled_steps_run_in_stages(
     real = torchmix.Captured.run
 
     def spy(self, i, *inputs):
-        calls["encoder" if self.stages[0].__name__ == "_encode_step" else "decoder"] += 1
+        side = "encoder" if self.stages[0].__name__.startswith("_encode") else "decoder"
+        calls[side] += 1
         keep.append(self)
         for n, x in enumerate(inputs):
             handed.setdefault((id(self), i, n), set()).add(x.data_ptr())
@@ -373,7 +375,8 @@ def test_settled_steps_run_in_stages(
     assert calls == {"encoder": 2 * 56, "decoder": 2 * 56 * stages}
     # Each stage is handed its inputs in the same memory every step (the host's
     # buffers, the network's output), which a graph that holds their copies reads.
-    assert len(handed) == 2 * 2 + 2 * stages  # the encoder's stage has two inputs
+    # The encoder's stage has two inputs where the host hands it the bytes.
+    assert len(handed) == 2 * (2 if host_bits else 1) + 2 * stages
     assert all(len(places) == 1 for places in handed.values())
     # On a GPU every stage is recorded once a group: the encoder's graph and the
     # decoder's for each of the two groups (the torch model encodes once and decodes
@@ -520,10 +523,10 @@ def test_recorded_copies_read_and_write_the_hosts_buffers(
     set_segment_bytes(monkeypatch, 64)
     _both_ways(prose(64 * 12, seed=18), default_model, torch_model, config=FINE_TEXT)
     # Each group's encoder's stage and decoder's one or nine, and (where it records)
-    # each group's network, once encoding (from the host's bytes) and once decoding
-    # (from the host's bytes, and where the device decodes, from the device's too).
+    # each group's network, once encoding and once decoding: from the host's bytes, and
+    # where the device holds the decisions, from the device's too.
     stages = 9 if host_bits else 1
-    networks = 0 if "the network" in refused else 2 + (2 if host_bits else 4)
+    networks = 0 if "the network" in refused else 2 * 2 * (1 if host_bits else 2)
     assert ran["graphs"] == 2 * (1 + stages) + networks
     refused_stages = len([c for c in refused if c in torchmix.RECORDED_COPIES])
     copies = networks if "the network's copy" in refused else 0
@@ -595,7 +598,7 @@ def test_the_networks_steps_run_in_fixed_buffers(
     run nothing a recording cannot hold, and leave their frequencies in one buffer; the
     archive is the loops'. On a GPU each group's step is recorded after ``WARM`` steps,
     once for each place its bytes come from: the host's buffer, and the device's bytes
-    where it decodes them (``DeviceBits``)."""
+    where the device holds the decisions (``DeviceBits``, ``DeviceProbs``)."""
     buffers: dict[object, set] = {}  # by the object, kept alive (an id may be reused)
     ops: set = set()
     real, real_step = torchmix.NetworkSteps.step, torchmix.NetworkSteps._step
@@ -624,8 +627,8 @@ def test_the_networks_steps_run_in_fixed_buffers(
     assert ops and not ops & torchmix.UNRECORDABLE
     assert torchmix.Captured.refusals == []
     on_gpu = torch_model.ops.device.type == "cuda"
-    # Encoding, each group's from the host's bytes; decoding, from both.
-    assert torchmix.NetworkSteps.recorded == (2 + 4 if on_gpu else 0)
+    # Each group's, encoding and decoding, from the host's bytes and from the device's.
+    assert torchmix.NetworkSteps.recorded == (2 * 2 * 2 if on_gpu else 0)
 
 
 def test_a_network_step_that_cannot_be_recorded_runs_as_it_is(
@@ -657,7 +660,7 @@ def test_settled_stages_hold_nothing_a_recording_cannot(
     wait for the device: each settled stage, encoder's and decoder's, on the text preset
     with nearby probes (the match table's grouped writes) and on a table's record and
     sparse kinds, runs none of ``torchmix.UNRECORDABLE``."""
-    seen: dict[str, set] = {"_encode_step": set(), "_decode_step": set()}
+    seen: dict[str, set] = {"_encode_whole": set(), "_decode_step": set()}
     real = torchmix.Captured.run
 
     def logged(self, i, *inputs):
@@ -676,7 +679,7 @@ def test_settled_stages_hold_nothing_a_recording_cannot(
     table = _table(40)
     config = replace(BINARY_SPARSE_MIXERS, fine=1)
     _both_ways(table, default_model, torch_model, block_size=len(table), config=config)
-    encoder, decoder = seen["_encode_step"], seen["_decode_step"]
+    encoder, decoder = seen["_encode_whole"], seen["_decode_step"]
     assert encoder and decoder  # both kinds of stage ran
     assert not (encoder | decoder) & torchmix.UNRECORDABLE
     assert {"sort", "searchsorted", "scatter_reduce_"} <= encoder
