@@ -766,6 +766,7 @@ class DeviceBits:
         self.words = torch.from_numpy(words).to(device)
         #: ``tritonmix`` where the kernel decodes, else None (the range coder's function).
         self.kernel = kernel
+        self.warmed: set[int] = set()  # the widths the kernel ran at (``warm``)
         self.on_device = False
         if kernel is None:
             self.state_np = self.state.numpy().view(np.uint64)
@@ -790,6 +791,23 @@ class DeviceBits:
                 kernel = tritonmix  # whose ``launch_alone`` runs the kernel
             dec.device = cls(torch, dec, device, kernel)
         return dec.device
+
+    def warm(self, k: int) -> None:
+        """Run the kernel once for ``k`` bits, on scratch, before a step that holds it is
+        recorded: Triton compiles and loads a kernel at its first launch of a kind,
+        which a recording must not hold. (The step's other kernels ran in the steps
+        before it.)"""
+        if self.kernel is None or k in self.warmed:
+            return
+        torch, dev = self.torch, self.state.device
+        state = torch.tensor([0, -1, 0, 0, 0], dtype=torch.int64, device=dev)
+        p = torch.full((k,), 1 << 15, dtype=torch.int64, device=dev)
+        bit = torch.empty(k, dtype=torch.int64, device=dev)
+        self.kernel.launch_alone(
+            "_decode_bits", not self.cuda,
+            k, p, bit, state, self.words, self.n_words, self.splits, UNROLL=self.UNROLL,
+        )  # fmt: skip
+        self.warmed.add(k)
 
     def take(self, dec: BitDecoder) -> None:
         """The state to the device, where the host had it."""
@@ -852,28 +870,22 @@ class DeviceProbs:
         if not self.held:
             return
         coders = list(dict.fromkeys(c for c, _ in self.held))
-        # Each coder's held steps: their probabilities, [m, 8 x s], and their bits
-        # taken out of the grid's columns the same way (the bit positions' rows).
-        probs, bits = [], []
+        # Each coder's held steps: their probabilities, [m, 8 x s], and their bits taken
+        # out of the grid's columns the same way (the bit positions' rows).
+        probs, bits = {}, {}
         for c in coders:
             m = len(c.probs_held)
-            probs.append(c.probs_ring[:m].cpu().numpy().reshape(m, -1))
+            probs[c] = c.probs_ring[:m].cpu().numpy().reshape(m, -1)
             column = c.grid[:, c.probs_held].T.astype(np.int64)[:, None, :]  # [m, 1, s]
-            bits.append(((column >> _BIT_SHIFTS) & 1).reshape(m, -1))
-        steps = [t for c, t in self.held if c is coders[0]]
-        if self.held == [(c, t) for t in steps for c in coders]:
-            # Group after group at each step, as the coder's loop goes: the rows of
-            # each step side by side, in one array each.
-            p = np.concatenate(probs, axis=1).reshape(-1)
-            b = np.concatenate(bits, axis=1).reshape(-1)
-        else:  # a group's steps end before another's: step by step
-            places = dict.fromkeys(coders, 0)
-            order = []
-            for c, _ in self.held:
-                order.append((coders.index(c), places[c]))
-                places[c] += 1
-            p = np.concatenate([probs[g][i] for g, i in order])
-            b = np.concatenate([bits[g][i] for g, i in order])
+            bits[c] = ((column >> _BIT_SHIFTS) & 1).reshape(m, -1)
+        # Then their rows in the coder's loop's order: group after group at each step.
+        places = dict.fromkeys(coders, 0)
+        p_rows, b_rows = [], []
+        for c, _ in self.held:
+            p_rows.append(probs[c][places[c]])
+            b_rows.append(bits[c][places[c]])
+            places[c] += 1
+        p, b = np.concatenate(p_rows), np.concatenate(b_rows)
         enc.reserve(len(b))
         if self.code is None:
             self.code = direct(code_bits, b, p, False, enc.state, enc.out)
@@ -1049,6 +1061,8 @@ class TorchBlockCoder(BitsFromPython):
         """A settled encoder's step whole on the device (``_encode_whole``): the host
         launches it and does not wait. Every ``RING`` steps their decisions are coded."""
         torch, held = self.torch, DeviceProbs.made(enc)
+        if len(self.probs_held) == RING:  # (at a step's start: every group's ring full)
+            held.flush(enc)
         self.bc.k = self.bc.s
         if self.grid_dev is None:
             self.grid_dev = torch.from_numpy(self.grid).to(self.dev)
@@ -1058,8 +1072,6 @@ class TorchBlockCoder(BitsFromPython):
         self.probs_held.append(self.bytes.t)
         held.held.append((self, self.bytes.t))
         self.bytes.advance()
-        if len(self.probs_held) == RING:
-            held.flush(enc)
         return out
 
     def _encode_whole(self, freqs: Any) -> Any:
@@ -1134,6 +1146,7 @@ class TorchBlockCoder(BitsFromPython):
         launches it and does not wait. Every ``RING`` steps it takes their bytes back."""
         self.bc.k = k
         self.dec = dec
+        bits.warm(k)
         bits.take(dec)
         byte = self.whole.run(0, self.torch.as_tensor(freqs, device=self.dev)[:k])
         self.ringed.append(self.bytes.t)
