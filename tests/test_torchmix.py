@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import io
 import re
+import struct
 import weakref
 from dataclasses import replace
 
@@ -28,8 +29,10 @@ from conftest import (
     set_segment_bytes,
     shrink_tables,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from nncompress import coder, records, torchbytes, torchmix
+from nncompress import coder, rangecoder, records, torchbytes, torchmix
 from nncompress import format as fmt
 from nncompress.adaptive import StreamState
 from nncompress.coder import encode_block_mixed
@@ -734,7 +737,8 @@ def test_a_stage_that_cannot_be_compiled_runs_as_it_is(
 
 def _device_bits_case(case: str, seed: int) -> tuple[bytes, np.ndarray]:
     """A payload and the probabilities its bits are read at: an encoder's words for
-    random bits, random words, one word, or words that no encoder wrote."""
+    random bits, random words, one word, words that no encoder wrote, or words whose
+    first bit lies on the boundary of its two symbols (a 1)."""
     from nncompress.rangecoder import BitEncoder, code_bits
 
     rng = np.random.default_rng(seed)
@@ -751,11 +755,16 @@ def _device_bits_case(case: str, seed: int) -> tuple[bytes, np.ndarray]:
     payload = rng.integers(0, 256, 4 * words, dtype=np.uint8).tobytes()
     if case == "no encoder's":  # a point beyond every symbol at the first bit
         payload = b"\xff" * 8 + payload
+    if case == "on a split":  # the point exactly where the first bit's 1 starts
+        point = (((1 << 64) - 1) >> 24) * int(rangecoder.split(int(p[0])))
+        payload = struct.pack("<II", point >> 32, point & 0xFFFFFFFF) + payload
     return payload, p
 
 
 @pytest.mark.parametrize("kernel", [False, True], ids=["range coder", "kernel"])
-@pytest.mark.parametrize("case", ["coded", "random words", "one word", "no encoder's"])
+@pytest.mark.parametrize(
+    "case", ["coded", "random words", "one word", "no encoder's", "on a split"]
+)
 def test_the_device_decodes_the_hosts_bits(case: str, kernel: bool, monkeypatch) -> None:
     """``torchmix.DeviceBits`` reads the bits the host's decoder reads from the same
     words, in steps of any width, taking turns with the host over the state as a block
@@ -800,6 +809,8 @@ def test_the_device_decodes_the_hosts_bits(case: str, kernel: bool, monkeypatch)
                 failed = True
                 break
             assert got.numpy().tolist() == want.tolist(), (seed, n)
+            if at == 0:
+                first = int(want[0])
             at += k
         if not failed:
             bits.give(ours)
@@ -808,3 +819,41 @@ def test_the_device_decodes_the_hosts_bits(case: str, kernel: bool, monkeypatch)
             assert not failed and at == len(p)
         if case == "no encoder's":
             assert failed
+        if case == "on a split":
+            assert host.words[0] and first == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    words=st.binary(min_size=0, max_size=64).map(lambda b: b[: len(b) // 4 * 4]),
+    probs=st.lists(st.integers(1, (1 << 16) - 1), min_size=1, max_size=300),
+    widths=st.lists(st.integers(1, 40), min_size=1, max_size=20),
+)
+def test_any_words_decode_on_the_device_as_on_the_host(
+    words: bytes, probs: list[int], widths: list[int]
+) -> None:
+    """Whatever the words and the widths of the steps, the range coder on CPU tensors
+    (``DeviceBits``) reads what the host reads, and refuses what it refuses."""
+    from nncompress.rangecoder import BitDecoder, code_bits
+
+    p = np.array(probs, dtype=np.int64)
+    host, ours = BitDecoder(words), BitDecoder(words)
+    bits = torchmix.DeviceBits.made(torch, ours, torch.device("cpu"))
+    at = 0
+    for width in widths * (len(p) // sum(widths) + 1):
+        k = min(width, len(p) - at)
+        if k == 0:
+            break
+        want = np.zeros(k, dtype=np.int64)
+        wanted = code_bits(want, p[at : at + k], True, host.state, host.words)
+        got = torch.zeros(k, dtype=torch.int64)
+        bits.take(ours)
+        bits.decode(torch.from_numpy(p[at : at + k].copy()), got)
+        if wanted < 0:
+            with pytest.raises(ValueError, match="invalid for this model"):
+                bits.give(ours)
+            return
+        assert got.numpy().tolist() == want.tolist()
+        at += k
+    bits.give(ours)
+    assert ours.state.tolist() == host.state.tolist()
