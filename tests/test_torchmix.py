@@ -761,6 +761,26 @@ def _device_bits_case(case: str, seed: int) -> tuple[bytes, np.ndarray]:
     return payload, p
 
 
+def _decode_both(host, ours, bits, p: np.ndarray, on_device: bool) -> tuple:
+    """One step's bits at ``p``, read by the host's decoder ``host`` and by ``ours``: on
+    the device (``bits``, a ``DeviceBits``), or by the host after taking the state back
+    (which must then agree on whether the words are an encoder's). Returns the host's
+    return value, its bits and ours."""
+    from nncompress.rangecoder import code_bits
+
+    want = np.zeros(len(p), dtype=np.int64)
+    wanted = code_bits(want, p, True, host.state, host.words)
+    got = torch.zeros(len(p), dtype=torch.int64)
+    if on_device:
+        bits.take(ours)
+        bits.decode(torch.from_numpy(p.copy()), got)
+    else:
+        bits.give(ours)
+        mine = code_bits(got.numpy(), p, True, ours.state, ours.words)
+        assert mine == wanted, "both read the same words up to here"
+    return wanted, want, got
+
+
 @pytest.mark.parametrize("kernel", [False, True], ids=["range coder", "kernel"])
 @pytest.mark.parametrize(
     "case", ["coded", "random words", "one word", "no encoder's", "on a split"]
@@ -772,7 +792,7 @@ def test_the_device_decodes_the_hosts_bits(case: str, kernel: bool, monkeypatch)
     the host's turn after the step that found it raises the host's error. Both ways of
     decoding on the device: the range coder on CPU tensors, and the kernel a GPU runs
     (here through Triton's interpreter)."""
-    from nncompress.rangecoder import BitDecoder, code_bits
+    from nncompress.rangecoder import BitDecoder
 
     if kernel:
         from nncompress import tritonmix
@@ -791,17 +811,8 @@ def test_the_device_decodes_the_hosts_bits(case: str, kernel: bool, monkeypatch)
             k = min(width, len(p) - at)
             if k == 0:
                 break
-            want = np.zeros(k, dtype=np.int64)
-            wanted = code_bits(want, p[at : at + k], True, host.state, host.words)
-            got = torch.zeros(k, dtype=torch.int64)
             on_device = n % 4 != 3  # every fourth step the host's
-            if on_device:
-                bits.take(ours)
-                bits.decode(torch.from_numpy(p[at : at + k].copy()), got)
-            else:
-                bits.give(ours)
-                mine = code_bits(got.numpy(), p[at : at + k], True, ours.state, ours.words)
-                assert mine == wanted, "both read the same words up to here"
+            wanted, want, got = _decode_both(host, ours, bits, p[at : at + k], on_device)
             if wanted < 0:  # the host refuses these words: so does the device's turn
                 if on_device:
                     with pytest.raises(ValueError, match="invalid for this model"):
@@ -834,7 +845,7 @@ def test_any_words_decode_on_the_device_as_on_the_host(
 ) -> None:
     """Whatever the words and the widths of the steps, the range coder on CPU tensors
     (``DeviceBits``) reads what the host reads, and refuses what it refuses."""
-    from nncompress.rangecoder import BitDecoder, code_bits
+    from nncompress.rangecoder import BitDecoder
 
     p = np.array(probs, dtype=np.int64)
     host, ours = BitDecoder(words), BitDecoder(words)
@@ -844,11 +855,7 @@ def test_any_words_decode_on_the_device_as_on_the_host(
         k = min(width, len(p) - at)
         if k == 0:
             break
-        want = np.zeros(k, dtype=np.int64)
-        wanted = code_bits(want, p[at : at + k], True, host.state, host.words)
-        got = torch.zeros(k, dtype=torch.int64)
-        bits.take(ours)
-        bits.decode(torch.from_numpy(p[at : at + k].copy()), got)
+        wanted, want, got = _decode_both(host, ours, bits, p[at : at + k], True)
         if wanted < 0:
             with pytest.raises(ValueError, match="invalid for this model"):
                 bits.give(ours)
