@@ -896,6 +896,13 @@ class DeviceProbs:
         self.held = []
 
 
+def _aligned_rows(torch: Any, n: int, s: int, device: Any) -> Any:
+    """``n`` rows of int64 room for ``s`` values each, every row starting on 16 bytes
+    (an even length apart): Triton compiles a kernel apart for a pointer that is not,
+    and a row handed to a kernel inside a recording must be one it compiled before."""
+    return torch.zeros((n, s + (s & 1)), dtype=torch.int64, device=device)
+
+
 #: A byte's bits, the first the highest: the shifts that take them out of the bytes
 #: (``code_byte``, [8, 1]), and their weights, which put them back (``decode_byte``).
 _BIT_SHIFTS = np.arange(7, -1, -1, dtype=np.int64)[:, None]
@@ -999,7 +1006,7 @@ class TorchBlockCoder(BitsFromPython):
         # Compiled stages decode on the host: the device's bits are a call that torch's
         # compiler cannot take into a graph (the range coder's on the CPU).
         self.host_bits = os.environ.get(HOST_BITS) == "1" or self.whole.compile
-        self.device_rows = torch.zeros((8, bc.s), dtype=torch.int64, device=self.dev)
+        self.device_rows = [row[: bc.s] for row in _aligned_rows(torch, 8, bc.s, self.dev)]
         #: The step's bytes, in one buffer every step: the network's next input.
         self.step_bytes = torch.zeros(bc.s, dtype=torch.int64, device=self.dev)
         self.ring = torch.zeros((RING, bc.s), dtype=torch.int64, device=self.dev)

@@ -285,7 +285,8 @@ class TritonBlockCoder(TorchBlockCoder):
         def buf(*shape: int) -> Any:
             return torch.zeros(shape, dtype=torch.int64, device=self.dev)
 
-        self.p = buf(8, s)  # a row a bit position: the encoder's step keeps all eight
+        # A row a bit position (the encoder's step keeps all eight), each aligned.
+        self.p = torchmix._aligned_rows(torch, 8, s, self.dev)
         self.x = buf(s, n_ctx + 4)
         self.slots, self.tag = buf(s, n_ctx), buf(s, n_ctx)
         self.p_ctx, self.ctx_n, self.held = buf(s, n_ctx), buf(s, n_ctx), buf(s, n_ctx)
