@@ -802,12 +802,16 @@ class DeviceBits:
         torch, dev = self.torch, self.state.device
         state = torch.tensor([0, -1, 0, 0, 0], dtype=torch.int64, device=dev)
         p = torch.full((k,), 1 << 15, dtype=torch.int64, device=dev)
-        bit = torch.empty(k, dtype=torch.int64, device=dev)
+        self._launch(p, torch.empty(k, dtype=torch.int64, device=dev), state)
+        self.warmed.add(k)
+
+    def _launch(self, p: Any, bit: Any, state: Any) -> None:
+        """The kernel on ``len(bit)`` bits from ``state`` (``decode``'s, or scratch)."""
         self.kernel.launch_alone(
             "_decode_bits", not self.cuda,
-            k, p, bit, state, self.words, self.n_words, self.splits, UNROLL=self.UNROLL,
+            len(bit), p, bit, state, self.words, self.n_words, self.splits,
+            UNROLL=self.UNROLL,
         )  # fmt: skip
-        self.warmed.add(k)
 
     def take(self, dec: BitDecoder) -> None:
         """The state to the device, where the host had it."""
@@ -828,13 +832,8 @@ class DeviceBits:
     def decode(self, p: Any, bit: Any) -> None:
         """The step's bits at probabilities ``p`` into ``bit`` (both [k], int64, on the
         device), queued where a device runs them."""
-        k = len(bit)
         if self.kernel is not None:
-            self.kernel.launch_alone(
-                "_decode_bits", not self.cuda,
-                k, p, bit, self.state, self.words, self.n_words, self.splits,
-                UNROLL=self.UNROLL,
-            )  # fmt: skip
+            self._launch(p, bit, self.state)
             return
         bits, probs = bit.numpy(), p.contiguous().numpy()
         if self.decode_np is None:  # found once a block (``jit.direct``)
