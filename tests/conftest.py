@@ -203,6 +203,15 @@ def header_size(model: IntModel, block_size: int = 1) -> int:
 
 
 # ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(autouse=True)
+def _no_terminal_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output sized as a pipe's, whoever runs the tests: a shell that exports
+    ``COLUMNS``, or pytest-xdist, whose workers are given ``COLUMNS=80`` (``compare``'s
+    table takes its width from it, and folds its last columns at 80)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model folder holding the test models; ``default.nnm`` is the 1-layer one, so with
