@@ -323,7 +323,7 @@ UNRECORDABLE = frozenset(
 #: view of a copy, a Python number wrapped as a host scalar, an allocation, the host's
 #: question whether its memory is pinned (``Captured.run``, on a GPU).
 NO_KERNEL = frozenset(
-    {"_unsafe_view", "scalar_tensor", "lift_fresh", "empty", "detach", "is_pinned"}
+    {"_unsafe_view", "scalar_tensor", "lift_fresh", "empty", "empty_like", "detach", "is_pinned"}
 )
 
 
@@ -1005,7 +1005,11 @@ class TorchBlockCoder(BitsFromPython):
         # Compiled stages decode on the host: the device's bits are a call that torch's
         # compiler cannot take into a graph (the range coder's on the CPU).
         self.host_bits = os.environ.get(HOST_BITS) == "1" or self.whole.compile
-        self.device_rows = [row[: bc.s] for row in _aligned_rows(torch, 8, bc.s, self.dev)]
+        # A row a bit position: the device's decoded bits, or an encoder's step's bits
+        # (``_encode_step``), each row starting on 16 bytes as a kernel's input must.
+        self.bit_rows = _aligned_rows(torch, 8, bc.s, self.dev)
+        self.device_rows = [row[: bc.s] for row in self.bit_rows]
+        self.bit_shifts = torch.as_tensor(_BIT_SHIFTS, device=self.dev)
         #: The step's bytes, in one buffer every step: the network's next input.
         self.step_bytes = torch.zeros(bc.s, dtype=torch.int64, device=self.dev)
         self.ring = torch.zeros((RING, bc.s), dtype=torch.int64, device=self.dev)
@@ -1095,10 +1099,12 @@ class TorchBlockCoder(BitsFromPython):
     def _encode_step(self, freqs: Any, byte: Any) -> Any:
         """A whole encoder's step on the device: the decoder's stages run through with
         the known bits. ``freqs``: [k, 256]; P(bit j = 1) of each segment, [8, k]."""
+        bits = self.bit_rows[:, : len(byte)]  # every bit of the step in two launches
+        self.torch.bitwise_and(byte[None] >> self.bit_shifts, 1, out=bits)
         p = [self._first_bit(freqs)]
         for j in range(1, 8):
-            p.append(self._next_bit(j, (byte >> (8 - j)) & 1))
-        self._last_bit(byte & 1)
+            p.append(self._next_bit(j, bits[j - 1]))
+        self._last_bit(bits[7])
         return self.torch.stack(p)
 
     def deliver_into(self, out: np.ndarray) -> None:
@@ -1171,7 +1177,9 @@ class TorchBlockCoder(BitsFromPython):
             self.dec.device.decode(p, rows[j])
             if j < 7:
                 p = self._next_bit(j + 1, rows[j])
-        self.step_bytes.copy_(self._last_bit(rows[7]))
+        byte = self._last_bit(rows[7])
+        if byte.data_ptr() != self.step_bytes.data_ptr():  # (Triton's stages leave them there)
+            self.step_bytes.copy_(byte)
         self.ring.index_copy_(0, self.ring_at, self.step_bytes[None])
         self.ring_at += 1
         return self.step_bytes

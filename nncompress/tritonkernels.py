@@ -589,14 +589,16 @@ def _predict(
 
 
 def _learn_1(
-    bit_ptr, k, c0_ptr, aidx_ptr, aval_ptr, apms_ptr, apm_q, apm_rate,
+    bit_ptr, k, c0_ptr, next_ptr, minus, aidx_ptr, aval_ptr, apms_ptr, apm_q, apm_rate,
     sel_ptr, count_ptr, final_count, slots_ptr, ctxn_ptr, ctx_ptr,
     agreeing_ptr, bucket_ptr, bcount_ptr,
     N_CTX: tl.constexpr, N_MIX: tl.constexpr, BLOCK: tl.constexpr, NC: tl.constexpr,
     NM: tl.constexpr, P_BITS: tl.constexpr,
 ):  # fmt: skip
     """Sums that read nothing this update writes: the refinement knots' moves, the
-    weight sets' sharers, the claims, the match buckets' sharers."""
+    weight sets' sharers, the claims, the match buckets' sharers. And the partial byte
+    with the bit, less ``minus`` (256 after the last bit: the byte), into ``next``: the
+    next bit's partial byte, where torch would take two or three launches of its own."""
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     live = i < k
     bit = tl.load(bit_ptr + i, mask=live, other=0)
@@ -615,6 +617,7 @@ def _learn_1(
     tl.atomic_add(count_ptr + sel, tl.full([BLOCK, NM], 1, tl.int64), mask=live_m)
     c0 = tl.load(c0_ptr + i, mask=live, other=0)
     tl.atomic_add(count_ptr + final_count + c0, tl.full([BLOCK], 1, tl.int64), mask=live)
+    tl.store(next_ptr + i, ((c0 << 1) | bit) - minus, mask=live)
     # A claim marks its slot's check word with minus (its place + 1): the least is
     # the last claimant's, which wins.
     o = tl.arange(0, NC)

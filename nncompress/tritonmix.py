@@ -11,7 +11,9 @@ kernels a bit, each over all segments of the step:
 - ``_learn_1`` to ``_learn_5``: the update in the phases that each need all of the one
   before done, since a segment's update reads what other segments' updates of the same
   entry wrote: the sharers' counts and the claims, then the sums, then the counts' reset
-  and a slot's holders, then the slots' moves, then the clamps.
+  and a slot's holders, then the slots' moves, then the clamps. The first also leaves
+  the next bit's partial bytes (after the last bit, the bytes), so that no torch
+  operation runs between a step's kernels but a few copies.
 
 The batch semantics are ``torchmix``'s (and the loops'): every update is computed from the
 values before the step's updates and summed with integer atomics, whose sum does not
@@ -287,6 +289,14 @@ class TritonBlockCoder(TorchBlockCoder):
 
         # A row a bit position (the encoder's step keeps all eight), each aligned.
         self.p = torchmix._aligned_rows(torch, 8, s, self.dev)
+        # The partial byte before each bit position, a row each, 1 in the first, and the
+        # bytes in the last: ``_learn_1`` writes row j + 1 as it learns bit j, so that no
+        # torch operation runs between a step's kernels for it. The last row is the
+        # step's bytes (``step_bytes``), where the network's next step reads them.
+        self.c0_rows = torchmix._aligned_rows(torch, 9, s, self.dev)
+        self.c0_rows[0].fill_(1)
+        self.step_bytes = self.c0_rows[8, :s]
+        self.j = 0
         self.x = buf(s, n_ctx + 4)
         self.slots, self.tag = buf(s, n_ctx), buf(s, n_ctx)
         self.p_ctx, self.ctx_n, self.held = buf(s, n_ctx), buf(s, n_ctx), buf(s, n_ctx)
@@ -319,12 +329,29 @@ class TritonBlockCoder(TorchBlockCoder):
             N_MIX=len(self.mixers), NM=_pow2(len(self.mixers) + 1),
         )  # fmt: skip
 
+    def _first_bit(self, freqs: Any) -> Any:
+        """``TorchBlockCoder._first_bit``, its partial bytes the first of ``c0_rows``."""
+        self._begin(freqs, len(freqs))
+        return self._predict(0, self.c0_rows[0, : len(freqs)])
+
+    def _next_bit(self, j: int, bit: Any) -> Any:
+        """``TorchBlockCoder._next_bit``, the partial bytes left by ``_update``."""
+        self._update(bit)
+        return self._predict(j, self.c0_rows[j, : len(bit)])
+
+    def _last_bit(self, bit: Any) -> Any:
+        """``TorchBlockCoder._last_bit``: the bytes are ``c0_rows``' last row."""
+        self._update(bit)
+        byte = self.c0_rows[8, : len(bit)]
+        self.bytes.end(byte)
+        return byte
+
     def _predict(self, j: int, c0: Any) -> Any:
         """``TorchBlockCoder._predict`` in one kernel: P(bit j = 1), Q16, [k]."""
         torch, t, lut = self.torch, self.tables.t, self.tables.lut
         k = len(c0)
         c0 = c0.to(torch.int64).contiguous()
-        self.c0 = c0
+        self.c0, self.j = c0, j
         sz = self.sizes
         self.launch("_predict", k,
             c0, k, j,
@@ -344,7 +371,9 @@ class TritonBlockCoder(TorchBlockCoder):
         return self.p[j, :k]
 
     def _update(self, bit: Any) -> None:
-        """``TorchBlockCoder._update`` in five kernels, each after the one before."""
+        """``TorchBlockCoder._update`` in five kernels, each after the one before; the
+        first also leaves the next bit's partial bytes in ``c0_rows`` (the bytes after
+        bit 7)."""
         torch, t, lut = self.torch, self.tables.t, self.tables.lut
         bit = bit.to(torch.int64).contiguous()
         k = len(bit)
@@ -353,8 +382,10 @@ class TritonBlockCoder(TorchBlockCoder):
         q = self.apm_q
         apm_low, apm_high = (A.P_MIN, A.P_MAX) if q == 0 else (A.FINE_LOW, A.FINE_HIGH)
         final = self.tables.final_count
+        j = self.j
         self.launch("_learn_1", k,
-            bit, k, self.c0, self.aidx, self.aval, t["apms"], q, self.params[A._APM_RATE],
+            bit, k, self.c0, self.c0_rows[j + 1], 256 if j == 7 else 0,
+            self.aidx, self.aval, t["apms"], q, self.params[A._APM_RATE],
             self.sel, self.tables.count, final, self.slots, self.ctx_n, t["ctx_stats"],
             self.agreeing, self.bucket, self.bucket_count,
             P_BITS=A.P_BITS, **sz,

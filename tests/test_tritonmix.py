@@ -149,50 +149,61 @@ def test_kernels_with_colliding_slots(
 
 #: A settled decoder step's kernels, stage by stage, where the host decodes its bits
 #: (``torchmix.HOST_BITS``), and all it launches besides them: the byte's work and bit 0
-#: (the frequencies' copy into the stage's buffer, the partial byte's start, the
-#: probabilities' copy to the host); each of bits 1-7 (the bit's copy into the stage's
-#: buffer, the partial byte's shift and or, the probabilities' copy); the last bit's
-#: update and the byte's work after it (the bit's copy, the byte's shift, or and minus
-#: 256). On a GPU the copies are in the stages' graphs.
+#: (the frequencies' copy into the stage's buffer, the probabilities' copy to the host);
+#: each of bits 1-7 (the bit's copy into the stage's buffer, the probabilities' copy);
+#: the last bit's update and the byte's work after it (the bit's copy). The partial
+#: bytes are ``_learn_1``'s. On a GPU the copies are in the stages' graphs.
 _BYTE_KERNELS = ("_byte_begin", "_hashes", "_byte_rows")
 _END_KERNELS = ("_byte_end", "_match_clear", "_seed", "_repeat")
 _LEARN = tuple(f"_learn_{n}" for n in range(1, 6))
 SETTLED_STAGES = {
-    "first": ((*_BYTE_KERNELS, "_predict"), 3),
-    "bit": (("_predict", *_LEARN), 4),
-    "last": ((*_LEARN, *_END_KERNELS), 4),
+    "first": ((*_BYTE_KERNELS, "_predict"), 2),
+    "bit": (("_predict", *_LEARN), 2),
+    "last": ((*_LEARN, *_END_KERNELS), 1),
 }
 #: Where the device decodes them (``torchmix.DeviceBits``), the step is one stage: each
 #: kernel above as often as a step runs it, a bit's decoding eight times, and besides
-#: them the frequencies' copy, the partial byte's start, its shift and or for each of
-#: bits 1-7, the byte's shift, or and minus 256, its copy into the step's buffer and
-#: into the ring, and the ring's place moved on: 23.
+#: them the frequencies' copy, the bytes' copy into the ring, and the ring's place moved
+#: on: 3 (the bytes are left where the network's next step reads them).
 WHOLE_STEP = (
     {**dict.fromkeys(_BYTE_KERNELS + _END_KERNELS, 1), "_predict": 8, "_decode_bits": 8}
     | dict.fromkeys(_LEARN, 8),
-    1 + 1 + 2 * 7 + 3 + 3,
+    3,
 )
+#: An encoder's settled step, whole on the device (``torchmix.DeviceProbs``): the
+#: decoder's kernels but its decoding, and besides them the frequencies' copy, the
+#: bytes' column of the grid taken, copied into the step's buffer and the grid's place
+#: moved on, the bits taken out of the bytes (a shift and an and), the probabilities
+#: stacked, copied into the ring, and the ring's place moved on: 9. Where the host
+#: codes each step, the step's graph takes the bytes (a copy) and leaves the
+#: probabilities (a copy): the grid's three and the ring's two are not there.
+ENCODER_STEP = ({n: c for n, c in WHOLE_STEP[0].items() if n != "_decode_bits"}, 9, 6)
 
 
 @pytest.mark.parametrize("host_bits", [False, True], ids=["device's bits", "host's bits"])
 def test_a_settled_step_is_its_kernels(
     host_bits: bool, triton_model: IntModel, monkeypatch
 ) -> None:
-    """What each of a decoder's stages launches once the step is settled: its kernels,
-    each as often as the step needs it, and a few torch operations, where ``torchmix``'s
-    ran some 2,200 a step (docs/DESIGN.md, section 10)."""
+    """What each of a decoder's stages, and an encoder's step, launches once the step
+    is settled: its kernels, each as often as the step needs it, and a few torch
+    operations, where ``torchmix``'s ran some 2,200 a step (docs/DESIGN.md, section
+    10)."""
     set_segment_bytes(monkeypatch, 12)
     monkeypatch.setenv(torchmix.CUDA_GRAPHS, "0")  # on a GPU too, each launch seen
     if host_bits:
         monkeypatch.setenv(torchmix.HOST_BITS, "1")
     kernels: dict[int, tuple[Counter, int]] = {}
+    encoder: list[tuple[Counter, int]] = []
     real = torchmix.Captured.run
 
     def counted(self, i, *inputs):
         with torchmix.operation_log() as log:
             out = real(self, i, *inputs)
-        if not self.stages[0].__name__.startswith("_encode"):
-            kernels[i] = (Counter(log.counts), log.kernels)
+        seen = (Counter(log.counts), log.kernels)
+        if self.stages[0].__name__.startswith("_encode"):
+            encoder.append(seen)
+        else:
+            kernels[i] = seen
         return out
 
     monkeypatch.setattr(torchmix.Captured, "run", counted)
@@ -210,6 +221,12 @@ def test_a_settled_step_is_its_kernels(
     assert TEXT_MIXERS.match_probes > 0  # so the match table's writes replace some slots
     blob = compress(data, triton_model, config=TEXT_MIXERS)
     assert decompress(blob, triton_model) == data
+    names, whole, host = ENCODER_STEP
+    assert encoder
+    for counts, launches in encoder:
+        ours = {n: counts[n] for n in counts if n.startswith("_") and n[1:2].islower()}
+        assert ours == names, counts
+        assert launches == sum(names.values()) + (host if host_bits else whole), counts
     if not host_bits:
         assert aligned and all(aligned)
         assert sorted(kernels) == [0]
