@@ -26,8 +26,10 @@ segment count, the compiled loops' does not.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import platform
+import pstats
 import re
 import statistics
 import sys
@@ -99,6 +101,13 @@ def main() -> int:
     ap.add_argument(
         "--repeat", type=int, default=5, help="--host: replays of each side (default 5)"
     )
+    ap.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--host: the N functions that took most of the replays' own time, each side",
+    )
     a = ap.parse_args()
     if a.compile:
         os.environ[torchmix.TORCH_COMPILE] = "1"
@@ -142,7 +151,7 @@ def main() -> int:
     if a.ops:
         _census(device, data, a.segments[0], config)
     if a.host:
-        _host_time(device, data, a.segments[0], config, a.pipelined, a.repeat)
+        _host_time(device, data, a.segments[0], config, a.pipelined, a.repeat, a.profile)
     return 0
 
 
@@ -159,7 +168,9 @@ def _refusal_kinds(refused: list[str]) -> dict[str, list]:
     return kinds
 
 
-def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repeat: int) -> None:
+def _host_time(
+    model, data: bytes, segments: int, config, pipelined: bool, repeat: int, profile: int = 0
+) -> None:
     """The host's time a settled step, the device's work taken out: a first run records
     what every settled stage (``torchmix.Captured``) and network step returned, and
     ``repeat`` later runs replay them through the coder's own code, with stand-ins for
@@ -171,7 +182,9 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
     bounds them together: bytes/s <= segments a step / host time a step. ``pipelined``:
     the network's steps launched from a thread of their own, as the CPU path runs them
     (on a CUDA device the coder launches them itself). The least of the replays' times
-    is reported: on a shared machine, the replay that was least disturbed."""
+    is reported: on a shared machine, the replay that was least disturbed. ``profile``:
+    also the functions that took most of the replays' own time (``cProfile``, which
+    slows what it watches: read its shares, not its times)."""
     seen: dict = {}  # (stages or network, its place among this run's, step, stage): output
     replay = [False]
     made: dict[int, int] = {}  # id() of each Captured and NetworkSteps: its creation order
@@ -180,6 +193,7 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
     captures = torchmix.Captured._capture, torchmix.NetworkSteps._capture
     clock = {"start": None, "steps": 0}
     spent = [0.0]  # the stand-ins' own time, this run (``_Replayed``)
+    watch = [cProfile.Profile()]  # where ``profile`` asks: the replays from their clock's start
     written = b""
 
     def place(obj) -> int:
@@ -203,6 +217,8 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
         if clock["start"] is None:  # the first settled step: from here on
             clock["start"] = time.perf_counter()
             spent[0] = 0.0
+            if profile:
+                watch[0].enable()
         clock["steps"] += i == len(self.stages) - 1
         return real[0](self, i, *inputs)
 
@@ -226,6 +242,7 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
     try:
         for side in ("encoder", "decoder"):
             times, own = [], []
+            watch[0] = cProfile.Profile()
             for replay[0] in (False,) + (True,) * repeat:
                 made.clear()
                 keep.clear()
@@ -245,6 +262,7 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
                     # What the stand-ins handed back is what the device computed.
                     assert got == data[:usable], "the replayed decoder lost the input"
                 times.append(time.perf_counter() - (clock["start"] or 0))
+                watch[0].disable()
                 own.append(spent[0])
             steps = max(clock["steps"], 1)
             k = segments // 2 if segments > 1 else 1
@@ -256,6 +274,8 @@ def _host_time(model, data: bytes, segments: int, config, pipelined: bool, repea
                 f"{steps} steps each), {1e6 * own[least] / steps:,.0f} us of it the "
                 "stand-ins' own (a GPU's host launches its graphs instead)"
             )
+            if profile:
+                pstats.Stats(watch[0]).sort_stats("tottime").print_stats(profile)
     finally:
         torchmix.Captured.run, torchmix.NetworkSteps.step = real
         torchmix.Captured._capture, torchmix.NetworkSteps._capture = captures

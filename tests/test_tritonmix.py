@@ -148,36 +148,36 @@ def test_kernels_with_colliding_slots(
 
 
 #: A settled decoder step's kernels, stage by stage, where the host decodes its bits
-#: (``torchmix.HOST_BITS``), and all it launches besides them: the byte's work and bit 0
-#: (the frequencies' copy into the stage's buffer, the probabilities' copy to the host);
-#: each of bits 1-7 (the bit's copy into the stage's buffer, the probabilities' copy);
-#: the last bit's update and the byte's work after it (the bit's copy). The partial
-#: bytes are ``_learn_1``'s. On a GPU the copies are in the stages' graphs.
+#: (``torchmix.HOST_BITS``), and all it launches besides them: the probabilities' copy
+#: to the host, in each stage but the last. The partial bytes are ``_learn_1``'s, and the
+#: stages read the network's frequencies where it left them; a GPU also copies each
+#: bit's row from the host into the stage's buffer (here the stage reads the host's
+#: row itself, on the stage's device). On a GPU the copies are in the stages' graphs.
 _BYTE_KERNELS = ("_byte_begin", "_hashes", "_byte_rows")
 _END_KERNELS = ("_byte_end", "_match_clear", "_seed", "_repeat")
 _LEARN = tuple(f"_learn_{n}" for n in range(1, 6))
 SETTLED_STAGES = {
-    "first": ((*_BYTE_KERNELS, "_predict"), 2),
-    "bit": (("_predict", *_LEARN), 2),
-    "last": ((*_LEARN, *_END_KERNELS), 1),
+    "first": ((*_BYTE_KERNELS, "_predict"), 1),
+    "bit": (("_predict", *_LEARN), 1),
+    "last": ((*_LEARN, *_END_KERNELS), 0),
 }
 #: Where the device decodes them (``torchmix.DeviceBits``), the step is one stage: each
 #: kernel above as often as a step runs it, a bit's decoding eight times, and besides
-#: them the frequencies' copy, the bytes' copy into the ring, and the ring's place moved
-#: on: 3 (the bytes are left where the network's next step reads them).
+#: them the bytes' copy into the ring and the ring's place moved on: 2 (the bytes are
+#: left where the network's next step reads them).
 WHOLE_STEP = (
     {**dict.fromkeys(_BYTE_KERNELS + _END_KERNELS, 1), "_predict": 8, "_decode_bits": 8}
     | dict.fromkeys(_LEARN, 8),
-    3,
+    2,
 )
 #: An encoder's settled step, whole on the device (``torchmix.DeviceProbs``): the
-#: decoder's kernels but its decoding, and besides them the frequencies' copy, the
-#: bytes' column of the grid taken, copied into the step's buffer and the grid's place
-#: moved on, the bits taken out of the bytes (a shift and an and), the probabilities
-#: stacked, copied into the ring, and the ring's place moved on: 9. Where the host
-#: codes each step, the step's graph takes the bytes (a copy) and leaves the
-#: probabilities (a copy): the grid's three and the ring's two are not there.
-ENCODER_STEP = ({n: c for n, c in WHOLE_STEP[0].items() if n != "_decode_bits"}, 9, 6)
+#: decoder's kernels but its decoding, and besides them the bytes' column of the grid
+#: taken, copied into the step's buffer and the grid's place moved on, the bits taken
+#: out of the bytes (a shift and an and), the probabilities stacked, copied into the
+#: ring, and the ring's place moved on: 8. Where the host codes each step, the step
+#: leaves the probabilities in the host's buffer (a copy), and the grid's three and the
+#: ring's two are not there (a GPU also copies the host's bytes in).
+ENCODER_STEP = ({n: c for n, c in WHOLE_STEP[0].items() if n != "_decode_bits"}, 8, 4)
 
 
 @pytest.mark.parametrize("host_bits", [False, True], ids=["device's bits", "host's bits"])
