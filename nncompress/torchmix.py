@@ -437,11 +437,11 @@ class Captured:
 
     A stage's inputs from the host are copied into buffers of its own on the device (one
     already there, the network's output, is read where it is), and its output, where
-    ``into`` names a host tensor for it, into that: the host reads it once it has waited for the
-    device. Where the device allows, the graph holds these copies too, from the tensors
-    the recording was handed and into ``into`` (pinned memory, which a graph may read
-    and write), so that a replay is one call of the host's, not three; the callers hand
-    a stage the same tensors every step (the network's output, the host's pinned
+    ``into`` names a host tensor for it, into that: the host reads it once it has waited
+    for the device. Where the device allows, the graph holds these copies too, from the
+    tensors the recording was handed and into ``into`` (pinned memory, which a graph may
+    read and write), so that a replay is one call of the host's, not three; the callers
+    hand a stage the same tensors every step (the network's output, the host's pinned
     buffers), and a stage handed another copies it into the recorded one first. A
     device that refuses to record the copies records fewer (``RECORDED_COPIES``), and
     the host makes the others around the replay.
