@@ -15,7 +15,7 @@ def _readme_commands() -> list[str]:
 def test_readme_starts_with_two_commands() -> None:
     setup, tests = _readme_commands()
     assert "nncompress" in setup and "cmp" in setup
-    assert tests.endswith("pytest -q -n auto")
+    assert tests.endswith("pytest -q -n auto --maxprocesses 8")
 
 
 def test_ci_runs_the_readme_test_command() -> None:
