@@ -1225,21 +1225,32 @@ class TorchBlockCoder(BitsFromPython):
 
     def _first_bit(self, freqs: Any) -> Any:
         """The decoder's first stage: the byte's work, then P(bit 0 = 1)."""
-        self._begin(freqs, len(freqs))
-        self.c0 = self.torch.ones(len(freqs), dtype=self.torch.int64, device=self.dev)
-        return self._predict(0, self.c0)
+        k = len(freqs)
+        self._begin(freqs, k)
+        return self._predict(0, self._partial(0, k))
 
     def _next_bit(self, j: int, bit: Any) -> Any:
         """Learn from bit j - 1, just decoded, then P(bit j = 1)."""
         self._update(bit)
-        return self._predict(j, (self.c0 << 1) | bit)
+        return self._predict(j, self._partial(j, len(bit), bit))
 
     def _last_bit(self, bit: Any) -> Any:
         """Learn from bit 7, then the byte's work after its bits; the bytes."""
         self._update(bit)
-        byte = ((self.c0 << 1) | bit) - 256
+        byte = self._partial(8, len(bit), bit)
         self.bytes.end(byte)
         return byte
+
+    def _partial(self, j: int, k: int, bit: Any = None) -> Any:
+        """The partial byte before bit j of each of k segments (1 before bit 0, the
+        byte itself after bit 7), ``bit`` the bits j - 1 just learnt from. Here torch
+        operations on the one before (``_predict`` keeps it); the kernels' coder has
+        ``_update`` leave them in rows of their own."""
+        torch = self.torch
+        if j == 0:
+            return torch.ones(k, dtype=torch.int64, device=self.dev)
+        c0 = (self.c0 << 1) | bit
+        return c0 - 256 if j == 8 else c0
 
     def _predict_bits(self, j: int, c0: np.ndarray) -> np.ndarray:
         p = self._predict(j, self.torch.from_numpy(c0).to(self.dev))

@@ -329,22 +329,11 @@ class TritonBlockCoder(TorchBlockCoder):
             N_MIX=len(self.mixers), NM=_pow2(len(self.mixers) + 1),
         )  # fmt: skip
 
-    def _first_bit(self, freqs: Any) -> Any:
-        """``TorchBlockCoder._first_bit``, its partial bytes the first of ``c0_rows``."""
-        self._begin(freqs, len(freqs))
-        return self._predict(0, self.c0_rows[0, : len(freqs)])
-
-    def _next_bit(self, j: int, bit: Any) -> Any:
-        """``TorchBlockCoder._next_bit``, the partial bytes left by ``_update``."""
-        self._update(bit)
-        return self._predict(j, self.c0_rows[j, : len(bit)])
-
-    def _last_bit(self, bit: Any) -> Any:
-        """``TorchBlockCoder._last_bit``: the bytes are ``c0_rows``' last row."""
-        self._update(bit)
-        byte = self.c0_rows[8, : len(bit)]
-        self.bytes.end(byte)
-        return byte
+    def _partial(self, j: int, k: int, bit: Any = None) -> Any:
+        """``TorchBlockCoder._partial``: the row of ``c0_rows`` that ``_learn_1`` wrote
+        as it learnt bit j - 1 (the first row, all 1s, before bit 0; the last, the
+        step's bytes, after bit 7)."""
+        return self.c0_rows[j, :k]
 
     def _predict(self, j: int, c0: Any) -> Any:
         """``TorchBlockCoder._predict`` in one kernel: P(bit j = 1), Q16, [k]."""
