@@ -31,6 +31,7 @@ coded without the network (``coder._code_mixed`` keeps them in the loops).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -463,10 +464,13 @@ class Captured:
     refusals: list[str] = []
 
     def __init__(
-        self, stages: list[Any], work: ByteWork, owners: list[Any], into: list[Any] | None = None
+        self,
+        stages: list[Any],
+        work: ByteWork,
+        owners: list[Any],
+        into: list[Any] | None = None,
+        compiles: bool = True,
     ) -> None:
-        import os
-
         self.stages = stages
         self.work = work
         self.owners = owners
@@ -483,7 +487,9 @@ class Captured:
         dev = work.sh.device
         self.cuda = dev.type == "cuda"
         self.record = self.cuda and os.environ.get(CUDA_GRAPHS, "1") != "0"
-        self.compile = os.environ.get(TORCH_COMPILE) == "1"
+        #: ``TORCH_COMPILE`` asks, and the stages are torch's own (``compiles``: not
+        #: Triton's kernels, which torch's compiler is not asked to take in).
+        self.compile = compiles and os.environ.get(TORCH_COMPILE) == "1"
         self.fused: list[Any] = [None] * len(stages)  # the compiled stages
 
     def run(self, i: int, *inputs: Any) -> Any:
@@ -654,8 +660,6 @@ class NetworkSteps:
     recorded = 0
 
     def __init__(self, model: Any, batch: int) -> None:
-        import os
-
         import torch
 
         self.torch = torch
@@ -957,6 +961,8 @@ class TorchBlockCoder(BitsFromPython):
 
     #: What does the byte's work (``tritonmix.TritonByteWork`` does it as kernels).
     byte_work = ByteWork
+    #: Whether ``TORCH_COMPILE`` may compile the steps' stages (``Captured``).
+    compiles = True
 
     def __init__(self, bc: A.BlockCoder, tables: DeviceTables) -> None:
         super().__init__(bc)
@@ -1000,18 +1006,20 @@ class TorchBlockCoder(BitsFromPython):
         self.bytes = self.byte_work(bc, tables.block(bc), tables.t["match_table"])
         owners = [self, self.bytes]
         self.host = host = _RoundTrip(torch, bc.s, self.dev)
-        self.encoder = Captured([self._encode_step], self.bytes, owners, [host.step_probs])
+        self.encoder = Captured(
+            [self._encode_step], self.bytes, owners, [host.step_probs], self.compiles
+        )
         bits = [partial(self._next_bit, j) for j in range(1, 8)]
         stages = [self._first_bit, *bits, self._last_bit]
-        self.decoder = Captured(stages, self.bytes, owners, [host.probs] * 8 + [None])
+        self.decoder = Captured(
+            stages, self.bytes, owners, [host.probs] * 8 + [None], self.compiles
+        )
         # The range coder's compiled function, each way (``code_byte``, ``decode_byte``).
         self.encode: Any = None
         self.decode: Any = None
         # Where the device decodes (``DeviceBits``): the step as one stage, its bits a
         # row a bit position, and a ring of its bytes with the place of the next in it.
-        import os
-
-        self.whole = Captured([self._decode_step], self.bytes, owners)
+        self.whole = Captured([self._decode_step], self.bytes, owners, compiles=self.compiles)
         # Compiled stages decode on the host: the device's bits are a call that torch's
         # compiler cannot take into a graph (the range coder's on the CPU).
         self.host_bits = os.environ.get(HOST_BITS) == "1" or self.whole.compile
@@ -1031,7 +1039,9 @@ class TorchBlockCoder(BitsFromPython):
         # Where the device predicts an encoder's steps (``DeviceProbs``): the step as one
         # stage, reading its bytes from the group's grid on the device at the step's
         # place, and a ring of its probabilities; made at the first such step.
-        self.whole_encoder = Captured([self._encode_whole], self.bytes, owners)
+        self.whole_encoder = Captured(
+            [self._encode_whole], self.bytes, owners, compiles=self.compiles
+        )
         self.grid: np.ndarray | None = None
         self.grid_dev: Any = None
         self.grid_at: Any = None

@@ -272,14 +272,12 @@ class TritonBlockCoder(TorchBlockCoder):
     their recording are its own."""
 
     byte_work = TritonByteWork
+    # Compiling the stages with the kernels in them is not taken up here.
+    compiles = False
 
     def __init__(self, bc: A.BlockCoder, tables: Any) -> None:
         super().__init__(bc, tables)
         torch = self.torch
-        # Compiling the stages with the kernels in them is not taken up here.
-        for stages in (self.encoder, self.decoder, self.whole, self.whole_encoder):
-            stages.compile = False
-        self.host_bits = os.environ.get(torchmix.HOST_BITS) == "1"
         self.launch = self.bytes.launch
         s, n_ctx, n_mix = bc.s, self.n_ctx, 3 + len(self.mixers)
         self.sizes = dict(N_CTX=n_ctx, N_MIX=len(self.mixers), NC=_pow2(n_ctx), NM=_pow2(n_mix))
