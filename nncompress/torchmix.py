@@ -1007,12 +1007,12 @@ class TorchBlockCoder(BitsFromPython):
         owners = [self, self.bytes]
         self.host = host = _RoundTrip(torch, bc.s, self.dev)
         self.encoder = Captured(
-            [self._encode_step], self.bytes, owners, [host.step_probs], self.compiles
+            [self._encode_step], self.bytes, owners, [host.step_probs], compiles=self.compiles
         )
         bits = [partial(self._next_bit, j) for j in range(1, 8)]
         stages = [self._first_bit, *bits, self._last_bit]
         self.decoder = Captured(
-            stages, self.bytes, owners, [host.probs] * 8 + [None], self.compiles
+            stages, self.bytes, owners, [host.probs] * 8 + [None], compiles=self.compiles
         )
         # The range coder's compiled function, each way (``code_byte``, ``decode_byte``).
         self.encode: Any = None
