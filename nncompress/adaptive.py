@@ -1259,7 +1259,8 @@ def _seed_matches(
 @entry
 def _code_byte(freqs, byte, decode, state, words, tab, blk, scr) -> int:
     """A group's whole step (``_step``), one call from Python."""
-    return _step(freqs, byte, decode, state, words, tab, blk, scr)
+    work = np.empty((3, len(byte)), dtype=np.int64)
+    return _step(freqs, byte, decode, state, words, tab, blk, scr, work)
 
 
 @entry
@@ -1284,28 +1285,29 @@ def _code_steps(freqs, src, dst, t0, t1, decode, state, words, tab, blk, scr) ->
     calls from Python cost as much as its mixing. The encoder reads each step's byte from
     ``src``; both write it to ``dst``. Returns 0, or -1 as ``_step`` does."""
     byte = np.empty(1, dtype=np.int64)
+    work = np.empty((3, 1), dtype=np.int64)
     for t in range(t0, t1):
         if not decode:
             byte[0] = src[t]
-        if _step(freqs, byte, decode, state, words, tab, blk, scr) < 0:
+        if _step(freqs, byte, decode, state, words, tab, blk, scr, work) < 0:
             return -1
         dst[t] = byte[0]
     return 0
 
 
 @jit
-def _step(freqs, byte, decode, state, words, tab, blk, scr) -> int:
+def _step(freqs, byte, decode, state, words, tab, blk, scr, work) -> int:
     """A group's whole step, encoder and decoder alike: for each bit, every active
     segment's prediction, its coding (bit j of every segment before bit j + 1) and the
     updates, before the next bit is predicted. The encoder (``decode`` false) writes the
     bits of ``byte`` into ``words`` (``rangecoder.encode_bit``); the decoder reads them
     from ``words`` (``rangecoder.decode_bit``) into ``byte``. ``state``: the range coder's.
-    Returns 0, or -1 where the words are not an encoder's."""
+    ``work``: [3, k], rows for the partial bytes, the bits and their probabilities (made
+    by the caller: ``jit.jit``). Returns 0, or -1 where the words are not an encoder's."""
     k = len(byte)
     _begin_byte(freqs, k, blk, scr)
-    c0 = np.ones(k, dtype=np.int64)
-    bit = np.empty(k, dtype=np.int64)
-    p_out = np.empty(k, dtype=np.int64)
+    c0, bit, p_out = work[0], work[1], work[2]
+    c0[:] = 1
     for j in range(8):
         _predict(j, c0, p_out, tab, blk, scr)
         if not decode:

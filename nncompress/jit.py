@@ -71,7 +71,16 @@ class _Lazy:
 
 
 def jit(fn: Callable) -> _Lazy:
-    """A loop called only from other compiled loops."""
+    """A loop called only from other compiled loops, compiled without reference counts.
+
+    numba counts references to every array a function is handed, and to every array it
+    takes out of a tuple, with an atomic add on entry and another on exit: the adaptive
+    layer's helpers, handed the block's tuples of 45 arrays, took some 600 such operations
+    a bit. A loop called only from compiled loops borrows its arrays from a caller that
+    holds them for the call, so it needs none: numba's ``_nrt`` option off, it counts
+    nothing. The price: such a loop may not allocate an array (numba refuses to compile
+    ``np.empty`` there) nor return one; the entries (``entry``), which Python calls, keep
+    the counts and make the arrays their callees work in."""
     lazy = _Lazy(fn, entry=False)
     _registry.append(lazy)
     return lazy
@@ -170,7 +179,7 @@ def _bind_numba() -> None:
         typeof_impl.register(Args)(lambda value, c: typeof_impl(tuple(value), c))
         for lazy in _registry:
             if lazy.dispatcher is None:
-                lazy.dispatcher = njit(cache=True, nogil=True)(lazy.fn)
+                lazy.dispatcher = njit(cache=True, nogil=True, _nrt=lazy.entry)(lazy.fn)
         modules = {id(lazy.module): lazy.module for lazy in _registry}
         for module in modules.values():
             for key, value in list(vars(module).items()):
