@@ -15,6 +15,7 @@ import lzma
 import os
 import sys
 import threading
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -244,6 +245,7 @@ def compress_block(
     rebuild: Callable[[], StreamState] | None = None,
     flat_text: bool = True,
     network_trial: bool = False,
+    runs_by_lzma: bool = False,
 ) -> Choice:
     """Code one block with the smallest of the allowed methods (stored is always allowed).
     ``parallel``: run the LZMA2 trial, and the mixed method's network, in threads of their
@@ -255,6 +257,9 @@ def compress_block(
     on its start (``_network_pays``) say so (``records.flat``); such text no longer than
     the trial is coded both ways, and the smaller kept. ``network_trial``: code
     such binary blocks with the network as well, and keep the smaller (``_if_smaller``).
+    ``runs_by_lzma``: a block that LZMA2 codes in next to nothing (``TRIVIAL``; long runs,
+    one line repeated: ``looks_trivial``) is taken by LZMA2 without trying the mixed
+    method (``Choice.trivial``).
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -266,7 +271,13 @@ def compress_block(
     # choice does not depend on which trial finished first.
     cands = [Choice(fmt.METHOD_STORED, data)]
     lzma_trial = None
-    if fmt.METHOD_LZMA in methods:
+    if runs_by_lzma and fmt.METHOD_LZMA in methods and looks_trivial(data):
+        packed, variant = _lzma_compress(data)
+        if len(packed) <= TRIVIAL_BYTES + len(data) * TRIVIAL:
+            state.add_other_block(data)
+            return Choice(fmt.METHOD_LZMA, packed, variant, trivial=True)
+        cands.append(Choice(fmt.METHOD_LZMA, packed, variant))
+    elif fmt.METHOD_LZMA in methods:
         # liblzma releases the GIL: with a core to spare, its trial runs beside the
         # network's (about a tenth of the block's time, otherwise).
         if parallel and any(m in methods for m in fmt.MODEL_METHODS):
@@ -451,6 +462,9 @@ class Choice:
     record: int = 0
     x86: bool = False
     flat: bool = False
+    #: Taken by LZMA2 without trying the mixed method (``compress_block``'s
+    #: ``runs_by_lzma``): the statistics only saw its bytes, as the decoder's will.
+    trivial: bool = False
 
     def header(self, raw_len: int, end: int) -> fmt.BlockHeader:
         return fmt.BlockHeader(
@@ -466,6 +480,33 @@ class Choice:
 
     def info(self, raw_len: int) -> BlockInfo:
         return BlockInfo.of(self.header(raw_len, fmt.END_NONE))
+
+
+#: The most a block's LZMA2 payload may be, for the block to be taken by LZMA2 without
+#: trying the mixed method (levels' ``runs_by_lzma``): ``TRIVIAL_BYTES`` (LZMA2's cost of
+#: coding anything: 56 bytes for 16 KiB of zeros) plus ``TRIVIAL`` of the block, 4 bits
+#: a KiB. With fine probabilities the mixed method spends at least 0.0012 bits a byte
+#: (docs/FORMAT.md, "What a payload can hold"), 162 bytes a MiB, so skipping it costs at
+#: most about 420 bytes a MiB of such blocks (1 MiB of zeros: 206 bytes for LZMA2, 181
+#: for the whole archive the mixed method wrote), and saves the seconds it takes to code
+#: them. Blocks under ``TRIVIAL_MIN`` bytes keep the trial: it takes a second or less,
+#: and LZMA2's fixed cost weighs more there.
+TRIVIAL = 1 / 2048
+TRIVIAL_BYTES = 64
+TRIVIAL_MIN = 1 << 16
+#: ``looks_trivial``'s bound on zlib's level 1, as a share of the block's length: deflate
+#: codes no block in less than about 1/1000 of it, and level 1 stopped at 1/228 on 1 MiB
+#: of zeros, 1/157 on a log line repeated, 1/4 on a column of counters.
+TRIVIAL_ZLIB = 1 / 128
+
+
+def looks_trivial(data: bytes) -> bool:
+    """Whether ``data`` may be so redundant that LZMA2 codes it in next to nothing
+    (``TRIVIAL``): zlib's fastest level (a few milliseconds a MiB) finds it in
+    ``TRIVIAL_ZLIB`` of it. Text, code and tables are nowhere near, and so pay only for
+    zlib; where it says yes, ``compress_block`` runs LZMA2 first (tens of milliseconds a
+    MiB on such data)."""
+    return len(data) >= TRIVIAL_MIN and len(zlib.compress(data, 1)) <= len(data) * TRIVIAL_ZLIB
 
 
 def looks_incompressible(data: bytes) -> bool:
@@ -527,12 +568,13 @@ def encode_frame(
     parts: list[bytes] = []
     infos: list[BlockInfo] = []
     check = job.seed
-    # Rolling back a block that the mixed method lost: while every block so far was
-    # mixed, by coding them again from fresh statistics (the same computation, so the same
-    # state), which costs time only where the mixed method loses, instead of a copy of the
-    # tables before every block, which costs their size in memory always. After a block
-    # that another method won, and before one that looks incompressible, by a copy: a
-    # frame that mixes kinds of data must not be coded again and again.
+    # Rolling back a block that the mixed method lost: while it has lost none so far
+    # (every block mixed, or taken by LZMA2 without trying it), by coding them again from
+    # fresh statistics (the same computation, so the same state), which costs time only
+    # where the mixed method loses, instead of a copy of the tables before every block,
+    # which costs their size in memory always. After a block that another method won,
+    # and before one that looks incompressible, by a copy: a frame that mixes kinds of
+    # data must not be coded again and again.
     all_mixed = True
     for i, raw in enumerate(blocks):
         _int8_for(model, len(raw), job.int8_products, job.parallel, job.config)
@@ -551,8 +593,9 @@ def encode_frame(
             rebuild,
             lvl.flat_text,
             lvl.network_trial,
+            lvl.runs_by_lzma,
         )
-        all_mixed = all_mixed and choice.method == fmt.METHOD_MIXED
+        all_mixed = all_mixed and (choice.method == fmt.METHOD_MIXED or choice.trivial)
         end = job.end if i == len(blocks) - 1 else fmt.END_NONE
         out, check = _block_bytes(choice, raw, end, job.block_size, check)
         (emit or parts.append)(out)
@@ -561,11 +604,15 @@ def encode_frame(
 
 
 def _recode(model: IntModel, job: FrameJob, done: list[tuple[bytes, BlockInfo]]) -> StreamState:
-    """The statistics after a frame's first blocks, all coded by the mixed method (each
-    as it was: segment count, record length, x86 transform, network or not), coded again
-    from fresh statistics."""
+    """The statistics after a frame's first blocks, coded by the mixed method (each as it
+    was: segment count, record length, x86 transform, network or not) or taken by LZMA2
+    without trying it (``Choice.trivial``: only their bytes seen), coded again from
+    fresh statistics."""
     state = StreamState(job.config, job.block_size, job.account)
     for raw, info in done:
+        if info.method != fmt.METHOD_MIXED:
+            state.add_other_block(raw)
+            continue
         coded = filters.x86_encode(raw) if info.x86 else raw
         encode_block_mixed(
             model, coded, state, None, info.segments, job.parallel, info.record, info.flat
@@ -765,6 +812,7 @@ class StreamEncoder:
             fresh,
             lvl.flat_text,
             lvl.network_trial,
+            lvl.runs_by_lzma,
         )
         header = fmt.Header(n)
         if choice.method in fmt.MODEL_METHODS:

@@ -126,6 +126,11 @@ class Level:
     #: the smaller kept (``engine._if_smaller``): a second coding of each, for a few
     #: percent on binaries that hold text, where the level's time allows it.
     network_trial: bool = False
+    #: Whether a block that LZMA2 codes in almost nothing (long runs, a line repeated:
+    #: ``engine.looks_trivial``) is taken by LZMA2 without trying the mixed method, which
+    #: codes such a block at its usual pace, tens of KB/s, for a few hundred bytes a MiB
+    #: at most (``engine.TRIVIAL``).
+    runs_by_lzma: bool = True
     #: The block size where the caller names none (``-B``).
     block: int = DEFAULT_BLOCK
     #: Whether a stream that gives up the text preset for a binary one takes it
@@ -165,6 +170,7 @@ LEVELS: dict[str, Level] = {
         config=FINE_MAX,
         flat_text=False,
         network_trial=True,
+        runs_by_lzma=False,
     ),
     # The default's method in blocks of 2 MiB in 256 segments: a device's geometry, within
     # 1% of the default (docs/DESIGN.md, section 10). The archive depends on the level,

@@ -289,18 +289,50 @@ def test_one_byte(any_model: IntModel, byte: bytes) -> None:
 
 
 @pytest.mark.slow
-def test_one_mib_of_zeros(tiny_model: IntModel) -> None:
-    """A default-sized block of one repeated byte, tiny: the mixed method takes it since
-    its fine probabilities (preset 36) come within 1/65536 of certainty, where the LZMA
-    fallback took it before; its payload stands for more raw bytes than the bound of
-    streams without them allows (``format.MAX_EXPANSION_FINE``). (Slow: the default
-    level tries the mixed method on the whole MiB first.)"""
+def test_one_mib_of_zeros_goes_to_lzma2_untried(tiny_model: IntModel) -> None:
+    """A default-sized block of one repeated byte at the default level: LZMA2 codes it in
+    next to nothing (``engine.TRIVIAL``), so it is taken without trying the mixed
+    method (which codes such a block at its usual pace, seconds a MiB, to save a few
+    dozen bytes), and the stream names no model, needing none to decode."""
     data = bytes(1 << 20)
     blob = compress(data, tiny_model)
+    assert methods_of(blob) == [fmt.METHOD_LZMA]
+    assert len(blob) < 300
+    assert list_stream(io.BytesIO(blob)).model == fmt.MODEL_NONE
+    assert decompress(blob, tiny_model) == data
+
+
+def test_one_mib_of_zeros_mixed_at_max(tiny_model: IntModel) -> None:
+    """The same block at ``--max``, which tries every method on everything: the mixed
+    method takes it since its fine probabilities come within 1/65536 of certainty; its
+    payload stands for more raw bytes than the bound of streams without them allows
+    (``format.MAX_EXPANSION_FINE``). (Slow: the whole MiB in one segment.)"""
+    data = bytes(1 << 20)
+    blob = compress(data, tiny_model, level="max")
     assert methods_of(blob) == [fmt.METHOD_MIXED]
     assert len(blob) < 400
     (block,) = list_stream(io.BytesIO(blob)).blocks
     assert len(data) > fmt.max_raw_len(fmt.METHOD_MIXED, block.coded_len)
+    assert decompress(blob, tiny_model) == data
+
+
+def test_runs_taken_untried_then_a_block_the_mixed_method_loses(tiny_model: IntModel) -> None:
+    """A run taken by LZMA2 without the mixed trial (``Choice.trivial``), then mixed
+    blocks, one of which the mixed method loses to LZMA2: rolling the statistics back
+    codes the frame's earlier blocks again (``engine._recode``), where the run must be
+    seen as the decoder sees it (its bytes only), or the last block would not decode."""
+    rng = np.random.default_rng(7)
+    noise = rng.integers(0, 64, 2048, dtype=np.uint8).tobytes()  # 6 bits a byte: not
+    n = 1 << 16  # "incompressible", so the roll-back recodes rather than copies
+    parts = [bytes(n), sample_text(n, 1), noise * (n // len(noise)), sample_text(n, 2)]
+    data = b"".join(parts)
+    blob = compress(data, tiny_model, block_size=n)
+    assert methods_of(blob) == [
+        fmt.METHOD_LZMA,
+        fmt.METHOD_MIXED,
+        fmt.METHOD_LZMA,
+        fmt.METHOD_MIXED,
+    ]
     assert decompress(blob, tiny_model) == data
 
 
