@@ -115,9 +115,9 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     n = args.bytes
-    runs = [(name, data, 1, True) for name, data in samples(n).items()]
-    text = samples(n)["text"]
-    runs += [("text", text, int(s), False) for s in args.segments.split(",") if s]
+    kinds = samples(n)
+    runs = [(name, data, 1, True) for name, data in kinds.items()]
+    runs += [("text", kinds["text"], int(s), False) for s in args.segments.split(",") if s]
     for name, data, segments, flat in runs:
         config = level.config
         if flat:  # the stream's preset as the encoder would choose it (binary ones)
