@@ -772,8 +772,9 @@ class StreamEncoder:
         )
 
     def _settle_config(self, first_block: bytes) -> None:
-        """Choose the stream's configuration from its first block, before the header (a
-        level that never codes a mixed block names preset 1, which costs no byte)."""
+        """Choose the stream's configuration from its first block (or the first that is
+        not a run), before the header (a level that never codes a mixed block names
+        preset 1, which costs no byte)."""
         if self._config_open:
             mixes = fmt.METHOD_MIXED in LEVELS[self.level].methods
             config = records.config_for(self.config, first_block) if mixes else DEFAULT
@@ -832,12 +833,16 @@ class StreamEncoder:
         from .zoo import model_ref
 
         info, bs = self.info, self.block_size
+        blocks = [data[i : i + bs] for i in range(0, len(data), bs)]
         if not self._header:
-            self._settle_config(data[:bs])
+            # From the first block that is not a run (``looks_trivial``): a disk image's
+            # zeros say nothing of what follows them, and took text for binary data
+            # (the binary preset coded a text 0.5% larger after a MiB of zeros).
+            first = next((b for b in blocks if not looks_trivial(b)), blocks[0])
+            self._settle_config(first)
             self._write_header(fmt.Header(bs, *model_ref(self.model), self.config))
         number, self._started = self._started, self._started + 1
         end = fmt.END_FRAME if not last else fmt.END_INDEX if number else fmt.END_STREAM
-        blocks = [data[i : i + bs] for i in range(0, len(data), bs)]
         if number == 0 and not last and self._external_pool is not None:
             self._pool = self._external_pool
         elif number == 0 and not last and self.frame_bytes >= MIN_WORKER_FRAME:

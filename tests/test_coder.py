@@ -316,6 +316,24 @@ def test_one_mib_of_zeros_mixed_at_max(tiny_model: IntModel) -> None:
     assert decompress(blob, tiny_model) == data
 
 
+def test_a_stream_that_starts_with_a_run_takes_its_preset_from_what_follows(
+    tiny_model: IntModel,
+) -> None:
+    """Zeros look like binary data, but say nothing of what follows them (a disk image's
+    empty start): the stream's preset comes from its first block that is not a run."""
+    n = 1 << 16
+    text = sample_text(2 * n, 5)
+    plain = list_stream(io.BytesIO(compress(text, tiny_model, block_size=n)))
+    data = bytes(n) + text
+    blob = compress(data, tiny_model, block_size=n)
+    info = list_stream(io.BytesIO(blob))
+    assert info.config == plain.config
+    assert [b.method for b in info.blocks][0] == fmt.METHOD_LZMA
+    zeros = list_stream(io.BytesIO(compress(bytes(2 * n), tiny_model, block_size=n)))
+    assert 20 in zeros.config.contexts and 20 not in info.config.contexts  # (record kinds)
+    assert decompress(blob, tiny_model) == data
+
+
 def test_runs_taken_untried_then_a_block_the_mixed_method_loses(tiny_model: IntModel) -> None:
     """A run taken by LZMA2 without the mixed trial (``Choice.trivial``), then mixed
     blocks, one of which the mixed method loses to LZMA2: rolling the statistics back
