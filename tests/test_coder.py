@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ from conftest import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nncompress import coder
+from nncompress import coder, engine
 from nncompress import format as fmt
 from nncompress.adaptive import StreamState
 from nncompress.api import compress_bytes, decompress_bytes
@@ -38,6 +39,7 @@ from nncompress.engine import (
     decompress_stream,
     list_stream,
 )
+from nncompress.levels import LEVELS
 from nncompress.model import IntModel, ModelError
 
 #: The worst-case expansion docs/FORMAT.md documents: a header of at most 18 bytes (with
@@ -302,13 +304,17 @@ def test_one_mib_of_zeros_goes_to_lzma2_untried(tiny_model: IntModel) -> None:
     assert decompress(blob, tiny_model) == data
 
 
-def test_one_mib_of_zeros_mixed_at_max(tiny_model: IntModel) -> None:
-    """The same block at ``--max``, which tries every method on everything: the mixed
-    method takes it since its fine probabilities come within 1/65536 of certainty; its
-    payload stands for more raw bytes than the bound of streams without them allows
+def test_one_mib_of_zeros_mixed_where_a_level_tries_everything(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same block at a level that tries the mixed method on runs too (as ``--max``
+    does; here the default level so changed, one segment without the network): the
+    mixed method takes it since its fine probabilities come within 1/65536 of certainty;
+    its payload stands for more raw bytes than the bound of streams without them allows
     (``format.MAX_EXPANSION_FINE``). (Slow: the whole MiB in one segment.)"""
+    monkeypatch.setitem(LEVELS, "default", replace(LEVELS["default"], runs_by_lzma=False))
     data = bytes(1 << 20)
-    blob = compress(data, tiny_model, level="max")
+    blob = compress(data, tiny_model)
     assert methods_of(blob) == [fmt.METHOD_MIXED]
     assert len(blob) < 400
     (block,) = list_stream(io.BytesIO(blob)).blocks
@@ -334,23 +340,23 @@ def test_a_stream_that_starts_with_a_run_takes_its_preset_from_what_follows(
     assert decompress(blob, tiny_model) == data
 
 
-def test_runs_taken_untried_then_a_block_the_mixed_method_loses(tiny_model: IntModel) -> None:
+def test_runs_taken_untried_then_a_block_the_mixed_method_loses(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A run taken by LZMA2 without the mixed trial (``Choice.trivial``), then mixed
-    blocks, one of which the mixed method loses to LZMA2: rolling the statistics back
-    codes the frame's earlier blocks again (``engine._recode``), where the run must be
-    seen as the decoder sees it (its bytes only), or the last block would not decode."""
-    rng = np.random.default_rng(7)
-    noise = rng.integers(0, 64, 2048, dtype=np.uint8).tobytes()  # 6 bits a byte: not
-    n = 1 << 16  # "incompressible", so the roll-back recodes rather than copies
-    parts = [bytes(n), sample_text(n, 1), noise * (n // len(noise)), sample_text(n, 2)]
+    blocks, one of which the mixed method loses (random bytes, stored): rolling the
+    statistics back codes the frame's earlier blocks again (``engine._recode``), where
+    the run must be seen as the decoder sees it (its bytes only), or the last block
+    would not decode. (Random bytes look incompressible, where the encoder rolls back
+    by a copy instead: here they are taken not to.)"""
+    monkeypatch.setattr(engine, "looks_incompressible", lambda data: False)
+    n = 1 << 16
+    noise = np.random.default_rng(7).bytes(n)
+    parts = [bytes(n), sample_text(n, 1), noise, sample_text(n, 2)]
     data = b"".join(parts)
     blob = compress(data, tiny_model, block_size=n)
-    assert methods_of(blob) == [
-        fmt.METHOD_LZMA,
-        fmt.METHOD_MIXED,
-        fmt.METHOD_LZMA,
-        fmt.METHOD_MIXED,
-    ]
+    methods = [fmt.METHOD_LZMA, fmt.METHOD_MIXED, fmt.METHOD_STORED, fmt.METHOD_MIXED]
+    assert methods_of(blob) == methods
     assert decompress(blob, tiny_model) == data
 
 
