@@ -832,11 +832,11 @@ def _report(path: str, target: str | None, job: Job, info, seconds: float) -> No
 def _spending_lines(info) -> list[str]:
     """How the bits were spent: bytes per block method, and for mixed blocks the bits per
     byte each model alone would have spent beside what the mix spent."""
-    from .format import METHOD_MIXED, METHOD_NAMES
+    from .format import METHOD_MIXED, method_name
 
     by_method: dict[str, list[int]] = {}
     for b in info.blocks:
-        name = METHOD_NAMES[b.method]
+        name = method_name(b.method, b.segments)
         if b.method == METHOD_MIXED:
             name += f" ({b.kind})"  # what the encoder took the block for
         raw_coded = by_method.setdefault(name, [0, 0, 0])
@@ -898,13 +898,14 @@ def _list_totals(job: Job) -> None:
 
 def _list(path: str, src: BinaryIO, job: Job) -> None:
     from .engine import list_stream
-    from .format import METHOD_LZMA, METHOD_MIXED, METHOD_NAMES, MODEL_METHODS
+    from .format import METHOD_LZMA, METHOD_MIXED, MODEL_METHODS, REPEAT_NAME, method_name
 
     info = list_stream(src)
     raw, packed = info.raw_len, info.archive_len
     counts: dict[str, int] = {}
     for b in info.blocks:
-        counts[METHOD_NAMES[b.method]] = counts.get(METHOD_NAMES[b.method], 0) + 1
+        name = method_name(b.method, b.segments)
+        counts[name] = counts.get(name, 0) + 1
     methods = ",".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "-"
     if not job.listed or job.verbose:  # (the header once, as gzip -l; -v repeats it)
         click.echo(
@@ -923,15 +924,17 @@ def _list(path: str, src: BinaryIO, job: Job) -> None:
                 f"(output bytes {f.raw_offset:,}..{f.raw_offset + f.raw_len:,})"
             )
         for i, b in enumerate(info.blocks):
-            what = ""
+            what, name = "", method_name(b.method, b.segments)
             if b.method in MODEL_METHODS:
                 what = f", {b.segments} segments"
                 if b.method == METHOD_MIXED:
                     what += f", {b.kind}"
             elif b.method == METHOD_LZMA:
                 what = f", filter variant {b.segments}"
+            elif name == REPEAT_NAME:
+                what = f", a period of {b.coded_len:,} bytes"
             click.echo(
-                f"  block {i} (frame {b.frame}): {METHOD_NAMES[b.method]:<6} {b.raw_len:>10,} -> "
+                f"  block {i} (frame {b.frame}): {name:<6} {b.raw_len:>10,} -> "
                 f"{b.coded_len:>10,} ({8 * b.coded_len / b.raw_len:.3f} bpb){what}"
             )
 

@@ -40,6 +40,27 @@ METHOD_NAMES = {
     METHOD_LZMA: "lzma",
     METHOD_MIXED: "mixed",
 }
+#: A stored block whose descriptor has bit 5 (its ``param`` 1) holds one period of its
+#: bytes, which repeat to its raw length: a run of one byte, a fill pattern, a line said
+#: over and over, in a few bytes where LZMA2 takes some 200 a MiB (zstd's RLE blocks,
+#: for any period). Readers of format 1 before it refuse the bit ("unknown block flags").
+STORED_REPEAT = 1
+REPEAT_NAME = "repeat"
+
+
+def method_name(method: int, param: int) -> str:
+    """A block's method as listings name it: "repeat" for a stored block that repeats
+    its payload (``STORED_REPEAT``)."""
+    if method == METHOD_STORED and param == STORED_REPEAT:
+        return REPEAT_NAME
+    return METHOD_NAMES[method]
+
+
+def repeated(period: bytes, n: int) -> bytes:
+    """The ``n`` bytes of a repeat block whose payload is ``period``."""
+    return (period * -(-n // len(period)))[:n]
+
+
 MODEL_METHODS = (METHOD_MODEL, METHOD_MIXED)
 #: LZMA blocks name one of this many filter settings (engine.LZMA_VARIANTS).
 LZMA_VARIANT_COUNT = 7
@@ -146,7 +167,8 @@ PAYLOAD_SLACK = 16
 def max_raw_len(method: int, coded_len: int, fine: bool = False) -> int | None:
     """The most raw bytes a block of ``method`` with ``coded_len`` payload bytes can hold
     (None: no bound below ``MAX_BLOCK``; LZMA2's bombs are bounded by the block size),
-    in a stream whose configuration has fine probabilities where ``fine``."""
+    in a stream whose configuration has fine probabilities where ``fine``. (A repeat
+    block's coded length is its period: it is bounded by the block size too.)"""
     if method == METHOD_STORED:
         return coded_len
     ratio = MAX_EXPANSION.get(method)
@@ -319,7 +341,8 @@ def read_header(f: BinaryIO, first: bytes = b"") -> tuple[Header, bytes]:
 @dataclass(frozen=True)
 class BlockHeader:
     """A block's descriptor and lengths. ``param``: the segment count of model and mixed
-    blocks, the filter variant of LZMA blocks, 0 for stored ones. ``record``: a mixed
+    blocks, the filter variant of LZMA blocks, for stored ones ``STORED_REPEAT`` where
+    the payload is one period of the block, else 0. ``record``: a mixed
     block's record length for the record contexts (0: none); ``x86``: a mixed block coded
     after the x86 branch transform; ``flat``: a mixed block coded without the network."""
 
@@ -340,7 +363,7 @@ class BlockHeader:
         full = self.raw_len == block_size
         desc = self.method | self.end << 2 | full << 4
         tail = b""
-        if self.method == METHOD_LZMA:
+        if self.method == METHOD_LZMA or self.method == METHOD_STORED:
             desc |= self.param << 5
         elif self.method in MODEL_METHODS and self.param != segment_count(self.raw_len):
             if self.param == fewest_segments(self.raw_len):
@@ -359,7 +382,7 @@ class BlockHeader:
             desc |= OPTIONS_FLAG
             tail += varint(options) + (varint(self.record) if self.record else b"")
         out = bytes([desc]) + (b"" if full else varint(self.raw_len))
-        if self.method != METHOD_STORED:
+        if self.method != METHOD_STORED or self.param == STORED_REPEAT:
             out += varint(self.coded_len)
         return out + tail
 
@@ -382,12 +405,18 @@ def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
     if raw_len == 0:
         raise FormatError("corrupted archive: empty block")
     coded_len = raw_len
-    if method != METHOD_STORED:
+    repeat = method == METHOD_STORED and extra == STORED_REPEAT
+    if repeat:  # its coded length is the period, shorter than the block
+        coded_len, b = read_varint(f, "period", raw_len - 1)
+        raw += b
+        if coded_len == 0:
+            raise FormatError("corrupted archive: a repeat block of period 0")
+    elif method != METHOD_STORED:
         coded_len, b = read_varint(f, "coded length", raw_len + (1 << 16))
         raw += b
     if method in MODEL_METHODS and not header.needs_model:
         raise FormatError("corrupted archive: a model-coded block in a stream without a model")
-    bound = max_raw_len(method, coded_len, bool(header.config.fine))
+    bound = None if repeat else max_raw_len(method, coded_len, bool(header.config.fine))
     if bound is not None and raw_len > bound:
         raise FormatError(
             f"corrupted archive: a {METHOD_NAMES[method]} block claims {raw_len:,} bytes "
@@ -414,6 +443,8 @@ def read_block_header(f: BinaryIO, header: Header) -> tuple[BlockHeader, bytes]:
                 raise FormatError(f"corrupted archive: {param} segments for {raw_len} bytes")
         else:
             raise FormatError(f"corrupted archive: unknown block flags 0x{d:02x}")
+    elif repeat:
+        param = STORED_REPEAT
     elif extra:
         raise FormatError(f"corrupted archive: unknown block flags 0x{d:02x}")
     options = 0

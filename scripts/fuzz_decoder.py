@@ -289,8 +289,9 @@ def seed_archives(model: IntModel) -> list[bytes]:
         make(b"x", 64),  # one stored block; names no model
         make(text[:100], 128, "fast"),  # one model block
         make(text + bytes(100) + noise, 100, frame=200),  # 3 frames of 2 blocks, an index
-        make(bytes(300), 256),
-        make(noise * 2, 400),  # noise, then the same noise again: LZMA2 wins
+        make(bytes(300), 256),  # repeat blocks of a period of one byte
+        make(noise * 2 + b"!", 401),  # noise, then the same noise again: LZMA2 wins
+        make(noise * 3, 600),  # a repeat block of a period of 200 bytes, tried and kept
         make(noise, 64),  # stored blocks in a stream that names the model
         inline_seed,  # mixed blocks under an inline configuration, 2 frames
         make(more_text[:600], 600, "max"),  # --max: one segment, the fewest (default: two)
@@ -353,11 +354,18 @@ def _continue(raw_crc: int, n: int, state: int) -> int:
     return raw_crc ^ _zeros_crc(n, state) ^ _zeros_crc(n, 0)
 
 
+def _stored_bytes(payload: bytes, n: int, param: int) -> bytes:
+    """A stored block's decoded bytes: its payload, or for a repeat block
+    (``format.STORED_REPEAT``) the payload repeated to ``n`` bytes."""
+    return fmt.repeated(payload, n) if param == fmt.STORED_REPEAT and payload else payload
+
+
 def _raw_crc(bh: fmt.BlockHeader, head: bytes, payload: bytes, check: int, prev: int) -> int | None:
-    """The CRC32 of a block's decoded bytes: of the payload for stored blocks, of the
-    decoded payload for LZMA blocks that decode, else the one that ``check`` implies."""
+    """The CRC32 of a block's decoded bytes: of the payload for stored blocks (repeated, for
+    repeat blocks), of the decoded payload for LZMA blocks that decode, else the one that
+    ``check`` implies."""
     if bh.method == fmt.METHOD_STORED:
-        return zlib.crc32(payload)
+        return zlib.crc32(_stored_bytes(payload, bh.raw_len, bh.param))
     if bh.method == fmt.METHOD_LZMA:
         try:
             raw = _lzma_decompress(payload, bh.raw_len, bh.param)
@@ -695,7 +703,7 @@ def _mutate_block(s: Stream, i: int, rng: random.Random) -> None:
             p[rng.randrange(len(p))] = rng.randrange(256)
         b.payload = bytes(p)
         if fmt.METHOD_STORED == desc & 3:
-            b.raw_crc = zlib.crc32(b.payload)
+            b.raw_crc = zlib.crc32(_stored_bytes(b.payload, b.n, desc >> 5))
         return
     else:  # the payload's length changed without telling the header
         if rng.random() < 0.5:
@@ -1605,6 +1613,29 @@ def _bombs(c: _Ctx) -> list[Crafted]:
             memory=_bounds_of(fmt.Header(n), n),
         ),
     ]
+    # Repeat blocks (``format.STORED_REPEAT``): a byte, or a period of 3 that does not
+    # divide the block, repeated to the block size; and periods the block cannot hold.
+    rep = fmt.STORED_REPEAT
+    three = fmt.repeated(b"abc", n)
+    for name, period, content, crc in (
+        ("byte", b"\x00", n, zeros),
+        ("period-3", b"abc", three, zlib.crc32(three)),
+    ):
+        out.append(
+            Crafted(
+                f"bomb-repeat-{name}-{n}",
+                assemble(fmt.Header(n), [[Blk(fmt.METHOD_STORED, n, period, content, rep)]])[0],
+                ok,
+                out_len=n,
+                out_crc=crc,
+                seconds=whole["seconds"],
+                memory=_bounds_of(fmt.Header(n), n),
+                reader=ok,
+            )
+        )
+    for label, period in (("period-of-the-block", bytes(small)), ("empty-period", b"")):
+        blob = assemble(fmt.Header(n), [[Blk(fmt.METHOD_STORED, small, period, None, rep)]])[0]
+        out.append(Crafted(f"bomb-repeat-{label}", blob, ("FormatError",)))
     return out
 
 

@@ -323,6 +323,21 @@ def test_list_option(work: Path, model_dir: Path) -> None:
     assert "segments" in lines[4] and "block 1 (frame 1): stored" in lines[5]
 
 
+def test_list_names_repeat_blocks(work: Path) -> None:
+    """A block that repeats a period is listed as "repeat", with its period under -v, and
+    ``-v`` counts such blocks apart from stored ones."""
+    write(work / "a", bytes(3000) + b"\xde\xad\xbe\xef" * 750)
+    r = run(["-v", "-B", "3000", "a"])
+    assert r.exit_code == 0
+    assert "repeat: 2 blocks, 6,000 -> 5 bytes" in r.stderr
+    r = run(["-l", "a.nnc"])
+    assert r.output.strip().splitlines()[1].split()[6] == "repeat:2"
+    lines = run(["-lv", "a.nnc"]).output.strip().splitlines()
+    assert "block 0 (frame 0): repeat" in lines[3] and "a period of 1 bytes" in lines[3]
+    assert "block 1 (frame 0): repeat" in lines[4] and "a period of 4 bytes" in lines[4]
+    assert run(["-dc", "a.nnc"]).stdout_bytes == (work / "a").read_bytes()
+
+
 def test_list_without_the_model(
     work: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

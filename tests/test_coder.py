@@ -63,6 +63,20 @@ def methods_of(blob: bytes) -> list[int]:
     return [b.method for b in list_stream(io.BytesIO(blob)).blocks]
 
 
+def names_of(blob: bytes) -> list[str]:
+    """The blocks' methods as listings name them ("repeat" for repeat blocks)."""
+    return [fmt.method_name(b.method, b.segments) for b in list_stream(io.BytesIO(blob)).blocks]
+
+
+def marked_run(n: int, step: int = 1 << 16) -> bytes:
+    """``n`` zero bytes with a byte set in the middle of every ``step``: a run that LZMA2
+    codes in next to nothing but that does not repeat a period (no repeat block)."""
+    data = bytearray(n)
+    for k, i in enumerate(range(step // 2, n, step)):
+        data[i] = k % 255 + 1
+    return bytes(data)
+
+
 # ----------------------------------------------------------------------------- layout
 def reference_segment_count(n: int) -> int:
     """The segment count exactly as docs/FORMAT.md specifies it."""
@@ -291,12 +305,12 @@ def test_one_byte(any_model: IntModel, byte: bytes) -> None:
 
 
 @pytest.mark.slow
-def test_one_mib_of_zeros_goes_to_lzma2_untried(tiny_model: IntModel) -> None:
-    """A default-sized block of one repeated byte at the default level: LZMA2 codes it in
-    next to nothing (``engine.TRIVIAL``), so it is taken without trying the mixed
-    method (which codes such a block at its usual pace, seconds a MiB, to save a few
-    dozen bytes), and the stream names no model, needing none to decode."""
-    data = bytes(1 << 20)
+def test_a_mib_of_a_run_goes_to_lzma2_untried(tiny_model: IntModel) -> None:
+    """A default-sized block of a run with a few marks (no period) at the default level:
+    LZMA2 codes it in next to nothing (``engine.TRIVIAL``), so it is taken without trying
+    the mixed method (which codes such a block at its usual pace, seconds a MiB, to save
+    a few dozen bytes), and the stream names no model, needing none to decode."""
+    data = marked_run(1 << 20)
     blob = compress(data, tiny_model)
     assert methods_of(blob) == [fmt.METHOD_LZMA]
     assert len(blob) < 300
@@ -304,7 +318,7 @@ def test_one_mib_of_zeros_goes_to_lzma2_untried(tiny_model: IntModel) -> None:
     assert decompress(blob, tiny_model) == data
 
 
-def test_one_mib_of_zeros_mixed_where_a_level_tries_everything(
+def test_a_mib_of_a_run_mixed_where_a_level_tries_everything(
     tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same block at a level that tries the mixed method on runs too (as ``--max``
@@ -313,7 +327,7 @@ def test_one_mib_of_zeros_mixed_where_a_level_tries_everything(
     its payload stands for more raw bytes than the bound of streams without them allows
     (``format.MAX_EXPANSION_FINE``). (Slow: the whole MiB in one segment.)"""
     monkeypatch.setitem(LEVELS, "default", replace(LEVELS["default"], runs_by_lzma=False))
-    data = bytes(1 << 20)
+    data = marked_run(1 << 20, 1 << 20)  # one mark, in the middle
     blob = compress(data, tiny_model)
     assert methods_of(blob) == [fmt.METHOD_MIXED]
     assert len(blob) < 400
@@ -334,7 +348,7 @@ def test_a_stream_that_starts_with_a_run_takes_its_preset_from_what_follows(
     blob = compress(data, tiny_model, block_size=n)
     info = list_stream(io.BytesIO(blob))
     assert info.config == plain.config
-    assert [b.method for b in info.blocks][0] == fmt.METHOD_LZMA
+    assert names_of(blob)[0] == "repeat"
     zeros = list_stream(io.BytesIO(compress(bytes(2 * n), tiny_model, block_size=n)))
     assert 20 in zeros.config.contexts and 20 not in info.config.contexts  # (record kinds)
     assert decompress(blob, tiny_model) == data
@@ -343,21 +357,85 @@ def test_a_stream_that_starts_with_a_run_takes_its_preset_from_what_follows(
 def test_runs_taken_untried_then_a_block_the_mixed_method_loses(
     tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A run taken by LZMA2 without the mixed trial (``Choice.trivial``), then mixed
-    blocks, one of which the mixed method loses (random bytes, stored): rolling the
-    statistics back codes the frame's earlier blocks again (``engine._recode``), where
-    the run must be seen as the decoder sees it (its bytes only), or the last block
-    would not decode. (Random bytes look incompressible, where the encoder rolls back
-    by a copy instead: here they are taken not to.)"""
+    """A run taken by LZMA2 without the mixed trial (``Choice.trivial``) and a repeat
+    block (likewise), then mixed blocks, one of which the mixed method loses (random
+    bytes, stored): rolling the statistics back codes the frame's earlier blocks again
+    (``engine._recode``), where the runs must be seen as the decoder sees them (their
+    bytes only), or the last block would not decode. (Random bytes look incompressible,
+    where the encoder rolls back by a copy instead: here they are taken not to.)"""
     monkeypatch.setattr(engine, "looks_incompressible", lambda data: False)
     n = 1 << 16
     noise = np.random.default_rng(7).bytes(n)
-    parts = [bytes(n), sample_text(n, 1), noise, sample_text(n, 2)]
+    parts = [marked_run(n), bytes(n), sample_text(n, 1), noise, sample_text(n, 2)]
     data = b"".join(parts)
     blob = compress(data, tiny_model, block_size=n)
-    methods = [fmt.METHOD_LZMA, fmt.METHOD_MIXED, fmt.METHOD_STORED, fmt.METHOD_MIXED]
-    assert methods_of(blob) == methods
+    assert names_of(blob) == ["lzma", "repeat", "mixed", "stored", "mixed"]
     assert decompress(blob, tiny_model) == data
+
+
+@pytest.mark.parametrize(
+    "period", [b"\x00", b"\xff", b"\xde\xad\xbe\xef", b"abc", bytes(range(64))]
+)
+@pytest.mark.parametrize("level", ["default", "max"])
+def test_a_block_that_repeats_a_period_is_a_repeat_block(
+    tiny_model: IntModel, period: bytes, level: str
+) -> None:
+    """A block that is a period of up to ``engine.REPEAT_UNTRIED`` bytes said over and
+    over (a run of one byte, a fill pattern, a period that does not divide the block) is
+    written as that period, at every level and without trying the other methods: a
+    stream of one such block is 10 bytes, its two varints and the period, and names no
+    model."""
+    n = 10_000
+    data = fmt.repeated(period, n)
+    assert len(data) == n and data.startswith(period * 3)
+    blob = compress(data, tiny_model, level=level)
+    assert names_of(blob) == ["repeat"]
+    info = list_stream(io.BytesIO(blob))
+    assert info.blocks[0].coded_len == len(period) and info.model == fmt.MODEL_NONE
+    assert len(blob) == 10 + len(fmt.varint(n)) + len(fmt.varint(len(period))) + len(period)
+    assert decompress(blob) == data
+
+
+def test_a_longer_period_is_one_candidate_among_the_others(
+    tiny_model: IntModel, small_segments: int
+) -> None:
+    """Periods longer than ``engine.REPEAT_UNTRIED`` are tried with the other methods and
+    the smallest kept: 100 random bytes said 80 times go as the period; 3,000 bytes of
+    text said twice go to a method that codes the text in less than 3,000."""
+    noise = np.random.default_rng(3).bytes(100)
+    blob = compress(noise * 80, tiny_model)
+    assert names_of(blob) == ["repeat"] and list_stream(io.BytesIO(blob)).blocks[0].coded_len == 100
+    assert decompress(blob, tiny_model) == noise * 80
+    text = sample_text(3000, 4) * 2
+    assert engine.repeat_period(text) == 3000
+    blob = compress(text, tiny_model)
+    assert names_of(blob) != ["repeat"] and len(blob) < 3000
+    assert decompress(blob, tiny_model) == text
+
+
+def _shortest_period(data: bytes) -> int:
+    """``engine.repeat_period`` the slow way: every period up to half the length."""
+    n = len(data)
+    return next((p for p in range(1, n // 2 + 1) if data[p:] == data[: n - p]), 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    period=st.lists(st.integers(0, 255), min_size=1, max_size=40, unique=True).map(bytes),
+    n=st.integers(1, 2000),
+    tail=st.binary(max_size=3),
+    noise=st.binary(max_size=50),
+)
+def test_repeat_period_is_the_shortest(period: bytes, n: int, tail: bytes, noise: bytes) -> None:
+    """The period ``engine.repeat_period`` finds is the shortest there is (of at most half
+    the data); it finds it where the period's bytes differ from each other (its start
+    comes again only a period on), and finds none where there is none."""
+    data = fmt.repeated(period, n) + tail
+    found = engine.repeat_period(data)
+    assert found == _shortest_period(data)
+    assert engine.repeat_period(noise) in (0, _shortest_period(noise))
+    if found:
+        assert fmt.repeated(data[:found], len(data)) == data
 
 
 @pytest.mark.parametrize(
@@ -519,7 +597,7 @@ def test_mixed_state_restored_when_another_method_wins(tiny_model: IntModel) -> 
     noise = rng.bytes(750)  # repeated within the block: LZMA2 finds it, the lockstep can't
     parts = [
         sample_text(1500, 1),
-        noise + noise,
+        noise + noise[:700] + rng.bytes(50),  # (not a repeat block: its end differs)
         sample_text(1500, 2),
         rng.bytes(1500),
         sample_text(1500, 3),
@@ -584,28 +662,30 @@ def test_bit_accounting(tiny_model: IntModel) -> None:
 def test_rolling_back_by_recoding_equals_rolling_back_by_copy(
     tiny_model: IntModel, small_segments: int, small_tables: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A frame whose mixed blocks are followed by blocks that LZMA2 and storing win: the
-    encoder undoes the mixed method's updates by coding the frame's earlier blocks again
-    (no copy of the tables), and after that by copies. The archive is the one that copies
-    before every block give, and it decodes."""
+    """A frame whose mixed blocks are followed by blocks that LZMA2, a repeat block and
+    storing win: the encoder undoes the mixed method's updates by coding the frame's
+    earlier blocks again (no copy of the tables), and after that by copies. The archive
+    is the one that copies before every block give, and it decodes."""
     from nncompress import engine, records
 
     # Blocks with the network: without it, the mixed method wins the zeros from LZMA2.
     monkeypatch.setattr(records, "FLAT_BLOCKS", False)
     rng = np.random.default_rng(0)
-    repeat = (bytes(range(40, 110)) * 20)[:1024]
+    repeat = (bytes(range(40, 110)) * 20)[:1024]  # a period of 70: a repeat block
+    noise = rng.bytes(500)  # said twice (LZMA2 finds it; the lockstep cannot), then an end
     data = b"".join(
-        [sample_text(2048, 1), bytes(1024), sample_text(1024, 2), repeat, sample_text(1024, 3)]
-        + [rng.bytes(1024), sample_text(1024, 4)]
+        [sample_text(2048, 1), noise + noise + rng.bytes(24), sample_text(1024, 2), repeat]
+        + [sample_text(1024, 3), rng.bytes(1024), sample_text(1024, 4)]
     )
 
     def archive() -> tuple[bytes, list[str]]:
         out = io.BytesIO()
         info = compress_stream(io.BytesIO(data), out, tiny_model, 1024, frame_size=1 << 20)
-        return out.getvalue(), [fmt.METHOD_NAMES[b.method] for b in info.blocks]
+        return out.getvalue(), [fmt.method_name(b.method, b.segments) for b in info.blocks]
 
     blob, methods = archive()
-    assert methods[:3] == ["mixed", "mixed", "lzma"] and "stored" in methods
+    assert methods[:3] == ["mixed", "mixed", "lzma"] and methods[4] == "repeat"
+    assert "stored" in methods
     monkeypatch.setattr(engine, "looks_incompressible", lambda raw: True)  # copies only
     assert archive()[0] == blob
     out = io.BytesIO()

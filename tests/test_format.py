@@ -267,6 +267,13 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         (fmt.BlockHeader(fmt.METHOD_STORED, 100, 100), 4096, b"\x00\x64"),
         (fmt.BlockHeader(fmt.METHOD_STORED, 4096, 4096, 0, fmt.END_FRAME), 4096, b"\x14"),
+        # A repeat block (bit 5 of a stored block's descriptor): its period's length.
+        (fmt.BlockHeader(fmt.METHOD_STORED, 100, 1, fmt.STORED_REPEAT), 4096, b"\x20\x64\x01"),
+        (
+            fmt.BlockHeader(fmt.METHOD_STORED, 4096, 300, fmt.STORED_REPEAT, fmt.END_STREAM),
+            4096,
+            b"\x38\xac\x02",
+        ),
         (
             fmt.BlockHeader(fmt.METHOD_LZMA, 300, 200, 6, fmt.END_STREAM),
             4096,
@@ -304,8 +311,9 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_block_header_layout(block: fmt.BlockHeader, block_size: int, raw: bytes) -> None:
     """Descriptor (method, end code, full bit, LZMA variant / how the segment count is
-    given), then the raw length unless full, the coded length unless stored, the segment
-    count if neither the default nor the fewest."""
+    given / repeat), then the raw length unless full, the coded length unless stored (a
+    repeat block's: its period), the segment count if neither the default nor the
+    fewest."""
     assert block.pack(block_size) == raw
     header = fmt.Header(block_size, 1)
     f = io.BytesIO(raw)
@@ -360,7 +368,7 @@ def test_one_block_stream_cost(
     info = list_stream(io.BytesIO(blob))
     [b] = info.blocks
     varints = len(fmt.varint(len(data)))
-    if b.method != fmt.METHOD_STORED:
+    if b.method != fmt.METHOD_STORED or b.segments == fmt.STORED_REPEAT:
         varints += len(fmt.varint(b.coded_len))
     varints += b.flat  # repetitive text goes without the network: one options byte
     assert len(blob) - b.coded_len == 10 + varints <= 16  # --max too: no segment count
@@ -545,7 +553,9 @@ def test_any_block_header_that_reads_is_in_range(
     assert b.method in fmt.METHOD_NAMES and b.end in range(4)
     assert 0 < b.raw_len <= block_size
     assert 0 <= b.coded_len <= b.raw_len + (1 << 16)
-    if b.method == fmt.METHOD_STORED:
+    if b.method == fmt.METHOD_STORED and b.param == fmt.STORED_REPEAT:
+        assert 0 < b.coded_len < b.raw_len
+    elif b.method == fmt.METHOD_STORED:
         assert b.coded_len == b.raw_len and b.param == 0
     if b.method == fmt.METHOD_LZMA:
         assert 0 <= b.param < fmt.LZMA_VARIANT_COUNT
@@ -714,8 +724,16 @@ def test_other_formats_are_refused_by_name(raw: bytes, message: str) -> None:
         (b"\xe2\x0a\x05", True, "unknown LZMA2 variant 7"),
         (b"\x00" + fmt.varint(4096), True, "a full block without the full flag"),
         (b"\x03" + fmt.varint(4096) + b"\x05", True, "a full block without the full flag"),
-        (b"\x20\x0a", True, "unknown block flags 0x20"),
+        (b"\x40\x0a", True, "unknown block flags 0x40"),
+        (b"\x60\x0a\x01", True, "unknown block flags 0x60"),
+        (b"\xa0\x0a\x01", True, "unknown block flags 0xa0"),
         (b"\x80\x0a", True, "unknown block flags 0x80"),
+        # Repeat blocks: a period from 1 to the block's length less one.
+        (b"\x20\x0a\x00", False, "a repeat block of period 0"),
+        (b"\x20\x0a\x0a", False, "period 10 out of range"),
+        (b"\x30\x80\x20", False, "period 4096 out of range"),
+        (b"\x20\x01\x01", False, "period 1 out of range"),
+        (b"\x20\x0a", False, "unexpected end of data in period"),
         (b"\x61\x0a\x05", True, "unknown block flags 0x61"),  # segment kind 3
         (b"\x81\x0a\x05", True, "unknown block flags 0x81"),  # bit 7
         (b"\xe3\x0a\x05", True, "unknown block flags 0xe3"),
@@ -1389,7 +1407,7 @@ def test_reader_on_random_bytes(tail: bytes) -> None:
 
 
 # ----------------------------------------------------------------------------- damage
-@pytest.fixture(params=["default", "fast"])
+@pytest.fixture(params=["default", "fast", "repeat"])
 def small_archive(
     request: pytest.FixtureRequest,
     tiny_model: IntModel,
@@ -1397,27 +1415,34 @@ def small_archive(
     small_tables: None,
 ) -> tuple[bytes, bytes, list[int]]:
     """(data, archive, block methods): a model-coded block (the level's network method),
-    a stored one, an LZMA one (stored at level fast), and a short model-coded block, in two
-    frames of two blocks, with an index.
+    a stored one, an LZMA one (stored at level fast; "repeat": the default level, and a
+    repeat block instead), and a short model-coded block, in two frames of two blocks,
+    with an index.
 
     Blocks of 64 bytes in 8-byte segments keep every model decode to 8 steps, and small
     adaptive tables keep the mixed method's per-stream setup cheap, so the exhaustive
     damage tests below cost milliseconds per case."""
     set_segment_bytes(monkeypatch, 8)
     rng = np.random.default_rng(5)
+    period = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
+    run = period * 8  # a repeat block; with its last byte changed, LZMA's: one long match
+    if request.param != "repeat":
+        run = run[:-1] + bytes([run[-1] ^ 0x55])
     data = (
         sample_text(64, seed=1)
         + rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
-        + rng.integers(0, 256, 8, dtype=np.uint8).tobytes() * 8  # LZMA's: one long match
+        + run
         + sample_text(20, seed=2)
     )
-    level = request.param
+    level = "default" if request.param == "repeat" else request.param
     blob = compress(data, tiny_model, block_size=64, level=level, frame_size=128)
     info = list_stream(io.BytesIO(blob))
     methods = [b.method for b in info.blocks]
-    third = fmt.METHOD_LZMA if level == "default" else fmt.METHOD_STORED
+    third = fmt.METHOD_LZMA if request.param == "default" else fmt.METHOD_STORED
     assert methods[0] in fmt.MODEL_METHODS and methods[3] == methods[0]
     assert methods[1:3] == [fmt.METHOD_STORED, third]
+    repeat = info.blocks[2].segments == fmt.STORED_REPEAT
+    assert repeat == (request.param == "repeat") and not info.blocks[1].segments
     assert len(info.frames) == 2 and blob.endswith(fmt.INDEX_MAGIC)
     return data, blob, methods
 

@@ -303,3 +303,29 @@ def test_many_segments_golden_decompresses(default_model: IntModel) -> None:
 def test_many_segments_golden_recompresses_identically() -> None:
     blob = make_golden.make_many_segments_archive()
     assert blob == (DATA / make_golden.MANY_SEGMENTS).read_bytes()
+
+
+def test_repeat_golden_decompresses() -> None:
+    """Repeat blocks (a stored block's descriptor bit 5, ``format.STORED_REPEAT``) between
+    mixed ones: a run, a fill pattern and a period that does not divide the block, each
+    its period alone; the text's start again after them, which the match model finds
+    (the history holds the repeat blocks' bytes as the decoder made them); and the frame
+    read at random too."""
+    blob = (DATA / make_golden.REPEAT).read_bytes()
+    data = make_golden.runs_data()
+    info = list_stream(io.BytesIO(blob))
+    names = [fmt.method_name(b.method, b.segments) for b in info.blocks]
+    assert names == ["mixed", "repeat", "repeat", "repeat", "mixed", "mixed"]
+    assert [b.coded_len for b in info.blocks[1:4]] == [1, 4, 31]
+    assert info.blocks[4].coded_len * 10 < info.blocks[0].coded_len
+    get = lambda h: model_for_archive(h.model, h.model_prefix)  # noqa: E731
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(blob), out, get)
+    assert out.getvalue() == data
+    reader = ArchiveReader(io.BytesIO(blob), get)
+    reader.seek(3 * make_golden.REPEAT_BLOCK - 10)
+    assert reader.read(30) == data[3 * make_golden.REPEAT_BLOCK - 10 :][:30]
+
+
+def test_repeat_golden_recompresses_identically() -> None:
+    assert make_golden.make_repeat_archive() == (DATA / make_golden.REPEAT).read_bytes()
