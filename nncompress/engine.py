@@ -108,7 +108,8 @@ class BlockInfo:
     method: int
     raw_len: int
     coded_len: int
-    #: Segment count of model and mixed blocks, filter variant of LZMA blocks, 0 if stored.
+    #: Segment count of model and mixed blocks, filter variant of LZMA blocks, for stored
+    #: ones ``format.STORED_REPEAT`` if a repeat block, else 0.
     segments: int
     frame: int = 0
     #: A mixed block's record length (0: none), whether it was coded after the x86
