@@ -262,8 +262,8 @@ def compress_block(
     one line repeated: ``looks_trivial``) is taken by LZMA2 without trying the mixed
     method (``Choice.trivial``). At every level, a block that repeats a period of at most
     half its length (``repeat_period``) may be written as that period (a repeat block,
-    ``format.STORED_REPEAT``), without trying anything else where the period is at most
-    ``REPEAT_UNTRIED`` bytes.
+    ``format.STORED_REPEAT``), without trying anything else where no other method could
+    be smaller (``REPEAT_UNTRIED``).
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -273,7 +273,7 @@ def compress_block(
     """
     period = repeat_period(data)
     repeat = Choice(fmt.METHOD_STORED, data[:period], fmt.STORED_REPEAT, trivial=True)
-    if period and period <= REPEAT_UNTRIED:
+    if period and period * REPEAT_UNTRIED <= len(data):
         state.add_other_block(data)
         return repeat
     # Candidates in order of preference: on equal sizes the earlier one wins, so the
@@ -523,12 +523,14 @@ def looks_trivial(data: bytes) -> bool:
     return len(data) >= TRIVIAL_MIN and len(zlib.compress(data, 1)) <= len(data) * TRIVIAL_ZLIB
 
 
-#: A block that repeats a period of at most this many bytes is written as a repeat block
-#: without trying any other method: the period alone is about what the mixed method
-#: spends on a MiB of a run it has learnt (at least 0.0012 bits a byte, 162 bytes a MiB),
-#: and LZMA2 more (206 bytes for a MiB of zeros). Longer periods are one candidate
-#: among the others, the smallest kept.
-REPEAT_UNTRIED = 64
+#: A block that repeats a period no longer than 1/``REPEAT_UNTRIED`` of it is written as
+#: a repeat block without trying any other method: the mixed method spends at least
+#: 0.0012329 bits a byte, so it cannot code the block in fewer bytes than that
+#: (docs/FORMAT.md, "What a payload can hold": at most 6,488.9 raw bytes a payload byte),
+#: the network alone and LZMA2 more (206 bytes for a MiB of zeros). A MiB repeating up
+#: to 161 bytes; a block of 4 KiB, none (its trials take some tens of milliseconds).
+#: Longer periods are one candidate among the others, the smallest kept.
+REPEAT_UNTRIED = 6489
 #: How many places where the block's start comes again ``repeat_period`` tries.
 REPEAT_TRIES = 4
 

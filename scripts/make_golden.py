@@ -26,9 +26,9 @@
   1,026 segments, more than the 1,024 a block may have up to 1 MiB (``format.
   most_segments``: the geometry a device runs, ``--wide``), coded in two groups of 513;
   and
-* ``tests/data/golden-repeat.nnc`` -- the text's start, runs and fill patterns in repeat
-  blocks (``format.STORED_REPEAT``), the text's start again and a short end, in blocks of
-  4096 (``runs_data``).
+* ``tests/data/golden-repeat.nnc`` -- the text's start, runs and fill patterns, most in
+  repeat blocks (``format.STORED_REPEAT``), the text's start again and a short end, in
+  blocks of 4096 (``runs_data``).
 
 These are archives of format 1, which every release must decode: the golden test
 decompresses each and recompresses golden.txt, demanding identical bytes, so any change to
@@ -576,14 +576,19 @@ REPEAT_BLOCK = 4096
 
 def runs_data(b: int = REPEAT_BLOCK) -> bytes:
     """Blocks of ``b`` bytes: the golden text's start; zeros; a fill pattern of 4 bytes; a
-    ruler line of 31 bytes said over and over (a period that does not divide the block);
-    the text's start again, which the match model finds past the runs (the history holds
-    every block, whatever its method); and the text's next 900 bytes."""
+    ruler line of 31 bytes said over and over (which the mixed method codes in less than
+    its period); 37 computed bytes said over and over (a period that does not divide the
+    block, and that nothing codes in less); the text's start again, which the match model
+    finds past the runs (the history holds every block, whatever its method); and the
+    text's next 900 bytes."""
     from nncompress import format as fmt
 
     text = golden_data()
-    runs = bytes(b) + fmt.repeated(b"\xde\xad\xbe\xef", b) + fmt.repeated(b"-" * 30 + b"\n", b)
-    return text[:b] + runs + text[:b] + text[b : b + 900]
+    rand = numbers(37)
+    noise = bytes(rand(256) for _ in range(37))
+    runs = [bytes(b), b"\xde\xad\xbe\xef", b"-" * 30 + b"\n", noise]
+    runs[1:] = [fmt.repeated(period, b) for period in runs[1:]]
+    return text[:b] + b"".join(runs) + text[:b] + text[b : b + 900]
 
 
 def make_repeat_archive(model_path: Path = MODEL_PATH) -> bytes:

@@ -380,12 +380,13 @@ def test_runs_taken_untried_then_a_block_the_mixed_method_loses(
 def test_a_block_that_repeats_a_period_is_a_repeat_block(
     tiny_model: IntModel, period: bytes, level: str
 ) -> None:
-    """A block that is a period of up to ``engine.REPEAT_UNTRIED`` bytes said over and
+    """A block that is a period of up to 1/``engine.REPEAT_UNTRIED`` of it said over and
     over (a run of one byte, a fill pattern, a period that does not divide the block) is
-    written as that period, at every level and without trying the other methods: a
-    stream of one such block is 10 bytes, its two varints and the period, and names no
-    model."""
-    n = 10_000
+    written as that period, at every level and without trying the other methods (none
+    can be smaller): a stream of one such block is 10 bytes, its two varints and the
+    period, and names no model."""
+    n = (1 << 19) + 5
+    assert len(period) * engine.REPEAT_UNTRIED <= n
     data = fmt.repeated(period, n)
     assert len(data) == n and data.startswith(period * 3)
     blob = compress(data, tiny_model, level=level)
@@ -399,9 +400,10 @@ def test_a_block_that_repeats_a_period_is_a_repeat_block(
 def test_a_longer_period_is_one_candidate_among_the_others(
     tiny_model: IntModel, small_segments: int
 ) -> None:
-    """Periods longer than ``engine.REPEAT_UNTRIED`` are tried with the other methods and
-    the smallest kept: 100 random bytes said 80 times go as the period; 3,000 bytes of
-    text said twice go to a method that codes the text in less than 3,000."""
+    """Periods longer than 1/``engine.REPEAT_UNTRIED`` of the block are tried with the
+    other methods and the smallest kept: 100 random bytes said 80 times go as the period;
+    3,000 bytes of text said twice go to a method that codes the text in less than 3,000;
+    a run of 1,000 zeros (too short to go untried) as a period of one byte."""
     noise = np.random.default_rng(3).bytes(100)
     blob = compress(noise * 80, tiny_model)
     assert names_of(blob) == ["repeat"] and list_stream(io.BytesIO(blob)).blocks[0].coded_len == 100
@@ -411,6 +413,8 @@ def test_a_longer_period_is_one_candidate_among_the_others(
     blob = compress(text, tiny_model)
     assert names_of(blob) != ["repeat"] and len(blob) < 3000
     assert decompress(blob, tiny_model) == text
+    blob = compress(bytes(1000), tiny_model)
+    assert names_of(blob) == ["repeat"] and decompress(blob, tiny_model) == bytes(1000)
 
 
 def _shortest_period(data: bytes) -> int:

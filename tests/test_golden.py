@@ -308,16 +308,17 @@ def test_many_segments_golden_recompresses_identically() -> None:
 def test_repeat_golden_decompresses() -> None:
     """Repeat blocks (a stored block's descriptor bit 5, ``format.STORED_REPEAT``) between
     mixed ones: a run, a fill pattern and a period that does not divide the block, each
-    its period alone; the text's start again after them, which the match model finds
-    (the history holds the repeat blocks' bytes as the decoder made them); and the frame
-    read at random too."""
+    its period alone (a ruler line, which the mixed method codes in less, is mixed); the
+    text's start again after them, which the match model finds (the history holds the
+    repeat blocks' bytes as the decoder made them); and the frame read at random too."""
     blob = (DATA / make_golden.REPEAT).read_bytes()
     data = make_golden.runs_data()
     info = list_stream(io.BytesIO(blob))
     names = [fmt.method_name(b.method, b.segments) for b in info.blocks]
-    assert names == ["mixed", "repeat", "repeat", "repeat", "mixed", "mixed"]
-    assert [b.coded_len for b in info.blocks[1:4]] == [1, 4, 31]
-    assert info.blocks[4].coded_len * 10 < info.blocks[0].coded_len
+    assert names == ["mixed", "repeat", "repeat", "mixed", "repeat", "mixed", "mixed"]
+    assert [info.blocks[i].coded_len for i in (1, 2, 4)] == [1, 4, 37]
+    assert info.blocks[3].coded_len < 31
+    assert info.blocks[5].coded_len * 10 < info.blocks[0].coded_len
     get = lambda h: model_for_archive(h.model, h.model_prefix)  # noqa: E731
     out = io.BytesIO()
     decompress_stream(io.BytesIO(blob), out, get)
