@@ -586,9 +586,9 @@ def runs_data(b: int = REPEAT_BLOCK) -> bytes:
     text = golden_data()
     rand = numbers(37)
     noise = bytes(rand(256) for _ in range(37))
-    runs = [bytes(b), b"\xde\xad\xbe\xef", b"-" * 30 + b"\n", noise]
-    runs[1:] = [fmt.repeated(period, b) for period in runs[1:]]
-    return text[:b] + b"".join(runs) + text[:b] + text[b : b + 900]
+    periods = [b"\x00", b"\xde\xad\xbe\xef", b"-" * 30 + b"\n", noise]
+    runs = b"".join(fmt.repeated(period, b) for period in periods)
+    return text[:b] + runs + text[:b] + text[b : b + 900]
 
 
 def make_repeat_archive(model_path: Path = MODEL_PATH) -> bytes:
