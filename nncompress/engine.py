@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from . import filters, levels, records
+from . import filters, levels, records, repeats
 from . import format as fmt
 from .adaptive import Spending, StreamState
 from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
@@ -261,7 +261,7 @@ def compress_block(
     ``runs_by_lzma``: a block that LZMA2 codes in next to nothing (``TRIVIAL``; long runs,
     one line repeated: ``looks_trivial``) is taken by LZMA2 without trying the mixed
     method (``Choice.trivial``). At every level, a block that repeats a period of at most
-    half its length (``repeat_period``) may be written as that period (a repeat block,
+    half its length (``repeats.period``) may be written as that period (a repeat block,
     ``format.STORED_REPEAT``), without trying anything else where no other method could
     be smaller (``REPEAT_UNTRIED``).
 
@@ -271,7 +271,7 @@ def compress_block(
     returns the state as it was before the block, else from a copy taken before (the
     tables' size again: some 340 MB for blocks of 1 MiB).
     """
-    period = repeat_period(data)
+    period = repeats.period(data)
     repeat = Choice(fmt.METHOD_STORED, data[:period], fmt.STORED_REPEAT, trivial=True)
     if period and period * REPEAT_UNTRIED <= len(data):
         state.add_other_block(data)
@@ -531,33 +531,11 @@ def looks_trivial(data: bytes) -> bool:
 #: to 161 bytes; a block of 4 KiB, none (its trials take some tens of milliseconds).
 #: Longer periods are one candidate among the others, the smallest kept.
 REPEAT_UNTRIED = 6489
-#: How many places where the block's start comes again ``repeat_period`` tries.
-REPEAT_TRIES = 4
-
-
-def repeat_period(data: bytes) -> int:
-    """The shortest period ``p`` of ``data`` (``data[p:] == data[:-p]``) if it is at most
-    half its length, else 0. A period's bytes are the block's start, found again at ``p``:
-    the first few places where the first 256 bytes (at most half the block) come again are
-    checked, comparing the block with itself in place (a fraction of a millisecond a MiB;
-    data with no period rarely has its start again at all)."""
-    n = len(data)
-    if n < 2:
-        return 0
-    head, view = data[: min(256, n // 2)], memoryview(data)
-    p = data.find(head, 1)
-    for _ in range(REPEAT_TRIES):
-        if not 0 < p <= n // 2:
-            return 0
-        if data.startswith(view[: n - p], p):
-            return p
-        p = data.find(head, p + 1)
-    return 0
 
 
 def _looks_like_run(data: bytes) -> bool:
     """A block that says nothing of the data around it: a repeat or a long run."""
-    return bool(repeat_period(data)) or looks_trivial(data)
+    return bool(repeats.period(data)) or looks_trivial(data)
 
 
 def looks_incompressible(data: bytes) -> bool:
@@ -680,8 +658,9 @@ class StreamEncoder:
     of ``block_size``; a frame is coded once the input holds more than it (so the frame
     knows it is not the last) or at ``finish``. ``frame_size`` None (the default) leaves it
     to the encoder: frames of ``levels.DEFAULT_FRAME``, but an input of at most two of
-    them is cut in two as ``levels.split_frames`` says (the input is held back until it is
-    longer than that, or ends). ``config``: the mixed method's
+    them is cut in two as ``levels.split_frames`` says, unless its halves share long
+    strings (``levels.SPLIT_SHARED``; the input is held back until it is longer than
+    that, or ends). ``config``: the mixed method's
     configuration (default: the level's), written in the header as a preset number or in
     full. ``account``: record where the bits went (``info.spending``). ``threads``: 1 keeps
     everything on one thread; 0 (all cores) or N > 1 codes the frames of a stream of
@@ -769,6 +748,8 @@ class StreamEncoder:
                 self._single(data)
             else:
                 first = levels.split_frames(len(data), self.block_size) if self._whole() else 0
+                if first and repeats.shared(data[:first], data[first:]) >= levels.SPLIT_SHARED:
+                    first = 0  # the second half repeats the first: one frame sees both
                 if first:
                     self._frame(data[:first], last=False)
                     data = data[first:]

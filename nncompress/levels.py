@@ -30,6 +30,16 @@ DEFAULT_FRAME = 16 << 20
 #: and +1.07% on 12 MiB of Python source. Shorter inputs stay one frame: their halves
 #: would be under 4 MiB, where the cost grows (frames of 4 MiB: +2.07% on Python source).
 SPLIT_MIN = 8 << 20
+#: ...unless the second half repeats the first: where this share of its anchored strings
+#: occur in the first (``repeats.shared``), the input stays one frame, whose second half
+#: the match model then finds in the first. 9 MB of text with one file in it twice, 2.5
+#: MB each, 4.5 MB apart (Canterbury's large world192.txt, then bible.txt between):
+#: 1,441,233 bytes in two frames, 1,066,544 in one, where xz -9e writes 1,361,868
+#: (`nncompress -c` and `-F 16M`, 2026-12-07, AMD EPYC, 2 cores). Between the halves of
+#: 6.5-9 MB of text, logs, CSV, XML and Python's PEPs of this machine 0.2-0.8% of the
+#: strings recur, of that text 55%, of a tar of this repository's sources 31%
+#: (``scripts/frame_cost.py --shared``).
+SPLIT_SHARED = 1 / 8
 
 
 def split_frames(n: int, block: int) -> int:

@@ -7,6 +7,11 @@ frame size, the archive size and its cost against one frame for the whole input.
 
     python scripts/frame_cost.py                        # book1+book2+news, and a 20 MB tree
     python scripts/frame_cost.py --frames 1M,4M,16M FILE...
+    python scripts/frame_cost.py --shared FILE...       # what each input's halves share
+
+``--shared`` prints, instead, the share of the second half's anchored strings that occur
+in the first (``repeats.shared``), which decides whether the encoder cuts an input of 8
+to 32 MiB into two frames (``levels.SPLIT_SHARED``).
 
 The default 20 MB input is the ``.py`` files of this Python's standard library, joined in
 sorted path order (source code of a kind the model was not trained on in bulk, and the
@@ -25,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from nncompress import levels, repeats  # noqa: E402
 from nncompress.engine import compress_stream  # noqa: E402
 from nncompress.zoo import load_model  # noqa: E402
 
@@ -53,6 +59,7 @@ def main() -> None:
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--frames", default="1M,4M,16M,1G", help="frame sizes to try")
     ap.add_argument("--stdlib-mb", type=int, default=20, help="size of the default tree input")
+    ap.add_argument("--shared", action="store_true", help="print what the halves share")
     args = ap.parse_args()
     inputs: list[tuple[str, bytes]] = []
     if args.files:
@@ -63,6 +70,17 @@ def main() -> None:
             ("book1+book2+news", books),
             (f"stdlib .py ({args.stdlib_mb} MB)", stdlib_sources(args.stdlib_mb << 20)),
         ]
+    if args.shared:
+        print(
+            f"| input | bytes | second half's strings in the first (one frame at >= "
+            f"{levels.SPLIT_SHARED:.3f}) | seconds |"
+        )
+        print("|---|---:|---:|---:|")
+        for name, data in inputs:
+            t = time.perf_counter()
+            share = repeats.shared(data[: len(data) // 2], data[len(data) // 2 :])
+            print(f"| {name} | {len(data):,} | {share:.4f} | {time.perf_counter() - t:.2f} |")
+        return
     model = load_model(None)
     frames = [size(f) for f in args.frames.split(",")]
     print("| input | bytes | frame size | frames | archive | cost vs one frame | seconds |")

@@ -27,7 +27,7 @@ from conftest import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nncompress import coder, engine
+from nncompress import coder, engine, repeats
 from nncompress import format as fmt
 from nncompress.adaptive import StreamState
 from nncompress.api import compress_bytes, decompress_bytes
@@ -409,37 +409,12 @@ def test_a_longer_period_is_one_candidate_among_the_others(
     assert names_of(blob) == ["repeat"] and list_stream(io.BytesIO(blob)).blocks[0].coded_len == 100
     assert decompress(blob, tiny_model) == noise * 80
     text = sample_text(3000, 4) * 2
-    assert engine.repeat_period(text) == 3000
+    assert repeats.period(text) == 3000  # (longer than the block's 1/6489)
     blob = compress(text, tiny_model)
     assert names_of(blob) != ["repeat"] and len(blob) < 3000
     assert decompress(blob, tiny_model) == text
     blob = compress(bytes(1000), tiny_model)
     assert names_of(blob) == ["repeat"] and decompress(blob, tiny_model) == bytes(1000)
-
-
-def _shortest_period(data: bytes) -> int:
-    """``engine.repeat_period`` the slow way: every period up to half the length."""
-    n = len(data)
-    return next((p for p in range(1, n // 2 + 1) if data[p:] == data[: n - p]), 0)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    period=st.lists(st.integers(0, 255), min_size=1, max_size=40, unique=True).map(bytes),
-    n=st.integers(1, 2000),
-    tail=st.binary(max_size=3),
-    noise=st.binary(max_size=50),
-)
-def test_repeat_period_is_the_shortest(period: bytes, n: int, tail: bytes, noise: bytes) -> None:
-    """The period ``engine.repeat_period`` finds is the shortest there is (of at most half
-    the data); it finds it where the period's bytes differ from each other (its start
-    comes again only a period on), and finds none where there is none."""
-    data = fmt.repeated(period, n) + tail
-    found = engine.repeat_period(data)
-    assert found == _shortest_period(data)
-    assert engine.repeat_period(noise) in (0, _shortest_period(noise))
-    if found:
-        assert fmt.repeated(data[:found], len(data)) == data
 
 
 @pytest.mark.parametrize(

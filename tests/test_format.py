@@ -1150,6 +1150,23 @@ def test_the_encoder_cuts_a_mid_sized_input_into_two_frames(
     assert [f.raw_len for f in fixed.frames] == [512] * (n // 512) + [n % 512] * (n % 512 > 0)
 
 
+def test_an_input_whose_second_half_repeats_the_first_stays_one_frame(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoder's cut in two is skipped where the halves share long strings
+    (``levels.SPLIT_SHARED``): one frame then sees both, and the match model finds the
+    second in the first. Scaled down: frames of 64 KiB, inputs of 32 to 128 KiB cut."""
+    monkeypatch.setattr(levels, "DEFAULT_FRAME", 64 << 10)
+    monkeypatch.setattr(levels, "SPLIT_MIN", 32 << 10)
+    rng = np.random.default_rng(12)
+    part = rng.bytes(40_000)
+    for data, frames in ((part + part, 1), (part + rng.bytes(40_000), 2)):
+        enc = StreamEncoder(tiny_model, 4096, "fast")
+        blob = enc.write(data) + enc.finish()
+        assert len(list_stream(io.BytesIO(blob)).frames) == frames
+        assert decompress(blob) == data
+
+
 def test_the_default_level_cuts_text_in_segments_of_8_kib() -> None:
     """Text blocks of the default level: one segment per 8 KiB, but at least 64 where the
     format's default count has them (blocks under 64 KiB keep it), always inside the

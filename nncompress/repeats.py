@@ -1,0 +1,83 @@
+"""Repetition the encoder looks for before it codes: a block that is one period said over
+and over (written as a repeat block, ``format.STORED_REPEAT``), and the strings two parts
+of an input share (kept in one frame rather than cut into two that cannot see each other).
+
+Both only steer the encoder's choices; a decoder never runs them, so they may improve
+without touching the format.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: How many places where the block's start comes again ``period`` tries.
+PERIOD_TRIES = 4
+
+
+def period(data: bytes) -> int:
+    """The shortest period ``p`` of ``data`` (``data[p:] == data[:-p]``) if it is at most
+    half its length, else 0. A period's bytes are the block's start, found again at ``p``:
+    the first few places where the first 256 bytes (at most half the block) come again are
+    checked, comparing the block with itself in place (a fraction of a millisecond a MiB;
+    data with no period rarely has its start again at all)."""
+    n = len(data)
+    if n < 2:
+        return 0
+    head, view = data[: min(256, n // 2)], memoryview(data)
+    p = data.find(head, 1)
+    for _ in range(PERIOD_TRIES):
+        if not 0 < p <= n // 2:
+            return 0
+        if data.startswith(view[: n - p], p):
+            return p
+        p = data.find(head, p + 1)
+    return 0
+
+
+#: ``shared``'s strings: ``ANCHOR_WORDS`` words of 8 bytes from each anchor, a place where
+#: a hash of the 8 bytes there has its top ``ANCHOR_BITS`` bits equal to 1: about one place
+#: a KiB, the same places in every copy of the same bytes wherever the copy stands, and
+#: none in a run of zeros (whose hash is 0).
+WORD = 8
+ANCHOR_WORDS = 4
+ANCHOR_BITS = 10
+#: Positions hashed at a time (arrays of a few MiB each).
+CHUNK = 1 << 20
+_MUL = np.uint64(0x9E3779B97F4A7C15)
+_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def _anchored(data: bytes) -> np.ndarray:
+    """The distinct 64-bit keys of the strings of ``ANCHOR_WORDS`` words at ``data``'s
+    anchors."""
+    a = np.frombuffer(data, dtype=np.uint8)
+    span = ANCHOR_WORDS * WORD
+    n = len(a) - span + 1
+    keys = [np.zeros(0, dtype=np.uint64)]
+    top = np.uint64(64 - ANCHOR_BITS)
+    with np.errstate(over="ignore"):
+        for lo in range(0, max(n, 0), CHUNK):
+            hi = min(n, lo + CHUNK)
+            part = a[lo : hi + span - 1].astype(np.uint64)
+            m = len(part) - WORD + 1
+            h = np.zeros(m, dtype=np.uint64)
+            for j in range(WORD):  # each position's word, hashed
+                h = h * _MUL + part[j : j + m]
+            h *= _MIX
+            at = np.flatnonzero((h[: hi - lo] >> top) == 1)
+            key = h[at]
+            for q in range(1, ANCHOR_WORDS):
+                key = key * _MUL + h[at + q * WORD]
+            keys.append(key)
+    return np.unique(np.concatenate(keys))
+
+
+def shared(first: bytes, second: bytes) -> float:
+    """The share of the distinct anchored strings of ``second`` (32 bytes each) that occur
+    in ``first``: 0 where the two parts have nothing long in common, 1 where ``second``
+    repeats ``first``. Text, code and tables share under 1% between their halves; a file
+    stored twice in a tar archive, most of it. A few hundred milliseconds for 16 MiB."""
+    theirs = _anchored(second)
+    if len(theirs) == 0:
+        return 0.0
+    return float(np.isin(theirs, _anchored(first), assume_unique=True).mean())
