@@ -76,7 +76,8 @@ def shared(first: bytes, second: bytes) -> float:
     """The share of the distinct anchored strings of ``second`` (32 bytes each) that occur
     in ``first``: 0 where the two parts have nothing long in common, 1 where ``second``
     repeats ``first``. Text, code and tables share under 1% between their halves; a file
-    stored twice in a tar archive, most of it. A few hundred milliseconds for 16 MiB."""
+    stored twice in a tar archive, most of it. About 0.15 s for 16 MiB on the development
+    VM (``scripts/frame_cost.py --shared``)."""
     theirs = _anchored(second)
     if len(theirs) == 0:
         return 0.0
