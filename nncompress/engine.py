@@ -803,20 +803,23 @@ class StreamEncoder:
             header.block_size,
         )
 
-    def _settle_config(self, first_block: bytes) -> None:
+    def _settle_config(self, first_block: bytes | None) -> None:
         """Choose the stream's configuration from its first block (or the first that is
         not a run), before the header (a level that never codes a mixed block names
-        preset 1, which costs no byte)."""
+        preset 1, which costs no byte). None: every block so far is a run, which says
+        nothing of what may follow; the level's own configuration stays, untried."""
         if self._config_open:
             mixes = fmt.METHOD_MIXED in LEVELS[self.level].methods
-            config = records.config_for(self.config, first_block) if mixes else DEFAULT
-            if config == records.BINARY_MIXERS_CONFIG:
-                config = _image_config(self.model, first_block) or config
-            elif config == records.IMAGE_MIXERS_CONFIG != self.config:
-                # (taken for an image here, not named by the level)
-                config = _bitmap_config(self.model, first_block) or config
-            if config.mixers:  # (short streams have no mixers)
-                config = like_level(config, self.config, LEVELS[self.level].binary_slots)
+            config = self.config if mixes else DEFAULT
+            if mixes and first_block is not None:
+                config = records.config_for(self.config, first_block)
+                if config == records.BINARY_MIXERS_CONFIG:
+                    config = _image_config(self.model, first_block) or config
+                elif config == records.IMAGE_MIXERS_CONFIG != self.config:
+                    # (taken for an image here, not named by the level)
+                    config = _bitmap_config(self.model, first_block) or config
+                if config.mixers:  # (short streams have no mixers)
+                    config = like_level(config, self.config, LEVELS[self.level].binary_slots)
             self.config = self.info.config = config
         self._config_open = False
 
@@ -830,7 +833,8 @@ class StreamEncoder:
             self._write_header(fmt.Header(0))
             return
         n, lvl = len(data), LEVELS[self.level]
-        self._settle_config(data)
+        period = repeats.period(data)  # a repeat block untried needs no configuration
+        self._settle_config(None if period and period * REPEAT_UNTRIED <= n else data)
         fresh = functools.partial(StreamState, self.config, n, self.account)
         state = fresh()
         _int8_for(self.model, n, self.int8_products, self.parallel, self.config)
@@ -870,8 +874,7 @@ class StreamEncoder:
             # From the first block that is not a run (``_looks_like_run``): a disk image's
             # zeros say nothing of what follows them, and took text for binary data
             # (the binary preset coded a text 0.5% larger after a MiB of zeros).
-            first = next((b for b in blocks if not _looks_like_run(b)), blocks[0])
-            self._settle_config(first)
+            self._settle_config(next((b for b in blocks if not _looks_like_run(b)), None))
             self._write_header(fmt.Header(bs, *model_ref(self.model), self.config))
         number, self._started = self._started, self._started + 1
         end = fmt.END_FRAME if not last else fmt.END_INDEX if number else fmt.END_STREAM
