@@ -273,7 +273,7 @@ def compress_block(
     """
     period = repeats.period(data)
     repeat = Choice(fmt.METHOD_STORED, data[:period], fmt.STORED_REPEAT, trivial=True)
-    if period and period * REPEAT_UNTRIED <= len(data):
+    if _repeat_untried(period, len(data)):
         state.add_other_block(data)
         return repeat
     # Candidates in order of preference: on equal sizes the earlier one wins, so the
@@ -531,6 +531,12 @@ def looks_trivial(data: bytes) -> bool:
 #: to 161 bytes; a block of 4 KiB, none (its trials take some tens of milliseconds).
 #: Longer periods are one candidate among the others, the smallest kept.
 REPEAT_UNTRIED = 6489
+
+
+def _repeat_untried(period: int, n: int) -> bool:
+    """Whether a block of ``n`` bytes of this period (0: none) goes as a repeat block
+    without trying the other methods (``REPEAT_UNTRIED``)."""
+    return 0 < period and period * REPEAT_UNTRIED <= n
 
 
 def _looks_like_run(data: bytes) -> bool:
@@ -833,8 +839,8 @@ class StreamEncoder:
             self._write_header(fmt.Header(0))
             return
         n, lvl = len(data), LEVELS[self.level]
-        period = repeats.period(data)  # a repeat block untried needs no configuration
-        self._settle_config(None if period and period * REPEAT_UNTRIED <= n else data)
+        # A repeat block untried needs no configuration.
+        self._settle_config(None if _repeat_untried(repeats.period(data), n) else data)
         fresh = functools.partial(StreamState, self.config, n, self.account)
         state = fresh()
         _int8_for(self.model, n, self.int8_products, self.parallel, self.config)
