@@ -665,8 +665,9 @@ class StreamEncoder:
     knows it is not the last) or at ``finish``. ``frame_size`` None (the default) leaves it
     to the encoder: frames of ``levels.DEFAULT_FRAME``, but an input of at most two of
     them is cut in two as ``levels.split_frames`` says, unless its halves share long
-    strings (``levels.SPLIT_SHARED``; the input is held back until it is longer than
-    that, or ends). ``config``: the mixed method's
+    strings (``levels.SPLIT_SHARED``), and a longer one's frame takes several default
+    frames where a later one repeats an earlier one (``levels.MERGED_FRAME``; the input
+    is held back until it is longer than that, or ends). ``config``: the mixed method's
     configuration (default: the level's), written in the header as a preset number or in
     full. ``account``: record where the bits went (``info.spending``). ``threads``: 1 keeps
     everything on one thread; 0 (all cores) or N > 1 codes the frames of a stream of
@@ -714,6 +715,7 @@ class StreamEncoder:
         self._config_open = config is None
         self.frame_bytes = max(1, (frame_size or levels.DEFAULT_FRAME) // block_size) * block_size
         self._may_split = frame_size is None
+        self._merging = False  # whether a frame may take several (``_next_frame``)
         self.progress, self.account, self.threads = progress, account, threads
         self.int8_products, self.memory, self.sink = int8_products, memory, sink
         self.parallel = threads != 1 and (os.cpu_count() or 1) > 1
@@ -734,8 +736,9 @@ class StreamEncoder:
         self._input += data
         try:
             while len(self._input) > self._holding():
-                frame = bytes(self._input[: self.frame_bytes])
-                del self._input[: self.frame_bytes]
+                n = self._next_frame(self._input)
+                frame = bytes(self._input[:n])
+                del self._input[:n]
                 self._frame(frame, last=False)
         except BaseException:
             self._done = True  # a frame is lost: the stream cannot go on
@@ -753,12 +756,16 @@ class StreamEncoder:
             if not self._header and len(data) <= self.block_size:
                 self._single(data)
             else:
-                first = levels.split_frames(len(data), self.block_size) if self._whole() else 0
-                if first and repeats.shared(data[:first], data[first:]) >= levels.SPLIT_SHARED:
-                    first = 0  # the second half repeats the first: one frame sees both
-                if first:
-                    self._frame(data[:first], last=False)
-                    data = data[first:]
+                if self._whole() and len(data) <= 2 * levels.DEFAULT_FRAME:
+                    first = levels.split_frames(len(data), self.block_size)
+                    if first and repeats.shared(data[:first], data[first:]) >= levels.SPLIT_SHARED:
+                        first = 0  # the second half repeats the first: one frame sees both
+                    if first:
+                        self._frame(data[:first], last=False)
+                        data = data[first:]
+                while len(data) > self.frame_bytes and (n := self._next_frame(data)) < len(data):
+                    self._frame(data[:n], last=False)
+                    data = data[n:]
                 self._frame(data, last=True)
                 self._collect(self._pool.drain() if self._pool is not None else ())
                 if len(self.info.frames) > 1:
@@ -783,10 +790,21 @@ class StreamEncoder:
 
     def _holding(self) -> int:
         """Input held back before a frame is coded: a frame and at least a byte more (so
-        that the frame knows it is not the last); while ``_whole``, two default frames."""
-        if self._whole():
-            return max(self.frame_bytes, 2 * levels.DEFAULT_FRAME)
+        that the frame knows it is not the last); where the frame size is the encoder's,
+        ``levels.MERGED_FRAME`` (the most a frame may take, and at least the two default
+        frames an input cut in two may be)."""
+        if self._may_split:
+            return max(self.frame_bytes, levels.MERGED_FRAME)
         return self.frame_bytes
+
+    def _next_frame(self, held: bytes | bytearray) -> int:
+        """The length of the next frame of the input ``held`` (longer than a frame): a
+        frame of ``frame_bytes``, or where the frame size is the encoder's, as many of
+        them as ``levels.merged_frame`` keeps together."""
+        if not self._may_split:
+            return self.frame_bytes
+        self._merging = True  # (frames of up to MERGED_FRAME: the workers' memory)
+        return levels.merged_frame(held, self.frame_bytes)
 
     def _put(self, out: bytes) -> None:
         self.info.archive_len += len(out)
@@ -888,7 +906,8 @@ class StreamEncoder:
             self._pool = self._external_pool
         elif number == 0 and not last and self.frame_bytes >= MIN_WORKER_FRAME:
             header = fmt.read_header(io.BytesIO(self._header))[0]
-            workers = plan_workers(self.threads, header, self.frame_bytes, self.memory, True)
+            most = max(self.frame_bytes, levels.MERGED_FRAME if self._merging else 0)
+            workers = plan_workers(self.threads, header, most, self.memory, True)
             self._pool = frame_pool(workers, header, self.model, self.account)
             if self._pool is not None:
                 info.workers = workers
@@ -1307,7 +1326,10 @@ def _decode_frames(
     size = sum(b.raw_len for b in blocks)
     pool = None
     if end == fmt.END_FRAME and size >= MIN_WORKER_FRAME:
-        workers = plan_workers(threads, header, size, memory, compress=False)
+        # A later frame may be longer than the first (the encoder lets one take up to
+        # levels.MERGED_FRAME where it holds a copy): the workers are planned for that.
+        most = max(size, levels.MERGED_FRAME)
+        workers = plan_workers(threads, header, most, memory, compress=False)
         if workers.count > 1 and any(b.method in fmt.MODEL_METHODS for b in blocks):
             frames.model = frames.get_model(header)  # (whether it runs on a device)
         pool = frame_pool(workers, header, frames.model, frames.account)

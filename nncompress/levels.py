@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import format as fmt
+from . import repeats
 from .config import FINE_MAX, FINE_TEXT, TEXT_MIXERS, WIDE_TEXT, Config
 
 #: Blocks of 1 MiB: large enough that a block's lockstep segments (one per KiB) fill a
@@ -40,6 +41,24 @@ SPLIT_MIN = 8 << 20
 #: strings recur, of that text 55%, of a tar of this repository's sources 31%
 #: (``scripts/frame_cost.py --shared``).
 SPLIT_SHARED = 1 / 8
+#: A longer input is cut into default frames as it streams in, but the encoder holds up
+#: to this much of it and lets one frame take several default frames' worth where a later
+#: one repeats an earlier one (``SPLIT_SHARED`` again, ``repeats.frame_parts``): a file
+#: stored twice in a tarball, tens of MiB apart, whose second copy a cut would code afresh
+#: (xz -9e's dictionary, of the same size, finds it): 20 MiB of books twice 8,557,178 bytes
+#: in default frames, 4,305,070 in one, xz -9e 5,667,800 (DESIGN.md, section 6, with what
+#: it costs in speed). The match model's window (``adaptive.WINDOW``): a frame any longer
+#: would not reach its start.
+MERGED_FRAME = 64 << 20
+
+
+def merged_frame(held: bytes | bytearray, frame: int) -> int:
+    """The length of the next frame where the input's rest, ``held``, is longer than a
+    default frame of ``frame`` bytes: as many of them, of those ``MERGED_FRAME`` holds,
+    as ``repeats.frame_parts`` keeps together; one where none repeats another."""
+    count = max(1, MERGED_FRAME // frame)
+    parts = [bytes(held[i : i + frame]) for i in range(0, min(len(held), count * frame), frame)]
+    return frame * repeats.frame_parts(parts, SPLIT_SHARED)
 
 
 def split_frames(n: int, block: int) -> int:

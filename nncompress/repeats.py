@@ -1,12 +1,14 @@
 """Repetition the encoder looks for before it codes: a block that is one period said over
-and over (written as a repeat block, ``format.STORED_REPEAT``), and the strings two parts
-of an input share (kept in one frame rather than cut into two that cannot see each other).
+and over (written as a repeat block, ``format.STORED_REPEAT``), and the strings parts of
+an input share (kept in one frame rather than cut into frames that cannot see each other).
 
 Both only steer the encoder's choices; a decoder never runs them, so they may improve
 without touching the format.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -82,3 +84,18 @@ def shared(first: bytes, second: bytes) -> float:
     if len(theirs) == 0:
         return 0.0
     return float(np.isin(theirs, _anchored(first), assume_unique=True).mean())
+
+
+def frame_parts(parts: Sequence[bytes], least: float) -> int:
+    """How many of ``parts`` (the next pieces of an input, a default frame each, in order)
+    the next frame should take: up to and including the last part that has at least
+    ``least`` of its distinct anchored strings in the parts before it (as ``shared``
+    counts them), else only the first. A copy within their reach is then coded in the
+    frame that holds its source, where the match model finds it; parts that share
+    nothing stay frames of their own. About 0.15 s a part of 16 MiB."""
+    keys = [_anchored(p) for p in parts] if len(parts) > 1 else []
+    take = 1
+    for j in range(1, len(parts)):
+        if len(keys[j]) and np.isin(keys[j], np.concatenate(keys[:j])).mean() >= least:
+            take = j + 1
+    return take

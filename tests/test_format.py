@@ -1107,6 +1107,7 @@ def default_frames_of_512(monkeypatch: pytest.MonkeyPatch) -> None:
     to 1,024 bytes cut in two."""
     monkeypatch.setattr(levels, "DEFAULT_FRAME", 512)
     monkeypatch.setattr(levels, "SPLIT_MIN", 256)
+    monkeypatch.setattr(levels, "MERGED_FRAME", 2048)
 
 
 def _auto_framed(data: bytes, model: IntModel, chunk: int) -> bytes:
@@ -1165,6 +1166,56 @@ def test_an_input_whose_second_half_repeats_the_first_stays_one_frame(
         blob = enc.write(data) + enc.finish()
         assert len(list_stream(io.BytesIO(blob)).frames) == frames
         assert decompress(blob) == data
+
+
+def test_a_frame_takes_the_default_frames_up_to_a_copy_of_its_own(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past two default frames, a frame takes as many of the next ones the encoder holds
+    (``levels.MERGED_FRAME``) as reach a later one that repeats an earlier one, so that
+    the copy is coded in the frame of its source; the rest stay default frames. Scaled
+    down: default frames of 64 KiB, at most four to a frame. The archive is the same
+    however the input arrives, decodes, and codes the copy where frames of 64 KiB cannot
+    see it afresh."""
+    # Unscaled: a merged frame is as long as the match model reaches, four default ones.
+    assert levels.MERGED_FRAME == adaptive.WINDOW == 4 * levels.DEFAULT_FRAME
+    monkeypatch.setattr(levels, "DEFAULT_FRAME", 64 << 10)
+    monkeypatch.setattr(levels, "SPLIT_MIN", 32 << 10)
+    monkeypatch.setattr(levels, "MERGED_FRAME", 256 << 10)
+    rng = np.random.default_rng(13)
+    copy, k = rng.bytes(40_000), 1 << 10
+    cases = [
+        # held past MERGED_FRAME while it streams: the copy at 140-180 KiB reaches back
+        # into the first default frame, then default frames again
+        (copy + rng.bytes(100 * k) + copy + rng.bytes(100 * k), [192 * k, 64 * k, 22_656]),
+        # held whole to the end: the same plan there
+        (copy + rng.bytes(100 * k) + copy + rng.bytes(20 * k), [192 * k, 6272]),
+        # a copy in the fourth default frame of one in the second: all four in one
+        (
+            rng.bytes(70 * k) + copy + rng.bytes(90 * k) + copy + rng.bytes(60 * k),
+            [256 * k, 43_136],
+        ),
+        # nothing shared: default frames
+        (rng.bytes(300 * k), [64 * k] * 4 + [44 * k]),
+    ]
+    for data, frames in cases:
+        assert sum(frames) == len(data)
+        blobs = set()
+        for chunk in (len(data), 5000):
+            enc = StreamEncoder(tiny_model, 4096, "fast")
+            pieces = [enc.write(data[i : i + chunk]) for i in range(0, len(data), chunk)]
+            blobs.add(b"".join(pieces) + enc.finish())
+        (blob,) = blobs
+        assert [f.raw_len for f in list_stream(io.BytesIO(blob)).frames] == frames
+        assert decompress(blob, tiny_model) == data
+    # The mixed method finds the copy in the frame of its source.
+    data = cases[1][0]
+    merged = StreamEncoder(tiny_model, 16 << 10, "default")
+    cut = StreamEncoder(tiny_model, 16 << 10, "default", frame_size=64 << 10)
+    blob, fixed = (enc.write(data) + enc.finish() for enc in (merged, cut))
+    assert len(list_stream(io.BytesIO(blob)).frames) == 2
+    assert len(blob) < len(fixed) - len(copy) // 2
+    assert decompress(blob, tiny_model) == data
 
 
 def test_the_default_level_cuts_text_in_segments_of_8_kib() -> None:

@@ -66,3 +66,20 @@ def test_runs_have_no_anchors() -> None:
     zeros = bytes(1 << 20)
     assert len(repeats._anchored(zeros)) == 0
     assert repeats.shared(zeros, zeros) == 0.0
+
+
+def test_how_many_parts_a_frame_takes() -> None:
+    """Up to the last part that repeats one before it (whichever), else the first alone;
+    a part that shares less than the bar, runs, and random bytes do not count."""
+    rng = np.random.default_rng(9)
+    a, b, c, d = (sample_text(1 << 16, seed) for seed in (3, 4, 5, 6))
+    noise = rng.bytes(1 << 16)
+    assert repeats.frame_parts([a], 0.125) == 1
+    assert repeats.frame_parts([a, b, c, d], 0.125) == 1
+    assert repeats.frame_parts([a, b, a, d], 0.125) == 3
+    assert repeats.frame_parts([a, b, c, b], 0.125) == 4  # the copy's source in the second
+    assert repeats.frame_parts([a, b[:20_000] + a[20_000:], c], 0.125) == 2
+    assert repeats.frame_parts([a, a[:5000] + noise[5000:]], 0.125) == 1  # under the bar
+    assert repeats.frame_parts([bytes(1 << 16)] * 3, 0.125) == 1
+    assert repeats.frame_parts([noise, noise[::-1], noise], 0.125) == 3
+    assert repeats.frame_parts([a, b"", b""], 0.125) == 1

@@ -53,6 +53,32 @@ def test_an_input_cut_in_two_frames_is_coded_by_two_workers(
     assert decompress(blobs[0], tiny_model) == data
 
 
+def test_a_frame_that_takes_several_is_coded_and_decoded_by_workers(
+    tiny_model: IntModel, small_frames_use_workers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames of unequal length, the longer after the first (one that takes four default
+    frames to keep a copy with its source, ``levels.merged_frame``; scaled down), go
+    through the workers each way, and give the archive one process makes."""
+    monkeypatch.setattr(levels, "DEFAULT_FRAME", FRAME)
+    monkeypatch.setattr(levels, "SPLIT_MIN", FRAME // 2)
+    monkeypatch.setattr(levels, "MERGED_FRAME", 4 * FRAME)
+    copy = sample_text(3000, seed=8)  # in the second default frame, then the fifth
+    data = sample_text(4500, seed=6) + copy + sample_text(9300, seed=7) + copy
+    data += sample_text(9000, seed=9)
+    blobs = []
+    for threads in (1, 2):
+        out = io.BytesIO()
+        info = compress_stream(io.BytesIO(data), out, tiny_model, BLOCK, threads=threads)
+        assert [f.raw_len for f in info.frames] == [FRAME, 4 * FRAME, FRAME, FRAME, 128]
+        blobs.append(out.getvalue())
+    assert blobs[0] == blobs[1]
+    for threads in (1, 2):
+        out = io.BytesIO()
+        info = decompress_stream(io.BytesIO(blobs[0]), out, lookup_for(tiny_model), threads=threads)
+        assert out.getvalue() == data
+        assert (info.workers is not None) == (threads > 1)
+
+
 def test_the_archive_is_the_same_for_any_worker_count(
     tiny_model: IntModel, small_frames_use_workers: None
 ) -> None:
