@@ -1190,11 +1190,10 @@ def test_a_frame_takes_the_default_frames_up_to_a_copy_of_its_own(
         (copy + rng.bytes(100 * k) + copy + rng.bytes(100 * k), [192 * k, 64 * k, 22_656]),
         # held whole to the end: the same plan there
         (copy + rng.bytes(100 * k) + copy + rng.bytes(20 * k), [192 * k, 6272]),
-        # a copy in the fourth default frame of one in the second: the first alone, then
-        # a frame from the second through the fourth
+        # a copy in the fourth default frame of one in the second: all four in one
         (
             rng.bytes(70 * k) + copy + rng.bytes(90 * k) + copy + rng.bytes(60 * k),
-            [64 * k, 192 * k, 43_136],
+            [256 * k, 43_136],
         ),
         # nothing shared: default frames
         (rng.bytes(300 * k), [64 * k] * 4 + [44 * k]),
