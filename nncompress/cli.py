@@ -898,7 +898,14 @@ def _list_totals(job: Job) -> None:
 
 def _list(path: str, src: BinaryIO, job: Job) -> None:
     from .engine import list_stream
-    from .format import METHOD_LZMA, METHOD_MIXED, MODEL_METHODS, REPEAT_NAME, method_name
+    from .format import (
+        COPY_NAME,
+        METHOD_LZMA,
+        METHOD_MIXED,
+        MODEL_METHODS,
+        REPEAT_NAME,
+        method_name,
+    )
 
     info = list_stream(src)
     raw, packed = info.raw_len, info.archive_len
@@ -933,6 +940,8 @@ def _list(path: str, src: BinaryIO, job: Job) -> None:
                 what = f", filter variant {b.segments}"
             elif name == REPEAT_NAME:
                 what = f", a period of {b.coded_len:,} bytes"
+            elif name == COPY_NAME:
+                what = f", from {b.distance:,} bytes back"
             click.echo(
                 f"  block {i} (frame {b.frame}): {name:<6} {b.raw_len:>10,} -> "
                 f"{b.coded_len:>10,} ({8 * b.coded_len / b.raw_len:.3f} bpb){what}"

@@ -117,6 +117,8 @@ class BlockInfo:
     record: int = 0
     x86: bool = False
     flat: bool = False
+    #: A copy block's distance (``format.STORED_COPY``), else 0.
+    distance: int = 0
 
     @property
     def kind(self) -> str:
@@ -131,7 +133,17 @@ class BlockInfo:
     @classmethod
     def of(cls, bh: fmt.BlockHeader, frame: int = 0) -> BlockInfo:
         """What a block header says, for a block of frame number ``frame``."""
-        return cls(bh.method, bh.raw_len, bh.coded_len, bh.param, frame, bh.record, bh.x86, bh.flat)
+        return cls(
+            bh.method,
+            bh.raw_len,
+            bh.coded_len,
+            bh.param,
+            frame,
+            bh.record,
+            bh.x86,
+            bh.flat,
+            bh.distance,
+        )
 
 
 @dataclass
@@ -247,6 +259,7 @@ def compress_block(
     flat_text: bool = True,
     network_trial: bool = False,
     runs_by_lzma: bool = False,
+    copy: int = 0,
 ) -> Choice:
     """Code one block with the smallest of the allowed methods (stored is always allowed).
     ``parallel``: run the LZMA2 trial, and the mixed method's network, in threads of their
@@ -263,7 +276,11 @@ def compress_block(
     method (``Choice.trivial``). At every level, a block that repeats a period of at most
     half its length (``repeats.period``) may be written as that period (a repeat block,
     ``format.STORED_REPEAT``), without trying anything else where no other method could
-    be smaller (``REPEAT_UNTRIED``).
+    be smaller (``REPEAT_UNTRIED``). ``copy``: the distance back at which the block's
+    bytes occurred earlier in its frame (``repeats.Copies``; 0: nowhere); such a block is
+    written as a copy block (``format.STORED_COPY``), untried: it costs a few bytes of
+    header, where the mixed method spends some 300 bytes a MiB on a copy it has found,
+    and more to find it.
 
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
@@ -276,6 +293,9 @@ def compress_block(
     if _repeat_untried(period, len(data)):
         state.add_other_block(data)
         return repeat
+    if copy:
+        state.add_other_block(data)
+        return Choice(fmt.METHOD_STORED, b"", fmt.STORED_COPY, trivial=True, distance=copy)
     # Candidates in order of preference: on equal sizes the earlier one wins, so the
     # choice does not depend on which trial finished first.
     cands = [Choice(fmt.METHOD_STORED, data)]
@@ -476,9 +496,11 @@ class Choice:
     x86: bool = False
     flat: bool = False
     #: Taken without trying the mixed method (by LZMA2, ``compress_block``'s
-    #: ``runs_by_lzma``, or as a repeat block): the statistics only saw its bytes, as the
-    #: decoder's will.
+    #: ``runs_by_lzma``, or as a repeat or copy block): the statistics only saw its
+    #: bytes, as the decoder's will.
     trivial: bool = False
+    #: A copy block's distance (``format.STORED_COPY``).
+    distance: int = 0
 
     def header(self, raw_len: int, end: int) -> fmt.BlockHeader:
         return fmt.BlockHeader(
@@ -490,6 +512,7 @@ class Choice:
             self.record,
             self.x86,
             self.flat,
+            self.distance,
         )
 
     def info(self, raw_len: int) -> BlockInfo:
@@ -508,6 +531,11 @@ class Choice:
 TRIVIAL = 1 / 2048
 TRIVIAL_BYTES = 64
 TRIVIAL_MIN = 1 << 16
+#: Blocks of at least this many bytes are looked up among their frame's earlier bytes
+#: (``repeats.Copies``) and written as a copy block where found. Shorter ones are left to
+#: the other methods: the mixed method codes a copy it finds in a few bytes a KiB, and its
+#: time, which a copy block saves, is a fraction of a second there.
+COPY_MIN = 1 << 16
 #: ``looks_trivial``'s bound on zlib's level 1, as a share of the block's length: deflate
 #: codes no block in less than about 1/1000 of it, and level 1 stopped at 1/228 on 1 MiB
 #: of zeros, 1/157 on a log line repeated, 1/4 on a column of counters.
@@ -611,7 +639,17 @@ def encode_frame(
     # and before one that looks incompressible, by a copy: a frame that mixes kinds of
     # data must not be coded again and again.
     all_mixed = True
+    # Copy blocks (``COPY_MIN``): the frame's anchored strings, block by block.
+    copies = None
+    if any(len(raw) >= COPY_MIN for raw in blocks[1:]):
+        copies = repeats.Copies(b"".join(blocks), fmt.COPY_WINDOW)
+    start = 0
     for i, raw in enumerate(blocks):
+        copy = 0
+        if copies is not None:
+            copy = copies.find(start, len(raw)) if i and len(raw) >= COPY_MIN else 0
+            copies.add(start, len(raw))
+        start += len(raw)
         _int8_for(model, len(raw), job.int8_products, job.parallel, job.config)
         rebuild = None
         if all_mixed and not looks_incompressible(raw):
@@ -629,6 +667,7 @@ def encode_frame(
             lvl.flat_text,
             lvl.network_trial,
             lvl.runs_by_lzma,
+            copy,
         )
         all_mixed = all_mixed and (choice.method == fmt.METHOD_MIXED or choice.trivial)
         end = job.end if i == len(blocks) - 1 else fmt.END_NONE
@@ -1033,6 +1072,7 @@ class _Frames:
         self.raw = raw_offset
         check = fmt.frame_seed(self.header_bytes, number, raw_offset)
         frame = FrameInfo(info.archive_len, 0, info.raw_len, 0)
+        window = bytearray()  # the frame's last bytes, for copy blocks (format.COPY_WINDOW)
         try:
             while True:
                 bh, head = fmt.read_block_header(src, self.header)
@@ -1048,7 +1088,7 @@ class _Frames:
                     index = block_base + len(info.blocks) - 1
                     where = f"block {index} (bytes {info.raw_len}..{info.raw_len + bh.raw_len})"
                     try:
-                        raw = self._block(bh, payload, state)
+                        raw = self._block(bh, payload, state, window)
                     except fmt.FormatError as e:
                         raise fmt.FormatError(f"corrupted archive: {where} {e}") from None
                     check = fmt.block_check(head, raw, check)
@@ -1056,6 +1096,9 @@ class _Frames:
                         raise fmt.FormatError(f"corrupted archive: {where} checksum mismatch")
                     if dst is not None:
                         dst.write(raw)
+                    window += raw
+                    if len(window) > fmt.COPY_WINDOW:
+                        del window[: len(window) - fmt.COPY_WINDOW]
                 info.raw_len += bh.raw_len
                 self.raw += bh.raw_len
                 info.archive_len += size
@@ -1067,8 +1110,11 @@ class _Frames:
         finally:
             info.add_spending(state.spent() if decode else None)
 
-    def _block(self, bh: fmt.BlockHeader, payload: bytes, state: StreamState) -> bytes:
-        """A block's raw bytes; ``state`` advances exactly as the encoder's did."""
+    def _block(
+        self, bh: fmt.BlockHeader, payload: bytes, state: StreamState, window: bytearray
+    ) -> bytes:
+        """A block's raw bytes; ``state`` advances exactly as the encoder's did. ``window``:
+        the frame's bytes before the block (its last ``format.COPY_WINDOW``)."""
         model = None
         if bh.method in fmt.MODEL_METHODS:
             if self.model is None:
@@ -1092,6 +1138,12 @@ class _Frames:
                 return filters.x86_decode(raw) if bh.x86 else raw
             if bh.method == fmt.METHOD_STORED and bh.param == fmt.STORED_REPEAT:
                 raw = fmt.repeated(payload, bh.raw_len)
+            elif bh.method == fmt.METHOD_STORED and bh.param == fmt.STORED_COPY:
+                if bh.distance > len(window):
+                    raise fmt.FormatError(
+                        f"copies from {bh.distance:,} bytes back, before its frame's start"
+                    )
+                raw = fmt.copied(window, bh.distance, bh.raw_len)
             elif bh.method == fmt.METHOD_STORED:
                 raw = payload
             elif bh.method == fmt.METHOD_LZMA:

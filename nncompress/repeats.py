@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import format as fmt
+
 #: How many places where the block's start comes again ``period`` tries.
 PERIOD_TRIES = 4
 
@@ -49,13 +51,13 @@ _MUL = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
-def _anchored(data: bytes) -> np.ndarray:
-    """The distinct 64-bit keys of the strings of ``ANCHOR_WORDS`` words at ``data``'s
-    anchors."""
+def _anchors(data: bytes | memoryview) -> tuple[np.ndarray, np.ndarray]:
+    """The anchors of ``data`` in order: where each is, and the 64-bit key of the string
+    of ``ANCHOR_WORDS`` words there."""
     a = np.frombuffer(data, dtype=np.uint8)
     span = ANCHOR_WORDS * WORD
     n = len(a) - span + 1
-    keys = [np.zeros(0, dtype=np.uint64)]
+    places, keys = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.uint64)]
     top = np.uint64(64 - ANCHOR_BITS)
     with np.errstate(over="ignore"):
         for lo in range(0, max(n, 0), CHUNK):
@@ -70,8 +72,15 @@ def _anchored(data: bytes) -> np.ndarray:
             key = h[at]
             for q in range(1, ANCHOR_WORDS):
                 key = key * _MUL + h[at + q * WORD]
+            places.append(at + lo)
             keys.append(key)
-    return np.unique(np.concatenate(keys))
+    return np.concatenate(places), np.concatenate(keys)
+
+
+def _anchored(data: bytes | memoryview) -> np.ndarray:
+    """The distinct 64-bit keys of the strings of ``ANCHOR_WORDS`` words at ``data``'s
+    anchors."""
+    return np.unique(_anchors(data)[1])
 
 
 def shared(first: bytes, second: bytes) -> float:
@@ -99,3 +108,42 @@ def frame_parts(parts: Sequence[bytes], least: float) -> int:
         if len(keys[j]) and np.isin(keys[j], np.concatenate(keys[:j])).mean() >= least:
             take = j + 1
     return take
+
+
+#: How many of a block's anchors ``Copies.find`` looks up (a string that recurs in the
+#: frame may point elsewhere than the copy; each distance is checked once).
+COPY_TRIES = 32
+
+
+class Copies:
+    """Where a block of a frame occurred earlier in it (for a copy block,
+    ``format.STORED_COPY``): the frame's anchored strings so far, each at its latest
+    place, are looked up for the block's first few anchors, and the distance each gives is
+    checked against the bytes. Anchors are about a KiB apart (``shared``'s), so blocks of
+    a few KiB may have none, and go without; those of the default 1 MiB have a thousand.
+    Only the encoder runs this; a decoder is told the distance."""
+
+    def __init__(self, frame: bytes, window: int) -> None:
+        self.frame, self.window = memoryview(frame), window
+        self.seen: dict[int, int] = {}
+
+    def find(self, start: int, n: int) -> int:
+        """The distance back at which the frame's ``n`` bytes from ``start`` occurred
+        whole before (``format.copied``; at most ``window`` and ``start``), else 0."""
+        block = self.frame[start : start + n]
+        places, keys = (a[:COPY_TRIES].tolist() for a in _anchors(block))
+        tried = set()
+        for place, key in zip(places, keys, strict=True):
+            earlier = self.seen.get(key)
+            if earlier is None or (distance := start + place - earlier) in tried:
+                continue
+            tried.add(distance)
+            if 0 < distance <= min(start, self.window):
+                if fmt.copied(self.frame[:start], distance, n) == block:
+                    return distance
+        return 0
+
+    def add(self, start: int, n: int) -> None:
+        """Learn the anchored strings of the frame's ``n`` bytes from ``start``."""
+        places, keys = _anchors(self.frame[start : start + n])
+        self.seen.update(zip(keys.tolist(), (places + start).tolist(), strict=True))

@@ -109,11 +109,13 @@ def table_memory(header: fmt.Header) -> int:
 def frame_memory(header: fmt.Header, frame_bytes: int, compress: bool) -> int:
     """What one worker needs for a frame of ``frame_bytes``: the adaptive statistics
     (twice while compressing: a frame that mixes kinds of data keeps a copy to roll back
-    a block that another method wins), the match window, the frame in and out, and the
-    interpreter."""
+    a block that another method wins), the match window, the frame in and out, the
+    frame's bytes once more for copy blocks (the encoder's lookup, the decoder's last
+    ``format.COPY_WINDOW``), and the interpreter."""
     tables = table_memory(header)
     window = min(frame_bytes, 64 << 20)
-    return WORKER_BASE + tables * (2 if compress else 1) + window + 2 * frame_bytes
+    copies = frame_bytes if compress else min(frame_bytes, fmt.COPY_WINDOW)
+    return WORKER_BASE + tables * (2 if compress else 1) + window + 2 * frame_bytes + copies
 
 
 def plan_workers(

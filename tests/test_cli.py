@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import TINY_NAME, cli_executable, sample_text, shrink_tables
 
+from nncompress import engine
 from nncompress import format as fmt
 from nncompress.cli import main
 from nncompress.engine import list_stream
@@ -335,6 +336,21 @@ def test_list_names_repeat_blocks(work: Path) -> None:
     lines = run(["-lv", "a.nnc"]).output.strip().splitlines()
     assert "block 0 (frame 0): repeat" in lines[3] and "a period of 1 bytes" in lines[3]
     assert "block 1 (frame 0): repeat" in lines[4] and "a period of 4 bytes" in lines[4]
+    assert run(["-dc", "a.nnc"]).stdout_bytes == (work / "a").read_bytes()
+
+
+def test_list_names_copy_blocks(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block its frame held before is listed as "copy", with its distance under -v.
+    (Blocks of 8,000 bytes and more looked up: ``engine.COPY_MIN`` scaled down.)"""
+    monkeypatch.setattr(engine, "COPY_MIN", 8000)
+    text = sample_text(40_000, 3)
+    write(work / "a", text + sample_text(10_000, 4) + text)  # a copy from 50,000 on
+    r = run(["-v", "-B", "16384", "a"])
+    assert r.exit_code == 0 and "copy: 2 blocks, 24,464 -> 0 bytes" in r.stderr
+    assert "copy:2" in run(["-l", "a.nnc"]).output
+    lines = run(["-lv", "a.nnc"]).output.strip().splitlines()
+    copies = [line for line in lines if "): copy" in line]
+    assert len(copies) == 2 and all("from 50,000 bytes back" in line for line in copies)
     assert run(["-dc", "a.nnc"]).stdout_bytes == (work / "a").read_bytes()
 
 

@@ -41,6 +41,7 @@ from nncompress.engine import (
 )
 from nncompress.levels import LEVELS
 from nncompress.model import IntModel, ModelError
+from nncompress.reader import ArchiveReader
 
 #: The worst-case expansion docs/FORMAT.md documents: a header of at most 18 bytes (with
 #: a preset configuration), 15 bytes per block, and an index of at most 20 + 10 per frame.
@@ -427,6 +428,53 @@ def test_a_longer_period_is_one_candidate_among_the_others(
     assert decompress(blob, tiny_model) == text
     blob = compress(bytes(1000), tiny_model)
     assert names_of(blob) == ["repeat"] and decompress(blob, tiny_model) == bytes(1000)
+
+
+def test_a_block_its_frame_holds_already_is_a_copy_block(
+    tiny_model: IntModel, small_segments: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block whose bytes its frame held before, at any distance and alignment (a file
+    stored twice in a tarball), is written as a copy block, untried: no payload, the
+    distance in its header. Blocks that only start or end inside the copy go to the
+    other methods, and the mixed blocks after the copies find the text through them. The
+    decoder refuses a distance that reaches before its frame's start; a frame cut
+    between the copy and its source has no copy block."""
+    monkeypatch.setattr(engine, "COPY_MIN", 0)  # (blocks of 4 KiB, not 64)
+    text, other = sample_text(20_000, 6), sample_text(9000, 7)
+    data = text + other + text[3000:] + other[:5000]
+    seen: list[int] = []
+    mixed = engine.encode_block_mixed
+
+    def counted(model: IntModel, raw: bytes, *args: object, **kw: object) -> object:
+        seen.append(len(raw))
+        return mixed(model, raw, *args, **kw)
+
+    monkeypatch.setattr(engine, "encode_block_mixed", counted)
+    blob = compress(data, tiny_model, block_size=4096)
+    info = list_stream(io.BytesIO(blob))
+    names = [fmt.method_name(b.method, b.segments) for b in info.blocks]
+    copies = [b for b in info.blocks if b.segments == fmt.STORED_COPY]
+    # (the copy runs from byte 29,000 to the end: the blocks from 32 KiB on)
+    assert names == ["mixed"] * 8 + ["copy"] * 5 and len(copies) == 5
+    assert {b.distance for b in copies} == {26_000} and {b.coded_len for b in copies} == {0}
+    assert len(seen) == 8  # the copies went untried
+    assert decompress(blob, tiny_model) == data
+    assert ArchiveReader(io.BytesIO(blob), lookup_for(tiny_model)).read() == data
+    # Frames of 12 KiB: the copy's source is in another frame. Blocks under COPY_MIN: none.
+    monkeypatch.setattr(engine, "COPY_MIN", 4097)
+    assert "copy" not in names_of(compress(data, tiny_model, block_size=4096))
+    cut = compress(data, tiny_model, block_size=4096, frame_size=12 << 10)
+    assert "copy" not in names_of(cut) and decompress(cut, tiny_model) == data
+    # A copy block moved to a frame's start reaches before it.
+    header = fmt.Header(4096).pack()
+    block = fmt.BlockHeader(
+        fmt.METHOD_STORED, 10, 0, fmt.STORED_COPY, fmt.END_STREAM, 0, distance=5
+    )
+    head = block.pack(4096)
+    check = fmt.block_check(head, b"x" * 10, fmt.frame_seed(header, 0, 0))
+    raw = header + head + fmt.CHECK.pack(check)
+    with pytest.raises(fmt.FormatError, match="copies from 5 bytes back, before its frame's start"):
+        decompress(raw, tiny_model)
 
 
 @pytest.mark.parametrize(

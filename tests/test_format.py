@@ -36,7 +36,7 @@ from conftest import (
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from nncompress import adaptive, contexts, levels, records, torchmix, zoo
+from nncompress import adaptive, contexts, engine, levels, records, repeats, torchmix, zoo
 from nncompress import format as fmt
 from nncompress.config import (
     BINARY,
@@ -269,6 +269,19 @@ def test_preset_configuration_layout(monkeypatch: pytest.MonkeyPatch) -> None:
         (fmt.BlockHeader(fmt.METHOD_STORED, 4096, 4096, 0, fmt.END_FRAME), 4096, b"\x14"),
         # A repeat block (bit 5 of a stored block's descriptor): its period's length.
         (fmt.BlockHeader(fmt.METHOD_STORED, 100, 1, fmt.STORED_REPEAT), 4096, b"\x20\x64\x01"),
+        # A copy block (bit 6): no payload, the distance back in its frame.
+        (
+            fmt.BlockHeader(fmt.METHOD_STORED, 100, 0, fmt.STORED_COPY, distance=300),
+            4096,
+            b"\x40\x64\xac\x02",
+        ),
+        (
+            fmt.BlockHeader(
+                fmt.METHOD_STORED, 4096, 0, fmt.STORED_COPY, fmt.END_STREAM, distance=1
+            ),
+            4096,
+            b"\x58\x01",
+        ),
         (
             fmt.BlockHeader(fmt.METHOD_STORED, 4096, 300, fmt.STORED_REPEAT, fmt.END_STREAM),
             4096,
@@ -555,6 +568,8 @@ def test_any_block_header_that_reads_is_in_range(
     assert 0 <= b.coded_len <= b.raw_len + (1 << 16)
     if b.method == fmt.METHOD_STORED and b.param == fmt.STORED_REPEAT:
         assert 0 < b.coded_len < b.raw_len
+    elif b.method == fmt.METHOD_STORED and b.param == fmt.STORED_COPY:
+        assert b.coded_len == 0 and 0 < b.distance <= fmt.COPY_WINDOW
     elif b.method == fmt.METHOD_STORED:
         assert b.coded_len == b.raw_len and b.param == 0
     if b.method == fmt.METHOD_LZMA:
@@ -724,7 +739,10 @@ def test_other_formats_are_refused_by_name(raw: bytes, message: str) -> None:
         (b"\xe2\x0a\x05", True, "unknown LZMA2 variant 7"),
         (b"\x00" + fmt.varint(4096), True, "a full block without the full flag"),
         (b"\x03" + fmt.varint(4096) + b"\x05", True, "a full block without the full flag"),
-        (b"\x40\x0a", True, "unknown block flags 0x40"),
+        # Copy blocks: a distance from 1 to COPY_WINDOW, no payload.
+        (b"\x40\x0a", True, "unexpected end of data in copy distance"),
+        (b"\x40\x0a\x00", True, "a copy block of distance 0"),
+        (b"\x40\x0a" + fmt.varint(fmt.COPY_WINDOW + 1), True, "copy distance 67108865 out"),
         (b"\x60\x0a\x01", True, "unknown block flags 0x60"),
         (b"\xa0\x0a\x01", True, "unknown block flags 0xa0"),
         (b"\x80\x0a", True, "unknown block flags 0x80"),
@@ -1475,7 +1493,7 @@ def test_reader_on_random_bytes(tail: bytes) -> None:
 
 
 # ----------------------------------------------------------------------------- damage
-@pytest.fixture(params=["default", "fast", "repeat"])
+@pytest.fixture(params=["default", "fast", "repeat", "copy"])
 def small_archive(
     request: pytest.FixtureRequest,
     tiny_model: IntModel,
@@ -1485,7 +1503,8 @@ def small_archive(
     """(data, archive, block methods): a model-coded block (the level's network method),
     a stored one, an LZMA one (stored at level fast; "repeat": the default level, and a
     repeat block instead), and a short model-coded block, in two frames of two blocks,
-    with an index.
+    with an index ("copy": the second frame random bytes, then a copy block of them, found
+    through anchors a few bytes apart).
 
     Blocks of 64 bytes in 8-byte segments keep every model decode to 8 steps, and small
     adaptive tables keep the mixed method's per-stream setup cheap, so the exhaustive
@@ -1502,10 +1521,20 @@ def small_archive(
         + run
         + sample_text(20, seed=2)
     )
-    level = "default" if request.param == "repeat" else request.param
+    if request.param == "copy":
+        monkeypatch.setattr(repeats, "ANCHOR_BITS", 3)
+        monkeypatch.setattr(engine, "COPY_MIN", 64)
+        again = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
+        data = data[:128] + again + again
+    level = request.param if request.param in ("default", "fast") else "default"
     blob = compress(data, tiny_model, block_size=64, level=level, frame_size=128)
     info = list_stream(io.BytesIO(blob))
     methods = [b.method for b in info.blocks]
+    if request.param == "copy":
+        assert methods == [methods[0], fmt.METHOD_STORED, fmt.METHOD_STORED, fmt.METHOD_STORED]
+        assert [b.segments for b in info.blocks[1:]] == [0, 0, fmt.STORED_COPY]
+        assert info.blocks[3].distance == 64 and info.blocks[3].coded_len == 0
+        return data, blob, methods
     third = fmt.METHOD_LZMA if request.param == "default" else fmt.METHOD_STORED
     assert methods[0] in fmt.MODEL_METHODS and methods[3] == methods[0]
     assert methods[1:3] == [fmt.METHOD_STORED, third]
@@ -1630,11 +1659,12 @@ def test_list_stream_needs_no_model(small_archive: tuple[bytes, bytes, list[int]
     info = list_stream(io.BytesIO(blob))  # (its model lookup fails if called)
     assert info.raw_len == len(data)
     assert info.archive_len == len(blob)
-    assert [b.raw_len for b in info.blocks] == [64, 64, 64, 20]
+    last = len(data) - 192  # 20 bytes, or a copy's 64
+    assert [b.raw_len for b in info.blocks] == [64, 64, 64, last]
     assert [b.method for b in info.blocks] == methods
     assert [b.frame for b in info.blocks] == [0, 0, 1, 1]
     assert info.blocks[0].segments == 8
-    assert [(f.raw_offset, f.raw_len) for f in info.frames] == [(0, 128), (128, 84)]
+    assert [(f.raw_offset, f.raw_len) for f in info.frames] == [(0, 128), (128, 64 + last)]
 
     # Also from a pipe (no seeking over payloads).
     class Pipe(io.RawIOBase):

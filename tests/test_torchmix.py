@@ -32,7 +32,7 @@ from conftest import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nncompress import coder, engine, rangecoder, records, torchbytes, torchmix
+from nncompress import coder, engine, rangecoder, records, repeats, torchbytes, torchmix
 from nncompress import format as fmt
 from nncompress.adaptive import StreamState
 from nncompress.coder import encode_block_mixed
@@ -236,28 +236,33 @@ def test_tables_come_back_for_other_blocks(
     assert len(copied_tables) >= 4  # each side: the first block, and again after the loops'
 
 
-def test_repeat_and_run_blocks_between_device_blocks(
+def test_repeat_run_and_copy_blocks_between_device_blocks(
     default_model: IntModel, torch_model: IntModel, monkeypatch
 ) -> None:
-    """A repeat block (a 37-byte period) and a run that LZMA2 takes (zeros with marks in
-    them) come between a stream's device blocks: neither reads the tables, but the match
-    model's history takes their bytes, and the mixed blocks after them find the prose
-    again. The archive is the loops', and each decodes the other's. (Scaled down: LZMA2
-    takes runs untried from blocks of 1 KiB, ``engine.TRIVIAL_MIN``, not 64 KiB.)"""
+    """A repeat block (a 37-byte period), a run that LZMA2 takes (zeros with marks in
+    them) and a copy block (the first block again) come between a stream's device blocks:
+    none reads the tables, but the match model's history takes their bytes, and the mixed
+    block after them finds the prose again. The archive is the loops', and each decodes
+    the other's. (Scaled down: LZMA2 takes runs untried, and copies are looked for, from
+    blocks of 1 KiB, ``engine.TRIVIAL_MIN`` and ``COPY_MIN``, not 64 KiB, and anchors are
+    16 bytes apart, not a KiB.)"""
     set_segment_bytes(monkeypatch, 64)
     monkeypatch.setattr(engine, "TRIVIAL_MIN", 1024)
     monkeypatch.setattr(engine, "TRIVIAL_ZLIB", 1 / 32)
+    monkeypatch.setattr(repeats, "ANCHOR_BITS", 4)
+    monkeypatch.setattr(engine, "COPY_MIN", 1024)
     part = 1488
     run = bytearray(part)
     run[100], run[900] = 7, 9
     period = bytes(np.random.default_rng(17).integers(0, 256, 37, dtype=np.uint8))
     text = prose(part, seed=18)
-    data = text + fmt.repeated(period, part) + bytes(run) + text + prose(part, seed=19)
+    again = text[300:] + prose(300, seed=19)
+    data = text + fmt.repeated(period, part) + bytes(run) + text + again
     blob = _both_ways(data, default_model, torch_model, block_size=part, config=TEXT_MIXERS)
     blocks = list_stream(io.BytesIO(blob)).blocks
     names = [fmt.method_name(b.method, b.segments) for b in blocks]
-    assert names == ["mixed", fmt.REPEAT_NAME, "lzma", "mixed", "mixed"]
-    assert blocks[3].coded_len < blocks[0].coded_len // 4  # the prose found again
+    assert names == ["mixed", fmt.REPEAT_NAME, "lzma", fmt.COPY_NAME, "mixed"]
+    assert blocks[4].coded_len < blocks[0].coded_len // 2  # the prose found again
 
 
 def test_a_copy_of_the_state_holds_what_the_device_learnt(
