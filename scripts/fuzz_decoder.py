@@ -356,7 +356,9 @@ def _continue(raw_crc: int, n: int, state: int) -> int:
 
 def _stored_bytes(payload: bytes, n: int, param: int) -> bytes:
     """A stored block's decoded bytes: its payload, or for a repeat block
-    (``format.STORED_REPEAT``) the payload repeated to ``n`` bytes."""
+    (``format.STORED_REPEAT``) the payload repeated to ``n`` bytes. (A copy block's,
+    ``format.STORED_COPY``, are its frame's earlier bytes: ``_raw_crc`` takes them from
+    its check.)"""
     return fmt.repeated(payload, n) if param == fmt.STORED_REPEAT and payload else payload
 
 
@@ -364,7 +366,7 @@ def _raw_crc(bh: fmt.BlockHeader, head: bytes, payload: bytes, check: int, prev:
     """The CRC32 of a block's decoded bytes: of the payload for stored blocks (repeated, for
     repeat blocks), of the decoded payload for LZMA blocks that decode, else the one that
     ``check`` implies."""
-    if bh.method == fmt.METHOD_STORED:
+    if bh.method == fmt.METHOD_STORED and bh.param != fmt.STORED_COPY:
         return zlib.crc32(_stored_bytes(payload, bh.raw_len, bh.param))
     if bh.method == fmt.METHOD_LZMA:
         try:
@@ -1364,6 +1366,7 @@ class Blk:
     payload: bytes
     content: bytes | int | None = None
     param: int | None = None
+    distance: int = 0  # a copy block's (``format.STORED_COPY``)
 
 
 def assemble(
@@ -1385,9 +1388,9 @@ def assemble(
             param = b.param
             if param is None:
                 param = fmt.segment_count(b.raw_len) if b.method in fmt.MODEL_METHODS else 0
-            head = fmt.BlockHeader(b.method, b.raw_len, len(b.payload), param, end).pack(
-                header.block_size
-            )
+            head = fmt.BlockHeader(
+                b.method, b.raw_len, len(b.payload), param, end, distance=b.distance
+            ).pack(header.block_size)
             state = zlib.crc32(head, prev)
             if isinstance(b.content, bytes):
                 check = zlib.crc32(b.content, state)
@@ -1636,6 +1639,38 @@ def _bombs(c: _Ctx) -> list[Crafted]:
     for label, period in (("period-of-the-block", bytes(small)), ("empty-period", b"")):
         blob = assemble(fmt.Header(n), [[Blk(fmt.METHOD_STORED, small, period, None, rep)]])[0]
         out.append(Crafted(f"bomb-repeat-{label}", blob, ("FormatError",)))
+    # Copy blocks (``format.STORED_COPY``): three stored bytes copied to the block size
+    # (a distance shorter than the block), and distances before the frame's start.
+    cp, abc = fmt.STORED_COPY, b"abc"
+    copy_frame = [Blk(fmt.METHOD_STORED, 3, abc, abc), Blk(fmt.METHOD_STORED, n, b"", three, cp, 3)]
+    out.append(
+        Crafted(
+            f"bomb-copy-period-3-{n}",
+            assemble(fmt.Header(n), [copy_frame])[0],
+            ok,
+            out_len=n + 3,
+            out_crc=zlib.crc32(abc + three),
+            seconds=whole["seconds"],
+            memory=_bounds_of(fmt.Header(n), n),
+            reader=ok,
+        )
+    )
+    good = Blk(fmt.METHOD_STORED, 3, abc, abc)  # written before the bad copy is refused
+    for label, frames, written in (
+        ("first-block", [[Blk(fmt.METHOD_STORED, n, b"", None, cp, 1)]], b""),
+        ("past-the-frame", [[good, Blk(fmt.METHOD_STORED, 8, b"", None, cp, 4)]], abc),
+        ("other-frame", [[good], [Blk(fmt.METHOD_STORED, 8, b"", None, cp, 3)]], abc),
+    ):
+        blob = assemble(fmt.Header(n), frames)[0]
+        out.append(
+            Crafted(
+                f"bomb-copy-{label}",
+                blob,
+                ("FormatError",),
+                out_len=len(written),
+                out_crc=zlib.crc32(written),
+            )
+        )
     return out
 
 

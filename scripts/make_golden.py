@@ -25,10 +25,12 @@
 * ``tests/data/golden-many-segments.nnc`` -- a computed text of 1,026 KiB in one block of
   1,026 segments, more than the 1,024 a block may have up to 1 MiB (``format.
   most_segments``: the geometry a device runs, ``--wide``), coded in two groups of 513;
-  and
 * ``tests/data/golden-repeat.nnc`` -- the text's start, runs and fill patterns, most in
   repeat blocks (``format.STORED_REPEAT``), the text's start again and a short end, in
-  blocks of 4096 (``runs_data``).
+  blocks of 4096 (``runs_data``); and
+* ``tests/data/golden-copy.nnc`` -- computed code, a little text, the code again with a
+  block of it a copy block (``format.STORED_COPY``), and a short end, in blocks of 64 KiB
+  (``copies_data``).
 
 These are archives of format 1, which every release must decode: the golden test
 decompresses each and recompresses golden.txt, demanding identical bytes, so any change to
@@ -601,6 +603,30 @@ def make_repeat_archive(model_path: Path = MODEL_PATH) -> bytes:
     return out.getvalue()
 
 
+COPY = "golden-copy.nnc"
+COPY_BLOCK = 1 << 16
+
+
+def copies_data(b: int = COPY_BLOCK) -> bytes:
+    """Blocks of ``b`` bytes: two of computed x86 code (coded after the x86 transform, so
+    the match model's window holds other bytes than the output); 1,000 bytes of the
+    golden text; the code again from its start, the block that lies wholly inside it a
+    copy block of the output (``format.STORED_COPY``); the copy's last 1,000 bytes and
+    900 more of the text."""
+    code, text = code_data(2 * b), golden_data()
+    return code + text[:1000] + code + text[1000:1900]
+
+
+def make_copy_archive(model_path: Path = MODEL_PATH) -> bytes:
+    from nncompress.engine import compress_stream
+    from nncompress.model import IntModel
+
+    out = io.BytesIO()
+    model = IntModel.load(model_path)
+    compress_stream(io.BytesIO(copies_data()), out, model, COPY_BLOCK, LEVEL)
+    return out.getvalue()
+
+
 def long_code_data() -> bytes:
     """``code_data`` long enough for two blocks of 40,000 bytes."""
     return code_data(70_000)
@@ -692,7 +718,7 @@ def main() -> int:
         print(f"make_golden: {args.model} not found", file=sys.stderr)
         return 1
     from nncompress.engine import list_stream
-    from nncompress.format import MODEL_METHODS, REPEAT_NAME, method_name
+    from nncompress.format import COPY_NAME, MODEL_METHODS, REPEAT_NAME, method_name
 
     text = golden_data()
     status = 0
@@ -702,7 +728,7 @@ def main() -> int:
     if TEXT_PATH.read_bytes() != text:
         print("make_golden: golden.txt differs from the script's text", file=sys.stderr)
         return 1
-    for name in [*GOLDENS, *PRIMED_GOLDENS, *DATA_GOLDENS, MANY_SEGMENTS, REPEAT]:
+    for name in [*GOLDENS, *PRIMED_GOLDENS, *DATA_GOLDENS, MANY_SEGMENTS, REPEAT, COPY]:
         path = DATA / name
         if name in GOLDENS:
             blob = make_archive(name, args.model)
@@ -712,14 +738,18 @@ def main() -> int:
             blob = make_many_segments_archive(args.model)
         elif name == REPEAT:
             blob = make_repeat_archive(args.model)
+        elif name == COPY:
+            blob = make_copy_archive(args.model)
         else:
             blob = make_data_archive(name, args.model)
         info = list_stream(io.BytesIO(blob))
         methods = [b.method for b in info.blocks]
         names = [method_name(b.method, b.segments) for b in info.blocks]
-        # Repeat blocks (which no library codes) only where the golden is theirs.
+        # Repeat and copy blocks (which no library codes) only where the golden is theirs.
         allowed = [
-            m in MODEL_METHODS or (name == REPEAT and n == REPEAT_NAME)
+            m in MODEL_METHODS
+            or (name == REPEAT and n == REPEAT_NAME)
+            or (name == COPY and n == COPY_NAME)
             for m, n in zip(methods, names, strict=True)
         ]
         if not all(allowed):

@@ -330,3 +330,28 @@ def test_repeat_golden_decompresses() -> None:
 
 def test_repeat_golden_recompresses_identically() -> None:
     assert make_golden.make_repeat_archive() == (DATA / make_golden.REPEAT).read_bytes()
+
+
+def test_copy_golden_decompresses() -> None:
+    """A copy block (a stored block's descriptor bit 6, ``format.STORED_COPY``) of x86
+    code the mixed method coded after the x86 transform: its bytes are the frame's output
+    132,072 bytes back, not what the match model's window holds; the block after it, and
+    a read at random across it, come out right."""
+    blob = (DATA / make_golden.COPY).read_bytes()
+    data = make_golden.copies_data()
+    info = list_stream(io.BytesIO(blob))
+    names = [fmt.method_name(b.method, b.segments) for b in info.blocks]
+    assert names == ["mixed", "mixed", "mixed", "copy", "mixed"]
+    assert info.blocks[3].distance == 132_072 and info.blocks[3].coded_len == 0
+    assert info.blocks[2].x86 and info.blocks[4].x86
+    get = lambda h: model_for_archive(h.model, h.model_prefix)  # noqa: E731
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(blob), out, get)
+    assert out.getvalue() == data
+    reader = ArchiveReader(io.BytesIO(blob), get)
+    reader.seek(4 * make_golden.COPY_BLOCK - 10)
+    assert reader.read(30) == data[4 * make_golden.COPY_BLOCK - 10 :][:30]
+
+
+def test_copy_golden_recompresses_identically() -> None:
+    assert make_golden.make_copy_archive() == (DATA / make_golden.COPY).read_bytes()
