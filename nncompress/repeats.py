@@ -1,9 +1,10 @@
 """Repetition the encoder looks for before it codes: a block that is one period said over
-and over (written as a repeat block, ``format.STORED_REPEAT``), and the strings parts of
-an input share (kept in one frame rather than cut into frames that cannot see each other).
+and over (written as a repeat block, ``format.STORED_REPEAT``), the strings parts of an
+input share (kept in one frame rather than cut into frames that cannot see each other),
+and a block its frame held before (a copy block, ``format.STORED_COPY``).
 
-Both only steer the encoder's choices; a decoder never runs them, so they may improve
-without touching the format.
+All of it only steers the encoder's choices; a decoder never runs it (a repeat or copy
+block says what it repeats), so it may improve without touching the format.
 """
 
 from __future__ import annotations
