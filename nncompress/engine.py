@@ -643,13 +643,8 @@ def encode_frame(
     copies = None
     if any(len(raw) >= COPY_MIN for raw in blocks[1:]):
         copies = repeats.Copies(b"".join(blocks), fmt.COPY_WINDOW)
-    start = 0
     for i, raw in enumerate(blocks):
-        copy = 0
-        if copies is not None:
-            copy = copies.find(start, len(raw)) if i and len(raw) >= COPY_MIN else 0
-            copies.add(start, len(raw))
-        start += len(raw)
+        copy = copies.next(len(raw), len(raw) >= COPY_MIN) if copies is not None else 0
         _int8_for(model, len(raw), job.int8_products, job.parallel, job.config)
         rebuild = None
         if all_mixed and not looks_incompressible(raw):

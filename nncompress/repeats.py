@@ -90,10 +90,12 @@ def shared(first: bytes, second: bytes) -> float:
     repeats ``first``. Text, code and tables share under 1% between their halves; a file
     stored twice in a tar archive, most of it. About 0.15 s for 16 MiB on the development
     VM (``scripts/frame_cost.py --shared``)."""
-    theirs = _anchored(second)
-    if len(theirs) == 0:
-        return 0.0
-    return float(np.isin(theirs, _anchored(first), assume_unique=True).mean())
+    return _share(_anchored(second), _anchored(first))
+
+
+def _share(theirs: np.ndarray, ours: np.ndarray) -> float:
+    """The share of the distinct keys ``theirs`` that are among ``ours`` (0 for none)."""
+    return float(np.isin(theirs, ours).mean()) if len(theirs) else 0.0
 
 
 def frame_parts(parts: Sequence[bytes], least: float) -> int:
@@ -106,12 +108,12 @@ def frame_parts(parts: Sequence[bytes], least: float) -> int:
     keys = [_anchored(p) for p in parts] if len(parts) > 1 else []
     take = 1
     for j in range(1, len(parts)):
-        if len(keys[j]) and np.isin(keys[j], np.concatenate(keys[:j])).mean() >= least:
+        if _share(keys[j], np.concatenate(keys[:j])) >= least:
             take = j + 1
     return take
 
 
-#: How many of a block's anchors ``Copies.find`` looks up (a string that recurs in the
+#: How many of a block's anchors ``Copies.next`` looks up (a string that recurs in the
 #: frame may point elsewhere than the copy; each distance is checked once).
 COPY_TRIES = 32
 
@@ -127,24 +129,29 @@ class Copies:
     def __init__(self, frame: bytes, window: int) -> None:
         self.frame, self.window = memoryview(frame), window
         self.seen: dict[int, int] = {}
+        self.start = 0  # where the next block starts
 
-    def find(self, start: int, n: int) -> int:
-        """The distance back at which the frame's ``n`` bytes from ``start`` occurred
-        whole before (``format.copied``; at most ``window`` and ``start``), else 0."""
-        block = self.frame[start : start + n]
-        places, keys = (a[:COPY_TRIES].tolist() for a in _anchors(block))
-        tried = set()
+    def next(self, n: int, look: bool) -> int:
+        """For the frame's next block, of ``n`` bytes: where ``look``, the distance back
+        at which its bytes occurred whole before (``format.copied``; at most ``window``
+        and the block's start), else 0; then its anchored strings are learnt."""
+        start, block = self.start, self.frame[self.start : self.start + n]
+        places, keys = _anchors(block)
+        distance = 0
+        if look:
+            distance = self._find(block, places[:COPY_TRIES].tolist(), keys[:COPY_TRIES].tolist())
+        self.seen.update(zip(keys.tolist(), (places + start).tolist(), strict=True))
+        self.start += n
+        return distance
+
+    def _find(self, block: memoryview, places: list[int], keys: list[int]) -> int:
+        start, tried = self.start, set()
         for place, key in zip(places, keys, strict=True):
             earlier = self.seen.get(key)
             if earlier is None or (distance := start + place - earlier) in tried:
                 continue
             tried.add(distance)
             if 0 < distance <= min(start, self.window):
-                if fmt.copied(self.frame[:start], distance, n) == block:
+                if fmt.copied(self.frame[:start], distance, len(block)) == block:
                     return distance
         return 0
-
-    def add(self, start: int, n: int) -> None:
-        """Learn the anchored strings of the frame's ``n`` bytes from ``start``."""
-        places, keys = _anchors(self.frame[start : start + n])
-        self.seen.update(zip(keys.tolist(), (places + start).tolist(), strict=True))
