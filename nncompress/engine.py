@@ -282,6 +282,10 @@ def compress_block(
     header, where the mixed method spends some 300 bytes a MiB on a copy it has found,
     and more to find it.
 
+    A binary block coded without the network most of whose chunks show another record
+    length than its start (``records.alternative``) is coded with that one too, and the
+    smaller kept.
+
     ``state`` ends up as the decoder will have it after this block: updated by the mixed
     method only if that method is the one written, and holding the block in its history.
     If another method wins, the mixed method's updates are undone: by ``rebuild()``, which
@@ -327,7 +331,7 @@ def compress_block(
             before = state.snapshot()
         x86 = filters.looks_like_x86(data)
         coded = filters.x86_encode(data) if x86 else data
-        record = 0
+        record, rows = 0, False
         if state.config.reads_records:
             rows = any(state.config in variants(c) for c in records.ROW_CONFIGS)
             record = records.detect(coded, rows=rows)
@@ -352,10 +356,20 @@ def compress_block(
         fewest = fmt.fewest_segments(len(data))
         trial = records.IMAGE_TRIAL and flat and segments > fewest
         binary_trial = network_trial and flat and not trial and (record or x86 or binary)
-        start = state.snapshot() if trial or binary_trial or both else None
+        other = None
+        if flat and not trial and (record or x86 or binary) and record < records.IMAGE_RECORD:
+            other = _other_record(coded, record, rows, x86) if state.config.reads_records else None
+        start = state.snapshot() if trial or binary_trial or both or other is not None else None
         payload, segments = encode_block_mixed(
             model, coded, state, progress, segments, parallel, record, flat
         )
+        if other is not None:
+            # Most of the block shows another record length than its start: coded again
+            # with that one (in the same, fewest, segments), the smaller kept.
+            how = (segments, parallel, other, True)
+            again = _if_smaller(model, coded, state, start, payload, how)
+            if again is not None:
+                payload, record = again, other
         if trial:
             # An image's or wide table's block without the network, in its rows' segments,
             # coded again in the fewest. One segment coded this machine's 8-bit photographs
@@ -399,6 +413,17 @@ def compress_block(
             state.restore(vars(rebuild()))
         state.add_other_block(data)
     return best
+
+
+def _other_record(coded: bytes, record: int, rows: bool, x86: bool) -> int | None:
+    """The record length a binary block coded without the network with records of
+    ``record`` bytes is coded with too (``records.alternative``), where with it the block
+    would still be coded without the network: as records, x86 code or binary data. None:
+    no other."""
+    other = records.alternative(coded, record, rows)
+    if other == 0 and not x86 and not records.looks_binary(coded):
+        return None
+    return other
 
 
 def _if_smaller(

@@ -92,6 +92,33 @@ def detect(data: bytes, rows: bool = False) -> int:
     return row or record
 
 
+#: A block is searched chunk by chunk too (``alternative``) where it is at least
+#: ``MIN_CHUNKS`` chunks of ``CHUNK`` bytes long: ``detect`` reads only its start.
+CHUNK = 1 << 17
+MIN_CHUNKS = 4
+
+
+def alternative(data: bytes, record: int, rows: bool = False) -> int | None:
+    """The record length that more than half of ``data``'s chunks of ``CHUNK`` bytes show
+    (``detect`` on each), where that is not ``record`` (``detect``'s, from the block's
+    first ``SAMPLE`` bytes) and shorter than ``IMAGE_RECORD``; None where there is none,
+    or the block is shorter than ``MIN_CHUNKS`` chunks.
+
+    A block that holds several kinds of data (a database's text records, then its hash
+    buckets of 24-byte entries; the end of one file of a tarball and the start of the
+    next) may show one record length at its start and another in most of it. Neither is
+    surely the better (a length the start alone shows still helps some blocks more), so
+    the encoder codes such a block both ways and keeps the smaller
+    (``engine.compress_block``)."""
+    if len(data) < MIN_CHUNKS * CHUNK:
+        return None
+    found = [detect(data[i : i + CHUNK], rows) for i in range(0, len(data) - CHUNK // 2, CHUNK)]
+    most, count = max(((r, found.count(r)) for r in found), key=lambda rc: rc[1])
+    if 2 * count <= len(found) or most == record or most >= IMAGE_RECORD:
+        return None
+    return most
+
+
 def row_candidate(data: bytes) -> tuple[int, int]:
     """(pixel, row) where ``data`` has records of 3 or 4 bytes and ``pixel_row`` finds a
     row, else (record length, 0): a first block that may be a 24- or 32-bit image, for

@@ -1078,3 +1078,73 @@ def test_short_binary_streams_go_without_the_extra_mixers() -> None:
     short = data[: records.NEARBY_MIN - 1]
     assert records.config_for(TEXT_MIXERS, short) == BINARY_3
     assert records.config_for(TEXT_MIXERS, short[:100]) == DEFAULT  # too short for records
+
+
+# --------------------------------------------------------- a block of two record lengths
+def two_kinds(n_start: int, rows: int, seed: int = 0) -> bytes:
+    """16-bit samples (records of 2 bytes) for ``n_start`` bytes, then a table of 24-byte
+    records: a block whose start shows one record length and most of it another."""
+    samples = (np.arange(n_start // 2) * 7 % 5000).astype("<u2").tobytes()
+    return samples + table(rows, seed)
+
+
+def test_alternative_is_the_record_most_of_a_block_shows() -> None:
+    chunk = records.CHUNK
+    data = two_kinds(2 * chunk, 6 * chunk // 24)
+    assert records.SAMPLE <= 2 * chunk  # the start alone is what detect reads
+    assert records.detect(data) == 2
+    assert records.alternative(data, 2) == 24
+    assert records.alternative(data, 24) is None  # the block's own
+    half = two_kinds(4 * chunk, 4 * chunk // 24)
+    assert records.alternative(half, 2) is None  # no majority: half and half
+    assert records.alternative(data[: 3 * chunk], 2) is None  # too short to ask
+    assert records.alternative(table(8 * chunk // 24), 24) is None
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Chunks of 8 KiB and a detection sample of 16 KiB: blocks of 64 KiB behave as blocks
+    of 1 MiB do, at a sixteenth of the coding time."""
+    monkeypatch.setattr(records, "CHUNK", 1 << 13)
+    monkeypatch.setattr(records, "SAMPLE", 1 << 14)
+    return 1 << 16
+
+
+def test_a_block_mostly_of_another_record_length_is_coded_with_it(
+    tiny_model: IntModel, small_tables, small_chunks: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table after the samples codes smaller with its own record length; the block
+    after it is coded from the statistics that coding left (the decoder's)."""
+    block = small_chunks
+    first = two_kinds(block // 4, 3 * block // 4 // 24, 1)
+    assert len(first) == block and records.detect(first) == 2
+    data = first + table(2000, 2)
+    blob = compress(data, tiny_model, block_size=block)
+    assert decompress(blob, tiny_model) == data
+    blocks = list_stream(io.BytesIO(blob)).blocks
+    assert [(b.method, b.flat, b.record) for b in blocks] == [(fmt.METHOD_MIXED, True, 24)] * 2
+    monkeypatch.setattr(records, "alternative", lambda data, record, rows=False: None)
+    start_only = compress(data, tiny_model, block_size=block)
+    assert [b.record for b in list_stream(io.BytesIO(start_only)).blocks] == [2, 24]
+    assert len(blob) < len(start_only)
+
+
+def test_an_alternative_that_codes_larger_is_dropped(
+    tiny_model: IntModel, small_tables, small_chunks: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table offered a record length it does not have keeps its own, and the archive is
+    the one coded without the offer: the statistics are the first coding's."""
+    data = table(2 * small_chunks // 24 + 500, 3)
+    offered: list[int] = []
+
+    def seven(block: bytes, record: int, rows: bool = False) -> int:
+        offered.append(record)
+        return 7
+
+    monkeypatch.setattr(records, "alternative", seven)
+    blob = compress(data, tiny_model, block_size=small_chunks)
+    assert offered == [24, 24, 24]
+    assert [b.record for b in list_stream(io.BytesIO(blob)).blocks] == [24] * 3
+    monkeypatch.setattr(records, "alternative", lambda block, record, rows=False: None)
+    assert compress(data, tiny_model, block_size=small_chunks) == blob
+    assert decompress(blob, tiny_model) == data
