@@ -355,10 +355,13 @@ def compress_block(
         segments = records.segments(len(data), default, record, x86, redundant, flat)
         fewest = fmt.fewest_segments(len(data))
         trial = records.IMAGE_TRIAL and flat and segments > fewest
-        binary_trial = network_trial and flat and not trial and (record or x86 or binary)
+        # A binary kind (records, x86 code, other binary data) coded in the fewest segments
+        # without the network: the blocks the two trials below may code a second way.
+        binary_kind = flat and not trial and bool(record or x86 or binary)
+        binary_trial = network_trial and binary_kind
         other = None
-        if flat and not trial and (record or x86 or binary) and record < records.IMAGE_RECORD:
-            other = _other_record(coded, record, rows, x86) if state.config.reads_records else None
+        if binary_kind and state.config.reads_records and record < records.IMAGE_RECORD:
+            other = _other_record(coded, record, rows, x86)
         start = state.snapshot() if trial or binary_trial or both or other is not None else None
         payload, segments = encode_block_mixed(
             model, coded, state, progress, segments, parallel, record, flat
