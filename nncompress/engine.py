@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+import numpy as np
+
 from . import filters, levels, records, repeats
 from . import format as fmt
 from .adaptive import Spending, StreamState
@@ -370,7 +372,10 @@ def compress_block(
             # Most of the block shows another record length than its start: coded again
             # with that one (in the same, fewest, segments), the smaller kept.
             how = (segments, parallel, other, True)
-            again = _if_smaller(model, coded, state, start, payload, how)
+            # A coding takes the snapshot's arrays for its own: the network's trial below
+            # needs them as they were before the block.
+            since = _copy(start) if binary_trial else start
+            again = _if_smaller(model, coded, state, since, payload, how)
             if again is not None:
                 payload, record = again, other
         if trial:
@@ -448,6 +453,12 @@ def _if_smaller(
         return None
     state.restore(vars(other))
     return again
+
+
+def _copy(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot of its own (``StreamState.restore`` takes a snapshot's arrays as they are,
+    and a coding then changes them)."""
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in snapshot.items()}
 
 
 def _flat_size(model: IntModel, sample: bytes, config: Config, record: int = 0) -> int:

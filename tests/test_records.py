@@ -3,6 +3,7 @@ decoded through every path (the block header's record length, the record context
 
 from __future__ import annotations
 
+import hashlib
 import io
 import marshal
 import struct
@@ -1148,3 +1149,29 @@ def test_an_alternative_that_codes_larger_is_dropped(
     monkeypatch.setattr(records, "alternative", lambda block, record, rows=False: None)
     assert compress(data, tiny_model, block_size=small_chunks) == blob
     assert decompress(blob, tiny_model) == data
+
+
+def test_the_strongest_level_tries_the_record_length_and_the_network_from_one_start(
+    tiny_model: IntModel, small_tables, small_chunks: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At ``max`` a binary block whose chunks show another record length is coded that way
+    too, and then with the network: every coding of the block starts from the statistics
+    before it, as the decoder's do, whichever of them wins."""
+    block = small_chunks
+    data = table(block // 24, 2) + two_kinds(block // 4, 3 * block // 4 // 24, 1)
+    starts: list[tuple[int, bool, str]] = []
+    real = engine.encode_block_mixed
+
+    def watched(model, data, state, progress, segments, pipelined, record, flat):  # type: ignore[no-untyped-def]
+        tables = getattr(state, "ctx_stats", None)
+        seen = "" if tables is None else hashlib.sha256(tables.tobytes()).hexdigest()
+        starts.append((record, flat, seen))
+        return real(model, data, state, progress, segments, pipelined, record, flat)
+
+    monkeypatch.setattr(engine, "encode_block_mixed", watched)
+    blob = compress(data, tiny_model, block_size=block, level="max")
+    assert decompress(blob, tiny_model) == data
+    second = [s for s in starts if s[2]]  # the codings of the second block
+    ways = sorted((record, flat) for record, flat, _ in second)
+    assert ways in ([(2, True), (24, False), (24, True)], [(2, False), (2, True), (24, True)])
+    assert len({seen for _, _, seen in second}) == 1
