@@ -68,16 +68,24 @@ _stop = threading.local()
 
 
 @contextlib.contextmanager
-def stopping(event: threading.Event) -> Iterator[None]:
+def stopping(event: Any) -> Iterator[None]:
     """Within, a block coded in this thread raises ``Cancelled`` at its next step once
-    ``event`` is set: for the frames that ``devicepool`` codes in threads, which cannot be
-    stopped otherwise, so that a caller that gives up (an error, Ctrl-C) need not wait
-    for every frame begun to end (minutes, for a frame of 16 MiB)."""
+    ``event`` is set (a ``threading.Event``, or anything with its ``is_set``): for the
+    frames that ``devicepool`` codes in threads, which cannot be stopped otherwise, so
+    that a caller that gives up (an error, Ctrl-C) need not wait for every frame begun
+    to end (minutes, for a frame of 16 MiB), and for a block's second coding beside its
+    first (``engine._Second``)."""
     _stop.event = event
     try:
         yield
     finally:
         _stop.event = None
+
+
+def stop_event() -> Any:
+    """What ``stopping`` told this thread to watch (None: nothing): for a coding that this
+    thread hands to another, which is to stop when this one would."""
+    return getattr(_stop, "event", None)
 
 
 def _ticker(progress: Callable[[int], None] | None, n: int, steps: int) -> Callable[[int], None]:

@@ -27,7 +27,14 @@ import numpy as np
 from . import filters, levels, records, repeats
 from . import format as fmt
 from .adaptive import Spending, StreamState
-from .coder import decode_block, decode_block_mixed, encode_block, encode_block_mixed
+from .coder import (
+    decode_block,
+    decode_block_mixed,
+    encode_block,
+    encode_block_mixed,
+    stop_event,
+    stopping,
+)
 from .config import DEFAULT, Config, like_level, variants
 from .levels import LEVELS
 from .model import IntModel
@@ -365,28 +372,39 @@ def compress_block(
         if binary_kind and state.config.reads_records and record < records.IMAGE_RECORD:
             other = _other_record(coded, record, rows, x86)
         start = state.snapshot() if trial or binary_trial or both or other is not None else None
-        payload, segments = encode_block_mixed(
-            model, coded, state, progress, segments, parallel, record, flat
-        )
+        # The second coding of a block without the network either way (another record
+        # length, or an image in the fewest segments) starts from ``start`` as the first
+        # does, so it runs beside the first where there is a core for it.
+        beside = None
         if other is not None:
             # Most of the block shows another record length than its start: coded again
             # with that one (in the same, fewest, segments), the smaller kept.
-            how = (segments, parallel, other, True)
             # A coding takes the snapshot's arrays for its own: the network's trial below
-            # needs them as they were before the block.
+            # needs them as they are.
             since = _copy(start) if binary_trial else start
-            again = _if_smaller(model, coded, state, since, payload, how)
-            if again is not None:
-                payload, record = again, other
-        if trial:
+            beside = _Second(model, coded, since, (segments, False, other, True), parallel)
+        elif trial:
             # An image's or wide table's block without the network, in its rows' segments,
             # coded again in the fewest. One segment coded this machine's 8-bit photographs
             # and its database tables 2-25% smaller, but some diagrams and 1-bit bitmaps 4-7%
             # larger (lockstep rows learn from the whole picture at once), and nothing in the
             # bytes told them apart; the second coding costs their compression time only.
-            alone = _if_smaller(model, coded, state, start, payload, (fewest, False, record, True))
-            payload, segments = (payload, segments) if alone is None else (alone, fewest)
-        elif binary_trial:
+            beside = _Second(model, coded, start, (fewest, False, record, True), parallel)
+        try:
+            payload, segments = encode_block_mixed(
+                model, coded, state, progress, segments, parallel, record, flat
+            )
+        except BaseException:
+            if beside is not None:
+                beside.abandon()
+            raise
+        if beside is not None:
+            kept = _if_smaller(state, payload, beside)
+            if kept is not None and other is not None:
+                payload, record = kept, other
+            elif kept is not None:
+                payload, segments = kept, fewest
+        if binary_trial:
             # A binary block without the network coded again with it, in the same segments.
             # The network was trained on text, but binary files carry text too (names,
             # messages, docstrings): at --max, where a block is one segment and the level's
@@ -395,14 +413,14 @@ def compress_block(
             # two executables kept the coding without it (docs/DESIGN.md, section 4). The
             # first coding, without it, costs about a sixth of the second.
             how = (segments, parallel, record, False)
-            net = _if_smaller(model, coded, state, start, payload, how)
+            net = _if_smaller(state, payload, _Second(model, coded, start, how, False))
             payload, flat = (payload, True) if net is None else (net, False)
-        elif both:
+        elif both and not trial:
             # Repetitive text without the network in one segment, coded again with it in
             # repetitive text's segments: what ``_network_pays`` decides on a longer
             # block's start, decided on the whole block for the price of the trial alone.
             how = (text_segments, parallel, 0, False)
-            net = _if_smaller(model, coded, state, start, payload, how)
+            net = _if_smaller(state, payload, _Second(model, coded, start, how, False))
             if net is not None:
                 payload, segments, flat = net, text_segments, False
         cands.append(Choice(fmt.METHOD_MIXED, payload, segments, record, x86, flat))
@@ -434,31 +452,79 @@ def _other_record(coded: bytes, record: int, rows: bool, x86: bool) -> int | Non
     return other
 
 
-def _if_smaller(
-    model: IntModel,
-    data: bytes,
-    state: StreamState,
-    start: dict[str, Any],
-    payload: bytes,
-    how: tuple[int, bool, int, bool],
-) -> bytes | None:
-    """``data`` coded again from ``start``, the state before its first coding
-    (``payload``), the second way ``how`` says (``encode_block_mixed``'s segments,
-    pipelined, record and flat): that payload if it is smaller, with ``state`` left as it
-    leaves it; else None, and ``state`` left as the first coding left it."""
-    other = StreamState.__new__(StreamState)
-    other.restore(start)
-    again, _ = encode_block_mixed(model, data, other, None, *how)
-    if len(again) >= len(payload):
-        return None
-    state.restore(vars(other))
-    return again
+class _Second:
+    """A block's second coding: ``data`` coded from ``start``, the state before its first,
+    the way ``how`` says (``encode_block_mixed``'s segments, pipelined, record and flat).
+    ``parallel``: it starts now, in a thread of its own (the compiled loops release the
+    GIL), and runs beside the first on a second core; else it runs when ``result`` asks.
+    Either way it is the same coding of the same bytes from the same statistics: the
+    archive does not depend on which. A coding beside stops at its next step once this
+    thread's caller gives up (``coder.stopping``) or ``abandon`` says the block is lost."""
+
+    def __init__(
+        self,
+        model: IntModel,
+        data: bytes,
+        start: dict[str, Any],
+        how: tuple[int, bool, int, bool],
+        parallel: bool,
+    ) -> None:
+        self._args = (model, data, start, how)
+        self._abandoned = threading.Event()
+        self._caller = stop_event()
+        self._out: tuple[bytes, StreamState] | BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if parallel:
+            self._thread = threading.Thread(target=self._run, name="nncompress-beside", daemon=True)
+            self._thread.start()
+
+    def is_set(self) -> bool:
+        """Whether to stop (``coder.stopping``'s event, for the thread beside)."""
+        return self._abandoned.is_set() or (self._caller is not None and self._caller.is_set())
+
+    def abandon(self) -> None:
+        self._abandoned.set()
+
+    def result(self) -> tuple[bytes, StreamState]:
+        """The payload and the state it leaves (raising what the coding raised)."""
+        if self._thread is None:
+            return self._code()
+        self._thread.join()
+        if isinstance(self._out, BaseException):
+            raise self._out
+        assert self._out is not None
+        return self._out
+
+    def _run(self) -> None:
+        try:
+            with stopping(self):
+                self._out = self._code()
+        except BaseException as e:  # handed to ``result``, in the caller's thread
+            self._out = e
+
+    def _code(self) -> tuple[bytes, StreamState]:
+        model, data, start, how = self._args
+        other = StreamState.__new__(StreamState)
+        other.restore(start)
+        again, _ = encode_block_mixed(model, data, other, None, *how)
+        return again, other
 
 
 def _copy(snapshot: dict[str, Any]) -> dict[str, Any]:
     """A snapshot of its own (``StreamState.restore`` takes a snapshot's arrays as they are,
     and a coding then changes them)."""
     return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in snapshot.items()}
+
+
+def _if_smaller(state: StreamState, payload: bytes, second: _Second) -> bytes | None:
+    """The block's ``second`` coding if it is smaller than its first (``payload``), with
+    ``state`` left as it leaves it; else None, and ``state`` left as the first coding
+    left it."""
+    again, other = second.result()
+    if len(again) >= len(payload):
+        return None
+    state.restore(vars(other))
+    return again
 
 
 def _flat_size(model: IntModel, sample: bytes, config: Config, record: int = 0) -> int:

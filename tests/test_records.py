@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import io
 import marshal
+import os
 import struct
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -1175,3 +1177,67 @@ def test_the_strongest_level_tries_the_record_length_and_the_network_from_one_st
     ways = sorted((record, flat) for record, flat, _ in second)
     assert ways in ([(2, True), (24, False), (24, True)], [(2, False), (2, True), (24, True)])
     assert len({seen for _, _, seen in second}) == 1
+
+
+@pytest.mark.parametrize("kind", ["image", "two record lengths"])
+def test_a_second_coding_runs_beside_the_first_and_changes_nothing(
+    kind: str,
+    tiny_model: IntModel,
+    small_tables,
+    small_chunks: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An image's block in its rows' segments and then in one, and a block of two record
+    lengths coded with each: with a second core the second coding runs in a thread of its
+    own beside the first, and the archive is the one a single thread writes."""
+    block = small_chunks
+    if kind == "image":
+        data = bitmap(256, 3 * block // 256, 1)
+    else:
+        data = two_kinds(block // 4, 3 * block // 4 // 24, 1) + table(2000, 2)
+    threads: list[str] = []
+    real = engine.encode_block_mixed
+
+    def watched(*args):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(engine, "encode_block_mixed", watched)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    archives = []
+    for n in (1, 2):
+        out = io.BytesIO()
+        engine.compress_stream(io.BytesIO(data), out, tiny_model, block, threads=n)
+        archives.append(out.getvalue())
+        beside = [t for t in threads if t.startswith("nncompress-beside")]
+        assert bool(beside) == (n == 2), threads
+        threads.clear()
+    assert archives[0] == archives[1]
+    assert decompress(archives[1], tiny_model) == data
+
+
+@pytest.mark.parametrize("who", ["the block is lost", "the caller gives up"])
+def test_a_second_coding_beside_stops_when_it_is_not_wanted(
+    who: str, tiny_model: IntModel, small_tables
+) -> None:
+    """A coding beside the first stops at its next step where the first coding failed
+    (``abandon``) or the thread's caller gave up (``coder.stopping``), rather than
+    running on to its end (seconds a block, which Ctrl-C would wait for)."""
+    data = table(1 << 13, 4)  # 192 KiB: some 48 steps of the compiled loop
+    start = StreamState(BINARY, len(data)).snapshot()
+    caller = threading.Event()
+    with coder.stopping(caller):
+        second = engine._Second(tiny_model, data, start, (1, False, 24, True), True)
+    if who == "the block is lost":
+        second.abandon()
+    else:
+        caller.set()
+    with pytest.raises(coder.Cancelled):
+        second.result()
+    # Told nothing, it codes the block as the thread that asked would have.
+    piece = data[:5000]
+    fresh = StreamState(BINARY, len(piece)).snapshot()
+    payload, _ = engine._Second(tiny_model, piece, fresh, (1, False, 24, True), True).result()
+    state = StreamState(BINARY, len(piece))
+    back = coder.decode_block_mixed(tiny_model, payload, len(piece), 1, state, record=24, flat=True)
+    assert back == piece
