@@ -1241,3 +1241,50 @@ def test_a_second_coding_beside_stops_when_it_is_not_wanted(
     state = StreamState(BINARY, len(piece))
     back = coder.decode_block_mixed(tiny_model, payload, len(piece), 1, state, record=24, flat=True)
     assert back == piece
+
+
+@pytest.mark.parametrize("level", sorted(LEVELS))
+def test_blocks_of_every_kind_in_one_stream_round_trip_at_every_level(
+    level: str, tiny_model: IntModel, small_tables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table, a block of two record lengths, x86 code, a 1-bit picture, text, a run,
+    noise and a copy of the first block, one after another in one stream: each block's
+    trials (another record length, an image's segments, the network at ``max``, LZMA2,
+    storing, repeats and copies) start from the state the blocks before it left, and the
+    decoder must follow whichever each kept. Blocks of 32 KiB in chunks of 4 KiB behave
+    as blocks of 1 MiB do."""
+    monkeypatch.setattr(records, "CHUNK", 1 << 12)
+    monkeypatch.setattr(records, "SAMPLE", 1 << 13)
+    block = 1 << 15
+    rng = np.random.default_rng(5)
+    walk = np.cumsum(rng.integers(-300, 300, block // 8)).astype("<u2").tobytes()
+    first = table(block // 24 + 1, 5)[:block]
+    kinds = [
+        first,
+        (walk + table(block // 24, 6))[:block],  # samples, then mostly a table
+        machine_code(block, 7),
+        bitmap(256, block // 256, 8),
+        sample_text(block, 9),
+        bytes(block),
+        rng.bytes(block),
+        first,
+    ]
+    assert all(len(k) == block for k in kinds)
+    tried: list[tuple[int, bool]] = []  # the second codings: record length, without network
+    real = engine._Second
+
+    def second(model, data, start, how, parallel):  # type: ignore[no-untyped-def]
+        tried.append((how[2], how[3]))
+        return real(model, data, start, how, parallel)
+
+    monkeypatch.setattr(engine, "_Second", second)
+    data = b"".join(kinds)
+    blob = compress(data, tiny_model, block_size=block, level=level)
+    assert decompress(blob, tiny_model) == data
+    assert len(list_stream(io.BytesIO(blob)).blocks) == len(kinds)
+    if fmt.METHOD_MIXED in LEVELS[level].methods:
+        network = LEVELS[level].network_trial  # (max: binary blocks with the network too)
+        assert (24, True) in tried  # the second block with the table's record length
+        assert (256, not network) in tried  # the picture in one segment, or at max (where
+        # it is one segment) with the network
+        assert ((24, False) in tried) == network
