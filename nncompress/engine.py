@@ -32,6 +32,7 @@ from .coder import (
     decode_block_mixed,
     encode_block,
     encode_block_mixed,
+    prime_state,
     stop_event,
     stopping,
 )
@@ -371,7 +372,12 @@ def compress_block(
         other = None
         if binary_kind and state.config.reads_records and record < records.IMAGE_RECORD:
             other = _other_record(coded, record, rows, x86)
-        start = state.snapshot() if trial or binary_trial or both or other is not None else None
+        start = None
+        if trial or binary_trial or both or other is not None:
+            # Primed first (as the first coding would be), so that no second coding learns
+            # the model's prime beside the first, through the cache of primed states.
+            prime_state(model, state)
+            start = state.snapshot()
         # The second coding of a block without the network either way (another record
         # length, or an image in the fewest segments) starts from ``start`` as the first
         # does, so it runs beside the first where there is a core for it.
@@ -489,7 +495,11 @@ class _Second:
         """The payload and the state it leaves (raising what the coding raised)."""
         if self._thread is None:
             return self._code()
-        self._thread.join()
+        try:
+            self._thread.join()
+        except BaseException:  # (Ctrl-C while waiting: the coding is not wanted)
+            self.abandon()
+            raise
         if isinstance(self._out, BaseException):
             raise self._out
         assert self._out is not None

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +214,35 @@ def test_train_adds_a_prime_and_warns_when_no_better_than_default(
     assert 0 < len(m.prime) <= 1024 and m.meta["format_version"] == PRIME_TABLES_FORMAT_VERSION
     assert summary["default_int_bpb"] == 5.0
     assert any("no better than the shipped default model" in line for line in lines)
+
+
+def test_a_block_coded_two_ways_at_once_learns_the_prime_once(
+    models, small_tables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream whose first block the encoder codes two ways (a 1-bit picture: in its
+    rows' segments and in one), the second beside the first: the prime is learned once,
+    by the encoder's own thread, before the snapshot both codings start from; the archive
+    is the one a single thread writes, and decodes."""
+    from test_records import bitmap
+
+    from nncompress import engine
+
+    _, primed = models
+    data = bitmap(256, 96, 3)
+    learned: list[str] = []
+    real = coder.prime_state
+
+    def watched(model, state) -> None:  # type: ignore[no-untyped-def]
+        if not state.primed:
+            learned.append(threading.current_thread().name)
+        real(model, state)
+
+    monkeypatch.setattr(coder, "prime_state", watched)
+    monkeypatch.setattr(engine, "prime_state", watched)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    one = code(data, primed, threads=1)
+    learned.clear()
+    two = code(data, primed, threads=2)
+    assert one == two and decode(two, primed) == data
+    assert learned and set(learned) == {threading.current_thread().name}
+    assert [b.record for b in list_stream(io.BytesIO(two)).blocks] == [256]
