@@ -385,7 +385,9 @@ def _code_mixed(
                 bc.deliver_into(out[lo:hi])
             else:  # and an encoder's device reads them from its own copy
                 bc.encode_from(grid[lo:hi])
-    with _one_blas_thread():
+    # (Without the network no BLAS runs: a block's two codings side by side, engine._Second,
+    # must not set and restore the process's BLAS threads over each other.)
+    with contextlib.nullcontext() if flat else _one_blas_thread():
         # On a device the frequencies stay where the network left them, for the mixing.
         net: _Steps | _FlatSteps = (
             _FlatSteps(groups) if flat else _Steps(model, groups, pipelined, device is not None)

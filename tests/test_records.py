@@ -1288,3 +1288,27 @@ def test_blocks_of_every_kind_in_one_stream_round_trip_at_every_level(
         assert (256, not network) in tried  # the picture in one segment, or at max (where
         # it is one segment) with the network
         assert ((24, False) in tried) == network
+
+
+def test_codings_without_the_network_leave_the_blas_threads_alone(
+    tiny_model: IntModel, small_tables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block without the network runs no BLAS, so it does not limit BLAS's threads: two
+    such codings side by side (``engine._Second``) would set and restore the process's
+    limit over each other, and could leave it at one thread."""
+
+    def limited() -> None:
+        raise AssertionError("BLAS limited for a coding without the network")
+
+    monkeypatch.setattr(coder, "_one_blas_thread", limited)
+    data = bitmap(256, 200, 2)
+    segments = records.segments(len(data), fmt.segment_count(len(data)), 256, flat=True)
+    assert segments > 1  # in rows' segments: the lockstep loop, not the one-segment run
+    payload, _ = coder.encode_block_mixed(
+        tiny_model, data, StreamState(IMAGE_MIXERS, len(data)), None, segments, False, 256, True
+    )
+    back = coder.decode_block_mixed(
+        tiny_model, payload, len(data), segments, StreamState(IMAGE_MIXERS, len(data)),
+        record=256, flat=True,
+    )  # fmt: skip
+    assert back == data
