@@ -334,7 +334,7 @@ class StreamState:
 
     def snapshot(self) -> dict[str, np.ndarray | int]:
         self.settle()
-        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(self).items()}
+        return copy_snapshot(vars(self))
 
     def restore(self, snap: dict[str, np.ndarray | int]) -> None:
         """Become the state ``snap`` was taken of (tables allocated since are dropped)."""
@@ -381,6 +381,13 @@ class StreamState:
         keep = self.history[max(0, len(self.history) + len(tail) - WINDOW) :]
         self.history_base += len(self.history) - len(keep) + gone
         self.history = np.concatenate([keep, tail])
+
+
+def copy_snapshot(snap: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a snapshot's arrays (``StreamState.restore`` takes a snapshot's arrays as
+    they are, and a coding from it then changes them): for a snapshot restored more than
+    once."""
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in snap.items()}
 
 
 def mix2_sets(config: Config) -> int:

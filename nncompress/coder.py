@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .adaptive import BlockCoder, StreamState
+from .adaptive import BlockCoder, StreamState, copy_snapshot
 from .format import segment_count, segment_groups
 from .model import IntModel
 from .rangecoder import BitDecoder, BitEncoder
@@ -530,9 +530,7 @@ def prime_state(model: IntModel, state: StreamState) -> None:
     key += (state.spending is not None,)
     if fresh and key in _primed:
         block_size = state.block_size  # (the key leaves it out: it sized the tables)
-        state.restore(
-            {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in _primed[key].items()}
-        )
+        state.restore(copy_snapshot(_primed[key]))
         state.block_size = block_size
         return
     spending = None if state.spending is None else state.spending.copy()

@@ -22,11 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import numpy as np
-
 from . import filters, levels, records, repeats
 from . import format as fmt
-from .adaptive import Spending, StreamState
+from .adaptive import Spending, StreamState, copy_snapshot
 from .coder import (
     decode_block,
     decode_block_mixed,
@@ -387,7 +385,7 @@ def compress_block(
             # with that one (in the same, fewest, segments), the smaller kept.
             # A coding takes the snapshot's arrays for its own: the network's trial below
             # needs them as they are.
-            since = _copy(start) if binary_trial else start
+            since = copy_snapshot(start) if binary_trial else start
             beside = _Second(model, coded, since, (segments, False, other, True), parallel)
         elif trial:
             # An image's or wide table's block without the network, in its rows' segments,
@@ -404,11 +402,10 @@ def compress_block(
             if beside is not None:
                 beside.abandon()
             raise
-        if beside is not None:
-            kept = _if_smaller(state, payload, beside)
-            if kept is not None and other is not None:
+        if beside is not None and (kept := _if_smaller(state, payload, beside)) is not None:
+            if other is not None:
                 payload, record = kept, other
-            elif kept is not None:
+            else:
                 payload, segments = kept, fewest
         if binary_trial:
             # A binary block without the network coded again with it, in the same segments.
@@ -518,12 +515,6 @@ class _Second:
         other.restore(start)
         again, _ = encode_block_mixed(model, data, other, None, *how)
         return again, other
-
-
-def _copy(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot of its own (``StreamState.restore`` takes a snapshot's arrays as they are,
-    and a coding then changes them)."""
-    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in snapshot.items()}
 
 
 def _if_smaller(state: StreamState, payload: bytes, second: _Second) -> bytes | None:
