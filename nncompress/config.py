@@ -520,7 +520,7 @@ def variants(config: Config) -> tuple[Config, ...]:
 #: man page, a changelog, the package database, its log, a novel, an ELF executable and
 #: a shared library, compiled Python, time-zone data), each change alone and then
 #: together (docs/DESIGN.md, section 4; ``nncompress compare`` on Calgary before and
-#: after is in the README). Slot groups cost a few compares a slot (the group is half a
+#: after is in docs/MEASUREMENTS.md). Slot groups cost a few compares a slot (the group is half a
 #: cache line), the warm-up a counter a weight set; the network sets ``--max``'s pace.
 MAX_REFINED = refined(MAX_TEXT)
 #: The binary presets so refined, for the streams of ``--max``: presets 13, 14, 12, 16
@@ -530,8 +530,8 @@ BINARY_REFINED, IMAGE_REFINED, BITMAP_REFINED, COLOUR_24_REFINED, COLOUR_32_REFI
 )
 #: The binary presets for the default level's streams since format 1 grew slot groups:
 #: presets 13, 14, 12, 16 and 17 ``slotted``. ``nncompress compare`` on binaries of this
-#: machine and of Calgary and Canterbury before and after is in the README ("Slot groups
-#: at the default level").
+#: machine and of Calgary and Canterbury before and after is in docs/MEASUREMENTS.md
+#: ("Slot groups at the default level").
 BINARY_SLOTTED, IMAGE_SLOTTED, BITMAP_SLOTTED, COLOUR_24_SLOTTED, COLOUR_32_SLOTTED = (
     slotted(c) for c in (BINARY_SPARSE_MIXERS, IMAGE_MIXERS, BITMAP, COLOUR_24, COLOUR_32)
 )
