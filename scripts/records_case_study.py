@@ -157,6 +157,7 @@ def main() -> None:
 
     ref = totals["zstd -19 + dictionary"]
     sizes = [f.stat().st_size for f in test_files]
+    trained = "reused (--skip-train)" if args.skip_train else f"{train_seconds:.0f} s"
     print(f"Machine: {machine()}")
     print(
         f"Source: {args.source.name}; {len(train_files)} training records, {len(test_files)} "
@@ -166,7 +167,7 @@ def main() -> None:
     )
     print(
         f"zstd --train: {dict_seconds:.1f} s, dictionary {dictionary.stat().st_size:,} bytes; "
-        f"nncompress train: {train_seconds:.0f} s, model {model_path.stat().st_size:,} bytes; "
+        f"nncompress train: {trained}, model {model_path.stat().st_size:,} bytes; "
         f"nncompress train --base default: {prime_seconds:.1f} s (prime {args.prime})."
     )
     print()
