@@ -1027,6 +1027,13 @@ class StreamEncoder:
         self.info.raw_len = n
         self.info.add_spending(state.spent())
 
+    def _settle_from(self, blocks: list[bytes]) -> None:
+        """The stream's configuration, from its first block that is not a run
+        (``_looks_like_run``): a disk image's zeros say nothing of what follows them, and
+        took text for binary data (the binary preset coded a text 0.5% larger after a MiB
+        of zeros)."""
+        self._settle_config(next((b for b in blocks if not _looks_like_run(b)), None))
+
     def _frame(self, data: bytes, last: bool) -> None:
         from .devicepool import frame_pool
         from .workers import plan_workers
@@ -1035,10 +1042,7 @@ class StreamEncoder:
         info, bs = self.info, self.block_size
         blocks = [data[i : i + bs] for i in range(0, len(data), bs)]
         if not self._header:
-            # From the first block that is not a run (``_looks_like_run``): a disk image's
-            # zeros say nothing of what follows them, and took text for binary data
-            # (the binary preset coded a text 0.5% larger after a MiB of zeros).
-            self._settle_config(next((b for b in blocks if not _looks_like_run(b)), None))
+            self._settle_from(blocks)
             self._write_header(fmt.Header(bs, *model_ref(self.model), self.config))
         number, self._started = self._started, self._started + 1
         end = fmt.END_FRAME if not last else fmt.END_INDEX if number else fmt.END_STREAM

@@ -102,7 +102,7 @@ def main() -> None:
     dict_seconds = time.monotonic() - t0
 
     model_path = args.workdir / "records.nnm"
-    train_seconds = float("nan")
+    trained = "reused (--skip-train)"
     if not args.skip_train:
         t0 = time.monotonic()
         cmd = [sys.executable, "-m", "nncompress", "train", str(train_dir), "-o", str(model_path)]
@@ -119,7 +119,7 @@ def main() -> None:
             args.prime,
         ]
         subprocess.run(cmd, check=True)
-        train_seconds = time.monotonic() - t0
+        trained = f"{time.monotonic() - t0:.0f} s"
     # The shipped network with a prime of the training records: no training at all.
     primed_path = args.workdir / "default-primed.nnm"
     t0 = time.monotonic()
@@ -157,7 +157,6 @@ def main() -> None:
 
     ref = totals["zstd -19 + dictionary"]
     sizes = [f.stat().st_size for f in test_files]
-    trained = "reused (--skip-train)" if args.skip_train else f"{train_seconds:.0f} s"
     print(f"Machine: {machine()}")
     print(
         f"Source: {args.source.name}; {len(train_files)} training records, {len(test_files)} "

@@ -39,11 +39,10 @@ def one(path: str, bits: int) -> dict:
 
     data = Path(path).read_bytes()
     model = load_model()
-    # The configuration the default level takes: from the first block that is not a run.
+    # The configuration the default level takes for a stream of several blocks.
     encoder = engine.StreamEncoder(model)
     size = encoder.block_size
-    blocks = (data[i : i + size] for i in range(0, len(data), size))
-    encoder._settle_config(next((b for b in blocks if not engine._looks_like_run(b)), None))
+    encoder._settle_from([data[i : i + size] for i in range(0, len(data), size)])
     base = encoder.config
     match = max(base.match_bits, min(cfgmod.MAX_TABLE_BITS, bits + 1))
     config = replace(base, table_bits=bits, match_bits=match)
