@@ -873,11 +873,11 @@ def _spending_lines(info) -> list[str]:
 
 def _preset_name(config) -> str:
     """A configuration as ``-v`` names it: its preset number and what it is for."""
-    from .config import PRESET_NAMES, preset_of
+    from .config import PRESET_NAMES, WRITTEN_NAMES, preset_of
 
     number = preset_of(config)
     if number is None:
-        return f"written out ({len(config.contexts)} contexts)"
+        return f"written out ({WRITTEN_NAMES.get(config, f'{len(config.contexts)} contexts')})"
     return f"{number} ({PRESET_NAMES[number]})"
 
 

@@ -564,6 +564,18 @@ FINE_MAX = with_fine(MAX_REFINED)
     with_fine(c)
     for c in (BINARY_REFINED, IMAGE_REFINED, BITMAP_REFINED, COLOUR_24_REFINED, COLOUR_32_REFINED)
 )
+#: For the default level's long texts (``levels.LONG_TEXT_BYTES``), whose blocks go without
+#: the network in one segment: ``--max``'s text preset without bit histories (preset 1 with
+#: the extra mixers, the rates for one segment, slot groups, the mixers' warm-up, a match
+#: context of 2 bytes and fine probabilities), as the default level's binary streams take
+#: their presets ``slotted``: bit histories cost a table access per context and bit, a
+#: third more time a byte where the mixing sets the pace. Its final mixer learns faster
+#: than ``slotted`` makes it (a shift of 17, not 19): the first MiB of HTML pages that
+#: repeat one menu (130:1) came out 8.0% smaller so, five texts of other kinds 0.14% in
+#: all (docs/MEASUREMENTS.md, "Long texts without the network"). Not a preset: written out
+#: in the header, so that every reader of format 1 reads it. ``scripts/presets.py
+#: --long-config 36,42,long`` compares it with presets 36 and 42 in its place.
+LONG_TEXT = replace(with_fine(slotted(MAX_TEXT)), final_shift=17)
 #: The text presets a level may ask for, which a stream of binary data gives up for a
 #: binary one (``records.config_for``).
 TEXT_PRESETS = (
@@ -680,6 +692,12 @@ PRESET_NAMES: dict[int, str] = {
     47: "32-bit image with bit histories, slot groups and fine probabilities",
 }
 DEFAULT_PRESET = 1
+
+
+#: What ``-v`` calls the configurations a level writes out in full (not presets).
+WRITTEN_NAMES: dict[Config, str] = {
+    LONG_TEXT: "long text: one segment a block, slot groups and fine probabilities",
+}
 
 
 def preset_of(config: Config) -> int | None:

@@ -268,6 +268,7 @@ def compress_block(
     network_trial: bool = False,
     runs_by_lzma: bool = False,
     copy: int = 0,
+    long_text: bool = False,
 ) -> Choice:
     """Code one block with the smallest of the allowed methods (stored is always allowed).
     ``parallel``: run the LZMA2 trial, and the mixed method's network, in threads of their
@@ -288,7 +289,9 @@ def compress_block(
     bytes occurred earlier in its frame (``repeats.Copies``; 0: nowhere); such a block is
     written as a copy block (``format.STORED_COPY``), untried: it costs a few bytes of
     header, where the mixed method spends some 300 bytes a MiB on a copy it has found,
-    and more to find it.
+    and more to find it. ``long_text``: the block is of a long text stream
+    (``levels.Level.long_text``): text goes without the network, in one segment,
+    untried.
 
     A binary block coded without the network most of whose chunks show another record
     length than its start (``records.alternative``) is coded with that one too, and the
@@ -348,12 +351,16 @@ def compress_block(
         binary = state.config.reads_records and not record and not x86
         binary = binary and records.looks_binary(coded)
         # Repetitive text, and text with binary parts, take long segments, and go
-        # without the network where a trial on their start says so.
-        redundant = not (record or x86 or binary) and (
-            records.looks_mixed(coded) or records.looks_redundant(coded)
+        # without the network where a trial on their start says so; a long text's text
+        # goes without it, untried.
+        text = not (record or x86 or binary)
+        redundant = (
+            text
+            and not long_text
+            and (records.looks_mixed(coded) or records.looks_redundant(coded))
         )
         default = segment_rule(len(data))
-        flat = records.flat(record, x86, redundant and flat_text, binary)
+        flat = records.flat(record, x86, (redundant and flat_text) or (long_text and text), binary)
         text_segments = records.segments(len(data), default, redundant=True)
         # Repetitive text no longer than the trial is coded both ways, the smaller kept,
         # rather than tried whole and then coded a third time.
@@ -701,6 +708,8 @@ class FrameJob:
     #: Run the network and the LZMA2 trial in threads of their own.
     parallel: bool = True
     int8_products: bool = False
+    #: The stream is a long text (``levels.Level.long_text``).
+    long_text: bool = False
 
 
 @dataclass
@@ -769,6 +778,7 @@ def encode_frame(
             lvl.network_trial,
             lvl.runs_by_lzma,
             copy,
+            job.long_text,
         )
         all_mixed = all_mixed and (choice.method == fmt.METHOD_MIXED or choice.trivial)
         end = job.end if i == len(blocks) - 1 else fmt.END_NONE
@@ -853,6 +863,9 @@ class StreamEncoder:
         #: The level's configuration may give way to the binary preset once the first
         #: block is seen (``records.config_for``); one given by the caller is kept.
         self._config_open = config is None
+        #: A long text (``levels.Level.long_text``): settled with the configuration.
+        self.long_text = False
+        self._seen = 0  # input bytes written so far
         self.frame_bytes = max(1, (frame_size or levels.DEFAULT_FRAME) // block_size) * block_size
         self._may_split = frame_size is None
         self._merging = False  # whether a frame may take several (``_next_frame``)
@@ -874,6 +887,7 @@ class StreamEncoder:
         if self._done:
             raise ValueError("write after finish, or after an error")
         self._input += data
+        self._seen += len(data)
         try:
             while len(self._input) > self._holding():
                 n = self._next_frame(self._input)
@@ -967,13 +981,20 @@ class StreamEncoder:
             header.block_size,
         )
 
-    def _settle_config(self, first_block: bytes | None) -> None:
+    def _settle_config(self, first_block: bytes | None, length: int | None = None) -> None:
         """Choose the stream's configuration from its first block (or the first that is
         not a run), before the header (a level that never codes a mixed block names
         preset 1, which costs no byte). None: every block so far is a run, which says
-        nothing of what may follow; the level's own configuration stays, untried."""
+        nothing of what may follow; the level's own configuration stays, untried. A text
+        stream of the level's ``long_text`` bytes or more is a long text: it takes the
+        level's ``long_config``. Its length is the input's at ``finish``; a stream whose
+        first frame is coded before (from ``write``) is known to be longer than what the
+        encoder holds back (``_holding``), however its input was cut into writes.
+        ``length``: the stream's length where the caller knows it (a script settling a
+        whole input it has not written)."""
         if self._config_open:
-            mixes = fmt.METHOD_MIXED in LEVELS[self.level].methods
+            lvl = LEVELS[self.level]
+            mixes = fmt.METHOD_MIXED in lvl.methods
             config = self.config if mixes else DEFAULT
             if mixes and first_block is not None:
                 config = records.config_for(self.config, first_block)
@@ -983,7 +1004,11 @@ class StreamEncoder:
                     # (taken for an image here, not named by the level)
                     config = _bitmap_config(self.model, first_block) or config
                 if config.mixers:  # (short streams have no mixers)
-                    config = like_level(config, self.config, LEVELS[self.level].binary_slots)
+                    config = like_level(config, self.config, lvl.binary_slots)
+                if length is None:
+                    length = self._seen if self._done else self._holding() + 1
+                if lvl.long_config and config == self.config and length >= lvl.long_text > 0:
+                    config, self.long_text = lvl.long_config, True
             self.config = self.info.config = config
         self._config_open = False
 
@@ -1014,6 +1039,7 @@ class StreamEncoder:
             lvl.flat_text,
             lvl.network_trial,
             lvl.runs_by_lzma,
+            long_text=self.long_text,
         )
         header = fmt.Header(n)
         if choice.method in fmt.MODEL_METHODS:
@@ -1027,12 +1053,12 @@ class StreamEncoder:
         self.info.raw_len = n
         self.info.add_spending(state.spent())
 
-    def _settle_from(self, blocks: list[bytes]) -> None:
+    def _settle_from(self, blocks: list[bytes], length: int | None = None) -> None:
         """The stream's configuration, from its first block that is not a run
         (``_looks_like_run``): a disk image's zeros say nothing of what follows them, and
         took text for binary data (the binary preset coded a text 0.5% larger after a MiB
-        of zeros)."""
-        self._settle_config(next((b for b in blocks if not _looks_like_run(b)), None))
+        of zeros). ``length``: as ``_settle_config``'s."""
+        self._settle_config(next((b for b in blocks if not _looks_like_run(b)), None), length)
 
     def _frame(self, data: bytes, last: bool) -> None:
         from .devicepool import frame_pool
@@ -1059,12 +1085,12 @@ class StreamEncoder:
         self._offset += len(data)
         args = (self.level, self.config, bs, seed, end, self.account)
         if self._pool is None:
-            job = FrameJob(*args, self.parallel, self.int8_products)
+            job = FrameJob(*args, self.parallel, self.int8_products, self.long_text)
             offset = info.archive_len
             self._add(encode_frame(self.model, blocks, job, self.progress, self._put), offset)
         else:
             # (each worker's model switches to int8 products on its own, where that pays)
-            job = FrameJob(*args, self._pool.threaded, self.int8_products)
+            job = FrameJob(*args, self._pool.threaded, self.int8_products, self.long_text)
             self._collect(self._pool.submit(encode_frame, self.model, blocks, job))
 
     def _collect(self, done: Iterator[CodedFrame]) -> None:

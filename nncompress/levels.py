@@ -8,12 +8,14 @@ the stream, so a decoder needs no level.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import format as fmt
 from . import repeats
-from .config import FINE_MAX, FINE_TEXT, TEXT_MIXERS, WIDE_TEXT, Config
+from .config import FINE_MAX, FINE_TEXT, LONG_TEXT, TEXT_MIXERS, WIDE_TEXT, Config
 
 #: Blocks of 1 MiB: large enough that a block's lockstep segments (one per KiB) fill a
 #: batched network step, small enough that memory stays low and damage is located.
@@ -133,6 +135,20 @@ def wide_segments(n: int) -> int:
     return max(text_segments(n), min(fmt.most_segments(n), n // WIDE_SEGMENT_BYTES))
 
 
+#: The default level's long texts: a text stream of at least 1 MiB goes without the
+#: network, each block in one segment, in ``config.LONG_TEXT`` (``--max``'s text preset
+#: without bit histories). The lockstep pays for the network's step with many segments,
+#: and in a block of many segments a byte's prediction sees only the first bytes of the
+#: other segments: the more of a file the statistics have learnt, the more that costs
+#: beside what the network adds to them. It costs wall-clock time where a core is free:
+#: one segment runs on one core, where the network's steps ran on a second one beside
+#: the coder; on inputs of several frames (``-T``) every core has a frame to code.
+#: ``scripts/presets.py --presets auto --long-text 0,...`` on prefixes and whole files
+#: of this machine's texts puts the crossing between 512 KiB and 1 MiB; its figures are
+#: in docs/MEASUREMENTS.md ("Long texts without the network").
+LONG_TEXT_BYTES = 1 << 20
+
+
 @dataclass(frozen=True)
 class Level:
     name: str
@@ -162,6 +178,12 @@ class Level:
     runs_by_lzma: bool = True
     #: The block size where the caller names none (``-B``).
     block: int = DEFAULT_BLOCK
+    #: A text stream at least this long (as much of it as the encoder holds when it
+    #: settles the stream's configuration: the whole input, or more than a frame) takes
+    #: ``long_config`` in place of ``config`` and codes every text block without the
+    #: network, in one segment (``engine.compress_block``'s ``long_text``); 0: never.
+    long_text: int = 0
+    long_config: Config | None = None
     #: Whether a stream that gives up the text preset for a binary one takes it
     #: ``slotted`` (presets 31-35: slot groups, the mixers' warm-up, a match context of
     #: 2 bytes; 37-41 with fine probabilities, where the level's text preset has them),
@@ -175,14 +197,17 @@ LEVELS: dict[str, Level] = {
     # Text in preset 36 (7 with fine probabilities), binary streams in presets 37-41
     # (31-35 so): their blocks go without the network in one segment, so the mixing
     # sets their pace, which slot groups and the warm-up hardly slow, and fine
-    # probabilities not at all (docs/DESIGN.md, section 4). --wide keeps the presets a
-    # device can run.
+    # probabilities not at all (docs/DESIGN.md, section 4); text streams of 1 MiB or
+    # more in LONG_TEXT, their text without the network too (LONG_TEXT_BYTES). --wide
+    # keeps the presets a device can run, and the network.
     "default": Level(
         "default",
         (fmt.METHOD_MIXED, fmt.METHOD_LZMA),
         segments=text_segments,
         config=FINE_TEXT,
         binary_slots=True,
+        long_text=LONG_TEXT_BYTES,
+        long_config=LONG_TEXT,
     ),
     # Strongest and slowest: each block of up to 1 MiB as one segment, and the larger
     # network (a third of the default's speed with float products, which at one segment
@@ -212,3 +237,17 @@ LEVELS: dict[str, Level] = {
         block=WIDE_BLOCK,
     ),
 }
+
+
+@contextlib.contextmanager
+def changed(name: str, **fields: object) -> Iterator[Level]:
+    """Level ``name`` with ``fields`` replaced while the ``with`` block runs, and as it
+    was after it, an error or not: for scripts that measure, or pin in a golden archive,
+    what a level did or might do (an archive never depends on the level, so any variant
+    decodes)."""
+    level = LEVELS[name]
+    LEVELS[name] = dataclasses.replace(level, **fields)  # type: ignore[arg-type]
+    try:
+        yield LEVELS[name]
+    finally:
+        LEVELS[name] = level

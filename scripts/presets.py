@@ -5,14 +5,18 @@ preset named (``auto``: the level's own choice, which may give way
 to a binary preset after the first block), per redundancy threshold named (text blocks
 that zlib at level 1 keeps less than this share of take long segments,
 ``records.REDUNDANT_RATIO``; 0: never), per binary segment length named (records and
-machine code, ``records.BINARY_SEGMENT_BYTES``) and per text segment length named (the
-default level's, ``levels.TEXT_SEGMENT_BYTES``), every archive decoded and checked, with
-its size, both speeds, and xz -9e's compression speed in the same run as a yardstick for
-a shared, noisy machine.
+machine code, ``records.BINARY_SEGMENT_BYTES``), per text segment length named (the
+default level's, ``levels.TEXT_SEGMENT_BYTES``), per long-text threshold named (text
+streams at least that long go without the network, ``levels.LONG_TEXT_BYTES``; 0: never,
+whose columns with ``auto`` are the level as it was before long texts) and per
+configuration named for long texts (``config.LONG_TEXT``, or a preset), every archive
+decoded and checked, with its size, both speeds, and xz -9e's compression speed in the
+same run as a yardstick for a shared, noisy machine.
 
     python scripts/presets.py FILE... [--presets 1,6,auto] [--ratios 0,0.2]
                                       [--segment-bytes 16384,65536] [--min-redundant 64]
                                       [--text-segment-bytes 1024,2048] [--level max]
+                                      [--long-text 0,1048576] [--long-config 36,42,long]
 
 Use it when adding a preset (docs/DESIGN.md, section 7), on files of several kinds that
 the preset is meant for, never on one benchmark file.
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
+import itertools
 import lzma
 import sys
 import time
@@ -32,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from nncompress import levels, records  # noqa: E402
-from nncompress.config import PRESETS  # noqa: E402
+from nncompress.config import LONG_TEXT, PRESETS  # noqa: E402
 from nncompress.engine import compress_stream, decompress_stream  # noqa: E402
 from nncompress.zoo import load_model  # noqa: E402
 
@@ -66,6 +71,19 @@ def main() -> int:
         f"(the default level's: {levels.TEXT_SEGMENT_BYTES})",
     )
     parser.add_argument(
+        "--long-text",
+        default=str(levels.LONG_TEXT_BYTES),
+        help="the default level's long-text thresholds in bytes, comma-separated: text "
+        "streams at least this long go without the network in one segment a block "
+        f"(levels.Level.long_text; the encoder's: {levels.LONG_TEXT_BYTES}; 0: never)",
+    )
+    parser.add_argument(
+        "--long-config",
+        default="long",
+        help="the configurations long texts take, comma-separated: preset numbers, or "
+        "long (config.LONG_TEXT, the encoder's)",
+    )
+    parser.add_argument(
         "--level",
         choices=("default", "max"),
         default="default",
@@ -73,25 +91,38 @@ def main() -> int:
     )
     args = parser.parse_args()
     records.MIN_REDUNDANT_SEGMENTS = args.min_redundant
-    ratios, lengths = args.ratios.split(","), args.segment_bytes.split(",")
-    texts = args.text_segment_bytes.split(",")
-    columns = [
-        (p, float(r), int(b), int(t))
-        for p in args.presets.split(",")
-        for r in ratios
-        for b in lengths
-        for t in texts
+    # One column per combination of the values named: (preset, redundancy threshold,
+    # binary segment length, text segment length, long-text threshold, long-text
+    # configuration), named by the values of the dimensions given more than one.
+    dims = [
+        args.presets.split(","),
+        args.ratios.split(","),
+        args.segment_bytes.split(","),
+        args.text_segment_bytes.split(","),
+        args.long_text.split(","),
+        args.long_config.split(","),
     ]
+    marks = ("", "", "", "t", "L", "c")
+    columns = list(itertools.product(*dims))
     names = [
         "/".join(
-            [p]
-            + ([f"{r:g}"] if len(ratios) > 1 else [])
-            + ([f"{b}"] if len(lengths) > 1 else [])
-            + ([f"t{t}"] if len(texts) > 1 else [])
+            m + v
+            for i, (m, v) in enumerate(zip(marks, col, strict=True))
+            if i == 0 or len(dims[i]) > 1
         )
-        for p, r, b, t in columns
+        for col in columns
     ]
-    configs = [(None if p == "auto" else PRESETS[int(p)], r, b, t) for p, r, b, t in columns]
+    configs = [
+        (
+            None if p == "auto" else PRESETS[int(p)],
+            float(r),
+            int(b),
+            int(t),
+            int(g),
+            LONG_TEXT if c == "long" else PRESETS[int(c)],
+        )
+        for p, r, b, t, g, c in columns
+    ]
     model = load_model(levels.LEVELS[args.level].model)
     default = levels.LEVELS["default"]
     print(
@@ -103,12 +134,15 @@ def main() -> int:
     for path in args.files:
         data = path.read_bytes()
         sizes, speeds = [], []
-        for config, ratio, length, text in configs:
+        for config, ratio, length, text, long, long_config in configs:
             out = io.BytesIO()
             records.REDUNDANT_RATIO = ratio
             records.BINARY_SEGMENT_BYTES = length
             levels.LEVELS["default"] = dataclasses.replace(
-                default, segments=lambda n, t=text: levels.text_segments(n, t)
+                default,
+                segments=lambda n, t=text: levels.text_segments(n, t),
+                long_text=long,
+                long_config=long_config,
             )
             start = time.perf_counter()
             compress_stream(io.BytesIO(data), out, model, level=args.level, config=config)

@@ -34,21 +34,27 @@ sys.path.insert(0, str(ROOT))
 def one(path: str, bits: int) -> dict:
     """``path`` coded at table size ``bits``, in this process."""
     from nncompress import config as cfgmod
-    from nncompress import engine
+    from nncompress import engine, levels
     from nncompress.zoo import load_model
 
     data = Path(path).read_bytes()
     model = load_model()
-    # The configuration the default level takes for a stream of several blocks.
+    # The configuration the default level takes for a stream of several blocks, as it
+    # settles it at the end of the input.
     encoder = engine.StreamEncoder(model)
     size = encoder.block_size
-    encoder._settle_from([data[i : i + size] for i in range(0, len(data), size)])
+    encoder._settle_from([data[i : i + size] for i in range(0, len(data), size)], len(data))
     base = encoder.config
     match = max(base.match_bits, min(cfgmod.MAX_TABLE_BITS, bits + 1))
     config = replace(base, table_bits=bits, match_bits=match)
     out = io.BytesIO()
     start = time.perf_counter()
-    engine.compress_stream(io.BytesIO(data), out, model, config=config)
+    if encoder.long_text:
+        # A long text (levels.Level.long_text): the level's own way, in this configuration.
+        with levels.changed("default", long_config=config):
+            engine.compress_stream(io.BytesIO(data), out, model)
+    else:
+        engine.compress_stream(io.BytesIO(data), out, model, config=config)
     seconds = time.perf_counter() - start
     archive = out.getvalue()
     back = io.BytesIO()
