@@ -27,10 +27,13 @@
   most_segments``: the geometry a device runs, ``--wide``), coded in two groups of 513;
 * ``tests/data/golden-repeat.nnc`` -- the text's start, runs and fill patterns, most in
   repeat blocks (``format.STORED_REPEAT``), the text's start again and a short end, in
-  blocks of 4096 (``runs_data``); and
+  blocks of 4096 (``runs_data``);
 * ``tests/data/golden-copy.nnc`` -- computed code, a little text, the code again with a
   block of it a copy block (``format.STORED_COPY``), and a short end, in blocks of 64 KiB
-  (``copies_data``).
+  (``copies_data``); and
+* ``tests/data/golden-long-text.nnc`` -- the text as the default level codes a long text
+  (``levels.Level.long_text``): the configuration written out, blocks of 9000 bytes
+  each without the network in one segment.
 
 These are archives of format 1, which every release must decode: the golden test
 decompresses each and recompresses golden.txt, demanding identical bytes, so any change to
@@ -66,6 +69,7 @@ from nncompress.config import (  # noqa: E402
     DEFAULT_2,
     FINE_MAX,
     FINE_TEXT,
+    LONG_TEXT,
     MAX_HISTORIES,
     MAX_REFINED,
     MAX_TEXT,
@@ -562,13 +566,32 @@ def make_many_segments_archive(model_path: Path = MODEL_PATH) -> bytes:
 
     data = story_data()
     model = IntModel.load(model_path)
-    level = levels.LEVELS[LEVEL]
-    levels.LEVELS[LEVEL] = dataclasses.replace(level, segments=fmt.most_segments)
     out = io.BytesIO()
-    try:
+    with levels.changed(LEVEL, segments=fmt.most_segments):
         compress_stream(io.BytesIO(data), out, model, len(data), LEVEL, config=MANY_SEGMENTS_CONFIG)
-    finally:
-        levels.LEVELS[LEVEL] = level
+    return out.getvalue()
+
+
+LONG_TEXT_GOLDEN = "golden-long-text.nnc"
+#: The default level's configuration for long texts when the golden was made (written out
+#: in the header: slot groups, warm-up and a match context of 2 without bit histories, and
+#: a final mixer shift of 17).
+LONG_TEXT_CONFIG = LONG_TEXT
+
+
+def make_long_text_archive(model_path: Path = MODEL_PATH) -> bytes:
+    """The text as the default level codes a long text (``levels.Level.long_text``, its
+    threshold brought down to the text's length): ``LONG_TEXT_CONFIG`` written out, each
+    block of 9000 bytes without the network in one segment."""
+    from nncompress import levels
+    from nncompress.engine import compress_stream
+    from nncompress.model import IntModel
+
+    data = golden_data()
+    model = IntModel.load(model_path)
+    out = io.BytesIO()
+    with levels.changed(LEVEL, long_text=len(data), long_config=LONG_TEXT_CONFIG):
+        compress_stream(io.BytesIO(data), out, model, 9000, LEVEL)
     return out.getvalue()
 
 
@@ -694,16 +717,14 @@ def make_data_archive(name: str, model_path: Path = MODEL_PATH) -> bytes:
     records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS = rule[:3]
     # Every one was made before the encoder also tried images in one segment.
     image_trial, records.IMAGE_TRIAL = records.IMAGE_TRIAL, False
-    level = levels.LEVELS[LEVEL]
-    levels.LEVELS[LEVEL] = dataclasses.replace(
-        level, config=rule[3], binary_slots=binary_slots(rule)
-    )
     try:
-        compress_stream(io.BytesIO(data), out, model, block, LEVEL, frame_size=frame, config=config)
+        with levels.changed(LEVEL, config=rule[3], binary_slots=binary_slots(rule)):
+            compress_stream(
+                io.BytesIO(data), out, model, block, LEVEL, frame_size=frame, config=config
+            )
     finally:
         records.BINARY_SEGMENT_BYTES, records.MIN_BINARY_SEGMENTS, records.FLAT_BLOCKS = current
         records.IMAGE_TRIAL = image_trial
-        levels.LEVELS[LEVEL] = level
     return out.getvalue()
 
 
@@ -728,7 +749,8 @@ def main() -> int:
     if TEXT_PATH.read_bytes() != text:
         print("make_golden: golden.txt differs from the script's text", file=sys.stderr)
         return 1
-    for name in [*GOLDENS, *PRIMED_GOLDENS, *DATA_GOLDENS, MANY_SEGMENTS, REPEAT, COPY]:
+    specials = [MANY_SEGMENTS, REPEAT, COPY, LONG_TEXT_GOLDEN]
+    for name in [*GOLDENS, *PRIMED_GOLDENS, *DATA_GOLDENS, *specials]:
         path = DATA / name
         if name in GOLDENS:
             blob = make_archive(name, args.model)
@@ -740,6 +762,8 @@ def main() -> int:
             blob = make_repeat_archive(args.model)
         elif name == COPY:
             blob = make_copy_archive(args.model)
+        elif name == LONG_TEXT_GOLDEN:
+            blob = make_long_text_archive(args.model)
         else:
             blob = make_data_archive(name, args.model)
         info = list_stream(io.BytesIO(blob))

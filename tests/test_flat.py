@@ -5,6 +5,7 @@ repetitive blocks."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,8 +18,10 @@ from test_records import bitmap, message_catalogue, package_log, smooth_image, t
 from nncompress import coder, records
 from nncompress import format as fmt
 from nncompress.adaptive import HALF, STRETCH, StreamState
-from nncompress.config import BINARY_3, DEFAULT_2, IMAGE_MIXERS, TEXT_MIXERS
-from nncompress.engine import list_stream
+from nncompress.cli import _preset_name
+from nncompress.config import BINARY_3, DEFAULT_2, FINE_TEXT, IMAGE_MIXERS, LONG_TEXT, TEXT_MIXERS
+from nncompress.engine import StreamEncoder, list_stream
+from nncompress.levels import LEVELS
 from nncompress.model import IntModel
 
 
@@ -109,6 +112,36 @@ def test_binary_and_text_blocks_share_a_stream(tiny_model: IntModel) -> None:
     assert kinds[0] == (fmt.METHOD_MIXED, True) and kinds[2] == (fmt.METHOD_MIXED, True)
     assert kinds[1] == (fmt.METHOD_MIXED, False)
     assert [b.flat for b in list_stream(io.BytesIO(blob)).blocks] == [bh.flat for bh in blocks]
+
+
+def test_a_long_text_goes_without_the_network(
+    tiny_model: IntModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A text stream of the level's ``long_text`` bytes or more (scaled down here) takes
+    the level's long configuration, and its text blocks go without the network in one
+    segment, untried; its binary blocks are coded as in any stream. One byte shorter, it
+    keeps the level's text preset and the network. A stream whose first frame is coded
+    before it ends is as long as what the encoder holds back and more, whatever pieces
+    its input came in."""
+    monkeypatch.setitem(LEVELS, "default", replace(LEVELS["default"], long_text=34_000))
+    text = sample_text(27_000, 8) + machine_code(9_000, 9) + sample_text(9_000, 10)
+    blobs = []
+    for data, long in ((text, True), (text[:34_000], True), (text[:33_999], False)):
+        blob = compress(data, tiny_model, 9_000, frame_size=36_000)
+        blobs.append(blob)
+        assert decompress(blob, tiny_model) == data
+        info = list_stream(io.BytesIO(blob))
+        assert info.config == (LONG_TEXT if long else FINE_TEXT)
+        kinds = [(b.segments, b.flat) for b in info.blocks]
+        assert kinds[3] == (1, True)  # machine code: flat in either stream
+        text_kinds = kinds[:3] + kinds[4:]
+        assert all(k == (1, True) for k in text_kinds) == long
+        assert any(flat for _, flat in text_kinds) == long
+    assert _preset_name(LONG_TEXT).startswith("written out (long text")
+    # The first frame coded from ``write`` (the input longer than a frame), in any pieces.
+    encoder = StreamEncoder(tiny_model, 9_000, frame_size=36_000, threads=1)
+    pieces = [encoder.write(text[i : i + 5_000]) for i in range(0, len(text), 5_000)]
+    assert b"".join(pieces) and b"".join(pieces) + encoder.finish() == blobs[0]
 
 
 def test_max_keeps_the_network_for_text(tiny_model: IntModel) -> None:

@@ -305,6 +305,26 @@ def test_many_segments_golden_recompresses_identically() -> None:
     assert blob == (DATA / make_golden.MANY_SEGMENTS).read_bytes()
 
 
+def test_long_text_golden_decompresses() -> None:
+    """The default level's long text (``levels.Level.long_text``): its configuration
+    written out in the header, every block without the network in one segment."""
+    blob = (DATA / make_golden.LONG_TEXT_GOLDEN).read_bytes()
+    info = list_stream(io.BytesIO(blob))
+    assert info.config == make_golden.LONG_TEXT_CONFIG and preset_of(info.config) is None
+    assert (blob[4] >> 4) & 3 == fmt.CONFIG_INLINE
+    assert info.config.slot_ways == 4 and not info.config.histories and info.config.fine
+    assert len(info.blocks) > 1
+    assert all((b.method, b.segments, b.flat) == (fmt.METHOD_MIXED, 1, True) for b in info.blocks)
+    out = io.BytesIO()
+    decompress_stream(io.BytesIO(blob), out, lambda h: model_for_archive(h.model, h.model_prefix))
+    assert out.getvalue() == TEXT.read_bytes()
+
+
+def test_long_text_golden_recompresses_identically() -> None:
+    blob = make_golden.make_long_text_archive()
+    assert blob == (DATA / make_golden.LONG_TEXT_GOLDEN).read_bytes()
+
+
 def test_repeat_golden_decompresses() -> None:
     """Repeat blocks (a stored block's descriptor bit 5, ``format.STORED_REPEAT``) between
     mixed ones: a run, a fill pattern and a period that does not divide the block, each

@@ -9,12 +9,14 @@ they are small too, in the workers as in this process.
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 from conftest import compress, decompress, decompress_damaged, lookup_for, sample_text
 
 from nncompress import engine, levels
 from nncompress import format as fmt
+from nncompress.config import LONG_TEXT
 from nncompress.engine import compress_stream, decompress_stream, list_stream
 from nncompress.model import IntModel
 from nncompress.workers import FramePool, WorkerError, Workers, plan_workers
@@ -106,6 +108,29 @@ def test_the_archive_is_the_same_for_any_worker_count(
         assert (info.workers is not None) == (threads > 1)
         assert [f.raw_len for f in info.frames] == [f.raw_len for f in one.frames]
         assert [f.offset for f in info.frames] == [f.offset for f in one.frames]
+
+
+def test_a_long_text_is_coded_by_workers_as_by_one_process(
+    tiny_model: IntModel, small_frames_use_workers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long text (``levels.Level.long_text``, scaled down) is settled in this process;
+    the workers, which know nothing of the threshold, code its frames without the
+    network in one segment a block, into the archive one process makes."""
+    long = replace(levels.LEVELS["default"], long_text=18_000)
+    monkeypatch.setitem(levels.LEVELS, "default", long)
+    data = sample_text(45_000, seed=11)
+    blobs = []
+    for threads in (1, 2):
+        out = io.BytesIO()
+        info = compress_stream(
+            io.BytesIO(data), out, tiny_model, 9_000, frame_size=18_000, threads=threads
+        )
+        assert (info.workers.count if info.workers else 1) == threads
+        assert info.config == LONG_TEXT and len(info.frames) == 3
+        assert all(b.flat and b.segments == 1 for b in info.blocks)
+        blobs.append(out.getvalue())
+    assert blobs[0] == blobs[1]
+    assert decompress(blobs[0], tiny_model) == data
 
 
 def test_damage_in_a_workers_frame_is_located(
