@@ -9,14 +9,16 @@ machine code, ``records.BINARY_SEGMENT_BYTES``), per text segment length named (
 default level's, ``levels.TEXT_SEGMENT_BYTES``), per long-text threshold named (text
 streams at least that long go without the network, ``levels.LONG_TEXT_BYTES``; 0: never,
 whose columns with ``auto`` are the level as it was before long texts) and per
-configuration named for long texts (``config.LONG_TEXT``, or a preset), every archive
-decoded and checked, with its size, both speeds, and xz -9e's compression speed in the
-same run as a yardstick for a shared, noisy machine.
+configuration named for long texts (``config.LONG_TEXT``, or a preset; either with fields
+of its own, as ``long:final_shift=18``), every archive decoded and checked, with its
+size, both speeds, and xz -9e's compression speed in the same run as a yardstick for a
+shared, noisy machine.
 
     python scripts/presets.py FILE... [--presets 1,6,auto] [--ratios 0,0.2]
                                       [--segment-bytes 16384,65536] [--min-redundant 64]
                                       [--text-segment-bytes 1024,2048] [--level max]
                                       [--long-text 0,1048576] [--long-config 36,42,long]
+                                      [--long-config long:final_shift=18:match_min=5]
 
 Use it when adding a preset (docs/DESIGN.md, section 7), on files of several kinds that
 the preset is meant for, never on one benchmark file.
@@ -37,9 +39,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from nncompress import levels, records  # noqa: E402
-from nncompress.config import LONG_TEXT, PRESETS  # noqa: E402
+from nncompress.config import LONG_TEXT, PRESETS, Config  # noqa: E402
 from nncompress.engine import compress_stream, decompress_stream  # noqa: E402
 from nncompress.zoo import load_model  # noqa: E402
+
+
+def parse_long_config(spec: str) -> Config:
+    """``long`` or a preset number, then ``:field=value`` for each integer field replaced."""
+    name, *fields = spec.split(":")
+    config = LONG_TEXT if name == "long" else PRESETS[int(name)]
+    changes = {k: int(v) for k, v in (f.split("=", 1) for f in fields)}
+    return dataclasses.replace(config, **changes)
 
 
 def main() -> int:
@@ -81,7 +91,8 @@ def main() -> int:
         "--long-config",
         default="long",
         help="the configurations long texts take, comma-separated: preset numbers, or "
-        "long (config.LONG_TEXT, the encoder's)",
+        "long (config.LONG_TEXT, the encoder's), each with integer fields replaced as "
+        "long:final_shift=18:match_min=5",
     )
     parser.add_argument(
         "--level",
@@ -119,7 +130,7 @@ def main() -> int:
             int(b),
             int(t),
             int(g),
-            LONG_TEXT if c == "long" else PRESETS[int(c)],
+            parse_long_config(c),
         )
         for p, r, b, t, g, c in columns
     ]
