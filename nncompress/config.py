@@ -571,10 +571,11 @@ FINE_MAX = with_fine(MAX_REFINED)
 #: their presets ``slotted``: bit histories cost a table access per context and bit, a
 #: third more time a byte where the mixing sets the pace. Its final mixer learns faster
 #: than ``slotted`` makes it (a shift of 17, not 19): the first MiB of HTML pages that
-#: repeat one menu (130:1) came out 8.0% smaller so, five texts of other kinds 0.14% in
-#: all (docs/MEASUREMENTS.md, "Long texts without the network"). Not a preset: written out
-#: in the header, so that every reader of format 1 reads it. ``scripts/presets.py
-#: --long-config 36,42,long`` compares it with presets 36 and 42 in its place.
+#: share one template around short bodies (some 130:1) came out 8.0% smaller so, five
+#: texts of other kinds 0.14% in all (docs/MEASUREMENTS.md, "Long texts without the
+#: network"). Not a preset: written out in the header, so that every reader of format 1
+#: reads it. ``scripts/presets.py --long-config 36,42,long`` compares it with presets 36
+#: and 42 in its place.
 LONG_TEXT = replace(with_fine(slotted(MAX_TEXT)), final_shift=17)
 #: The text presets a level may ask for, which a stream of binary data gives up for a
 #: binary one (``records.config_for``).
