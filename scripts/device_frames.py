@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import machine  # noqa: E402
-from frame_cost import stdlib_sources  # noqa: E402
+from own_texts import stdlib_sources  # noqa: E402
 
 from nncompress import coder, levels  # noqa: E402
 from nncompress.engine import compress_stream, decompress_stream  # noqa: E402

@@ -31,29 +31,19 @@ import argparse
 import io
 import lzma
 import sys
-import sysconfig
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from own_texts import stdlib_sources  # noqa: E402
+
 from nncompress import levels, repeats  # noqa: E402
 from nncompress.engine import compress_stream  # noqa: E402
 from nncompress.zoo import load_model  # noqa: E402
 
 CALGARY = ROOT.parent / "shared" / "corpus" / "calgary"
-
-
-def stdlib_sources(limit: int) -> bytes:
-    parts, total = [], 0
-    for p in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
-        if total >= limit:
-            break
-        data = p.read_bytes()
-        parts.append(data)
-        total += len(data)
-    return b"".join(parts)[:limit]
 
 
 def lzma_cut(data: bytes, frame: int) -> tuple[int, int]:

@@ -15,7 +15,7 @@ their sum. Prints a Markdown table.
     python scripts/memory.py --level wide         # nncompress --wide (or max, fast)
 
 The default inputs are the first bytes of this Python's standard library sources, joined
-in sorted path order (``frame_cost.stdlib_sources``).
+in sorted path order (``own_texts.stdlib_sources``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import machine  # noqa: E402
-from frame_cost import stdlib_sources  # noqa: E402
+from own_texts import stdlib_sources  # noqa: E402
 
 TIME = shutil.which("time", path="/usr/bin:/bin")
 

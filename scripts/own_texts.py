@@ -15,6 +15,7 @@ depends on a stream's length should cross over.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import io
 import pydoc
@@ -53,12 +54,9 @@ def _pydoc() -> Iterator[bytes]:
         if name.startswith("_") or name in {"antigravity", "this", "idlelib"}:
             continue
         try:
-            out = io.StringIO()
-            saved, sys.stdout = sys.stdout, out
-            try:
+            # (what a module prints as it is imported is not its text)
+            with contextlib.redirect_stdout(io.StringIO()):
                 text = pydoc.render_doc(name, renderer=pydoc.plaintext)
-            finally:
-                sys.stdout = saved
         except Exception:  # a module that will not import here says nothing of the text
             continue
         yield text.encode()
@@ -83,15 +81,26 @@ SOURCES: dict[str, tuple[str, Callable[[], Iterator[bytes]]]] = {
 }
 
 
-def text(name: str, limit: int) -> bytes:
-    """Source ``name``'s files joined, cut to ``limit`` bytes."""
+def joined(files: Iterator[bytes], limit: int) -> bytes:
+    """``files`` joined in order, cut to ``limit`` bytes (reading no more of them)."""
     parts, total = [], 0
-    for data in SOURCES[name][1]():
+    for data in files:
         if total >= limit:
             break
         parts.append(data)
         total += len(data)
     return b"".join(parts)[:limit]
+
+
+def text(name: str, limit: int) -> bytes:
+    """Source ``name``'s files joined, cut to ``limit`` bytes."""
+    return joined(SOURCES[name][1](), limit)
+
+
+def stdlib_sources(limit: int) -> bytes:
+    """The standard library's ``.py`` files in sorted path order, cut to ``limit`` bytes:
+    the input of ``frame_cost.py``, ``scaling.py``, ``memory.py`` and ``wide_cost.py``."""
+    return joined(_files(STDLIB, "*.py"), limit)
 
 
 def main() -> int:

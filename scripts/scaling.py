@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import machine  # noqa: E402
-from frame_cost import stdlib_sources  # noqa: E402
+from own_texts import stdlib_sources  # noqa: E402
 
 
 def timed(cmd: list[str], src: Path, dst: Path) -> tuple[float, str]:

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import machine  # noqa: E402
-from frame_cost import stdlib_sources  # noqa: E402
+from own_texts import stdlib_sources  # noqa: E402
 
 from nncompress import api, levels  # noqa: E402
 from nncompress.config import PRESETS, preset_of  # noqa: E402
